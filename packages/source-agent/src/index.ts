@@ -1,1 +1,19 @@
-export {};
+export { main } from './cli.js';
+export { runCli, type CliContext } from './cli-support.js';
+export { connectTcp } from './connect.js';
+export { FramedSocket, type FramedSocketOptions } from './framed-socket.js';
+export { hostGuest, type HostOptions, type HostOutcome } from './guest-host.js';
+export { createLogger, silentLogger, type Logger } from './logger.js';
+export {
+  CAPABILITIES,
+  CAPABILITY_PAGES,
+  DEFAULT_DOWNTIME_LIMIT_MS,
+  DEFAULT_MAX_ROUNDS,
+  migrateGuest,
+  type MigrationOptions,
+} from './migration.js';
+export { PageChecksums } from './page-checksums.js';
+export { errorSummary, type MigrationReport, type MigrationStatus, type PagesByEncoding, type RoundReport } from './report.js';
+export type { SourceReport } from './run-command.js';
+export { decideSwitchover, expectedDowntimeMs, type SwitchoverDecision } from './switchover.js';
+export { formatBytes, parseDuration, parseHostPort, parseSize, type HostPort } from './units.js';

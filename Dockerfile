@@ -1,0 +1,9 @@
+# One image for both agents; docker-compose.yml runs it twice (dest, source).
+FROM node:24-bookworm
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
+COPY packages ./packages
+RUN npm ci && npm run build
+ENV LOG_LEVEL=info
+EXPOSE 7400
+ENTRYPOINT ["node"]

@@ -1,0 +1,28 @@
+import { runCli } from '@livemig/source-agent';
+import { LISTEN_DEFAULTS, listenCommand, type ListenArguments } from './listen-command.js';
+
+/** `dest-agent listen ...`: returns the process exit status. */
+export function main(argv: string[]): Promise<number> {
+  return runCli('dest-agent', argv, (parser, context) =>
+    parser.command(
+      'listen',
+      'receive live-migrated guests and run them here',
+      (command) =>
+        command
+          .option('port', { type: 'number', default: 7400, describe: 'TCP port (0 = any free port)' })
+          .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to bind' })
+          .option('once', { type: 'boolean', default: false, describe: 'exit after the first guest finished, ran for --run-for or failed to arrive' })
+          .option('max-memory', { type: 'string', describe: 'refuse guests beyond this much memory in total (default: half of RAM)' })
+          .option('run-for', { type: 'string', describe: 'host each arrived guest for this long, then stop it' })
+          .option('migrate-to', { type: 'string', describe: 'migrate each arrived guest onward to HOST:PORT' })
+          .option('migrate-after', { type: 'string', default: '1s', describe: 'with --migrate-to: this long after arrival' })
+          .option('downtime-limit', { type: 'string', default: LISTEN_DEFAULTS.downtimeLimit, describe: 'with --migrate-to' })
+          .option('max-rounds', { type: 'number', default: LISTEN_DEFAULTS.maxRounds, describe: 'with --migrate-to' })
+          .option('token', { type: 'string', describe: 'refuse sources that do not present this secret' })
+          .option('report', { type: 'string', describe: 'write the JSON report to this file' }),
+      async (args) => {
+        context.setExitCode(await listenCommand(args as unknown as ListenArguments, context.log, context.signal));
+      },
+    ),
+  );
+}

@@ -1,0 +1,161 @@
+import { EventEmitter } from 'node:events';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { encodeActivated } from '@livemig/protocol';
+import { Guest } from '@livemig/guest';
+import { FramedSocket, errorSummary, silentLogger, type Logger } from '@livemig/source-agent';
+import type { IncomingReport } from './incoming-report.js';
+import { receiveGuest, type ReceiveProgress } from './receiver.js';
+import { MemoryReservations, type Reservation } from './reservations.js';
+
+export interface DestAgentOptions {
+  /** Guest memory this agent may hold at once (reservations beyond it are refused). */
+  maxMemoryBytes: number;
+  token?: string;
+  log?: Logger;
+  /** An incoming migration with no traffic for this long fails with LM_ERR_TIMEOUT. */
+  idleTimeoutMs?: number;
+}
+
+/** A guest that arrived, was committed and now runs here. */
+export interface ArrivedGuest {
+  guest: Guest;
+  guestId: string;
+  report: IncomingReport;
+  /** Release when the guest leaves this host (migrated onward or stopped). */
+  reservation: Reservation;
+}
+
+export interface DestAgentEvents {
+  incoming: [remote: string];
+  arrived: [arrival: ArrivedGuest];
+  failed: [report: IncomingReport];
+}
+
+/**
+ * The destination daemon: accepts migrations over TCP, receives and verifies each guest, commits, then
+ * activates it on fresh vCPU workers. Emits `arrived` for every guest now running here and `failed` for every
+ * incoming migration that did not reach commit (nothing of it is kept).
+ */
+export class DestAgent extends EventEmitter<DestAgentEvents> {
+  readonly reservations: MemoryReservations;
+  private readonly log: Logger;
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(private readonly options: DestAgentOptions) {
+    super();
+    this.reservations = new MemoryReservations(options.maxMemoryBytes);
+    this.log = options.log ?? silentLogger();
+    this.server = createServer((socket) => void this.handle(socket));
+  }
+
+  async listen(port: number, host = '127.0.0.1'): Promise<{ host: string; port: number }> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = this.server.address() as AddressInfo;
+    return { host: address.address, port: address.port };
+  }
+
+  /** Stops accepting new migrations; those in flight go on. */
+  stopAccepting(): void {
+    this.server.close();
+  }
+
+  /** Stops accepting and cuts every migration still in flight. */
+  async close(): Promise<void> {
+    this.server.close();
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  private async handle(socket: Socket): Promise<void> {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    const started = performance.now();
+    const conn = new FramedSocket(socket, { idleTimeoutMs: this.options.idleTimeoutMs ?? 30_000 });
+    const progress: ReceiveProgress = { hello: null, rounds: 0, pagesReceived: 0 };
+    const report: IncomingReport = {
+      status: 'failed',
+      guestId: null,
+      source: conn.remote,
+      startedAt: new Date().toISOString(),
+      totalTimeMs: 0,
+      memoryBytes: null,
+      vcpus: null,
+      workload: null,
+      rounds: 0,
+      pagesReceived: 0,
+      bytesReceived: 0,
+      receivedDigest: null,
+      activationMs: null,
+      finalDigest: null,
+      opsDone: null,
+      ended: null,
+      onward: null,
+    };
+    const fill = (): void => {
+      report.guestId = progress.hello?.guestId ?? null;
+      report.memoryBytes = progress.hello?.geometry.memoryBytes ?? null;
+      report.vcpus = progress.hello?.geometry.vcpus ?? null;
+      report.workload = progress.hello?.workload.name ?? null;
+      report.rounds = progress.rounds;
+      report.pagesReceived = progress.pagesReceived;
+      report.bytesReceived = conn.bytesReceived;
+      report.totalTimeMs = Math.round(performance.now() - started);
+    };
+    this.log.info({ source: conn.remote }, 'incoming migration');
+    this.emit('incoming', conn.remote);
+    let received;
+    try {
+      received = await receiveGuest(
+        conn,
+        { reservations: this.reservations, log: this.log, ...(this.options.token === undefined ? {} : { token: this.options.token }) },
+        progress,
+      );
+    } catch (error) {
+      fill();
+      report.error = errorSummary(error);
+      this.log.warn({ err: report.error, source: report.source }, 'incoming migration failed; discarded');
+      this.emit('failed', report);
+      return;
+    }
+    report.receivedDigest = received.receivedDigest;
+    // Activation: committed, so this side owns the guest now; start its vCPUs from the received registers.
+    const activationStart = performance.now();
+    let guest: Guest;
+    try {
+      guest = await Guest.start({
+        memory: received.memory,
+        vcpus: received.hello.geometry.vcpus,
+        workload: received.workload,
+        cpuState: received.cpuState,
+      });
+    } catch (error) {
+      fill();
+      report.error = errorSummary(error);
+      received.reservation.release();
+      this.log.error({ err: report.error }, 'committed guest failed to start');
+      conn.destroy();
+      this.emit('failed', report);
+      return;
+    }
+    report.activationMs = Math.round((performance.now() - activationStart) * 10) / 10;
+    try {
+      await conn.send(encodeActivated({ activatedAtMs: Date.now() }));
+    } catch {
+      // the source already let go at Committed; the notice only times its downtime
+    }
+    conn.close();
+    fill();
+    report.status = 'completed';
+    this.log.info(
+      { guestId: report.guestId, rounds: report.rounds, pagesReceived: report.pagesReceived, activationMs: report.activationMs },
+      'guest committed and running here',
+    );
+    this.emit('arrived', { guest, guestId: received.hello.guestId, report, reservation: received.reservation });
+  }
+}

@@ -1,0 +1,29 @@
+import type { MigrationReport } from '@livemig/source-agent';
+
+/** What the destination knows about one incoming migration (and, once hosted, what became of the guest). */
+export interface IncomingReport {
+  status: 'completed' | 'failed';
+  error?: { code: string; message: string };
+  guestId: string | null;
+  source: string;
+  startedAt: string;
+  /** Connection accepted to guest activated (or to failure). */
+  totalTimeMs: number;
+  memoryBytes: number | null;
+  vcpus: number | null;
+  workload: string | null;
+  rounds: number;
+  pagesReceived: number;
+  bytesReceived: number;
+  /** Image digest rebuilt here and checked against the source's before commit. */
+  receivedDigest: string | null;
+  /** Time to start the vCPUs from the received CPU state. */
+  activationMs: number | null;
+  /** Set when the guest finished its `--ops` here: the deterministic oracle's output. */
+  finalDigest: string | null;
+  opsDone: number | null;
+  /** How hosting the guest here ended. */
+  ended: 'migrated' | 'finished' | 'run-for' | 'signal' | null;
+  /** When the guest was migrated onward from here (A -> B -> C). */
+  onward: MigrationReport | null;
+}

@@ -1,0 +1,128 @@
+import { totalmem } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+import {
+  DEFAULT_DOWNTIME_LIMIT_MS,
+  DEFAULT_MAX_ROUNDS,
+  hostGuest,
+  parseDuration,
+  parseHostPort,
+  parseSize,
+  type Logger,
+} from '@livemig/source-agent';
+import { BadArgumentError } from '@livemig/protocol';
+import { DestAgent, type ArrivedGuest } from './dest-agent.js';
+import type { IncomingReport } from './incoming-report.js';
+
+export interface ListenArguments {
+  port: number;
+  host: string;
+  once: boolean;
+  maxMemory?: string;
+  runFor?: string;
+  report?: string;
+  token?: string;
+  migrateTo?: string;
+  migrateAfter: string;
+  downtimeLimit: string;
+  maxRounds: number;
+}
+
+/** Default --max-memory: half of this host's RAM. */
+export function defaultMaxMemory(): number {
+  return Math.floor(totalmem() / 2);
+}
+
+/**
+ * `dest-agent listen`: serves incoming migrations and hosts the guests that arrive. With --once it ends after
+ * the first incoming migration: when it failed (status 1), or when the guest it brought has finished its
+ * --ops, run for --run-for, or left again with --migrate-to.
+ */
+export async function listenCommand(args: ListenArguments, log: Logger, signal: AbortSignal): Promise<number> {
+  if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
+    throw new BadArgumentError(`--port: expected 0..65535, got ${args.port}`);
+  }
+  const maxMemoryBytes = args.maxMemory === undefined ? defaultMaxMemory() : parseSize(args.maxMemory, 'max-memory');
+  const runForMs = args.runFor === undefined ? undefined : parseDuration(args.runFor, 'run-for');
+  const onward = args.migrateTo === undefined ? undefined : parseHostPort(args.migrateTo);
+  const migrateAfterMs = parseDuration(args.migrateAfter, 'migrate-after');
+  const downtimeLimitMs = parseDuration(args.downtimeLimit, 'downtime-limit');
+
+  const agent = new DestAgent({ maxMemoryBytes, log, ...(args.token === undefined ? {} : { token: args.token }) });
+  const address = await agent.listen(args.port, args.host);
+  process.stdout.write(`listening ${address.host}:${address.port}\n`);
+  log.info({ ...address, maxMemoryBytes }, 'destination agent listening');
+
+  const writeReport = async (report: IncomingReport): Promise<void> => {
+    if (args.report) await writeFile(args.report, `${JSON.stringify(report, null, 2)}\n`);
+  };
+
+  const host = async (arrival: ArrivedGuest): Promise<number> => {
+    const outcome = await hostGuest(arrival.guest, {
+      log,
+      signal,
+      ...(runForMs === undefined ? {} : { runForMs }),
+      ...(onward === undefined
+        ? {}
+        : {
+            migration: {
+              target: onward,
+              guestId: arrival.guestId,
+              afterMs: migrateAfterMs,
+              downtimeLimitMs,
+              maxRounds: args.maxRounds,
+              ...(args.token === undefined ? {} : { token: args.token }),
+            },
+          }),
+    });
+    arrival.reservation.release();
+    if (outcome.finalDigest) process.stdout.write(`final digest ${outcome.finalDigest}\n`);
+    const report: IncomingReport = {
+      ...arrival.report,
+      finalDigest: outcome.finalDigest,
+      opsDone: outcome.opsDone,
+      ended: outcome.ended,
+      onward: outcome.migration,
+    };
+    await writeReport(report);
+    if (outcome.migration && outcome.migration.status !== 'completed') {
+      process.stderr.write(`dest-agent: onward migration ${outcome.migration.status}: ${outcome.migration.error?.message} (${outcome.migration.error?.code})\n`);
+      return 1;
+    }
+    return 0;
+  };
+
+  return new Promise<number>((resolve) => {
+    const finish = (code: number): void => {
+      void agent.close().then(() => resolve(code));
+    };
+    if (args.once) agent.once('incoming', () => agent.stopAccepting());
+    agent.on('failed', (report) => {
+      void writeReport(report).then(() => {
+        if (args.once) {
+          process.stderr.write(`dest-agent: incoming migration failed: ${report.error?.message} (${report.error?.code})\n`);
+          finish(1);
+        }
+      });
+    });
+    agent.on('arrived', (arrival) => {
+      host(arrival).then(
+        (code) => {
+          if (args.once) finish(code);
+        },
+        (error: unknown) => {
+          log.error({ err: error }, 'hosting the guest failed');
+          if (args.once) finish(1);
+        },
+      );
+    });
+    signal.addEventListener('abort', () => {
+      // Guests hosted here stop through hostGuest's own signal handling; wait a moment for their reports.
+      if (!args.once) setTimeout(() => finish(0), 200);
+    }, { once: true });
+  });
+}
+
+export const LISTEN_DEFAULTS = {
+  downtimeLimit: `${DEFAULT_DOWNTIME_LIMIT_MS}ms`,
+  maxRounds: DEFAULT_MAX_ROUNDS,
+};

@@ -1,0 +1,36 @@
+import { runCli } from './cli-support.js';
+import { RUN_DEFAULTS, runCommand, type RunArguments } from './run-command.js';
+
+/** `source-agent run ...`: returns the process exit status. */
+export function main(argv: string[]): Promise<number> {
+  return runCli('source-agent', argv, (parser, context) =>
+    parser.command(
+      'run',
+      'boot a guest on vCPU worker threads and optionally live-migrate it to a destination agent',
+      (command) =>
+        command
+          .option('memory', { type: 'string', default: '256MiB', describe: 'guest memory size (e.g. 256MiB, 6GiB)' })
+          .option('vcpus', { type: 'number', default: 2, describe: 'number of vCPUs (worker threads)' })
+          .option('workload', {
+            type: 'string',
+            default: 'hotcold',
+            choices: ['idle', 'uniform', 'hotcold', 'stream', 'incr'],
+            describe: 'what the vCPUs run',
+          })
+          .option('seed', { type: 'number', default: 1, describe: 'workload seed (deterministic runs)' })
+          .option('ops', { type: 'number', default: 0, describe: 'operations per vCPU before the guest finishes (0 = forever)' })
+          .option('dirty-rate', { type: 'string', describe: 'bytes of pages dirtied per second by the whole guest (0 = flat out)' })
+          .option('hot-bytes', { type: 'string', describe: 'hotcold: size of the hot set' })
+          .option('migrate-to', { type: 'string', describe: 'destination agent HOST:PORT' })
+          .option('migrate-after', { type: 'string', default: '1s', describe: 'start the migration this long after boot' })
+          .option('downtime-limit', { type: 'string', default: RUN_DEFAULTS.downtimeLimit, describe: 'switch to stop-and-copy once the expected downtime is under this' })
+          .option('max-rounds', { type: 'number', default: RUN_DEFAULTS.maxRounds, describe: 'at most this many pre-copy rounds' })
+          .option('run-for', { type: 'string', describe: 'stop hosting the guest after this long' })
+          .option('token', { type: 'string', describe: 'shared secret the destination expects in the handshake' })
+          .option('report', { type: 'string', describe: 'write the JSON report to this file' }),
+      async (args) => {
+        context.setExitCode(await runCommand(args as unknown as RunArguments, context.log, context.signal));
+      },
+    ),
+  );
+}

@@ -1,0 +1,193 @@
+import type { Socket } from 'node:net';
+import {
+  FrameDecoder,
+  FrameType,
+  PeerClosedError,
+  TimeoutError,
+  encodeAbort,
+  errorFromCode,
+  type Frame,
+  MigrationError,
+} from '@livemig/protocol';
+
+export interface FramedSocketOptions {
+  /** Largest frame payload accepted from the peer; checked before anything is buffered for it. */
+  maxPayloadBytes?: number;
+  /** The connection fails with LM_ERR_TIMEOUT after this long with no byte read or written. */
+  idleTimeoutMs?: number;
+  /** send() waits for the kernel to drain once this many bytes are queued in user space. */
+  maxQueuedBytes?: number;
+}
+
+/**
+ * A TCP connection that speaks frames. Incoming bytes go through one FrameDecoder; complete frames wait in a
+ * queue for receive(). The first failure (decode error, peer Abort, close, socket error, idle timeout) is
+ * sticky: every later send() and receive() rejects with it, after the frames that arrived before it.
+ */
+export class FramedSocket {
+  private readonly decoder: FrameDecoder;
+  private readonly frames: Frame[] = [];
+  private readonly maxQueuedBytes: number;
+  private failure: Error | undefined;
+  /** An Abort from the peer: send() fails at once with it, receive() after the frames queued before it. */
+  private peerAbort: Error | undefined;
+  private waiter: { resolve: (frame: Frame) => void; reject: (error: Error) => void } | undefined;
+  private drainWaiter: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  bytesSent = 0;
+  bytesReceived = 0;
+
+  constructor(
+    readonly socket: Socket,
+    options: FramedSocketOptions = {},
+  ) {
+    this.decoder = new FrameDecoder(
+      options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes },
+    );
+    this.maxQueuedBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
+    socket.setNoDelay(true);
+    if (options.idleTimeoutMs) socket.setTimeout(options.idleTimeoutMs);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => {
+      try {
+        this.decoder.end();
+        this.fail(new PeerClosedError('peer closed the connection'));
+      } catch (error) {
+        this.fail(asError(error));
+      }
+    });
+    socket.on('error', (error) =>
+      this.fail(new PeerClosedError(`connection failed: ${error.message}`, { cause: error })),
+    );
+    socket.on('close', () => this.fail(new PeerClosedError('connection closed')));
+    socket.on('timeout', () => {
+      this.fail(new TimeoutError(`no traffic from peer for ${options.idleTimeoutMs} ms`));
+      socket.destroy();
+    });
+    socket.on('drain', () => {
+      const waiter = this.drainWaiter;
+      this.drainWaiter = undefined;
+      waiter?.resolve();
+    });
+  }
+
+  get remote(): string {
+    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
+  }
+
+  /** The error that ended this connection, if any. */
+  get error(): Error | undefined {
+    return this.peerAbort ?? this.failure;
+  }
+
+  /** Queues one encoded frame; resolves at once unless too much is queued, then when the kernel drained it. */
+  async send(frame: Buffer): Promise<void> {
+    const error = this.peerAbort ?? this.failure;
+    if (error) throw error;
+    this.socket.write(frame);
+    this.bytesSent += frame.length;
+    if (this.socket.writableLength > this.maxQueuedBytes) {
+      await new Promise<void>((resolve, reject) => {
+        this.drainWaiter = { resolve, reject };
+      });
+    }
+  }
+
+  /** The next frame from the peer. An Abort frame rejects with the typed error it carries. */
+  receive(timeoutMs?: number, waitingFor = 'a frame'): Promise<Frame> {
+    const next = this.frames.shift();
+    if (next) return next.type === FrameType.Abort ? Promise.reject(this.peerAbort!) : Promise.resolve(next);
+    const error = this.peerAbort ?? this.failure;
+    if (error) return Promise.reject(error);
+    return new Promise<Frame>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          this.waiter = undefined;
+          reject(new TimeoutError(`no answer from peer within ${timeoutMs} ms while waiting for ${waitingFor}`));
+        }, timeoutMs);
+      }
+      this.waiter = {
+        resolve: (frame) => {
+          clearTimeout(timer);
+          resolve(frame);
+        },
+        reject: (reason) => {
+          clearTimeout(timer);
+          reject(reason);
+        },
+      };
+    });
+  }
+
+  /** Best effort: tells the peer why we give up, then closes. Never throws. */
+  abort(error: Error): void {
+    if (!this.socket.destroyed && this.socket.writable && !this.failure) {
+      const code = error instanceof MigrationError ? error.code : 'LM_ERR_INTERNAL';
+      try {
+        this.socket.end(encodeAbort({ code, message: error.message.slice(0, 1000) }));
+      } catch {
+        // the socket may already be half-closed; destroying below is enough
+      }
+    }
+    this.fail(error);
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  /** Graceful close after everything queued was written. */
+  close(): void {
+    if (!this.socket.destroyed) this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.bytesReceived += chunk.length;
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (error) {
+      // A decode error is fatal to the connection: never try to resynchronise.
+      this.fail(asError(error));
+      this.socket.pause();
+      return;
+    }
+    for (const frame of frames) {
+      if (frame.type === FrameType.Abort) {
+        const error = errorFromCode(frame.message.code, `peer aborted: ${frame.message.message}`);
+        this.peerAbort ??= error;
+        this.drainWaiter?.reject(error);
+        this.drainWaiter = undefined;
+      }
+      this.deliver(frame);
+    }
+  }
+
+  private deliver(frame: Frame): void {
+    const waiter = this.waiter;
+    if (waiter && this.frames.length === 0) {
+      this.waiter = undefined;
+      if (frame.type === FrameType.Abort) waiter.reject(this.peerAbort!);
+      else waiter.resolve(frame);
+      return;
+    }
+    this.frames.push(frame);
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    const waiter = this.waiter;
+    if (waiter && this.frames.length === 0) {
+      this.waiter = undefined;
+      waiter.reject(this.peerAbort ?? this.failure);
+    }
+    const drain = this.drainWaiter;
+    this.drainWaiter = undefined;
+    drain?.reject(this.peerAbort ?? this.failure);
+  }
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}

@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+
+const ZERO_PAGE_CRC = crc32(new Uint8Array(4096));
+
+/**
+ * The image digest both sides compute to verify a migration before commit, without hashing the whole image
+ * while the guest is parked: a CRC32 per page, recorded when the source sends a page and when the destination
+ * applies it, and a SHA-256 over the table and the CPU state at the end.
+ *
+ * Invariant: a page whose content changed after its CRC was taken at the source was dirtied again, so it is
+ * sent again (with a fresh CRC) in a later round or in stop-and-copy, when the vCPUs are parked. At Complete
+ * the source's table therefore describes the parked image, and equal digests mean every page the destination
+ * holds is the one the source sent last. Pages never sent are zero on both sides (their entry stays the zero
+ * page's CRC). The deterministic oracle, not this digest, guards the engine against losing a dirty page.
+ */
+export class PageChecksums {
+  private readonly table: Uint32Array;
+
+  constructor(pageCount: number) {
+    this.table = new Uint32Array(pageCount).fill(ZERO_PAGE_CRC);
+  }
+
+  record(index: number, page: Uint8Array): void {
+    this.table[index] = crc32(page);
+  }
+
+  recordZero(index: number): void {
+    this.table[index] = ZERO_PAGE_CRC;
+  }
+
+  /** Hex SHA-256 of the per-page table and every register file. */
+  digest(cpuState: readonly Uint8Array[]): string {
+    const hash = createHash('sha256');
+    hash.update(new Uint8Array(this.table.buffer, this.table.byteOffset, this.table.byteLength));
+    for (const registers of cpuState) hash.update(registers);
+    return hash.digest('hex');
+  }
+}

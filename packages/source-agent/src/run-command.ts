@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { Guest, GuestMemory, parseWorkloadSpec, type WorkloadName } from '@livemig/guest';
+import { BadArgumentError } from '@livemig/protocol';
+import { hostGuest } from './guest-host.js';
+import type { Logger } from './logger.js';
+import { DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS } from './migration.js';
+import type { MigrationReport } from './report.js';
+import { formatBytes, parseDuration, parseHostPort, parseSize } from './units.js';
+
+export interface RunArguments {
+  memory: string;
+  vcpus: number;
+  workload: string;
+  seed: number;
+  ops: number;
+  dirtyRate?: string;
+  hotBytes?: string;
+  migrateTo?: string;
+  migrateAfter: string;
+  downtimeLimit: string;
+  maxRounds: number;
+  runFor?: string;
+  report?: string;
+  token?: string;
+}
+
+/** The source report: the migration's fields, plus what became of the guest here. */
+export type SourceReport = MigrationReport & { finalDigest: string | null; opsDone: number };
+
+/** `source-agent run`: boots a guest, optionally migrates it, reports. Returns the exit status. */
+export async function runCommand(args: RunArguments, log: Logger, signal: AbortSignal): Promise<number> {
+  const memoryBytes = parseSize(args.memory, 'memory');
+  if (!Number.isInteger(args.vcpus) || args.vcpus < 1 || args.vcpus > 256) {
+    throw new BadArgumentError(`--vcpus: expected 1..256, got ${args.vcpus}`);
+  }
+  if (!Number.isInteger(args.maxRounds) || args.maxRounds < 1) {
+    throw new BadArgumentError(`--max-rounds: expected a positive integer, got ${args.maxRounds}`);
+  }
+  const params: Record<string, number> = {};
+  if (args.dirtyRate !== undefined) params.dirtyRate = parseSize(args.dirtyRate, 'dirty-rate');
+  if (args.hotBytes !== undefined) params.hotBytes = parseSize(args.hotBytes, 'hot-bytes');
+  const workload = parseWorkloadSpec({ name: args.workload as WorkloadName, seed: args.seed, ops: args.ops, params });
+  const target = args.migrateTo === undefined ? undefined : parseHostPort(args.migrateTo);
+  const migrateAfterMs = parseDuration(args.migrateAfter, 'migrate-after');
+  const downtimeLimitMs = parseDuration(args.downtimeLimit, 'downtime-limit');
+  const runForMs = args.runFor === undefined ? undefined : parseDuration(args.runFor, 'run-for');
+
+  const memory = GuestMemory.create(memoryBytes);
+  const guest = await Guest.start({ memory, vcpus: args.vcpus, workload });
+  const guestId = randomUUID();
+  log.info(
+    { guestId, memory: formatBytes(memoryBytes), vcpus: args.vcpus, workload: workload.name, seed: workload.seed, ops: workload.ops },
+    'guest running',
+  );
+
+  const outcome = await hostGuest(guest, {
+    log,
+    signal,
+    ...(runForMs === undefined ? {} : { runForMs }),
+    ...(target === undefined
+      ? {}
+      : {
+          migration: {
+            target,
+            guestId,
+            afterMs: migrateAfterMs,
+            downtimeLimitMs,
+            maxRounds: args.maxRounds,
+            ...(args.token === undefined ? {} : { token: args.token }),
+          },
+        }),
+  });
+
+  if (outcome.finalDigest) process.stdout.write(`final digest ${outcome.finalDigest}\n`);
+  const report: SourceReport = {
+    ...(outcome.migration ?? notMigrated(guestId, memoryBytes)),
+    finalDigest: outcome.finalDigest,
+    opsDone: outcome.opsDone,
+  };
+  if (args.report) await writeFile(args.report, `${JSON.stringify(report, null, 2)}\n`);
+  if (outcome.migration) {
+    const m = outcome.migration;
+    if (m.status === 'completed') {
+      log.info(
+        { totalTimeMs: m.totalTimeMs, downtimeMs: m.downtimeMs, rounds: m.rounds.length, bytesOnWire: m.bytesOnWire },
+        'migration completed',
+      );
+      return 0;
+    }
+    process.stderr.write(`source-agent: migration ${m.status}: ${m.error?.message ?? 'unknown cause'} (${m.error?.code})\n`);
+    return 1;
+  }
+  return 0;
+}
+
+function notMigrated(guestId: string, memoryBytes: number): MigrationReport {
+  return {
+    status: 'not-migrated',
+    guestId,
+    target: '',
+    startedAt: new Date().toISOString(),
+    totalTimeMs: 0,
+    downtimeMs: null,
+    setupTimeMs: 0,
+    switchoverReason: null,
+    rounds: [],
+    pagesSent: { zero: 0, sameByte: 0, lz4: 0, raw: 0 },
+    bytesOnWire: 0,
+    imageBytes: 0,
+    memoryBytes,
+    sourceDigest: null,
+    guestOpsAtPark: null,
+  };
+}
+
+export const RUN_DEFAULTS = {
+  downtimeLimit: `${DEFAULT_DOWNTIME_LIMIT_MS}ms`,
+  maxRounds: DEFAULT_MAX_ROUNDS,
+};

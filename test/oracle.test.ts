@@ -1,0 +1,70 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { finalDigestOf, oracleDigest, readJson, runSource, startDest, tempDir } from './support/agents.js';
+
+// The deterministic oracle: for a workload with seed S and N operations per vCPU, the final digest after a
+// migration in mid-run equals the final digest of the same run without migration. Rates are set so that a
+// run lasts about two seconds and the migration starts well before the end.
+const CASES = [
+  { workload: 'uniform', ops: 6000, extra: ['--dirty-rate', '24MiB'] },
+  { workload: 'hotcold', ops: 12000, extra: ['--dirty-rate', '48MiB', '--hot-bytes', '2MiB'] },
+  { workload: 'stream', ops: 24000, extra: ['--dirty-rate', '96MiB'] },
+];
+
+describe('deterministic oracle: a migration in mid-run changes nothing', () => {
+  const dir = tempDir();
+  afterAll(() => dir.remove());
+
+  for (const { workload, ops, extra } of CASES) {
+    it(`${workload}, 2 vCPUs: final digest after migration equals the run without it`, async () => {
+      const guestArgs = ['--memory', '64MiB', '--vcpus', '2', '--workload', workload, '--seed', '7', '--ops', String(ops), ...extra];
+      const expected = await oracleDigest(guestArgs);
+
+      const destReport = dir.file(`${workload}-dest.json`);
+      const sourceReport = dir.file(`${workload}-source.json`);
+      const dest = await startDest(['--once', '--report', destReport]);
+      const source = runSource([...guestArgs, '--migrate-to', dest.address, '--migrate-after', '400ms', '--report', sourceReport]);
+      const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
+
+      expect(sourceDone.code, sourceDone.stderr).toBe(0);
+      expect(destDone.code, destDone.stderr).toBe(0);
+      const report = readJson(sourceReport);
+      expect(report.status).toBe('completed');
+      // The migration really happened in mid-run: the vCPUs were parked before they finished.
+      expect(report.guestOpsAtPark).toBeGreaterThan(0);
+      expect(report.guestOpsAtPark).toBeLessThan(2 * ops);
+      expect(finalDigestOf(sourceDone.stdout)).toBeUndefined();
+      expect(finalDigestOf(destDone.stdout)).toBe(expected);
+      const received = readJson(destReport);
+      expect(received.receivedDigest).toBe(report.sourceDigest);
+      expect(received.finalDigest).toBe(expected);
+    });
+  }
+
+  it('a different seed gives a different digest (the oracle can fail)', async () => {
+    const args = ['--memory', '16MiB', '--vcpus', '2', '--workload', 'uniform', '--ops', '500', '--dirty-rate', '0'];
+    const one = await oracleDigest([...args, '--seed', '1']);
+    const two = await oracleDigest([...args, '--seed', '2']);
+    expect(one).not.toBe(two);
+  });
+
+  it('the report of a completed migration has every documented field', async () => {
+    const dest = await startDest(['--once', '--run-for', '200ms']);
+    const reportPath = dir.file('fields.json');
+    const source = runSource(['--memory', '32MiB', '--workload', 'hotcold', '--migrate-to', dest.address, '--migrate-after', '200ms', '--report', reportPath]);
+    const done = await source.done;
+    expect(done.code, done.stderr).toBe(0);
+    await dest.done;
+    const report = readJson(reportPath);
+    for (const field of ['status', 'totalTimeMs', 'downtimeMs', 'setupTimeMs', 'rounds', 'pagesSent', 'bytesOnWire', 'imageBytes', 'sourceDigest']) {
+      expect(report, field).toHaveProperty(field);
+    }
+    expect(report.rounds.length).toBeGreaterThanOrEqual(2);
+    for (const round of report.rounds) {
+      expect(Object.keys(round)).toEqual(expect.arrayContaining(['pagesSent', 'bytesOnWire', 'ms', 'pagesDirtiedMeanwhile']));
+    }
+    expect(report.rounds.at(-1).final).toBe(true);
+    expect(report.downtimeMs).toBeGreaterThan(0);
+    expect(report.downtimeMs).toBeLessThan(report.totalTimeMs);
+    expect(Object.keys(report.pagesSent).sort()).toEqual(['lz4', 'raw', 'sameByte', 'zero']);
+  });
+});
