@@ -49,7 +49,7 @@ describe('failures before commit leave the guest running at the source', () => {
 
   it('connection cut in mid pre-copy', async () => {
     const dest = await startDest(['--once', '--report', dir.file('cut-dest.json')]);
-    const cutter = await cuttingProxy(dest.port, 3 * 1024 * 1024);
+    const cutter = await cuttingProxy(dest.port, 64 * 1024);
     const reportPath = dir.file('cut.json');
     const source = runSource([...GUEST, ...ENDLESS_PRECOPY, '--migrate-to', `127.0.0.1:${cutter.port}`, '--migrate-after', '300ms', '--report', reportPath]);
     const [done, destDone] = await Promise.all([source.done, dest.done]);

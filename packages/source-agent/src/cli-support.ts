@@ -1,5 +1,4 @@
 import yargs, { type Argv } from 'yargs';
-import { MigrationError } from '@livemig/protocol';
 import { createLogger, type Logger } from './logger.js';
 
 export interface CliContext {
@@ -46,7 +45,7 @@ export async function runCli(
     await parser.parseAsync();
     return exitCode;
   } catch (error) {
-    if (error instanceof UsageError || (error instanceof MigrationError && error.code === 'LM_ERR_BAD_ARGUMENT')) {
+    if (error instanceof UsageError || USAGE_CODES.has((error as { code?: string }).code ?? '')) {
       process.stderr.write(`${name}: ${(error as Error).message}\n`);
       return 2;
     }
@@ -61,3 +60,6 @@ export async function runCli(
 }
 
 class UsageError extends Error {}
+
+/** Errors that mean "the command line asked for something impossible": exit 2, like a wrong flag. */
+const USAGE_CODES = new Set(['LM_ERR_BAD_ARGUMENT', 'LM_ERR_BAD_WORKLOAD', 'LM_ERR_BAD_GEOMETRY']);

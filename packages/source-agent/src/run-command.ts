@@ -31,9 +31,6 @@ export type SourceReport = MigrationReport & { finalDigest: string | null; opsDo
 /** `source-agent run`: boots a guest, optionally migrates it, reports. Returns the exit status. */
 export async function runCommand(args: RunArguments, log: Logger, signal: AbortSignal): Promise<number> {
   const memoryBytes = parseSize(args.memory, 'memory');
-  if (!Number.isInteger(args.vcpus) || args.vcpus < 1 || args.vcpus > 256) {
-    throw new BadArgumentError(`--vcpus: expected 1..256, got ${args.vcpus}`);
-  }
   if (!Number.isInteger(args.maxRounds) || args.maxRounds < 1) {
     throw new BadArgumentError(`--max-rounds: expected a positive integer, got ${args.maxRounds}`);
   }

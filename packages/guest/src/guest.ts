@@ -1,0 +1,248 @@
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { MAX_VCPUS } from './constants.js';
+import { atSafePoint, Command, COMMAND_WORD, controlBytes, stateWord, VcpuState } from './control.js';
+import { digestGuest } from './digest.js';
+import { GuestError, GuestErrorCode } from './errors.js';
+import type { GuestMemory } from './memory.js';
+import {
+  type CpuState,
+  freshRegisters,
+  loadOpsDone,
+  readU64,
+  Reg,
+  REGISTER_FILE_BYTES,
+  REGISTER_WORDS,
+  registerWords,
+  validateCpuState,
+} from './registers.js';
+import type { VcpuWorkerData } from './vcpu-worker.js';
+import { parseWorkloadSpec, WORKLOAD_CODES, type WorkloadSpec } from './workload-spec.js';
+
+export interface GuestStartOptions {
+  memory: GuestMemory;
+  vcpus: number;
+  workload: WorkloadSpec;
+  /** Resume from these register files (e.g. received from a migration source); else boot fresh from the seed. */
+  cpuState?: CpuState;
+  /** Start with every vCPU parked. */
+  paused?: boolean;
+}
+
+/** How often a wait on the control block re-checks for a crashed worker. */
+const WAIT_SLICE_MS = 50;
+/** How long stop() lets workers reach an op boundary before terminating them. */
+const STOP_GRACE_MS = 2000;
+
+/**
+ * A running guest: vCPU worker threads over shared guest memory, each with a register file.
+ * Emits 'error' (GuestError LM_ERR_VCPU_CRASHED) when a worker dies, if anyone listens; `finished` rejects
+ * with the same error either way.
+ */
+export class Guest extends EventEmitter {
+  readonly memory: GuestMemory;
+  readonly vcpuCount: number;
+  readonly workload: WorkloadSpec;
+  readonly finished: Promise<void>;
+  readonly #registers: SharedArrayBuffer;
+  readonly #regs: Uint32Array[];
+  readonly #control: Int32Array;
+  readonly #workers: Worker[] = [];
+  readonly #exits: Promise<void>[] = [];
+  #resolveFinished: () => void = () => {};
+  #rejectFinished: (error: GuestError) => void = () => {};
+  #crash: GuestError | undefined;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(memory: GuestMemory, vcpus: number, workload: WorkloadSpec, registers: SharedArrayBuffer) {
+    super();
+    this.memory = memory;
+    this.vcpuCount = vcpus;
+    this.workload = workload;
+    this.#registers = registers;
+    this.#regs = Array.from({ length: vcpus }, (_, i) => new Uint32Array(registers, i * REGISTER_FILE_BYTES, REGISTER_WORDS));
+    this.#control = new Int32Array(new SharedArrayBuffer(controlBytes(vcpus)));
+    this.finished = new Promise<void>((resolve, reject) => {
+      this.#resolveFinished = resolve;
+      this.#rejectFinished = reject;
+    });
+    // Nobody has to await `finished`; a crash is also reported through 'error' and park().
+    this.finished.catch(() => {});
+  }
+
+  /**
+   * Boots (or, with `cpuState`, resumes) the guest; resolves once every worker is online, running or parked.
+   * @throws GuestError LM_ERR_BAD_WORKLOAD, LM_ERR_BAD_GEOMETRY, LM_ERR_BAD_CPU_STATE, LM_ERR_VCPU_CRASHED
+   */
+  static async start(options: GuestStartOptions): Promise<Guest> {
+    const { memory, vcpus } = options;
+    const workload = parseWorkloadSpec(options.workload);
+    if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > MAX_VCPUS) {
+      throw new GuestError(GuestErrorCode.BAD_GEOMETRY, `vCPU count ${vcpus} not in 1..${MAX_VCPUS}`);
+    }
+    if (memory.pageCount < vcpus) {
+      throw new GuestError(GuestErrorCode.BAD_GEOMETRY, `${memory.pageCount} pages cannot be split over ${vcpus} vCPUs`);
+    }
+    const registers = new SharedArrayBuffer(vcpus * REGISTER_FILE_BYTES);
+    const files = new Uint8Array(registers);
+    if (options.cpuState) {
+      validateCpuState(options.cpuState, vcpus, memory.pageCount);
+      options.cpuState.forEach((file, i) => {
+        const regs = registerWords(file);
+        if (regs[Reg.WORKLOAD] !== WORKLOAD_CODES[workload.name]) {
+          throw new GuestError(GuestErrorCode.BAD_CPU_STATE, `register file ${i} is not a ${workload.name} vCPU`);
+        }
+        if (readU64(regs, Reg.OPS_LIMIT_LO) !== workload.ops) {
+          throw new GuestError(GuestErrorCode.BAD_CPU_STATE, `register file ${i} has an ops limit other than ${workload.ops}`);
+        }
+        files.set(file, i * REGISTER_FILE_BYTES);
+      });
+    } else {
+      for (let i = 0; i < vcpus; i++) {
+        files.set(new Uint8Array(freshRegisters(workload, i, vcpus, memory.pageCount).buffer), i * REGISTER_FILE_BYTES);
+      }
+    }
+    const guest = new Guest(memory, vcpus, workload, registers);
+    if (options.paused) Atomics.store(guest.#control, COMMAND_WORD, Command.PARK);
+    for (let i = 0; i < vcpus; i++) guest.#spawn(i);
+    try {
+      await guest.#waitUntil((state) => (options.paused ? atSafePoint(state) : state !== VcpuState.STARTING));
+    } catch (error) {
+      await guest.stop();
+      throw error;
+    }
+    return guest;
+  }
+
+  #spawn(index: number): void {
+    const data: VcpuWorkerData = {
+      memory: this.memory.handles(),
+      registers: this.#registers,
+      control: this.#control.buffer as SharedArrayBuffer,
+      index,
+      vcpus: this.vcpuCount,
+      workload: this.workload,
+    };
+    const worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: data });
+    this.#workers.push(worker);
+    worker.on('error', (cause) => this.#crashed(index, `threw: ${String(cause)}`, cause));
+    this.#exits.push(
+      new Promise<void>((resolve) => {
+        worker.once('exit', (code) => {
+          const state = Atomics.load(this.#control, stateWord(index));
+          if (state === VcpuState.FINISHED) {
+            if (this.isFinished()) this.#resolveFinished();
+          } else if (state !== VcpuState.STOPPED && this.#stopping === undefined) {
+            this.#crashed(index, `exited with code ${code}`);
+          }
+          resolve();
+        });
+      }),
+    );
+  }
+
+  #crashed(index: number, what: string, cause?: unknown): void {
+    if (this.#crash) return;
+    this.#crash = new GuestError(GuestErrorCode.VCPU_CRASHED, `vCPU ${index} ${what}`, { cause });
+    this.#rejectFinished(this.#crash);
+    if (this.listenerCount('error') > 0) this.emit('error', this.#crash);
+  }
+
+  #state(index: number): number {
+    return Atomics.load(this.#control, stateWord(index));
+  }
+
+  /** Waits until every vCPU's state satisfies `ok`, without blocking the event loop. */
+  async #waitUntil(ok: (state: number) => boolean): Promise<void> {
+    for (let i = 0; i < this.vcpuCount; i++) {
+      for (;;) {
+        if (this.#crash) throw this.#crash;
+        const state = this.#state(i);
+        if (ok(state)) break;
+        const waited = Atomics.waitAsync(this.#control, stateWord(i), state, WAIT_SLICE_MS);
+        if (waited.async) await waited.value;
+      }
+    }
+  }
+
+  /** Every vCPU at a safe point and none about to run: the register files are complete and still. */
+  #quiescent(): boolean {
+    let allFinished = true;
+    for (let i = 0; i < this.vcpuCount; i++) {
+      const state = this.#state(i);
+      if (!atSafePoint(state)) return false;
+      if (state !== VcpuState.FINISHED) allFinished = false;
+    }
+    return allFinished || Atomics.load(this.#control, COMMAND_WORD) !== Command.RUN;
+  }
+
+  /**
+   * Brings every vCPU to a safe point (parked or finished). Idempotent.
+   * @throws GuestError LM_ERR_VCPU_CRASHED
+   */
+  async park(): Promise<void> {
+    if (this.#crash) throw this.#crash;
+    if (this.#stopping === undefined) {
+      Atomics.store(this.#control, COMMAND_WORD, Command.PARK);
+      // Wakes paced vCPUs sleeping on the command word.
+      Atomics.notify(this.#control, COMMAND_WORD);
+    }
+    await this.#waitUntil(atSafePoint);
+  }
+
+  /** Lets parked vCPUs run again. No effect once stopping. */
+  resume(): void {
+    if (this.#stopping !== undefined) return;
+    Atomics.store(this.#control, COMMAND_WORD, Command.RUN);
+    Atomics.notify(this.#control, COMMAND_WORD);
+  }
+
+  get parked(): boolean {
+    return this.#quiescent();
+  }
+
+  /**
+   * Copies of the register files.
+   * @throws GuestError LM_ERR_NOT_PARKED unless every vCPU is parked, finished or stopped
+   */
+  cpuState(): CpuState {
+    if (!this.#quiescent()) {
+      throw new GuestError(GuestErrorCode.NOT_PARKED, 'CPU state is only consistent while the guest is parked or finished');
+    }
+    return this.#regs.map((regs) => new Uint8Array(regs.buffer, regs.byteOffset, REGISTER_FILE_BYTES).slice());
+  }
+
+  /** Operations done, summed over vCPUs (a sample while running). */
+  opsDone(): number {
+    return this.#regs.reduce((sum, regs) => sum + loadOpsDone(regs), 0);
+  }
+
+  isFinished(): boolean {
+    for (let i = 0; i < this.vcpuCount; i++) if (this.#state(i) !== VcpuState.FINISHED) return false;
+    return true;
+  }
+
+  /**
+   * Canonical digest of memory and CPU state (see digestGuest).
+   * @throws GuestError LM_ERR_NOT_PARKED unless parked or finished
+   */
+  digest(): string {
+    return digestGuest(this.memory, this.cpuState());
+  }
+
+  /** Stops every worker at an op boundary (terminating any that do not get there in time). Memory stays readable. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      Atomics.store(this.#control, COMMAND_WORD, Command.STOP);
+      Atomics.notify(this.#control, COMMAND_WORD);
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), STOP_GRACE_MS);
+      });
+      const result = await Promise.race([Promise.all(this.#exits), grace]);
+      clearTimeout(timer);
+      if (result === 'late') await Promise.all(this.#workers.map((w) => w.terminate()));
+    })();
+    return this.#stopping;
+  }
+}

@@ -1,0 +1,104 @@
+import { PAGE_SIZE } from './constants.js';
+import { GuestError, GuestErrorCode } from './errors.js';
+
+export type WorkloadName = 'idle' | 'uniform' | 'hotcold' | 'stream' | 'incr';
+
+export const WORKLOAD_NAMES: readonly WorkloadName[] = Object.freeze([
+  'idle',
+  'uniform',
+  'hotcold',
+  'stream',
+  'incr',
+] as const);
+
+export interface WorkloadSpec {
+  name: WorkloadName;
+  /** Seeds every vCPU's RNG (u32). */
+  seed: number;
+  /** Operations per vCPU; 0 = run forever. */
+  ops: number;
+  /** Every parameter the workload reads, defaults filled in by parseWorkloadSpec. */
+  params: Record<string, number>;
+}
+
+/** Workload code stored in every register file, so a register file names the program it belongs to. */
+export const WORKLOAD_CODES: Readonly<Record<WorkloadName, number>> = Object.freeze({
+  idle: 1,
+  uniform: 2,
+  hotcold: 3,
+  stream: 4,
+  incr: 5,
+});
+
+const MiB = 1024 * 1024;
+
+/** Defaults, one table; a parameter not listed for a workload is rejected (typos must not go unnoticed). */
+const DEFAULT_PARAMS: Readonly<Record<WorkloadName, Readonly<Record<string, number>>>> = Object.freeze({
+  // One op = one RNG step, no writes; paced so `ops` still terminates in a known time.
+  idle: { opsRate: 1000 },
+  uniform: { dirtyRate: 32 * MiB },
+  // Clark et al.'s Quake server: a small hot set takes most writes.
+  hotcold: { dirtyRate: 64 * MiB, hotFraction: 0.95, hotBytes: 4 * MiB },
+  // Both dirty faster than a network drains them unless throttled.
+  stream: { dirtyRate: 0 },
+  incr: { dirtyRate: 0 },
+});
+
+/** Largest `ops`: the register file holds it as two u32 words. */
+export const MAX_OPS = Number.MAX_SAFE_INTEGER;
+
+function bad(message: string): GuestError {
+  return new GuestError(GuestErrorCode.BAD_WORKLOAD, message);
+}
+
+function isWorkloadName(name: string): name is WorkloadName {
+  return (WORKLOAD_NAMES as readonly string[]).includes(name);
+}
+
+/**
+ * Validates a workload description from a CLI, config or peer, and fills in default parameters.
+ * @throws GuestError LM_ERR_BAD_WORKLOAD on an unknown name, a bad seed or ops, or an unknown or out-of-range parameter
+ */
+export function parseWorkloadSpec(value: {
+  name: string;
+  seed: number;
+  ops: number;
+  params: Record<string, number>;
+}): WorkloadSpec {
+  if (value === null || typeof value !== 'object') throw bad('workload must be an object');
+  const { name, seed, ops } = value;
+  if (typeof name !== 'string' || !isWorkloadName(name)) {
+    throw bad(`unknown workload ${JSON.stringify(name)}; expected one of ${WORKLOAD_NAMES.join(', ')}`);
+  }
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw bad(`seed ${seed} is not a u32`);
+  if (!Number.isInteger(ops) || ops < 0 || ops > MAX_OPS) throw bad(`ops ${ops} is not an integer in 0..${MAX_OPS}`);
+  const given = value.params ?? {};
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) throw bad('params must be an object');
+  const defaults = DEFAULT_PARAMS[name];
+  const params: Record<string, number> = { ...defaults };
+  for (const [key, v] of Object.entries(given)) {
+    if (!Object.hasOwn(defaults, key)) {
+      throw bad(`workload ${name} has no parameter ${JSON.stringify(key)}; known: ${Object.keys(defaults).join(', ')}`);
+    }
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`parameter ${key} must be a finite number`);
+    params[key] = v;
+  }
+  checkParam(params, 'dirtyRate', (v) => v >= 0, 'a rate in bytes/s >= 0 (0 = unthrottled)');
+  checkParam(params, 'opsRate', (v) => v > 0, 'a rate in ops/s > 0');
+  checkParam(params, 'hotFraction', (v) => v >= 0 && v <= 1, 'a fraction in [0, 1]');
+  checkParam(params, 'hotBytes', (v) => Number.isSafeInteger(v) && v >= PAGE_SIZE, `an integer >= ${PAGE_SIZE}`);
+  return { name, seed, ops, params };
+}
+
+function checkParam(params: Record<string, number>, key: string, ok: (v: number) => boolean, what: string): void {
+  const v = params[key];
+  if (v !== undefined && !ok(v)) throw bad(`parameter ${key}=${v} must be ${what}`);
+}
+
+/** Operations per second one vCPU is paced to; 0 = unthrottled. Pacing never changes what is written. */
+export function opsPerSecond(spec: WorkloadSpec, vcpus: number): number {
+  if (spec.name === 'idle') return spec.params['opsRate'] ?? 0;
+  const dirtyRate = spec.params['dirtyRate'] ?? 0;
+  // Each op dirties one page: pages/s for the whole guest, split over the vCPUs.
+  return dirtyRate / PAGE_SIZE / vcpus;
+}

@@ -1,0 +1,37 @@
+import { PAGE_SHIFT } from '../constants.js';
+
+/** What a workload program sees inside its vCPU worker. */
+export interface VcpuContext {
+  /** This vCPU's register file: the program's whole state. */
+  readonly regs: Uint32Array;
+  readonly slots: readonly Uint8Array[];
+  /** 32-bit views of the same slots, for whole-page fills. */
+  readonly slotWords: readonly Uint32Array[];
+  readonly pagesPerSlot: number;
+  readonly dirty: Int32Array;
+  readonly params: Readonly<Record<string, number>>;
+  readonly vcpus: number;
+}
+
+/** One operation: reads and writes only the registers and the vCPU's own partition. */
+export type Op = () => void;
+
+/**
+ * Builds the operation of a workload. The closure may capture constants (parameters, geometry) but no
+ * state: everything that changes lives in `ctx.regs`.
+ */
+export type Program = (ctx: VcpuContext) => Op;
+
+export function slotOf(ctx: VcpuContext, page: number): Uint8Array {
+  return ctx.slots[Math.floor(page / ctx.pagesPerSlot)] as Uint8Array;
+}
+
+/** Byte offset of `page` inside its slot. */
+export function offsetOf(ctx: VcpuContext, page: number): number {
+  return (page % ctx.pagesPerSlot) << PAGE_SHIFT;
+}
+
+/** Write, then mark: call after the page's bytes are stored (Atomics.or is the release). */
+export function markDirty(ctx: VcpuContext, page: number): void {
+  Atomics.or(ctx.dirty, page >>> 5, 1 << (page & 31));
+}

@@ -1,0 +1,24 @@
+import { PAGE_SIZE } from '../constants.js';
+import { Reg } from '../registers.js';
+import { nextRandom } from '../rng.js';
+import type { Program } from './context.js';
+import { writeRandomLine } from './line-write.js';
+
+/**
+ * Like uniform, but `hotFraction` of the ops hit a hot set at the start of the partition (`hotBytes` for
+ * the whole guest, split over the vCPUs): the writable working set of Clark et al.'s Quake server.
+ */
+export const hotcold: Program = (ctx) => {
+  const regs = ctx.regs;
+  const hotFraction = ctx.params['hotFraction'] ?? 0.95;
+  const hotBytes = ctx.params['hotBytes'] ?? PAGE_SIZE;
+  // u32 threshold: hotFraction = 1 gives 2^32, above every RNG output.
+  const threshold = Math.floor(hotFraction * 2 ** 32);
+  const hotPagesPerVcpu = Math.max(1, Math.floor(hotBytes / PAGE_SIZE / ctx.vcpus));
+  return () => {
+    const start = regs[Reg.PART_START] as number;
+    const length = regs[Reg.PART_LEN] as number;
+    const span = nextRandom(regs) < threshold ? Math.min(hotPagesPerVcpu, length) : length;
+    writeRandomLine(ctx, start + (nextRandom(regs) % span));
+  };
+};

@@ -1,0 +1,23 @@
+import { nextRandom } from '../rng.js';
+import { markDirty, offsetOf, slotOf, type VcpuContext } from './context.js';
+
+const LINE_BYTES = 64;
+const LINES_PER_PAGE = 64;
+
+/**
+ * Writes one 64-byte line at an RNG-chosen aligned offset of `page` with RNG bytes (byte by byte, so the
+ * image does not depend on host byte order), then marks the page.
+ */
+export function writeRandomLine(ctx: VcpuContext, page: number): void {
+  const regs = ctx.regs;
+  const slot = slotOf(ctx, page);
+  const base = offsetOf(ctx, page) + (nextRandom(regs) % LINES_PER_PAGE) * LINE_BYTES;
+  for (let i = 0; i < LINE_BYTES; i += 4) {
+    const r = nextRandom(regs);
+    slot[base + i] = r;
+    slot[base + i + 1] = r >>> 8;
+    slot[base + i + 2] = r >>> 16;
+    slot[base + i + 3] = r >>> 24;
+  }
+  markDirty(ctx, page);
+}

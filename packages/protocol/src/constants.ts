@@ -1,0 +1,94 @@
+/** Guest page size in bytes; every page on the wire is exactly this long once decoded. */
+export const PAGE_SIZE = 4096;
+
+/** Carried in every frame header; a decoder rejects any other value. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * Frame header, 16 bytes, all fields big-endian:
+ *
+ * | offset | size | field                                                      |
+ * |-------:|-----:|------------------------------------------------------------|
+ * |      0 |    4 | magic `0x4c4d4947` ("LMIG")                                 |
+ * |      4 |    1 | protocol version                                           |
+ * |      5 |    1 | frame type (`FrameType`)                                   |
+ * |      6 |    2 | flags, must be 0 in version 1                              |
+ * |      8 |    4 | payload length: bytes after the header, CRC not included   |
+ * |     12 |    4 | CRC-32 (zlib) over header bytes 0..11, then the payload    |
+ */
+export const FRAME_MAGIC = 0x4c4d4947;
+export const FRAME_HEADER_BYTES = 16;
+export const HEADER_OFFSET_VERSION = 4;
+export const HEADER_OFFSET_TYPE = 5;
+export const HEADER_OFFSET_FLAGS = 6;
+export const HEADER_OFFSET_LENGTH = 8;
+export const HEADER_OFFSET_CRC = 12;
+/** The CRC covers the header up to (not including) its own field. */
+export const HEADER_CRC_COVERED_BYTES = 12;
+
+/** A decoder rejects a longer payload as soon as the header arrives, before buffering any of it. */
+export const DEFAULT_MAX_FRAME_PAYLOAD = 4 * 1024 * 1024;
+/** Payload capacity of a PageBatchWriter unless told otherwise. */
+export const DEFAULT_BATCH_PAYLOAD = 256 * 1024;
+
+/** Every frame type, code in hex. Every payload but PageBatch's is one msgpack map. */
+export const FrameType = {
+  /** source -> dest: version, capabilities, guest geometry, workload, token */
+  Hello: 0x01,
+  /** dest -> source: the guest is reserved */
+  Accept: 0x02,
+  /** dest -> source: reservation refused; the source carries on unchanged */
+  Refuse: 0x03,
+  /** source -> dest: a copy round starts */
+  RoundBegin: 0x10,
+  /** source -> dest: binary page batch (see page-batch-reader.ts) */
+  PageBatch: 0x11,
+  /** source -> dest: a copy round ends */
+  RoundEnd: 0x12,
+  /** source -> dest: the register file of every vCPU, after the final round */
+  CpuState: 0x20,
+  /** source -> dest: everything sent; image digest to verify */
+  Complete: 0x21,
+  /** dest -> source: digest verified; from here the destination owns the guest */
+  Committed: 0x30,
+  /** dest -> source: vCPUs running at the destination */
+  Activated: 0x31,
+  /** either way, before commit: give up; the sender closes afterwards */
+  Abort: 0x7f,
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+const FRAME_TYPE_NAMES = new Map<number, string>(Object.entries(FrameType).map(([name, code]) => [code, name]));
+
+export function isFrameType(type: number): type is FrameType {
+  return FRAME_TYPE_NAMES.has(type);
+}
+
+/** 'Hello', 'PageBatch', ... or 'unknown(0x42)'. */
+export function frameTypeName(type: number): string {
+  return FRAME_TYPE_NAMES.get(type) ?? `unknown(0x${type.toString(16).padStart(2, '0')})`;
+}
+
+/** Per-page encoding code in a page batch entry. Code 4 is reserved for a future delta encoding. */
+export const PageEncoding = { Zero: 0, SameByte: 1, Lz4: 2, Raw: 3 } as const;
+export type PageEncoding = (typeof PageEncoding)[keyof typeof PageEncoding];
+
+export const PAGE_ENCODING_NAMES: Record<PageEncoding, 'zero' | 'sameByte' | 'lz4' | 'raw'> = {
+  [PageEncoding.Zero]: 'zero',
+  [PageEncoding.SameByte]: 'sameByte',
+  [PageEncoding.Lz4]: 'lz4',
+  [PageEncoding.Raw]: 'raw',
+};
+
+/** Limits enforced on control messages (encode and decode). */
+export const MAX_VCPUS = 256;
+export const MAX_MEMORY_BYTES = 2 ** 46;
+export const MAX_REGISTER_FILE_BYTES = 4096;
+export const MAX_WORKLOAD_NAME_CHARS = 64;
+export const MAX_WORKLOAD_PARAMS = 32;
+export const MAX_CAPABILITIES = 64;
+export const MAX_SHORT_STRING_CHARS = 256;
+export const MAX_TEXT_CHARS = 4096;
+export const MAX_DIGEST_CHARS = 128;
+/** Largest page index a batch entry can carry (u32). */
+export const MAX_PAGE_INDEX = 0xffffffff;

@@ -1,0 +1,218 @@
+/**
+ * Typed errors, one class per cause (undici style). Callers switch on `code`, which is stable and crosses
+ * the wire in Abort and Refuse messages; `errorFromCode` rebuilds the typed error on the other side.
+ * Every constructor takes `(message?, { cause }?)`; throw sites put the offending value in the message.
+ */
+
+export class MigrationError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'MigrationError';
+  }
+}
+
+/** LM_ERR_BAD_MAGIC: Frame header does not start with 0x4c4d4947 ("LMIG"). */
+export class BadMagicError extends MigrationError {
+  constructor(message = 'bad frame magic', options?: { cause?: unknown }) {
+    super('LM_ERR_BAD_MAGIC', message, options);
+    this.name = 'BadMagicError';
+  }
+}
+
+/** LM_ERR_UNSUPPORTED_VERSION: Frame header or Hello carries a protocol version this side does not speak. */
+export class UnsupportedVersionError extends MigrationError {
+  constructor(message = 'unsupported protocol version', options?: { cause?: unknown }) {
+    super('LM_ERR_UNSUPPORTED_VERSION', message, options);
+    this.name = 'UnsupportedVersionError';
+  }
+}
+
+/** LM_ERR_UNKNOWN_FRAME_TYPE: Frame header carries a frame type code not in `FrameType`. */
+export class UnknownFrameTypeError extends MigrationError {
+  constructor(message = 'unknown frame type', options?: { cause?: unknown }) {
+    super('LM_ERR_UNKNOWN_FRAME_TYPE', message, options);
+    this.name = 'UnknownFrameTypeError';
+  }
+}
+
+/** LM_ERR_BAD_FLAGS: Frame header flags are not 0 (version 1 defines none). */
+export class BadFlagsError extends MigrationError {
+  constructor(message = 'bad frame flags', options?: { cause?: unknown }) {
+    super('LM_ERR_BAD_FLAGS', message, options);
+    this.name = 'BadFlagsError';
+  }
+}
+
+/** LM_ERR_FRAME_TOO_LARGE: Frame payload length exceeds the decoder's limit; rejected before buffering. */
+export class FrameTooLargeError extends MigrationError {
+  constructor(message = 'frame payload too large', options?: { cause?: unknown }) {
+    super('LM_ERR_FRAME_TOO_LARGE', message, options);
+    this.name = 'FrameTooLargeError';
+  }
+}
+
+/** LM_ERR_CRC_MISMATCH: CRC-32 over header and payload does not match the header's CRC field. */
+export class CrcMismatchError extends MigrationError {
+  constructor(message = 'frame CRC mismatch', options?: { cause?: unknown }) {
+    super('LM_ERR_CRC_MISMATCH', message, options);
+    this.name = 'CrcMismatchError';
+  }
+}
+
+/** LM_ERR_PAGE_INDEX_OUT_OF_RANGE: Page batch entry names a page beyond the guest's memory. */
+export class PageIndexOutOfRangeError extends MigrationError {
+  constructor(message = 'page index out of range', options?: { cause?: unknown }) {
+    super('LM_ERR_PAGE_INDEX_OUT_OF_RANGE', message, options);
+    this.name = 'PageIndexOutOfRangeError';
+  }
+}
+
+/** LM_ERR_UNKNOWN_PAGE_ENCODING: Page batch entry carries an encoding code not in `PageEncoding`. */
+export class UnknownPageEncodingError extends MigrationError {
+  constructor(message = 'unknown page encoding', options?: { cause?: unknown }) {
+    super('LM_ERR_UNKNOWN_PAGE_ENCODING', message, options);
+    this.name = 'UnknownPageEncodingError';
+  }
+}
+
+/** LM_ERR_PAGE_INFLATE: Lz4 page block is corrupt or does not inflate to exactly 4096 bytes. */
+export class PageInflateError extends MigrationError {
+  constructor(message = 'lz4 page does not inflate to exactly one page', options?: { cause?: unknown }) {
+    super('LM_ERR_PAGE_INFLATE', message, options);
+    this.name = 'PageInflateError';
+  }
+}
+
+/** LM_ERR_TRUNCATED: Stream ended inside a frame, or a page batch is shorter or longer than its entries. */
+export class TruncatedFrameError extends MigrationError {
+  constructor(message = 'truncated frame', options?: { cause?: unknown }) {
+    super('LM_ERR_TRUNCATED', message, options);
+    this.name = 'TruncatedFrameError';
+  }
+}
+
+/** LM_ERR_BAD_MESSAGE: Control message is not valid msgpack or a field has the wrong type or range. */
+export class BadMessageError extends MigrationError {
+  constructor(message = 'bad control message', options?: { cause?: unknown }) {
+    super('LM_ERR_BAD_MESSAGE', message, options);
+    this.name = 'BadMessageError';
+  }
+}
+
+/** LM_ERR_REFUSED: The destination answered Hello with Refuse. */
+export class RefusedError extends MigrationError {
+  constructor(message = 'destination refused the migration', options?: { cause?: unknown }) {
+    super('LM_ERR_REFUSED', message, options);
+    this.name = 'RefusedError';
+  }
+}
+
+/** LM_ERR_PEER_CLOSED: The peer closed the connection before the migration finished. */
+export class PeerClosedError extends MigrationError {
+  constructor(message = 'peer closed the connection', options?: { cause?: unknown }) {
+    super('LM_ERR_PEER_CLOSED', message, options);
+    this.name = 'PeerClosedError';
+  }
+}
+
+/** LM_ERR_TIMEOUT: A phase did not finish in its time limit. */
+export class TimeoutError extends MigrationError {
+  constructor(message = 'timed out', options?: { cause?: unknown }) {
+    super('LM_ERR_TIMEOUT', message, options);
+    this.name = 'TimeoutError';
+  }
+}
+
+/** LM_ERR_DIGEST_MISMATCH: The rebuilt image's digest differs from the one in Complete. */
+export class DigestMismatchError extends MigrationError {
+  constructor(message = 'image digest mismatch', options?: { cause?: unknown }) {
+    super('LM_ERR_DIGEST_MISMATCH', message, options);
+    this.name = 'DigestMismatchError';
+  }
+}
+
+/** LM_ERR_HANDSHAKE: Hello/Accept could not be agreed (version, capabilities, geometry, token). */
+export class HandshakeError extends MigrationError {
+  constructor(message = 'handshake failed', options?: { cause?: unknown }) {
+    super('LM_ERR_HANDSHAKE', message, options);
+    this.name = 'HandshakeError';
+  }
+}
+
+/** LM_ERR_UNEXPECTED_FRAME: A well-formed frame arrived in a phase where it is not allowed. */
+export class UnexpectedFrameError extends MigrationError {
+  constructor(message = 'unexpected frame', options?: { cause?: unknown }) {
+    super('LM_ERR_UNEXPECTED_FRAME', message, options);
+    this.name = 'UnexpectedFrameError';
+  }
+}
+
+/** LM_ERR_CANCELLED: The migration was cancelled by the operator. */
+export class CancelledError extends MigrationError {
+  constructor(message = 'migration cancelled', options?: { cause?: unknown }) {
+    super('LM_ERR_CANCELLED', message, options);
+    this.name = 'CancelledError';
+  }
+}
+
+/** LM_ERR_CONNECT: The TCP connection to the peer could not be made. */
+export class ConnectError extends MigrationError {
+  constructor(message = 'could not connect to peer', options?: { cause?: unknown }) {
+    super('LM_ERR_CONNECT', message, options);
+    this.name = 'ConnectError';
+  }
+}
+
+/** LM_ERR_BAD_ARGUMENT: An API was called with an invalid argument. */
+export class BadArgumentError extends MigrationError {
+  constructor(message = 'bad argument', options?: { cause?: unknown }) {
+    super('LM_ERR_BAD_ARGUMENT', message, options);
+    this.name = 'BadArgumentError';
+  }
+}
+
+/** LM_ERR_PEER_ABORT: The peer sent Abort (with a code this side does not know). */
+export class PeerAbortError extends MigrationError {
+  constructor(message = 'peer aborted the migration', options?: { cause?: unknown }) {
+    super('LM_ERR_PEER_ABORT', message, options);
+    this.name = 'PeerAbortError';
+  }
+}
+
+type ErrorClass = new (message?: string, options?: { cause?: unknown }) => MigrationError;
+
+const ERROR_CLASSES: ReadonlyMap<string, ErrorClass> = new Map<string, ErrorClass>([
+  ['LM_ERR_BAD_MAGIC', BadMagicError],
+  ['LM_ERR_UNSUPPORTED_VERSION', UnsupportedVersionError],
+  ['LM_ERR_UNKNOWN_FRAME_TYPE', UnknownFrameTypeError],
+  ['LM_ERR_BAD_FLAGS', BadFlagsError],
+  ['LM_ERR_FRAME_TOO_LARGE', FrameTooLargeError],
+  ['LM_ERR_CRC_MISMATCH', CrcMismatchError],
+  ['LM_ERR_PAGE_INDEX_OUT_OF_RANGE', PageIndexOutOfRangeError],
+  ['LM_ERR_UNKNOWN_PAGE_ENCODING', UnknownPageEncodingError],
+  ['LM_ERR_PAGE_INFLATE', PageInflateError],
+  ['LM_ERR_TRUNCATED', TruncatedFrameError],
+  ['LM_ERR_BAD_MESSAGE', BadMessageError],
+  ['LM_ERR_REFUSED', RefusedError],
+  ['LM_ERR_PEER_CLOSED', PeerClosedError],
+  ['LM_ERR_TIMEOUT', TimeoutError],
+  ['LM_ERR_DIGEST_MISMATCH', DigestMismatchError],
+  ['LM_ERR_HANDSHAKE', HandshakeError],
+  ['LM_ERR_UNEXPECTED_FRAME', UnexpectedFrameError],
+  ['LM_ERR_CANCELLED', CancelledError],
+  ['LM_ERR_CONNECT', ConnectError],
+  ['LM_ERR_BAD_ARGUMENT', BadArgumentError],
+  ['LM_ERR_PEER_ABORT', PeerAbortError],
+]);
+
+/** Every error code this package defines. */
+export const ERROR_CODES: readonly string[] = Object.freeze([...ERROR_CLASSES.keys()]);
+
+/** Rebuilds a typed error from the code and message of an Abort or Refuse; an unknown code gives PeerAbortError. */
+export function errorFromCode(code: string, message: string): MigrationError {
+  const ErrorClass = ERROR_CLASSES.get(code);
+  return ErrorClass ? new ErrorClass(message) : new PeerAbortError(`${code}: ${message}`);
+}

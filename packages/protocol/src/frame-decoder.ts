@@ -1,0 +1,126 @@
+import { DEFAULT_MAX_FRAME_PAYLOAD, FRAME_HEADER_BYTES } from './constants.js';
+import { BadArgumentError, TruncatedFrameError } from './errors.js';
+import { checkFrameCrc, readFrameHeader, type FrameHeader } from './frame-header.js';
+import { decodeFramePayload, type Frame } from './messages.js';
+
+/**
+ * Streaming frame decoder (pg-protocol Parser / undici ByteParser): per frame, "is the header here? is the
+ * whole frame here? dispatch". A frame lying wholly inside one chunk is decoded in place; only a frame that
+ * spans chunks is copied, into a buffer sized from its validated header.
+ *
+ * Ownership: a PageBatch frame's `payload` is either a view into the chunk passed to `push` or into that
+ * frame's own copy. The decoder never writes to a chunk and never reuses a frame buffer, so the caller may
+ * keep the payload as long as it likes (provided it does not itself reuse the chunks it pushes).
+ *
+ * A decode error is fatal: the decoder remembers it, and every later `push` or `end` throws it again. There is
+ * no resynchronisation; the caller should log the error's code and destroy the connection.
+ */
+export class FrameDecoder {
+  readonly #maxPayloadBytes: number;
+  /** Header bytes of a frame that spans chunks, gathered until all 16 are here. */
+  readonly #header = Buffer.alloc(FRAME_HEADER_BYTES);
+  #headerFilled = 0;
+  /** A frame that spans chunks, once its header has been validated: its own buffer and how much is filled. */
+  #spanning: { header: FrameHeader; frame: Buffer; filled: number } | undefined;
+  #error: unknown;
+
+  constructor(options: { maxPayloadBytes?: number } = {}) {
+    const max = options.maxPayloadBytes ?? DEFAULT_MAX_FRAME_PAYLOAD;
+    if (!Number.isSafeInteger(max) || max < 0 || max > 0xffffffff) {
+      throw new BadArgumentError(`maxPayloadBytes must be an integer 0..0xffffffff, got ${max}`);
+    }
+    this.#maxPayloadBytes = max;
+  }
+
+  /** True when part of a frame is buffered. */
+  get hasPartialFrame(): boolean {
+    return this.#headerFilled > 0 || this.#spanning !== undefined;
+  }
+
+  /**
+   * Feeds bytes; returns every frame completed by them (possibly none).
+   * @throws BadMagicError, UnsupportedVersionError, UnknownFrameTypeError, BadFlagsError, FrameTooLargeError,
+   *   CrcMismatchError, BadMessageError; after one of these, the same error on every call.
+   */
+  push(chunk: Buffer): Frame[] {
+    if (this.#error !== undefined) throw this.#error;
+    try {
+      return this.#push(chunk);
+    } catch (err) {
+      this.#error = err;
+      this.#spanning = undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Call at end of stream.
+   * @throws TruncatedFrameError if part of a frame is pending; the earlier error if the decoder is dead.
+   */
+  end(): void {
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#spanning !== undefined) {
+      const { filled, frame } = this.#spanning;
+      this.#error = new TruncatedFrameError(`stream ended inside a frame: ${filled} of ${frame.length} bytes`);
+    } else if (this.#headerFilled > 0) {
+      this.#error = new TruncatedFrameError(`stream ended inside a frame header: ${this.#headerFilled} of ${FRAME_HEADER_BYTES} bytes`);
+    } else {
+      return;
+    }
+    throw this.#error;
+  }
+
+  #push(chunk: Buffer): Frame[] {
+    const frames: Frame[] = [];
+    let offset = 0;
+
+    if (this.#headerFilled > 0 && this.#spanning === undefined) {
+      offset = chunk.copy(this.#header, this.#headerFilled, 0, FRAME_HEADER_BYTES - this.#headerFilled);
+      this.#headerFilled += offset;
+      if (this.#headerFilled < FRAME_HEADER_BYTES) return frames;
+      const spanning = this.#startSpanning(readFrameHeader(this.#header, 0, this.#maxPayloadBytes));
+      spanning.filled = this.#header.copy(spanning.frame, 0);
+    }
+
+    const spanning = this.#spanning;
+    if (spanning !== undefined) {
+      const copied = chunk.copy(spanning.frame, spanning.filled, offset);
+      spanning.filled += copied;
+      offset += copied;
+      if (spanning.filled < spanning.frame.length) return frames;
+      this.#spanning = undefined;
+      this.#headerFilled = 0;
+      frames.push(this.#dispatch(spanning.frame, spanning.header));
+    }
+
+    while (offset < chunk.length) {
+      const remaining = chunk.length - offset;
+      if (remaining < FRAME_HEADER_BYTES) {
+        this.#headerFilled = chunk.copy(this.#header, 0, offset);
+        return frames;
+      }
+      const header = readFrameHeader(chunk, offset, this.#maxPayloadBytes);
+      const total = FRAME_HEADER_BYTES + header.payloadLength;
+      if (remaining < total) {
+        const started = this.#startSpanning(header);
+        started.filled = chunk.copy(started.frame, 0, offset);
+        return frames;
+      }
+      frames.push(this.#dispatch(chunk.subarray(offset, offset + total), header));
+      offset += total;
+    }
+    return frames;
+  }
+
+  /** Called only with a validated header, so the allocation is bounded by maxPayloadBytes. */
+  #startSpanning(header: FrameHeader): { header: FrameHeader; frame: Buffer; filled: number } {
+    this.#headerFilled = FRAME_HEADER_BYTES;
+    this.#spanning = { header, frame: Buffer.allocUnsafe(FRAME_HEADER_BYTES + header.payloadLength), filled: 0 };
+    return this.#spanning;
+  }
+
+  #dispatch(frame: Buffer, header: FrameHeader): Frame {
+    checkFrameCrc(frame, header.crc);
+    return decodeFramePayload(header.type, frame.subarray(FRAME_HEADER_BYTES));
+  }
+}

@@ -1,0 +1,258 @@
+import lz4 from 'lz4';
+import msgpack from 'msgpack-lite';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_MAX_FRAME_PAYLOAD,
+  FrameDecoder,
+  MigrationError,
+  readPageBatch,
+} from '@livemig/protocol';
+import { frameBytes, memorySink, noise, pageBatchBytes, type Entry } from './helpers.js';
+
+function decodeError(bytes: Buffer, options?: { maxPayloadBytes?: number }): MigrationError {
+  const d = new FrameDecoder(options);
+  try {
+    d.push(bytes);
+    d.end();
+  } catch (err) {
+    expect(err).toBeInstanceOf(MigrationError);
+    return err as MigrationError;
+  }
+  throw new Error('expected a decode error');
+}
+
+function batchError(entries: Entry[] | Buffer, pages = 8): MigrationError {
+  const payload = Buffer.isBuffer(entries) ? entries : pageBatchBytes(entries);
+  try {
+    readPageBatch(payload, memorySink(pages));
+  } catch (err) {
+    expect(err).toBeInstanceOf(MigrationError);
+    return err as MigrationError;
+  }
+  throw new Error('expected a page batch error');
+}
+
+function lz4Block(input: Uint8Array): Buffer {
+  const out = Buffer.alloc(lz4.encodeBound(input.length));
+  const n = lz4.encodeBlock(Buffer.from(input), out);
+  expect(n).toBeGreaterThan(0);
+  return out.subarray(0, n);
+}
+
+const roundBegin = msgpack.encode({ round: 1, pages: 2 });
+
+describe('malformed frame headers give typed errors', () => {
+  it.each([
+    ['bad magic', frameBytes(0x10, roundBegin, { magic: 0xdeadbeef }), 'LM_ERR_BAD_MAGIC', '0xdeadbeef'],
+    ['unknown version', frameBytes(0x10, roundBegin, { version: 2 }), 'LM_ERR_UNSUPPORTED_VERSION', 'version 2'],
+    ['unknown frame type', frameBytes(0x55, roundBegin), 'LM_ERR_UNKNOWN_FRAME_TYPE', '0x55'],
+    ['reserved frame type 0x00', frameBytes(0x00, roundBegin), 'LM_ERR_UNKNOWN_FRAME_TYPE', '0x00'],
+    ['nonzero flags', frameBytes(0x10, roundBegin, { flags: 0x8000 }), 'LM_ERR_BAD_FLAGS', '0x8000'],
+    ['CRC mismatch', frameBytes(0x10, roundBegin, { crc: 0x12345678 }), 'LM_ERR_CRC_MISMATCH', '0x12345678'],
+  ])('%s', (_name, bytes, code, detail) => {
+    const err = decodeError(bytes);
+    expect(err.code).toBe(code);
+    expect(err.message).toContain(detail);
+  });
+
+  it('a flipped payload bit is a CRC mismatch', () => {
+    const frame = frameBytes(0x10, roundBegin);
+    frame[frame.length - 1]! ^= 1;
+    expect(decodeError(frame).code).toBe('LM_ERR_CRC_MISMATCH');
+  });
+
+  it('magic is checked before version, type, flags and length', () => {
+    const frame = frameBytes(0x55, roundBegin, { magic: 1, version: 9, flags: 1, length: 0xffffffff });
+    expect(decodeError(frame).code).toBe('LM_ERR_BAD_MAGIC');
+  });
+
+  it('an oversize length throws as soon as the 16-byte header arrives, before any payload', () => {
+    const header = frameBytes(0x11, Buffer.alloc(0), { length: 1025 });
+    const d = new FrameDecoder({ maxPayloadBytes: 1024 });
+    for (let i = 0; i < 15; i++) expect(d.push(header.subarray(i, i + 1))).toEqual([]);
+    expect(() => d.push(header.subarray(15, 16))).toThrow(expect.objectContaining({ code: 'LM_ERR_FRAME_TOO_LARGE' }));
+
+    const huge = frameBytes(0x11, Buffer.alloc(0), { length: 0xffffffff });
+    const err = decodeError(huge);
+    expect(err.code).toBe('LM_ERR_FRAME_TOO_LARGE');
+    expect(err.message).toContain(String(0xffffffff));
+    expect(decodeError(frameBytes(0x11, Buffer.alloc(0), { length: DEFAULT_MAX_FRAME_PAYLOAD + 1 })).code).toBe('LM_ERR_FRAME_TOO_LARGE');
+  });
+
+  it('a decoder is dead after an error: every later push and end throws the same error', () => {
+    const d = new FrameDecoder();
+    let first: unknown;
+    try {
+      d.push(frameBytes(0x10, roundBegin, { magic: 0 }));
+    } catch (err) {
+      first = err;
+    }
+    expect(first).toBeInstanceOf(MigrationError);
+    expect(() => d.push(frameBytes(0x10, roundBegin))).toThrow(first as Error);
+    expect(() => d.end()).toThrow(first as Error);
+  });
+});
+
+describe('truncated stream', () => {
+  it('end() inside a header throws LM_ERR_TRUNCATED', () => {
+    const d = new FrameDecoder();
+    d.push(frameBytes(0x10, roundBegin).subarray(0, 7));
+    expect(d.hasPartialFrame).toBe(true);
+    expect(() => d.end()).toThrow(expect.objectContaining({ code: 'LM_ERR_TRUNCATED' }));
+  });
+
+  it('end() inside a payload throws LM_ERR_TRUNCATED', () => {
+    const frame = frameBytes(0x10, roundBegin);
+    const d = new FrameDecoder();
+    d.push(frame.subarray(0, frame.length - 1));
+    expect(() => d.end()).toThrow(expect.objectContaining({ code: 'LM_ERR_TRUNCATED' }));
+  });
+
+  it('end() between frames is fine', () => {
+    const d = new FrameDecoder();
+    d.push(frameBytes(0x10, roundBegin));
+    expect(d.hasPartialFrame).toBe(false);
+    expect(() => d.end()).not.toThrow();
+  });
+});
+
+describe('malformed control messages give LM_ERR_BAD_MESSAGE naming the field', () => {
+  const geometry = { pageSize: 4096, memoryBytes: 8192, slotBytes: 4096, vcpus: 1 };
+  const workload = { name: 'w', seed: 0, ops: 0, params: {} };
+  const hello = { protocolVersion: 1, capabilities: [], guestId: 'g', geometry, workload };
+
+  it.each([
+    ['bad msgpack (0xc1 is never used)', 0x10, Buffer.from([0xc1]), 'bad msgpack'],
+    ['truncated msgpack', 0x10, roundBegin.subarray(0, roundBegin.length - 1), 'truncated msgpack'],
+    ['empty payload', 0x31, Buffer.alloc(0), 'truncated msgpack'],
+    ['bytes after the msgpack value', 0x10, Buffer.concat([roundBegin, Buffer.from([0])]), '1 bytes after'],
+    ['payload not a map', 0x10, msgpack.encode([1, 2]), "'message'"],
+    ['round as string', 0x10, msgpack.encode({ round: '1', pages: 2 }), "'round'"],
+    ['round not an integer', 0x12, msgpack.encode({ round: 1.5, pages: 2 }), "'round'"],
+    ['round 0', 0x10, msgpack.encode({ round: 0, pages: 2 }), "'round'"],
+    ['negative pages', 0x12, msgpack.encode({ round: 1, pages: -1 }), "'pages'"],
+    ['missing field', 0x21, msgpack.encode({ digest: 'aa' }), "'pagesSent'"],
+    ['uppercase digest', 0x30, msgpack.encode({ digest: 'AB' }), "'digest'"],
+    ['vcpus as string', 0x01, msgpack.encode({ ...hello, geometry: { ...geometry, vcpus: '1' } }), "'geometry.vcpus'"],
+    ['vcpus 257', 0x01, msgpack.encode({ ...hello, geometry: { ...geometry, vcpus: 257 } }), "'geometry.vcpus'"],
+    ['page size 8192', 0x01, msgpack.encode({ ...hello, geometry: { ...geometry, pageSize: 8192 } }), "'geometry.pageSize'"],
+    ['memory not whole pages', 0x01, msgpack.encode({ ...hello, geometry: { ...geometry, memoryBytes: 5000 } }), "'geometry.memoryBytes'"],
+    ['memory over 2**46', 0x01, msgpack.encode({ ...hello, geometry: { ...geometry, memoryBytes: 2 ** 46 + 4096 } }), "'geometry.memoryBytes'"],
+    ['workload name too long', 0x01, msgpack.encode({ ...hello, workload: { ...workload, name: 'x'.repeat(65) } }), "'workload.name'"],
+    ['param not finite', 0x01, msgpack.encode({ ...hello, workload: { ...workload, params: { a: NaN } } }), "'workload.params.a'"],
+    ['too many params', 0x01, msgpack.encode({ ...hello, workload: { ...workload, params: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`p${i}`, i])) } }), "'workload.params'"],
+    ['token as number', 0x01, msgpack.encode({ ...hello, token: 5 }), "'token'"],
+    ['capability not a string', 0x02, msgpack.encode({ reservationId: 'r', capabilities: [1] }), "'capabilities[0]'"],
+    ['register file as ext (typed array), not bin', 0x20, msgpack.encode({ registers: [new Uint8Array(4)] }), "'registers[0]'"],
+    ['register file too long', 0x20, msgpack.encode({ registers: [Buffer.alloc(4097)] }), "'registers[0]'"],
+    ['too many register files', 0x20, msgpack.encode({ registers: Array.from({ length: 257 }, () => Buffer.alloc(1)) }), "'registers'"],
+    ['activatedAtMs negative', 0x31, msgpack.encode({ activatedAtMs: -1 }), "'activatedAtMs'"],
+    ['abort code empty', 0x7f, msgpack.encode({ code: '', message: 'x' }), "'code'"],
+  ])('%s', (_name, type, payload, detail) => {
+    const err = decodeError(frameBytes(type, payload));
+    expect(err.code).toBe('LM_ERR_BAD_MESSAGE');
+    expect(err.message).toContain(detail);
+  });
+
+  it('unknown extra fields are ignored', () => {
+    const [frame] = new FrameDecoder().push(frameBytes(0x10, msgpack.encode({ round: 2, pages: 3, extra: [1, 2] })));
+    expect(frame).toEqual({ type: 0x10, message: { round: 2, pages: 3 } });
+  });
+});
+
+describe('malformed page batches give typed errors', () => {
+  it.each<[string, Entry[] | Buffer, string, string]>([
+    ['page index out of range', [{ index: 8, encoding: 0 }], 'LM_ERR_PAGE_INDEX_OUT_OF_RANGE', 'page index 8'],
+    ['unknown page encoding (4 is reserved)', [{ index: 1, encoding: 4, raw: [] }], 'LM_ERR_UNKNOWN_PAGE_ENCODING', 'encoding 4'],
+    ['unknown page encoding 0xff', [{ index: 1, encoding: 0xff, raw: [] }], 'LM_ERR_UNKNOWN_PAGE_ENCODING', 'encoding 255'],
+    ['lz4 block inflating past a page', [{ index: 1, encoding: 2, block: lz4Block(new Uint8Array(8192).fill(3)) }], 'LM_ERR_PAGE_INFLATE', 'past 4096'],
+    ['lz4 block inflating to less than a page', [{ index: 1, encoding: 2, block: lz4Block(new Uint8Array(100).fill(3)) }], 'LM_ERR_PAGE_INFLATE', 'to 100 bytes'],
+    ['lz4 block of garbage', [{ index: 1, encoding: 2, block: Buffer.from([0x1f, 0, 0, 0xff, 0xff]) }], 'LM_ERR_PAGE_INFLATE', 'page 1'],
+    ['lz4 length 0', [{ index: 1, encoding: 2, raw: [0, 0] }], 'LM_ERR_PAGE_INFLATE', 'length 0'],
+    ['lz4 length 4096', [{ index: 1, encoding: 2, raw: [0x10, 0x00] }], 'LM_ERR_PAGE_INFLATE', 'length 4096'],
+    ['raw page cut short', [{ index: 1, encoding: 3, raw: Array(100).fill(1) }], 'LM_ERR_TRUNCATED', 'raw page 1'],
+    ['lz4 block cut short', [{ index: 1, encoding: 2, raw: [0, 50, 1, 2] }], 'LM_ERR_TRUNCATED', 'lz4 block'],
+    ['same-byte entry without its fill byte', [{ index: 1, encoding: 1, raw: [] }], 'LM_ERR_TRUNCATED', 'fill byte'],
+    ['count larger than the entries', pageBatchBytes([{ index: 1, encoding: 0 }, { index: 2, encoding: 0 }], 3), 'LM_ERR_TRUNCATED', '3 entries'],
+    ['count of 2**32-1', pageBatchBytes([], 0xffffffff), 'LM_ERR_TRUNCATED', 'entries cannot fit'],
+    ['payload shorter than the count', Buffer.from([0, 0]), 'LM_ERR_TRUNCATED', 'entry count'],
+    ['bytes after the last entry', Buffer.concat([pageBatchBytes([{ index: 1, encoding: 0 }]), Buffer.from([9])]), 'LM_ERR_TRUNCATED', '1 bytes after'],
+  ])('%s', (_name, entries, code, detail) => {
+    const err = batchError(entries);
+    expect(err.code).toBe(code);
+    expect(err.message).toContain(detail);
+  });
+});
+
+describe('hostile input never crashes or hangs', () => {
+  it('property: random bytes into the decoder give frames or a MigrationError', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.boolean(), (bytes, withMagic) => {
+        const input = Buffer.from(bytes);
+        if (withMagic && input.length >= 6) {
+          input.writeUInt32BE(0x4c4d4947, 0);
+          input[4] = 1;
+        }
+        const d = new FrameDecoder();
+        try {
+          d.push(input);
+          d.end();
+        } catch (err) {
+          expect(err).toBeInstanceOf(MigrationError);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('property: random page batch payloads are applied or give a MigrationError', () => {
+    const entry = fc.tuple(fc.nat({ max: 10 }), fc.nat({ max: 5 }), fc.uint8Array({ maxLength: 40 }));
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 5 }), fc.nat({ max: 8 }), (entries, count) => {
+        const payload = pageBatchBytes(entries.map(([index, encoding, raw]) => ({ index, encoding, raw: [...raw] })), count);
+        try {
+          readPageBatch(payload, memorySink(8));
+        } catch (err) {
+          expect(err).toBeInstanceOf(MigrationError);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('property: random msgpack values in every control frame give a message or LM_ERR_BAD_MESSAGE', () => {
+    const types = [0x01, 0x02, 0x03, 0x10, 0x12, 0x20, 0x21, 0x30, 0x31, 0x7f];
+    fc.assert(
+      fc.property(fc.constantFrom(...types), fc.anything({ withNullPrototype: false }), (type, value) => {
+        try {
+          new FrameDecoder().push(frameBytes(type, msgpack.encode(value)));
+        } catch (err) {
+          expect((err as MigrationError).code).toBe('LM_ERR_BAD_MESSAGE');
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a frame whose CRC field is wrong is rejected before its payload is decoded', () => {
+    const frame = frameBytes(0x11, noise(4096, 2), { crc: 0 });
+    expect(decodeError(frame).code).toBe('LM_ERR_CRC_MISMATCH');
+  });
+});
+
+describe('encoders refuse what a decoder would reject', () => {
+  it('encodeHello with 300 vCPUs throws LM_ERR_BAD_MESSAGE naming the field', async () => {
+    const { encodeHello } = await import('@livemig/protocol');
+    const geometry = { pageSize: 4096, memoryBytes: 8192, slotBytes: 4096, vcpus: 300 };
+    expect(() =>
+      encodeHello({ protocolVersion: 1, capabilities: [], guestId: 'g', geometry, workload: { name: 'w', seed: 0, ops: 0, params: {} } }),
+    ).toThrow(expect.objectContaining({ code: 'LM_ERR_BAD_MESSAGE', message: expect.stringContaining('geometry.vcpus') }));
+  });
+
+  it('encodeAbort clips a long message to 4096 characters instead of failing', async () => {
+    const { encodeAbort } = await import('@livemig/protocol');
+    const [frame] = new FrameDecoder().push(encodeAbort({ code: 'LM_ERR_TIMEOUT', message: 'x'.repeat(10_000) }));
+    expect(frame).toEqual({ type: 0x7f, message: { code: 'LM_ERR_TIMEOUT', message: 'x'.repeat(4096) } });
+  });
+});
