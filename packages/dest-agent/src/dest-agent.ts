@@ -124,20 +124,18 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       return;
     }
     report.receivedDigest = received.receivedDigest;
-    // Activation: committed, so this side owns the guest now; start its vCPUs from the received registers.
+    // Activation: committed, so this side owns the guest now; its parked vCPUs continue from the received registers.
     const activationStart = performance.now();
     let guest: Guest;
     try {
-      guest = await Guest.start({
-        memory: received.memory,
-        vcpus: received.hello.geometry.vcpus,
-        workload: received.workload,
-        cpuState: received.cpuState,
-      });
+      guest = await received.vcpus;
+      guest.loadCpuState(received.cpuState);
+      guest.resume();
     } catch (error) {
       fill();
       report.error = errorSummary(error);
       received.reservation.release();
+      void received.vcpus.then((g) => g.stop(), () => {});
       this.log.error({ err: report.error }, 'committed guest failed to start');
       conn.destroy();
       this.emit('failed', report);

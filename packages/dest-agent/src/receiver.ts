@@ -16,7 +16,7 @@ import {
   type HelloMessage,
   MigrationError,
 } from '@livemig/protocol';
-import { GuestError, GuestMemory, parseWorkloadSpec, validateCpuState, type CpuState, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
+import { Guest, GuestError, GuestMemory, parseWorkloadSpec, validateCpuState, type CpuState, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
 import { CAPABILITY_PAGES, PageChecksums, formatBytes, type FramedSocket, type Logger } from '@livemig/source-agent';
 import type { MemoryReservations, Reservation } from './reservations.js';
 
@@ -33,6 +33,8 @@ export interface ReceivedGuest {
   workload: WorkloadSpec;
   memory: GuestMemory;
   cpuState: CpuState;
+  /** vCPU workers started parked, from fresh registers, while the pages arrived; activation loads cpuState. */
+  vcpus: Promise<Guest>;
   reservation: Reservation;
   receivedDigest: string;
   rounds: number;
@@ -59,6 +61,7 @@ export async function receiveGuest(
 ): Promise<ReceivedGuest> {
   const { log } = options;
   let reservation: Reservation | undefined;
+  let vcpus: Promise<Guest> | undefined;
   try {
     const first = await conn.receive(options.helloTimeoutMs ?? 15_000, 'Hello');
     if (first.type !== FrameType.Hello) {
@@ -84,6 +87,9 @@ export async function receiveGuest(
     }
     const memory = GuestMemory.create(hello.geometry.memoryBytes, hello.geometry.slotBytes);
     await conn.send(encodeAccept({ reservationId: reservation.id, capabilities: [CAPABILITY_PAGES] }));
+    // Spawning workers takes tens of milliseconds; do it while pre-copy runs, not during the downtime.
+    vcpus = Guest.start({ memory, vcpus: hello.geometry.vcpus, workload, paused: true });
+    vcpus.catch(() => {}); // a failure surfaces at activation
     log.info(
       { guestId: hello.guestId, memory: formatBytes(hello.geometry.memoryBytes), vcpus: hello.geometry.vcpus, workload: workload.name },
       'guest reserved, receiving',
@@ -144,6 +150,7 @@ export async function receiveGuest(
             workload,
             memory,
             cpuState,
+            vcpus,
             reservation,
             receivedDigest,
             rounds: progress.rounds,
@@ -156,6 +163,7 @@ export async function receiveGuest(
     }
   } catch (error) {
     reservation?.release();
+    void vcpus?.then((guest) => guest.stop(), () => {});
     const typed = error instanceof GuestError ? new BadMessageError(error.message, { cause: error }) : error;
     conn.abort(typed instanceof Error ? typed : new Error(String(typed)));
     throw typed;

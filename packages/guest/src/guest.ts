@@ -86,17 +86,8 @@ export class Guest extends EventEmitter {
     const registers = new SharedArrayBuffer(vcpus * REGISTER_FILE_BYTES);
     const files = new Uint8Array(registers);
     if (options.cpuState) {
-      validateCpuState(options.cpuState, vcpus, memory.pageCount);
-      options.cpuState.forEach((file, i) => {
-        const regs = registerWords(file);
-        if (regs[Reg.WORKLOAD] !== WORKLOAD_CODES[workload.name]) {
-          throw new GuestError(GuestErrorCode.BAD_CPU_STATE, `register file ${i} is not a ${workload.name} vCPU`);
-        }
-        if (readU64(regs, Reg.OPS_LIMIT_LO) !== workload.ops) {
-          throw new GuestError(GuestErrorCode.BAD_CPU_STATE, `register file ${i} has an ops limit other than ${workload.ops}`);
-        }
-        files.set(file, i * REGISTER_FILE_BYTES);
-      });
+      checkCpuStateFits(options.cpuState, vcpus, memory.pageCount, workload);
+      options.cpuState.forEach((file, i) => files.set(file, i * REGISTER_FILE_BYTES));
     } else {
       for (let i = 0; i < vcpus; i++) {
         files.set(new Uint8Array(freshRegisters(workload, i, vcpus, memory.pageCount).buffer), i * REGISTER_FILE_BYTES);
@@ -212,6 +203,25 @@ export class Guest extends EventEmitter {
     return this.#regs.map((regs) => new Uint8Array(regs.buffer, regs.byteOffset, REGISTER_FILE_BYTES).slice());
   }
 
+  /**
+   * Replaces the register files of a parked guest, so vCPU workers spawned ahead of time (paused, from fresh
+   * registers) continue a run that arrived by migration: the destination starts its workers while pages are
+   * still arriving and activation is only this copy and a resume.
+   * Safe because a worker keeps nothing from its registers across a park except the ops limit and the
+   * partition, and checkCpuStateFits requires both to equal the fresh registers'.
+   * @throws GuestError LM_ERR_NOT_PARKED unless every vCPU is parked; LM_ERR_BAD_CPU_STATE
+   */
+  loadCpuState(state: CpuState): void {
+    for (let i = 0; i < this.vcpuCount; i++) {
+      if (this.#state(i) !== VcpuState.PARKED) {
+        throw new GuestError(GuestErrorCode.NOT_PARKED, `vCPU ${i} is not parked; its registers cannot be replaced`);
+      }
+    }
+    checkCpuStateFits(state, this.vcpuCount, this.memory.pageCount, this.workload);
+    const files = new Uint8Array(this.#registers);
+    state.forEach((file, i) => files.set(file, i * REGISTER_FILE_BYTES));
+  }
+
   /** Operations done, summed over vCPUs (a sample while running). */
   opsDone(): number {
     return this.#regs.reduce((sum, regs) => sum + loadOpsDone(regs), 0);
@@ -245,4 +255,18 @@ export class Guest extends EventEmitter {
     })();
     return this.#stopping;
   }
+}
+
+/** Register files that validate and belong to this workload (same program, same ops limit). */
+function checkCpuStateFits(state: CpuState, vcpus: number, pageCount: number, workload: WorkloadSpec): void {
+  validateCpuState(state, vcpus, pageCount);
+  state.forEach((file, i) => {
+    const regs = registerWords(file);
+    if (regs[Reg.WORKLOAD] !== WORKLOAD_CODES[workload.name]) {
+      throw new GuestError(GuestErrorCode.BAD_CPU_STATE, `register file ${i} is not a ${workload.name} vCPU`);
+    }
+    if (readU64(regs, Reg.OPS_LIMIT_LO) !== workload.ops) {
+      throw new GuestError(GuestErrorCode.BAD_CPU_STATE, `register file ${i} has an ops limit other than ${workload.ops}`);
+    }
+  });
 }

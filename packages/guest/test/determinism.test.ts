@@ -54,6 +54,22 @@ describe.each(cases)('deterministic oracle: %s, 2 vCPUs', (name, straight, paced
     } finally {
       await source.stop();
     }
+    // D: the same arrival on vCPUs spawned ahead of time (paused, fresh registers), given the state later.
+    const warmMemory = GuestMemory.create(BYTES);
+    for (const p of destMemory.touchedPages()) {
+      warmMemory.page(p).set(destMemory.page(p));
+      warmMemory.markTouched(p);
+    }
+    const warm = await Guest.start({ memory: warmMemory, vcpus: VCPUS, workload: spec(name, 11, OPS, paced), paused: true });
+    try {
+      warm.loadCpuState(state);
+      warm.resume();
+      await warm.finished;
+      expect(warm.digest()).toBe(expected);
+    } finally {
+      await warm.stop();
+    }
+
     const dest = await Guest.start({ memory: destMemory, vcpus: VCPUS, workload: spec(name, 11, OPS, paced), cpuState: state });
     try {
       await dest.finished;

@@ -80,3 +80,32 @@ describe('park and resume', () => {
     expect(memory.page(0)[0]).not.toBe(0);
   });
 });
+
+describe('loadCpuState', () => {
+  it('replaces registers only while parked, and only with a state of the same workload', async () => {
+    const memory = GuestMemory.create(256 * PAGE_SIZE);
+    const source = await Guest.start({ memory, vcpus: 2, workload: spec('uniform', 1, 0) });
+    await sleep(30);
+    await source.park();
+    const state = source.cpuState();
+    await source.stop();
+
+    const other = await Guest.start({ memory: GuestMemory.create(256 * PAGE_SIZE), vcpus: 2, workload: spec('hotcold', 1, 0), paused: true });
+    try {
+      expect(() => other.loadCpuState(state)).toThrow(expect.objectContaining({ code: 'LM_ERR_BAD_CPU_STATE' }));
+    } finally {
+      await other.stop();
+    }
+
+    const warm = await Guest.start({ memory: GuestMemory.create(256 * PAGE_SIZE), vcpus: 2, workload: spec('uniform', 1, 0), paused: true });
+    try {
+      warm.loadCpuState(state);
+      expect(warm.opsDone()).toBe(state.length > 0 ? source.opsDone() : 0);
+      warm.resume();
+      await sleep(20);
+      expect(() => warm.loadCpuState(state)).toThrow(notParked);
+    } finally {
+      await warm.stop();
+    }
+  });
+});
