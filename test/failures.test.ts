@@ -47,14 +47,15 @@ describe('failures before commit leave the guest running at the source', () => {
     expect(finalDigestOf(done.stdout)).toBe(expected);
   });
 
-  it('connection cut in mid pre-copy', async () => {
+  it('control connection cut in mid pre-copy', async () => {
     const dest = await startDest(['--once', '--report', dir.file('cut-dest.json')]);
-    const cutter = await cuttingProxy(dest.port, 64 * 1024);
+    const cutter = await cuttingProxy(dest.port);
     const reportPath = dir.file('cut.json');
     const source = runSource([...GUEST, ...ENDLESS_PRECOPY, '--migrate-to', `127.0.0.1:${cutter.port}`, '--migrate-after', '300ms', '--report', reportPath]);
+    await waitForLine(source, /"round":3\b/);
+    cutter.cutNow();
     const [done, destDone] = await Promise.all([source.done, dest.done]);
     cutter.server.close();
-    expect(cutter.cut).toBe(true);
     expect(done.code).toBe(1);
     const report = readJson(reportPath);
     expect(report.status).toBe('failed');
@@ -144,30 +145,29 @@ describe('command lines', () => {
   });
 });
 
-/** A TCP proxy that forwards to the destination and cuts both sides after `limit` bytes from the source. */
-async function cuttingProxy(targetPort: number, limit: number): Promise<{ server: Server; port: number; cut: boolean }> {
-  const state = { server: undefined as unknown as Server, port: 0, cut: false };
-  state.server = createServer((client: Socket) => {
+/** A TCP proxy in front of the destination's control port; cutNow() resets both sides of every connection. */
+async function cuttingProxy(targetPort: number): Promise<{ server: Server; port: number; cutNow(): void }> {
+  const pairs: [Socket, Socket][] = [];
+  const server = createServer((client: Socket) => {
     const upstream = connect(targetPort, '127.0.0.1');
-    let forwarded = 0;
-    client.on('data', (chunk) => {
-      forwarded += chunk.length;
-      if (forwarded > limit && !state.cut) {
-        state.cut = true;
-        client.resetAndDestroy();
-        upstream.resetAndDestroy();
-        return;
-      }
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => client.write(chunk));
+    pairs.push([client, upstream]);
+    client.pipe(upstream);
+    upstream.pipe(client);
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
-  state.server.listen(0, '127.0.0.1');
-  await once(state.server, 'listening');
-  state.port = (state.server.address() as { port: number }).port;
-  return state;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    server,
+    port: (server.address() as { port: number }).port,
+    cutNow: () => {
+      for (const [client, upstream] of pairs) {
+        client.resetAndDestroy();
+        upstream.resetAndDestroy();
+      }
+    },
+  };
 }

@@ -40,6 +40,23 @@ describe('deterministic oracle: a migration in mid-run changes nothing', () => {
     });
   }
 
+  it('hotcold over 4 data channels with delta encoding: the same digest', async () => {
+    const guestArgs = ['--memory', '64MiB', '--vcpus', '2', '--workload', 'hotcold', '--seed', '9', '--ops', '12000', '--dirty-rate', '48MiB', '--hot-bytes', '2MiB'];
+    const expected = await oracleDigest(guestArgs);
+    const sourceReport = dir.file('streams-source.json');
+    const dest = await startDest(['--once']);
+    // A downtime limit of 0 keeps pre-copy iterating, so hot pages are resent and deltas are used.
+    const source = runSource([...guestArgs, '--streams', '4', '--downtime-limit', '0ms', '--max-rounds', '6', '--migrate-to', dest.address, '--migrate-after', '400ms', '--report', sourceReport]);
+    const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
+    expect(sourceDone.code, sourceDone.stderr).toBe(0);
+    const report = readJson(sourceReport);
+    expect(report.status).toBe('completed');
+    expect(report.streams).toBe(4);
+    expect(report.rounds.length).toBe(7);
+    expect(report.pagesSent.delta).toBeGreaterThan(0);
+    expect(finalDigestOf(destDone.stdout)).toBe(expected);
+  });
+
   it('a different seed gives a different digest (the oracle can fail)', async () => {
     const args = ['--memory', '16MiB', '--vcpus', '2', '--workload', 'uniform', '--ops', '500', '--dirty-rate', '0'];
     const one = await oracleDigest([...args, '--seed', '1']);
@@ -65,6 +82,9 @@ describe('deterministic oracle: a migration in mid-run changes nothing', () => {
     expect(report.rounds.at(-1).final).toBe(true);
     expect(report.downtimeMs).toBeGreaterThan(0);
     expect(report.downtimeMs).toBeLessThan(report.totalTimeMs);
-    expect(Object.keys(report.pagesSent).sort()).toEqual(['lz4', 'raw', 'sameByte', 'zero']);
+    expect(Object.keys(report.pagesSent).sort()).toEqual(['delta', 'lz4', 'raw', 'sameByte', 'zero']);
+    expect(Object.keys(report.bytesByEncoding).sort()).toEqual(['delta', 'lz4', 'raw', 'sameByte', 'zero']);
+    expect(report.timeToCommitMs).toBeGreaterThan(0);
+    expect(report.peakRssBytes).toBeGreaterThan(0);
   });
 });

@@ -41,6 +41,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   private readonly log: Logger;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  private listenHost = '127.0.0.1';
 
   constructor(private readonly options: DestAgentOptions) {
     super();
@@ -58,6 +59,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       });
     });
     const address = this.server.address() as AddressInfo;
+    this.listenHost = host;
     return { host: address.address, port: address.port };
   }
 
@@ -77,7 +79,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     socket.once('close', () => this.sockets.delete(socket));
     const started = performance.now();
     const conn = new FramedSocket(socket, { idleTimeoutMs: this.options.idleTimeoutMs ?? 30_000 });
-    const progress: ReceiveProgress = { hello: null, rounds: 0, pagesReceived: 0 };
+    const progress: ReceiveProgress = { hello: null, rounds: 0, pagesReceived: 0, bytesReceived: 0 };
     const report: IncomingReport = {
       status: 'failed',
       guestId: null,
@@ -92,6 +94,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       bytesReceived: 0,
       receivedDigest: null,
       activationMs: null,
+      peakRssBytes: 0,
       finalDigest: null,
       opsDone: null,
       ended: null,
@@ -104,7 +107,8 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       report.workload = progress.hello?.workload.name ?? null;
       report.rounds = progress.rounds;
       report.pagesReceived = progress.pagesReceived;
-      report.bytesReceived = conn.bytesReceived;
+      report.bytesReceived = conn.bytesReceived + progress.bytesReceived;
+      report.peakRssBytes = process.resourceUsage().maxRSS * 1024;
       report.totalTimeMs = Math.round(performance.now() - started);
     };
     this.log.info({ source: conn.remote }, 'incoming migration');
@@ -113,7 +117,13 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     try {
       received = await receiveGuest(
         conn,
-        { reservations: this.reservations, log: this.log, ...(this.options.token === undefined ? {} : { token: this.options.token }) },
+        {
+          reservations: this.reservations,
+          log: this.log,
+          listenHost: this.listenHost,
+          ...(this.options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.options.idleTimeoutMs }),
+          ...(this.options.token === undefined ? {} : { token: this.options.token }),
+        },
         progress,
       );
     } catch (error) {
@@ -130,7 +140,8 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     try {
       guest = await received.vcpus;
       guest.loadCpuState(received.cpuState);
-      guest.resume();
+      // A guest that was paused at the source stays paused here.
+      if (received.running) guest.resume();
     } catch (error) {
       fill();
       report.error = errorSummary(error);

@@ -19,6 +19,8 @@ export interface IncomingReport {
   receivedDigest: string | null;
   /** Time to start the vCPUs from the received CPU state. */
   activationMs: number | null;
+  /** Peak resident set size of this process when the migration ended. */
+  peakRssBytes: number;
   /** Set when the guest finished its `--ops` here: the deterministic oracle's output. */
   finalDigest: string | null;
   opsDone: number | null;

@@ -5,19 +5,19 @@ import {
   HandshakeError,
   PAGE_SIZE,
   PROTOCOL_VERSION,
-  PageEncoding,
   RefusedError,
+  TimeoutError,
   UnexpectedFrameError,
   encodeAccept,
   encodeCommitted,
   encodeRefuse,
   frameTypeName,
-  readPageBatch,
   type HelloMessage,
   MigrationError,
 } from '@livemig/protocol';
 import { Guest, GuestError, GuestMemory, parseWorkloadSpec, validateCpuState, type CpuState, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
-import { CAPABILITY_PAGES, PageChecksums, formatBytes, type FramedSocket, type Logger } from '@livemig/source-agent';
+import { CAPABILITY_CHANNELS, CAPABILITY_PAGES, MAX_STREAMS, PageChecksums, formatBytes, type FramedSocket, type Logger } from '@livemig/source-agent';
+import { ChannelReceivers } from './channel-receivers.js';
 import type { MemoryReservations, Reservation } from './reservations.js';
 
 export interface ReceiverOptions {
@@ -25,7 +25,11 @@ export interface ReceiverOptions {
   /** When set, a Hello without this token is refused. */
   token?: string;
   log: Logger;
+  /** Address the data-channel workers listen on (the agent's own listen address). */
+  listenHost: string;
   helloTimeoutMs?: number;
+  /** A data channel (or, before Accept, the control connection) silent for this long fails. */
+  idleTimeoutMs?: number;
 }
 
 export interface ReceivedGuest {
@@ -33,6 +37,8 @@ export interface ReceivedGuest {
   workload: WorkloadSpec;
   memory: GuestMemory;
   cpuState: CpuState;
+  /** Whether the guest was running at the source; a paused guest stays paused here. */
+  running: boolean;
   /** vCPU workers started parked, from fresh registers, while the pages arrived; activation loads cpuState. */
   vcpus: Promise<Guest>;
   reservation: Reservation;
@@ -46,22 +52,30 @@ export interface ReceiveProgress {
   hello: HelloMessage | null;
   rounds: number;
   pagesReceived: number;
+  bytesReceived: number;
 }
 
 /**
- * Receives one guest: handshake and reservation, pre-copy rounds, stop-and-copy, CPU state; verifies the
- * rebuilt image against the source's digest and commits (sends Committed). Resolves after the commit.
- * On any failure it tells the source why (Abort, or Refuse during the handshake), releases the reservation
- * and throws the typed error; nothing of the guest is kept.
+ * Receives one guest: handshake and reservation on the control connection, pre-copy and stop-and-copy rounds
+ * on the data channels, then the CPU state; verifies the rebuilt image against the source's digest and
+ * commits (sends Committed). Resolves after the commit. On any failure it tells the source why (Abort, or
+ * Refuse during the handshake), releases the reservation and throws the typed error; nothing is kept.
  */
 export async function receiveGuest(
   conn: FramedSocket,
   options: ReceiverOptions,
-  progress: ReceiveProgress = { hello: null, rounds: 0, pagesReceived: 0 },
+  progress: ReceiveProgress = { hello: null, rounds: 0, pagesReceived: 0, bytesReceived: 0 },
 ): Promise<ReceivedGuest> {
   const { log } = options;
   let reservation: Reservation | undefined;
   let vcpus: Promise<Guest> | undefined;
+  let channels: ChannelReceivers | undefined;
+  const update = (): void => {
+    if (!channels) return;
+    progress.rounds = channels.roundsDone;
+    progress.pagesReceived = channels.pagesReceived;
+    progress.bytesReceived = channels.bytesReceived;
+  };
   try {
     const first = await conn.receive(options.helloTimeoutMs ?? 15_000, 'Hello');
     if (first.type !== FrameType.Hello) {
@@ -86,47 +100,35 @@ export async function receiveGuest(
       throw refusal;
     }
     const memory = GuestMemory.create(hello.geometry.memoryBytes, hello.geometry.slotBytes);
-    await conn.send(encodeAccept({ reservationId: reservation.id, capabilities: [CAPABILITY_PAGES] }));
+    const checksums = PageChecksums.create(memory.pageCount);
+    const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+    channels = await ChannelReceivers.open({
+      count: hello.channels,
+      host: options.listenHost,
+      reservationId: reservation.id,
+      memory,
+      checksums,
+      idleTimeoutMs,
+    });
+    await conn.send(
+      encodeAccept({ reservationId: reservation.id, capabilities: [CAPABILITY_PAGES, CAPABILITY_CHANNELS], channelPorts: channels.ports }),
+    );
+    // Page data flows on the channels, which time out on their own; the control connection may stay silent.
+    conn.socket.setTimeout(0);
+    conn.socket.setKeepAlive(true, 5_000);
     // Spawning workers takes tens of milliseconds; do it while pre-copy runs, not during the downtime.
     vcpus = Guest.start({ memory, vcpus: hello.geometry.vcpus, workload, paused: true });
     vcpus.catch(() => {}); // a failure surfaces at activation
     log.info(
-      { guestId: hello.guestId, memory: formatBytes(hello.geometry.memoryBytes), vcpus: hello.geometry.vcpus, workload: workload.name },
+      { guestId: hello.guestId, memory: formatBytes(hello.geometry.memoryBytes), vcpus: hello.geometry.vcpus, workload: workload.name, channels: channels.ports },
       'guest reserved, receiving',
     );
 
-    const checksums = new PageChecksums(memory.pageCount);
-    const sink = { pageCount: memory.pageCount, page: (index: number) => memory.page(index) };
-    const onPage = (index: number, encoding: PageEncoding): void => {
-      if (encoding === PageEncoding.Zero) {
-        checksums.recordZero(index);
-      } else {
-        checksums.record(index, memory.page(index));
-        memory.markTouched(index);
-      }
-    };
-    let openRound = 0;
     let cpuState: CpuState | undefined;
+    let running = true;
     for (;;) {
-      const frame = await conn.receive(undefined, 'pages');
+      const frame = await Promise.race([conn.receive(undefined, 'CPU state or Complete'), channels.failed]);
       switch (frame.type) {
-        case FrameType.RoundBegin:
-          if (openRound !== 0 || frame.message.round !== progress.rounds + 1) {
-            throw new UnexpectedFrameError(`round ${frame.message.round} began out of order after round ${progress.rounds}`);
-          }
-          openRound = frame.message.round;
-          break;
-        case FrameType.PageBatch:
-          if (openRound === 0) throw new UnexpectedFrameError('page batch outside a round');
-          progress.pagesReceived += readPageBatch(frame.payload, sink, onPage);
-          break;
-        case FrameType.RoundEnd:
-          if (frame.message.round !== openRound) {
-            throw new UnexpectedFrameError(`round ${frame.message.round} ended while round ${openRound} was open`);
-          }
-          openRound = 0;
-          progress.rounds += 1;
-          break;
         case FrameType.CpuState:
           try {
             validateCpuState(frame.message.registers, hello.geometry.vcpus, memory.pageCount);
@@ -134,22 +136,26 @@ export async function receiveGuest(
             throw new BadMessageError(`CPU state rejected: ${(error as Error).message}`, { cause: error });
           }
           cpuState = frame.message.registers;
+          running = frame.message.running;
           break;
         case FrameType.Complete: {
-          if (!cpuState || openRound !== 0) {
-            throw new UnexpectedFrameError('Complete before the CPU state and the last round');
-          }
+          if (!cpuState) throw new UnexpectedFrameError('Complete before the CPU state');
+          // Every channel must have applied the final round before the image can be checked.
+          await withTimeout(channels.untilRound(frame.message.rounds), idleTimeoutMs, 'the last round on every data channel');
+          update();
           const receivedDigest = checksums.digest(cpuState);
           if (receivedDigest !== frame.message.digest) {
             throw new DigestMismatchError(`rebuilt image digest ${receivedDigest} differs from the source's ${frame.message.digest}`);
           }
           // Commit point: from here the destination owns the guest.
           await conn.send(encodeCommitted({ digest: receivedDigest }));
+          void channels.close();
           return {
             hello,
             workload,
             memory,
             cpuState,
+            running,
             vcpus,
             reservation,
             receivedDigest,
@@ -158,15 +164,29 @@ export async function receiveGuest(
           };
         }
         default:
-          throw new UnexpectedFrameError(`unexpected ${frameTypeName(frame.type)} while receiving pages`);
+          throw new UnexpectedFrameError(`unexpected ${frameTypeName(frame.type)} on the control connection`);
       }
     }
   } catch (error) {
+    update();
     reservation?.release();
+    void channels?.close();
     void vcpus?.then((guest) => guest.stop(), () => {});
     const typed = error instanceof GuestError ? new BadMessageError(error.message, { cause: error }) : error;
     conn.abort(typed instanceof Error ? typed : new Error(String(typed)));
     throw typed;
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(`waited ${ms} ms for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -180,8 +200,11 @@ function checkHello(hello: HelloMessage, options: ReceiverOptions): MigrationErr
   if (hello.geometry.pageSize !== PAGE_SIZE) {
     return new HandshakeError(`page size ${hello.geometry.pageSize} is not supported (only ${PAGE_SIZE})`);
   }
-  if (!hello.capabilities.includes(CAPABILITY_PAGES)) {
-    return new HandshakeError(`source lacks capability ${CAPABILITY_PAGES}`);
+  for (const capability of [CAPABILITY_PAGES, CAPABILITY_CHANNELS]) {
+    if (!hello.capabilities.includes(capability)) return new HandshakeError(`source lacks capability ${capability}`);
+  }
+  if (!(hello.channels >= 1 && hello.channels <= MAX_STREAMS)) {
+    return new HandshakeError(`source asks for ${hello.channels} data channels; this agent serves 1..${MAX_STREAMS}`);
   }
   try {
     parseWorkloadSpec({ ...hello.workload, name: hello.workload.name as WorkloadName });

@@ -8,6 +8,8 @@ export interface SharedMemoryHandles {
   slotBytes: number;
   slots: SharedArrayBuffer[];
   dirty: SharedArrayBuffer;
+  /** The touched map, shared so that the destination's channel workers can mark the pages they receive. */
+  touched?: SharedArrayBuffer;
 }
 
 function badGeometry(message: string): GuestError {
@@ -50,6 +52,7 @@ export class GuestMemory {
   readonly #slotBuffers: SharedArrayBuffer[];
   readonly #dirtyBuffer: SharedArrayBuffer;
   readonly #dirty: Int32Array;
+  readonly #touchedBuffer: SharedArrayBuffer;
   readonly #touched: Int32Array;
 
   private constructor(handles: SharedMemoryHandles) {
@@ -61,7 +64,8 @@ export class GuestMemory {
     this.slots = Object.freeze(this.#slotBuffers.map((sab) => new Uint8Array(sab)));
     this.#dirtyBuffer = handles.dirty;
     this.#dirty = new Int32Array(handles.dirty);
-    this.#touched = new Int32Array(bitmapWords(this.pageCount));
+    this.#touchedBuffer = handles.touched ?? new SharedArrayBuffer(bitmapWords(this.pageCount) * 4);
+    this.#touched = new Int32Array(this.#touchedBuffer);
   }
 
   /** @throws GuestError LM_ERR_BAD_GEOMETRY unless both sizes are positive multiples of PAGE_SIZE within limits. */
@@ -79,10 +83,11 @@ export class GuestMemory {
       });
     }
     const dirty = new SharedArrayBuffer(bitmapWords(memoryBytes / PAGE_SIZE) * 4);
-    return new GuestMemory({ memoryBytes, slotBytes, slots, dirty });
+    const touched = new SharedArrayBuffer(bitmapWords(memoryBytes / PAGE_SIZE) * 4);
+    return new GuestMemory({ memoryBytes, slotBytes, slots, dirty, touched });
   }
 
-  /** Views the same shared memory (used inside vCPU workers). The touched map is not shared. */
+  /** Views the same shared memory (used inside vCPU and channel workers), touched map included. */
   static attach(handles: SharedMemoryHandles): GuestMemory {
     const { memoryBytes, slotBytes, slots, dirty } = handles;
     checkGeometry(memoryBytes, slotBytes);
@@ -99,6 +104,10 @@ export class GuestMemory {
     if (!(dirty instanceof SharedArrayBuffer) || dirty.byteLength !== bitmapWords(memoryBytes / PAGE_SIZE) * 4) {
       throw badGeometry('dirty log has the wrong size');
     }
+    const { touched } = handles;
+    if (touched !== undefined && (!(touched instanceof SharedArrayBuffer) || touched.byteLength !== dirty.byteLength)) {
+      throw badGeometry('touched map has the wrong size');
+    }
     return new GuestMemory(handles);
   }
 
@@ -108,6 +117,7 @@ export class GuestMemory {
       slotBytes: this.slotBytes,
       slots: [...this.#slotBuffers],
       dirty: this.#dirtyBuffer,
+      touched: this.#touchedBuffer,
     };
   }
 
@@ -146,7 +156,7 @@ export class GuestMemory {
       if (bits === 0) continue;
       taken.push(w, bits);
       count += popcount32(bits);
-      this.#touched[w] = (this.#touched[w] ?? 0) | bits;
+      Atomics.or(this.#touched, w, bits);
     }
     const out = new Uint32Array(count);
     let end = 0;
@@ -168,7 +178,7 @@ export class GuestMemory {
 
   markTouched(index: number): void {
     this.#check(index);
-    this.#touched[index >>> 5] = (this.#touched[index >>> 5] ?? 0) | (1 << (index & 31));
+    Atomics.or(this.#touched, index >>> 5, 1 << (index & 31));
   }
 
   isTouched(index: number): boolean {

@@ -32,14 +32,17 @@ describe('harvestDirty', () => {
     expect(() => memory.page(10)).toThrow(RangeError);
   });
 
-  it('attach() sees the same pages and dirty log', () => {
+  it('attach() sees the same pages, dirty log and touched map', () => {
     const memory = GuestMemory.create(64 * PAGE_SIZE);
     const other = GuestMemory.attach(memory.handles());
     other.page(5)[9] = 42;
     other.markDirty(5);
     expect(memory.page(5)[9]).toBe(42);
     expect([...memory.harvestDirty()]).toEqual([5]);
-    expect(other.touchedCount()).toBe(0);
+    // Shared: a destination channel worker marks the pages it receives for the main thread to see.
+    expect([...other.touchedPages()]).toEqual([5]);
+    other.markTouched(40);
+    expect(memory.isTouched(40)).toBe(true);
   });
 
   it('rejects geometry that is not whole pages', () => {

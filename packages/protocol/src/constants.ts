@@ -39,11 +39,13 @@ export const FrameType = {
   Accept: 0x02,
   /** dest -> source: reservation refused; the source carries on unchanged */
   Refuse: 0x03,
-  /** source -> dest: a copy round starts */
+  /** source -> dest: first frame on every data-channel connection: which reservation and channel it serves */
+  ChannelHello: 0x04,
+  /** source -> dest, data channel: a copy round starts; `pages` is this channel's share */
   RoundBegin: 0x10,
-  /** source -> dest: binary page batch (see page-batch-reader.ts) */
+  /** source -> dest, data channel: binary page batch (see page-batch-reader.ts) */
   PageBatch: 0x11,
-  /** source -> dest: a copy round ends */
+  /** source -> dest, data channel: a copy round ends on this channel */
   RoundEnd: 0x12,
   /** source -> dest: the register file of every vCPU, after the final round */
   CpuState: 0x20,
@@ -69,16 +71,31 @@ export function frameTypeName(type: number): string {
   return FRAME_TYPE_NAMES.get(type) ?? `unknown(0x${type.toString(16).padStart(2, '0')})`;
 }
 
-/** Per-page encoding code in a page batch entry. Code 4 is reserved for a future delta encoding. */
-export const PageEncoding = { Zero: 0, SameByte: 1, Lz4: 2, Raw: 3 } as const;
+/** Per-page encoding code in a page batch entry. */
+export const PageEncoding = { Zero: 0, SameByte: 1, Lz4: 2, Raw: 3, Delta: 4 } as const;
 export type PageEncoding = (typeof PageEncoding)[keyof typeof PageEncoding];
 
-export const PAGE_ENCODING_NAMES: Record<PageEncoding, 'zero' | 'sameByte' | 'lz4' | 'raw'> = {
+export type EncodingName = 'zero' | 'sameByte' | 'lz4' | 'raw' | 'delta';
+
+export const PAGE_ENCODING_NAMES: Record<PageEncoding, EncodingName> = {
   [PageEncoding.Zero]: 'zero',
   [PageEncoding.SameByte]: 'sameByte',
   [PageEncoding.Lz4]: 'lz4',
   [PageEncoding.Raw]: 'raw',
+  [PageEncoding.Delta]: 'delta',
 };
+
+/** Lz4 and Delta entries carry a u16 length of 1..4095: an encoding no shorter than a page goes as Raw. */
+export const MAX_ENCODED_PAGE_BYTES = PAGE_SIZE - 1;
+/** PageBatchWriter tries a delta only while it stays within this many bytes, unless told otherwise. */
+export const DEFAULT_MAX_DELTA_BYTES = 2048;
+
+/** Data channels per migration (Hello.channels, Accept.channelPorts). */
+export const MAX_CHANNELS = 16;
+/** Largest channel number ChannelHello may carry; within one migration only 0..channels-1 are meaningful. */
+export const MAX_CHANNEL_NUMBER = 63;
+/** Pages are sharded to channels in groups of this many consecutive pages (see channelOfPage). */
+export const CHANNEL_GROUP_PAGES = 64;
 
 /** Limits enforced on control messages (encode and decode). */
 export const MAX_VCPUS = 256;

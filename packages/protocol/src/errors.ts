@@ -86,6 +86,14 @@ export class PageInflateError extends MigrationError {
   }
 }
 
+/** LM_ERR_BAD_DELTA: Delta page entry has a run past the page end, an over-long varint, an empty changed run or a cut record. */
+export class PageDeltaError extends MigrationError {
+  constructor(message = 'bad page delta', options?: { cause?: unknown }) {
+    super('LM_ERR_BAD_DELTA', message, options);
+    this.name = 'PageDeltaError';
+  }
+}
+
 /** LM_ERR_TRUNCATED: Stream ended inside a frame, or a page batch is shorter or longer than its entries. */
 export class TruncatedFrameError extends MigrationError {
   constructor(message = 'truncated frame', options?: { cause?: unknown }) {
@@ -194,6 +202,7 @@ const ERROR_CLASSES: ReadonlyMap<string, ErrorClass> = new Map<string, ErrorClas
   ['LM_ERR_PAGE_INDEX_OUT_OF_RANGE', PageIndexOutOfRangeError],
   ['LM_ERR_UNKNOWN_PAGE_ENCODING', UnknownPageEncodingError],
   ['LM_ERR_PAGE_INFLATE', PageInflateError],
+  ['LM_ERR_BAD_DELTA', PageDeltaError],
   ['LM_ERR_TRUNCATED', TruncatedFrameError],
   ['LM_ERR_BAD_MESSAGE', BadMessageError],
   ['LM_ERR_REFUSED', RefusedError],

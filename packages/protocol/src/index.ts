@@ -1,10 +1,14 @@
 export {
+  CHANNEL_GROUP_PAGES,
   DEFAULT_BATCH_PAYLOAD,
+  DEFAULT_MAX_DELTA_BYTES,
   DEFAULT_MAX_FRAME_PAYLOAD,
   FRAME_HEADER_BYTES,
   FRAME_MAGIC,
   FrameType,
   MAX_CAPABILITIES,
+  MAX_CHANNEL_NUMBER,
+  MAX_CHANNELS,
   MAX_DIGEST_CHARS,
   MAX_MEMORY_BYTES,
   MAX_REGISTER_FILE_BYTES,
@@ -16,7 +20,9 @@ export {
   PROTOCOL_VERSION,
   PageEncoding,
   frameTypeName,
+  type EncodingName,
 } from './constants.js';
+export { channelOfPage } from './channels.js';
 export {
   BadArgumentError,
   BadFlagsError,
@@ -30,6 +36,7 @@ export {
   FrameTooLargeError,
   HandshakeError,
   MigrationError,
+  PageDeltaError,
   PageIndexOutOfRangeError,
   PageInflateError,
   PeerAbortError,
@@ -49,6 +56,7 @@ export {
   encodeAbort,
   encodeAccept,
   encodeActivated,
+  encodeChannelHello,
   encodeCommitted,
   encodeComplete,
   encodeCpuState,
@@ -57,13 +65,18 @@ export {
   encodeRoundBegin,
   encodeRoundEnd,
   type AbortMessage,
+  type AcceptInput,
   type AcceptMessage,
   type ActivatedMessage,
+  type ChannelHelloMessage,
   type CommittedMessage,
+  type CompleteInput,
   type CompleteMessage,
+  type CpuStateInput,
   type CpuStateMessage,
   type Frame,
   type GuestGeometry,
+  type HelloInput,
   type HelloMessage,
   type RefuseMessage,
   type RoundBeginMessage,
@@ -71,5 +84,5 @@ export {
   type WorkloadDescriptor,
 } from './messages.js';
 export { isZeroPage } from './page-encoding.js';
-export { PageBatchWriter } from './page-batch-writer.js';
-export { readPageBatch, type PageBatchSink } from './page-batch-reader.js';
+export { PageBatchWriter, type PageBatchStats, type PageBatchWriterOptions } from './page-batch-writer.js';
+export { readPageBatch, type PageBatchSink, type PageBatchSlotSink } from './page-batch-reader.js';

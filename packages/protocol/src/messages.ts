@@ -2,6 +2,8 @@ import msgpack from 'msgpack-lite';
 import {
   FrameType,
   MAX_CAPABILITIES,
+  MAX_CHANNEL_NUMBER,
+  MAX_CHANNELS,
   MAX_DIGEST_CHARS,
   MAX_MEMORY_BYTES,
   MAX_REGISTER_FILE_BYTES,
@@ -15,7 +17,7 @@ import {
 } from './constants.js';
 import { BadMessageError } from './errors.js';
 import { encodeFrame } from './frame-encoder.js';
-import { array, bytes, fail, finiteNumber, integer, lowerHex, own, record, string } from './validate.js';
+import { array, boolean, bytes, fail, finiteNumber, integer, lowerHex, own, record, string } from './validate.js';
 
 /** pageSize must be 4096; memoryBytes and slotBytes are whole pages; memoryBytes <= 2**46; vcpus 1..256. */
 export interface GuestGeometry { pageSize: number; memoryBytes: number; slotBytes: number; vcpus: number }
@@ -28,23 +30,42 @@ export interface HelloMessage {
   geometry: GuestGeometry;
   workload: WorkloadDescriptor;
   token?: string;
+  /** Data channels the source wants, 1..16. Absent on the wire: 1. */
+  channels: number;
 }
-export interface AcceptMessage { reservationId: string; capabilities: string[] }
+/** channelPorts: one TCP port per data channel (1..65535), 1..16 entries. Absent on the wire: []. */
+export interface AcceptMessage { reservationId: string; capabilities: string[]; channelPorts: number[] }
+/** First frame on a data-channel connection: the reservation it belongs to and its channel number (0..63). */
+export interface ChannelHelloMessage { reservationId: string; channel: number }
 export interface RefuseMessage { code: string; message: string }
 export interface RoundBeginMessage { round: number; pages: number }
 export interface RoundEndMessage { round: number; pages: number }
-/** One register file per vCPU, each a msgpack bin of at most 4096 bytes; at most 256 of them. */
-export interface CpuStateMessage { registers: Uint8Array[] }
-/** digest: lowercase hex. */
-export interface CompleteMessage { digest: string; pagesSent: number }
+/**
+ * One register file per vCPU, each a msgpack bin of at most 4096 bytes; at most 256 of them. `running`: whether
+ * the vCPUs were running when the source parked them for stop-and-copy (a paused guest stays paused at the
+ * destination). Absent on the wire: true.
+ */
+export interface CpuStateMessage { registers: Uint8Array[]; running: boolean }
+/** digest: lowercase hex. rounds: rounds every channel carried, the final one included. Absent on the wire: 0. */
+export interface CompleteMessage { digest: string; pagesSent: number; rounds: number }
 export interface CommittedMessage { digest: string }
 export interface ActivatedMessage { activatedAtMs: number }
 export interface AbortMessage { code: string; message: string }
+
+/**
+ * What the encoders accept: the fields added after the first release may be left out, and are then not
+ * written (a decoder supplies the documented default).
+ */
+export type HelloInput = Omit<HelloMessage, 'channels'> & { channels?: number };
+export type AcceptInput = Omit<AcceptMessage, 'channelPorts'> & { channelPorts?: number[] };
+export type CpuStateInput = Omit<CpuStateMessage, 'running'> & { running?: boolean };
+export type CompleteInput = Omit<CompleteMessage, 'rounds'> & { rounds?: number };
 
 export type Frame =
   | { type: typeof FrameType.Hello; message: HelloMessage }
   | { type: typeof FrameType.Accept; message: AcceptMessage }
   | { type: typeof FrameType.Refuse; message: RefuseMessage }
+  | { type: typeof FrameType.ChannelHello; message: ChannelHelloMessage }
   | { type: typeof FrameType.RoundBegin; message: RoundBeginMessage }
   /** Binary payload: decode with readPageBatch. */
   | { type: typeof FrameType.PageBatch; payload: Buffer }
@@ -110,26 +131,59 @@ function round(value: unknown): { round: number; pages: number } {
   };
 }
 
-export function validateHello(value: unknown): HelloMessage {
+/**
+ * Optional fields: msgpack has no "undefined", so absent and nil both mean "not given". The `*Fields`
+ * validators keep a field absent when it was not given (what an encoder writes); the `validate*` ones used by
+ * the decoder fill in the documented default.
+ */
+const given = (value: unknown): boolean => value !== undefined && value !== null;
+
+function helloFields(value: unknown): HelloInput {
   const o = record(value, 'message');
-  const hello: HelloMessage = {
+  const hello: HelloInput = {
     protocolVersion: integer(own(o, 'protocolVersion'), 'protocolVersion', 1, 255),
     capabilities: capabilities(own(o, 'capabilities'), 'capabilities'),
     guestId: string(own(o, 'guestId'), 'guestId', 1, MAX_SHORT_STRING_CHARS),
     geometry: geometry(own(o, 'geometry'), 'geometry'),
     workload: workload(own(o, 'workload'), 'workload'),
   };
-  // msgpack has no "undefined": an absent token and a nil token both mean "no token".
   const token = own(o, 'token');
-  if (token !== undefined && token !== null) hello.token = string(token, 'token', 0, MAX_TEXT_CHARS);
+  if (given(token)) hello.token = string(token, 'token', 0, MAX_TEXT_CHARS);
+  const channels = own(o, 'channels');
+  if (given(channels)) hello.channels = integer(channels, 'channels', 1, MAX_CHANNELS);
   return hello;
 }
 
+export function validateHello(value: unknown): HelloMessage {
+  const hello = helloFields(value);
+  return { ...hello, channels: hello.channels ?? 1 };
+}
+
+function acceptFields(value: unknown): AcceptInput {
+  const o = record(value, 'message');
+  const accept: AcceptInput = {
+    reservationId: string(own(o, 'reservationId'), 'reservationId', 1, MAX_SHORT_STRING_CHARS),
+    capabilities: capabilities(own(o, 'capabilities'), 'capabilities'),
+  };
+  const ports = own(o, 'channelPorts');
+  if (given(ports)) {
+    const list = array(ports, 'channelPorts', MAX_CHANNELS);
+    if (list.length === 0) fail('channelPorts', `0 entries, at least 1`);
+    accept.channelPorts = list.map((p, i) => integer(p, `channelPorts[${i}]`, 1, 65535));
+  }
+  return accept;
+}
+
 export function validateAccept(value: unknown): AcceptMessage {
+  const accept = acceptFields(value);
+  return { ...accept, channelPorts: accept.channelPorts ?? [] };
+}
+
+export function validateChannelHello(value: unknown): ChannelHelloMessage {
   const o = record(value, 'message');
   return {
     reservationId: string(own(o, 'reservationId'), 'reservationId', 1, MAX_SHORT_STRING_CHARS),
-    capabilities: capabilities(own(o, 'capabilities'), 'capabilities'),
+    channel: integer(own(o, 'channel'), 'channel', 0, MAX_CHANNEL_NUMBER),
   };
 }
 
@@ -138,19 +192,35 @@ export const validateAbort: (value: unknown) => AbortMessage = codeAndMessage;
 export const validateRoundBegin: (value: unknown) => RoundBeginMessage = round;
 export const validateRoundEnd: (value: unknown) => RoundEndMessage = round;
 
-export function validateCpuState(value: unknown): CpuStateMessage {
+function cpuStateFields(value: unknown): CpuStateInput {
   const o = record(value, 'message');
   const files = array(own(o, 'registers'), 'registers', MAX_VCPUS);
   // Copied so the message never pins (or aliases) the frame it came from.
-  return { registers: files.map((f, i) => Buffer.from(bytes(f, `registers[${i}]`, MAX_REGISTER_FILE_BYTES))) };
+  const cpu: CpuStateInput = { registers: files.map((f, i) => Buffer.from(bytes(f, `registers[${i}]`, MAX_REGISTER_FILE_BYTES))) };
+  const running = own(o, 'running');
+  if (given(running)) cpu.running = boolean(running, 'running');
+  return cpu;
 }
 
-export function validateComplete(value: unknown): CompleteMessage {
+export function validateCpuState(value: unknown): CpuStateMessage {
+  const cpu = cpuStateFields(value);
+  return { ...cpu, running: cpu.running ?? true };
+}
+
+function completeFields(value: unknown): CompleteInput {
   const o = record(value, 'message');
-  return {
+  const complete: CompleteInput = {
     digest: lowerHex(own(o, 'digest'), 'digest', MAX_DIGEST_CHARS),
     pagesSent: integer(own(o, 'pagesSent'), 'pagesSent', 0, Number.MAX_SAFE_INTEGER),
   };
+  const rounds = own(o, 'rounds');
+  if (given(rounds)) complete.rounds = integer(rounds, 'rounds', 1, MAX_ROUND);
+  return complete;
+}
+
+export function validateComplete(value: unknown): CompleteMessage {
+  const complete = completeFields(value);
+  return { ...complete, rounds: complete.rounds ?? 0 };
 }
 
 export function validateCommitted(value: unknown): CommittedMessage {
@@ -197,6 +267,8 @@ export function decodeFramePayload(type: FrameType, payload: Buffer): Frame {
       return { type, message: validateAccept(unpack(type, payload)) };
     case FrameType.Refuse:
       return { type, message: validateRefuse(unpack(type, payload)) };
+    case FrameType.ChannelHello:
+      return { type, message: validateChannelHello(unpack(type, payload)) };
     case FrameType.RoundBegin:
       return { type, message: validateRoundBegin(unpack(type, payload)) };
     case FrameType.RoundEnd:
@@ -221,15 +293,16 @@ const pack = (type: FrameType, message: object): Buffer => encodeFrame(type, msg
 /** Abort and Refuse carry free text (often an error's message): cut it to the limit instead of failing. */
 const clipText = (text: string): string => (text.length > MAX_TEXT_CHARS ? text.slice(0, MAX_TEXT_CHARS) : text);
 
-export const encodeHello = (m: HelloMessage): Buffer => pack(FrameType.Hello, validateHello(m));
-export const encodeAccept = (m: AcceptMessage): Buffer => pack(FrameType.Accept, validateAccept(m));
+export const encodeHello = (m: HelloInput): Buffer => pack(FrameType.Hello, helloFields(m));
+export const encodeAccept = (m: AcceptInput): Buffer => pack(FrameType.Accept, acceptFields(m));
+export const encodeChannelHello = (m: ChannelHelloMessage): Buffer => pack(FrameType.ChannelHello, validateChannelHello(m));
 export const encodeRefuse = (m: RefuseMessage): Buffer =>
   pack(FrameType.Refuse, validateRefuse({ code: m.code, message: clipText(m.message) }));
 export const encodeRoundBegin = (m: RoundBeginMessage): Buffer => pack(FrameType.RoundBegin, validateRoundBegin(m));
 export const encodeRoundEnd = (m: RoundEndMessage): Buffer => pack(FrameType.RoundEnd, validateRoundEnd(m));
 /** Register files go out as msgpack bin (a plain Uint8Array would become an ext type). */
-export const encodeCpuState = (m: CpuStateMessage): Buffer => pack(FrameType.CpuState, validateCpuState(m));
-export const encodeComplete = (m: CompleteMessage): Buffer => pack(FrameType.Complete, validateComplete(m));
+export const encodeCpuState = (m: CpuStateInput): Buffer => pack(FrameType.CpuState, cpuStateFields(m));
+export const encodeComplete = (m: CompleteInput): Buffer => pack(FrameType.Complete, completeFields(m));
 export const encodeCommitted = (m: CommittedMessage): Buffer => pack(FrameType.Committed, validateCommitted(m));
 export const encodeActivated = (m: ActivatedMessage): Buffer => pack(FrameType.Activated, validateActivated(m));
 export const encodeAbort = (m: AbortMessage): Buffer =>

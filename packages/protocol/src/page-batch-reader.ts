@@ -1,12 +1,28 @@
+import lz4 from 'lz4';
 import { PAGE_SIZE, PageEncoding } from './constants.js';
-import { BadArgumentError, PageIndexOutOfRangeError, PageInflateError, TruncatedFrameError, UnknownPageEncodingError } from './errors.js';
-import { asBuffer, inflatePage } from './page-encoding.js';
+import {
+  BadArgumentError,
+  PageDeltaError,
+  PageIndexOutOfRangeError,
+  PageInflateError,
+  TruncatedFrameError,
+  UnknownPageEncodingError,
+} from './errors.js';
+import { copyPage, fillPage } from './page-copy.js';
+import { applyDelta } from './page-delta.js';
 
-/** Where a page batch lands: the destination's guest memory. */
+/** Where a page batch lands: the destination's guest memory, one view per page. */
 export interface PageBatchSink {
   pageCount: number;
   /** A writable 4096-byte view of page `index`. */
   page(index: number): Uint8Array;
+}
+
+/** Where a page batch lands, without a view per page: page `index` is `slotOf(index)[offsetOf(index), +4096)`. */
+export interface PageBatchSlotSink {
+  pageCount: number;
+  slotOf(index: number): Uint8Array;
+  offsetOf(index: number): number;
 }
 
 /**
@@ -18,21 +34,25 @@ export interface PageBatchSink {
  *     SameByte (1): u8 fill byte
  *     Lz4 (2):      u16 compressed length (1..4095), then that many bytes of lz4 block
  *     Raw (3):      4096 bytes
+ *     Delta (4):    u16 delta length (1..4095), then that many bytes of delta (page-delta.ts), applied to
+ *                   the copy of the page the destination holds
  *
  * Every entry is checked before its page is touched: index < sink.pageCount, known encoding, its bytes
  * present. An lz4 block inflates straight into the page (the inflater is bounds-checked against one page)
- * and must fill it exactly. On error, earlier entries have been applied; the caller must discard the image,
- * as any decode error is fatal to the migration.
+ * and must fill it exactly; a delta's records are each checked against the page before they are written.
+ * On error, earlier entries have been applied; the caller must discard the image, as any decode error is
+ * fatal to the migration.
  *
  * @returns the number of entries.
- * @throws PageIndexOutOfRangeError, UnknownPageEncodingError, PageInflateError, TruncatedFrameError
- *   (payload shorter than its entries claim, or bytes after the last entry)
+ * @throws PageIndexOutOfRangeError, UnknownPageEncodingError, PageInflateError, PageDeltaError,
+ *   TruncatedFrameError (payload shorter than its entries claim, or bytes after the last entry)
  */
 export function readPageBatch(
   payload: Buffer,
-  sink: PageBatchSink,
+  sink: PageBatchSink | PageBatchSlotSink,
   onPage?: (index: number, encoding: PageEncoding) => void,
 ): number {
+  const bySlot = 'slotOf' in sink && typeof sink.slotOf === 'function';
   const end = payload.length;
   const need = (at: number, bytes: number, what: string): void => {
     if (at + bytes > end) throw new TruncatedFrameError(`page batch truncated: ${what} needs ${bytes} bytes at offset ${at}, payload has ${end}`);
@@ -45,29 +65,41 @@ export function readPageBatch(
   for (let i = 0; i < count; i++) {
     need(at, 5, `entry ${i}`);
     const index = payload.readUInt32BE(at);
-    const encoding = payload.readUInt8(at + 4);
+    const encoding = payload[at + 4] as number;
     at += 5;
     if (index >= sink.pageCount) {
       throw new PageIndexOutOfRangeError(`page index ${index} out of range (guest has ${sink.pageCount} pages)`);
     }
+    let slot: Uint8Array;
+    let offset: number;
+    if (bySlot) {
+      const s = sink as PageBatchSlotSink;
+      slot = s.slotOf(index);
+      offset = s.offsetOf(index);
+      if (!Number.isInteger(offset) || offset < 0 || offset + PAGE_SIZE > slot.length) {
+        throw new BadArgumentError(`sink page ${index} at offset ${offset} does not fit its ${slot.length}-byte slot`);
+      }
+    } else {
+      slot = (sink as PageBatchSink).page(index);
+      offset = 0;
+      if (slot.length !== PAGE_SIZE) throw new BadArgumentError(`sink page ${index} is ${slot.length} bytes, not ${PAGE_SIZE}`);
+    }
     switch (encoding) {
       case PageEncoding.Zero:
-        pageOf(sink, index).fill(0);
+        fillPage(slot, offset, 0);
         break;
       case PageEncoding.SameByte:
         need(at, 1, `fill byte of page ${index}`);
-        pageOf(sink, index).fill(payload.readUInt8(at));
+        fillPage(slot, offset, payload[at] as number);
         at += 1;
         break;
       case PageEncoding.Lz4: {
-        need(at, 2, `lz4 length of page ${index}`);
-        const length = payload.readUInt16BE(at);
+        const length = blockLength(payload, at, index, 'lz4', need);
         at += 2;
-        if (length < 1 || length >= PAGE_SIZE) {
-          throw new PageInflateError(`lz4 block length ${length} of page ${index} outside 1..${PAGE_SIZE - 1}`);
-        }
-        need(at, length, `lz4 block of page ${index}`);
-        const inflated = inflatePage(payload.subarray(at, at + length), asBuffer(pageOf(sink, index)));
+        // The binding inflates into a whole buffer, bounds-checked against its length: a view of exactly the
+        // page (~0.14 us) is cheaper than inflating into a scratch page and copying it (~0.3 us), measured.
+        const page = offset === 0 && slot.length === PAGE_SIZE ? slot : slot.subarray(offset, offset + PAGE_SIZE);
+        const inflated = lz4.decodeBlock(payload, page, at, at + length);
         if (inflated !== PAGE_SIZE) {
           throw new PageInflateError(
             inflated < 0
@@ -80,9 +112,16 @@ export function readPageBatch(
       }
       case PageEncoding.Raw:
         need(at, PAGE_SIZE, `raw page ${index}`);
-        pageOf(sink, index).set(payload.subarray(at, at + PAGE_SIZE));
+        copyPage(payload, at, slot, offset);
         at += PAGE_SIZE;
         break;
+      case PageEncoding.Delta: {
+        const length = blockLength(payload, at, index, 'delta', need);
+        at += 2;
+        applyDelta(payload, at, length, slot, offset, index);
+        at += length;
+        break;
+      }
       default:
         throw new UnknownPageEncodingError(`unknown page encoding ${encoding} for page ${index}`);
     }
@@ -92,8 +131,20 @@ export function readPageBatch(
   return count;
 }
 
-function pageOf(sink: PageBatchSink, index: number): Uint8Array {
-  const page = sink.page(index);
-  if (page.length !== PAGE_SIZE) throw new BadArgumentError(`sink page ${index} is ${page.length} bytes, not ${PAGE_SIZE}`);
-  return page;
+/** Reads and checks the u16 length (1..4095) of an Lz4 or Delta entry and that its bytes are present. */
+function blockLength(
+  payload: Buffer,
+  at: number,
+  index: number,
+  kind: 'lz4' | 'delta',
+  need: (at: number, bytes: number, what: string) => void,
+): number {
+  need(at, 2, `${kind} length of page ${index}`);
+  const length = payload.readUInt16BE(at);
+  if (length < 1 || length >= PAGE_SIZE) {
+    const message = `${kind} block length ${length} of page ${index} outside 1..${PAGE_SIZE - 1}`;
+    throw kind === 'lz4' ? new PageInflateError(message) : new PageDeltaError(message);
+  }
+  need(at + 2, length, `${kind} block of page ${index}`);
+  return length;
 }

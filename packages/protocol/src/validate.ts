@@ -45,6 +45,11 @@ export function integer(value: unknown, field: string, min: number, max: number)
   return value;
 }
 
+export function boolean(value: unknown, field: string): boolean {
+  if (typeof value !== 'boolean') fail(field, `expected boolean, got ${describe(value)}`);
+  return value;
+}
+
 export function finiteNumber(value: unknown, field: string, min = -Infinity): number {
   if (typeof value !== 'number' || !Number.isFinite(value)) fail(field, `expected finite number, got ${describe(value)}`);
   if (value < min) fail(field, `${value} below ${min}`);

@@ -12,6 +12,7 @@ const table: Array<[string, string]> = [
   ['PageIndexOutOfRangeError', 'LM_ERR_PAGE_INDEX_OUT_OF_RANGE'],
   ['UnknownPageEncodingError', 'LM_ERR_UNKNOWN_PAGE_ENCODING'],
   ['PageInflateError', 'LM_ERR_PAGE_INFLATE'],
+  ['PageDeltaError', 'LM_ERR_BAD_DELTA'],
   ['TruncatedFrameError', 'LM_ERR_TRUNCATED'],
   ['BadMessageError', 'LM_ERR_BAD_MESSAGE'],
   ['RefusedError', 'LM_ERR_REFUSED'],

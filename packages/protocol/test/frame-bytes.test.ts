@@ -13,6 +13,7 @@ import {
   encodeAbort,
   encodeAccept,
   encodeActivated,
+  encodeChannelHello,
   encodeCommitted,
   encodeComplete,
   encodeCpuState,
@@ -34,10 +35,27 @@ const hello = {
   token: 'secret',
 };
 
-/** [name, type, encoder output, the object the test expects on the wire (msgpack-lite of it)] */
-const controlFrames: Array<[string, number, Buffer, object]> = [
-  ['Hello', 0x01, encodeHello(hello), hello],
-  ['Accept', 0x02, encodeAccept({ reservationId: 'r-1', capabilities: ['lz4'] }), { reservationId: 'r-1', capabilities: ['lz4'] }],
+/**
+ * [name, type, encoder output, the object the test expects on the wire (msgpack-lite of it), the decoded
+ * message when it differs from the wire object (defaults of fields left out)]
+ */
+const controlFrames: Array<[string, number, Buffer, object, object?]> = [
+  ['Hello', 0x01, encodeHello(hello), hello, { ...hello, channels: 1 }],
+  ['Hello with channels', 0x01, encodeHello({ ...hello, channels: 4 }), { ...hello, channels: 4 }],
+  [
+    'Accept',
+    0x02,
+    encodeAccept({ reservationId: 'r-1', capabilities: ['lz4'] }),
+    { reservationId: 'r-1', capabilities: ['lz4'] },
+    { reservationId: 'r-1', capabilities: ['lz4'], channelPorts: [] },
+  ],
+  [
+    'Accept with channel ports',
+    0x02,
+    encodeAccept({ reservationId: 'r-1', capabilities: [], channelPorts: [40001, 65535] }),
+    { reservationId: 'r-1', capabilities: [], channelPorts: [40001, 65535] },
+  ],
+  ['ChannelHello', 0x04, encodeChannelHello({ reservationId: 'r-1', channel: 63 }), { reservationId: 'r-1', channel: 63 }],
   ['Refuse', 0x03, encodeRefuse({ code: 'LM_ERR_REFUSED', message: 'no room' }), { code: 'LM_ERR_REFUSED', message: 'no room' }],
   ['RoundBegin', 0x10, encodeRoundBegin({ round: 1, pages: 64 }), { round: 1, pages: 64 }],
   ['RoundEnd', 0x12, encodeRoundEnd({ round: 3, pages: 5 }), { round: 3, pages: 5 }],
@@ -46,8 +64,16 @@ const controlFrames: Array<[string, number, Buffer, object]> = [
     0x20,
     encodeCpuState({ registers: [new Uint8Array([1, 2, 3]), new Uint8Array(new SharedArrayBuffer(8)).fill(7)] }),
     { registers: [Buffer.from([1, 2, 3]), Buffer.alloc(8, 7)] },
+    { registers: [Buffer.from([1, 2, 3]), Buffer.alloc(8, 7)], running: true },
   ],
-  ['Complete', 0x21, encodeComplete({ digest: 'ab01', pagesSent: 99 }), { digest: 'ab01', pagesSent: 99 }],
+  [
+    'CpuState of a paused guest',
+    0x20,
+    encodeCpuState({ registers: [new Uint8Array([9])], running: false }),
+    { registers: [Buffer.from([9])], running: false },
+  ],
+  ['Complete', 0x21, encodeComplete({ digest: 'ab01', pagesSent: 99 }), { digest: 'ab01', pagesSent: 99 }, { digest: 'ab01', pagesSent: 99, rounds: 0 }],
+  ['Complete with rounds', 0x21, encodeComplete({ digest: 'ab01', pagesSent: 99, rounds: 7 }), { digest: 'ab01', pagesSent: 99, rounds: 7 }],
   ['Committed', 0x30, encodeCommitted({ digest: 'ab01' }), { digest: 'ab01' }],
   ['Activated', 0x31, encodeActivated({ activatedAtMs: 1_700_000_000_123 }), { activatedAtMs: 1_700_000_000_123 }],
   ['Abort', 0x7f, encodeAbort({ code: 'LM_ERR_CANCELLED', message: 'operator' }), { code: 'LM_ERR_CANCELLED', message: 'operator' }],
@@ -56,12 +82,13 @@ const controlFrames: Array<[string, number, Buffer, object]> = [
 describe('wire constants', () => {
   it('frame type codes and names match the documented table', () => {
     expect(FrameType).toEqual({
-      Hello: 0x01, Accept: 0x02, Refuse: 0x03, RoundBegin: 0x10, PageBatch: 0x11, RoundEnd: 0x12,
+      Hello: 0x01, Accept: 0x02, Refuse: 0x03, ChannelHello: 0x04, RoundBegin: 0x10, PageBatch: 0x11, RoundEnd: 0x12,
       CpuState: 0x20, Complete: 0x21, Committed: 0x30, Activated: 0x31, Abort: 0x7f,
     });
     expect(frameTypeName(0x11)).toBe('PageBatch');
     expect(frameTypeName(0x42)).toBe('unknown(0x42)');
-    expect(PAGE_ENCODING_NAMES).toEqual({ 0: 'zero', 1: 'sameByte', 2: 'lz4', 3: 'raw' });
+    expect(PAGE_ENCODING_NAMES).toEqual({ 0: 'zero', 1: 'sameByte', 2: 'lz4', 3: 'raw', 4: 'delta' });
+    expect(frameTypeName(0x04)).toBe('ChannelHello');
     expect(FRAME_MAGIC).toBe(0x4c4d4947);
     expect(Buffer.from('LMIG').readUInt32BE(0)).toBe(FRAME_MAGIC);
   });
@@ -125,9 +152,9 @@ describe('exact frame bytes', () => {
   });
 
   it('decoding the hand-built bytes gives back each message', () => {
-    for (const [, type, , wire] of controlFrames) {
+    for (const [, type, , wire, decoded] of controlFrames) {
       const frames = new FrameDecoder().push(frameBytes(type, msgpack.encode(wire)));
-      expect(frames).toEqual([{ type, message: wire }]);
+      expect(frames).toEqual([{ type, message: decoded ?? wire }]);
     }
     const payload = pageBatchBytes([{ index: 1, encoding: 1, fill: 3 }]);
     const [frame] = new FrameDecoder().push(frameBytes(0x11, payload));

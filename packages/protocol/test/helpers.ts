@@ -47,6 +47,7 @@ export type Entry =
   | { index: number; encoding: 1; fill: number }
   | { index: number; encoding: 2; block: Uint8Array }
   | { index: number; encoding: 3; page: Uint8Array }
+  | { index: number; encoding: 4; delta: Uint8Array | number[] }
   | { index: number; encoding: number; raw: number[] };
 
 /** A PageBatch payload: u32 count, then per entry u32 index, u8 encoding, encoding-specific bytes. */
@@ -57,6 +58,7 @@ export function pageBatchBytes(entries: Entry[], count = entries.length): Buffer
     if ('fill' in e) out.push(e.fill);
     else if ('block' in e) out.push(...u16(e.block.length), ...e.block);
     else if ('page' in e) out.push(...e.page);
+    else if ('delta' in e) out.push(...u16(e.delta.length), ...e.delta);
     else if ('raw' in e) out.push(...e.raw);
   }
   return Buffer.from(out);
@@ -86,4 +88,20 @@ export function textPage(): Uint8Array {
   const page = new Uint8Array(4096);
   for (let i = 0; i < page.length; i++) page[i] = text.charCodeAt(i % text.length);
   return page;
+}
+
+/** LEB128, low 7-bit group first. */
+export function varint(n: number): number[] {
+  const out: number[] = [];
+  do {
+    const low = n & 0x7f;
+    n >>>= 7;
+    out.push(n > 0 ? low | 0x80 : low);
+  } while (n > 0);
+  return out;
+}
+
+/** Delta bytes from records [unchanged run, new bytes of the changed run]. */
+export function deltaBytes(records: Array<[number, number[]]>): number[] {
+  return records.flatMap(([unchanged, bytes]) => [...varint(unchanged), ...varint(bytes.length), ...bytes]);
 }

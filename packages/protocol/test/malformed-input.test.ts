@@ -149,6 +149,20 @@ describe('malformed control messages give LM_ERR_BAD_MESSAGE naming the field', 
     ['too many register files', 0x20, msgpack.encode({ registers: Array.from({ length: 257 }, () => Buffer.alloc(1)) }), "'registers'"],
     ['activatedAtMs negative', 0x31, msgpack.encode({ activatedAtMs: -1 }), "'activatedAtMs'"],
     ['abort code empty', 0x7f, msgpack.encode({ code: '', message: 'x' }), "'code'"],
+    ['channels 0', 0x01, msgpack.encode({ ...hello, channels: 0 }), "'channels'"],
+    ['channels 17', 0x01, msgpack.encode({ ...hello, channels: 17 }), "'channels'"],
+    ['channels as string', 0x01, msgpack.encode({ ...hello, channels: '2' }), "'channels'"],
+    ['channelPorts empty', 0x02, msgpack.encode({ reservationId: 'r', capabilities: [], channelPorts: [] }), "'channelPorts'"],
+    ['channel port 0', 0x02, msgpack.encode({ reservationId: 'r', capabilities: [], channelPorts: [0] }), "'channelPorts[0]'"],
+    ['channel port 65536', 0x02, msgpack.encode({ reservationId: 'r', capabilities: [], channelPorts: [80, 65536] }), "'channelPorts[1]'"],
+    ['17 channel ports', 0x02, msgpack.encode({ reservationId: 'r', capabilities: [], channelPorts: Array(17).fill(80) }), "'channelPorts'"],
+    ['ChannelHello channel 64', 0x04, msgpack.encode({ reservationId: 'r', channel: 64 }), "'channel'"],
+    ['ChannelHello channel -1', 0x04, msgpack.encode({ reservationId: 'r', channel: -1 }), "'channel'"],
+    ['ChannelHello empty reservation', 0x04, msgpack.encode({ reservationId: '', channel: 0 }), "'reservationId'"],
+    ['ChannelHello reservation of 257 chars', 0x04, msgpack.encode({ reservationId: 'r'.repeat(257), channel: 0 }), "'reservationId'"],
+    ['running as number', 0x20, msgpack.encode({ registers: [], running: 1 }), "'running'"],
+    ['rounds 0', 0x21, msgpack.encode({ digest: 'aa', pagesSent: 1, rounds: 0 }), "'rounds'"],
+    ['rounds 2**32', 0x21, msgpack.encode({ digest: 'aa', pagesSent: 1, rounds: 2 ** 32 }), "'rounds'"],
   ])('%s', (_name, type, payload, detail) => {
     const err = decodeError(frameBytes(type, payload));
     expect(err.code).toBe('LM_ERR_BAD_MESSAGE');
@@ -164,7 +178,7 @@ describe('malformed control messages give LM_ERR_BAD_MESSAGE naming the field', 
 describe('malformed page batches give typed errors', () => {
   it.each<[string, Entry[] | Buffer, string, string]>([
     ['page index out of range', [{ index: 8, encoding: 0 }], 'LM_ERR_PAGE_INDEX_OUT_OF_RANGE', 'page index 8'],
-    ['unknown page encoding (4 is reserved)', [{ index: 1, encoding: 4, raw: [] }], 'LM_ERR_UNKNOWN_PAGE_ENCODING', 'encoding 4'],
+    ['unknown page encoding 5', [{ index: 1, encoding: 5, raw: [] }], 'LM_ERR_UNKNOWN_PAGE_ENCODING', 'encoding 5'],
     ['unknown page encoding 0xff', [{ index: 1, encoding: 0xff, raw: [] }], 'LM_ERR_UNKNOWN_PAGE_ENCODING', 'encoding 255'],
     ['lz4 block inflating past a page', [{ index: 1, encoding: 2, block: lz4Block(new Uint8Array(8192).fill(3)) }], 'LM_ERR_PAGE_INFLATE', 'past 4096'],
     ['lz4 block inflating to less than a page', [{ index: 1, encoding: 2, block: lz4Block(new Uint8Array(100).fill(3)) }], 'LM_ERR_PAGE_INFLATE', 'to 100 bytes'],
@@ -207,7 +221,7 @@ describe('hostile input never crashes or hangs', () => {
   });
 
   it('property: random page batch payloads are applied or give a MigrationError', () => {
-    const entry = fc.tuple(fc.nat({ max: 10 }), fc.nat({ max: 5 }), fc.uint8Array({ maxLength: 40 }));
+    const entry = fc.tuple(fc.nat({ max: 10 }), fc.nat({ max: 6 }), fc.uint8Array({ maxLength: 40 }));
     fc.assert(
       fc.property(fc.array(entry, { maxLength: 5 }), fc.nat({ max: 8 }), (entries, count) => {
         const payload = pageBatchBytes(entries.map(([index, encoding, raw]) => ({ index, encoding, raw: [...raw] })), count);
@@ -222,7 +236,7 @@ describe('hostile input never crashes or hangs', () => {
   });
 
   it('property: random msgpack values in every control frame give a message or LM_ERR_BAD_MESSAGE', () => {
-    const types = [0x01, 0x02, 0x03, 0x10, 0x12, 0x20, 0x21, 0x30, 0x31, 0x7f];
+    const types = [0x01, 0x02, 0x03, 0x04, 0x10, 0x12, 0x20, 0x21, 0x30, 0x31, 0x7f];
     fc.assert(
       fc.property(fc.constantFrom(...types), fc.anything({ withNullPrototype: false }), (type, value) => {
         try {

@@ -9,7 +9,9 @@ export function main(argv: string[]): Promise<number> {
       'boot a guest on vCPU worker threads and optionally live-migrate it to a destination agent',
       (command) =>
         command
-          .option('memory', { type: 'string', default: '256MiB', describe: 'guest memory size (e.g. 256MiB, 6GiB)' })
+          .option('memory', { type: 'string', describe: 'guest memory size (e.g. 256MiB, 6GiB; default 256MiB, or the image file size)' })
+          .option('image-file', { type: 'string', describe: 'start guest memory as the bytes of this raw image file' })
+          .option('paused', { type: 'boolean', default: false, describe: 'boot with every vCPU parked (a paused guest migrates as pure stop-and-copy)' })
           .option('vcpus', { type: 'number', default: 2, describe: 'number of vCPUs (worker threads)' })
           .option('workload', {
             type: 'string',
@@ -25,6 +27,8 @@ export function main(argv: string[]): Promise<number> {
           .option('migrate-after', { type: 'string', default: '1s', describe: 'start the migration this long after boot' })
           .option('downtime-limit', { type: 'string', default: RUN_DEFAULTS.downtimeLimit, describe: 'switch to stop-and-copy once the expected downtime is under this' })
           .option('max-rounds', { type: 'number', default: RUN_DEFAULTS.maxRounds, describe: 'at most this many pre-copy rounds' })
+          .option('streams', { type: 'number', default: RUN_DEFAULTS.streams, describe: 'data channels (TCP connections with an encoding thread each)' })
+          .option('delta-cache', { type: 'string', default: RUN_DEFAULTS.deltaCache, describe: 'memory for delta-encoding resent pages (0 = off)' })
           .option('run-for', { type: 'string', describe: 'stop hosting the guest after this long' })
           .option('token', { type: 'string', describe: 'shared secret the destination expects in the handshake' })
           .option('report', { type: 'string', describe: 'write the JSON report to this file' }),

@@ -41,7 +41,11 @@ export async function hostGuest(guest: Guest, options: HostOptions): Promise<Hos
     if (options.migration) {
       const why = await Promise.race([...wakeups, sleepUntil(options.migration.afterMs, 'migrate', timers.signal)]);
       if (why === 'migrate') {
-        migration = await migrateGuest(guest, { ...options.migration, log });
+        migration = await migrateGuest(guest, {
+          ...options.migration,
+          log,
+          ...(options.signal === undefined ? {} : { signal: options.signal }),
+        });
         if (migration.status === 'completed') {
           return { ended: 'migrated', migration, finalDigest: null, opsDone: migration.guestOpsAtPark ?? 0 };
         }

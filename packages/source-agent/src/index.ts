@@ -6,13 +6,19 @@ export { hostGuest, type HostOptions, type HostOutcome } from './guest-host.js';
 export { createLogger, silentLogger, type Logger } from './logger.js';
 export {
   CAPABILITIES,
+  CAPABILITY_CHANNELS,
   CAPABILITY_PAGES,
+  DEFAULT_DELTA_CACHE_BYTES,
+  DEFAULT_STREAMS,
+  MAX_STREAMS,
   DEFAULT_DOWNTIME_LIMIT_MS,
   DEFAULT_MAX_ROUNDS,
   migrateGuest,
   type MigrationOptions,
 } from './migration.js';
 export { PageChecksums } from './page-checksums.js';
+export { loadImageFile } from './image-file.js';
+export type { EncodingStats } from './channel-messages.js';
 export { errorSummary, type MigrationReport, type MigrationStatus, type PagesByEncoding, type RoundReport } from './report.js';
 export type { SourceReport } from './run-command.js';
 export { decideSwitchover, expectedDowntimeMs, type SwitchoverDecision } from './switchover.js';

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import {
+  BadArgumentError,
   CancelledError,
+  HandshakeError,
   DigestMismatchError,
   FrameType,
   PAGE_SIZE,
@@ -10,8 +12,6 @@ import {
   encodeComplete,
   encodeCpuState,
   encodeHello,
-  encodeRoundBegin,
-  encodeRoundEnd,
   frameTypeName,
   type Frame,
 } from '@livemig/protocol';
@@ -20,14 +20,16 @@ import { connectTcp } from './connect.js';
 import { FramedSocket } from './framed-socket.js';
 import { silentLogger, type Logger } from './logger.js';
 import { PageChecksums } from './page-checksums.js';
-import { PageSender } from './page-sender.js';
+import { ChannelSenders } from './channel-senders.js';
 import { errorSummary, type MigrationReport, type RoundReport } from './report.js';
 import { decideSwitchover } from './switchover.js';
 import type { HostPort } from './units.js';
 
-/** Pages in PageBatch frames with the zero, same-byte, lz4 and raw encodings. */
+/** Pages in PageBatch frames with the zero, same-byte, lz4, raw and delta encodings. */
 export const CAPABILITY_PAGES = 'pages-v1';
-export const CAPABILITIES = [CAPABILITY_PAGES];
+/** Page data on one or more data-channel connections (ChannelHello), control on the first connection. */
+export const CAPABILITY_CHANNELS = 'channels-v1';
+export const CAPABILITIES = [CAPABILITY_PAGES, CAPABILITY_CHANNELS];
 
 export interface MigrationOptions {
   target: HostPort;
@@ -35,6 +37,10 @@ export interface MigrationOptions {
   guestId?: string;
   downtimeLimitMs?: number;
   maxRounds?: number;
+  /** Data channels (TCP connections, each with its own encoding thread), like QEMU's multifd channels. */
+  streams?: number;
+  /** Budget for the copies of resent pages that delta encoding works against (0: no delta encoding). */
+  deltaCacheBytes?: number;
   token?: string;
   connectTimeoutMs?: number;
   /** How long to wait for Accept/Refuse, and for Committed after Complete. */
@@ -47,14 +53,17 @@ export interface MigrationOptions {
 
 export const DEFAULT_DOWNTIME_LIMIT_MS = 300;
 export const DEFAULT_MAX_ROUNDS = 30;
+export const DEFAULT_STREAMS = 2;
+export const DEFAULT_DELTA_CACHE_BYTES = 64 * 1024 * 1024;
+export const MAX_STREAMS = 16;
 
 /**
- * Live-migrates a running guest to a destination agent: handshake and reservation, iterative pre-copy
- * rounds, stop-and-copy with the CPU state, then waits for the destination to verify and commit.
+ * Live-migrates a guest to a destination agent: handshake and reservation, iterative pre-copy rounds over
+ * the data channels, stop-and-copy with the CPU state, then waits for the destination to verify and commit.
  *
  * Never throws. The source is primary until commit: on any failure or cancel before Committed arrives the
- * guest is resumed with its memory untouched and the report says why. After Committed the guest's workers
- * are stopped here; the destination runs it.
+ * guest goes back to what it was doing (running, or paused if it was paused) with its memory untouched, and
+ * the report says why. After Committed the guest's workers are stopped here; the destination runs it.
  */
 export async function migrateGuest(guest: Guest, options: MigrationOptions): Promise<MigrationReport> {
   const log = options.log ?? silentLogger();
@@ -64,36 +73,49 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
     downtimeLimitMs: options.downtimeLimitMs ?? DEFAULT_DOWNTIME_LIMIT_MS,
     maxRounds: options.maxRounds ?? DEFAULT_MAX_ROUNDS,
   };
+  const streams = options.streams ?? DEFAULT_STREAMS;
   const answerTimeoutMs = options.answerTimeoutMs ?? 30_000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
   const report: MigrationReport = {
     status: 'failed',
     guestId: options.guestId ?? randomUUID(),
     target: `${options.target.host}:${options.target.port}`,
     startedAt: new Date().toISOString(),
     totalTimeMs: 0,
+    timeToCommitMs: null,
     downtimeMs: null,
     setupTimeMs: 0,
     switchoverReason: null,
+    streams,
     rounds: [],
-    pagesSent: { zero: 0, sameByte: 0, lz4: 0, raw: 0 },
+    pagesSent: { zero: 0, sameByte: 0, lz4: 0, raw: 0, delta: 0 },
+    bytesByEncoding: { zero: 0, sameByte: 0, lz4: 0, raw: 0, delta: 0 },
+    deltaCacheHits: 0,
     bytesOnWire: 0,
     imageBytes: 0,
     memoryBytes: memory.memoryBytes,
     sourceDigest: null,
     guestOpsAtPark: null,
+    peakRssBytes: 0,
   };
   const checkCancelled = (): void => {
     if (options.signal?.aborted) throw new CancelledError('migration cancelled at the source');
   };
+  // A paused guest is migrated paused and stays paused wherever it ends up (QEMU keeps the run state too).
+  const wasRunning = !guest.parked;
   let connection: FramedSocket | undefined;
-  let sender: PageSender | undefined;
+  let channels: ChannelSenders | undefined;
   let committed = false;
+  let pagesSent = 0;
   try {
+    if (!Number.isInteger(streams) || streams < 1 || streams > MAX_STREAMS) {
+      throw new BadArgumentError(`--streams: expected 1..${MAX_STREAMS}, got ${streams}`);
+    }
     checkCancelled();
     const socket = await connectTcp(options.target, options.connectTimeoutMs ?? 10_000);
-    connection = new FramedSocket(socket, { idleTimeoutMs: options.idleTimeoutMs ?? 30_000 });
+    connection = new FramedSocket(socket, { idleTimeoutMs });
     const conn = connection;
-    log.info({ target: report.target, guestId: report.guestId }, 'connected, sending hello');
+    log.info({ target: report.target, guestId: report.guestId, streams }, 'connected, sending hello');
 
     // Phase 1-2: handshake and reservation.
     await conn.send(
@@ -108,6 +130,7 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
           vcpus: guest.vcpuCount,
         },
         workload: { ...guest.workload },
+        channels: streams,
         ...(options.token === undefined ? {} : { token: options.token }),
       }),
     );
@@ -116,20 +139,46 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
       throw new RefusedError(`destination refused the guest: ${answer.message.message} (${answer.message.code})`);
     }
     expectFrame(answer, FrameType.Accept, 'handshake');
-    report.setupTimeMs = performance.now() - started;
-    log.info({ setupTimeMs: round1(report.setupTimeMs) }, 'destination reserved the guest');
+    const ports = answer.message.channelPorts;
+    if (ports.length !== streams) {
+      throw new HandshakeError(`destination opened ${ports.length} data channels, ${streams} were asked for`);
+    }
+    const checksums = PageChecksums.create(memory.pageCount);
+    channels = await ChannelSenders.open({
+      host: options.target.host,
+      ports,
+      reservationId: answer.message.reservationId,
+      memory,
+      checksums,
+      deltaCacheBytes: options.deltaCacheBytes ?? DEFAULT_DELTA_CACHE_BYTES,
+      idleTimeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    });
+    // Page data now flows on the channels; the control connection may stay silent for a whole pre-copy.
+    conn.socket.setTimeout(0);
+    conn.socket.setKeepAlive(true, 5_000);
+    report.setupTimeMs = round1(performance.now() - started);
+    log.info({ setupTimeMs: report.setupTimeMs }, 'destination reserved the guest, data channels open');
 
     // Phase 3: iterative pre-copy. Round 1 sends every page ever written; never-written pages are zero.
-    const checksums = new PageChecksums(memory.pageCount);
-    sender = new PageSender(conn, memory, checksums, checkCancelled);
+    const send = async (round: number, pages: Uint32Array): Promise<{ ms: number; bytes: number }> => {
+      checkCancelled();
+      // The control connection is silent during pre-copy; a cut or an Abort on it ends the migration here.
+      if (conn.error) throw conn.error;
+      const start = performance.now();
+      const bytesBefore = channels!.bytesSent;
+      await channels!.sendRound(round, pages);
+      pagesSent += pages.length;
+      return { ms: performance.now() - start, bytes: channels!.bytesSent - bytesBefore };
+    };
     memory.harvestDirty();
     let pages = memory.touchedPages();
     let round = 1;
     let movedBytes = 0;
     let movedMs = 0;
+    // A paused guest dirties nothing: one round is the whole image, then stop-and-copy finds nothing new.
     for (;;) {
-      checkCancelled();
-      const sent = await sendRound(conn, sender, round, pages);
+      const sent = await send(round, pages);
       movedBytes += pages.length * PAGE_SIZE;
       movedMs += sent.ms;
       const dirty = memory.dirtyCount();
@@ -164,11 +213,11 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
     report.guestOpsAtPark = guest.opsDone();
     pages = memory.harvestDirty();
     round += 1;
-    const sent = await sendRound(conn, sender, round, pages);
+    const sent = await send(round, pages);
     const cpuState = guest.cpuState();
-    await conn.send(encodeCpuState({ registers: cpuState }));
+    await conn.send(encodeCpuState({ registers: cpuState, running: wasRunning }));
     report.sourceDigest = checksums.digest(cpuState);
-    await conn.send(encodeComplete({ digest: report.sourceDigest, pagesSent: sender.pagesSent }));
+    await conn.send(encodeComplete({ digest: report.sourceDigest, pagesSent, rounds: round }));
     const finalRound: RoundReport = {
       round,
       final: true,
@@ -189,6 +238,7 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
       throw new DigestMismatchError(`destination committed digest ${verdict.message.digest}, expected ${report.sourceDigest}`);
     }
     committed = true;
+    report.timeToCommitMs = round1(performance.now() - started);
     await guest.stop();
     log.info('destination committed; guest released at the source');
 
@@ -200,6 +250,7 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
     } catch (error) {
       log.warn({ err: errorSummary(error) }, 'committed, but no activation notice from the destination');
     }
+    await channels.finish().catch(() => channels?.terminate());
     conn.close();
     report.status = 'completed';
   } catch (error) {
@@ -209,34 +260,29 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
       report.status = 'completed';
     } else {
       report.status = error instanceof CancelledError ? 'cancelled' : 'failed';
+      channels?.terminate();
       connection?.abort(error instanceof Error ? error : new Error(String(error)));
-      guest.resume();
-      log.warn({ err: report.error }, 'migration did not complete; the guest keeps running here');
+      if (wasRunning) guest.resume();
+      log.warn({ err: report.error }, 'migration did not complete; the guest stays here as it was');
     }
   } finally {
     report.totalTimeMs = round1(performance.now() - started);
-    if (sender) {
-      report.pagesSent = { ...sender.pagesByEncoding };
-      report.imageBytes = sender.pagesSent * PAGE_SIZE;
+    if (channels) {
+      const stats = channels.stats();
+      for (const name of ENCODING_NAMES) {
+        report.pagesSent[name] = stats.pages[name] ?? 0;
+        report.bytesByEncoding[name] = stats.bytes[name] ?? 0;
+      }
+      report.deltaCacheHits = channels.deltaHits;
     }
-    report.bytesOnWire = connection?.bytesSent ?? 0;
+    report.imageBytes = pagesSent * PAGE_SIZE;
+    report.bytesOnWire = (connection?.bytesSent ?? 0) + (channels?.bytesSent ?? 0);
+    report.peakRssBytes = process.resourceUsage().maxRSS * 1024;
   }
   return report;
 }
 
-async function sendRound(
-  conn: FramedSocket,
-  sender: PageSender,
-  round: number,
-  pages: Uint32Array,
-): Promise<{ ms: number; bytes: number }> {
-  const start = performance.now();
-  const bytesBefore = conn.bytesSent;
-  await conn.send(encodeRoundBegin({ round, pages: pages.length }));
-  await sender.send(pages);
-  await conn.send(encodeRoundEnd({ round, pages: pages.length }));
-  return { ms: performance.now() - start, bytes: conn.bytesSent - bytesBefore };
-}
+const ENCODING_NAMES = ['zero', 'sameByte', 'lz4', 'raw', 'delta'] as const;
 
 function expectFrame<T extends Frame['type']>(
   frame: Frame,

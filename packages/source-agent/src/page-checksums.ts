@@ -13,12 +13,27 @@ const ZERO_PAGE_CRC = crc32(new Uint8Array(4096));
  * the source's table therefore describes the parked image, and equal digests mean every page the destination
  * holds is the one the source sent last. Pages never sent are zero on both sides (their entry stays the zero
  * page's CRC). The deterministic oracle, not this digest, guards the engine against losing a dirty page.
+ *
+ * The table lives in a SharedArrayBuffer so that channel workers record the pages they carry; channels own
+ * disjoint pages, so no entry has two writers.
  */
 export class PageChecksums {
+  readonly buffer: SharedArrayBuffer;
   private readonly table: Uint32Array;
 
-  constructor(pageCount: number) {
-    this.table = new Uint32Array(pageCount).fill(ZERO_PAGE_CRC);
+  private constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.table = new Uint32Array(buffer);
+  }
+
+  static create(pageCount: number): PageChecksums {
+    const checksums = new PageChecksums(new SharedArrayBuffer(pageCount * 4));
+    checksums.table.fill(ZERO_PAGE_CRC);
+    return checksums;
+  }
+
+  static attach(buffer: SharedArrayBuffer): PageChecksums {
+    return new PageChecksums(buffer);
   }
 
   record(index: number, page: Uint8Array): void {

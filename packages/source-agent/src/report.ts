@@ -20,6 +20,7 @@ export interface PagesByEncoding {
   sameByte: number;
   lz4: number;
   raw: number;
+  delta: number;
 }
 
 export interface MigrationReport {
@@ -29,13 +30,21 @@ export interface MigrationReport {
   target: string;
   startedAt: string;
   totalTimeMs: number;
+  /** Migration start (connect) to the destination's Committed. */
+  timeToCommitMs: number | null;
   /** From vCPU park at the source to the destination's Activated (vCPUs started there). */
   downtimeMs: number | null;
   /** Handshake and reservation: connect to Accept. */
   setupTimeMs: number;
   switchoverReason: string | null;
+  /** Data channels used (TCP connections, each with its own encoding thread). */
+  streams: number;
   rounds: RoundReport[];
   pagesSent: PagesByEncoding;
+  /** Bytes of page-batch entries on the wire, by encoding. */
+  bytesByEncoding: PagesByEncoding;
+  /** Pages that found their last-sent copy in the delta cache. */
+  deltaCacheHits: number;
   bytesOnWire: number;
   /** Bytes of guest memory the rounds covered (pages sent x 4096). */
   imageBytes: number;
@@ -44,6 +53,8 @@ export interface MigrationReport {
   sourceDigest: string | null;
   /** Operations the vCPUs had done when they were parked for stop-and-copy. */
   guestOpsAtPark: number | null;
+  /** Peak resident set size of this process so far. */
+  peakRssBytes: number;
 }
 
 export function errorSummary(error: unknown): { code: string; message: string } {

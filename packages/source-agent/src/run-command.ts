@@ -4,12 +4,17 @@ import { Guest, GuestMemory, parseWorkloadSpec, type WorkloadName } from '@livem
 import { BadArgumentError } from '@livemig/protocol';
 import { hostGuest } from './guest-host.js';
 import type { Logger } from './logger.js';
-import { DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS } from './migration.js';
+import { loadImageFile } from './image-file.js';
+import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, MAX_STREAMS } from './migration.js';
 import type { MigrationReport } from './report.js';
 import { formatBytes, parseDuration, parseHostPort, parseSize } from './units.js';
 
 export interface RunArguments {
-  memory: string;
+  memory?: string;
+  imageFile?: string;
+  paused: boolean;
+  streams: number;
+  deltaCache: string;
   vcpus: number;
   workload: string;
   seed: number;
@@ -30,7 +35,7 @@ export type SourceReport = MigrationReport & { finalDigest: string | null; opsDo
 
 /** `source-agent run`: boots a guest, optionally migrates it, reports. Returns the exit status. */
 export async function runCommand(args: RunArguments, log: Logger, signal: AbortSignal): Promise<number> {
-  const memoryBytes = parseSize(args.memory, 'memory');
+  const requestedBytes = args.memory === undefined ? undefined : parseSize(args.memory, 'memory');
   if (!Number.isInteger(args.maxRounds) || args.maxRounds < 1) {
     throw new BadArgumentError(`--max-rounds: expected a positive integer, got ${args.maxRounds}`);
   }
@@ -43,12 +48,20 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   const downtimeLimitMs = parseDuration(args.downtimeLimit, 'downtime-limit');
   const runForMs = args.runFor === undefined ? undefined : parseDuration(args.runFor, 'run-for');
 
-  const memory = GuestMemory.create(memoryBytes);
-  const guest = await Guest.start({ memory, vcpus: args.vcpus, workload });
+  const deltaCacheBytes = parseSize(args.deltaCache, 'delta-cache');
+  if (!Number.isInteger(args.streams) || args.streams < 1 || args.streams > MAX_STREAMS) {
+    throw new BadArgumentError(`--streams: expected 1..${MAX_STREAMS}, got ${args.streams}`);
+  }
+  const memory =
+    args.imageFile === undefined
+      ? GuestMemory.create(requestedBytes ?? DEFAULT_MEMORY_BYTES)
+      : loadImageFile(args.imageFile, requestedBytes);
+  const memoryBytes = memory.memoryBytes;
+  const guest = await Guest.start({ memory, vcpus: args.vcpus, workload, paused: args.paused });
   const guestId = randomUUID();
   log.info(
-    { guestId, memory: formatBytes(memoryBytes), vcpus: args.vcpus, workload: workload.name, seed: workload.seed, ops: workload.ops },
-    'guest running',
+    { guestId, memory: formatBytes(memoryBytes), vcpus: args.vcpus, workload: workload.name, seed: workload.seed, ops: workload.ops, image: args.imageFile },
+    args.paused ? 'guest booted paused' : 'guest running',
   );
 
   const outcome = await hostGuest(guest, {
@@ -64,6 +77,8 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
             afterMs: migrateAfterMs,
             downtimeLimitMs,
             maxRounds: args.maxRounds,
+            streams: args.streams,
+            deltaCacheBytes,
             ...(args.token === undefined ? {} : { token: args.token }),
           },
         }),
@@ -98,20 +113,29 @@ function notMigrated(guestId: string, memoryBytes: number): MigrationReport {
     target: '',
     startedAt: new Date().toISOString(),
     totalTimeMs: 0,
+    timeToCommitMs: null,
     downtimeMs: null,
     setupTimeMs: 0,
     switchoverReason: null,
+    streams: 0,
     rounds: [],
-    pagesSent: { zero: 0, sameByte: 0, lz4: 0, raw: 0 },
+    pagesSent: { zero: 0, sameByte: 0, lz4: 0, raw: 0, delta: 0 },
+    bytesByEncoding: { zero: 0, sameByte: 0, lz4: 0, raw: 0, delta: 0 },
+    deltaCacheHits: 0,
     bytesOnWire: 0,
     imageBytes: 0,
     memoryBytes,
     sourceDigest: null,
     guestOpsAtPark: null,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
   };
 }
+
+const DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024;
 
 export const RUN_DEFAULTS = {
   downtimeLimit: `${DEFAULT_DOWNTIME_LIMIT_MS}ms`,
   maxRounds: DEFAULT_MAX_ROUNDS,
+  streams: DEFAULT_STREAMS,
+  deltaCache: `${DEFAULT_DELTA_CACHE_BYTES / 1024 / 1024}MiB`,
 };

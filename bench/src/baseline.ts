@@ -1,0 +1,34 @@
+import { fileURLToPath } from 'node:url';
+import { NodeChild, track } from './child.js';
+import { gbPerSecond } from './units.js';
+
+const RECEIVER = fileURLToPath(new URL('./baseline-receiver.js', import.meta.url));
+const SENDER = fileURLToPath(new URL('./baseline-sender.js', import.meta.url));
+
+export interface BaselineRun {
+  bytes: number;
+  /** Receiver's accepted connection to its last byte. */
+  ms: number;
+  gbps: number;
+}
+
+/**
+ * One baseline transfer: a receiver process and a sender process push the image file's bytes over loopback
+ * TCP with no processing. The sender has loaded the file before it connects; the receiver times the transfer.
+ */
+export async function runBaseline(imagePath: string, bytes: number, timeoutMs: number): Promise<BaselineRun> {
+  const receiver = track(new NodeChild('baseline receiver', RECEIVER, [String(bytes)], { timeoutMs }));
+  let sender: NodeChild | undefined;
+  try {
+    const [, address] = await receiver.waitForLine(/^listening (\S+)$/);
+    sender = track(new NodeChild('baseline sender', SENDER, [address!, imagePath], { timeoutMs }));
+    const [line] = await receiver.waitForLine(/^\{.*\}$/);
+    const result = JSON.parse(line) as { bytes: number; ms: number };
+    await Promise.all([receiver.succeeded(), sender.succeeded()]);
+    if (result.bytes !== bytes) throw new Error(`baseline receiver got ${result.bytes} bytes, expected ${bytes}`);
+    return { bytes, ms: result.ms, gbps: gbPerSecond(bytes, result.ms) };
+  } finally {
+    receiver.kill();
+    sender?.kill();
+  }
+}

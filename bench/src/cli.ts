@@ -1,0 +1,132 @@
+/**
+ * `node dist/cli.js NAME [--json] [options]`, or from the repository root `npm run bench -- NAME ...`.
+ * Prints a table on stdout, or with --json one JSON object; progress goes to stderr.
+ */
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { baseline, formatBaseline } from './baseline-bench.js';
+import { killAll } from './child.js';
+import { encode, formatEncode } from './encode.js';
+import { Scratch } from './image-set.js';
+import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
+import type { BenchOutput } from './output.js';
+import { formatStopCopy, stopCopy } from './stop-copy.js';
+import { UsageError, parsePositiveInt, parseSize } from './units.js';
+
+const USAGE = `usage: npm run bench -- NAME [--json] [options]
+
+benchmarks:
+  baseline    loopback TCP between two processes, no processing: the physical limit (GB/s)
+  stop-copy   paused-guest migration of generated images against the baseline on the same bytes
+  encode      per-encoding throughput on one core: zero check, zero, same-byte, lz4, raw, delta; decode
+
+options:
+  --json               print one JSON object instead of a table
+  --out FILE           also write the JSON object to FILE
+  --size SIZE          image size (default 1GiB; encode: 256MiB per case)
+  --reps N             repetitions, medians reported (default 5)
+  --images LIST        baseline, stop-copy: comma-separated of ${IMAGE_KINDS.join(',')}
+                       (default: stop-copy all, baseline random; "" for none)
+  --image-file PATH    baseline, stop-copy: also use this image file
+  --streams N          stop-copy: passed to source-agent --streams
+  --delta-cache SIZE   stop-copy: passed to source-agent --delta-cache
+  --guest image|idle   stop-copy: migrate the image (--image-file --paused, the default) or an idle guest of
+                       the same size (--memory --workload idle, for agents without image support)
+  --timeout SECONDS    stop-copy, baseline: kill a child process after this long (default 600)
+`;
+
+type AnyOutput = BenchOutput<unknown, unknown>;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      size: { type: 'string' },
+      reps: { type: 'string', default: '5' },
+      images: { type: 'string' },
+      'image-file': { type: 'string' },
+      streams: { type: 'string' },
+      'delta-cache': { type: 'string' },
+      timeout: { type: 'string', default: '600' },
+      guest: { type: 'string', default: 'image' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const name = positionals[0];
+  if (values.help || name === undefined) {
+    process.stdout.write(USAGE);
+    return name === undefined && !values.help ? 2 : 0;
+  }
+  if (positionals.length > 1) throw new UsageError(`one benchmark at a time, got ${positionals.join(' ')}`);
+  const reps = parsePositiveInt(values.reps, 'reps');
+  const timeoutMs = parsePositiveInt(values.timeout, 'timeout') * 1000;
+  const kinds = (fallback: ImageKind[]): ImageKind[] => {
+    if (values.images === undefined) return fallback;
+    const list = values.images.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    for (const kind of list) if (!isImageKind(kind)) throw new UsageError(`--images: unknown image "${kind}" (${IMAGE_KINDS.join(', ')})`);
+    return list as ImageKind[];
+  };
+
+  let output: AnyOutput;
+  let text: string;
+  switch (name) {
+    case 'baseline': {
+      const images = kinds(['random']);
+      const size = parseSize(values.size ?? '1GiB', 'size');
+      const out = await baseline({ size, reps, images, timeoutMs }, values['image-file'], images);
+      [output, text] = [out as AnyOutput, formatBaseline(out)];
+      break;
+    }
+    case 'stop-copy': {
+      const images = kinds([...IMAGE_KINDS]);
+      const size = parseSize(values.size ?? '1GiB', 'size');
+      const streams = values.streams === undefined ? null : parsePositiveInt(values.streams, 'streams');
+      const deltaCache = values['delta-cache'] ?? null;
+      const guest = values.guest;
+      if (guest !== 'image' && guest !== 'idle') throw new UsageError(`--guest: expected image or idle, got "${guest}"`);
+      const out = await stopCopy({ size, reps, images, streams, deltaCache, guest, timeoutMs }, values['image-file'], images);
+      [output, text] = [out as AnyOutput, formatStopCopy(out)];
+      break;
+    }
+    case 'encode': {
+      const size = parseSize(values.size ?? '256MiB', 'size');
+      const out = encode({ size, reps });
+      [output, text] = [out as AnyOutput, formatEncode(out)];
+      break;
+    }
+    default:
+      throw new UsageError(`unknown benchmark "${name}"\n\n${USAGE}`);
+  }
+  const json = `${JSON.stringify(output, null, values.json ? 2 : undefined)}\n`;
+  if (values.out !== undefined) await writeFile(values.out, json);
+  if (values.json) {
+    process.stdout.write(json);
+  } else {
+    process.stdout.write(`${output.bench}: ${output.machine.cpus} x ${output.machine.model}, node ${output.machine.node}\n\n${text}\n`);
+    for (const note of output.notes) process.stdout.write(`\nnote: ${note}`);
+    process.stdout.write(output.notes.length > 0 ? '\n' : '');
+  }
+  return 0;
+}
+
+function interrupted(signal: NodeJS.Signals): void {
+  killAll();
+  Scratch.disposeAllSync();
+  process.stderr.write(`bench: ${signal}, stopped\n`);
+  process.exit(130);
+}
+process.once('SIGINT', interrupted);
+process.once('SIGTERM', interrupted);
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  killAll();
+  const usage = error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+  process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = usage ? 2 : 1;
+}

@@ -1,0 +1,235 @@
+import { performance } from 'node:perf_hooks';
+import { FRAME_HEADER_BYTES, PAGE_SIZE, PageBatchWriter, PageEncoding, isZeroPage, readPageBatch } from '@livemig/protocol';
+import { pageFiller } from './images.js';
+import { fixed, machine, progress, table, type BenchOutput } from './output.js';
+import { mulberry32 } from './rng.js';
+import { median, range } from './stats.js';
+import { formatBytes, gbPerSecond } from './units.js';
+
+export interface EncodeParams {
+  size: number;
+  reps: number;
+}
+
+export interface EncodeResult {
+  /** e.g. `zero check`, `encode lz4`, `decode raw`. */
+  case: string;
+  /** What the pages hold. */
+  pages: 'zero' | 'same-byte' | 'text' | 'random' | 'text, rewritten';
+  pageCount: number;
+  bytes: number;
+  medianMs: number | null;
+  /** Page bytes (not wire bytes) per second, median of the repetitions. */
+  gbps: number | null;
+  minGbps: number | null;
+  maxGbps: number | null;
+  /** Wire bytes of the page batches (frame headers included) per page byte. */
+  wireRatio: number | null;
+  /** How many pages got each encoding, as the writer chose it. */
+  encodings: Record<string, number> | null;
+}
+
+type PageKind = EncodeResult['pages'];
+
+/** PageEncoding names, including any the protocol package has added since (delta). */
+const ENCODING_NAMES = new Map<number, string>(Object.entries(PageEncoding).map(([name, code]) => [code as number, name]));
+
+/** A guest-memory-like image: pages in one SharedArrayBuffer. */
+class SharedPages {
+  readonly buffer: SharedArrayBuffer;
+  readonly count: number;
+
+  constructor(bytes: number) {
+    this.count = Math.floor(bytes / PAGE_SIZE);
+    this.buffer = new SharedArrayBuffer(this.count * PAGE_SIZE);
+  }
+
+  page(index: number): Uint8Array {
+    return new Uint8Array(this.buffer, index * PAGE_SIZE, PAGE_SIZE);
+  }
+
+  all(): Buffer {
+    return Buffer.from(this.buffer);
+  }
+}
+
+function fillPages(pages: SharedPages, kind: Exclude<PageKind, 'text, rewritten'>): void {
+  const all = pages.all();
+  if (kind === 'zero') return;
+  if (kind === 'same-byte') {
+    for (let i = 0; i < pages.count; i++) all.fill((i % 255) + 1, i * PAGE_SIZE, (i + 1) * PAGE_SIZE);
+    return;
+  }
+  pageFiller(kind).fill(all);
+}
+
+/** Rewrites a few short runs (1-4 runs of 16 bytes) in each page: a page dirtied again by a typical write. */
+function rewritePages(pages: SharedPages, seed: number): void {
+  const next = mulberry32(seed);
+  const all = pages.all();
+  for (let i = 0; i < pages.count; i++) {
+    const runs = 1 + (next() % 4);
+    for (let r = 0; r < runs; r++) {
+      const at = i * PAGE_SIZE + (next() % (PAGE_SIZE - 16));
+      for (let b = 0; b < 16; b++) all[at + b] = next() & 0xff;
+    }
+  }
+}
+
+/**
+ * Times `body` `reps` times after one untimed warm-up run (JIT, first touch of fresh memory); returns the
+ * per-rep milliseconds. `before` runs untimed ahead of each run.
+ */
+function timeReps(reps: number, body: () => void, before?: () => void): number[] {
+  const times: number[] = [];
+  for (let rep = 0; rep <= reps; rep++) {
+    before?.();
+    const start = performance.now();
+    body();
+    if (rep > 0) times.push(performance.now() - start);
+  }
+  return times;
+}
+
+function result(
+  name: string,
+  kind: PageKind,
+  pages: SharedPages,
+  times: number[],
+  wireBytes: number | null,
+  encodings: Record<string, number> | null,
+): EncodeResult {
+  const bytes = pages.count * PAGE_SIZE;
+  const speeds = times.map((ms) => gbPerSecond(bytes, ms));
+  const spread = range(speeds);
+  return {
+    case: name,
+    pages: kind,
+    pageCount: pages.count,
+    bytes,
+    medianMs: median(times),
+    gbps: median(speeds),
+    minGbps: spread?.[0] ?? null,
+    maxGbps: spread?.[1] ?? null,
+    wireRatio: wireBytes === null ? null : wireBytes / bytes,
+    encodings,
+  };
+}
+
+type AddPage = (writer: PageBatchWriter, index: number, page: Uint8Array) => number | undefined;
+
+/** Encodes every page into PageBatch frames; returns the frames and the count of each encoding chosen. */
+function encodeAll(pages: SharedPages, add: AddPage): { frames: Buffer[]; encodings: Record<string, number> } {
+  const writer = new PageBatchWriter();
+  const frames: Buffer[] = [];
+  const counts = new Map<number, number>();
+  for (let i = 0; i < pages.count; i++) {
+    const page = pages.page(i);
+    let encoding = add(writer, i, page);
+    if (encoding === undefined) {
+      frames.push(writer.takeFrame());
+      encoding = add(writer, i, page);
+      if (encoding === undefined) throw new Error('PageBatchWriter refused a page in an empty batch');
+    }
+    counts.set(encoding, (counts.get(encoding) ?? 0) + 1);
+  }
+  if (writer.pageCount > 0) frames.push(writer.takeFrame());
+  const encodings: Record<string, number> = {};
+  for (const [code, n] of counts) encodings[ENCODING_NAMES.get(code) ?? String(code)] = n;
+  return { frames, encodings };
+}
+
+function decodeAll(frames: Buffer[], target: SharedPages): void {
+  const sink = { pageCount: target.count, page: (index: number) => target.page(index) };
+  for (const frame of frames) readPageBatch(frame.subarray(FRAME_HEADER_BYTES), sink);
+}
+
+const wireBytesOf = (frames: Buffer[]): number => frames.reduce((sum, f) => sum + f.length, 0);
+
+const plainAdd: AddPage = (writer, index, page) => writer.add(index, page);
+
+/** Runs encode then decode on one kind of page; decode goes into a second SharedArrayBuffer. */
+function encodeDecode(name: string, kind: PageKind, pages: SharedPages, reps: number, add: AddPage, resetTarget?: (t: SharedPages) => void): EncodeResult[] {
+  let last: ReturnType<typeof encodeAll> = { frames: [], encodings: {} };
+  const encodeTimes = timeReps(reps, () => {
+    last = encodeAll(pages, add);
+  });
+  const target = new SharedPages(pages.count * PAGE_SIZE);
+  target.all().fill(0xa5);
+  const decodeTimes = timeReps(
+    reps,
+    () => decodeAll(last.frames, target),
+    resetTarget === undefined ? undefined : () => resetTarget(target),
+  );
+  if (Buffer.compare(target.all(), pages.all()) !== 0) throw new Error(`decode ${name}: the decoded pages differ from the encoded ones`);
+  const wire = wireBytesOf(last.frames);
+  return [
+    result(`encode ${name}`, kind, pages, encodeTimes, wire, last.encodings),
+    result(`decode ${name}`, kind, pages, decodeTimes, wire, last.encodings),
+  ];
+}
+
+export function encode(params: EncodeParams): BenchOutput<EncodeParams, EncodeResult> {
+  const notes: string[] = [];
+  const results: EncodeResult[] = [];
+  const { size, reps } = params;
+  const report = (rows: EncodeResult[]): void => {
+    for (const r of rows) progress(`${r.case}: ${fixed(r.gbps, 2)} GB/s`);
+    results.push(...rows);
+  };
+
+  // Each SharedArrayBuffer goes out of scope after its case, so at most three of `size` are alive at once.
+  {
+    const zero = new SharedPages(size);
+    report([
+      result('zero check', 'zero', zero, timeReps(reps, () => {
+        for (let i = 0; i < zero.count; i++) if (!isZeroPage(zero.page(i))) throw new Error(`page ${i} is not zero`);
+      }), null, null),
+    ]);
+    report(encodeDecode('zero', 'zero', zero, reps, plainAdd));
+  }
+  {
+    const sameByte = new SharedPages(size);
+    fillPages(sameByte, 'same-byte');
+    report(encodeDecode('same-byte', 'same-byte', sameByte, reps, plainAdd));
+  }
+  {
+    const random = new SharedPages(size);
+    fillPages(random, 'random');
+    report(encodeDecode('raw', 'random', random, reps, plainAdd));
+  }
+
+  const text = new SharedPages(size);
+  fillPages(text, 'text');
+  report(encodeDecode('lz4', 'text', text, reps, plainAdd));
+
+  if ('Delta' in PageEncoding) {
+    // Delta pages: each text page rewritten in a few places, encoded against its previous version.
+    const rewritten = new SharedPages(size);
+    rewritten.all().set(text.all());
+    rewritePages(rewritten, 7);
+    const deltaAdd: AddPage = (writer, index, page) =>
+      (writer.add as (index: number, page: Uint8Array, previous: Uint8Array) => number | undefined).call(writer, index, page, text.page(index));
+    try {
+      report(encodeDecode('delta', 'text, rewritten', rewritten, reps, deltaAdd, (t) => t.all().set(text.all())));
+    } catch (e) {
+      notes.push(`delta: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  } else {
+    notes.push('delta: skipped, @livemig/protocol has no PageEncoding.Delta yet');
+  }
+  notes.push(`one thread; ${formatBytes(size)} of pages per case in a SharedArrayBuffer; decode writes into a second one`);
+  return { bench: 'encode', machine: machine(), params, results, notes };
+}
+
+export function formatEncode(output: BenchOutput<EncodeParams, EncodeResult>): string {
+  const rows = output.results.map((r) => [
+    r.case,
+    r.pages,
+    fixed(r.gbps, 2),
+    r.minGbps === null ? '-' : `${r.minGbps.toFixed(2)}..${fixed(r.maxGbps, 2)}`,
+    r.wireRatio === null ? '-' : `${(100 * r.wireRatio).toFixed(1)}%`,
+    r.encodings === null ? '' : Object.entries(r.encodings).map(([k, v]) => `${k} ${v}`).join(', '),
+  ]);
+  return table(['case', 'pages', 'GB/s', 'min..max', 'wire/page', 'encodings'], rows);
+}

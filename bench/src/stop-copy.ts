@@ -1,0 +1,303 @@
+import { readFile, rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { runBaseline } from './baseline.js';
+import { NodeChild, track } from './child.js';
+import { Scratch, prepareImages, type PreparedImage } from './image-set.js';
+import type { ImageKind } from './images.js';
+import { fixed, machine, progress, table, type BenchOutput } from './output.js';
+import { median, ratio } from './stats.js';
+import { formatBytes, gbPerSecond } from './units.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SOURCE_AGENT = fileURLToPath(new URL('../../packages/source-agent/bin/source-agent.js', import.meta.url));
+const DEST_AGENT = fileURLToPath(new URL('../../packages/dest-agent/bin/dest-agent.js', import.meta.url));
+
+export interface StopCopyParams {
+  size: number;
+  reps: number;
+  images: string[];
+  streams: number | null;
+  deltaCache: string | null;
+  /** `image`: --image-file IMG --paused; `idle`: --memory SIZE --workload idle (agents without image support). */
+  guest: 'image' | 'idle';
+  timeoutMs: number;
+}
+
+/** Where a peak RSS came from: the agent's own report, or VmHWM sampled from /proc while it ran. */
+type RssFrom = 'report' | 'proc' | null;
+
+export interface StopCopyRun {
+  rep: number;
+  baselineMs: number;
+  baselineGbps: number;
+  status: string;
+  error: string | null;
+  /** Migration start to commit (the source report's timeToCommitMs, or totalTimeMs where that is missing). */
+  ms: number | null;
+  timeField: 'timeToCommitMs' | 'totalTimeMs' | null;
+  totalTimeMs: number | null;
+  gbps: number | null;
+  /** Migration GB/s over the baseline GB/s of the same repetition. */
+  ratio: number | null;
+  bytesOnWire: number | null;
+  reportedImageBytes: number | null;
+  memoryBytes: number | null;
+  pagesSent: unknown;
+  bytesByEncoding: unknown;
+  sourcePeakRssBytes: number | null;
+  sourceRssFrom: RssFrom;
+  destPeakRssBytes: number | null;
+  destRssFrom: RssFrom;
+  destStatus: string | null;
+}
+
+export interface StopCopyResult {
+  image: string;
+  imageBytes: number;
+  reps: number;
+  completed: number;
+  /** Medians over completed repetitions. */
+  seconds: number | null;
+  gbps: number | null;
+  bytesOnWire: number | null;
+  wirePercent: number | null;
+  sourcePeakRssBytes: number | null;
+  destPeakRssBytes: number | null;
+  destRssPerImage: number | null;
+  baselineGbps: number | null;
+  ratio: number | null;
+  runs: StopCopyRun[];
+}
+
+/** What the installed source agent accepts, read from `source-agent run --help`. */
+interface SourceFlags {
+  imageFile: boolean;
+  paused: boolean;
+  streams: boolean;
+  deltaCache: boolean;
+}
+
+async function probeSourceFlags(timeoutMs: number): Promise<SourceFlags> {
+  const help = track(new NodeChild('source-agent --help', SOURCE_AGENT, ['run', '--help'], { timeoutMs, cwd: ROOT }));
+  await help.succeeded();
+  const text = help.stdoutLines.join('\n');
+  return {
+    imageFile: text.includes('--image-file'),
+    paused: text.includes('--paused'),
+    streams: text.includes('--streams'),
+    deltaCache: text.includes('--delta-cache'),
+  };
+}
+
+export async function stopCopy(params: StopCopyParams, imageFile: string | undefined, kinds: ImageKind[]): Promise<BenchOutput<StopCopyParams, StopCopyResult>> {
+  const notes: string[] = [];
+  const flags = await probeSourceFlags(params.timeoutMs);
+  const imageMode = flags.imageFile && flags.paused && params.guest === 'image';
+  if (params.guest === 'idle') {
+    notes.push('--guest idle: each migration moved an idle guest of the image size (--memory SIZE --workload idle), not the image');
+  } else if (!imageMode) {
+    notes.push(
+      'source-agent has no --image-file/--paused yet: each migration moved an idle guest of the image size ' +
+        '(--memory SIZE --workload idle, never-written memory) instead of the image; the baseline still moved the image bytes',
+    );
+  }
+  if (params.streams !== null && !flags.streams) throw new Error('--streams: this source-agent has no --streams flag yet');
+  if (params.deltaCache !== null && !flags.deltaCache) throw new Error('--delta-cache: this source-agent has no --delta-cache flag yet');
+
+  const scratch = await Scratch.create();
+  try {
+    const images = await prepareImages(scratch, kinds, params.size, imageFile);
+    const results: StopCopyResult[] = [];
+    for (const image of images) {
+      const runs: StopCopyRun[] = [];
+      for (let rep = 1; rep <= params.reps; rep++) {
+        const baseline = await runBaseline(image.path, image.bytes, params.timeoutMs);
+        const run = await migrateOnce(image, rep, baseline, params, imageMode, scratch);
+        progress(
+          `${image.name} rep ${rep}/${params.reps}: baseline ${baseline.gbps.toFixed(2)} GB/s, migration ${run.status}` +
+            (run.ms === null ? '' : ` ${(run.ms / 1000).toFixed(3)} s, ${fixed(run.gbps, 2)} GB/s, ratio ${fixed(run.ratio, 2)}`) +
+            (run.error ? ` (${run.error})` : ''),
+        );
+        runs.push(run);
+      }
+      results.push(summarise(image, runs));
+    }
+    if (results.some((r) => r.runs.some((run) => run.timeField === 'totalTimeMs'))) {
+      notes.push('the source report has no timeToCommitMs yet: times are its totalTimeMs (connect to commit plus the wait for activation)');
+    }
+    if (results.some((r) => r.runs.some((run) => run.sourceRssFrom === 'proc' || run.destRssFrom === 'proc'))) {
+      notes.push('peak RSS missing from an agent report was taken from VmHWM in /proc/PID/status, sampled every 25 ms');
+    }
+    return { bench: 'stop-copy', machine: machine(), params, results, notes };
+  } finally {
+    await scratch.dispose();
+  }
+}
+
+async function migrateOnce(
+  image: PreparedImage,
+  rep: number,
+  baseline: { ms: number; gbps: number },
+  params: StopCopyParams,
+  imageMode: boolean,
+  scratch: Scratch,
+): Promise<StopCopyRun> {
+  const sourceReport = scratch.file(`source-${rep}.json`);
+  const destReport = scratch.file(`dest-${rep}.json`);
+  const { timeoutMs } = params;
+  const dest = track(
+    new NodeChild(
+      'dest-agent',
+      DEST_AGENT,
+      ['listen', '--port', '0', '--once', '--run-for', '0', '--max-memory', String(2 * image.bytes), '--report', destReport],
+      { timeoutMs, cwd: ROOT },
+    ),
+  );
+  let source: NodeChild | undefined;
+  let error: string | null = null;
+  try {
+    const [, address] = await dest.waitForLine(/^listening (\S+)$/);
+    const guest = imageMode ? ['--image-file', image.path, '--paused'] : ['--memory', String(image.bytes), '--workload', 'idle'];
+    source = track(
+      new NodeChild(
+        'source-agent',
+        SOURCE_AGENT,
+        [
+          'run',
+          ...guest,
+          '--migrate-to',
+          address!,
+          '--migrate-after',
+          '0',
+          ...(params.streams === null ? [] : ['--streams', String(params.streams)]),
+          ...(params.deltaCache === null ? [] : ['--delta-cache', params.deltaCache]),
+          '--report',
+          sourceReport,
+        ],
+        { timeoutMs, cwd: ROOT },
+      ),
+    );
+    // Each side must end once the other has: a paused guest has nothing left to run after the commit.
+    await Promise.race([source.exited, dest.exited]);
+    await Promise.all([exitsWithin(source, EXIT_GRACE_MS), exitsWithin(dest, EXIT_GRACE_MS)]);
+    await source.succeeded();
+    await dest.succeeded();
+  } catch (e) {
+    error = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+  } finally {
+    dest.kill();
+    source?.kill();
+    await Promise.allSettled([dest.exited, source?.exited]);
+  }
+  const src = await readReport(sourceReport);
+  const dst = await readReport(destReport);
+  await Promise.all([rm(sourceReport, { force: true }), rm(destReport, { force: true })]);
+
+  const timeToCommit = num(src?.timeToCommitMs);
+  const total = num(src?.totalTimeMs);
+  const status = str(src?.status) ?? 'no report';
+  const completed = status === 'completed' && error === null;
+  const ms = completed ? (timeToCommit ?? total) : null;
+  const gbps = ms === null ? null : gbPerSecond(image.bytes, ms);
+  const sourceRss = num(src?.peakRssBytes);
+  const destRss = num(dst?.peakRssBytes);
+  return {
+    rep,
+    baselineMs: baseline.ms,
+    baselineGbps: baseline.gbps,
+    status,
+    error: error ?? (completed ? null : (str((src?.error as Record<string, unknown> | undefined)?.message) ?? null)),
+    ms,
+    timeField: ms === null ? null : timeToCommit !== null ? 'timeToCommitMs' : 'totalTimeMs',
+    totalTimeMs: total,
+    gbps,
+    ratio: ratio(gbps, baseline.gbps),
+    bytesOnWire: num(src?.bytesOnWire),
+    reportedImageBytes: num(src?.imageBytes),
+    memoryBytes: num(src?.memoryBytes),
+    pagesSent: src?.pagesSent ?? null,
+    bytesByEncoding: src?.bytesByEncoding ?? null,
+    sourcePeakRssBytes: sourceRss ?? source?.peakRssBytes ?? null,
+    sourceRssFrom: sourceRss !== null ? 'report' : source?.peakRssBytes != null ? 'proc' : null,
+    destPeakRssBytes: destRss ?? dest.peakRssBytes,
+    destRssFrom: destRss !== null ? 'report' : dest.peakRssBytes !== null ? 'proc' : null,
+    destStatus: str(dst?.status),
+  };
+}
+
+/** How long one agent may outlive the other before it counts as hung. */
+const EXIT_GRACE_MS = 30_000;
+
+async function exitsWithin(child: NodeChild, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), ms);
+  });
+  const outcome = await Promise.race([child.exited, late]);
+  clearTimeout(timer);
+  if (outcome === 'late') {
+    child.kill();
+    throw new Error(`${child.name} did not exit within ${ms / 1000} s of the other agent`);
+  }
+}
+
+function summarise(image: PreparedImage, runs: StopCopyRun[]): StopCopyResult {
+  const ok = runs.filter((r) => r.ms !== null);
+  const wire = median(ok.map((r) => r.bytesOnWire));
+  const destRss = median(ok.map((r) => r.destPeakRssBytes));
+  const ms = median(ok.map((r) => r.ms));
+  return {
+    image: image.name,
+    imageBytes: image.bytes,
+    reps: runs.length,
+    completed: ok.length,
+    seconds: ms === null ? null : ms / 1000,
+    gbps: median(ok.map((r) => r.gbps)),
+    bytesOnWire: wire,
+    wirePercent: wire === null ? null : (100 * wire) / image.bytes,
+    sourcePeakRssBytes: median(ok.map((r) => r.sourcePeakRssBytes)),
+    destPeakRssBytes: destRss,
+    destRssPerImage: ratio(destRss, image.bytes),
+    baselineGbps: median(runs.map((r) => r.baselineGbps)),
+    ratio: median(ok.map((r) => r.ratio)),
+    runs,
+  };
+}
+
+export function formatStopCopy(output: BenchOutput<StopCopyParams, StopCopyResult>): string {
+  const rows = output.results.map((r) => [
+    r.image,
+    formatBytes(r.imageBytes),
+    `${r.completed}/${r.reps}`,
+    fixed(r.seconds, 3),
+    fixed(r.gbps, 2),
+    formatBytes(r.bytesOnWire),
+    r.wirePercent === null ? '-' : `${r.wirePercent.toFixed(1)}%`,
+    formatBytes(r.sourcePeakRssBytes),
+    formatBytes(r.destPeakRssBytes),
+    fixed(r.destRssPerImage, 2),
+    fixed(r.baselineGbps, 2),
+    fixed(r.ratio, 2),
+  ]);
+  return table(
+    ['image', 'size', 'ok', 'seconds', 'GB/s', 'on wire', 'wire %', 'src RSS', 'dest RSS', 'dest/img', 'base GB/s', 'ratio'],
+    rows,
+  );
+}
+
+async function readReport(path: string): Promise<Record<string, unknown> | null> {
+  try {
+    const value: unknown = JSON.parse(await readFile(path, 'utf8'));
+    return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+function num(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+function str(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}

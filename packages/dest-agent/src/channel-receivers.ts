@@ -1,0 +1,120 @@
+import { Worker } from 'node:worker_threads';
+import type { GuestMemory } from '@livemig/guest';
+import { errorFromCode } from '@livemig/protocol';
+import type { PageChecksums } from '@livemig/source-agent';
+import type { ReceiverEvent, ReceiverWorkerData } from './channel-messages.js';
+
+export interface ChannelReceiversOptions {
+  count: number;
+  host: string;
+  reservationId: string;
+  memory: GuestMemory;
+  checksums: PageChecksums;
+  idleTimeoutMs: number;
+}
+
+interface Channel {
+  worker: Worker;
+  roundsDone: number;
+  pages: number;
+  bytes: number;
+}
+
+/**
+ * The data channels of an incoming migration: one worker thread per channel, each listening on its own port.
+ * `failed` rejects with the first channel's typed error; `roundsDone(n)` resolves once every channel has
+ * applied round n in full.
+ */
+export class ChannelReceivers {
+  readonly ports: number[];
+  readonly failed: Promise<never>;
+  private failure: Error | undefined;
+  private rejectFailed: (error: Error) => void = () => {};
+  private progress: (() => void)[] = [];
+
+  private constructor(private readonly channels: Channel[], ports: number[]) {
+    this.ports = ports;
+    this.failed = new Promise<never>((_, reject) => {
+      this.rejectFailed = reject;
+    });
+    this.failed.catch(() => {});
+  }
+
+  static async open(options: ChannelReceiversOptions): Promise<ChannelReceivers> {
+    const channels: Channel[] = [];
+    const ports = await Promise.all(
+      Array.from({ length: options.count }, (_, channel) => {
+        const workerData: ReceiverWorkerData = {
+          memory: options.memory.handles(),
+          checksums: options.checksums.buffer,
+          host: options.host,
+          reservationId: options.reservationId,
+          channel,
+          idleTimeoutMs: options.idleTimeoutMs,
+        };
+        const worker = new Worker(new URL('./channel-receiver-worker.js', import.meta.url), { workerData });
+        channels.push({ worker, roundsDone: 0, pages: 0, bytes: 0 });
+        return new Promise<number>((resolve, reject) => {
+          worker.once('message', (event: ReceiverEvent) => {
+            if (event.type === 'listening') resolve(event.port);
+            else reject(event.type === 'error' ? errorFromCode(event.code, event.message) : new Error(`channel sent ${event.type}`));
+          });
+          worker.once('error', reject);
+        });
+      }),
+    ).catch((error: unknown) => {
+      for (const { worker } of channels) void worker.terminate();
+      throw error;
+    });
+    const receivers = new ChannelReceivers(channels, ports);
+    for (const channel of channels) receivers.watch(channel);
+    return receivers;
+  }
+
+  get pagesReceived(): number {
+    return this.channels.reduce((sum, channel) => sum + channel.pages, 0);
+  }
+
+  get bytesReceived(): number {
+    return this.channels.reduce((sum, channel) => sum + channel.bytes, 0);
+  }
+
+  /** Rounds every channel has applied in full. */
+  get roundsDone(): number {
+    return Math.min(...this.channels.map((channel) => channel.roundsDone));
+  }
+
+  /** Resolves once every channel has applied `round`; rejects with the first channel failure. */
+  async untilRound(round: number): Promise<void> {
+    while (this.roundsDone < round) {
+      if (this.failure) throw this.failure;
+      await Promise.race([new Promise<void>((resolve) => this.progress.push(resolve)), this.failed]);
+    }
+  }
+
+  /** Stops every channel worker. */
+  async close(): Promise<void> {
+    await Promise.all(this.channels.map(({ worker }) => worker.terminate()));
+  }
+
+  private watch(channel: Channel): void {
+    const fail = (error: Error): void => {
+      if (this.failure) return;
+      this.failure = error;
+      this.rejectFailed(error);
+    };
+    channel.worker.on('message', (event: ReceiverEvent) => {
+      if (event.type === 'round-end') {
+        channel.roundsDone = event.round;
+        channel.pages += event.pages;
+        channel.bytes += event.bytes;
+        const waiting = this.progress;
+        this.progress = [];
+        for (const wake of waiting) wake();
+      } else if (event.type === 'error') {
+        fail(errorFromCode(event.code, event.message));
+      }
+    });
+    channel.worker.on('error', (error) => fail(error));
+  }
+}

@@ -1,0 +1,31 @@
+import type { SharedMemoryHandles } from '@livemig/guest';
+
+/** Per-encoding counters as the page batch writer keeps them (pages, and entry bytes on the wire). */
+export interface EncodingStats {
+  pages: Record<string, number>;
+  bytes: Record<string, number>;
+}
+
+export interface SenderWorkerData {
+  memory: SharedMemoryHandles;
+  checksums: SharedArrayBuffer;
+  host: string;
+  port: number;
+  reservationId: string;
+  channel: number;
+  deltaCacheBytes: number;
+  idleTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+/** Main thread -> sender worker. `pages` is a view over a SharedArrayBuffer: this channel's share of a round. */
+export type SenderCommand =
+  | { type: 'round'; round: number; pages: Uint32Array }
+  | { type: 'finish' };
+
+/** Sender worker -> main thread. */
+export type SenderEvent =
+  | { type: 'ready' }
+  | { type: 'round-done'; round: number; pages: number; bytes: number; stats: EncodingStats; deltaHits: number }
+  | { type: 'error'; code: string; message: string }
+  | { type: 'finished' };

@@ -1,0 +1,97 @@
+/**
+ * One data channel of an outgoing migration (like a QEMU multifd send thread): owns its TCP connection, reads
+ * its share of each round's pages straight from shared guest memory, encodes them and sends them. The main
+ * thread only hands out page lists, so encoding runs on as many cores as there are channels.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { GuestMemory } from '@livemig/guest';
+import {
+  MigrationError,
+  PageBatchWriter,
+  encodeChannelHello,
+  encodeRoundBegin,
+  encodeRoundEnd,
+} from '@livemig/protocol';
+import type { SenderCommand, SenderEvent, SenderWorkerData } from './channel-messages.js';
+import { connectTcp } from './connect.js';
+import { DeltaCache } from './delta-cache.js';
+import { FramedSocket } from './framed-socket.js';
+import { PageChecksums } from './page-checksums.js';
+
+const data = workerData as SenderWorkerData;
+const port = parentPort!;
+const post = (event: SenderEvent): void => port.postMessage(event);
+
+async function main(): Promise<void> {
+  const memory = GuestMemory.attach(data.memory);
+  const checksums = PageChecksums.attach(data.checksums);
+  const socket = await connectTcp({ host: data.host, port: data.port }, data.connectTimeoutMs);
+  const conn = new FramedSocket(socket, { idleTimeoutMs: data.idleTimeoutMs });
+  await conn.send(encodeChannelHello({ reservationId: data.reservationId, channel: data.channel }));
+  const writer = new PageBatchWriter();
+  const cache = new DeltaCache(data.deltaCacheBytes);
+  const snapshot = new Uint8Array(4096);
+  post({ type: 'ready' });
+
+  const sendRound = async (round: number, pages: Uint32Array): Promise<void> => {
+    const before = conn.bytesSent;
+    await conn.send(encodeRoundBegin({ round, pages: pages.length }));
+    // Round 1 carries every page once; pages sent again later are the ones worth caching for deltas.
+    const useDelta = cache.enabled && round > 1;
+    for (let i = 0; i < pages.length; i++) {
+      const index = pages[i]!;
+      let page = memory.page(index);
+      let previous: Uint8Array | undefined;
+      if (useDelta) {
+        // Encode a snapshot, not the live page: the cache must hold exactly the bytes that were sent.
+        snapshot.set(page);
+        page = snapshot;
+        previous = cache.get(index);
+      }
+      if (writer.add(index, page, previous) === undefined) {
+        await conn.send(writer.takeFrame());
+        if (writer.add(index, page, previous) === undefined) throw new Error(`page ${index} does not fit an empty batch`);
+      }
+      checksums.record(index, page);
+      if (useDelta) cache.put(index, page);
+    }
+    if (writer.pageCount > 0) await conn.send(writer.takeFrame());
+    await conn.send(encodeRoundEnd({ round, pages: pages.length }));
+    post({
+      type: 'round-done',
+      round,
+      pages: pages.length,
+      bytes: conn.bytesSent - before,
+      stats: { pages: { ...writer.stats.pages }, bytes: { ...writer.stats.bytes } },
+      deltaHits: cache.hits,
+    });
+  };
+
+  let queue = Promise.resolve();
+  port.on('message', (command: SenderCommand) => {
+    queue = queue
+      .then(async () => {
+        if (command.type === 'round') {
+          await sendRound(command.round, command.pages);
+        } else {
+          // After commit the destination may already have closed its end: then there is nothing to wait for.
+          if (!conn.socket.destroyed) {
+            const closed = new Promise<void>((resolve) => conn.socket.once('close', () => resolve()));
+            conn.close();
+            await closed;
+          }
+          post({ type: 'finished' });
+          port.close();
+        }
+      })
+      .catch(fail);
+  });
+}
+
+function fail(error: unknown): void {
+  const code = error instanceof MigrationError ? error.code : 'LM_ERR_INTERNAL';
+  post({ type: 'error', code, message: error instanceof Error ? error.message : String(error) });
+  port.close();
+}
+
+main().catch(fail);

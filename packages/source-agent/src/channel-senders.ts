@@ -1,0 +1,180 @@
+import { Worker } from 'node:worker_threads';
+import type { GuestMemory } from '@livemig/guest';
+import { channelOfPage, errorFromCode } from '@livemig/protocol';
+import type { EncodingStats, SenderCommand, SenderEvent, SenderWorkerData } from './channel-messages.js';
+import type { PageChecksums } from './page-checksums.js';
+
+export interface ChannelSendersOptions {
+  host: string;
+  ports: number[];
+  reservationId: string;
+  memory: GuestMemory;
+  checksums: PageChecksums;
+  deltaCacheBytes: number;
+  idleTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+interface Channel {
+  worker: Worker;
+  waiting: ((event: SenderEvent) => void) | undefined;
+  stats: EncodingStats;
+  deltaHits: number;
+  bytes: number;
+}
+
+/**
+ * The data channels of an outgoing migration, one worker thread and one TCP connection each. Pages are
+ * sharded by 64-page group (channelOfPage), so every copy of a page travels on the same channel, in order.
+ * The first failure of any channel is sticky and fails every later round.
+ */
+export class ChannelSenders {
+  private failure: Error | undefined;
+
+  private constructor(private readonly channels: Channel[]) {}
+
+  static async open(options: ChannelSendersOptions): Promise<ChannelSenders> {
+    const channels: Channel[] = options.ports.map((port, channel) => {
+      const workerData: SenderWorkerData = {
+        memory: options.memory.handles(),
+        checksums: options.checksums.buffer,
+        host: options.host,
+        port,
+        reservationId: options.reservationId,
+        channel,
+        deltaCacheBytes: Math.floor(options.deltaCacheBytes / options.ports.length),
+        idleTimeoutMs: options.idleTimeoutMs,
+        connectTimeoutMs: options.connectTimeoutMs,
+      };
+      return {
+        worker: new Worker(new URL('./channel-sender-worker.js', import.meta.url), { workerData }),
+        waiting: undefined,
+        stats: { pages: {}, bytes: {} },
+        deltaHits: 0,
+        bytes: 0,
+      };
+    });
+    const senders = new ChannelSenders(channels);
+    for (const channel of channels) senders.watch(channel);
+    try {
+      await Promise.all(channels.map((channel) => senders.next(channel, 'ready')));
+    } catch (error) {
+      senders.terminate();
+      throw error;
+    }
+    return senders;
+  }
+
+  /** Sends one round: each channel its share of `pages`, concurrently. Resolves when every channel sent it. */
+  async sendRound(round: number, pages: Uint32Array): Promise<void> {
+    const count = this.channels.length;
+    const shares = splitByChannel(pages, count);
+    await Promise.all(
+      this.channels.map(async (channel, index) => {
+        this.post(channel, { type: 'round', round, pages: shares[index]! });
+        const done = await this.next(channel, 'round-done');
+        if (done.type === 'round-done') {
+          channel.stats = done.stats;
+          channel.deltaHits = done.deltaHits;
+          channel.bytes += done.bytes;
+        }
+      }),
+    );
+  }
+
+  get bytesSent(): number {
+    return this.channels.reduce((sum, channel) => sum + channel.bytes, 0);
+  }
+
+  get deltaHits(): number {
+    return this.channels.reduce((sum, channel) => sum + channel.deltaHits, 0);
+  }
+
+  /** Pages and entry bytes by encoding, summed over channels. */
+  stats(): EncodingStats {
+    const total: EncodingStats = { pages: {}, bytes: {} };
+    for (const { stats } of this.channels) {
+      for (const [name, value] of Object.entries(stats.pages)) total.pages[name] = (total.pages[name] ?? 0) + value;
+      for (const [name, value] of Object.entries(stats.bytes)) total.bytes[name] = (total.bytes[name] ?? 0) + value;
+    }
+    return total;
+  }
+
+  /** Closes every channel after what was queued has been written; cuts whatever has not closed in `graceMs`. */
+  async finish(graceMs = 2_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    const closed = Promise.all(
+      this.channels.map(async (channel) => {
+        this.post(channel, { type: 'finish' });
+        await this.next(channel, 'finished');
+      }),
+    );
+    try {
+      await Promise.race([closed, late]);
+    } finally {
+      clearTimeout(timer);
+      this.terminate();
+    }
+  }
+
+  /** Cuts every channel at once (failure or cancel). */
+  terminate(): void {
+    for (const { worker } of this.channels) void worker.terminate();
+  }
+
+  private post(channel: Channel, command: SenderCommand): void {
+    if (this.failure) throw this.failure;
+    channel.worker.postMessage(command);
+  }
+
+  private next(channel: Channel, type: SenderEvent['type']): Promise<SenderEvent> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      channel.waiting = (event) => {
+        channel.waiting = undefined;
+        if (event.type === 'error') reject(this.failure);
+        else if (event.type !== type) reject(new Error(`channel sent ${event.type}, expected ${type}`));
+        else resolve(event);
+      };
+    });
+  }
+
+  private watch(channel: Channel): void {
+    const failWith = (error: Error): void => {
+      this.failure ??= error;
+      for (const other of this.channels) other.waiting?.({ type: 'error', code: 'LM_ERR_INTERNAL', message: error.message });
+    };
+    channel.worker.on('message', (event: SenderEvent) => {
+      if (event.type === 'error') {
+        failWith(errorFromCode(event.code, event.message));
+        return;
+      }
+      channel.waiting?.(event);
+    });
+    channel.worker.on('error', (error) => failWith(error));
+    channel.worker.on('exit', (code) => {
+      if (code !== 0 && !this.failure) failWith(new Error(`channel worker exited with code ${code}`));
+    });
+  }
+}
+
+/** This round's pages per channel, in SharedArrayBuffers so that the workers read them without a copy. */
+function splitByChannel(pages: Uint32Array, channels: number): Uint32Array[] {
+  if (channels === 1) {
+    const shared = new Uint32Array(new SharedArrayBuffer(pages.length * 4));
+    shared.set(pages);
+    return [shared];
+  }
+  const counts = new Array<number>(channels).fill(0);
+  for (let i = 0; i < pages.length; i++) counts[channelOfPage(pages[i]!, channels)]! += 1;
+  const shares = counts.map((count) => new Uint32Array(new SharedArrayBuffer(count * 4)));
+  const fill = new Array<number>(channels).fill(0);
+  for (let i = 0; i < pages.length; i++) {
+    const channel = channelOfPage(pages[i]!, channels);
+    shares[channel]![fill[channel]!++] = pages[i]!;
+  }
+  return shares;
+}

@@ -1,0 +1,49 @@
+import { PAGE_SIZE } from '@livemig/protocol';
+
+/**
+ * The copies of pages as last sent, for delta encoding (QEMU's XBZRLE cache): bounded by a byte budget,
+ * evicting in insertion order (a ring) when full. Invariant: an entry holds exactly the bytes the
+ * destination applied for that page, so a delta against it applies to the destination's copy.
+ */
+export class DeltaCache {
+  private readonly capacity: number;
+  private readonly store: Uint8Array;
+  private readonly owner: Int32Array;
+  private readonly slotOf = new Map<number, number>();
+  private next = 0;
+  hits = 0;
+
+  constructor(bytes: number) {
+    this.capacity = Math.floor(bytes / PAGE_SIZE);
+    // Zero-filled lazily by the OS: an unused budget costs no memory.
+    this.store = new Uint8Array(this.capacity * PAGE_SIZE);
+    this.owner = new Int32Array(this.capacity).fill(-1);
+  }
+
+  get enabled(): boolean {
+    return this.capacity > 0;
+  }
+
+  /** The last-sent copy of `page`, or undefined (a view into the cache: valid until the next put). */
+  get(page: number): Uint8Array | undefined {
+    const slot = this.slotOf.get(page);
+    if (slot === undefined) return undefined;
+    this.hits += 1;
+    return this.store.subarray(slot * PAGE_SIZE, (slot + 1) * PAGE_SIZE);
+  }
+
+  /** Records `content` as what was sent for `page`. */
+  put(page: number, content: Uint8Array): void {
+    if (this.capacity === 0) return;
+    let slot = this.slotOf.get(page);
+    if (slot === undefined) {
+      slot = this.next;
+      this.next = (this.next + 1) % this.capacity;
+      const evicted = this.owner[slot]!;
+      if (evicted >= 0) this.slotOf.delete(evicted);
+      this.owner[slot] = page;
+      this.slotOf.set(page, slot);
+    }
+    this.store.set(content, slot * PAGE_SIZE);
+  }
+}

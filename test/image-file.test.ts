@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DestAgent, type ArrivedGuest } from '@livemig/dest-agent';
+import { readJson, runSource, tempDir } from './support/agents.js';
+
+// A paused guest whose memory starts as an image file migrates as a pure stop-and-copy; the destination's
+// memory must be the file, byte for byte, and the guest must stay paused there.
+describe('--image-file with --paused', () => {
+  const dir = tempDir();
+  afterAll(() => dir.remove());
+
+  it('the destination image is byte-identical to the file', async () => {
+    // 8 MiB + 100 bytes: zero pages, one-byte pages, text, random, and a partial last page.
+    const image = Buffer.alloc(8 * 1024 * 1024 + 100);
+    image.fill(0x5a, 4096, 8192);
+    image.write('the quick brown fox jumps over the lazy dog '.repeat(40_000), 1024 * 1024);
+    randomBytes(2 * 1024 * 1024).copy(image, 4 * 1024 * 1024);
+    image[image.length - 1] = 7;
+    const path = dir.file('guest.img');
+    writeFileSync(path, image);
+
+    const agent = new DestAgent({ maxMemoryBytes: 1024 ** 3 });
+    const { port } = await agent.listen(0);
+    const arrived = once(agent, 'arrived') as Promise<[ArrivedGuest]>;
+    const reportPath = dir.file('source.json');
+    const source = runSource(['--image-file', path, '--paused', '--streams', '3', '--migrate-to', `127.0.0.1:${port}`, '--migrate-after', '0', '--report', reportPath]);
+    const [{ guest }] = await arrived;
+    try {
+      const done = await source.done;
+      expect(done.code, done.stderr).toBe(0);
+      const report = readJson(reportPath);
+      expect(report.status).toBe('completed');
+      expect(report.memoryBytes).toBe(8 * 1024 * 1024 + 4096);
+      // Pure stop-and-copy: one round with the image, an empty final round.
+      expect(report.rounds.map((round: { pagesSent: number }) => round.pagesSent)).toEqual([report.rounds[0].pagesSent, 0]);
+      expect(report.pagesSent.zero).toBe(0); // zero pages of the file are known zero: never sent
+      expect(report.pagesSent.sameByte).toBeGreaterThan(0);
+      expect(report.pagesSent.raw).toBeGreaterThan(0);
+      expect(report.pagesSent.lz4).toBeGreaterThan(0);
+
+      expect(guest.parked).toBe(true);
+      const received = Buffer.from(guest.memory.slots[0]!.buffer, 0, guest.memory.memoryBytes);
+      expect(received.subarray(0, image.length).equals(readFileSync(path))).toBe(true);
+      expect(received.subarray(image.length).every((byte) => byte === 0)).toBe(true);
+    } finally {
+      await guest.stop();
+      await agent.close();
+    }
+  });
+
+  it('an unreadable image file is a one-line error naming the flag', async () => {
+    const done = await runSource(['--image-file', dir.file('missing.img')]).done;
+    expect(done.code).toBe(2);
+    expect(done.stderr.trim()).toMatch(/^source-agent: --image-file: cannot open .*missing\.img: ENOENT$/);
+  });
+});
