@@ -11,9 +11,10 @@ export interface ReceiverWorkerData {
 
 /** Receiver worker -> main thread. */
 export type ReceiverEvent =
+  | { type: 'online' }
   | { type: 'listening'; port: number }
   | { type: 'round-end'; round: number; pages: number; bytes: number }
   | { type: 'error'; code: string; message: string };
 
-/** Main thread -> receiver worker. */
-export type ReceiverCommand = { type: 'close' };
+/** Main thread -> receiver worker: workers wait in a warm pool until `listen` assigns them a channel. */
+export type ReceiverCommand = { type: 'listen'; data: ReceiverWorkerData } | { type: 'close' };

@@ -6,7 +6,7 @@
  * copy of a page ever overwrites a newer one.
  */
 import { createServer, type Socket } from 'node:net';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { GuestMemory } from '@livemig/guest';
 import {
   FrameType,
@@ -21,8 +21,8 @@ import {
 import { FramedSocket, PageChecksums } from '@livemig/source-agent';
 import type { ReceiverCommand, ReceiverEvent, ReceiverWorkerData } from './channel-messages.js';
 
-const data = workerData as ReceiverWorkerData;
 const port = parentPort!;
+let data: ReceiverWorkerData;
 const post = (event: ReceiverEvent): void => port.postMessage(event);
 let connection: FramedSocket | undefined;
 
@@ -115,11 +115,14 @@ function fail(error: unknown): void {
 }
 
 port.on('message', (command: ReceiverCommand) => {
-  if (command.type === 'close') {
+  if (command.type === 'listen') {
+    data = command.data;
+    main().catch(fail);
+  } else {
     connection?.destroy();
     port.close();
     process.exit(0);
   }
 });
-
-main().catch(fail);
+// Spawned into the warm pool: the modules above are loaded; wait for a channel to serve.
+post({ type: 'online' });

@@ -1,10 +1,12 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { GuestMemory } from '@livemig/guest';
 import { errorFromCode } from '@livemig/protocol';
 import type { PageChecksums } from '@livemig/source-agent';
-import type { ReceiverEvent, ReceiverWorkerData } from './channel-messages.js';
+import type { ReceiverCommand, ReceiverEvent, ReceiverWorkerData } from './channel-messages.js';
+import type { ReceiverPool } from './receiver-pool.js';
 
 export interface ChannelReceiversOptions {
+  pool: ReceiverPool;
   count: number;
   host: string;
   reservationId: string;
@@ -41,10 +43,15 @@ export class ChannelReceivers {
   }
 
   static async open(options: ChannelReceiversOptions): Promise<ChannelReceivers> {
-    const channels: Channel[] = [];
+    const workers = await options.pool.take(options.count);
+    const channels: Channel[] = workers.map((worker) => {
+      // Assigned to a migration now: it must keep the process alive until the migration ends.
+      worker.ref();
+      return { worker, roundsDone: 0, pages: 0, bytes: 0 };
+    });
     const ports = await Promise.all(
-      Array.from({ length: options.count }, (_, channel) => {
-        const workerData: ReceiverWorkerData = {
+      channels.map(({ worker }, channel) => {
+        const data: ReceiverWorkerData = {
           memory: options.memory.handles(),
           checksums: options.checksums.buffer,
           host: options.host,
@@ -52,8 +59,7 @@ export class ChannelReceivers {
           channel,
           idleTimeoutMs: options.idleTimeoutMs,
         };
-        const worker = new Worker(new URL('./channel-receiver-worker.js', import.meta.url), { workerData });
-        channels.push({ worker, roundsDone: 0, pages: 0, bytes: 0 });
+        worker.postMessage({ type: 'listen', data } satisfies ReceiverCommand);
         return new Promise<number>((resolve, reject) => {
           worker.once('message', (event: ReceiverEvent) => {
             if (event.type === 'listening') resolve(event.port);

@@ -5,6 +5,7 @@ import { Guest } from '@livemig/guest';
 import { FramedSocket, errorSummary, silentLogger, type Logger } from '@livemig/source-agent';
 import type { IncomingReport } from './incoming-report.js';
 import { receiveGuest, type ReceiveProgress } from './receiver.js';
+import { ReceiverPool } from './receiver-pool.js';
 import { MemoryReservations, type Reservation } from './reservations.js';
 
 export interface DestAgentOptions {
@@ -14,6 +15,8 @@ export interface DestAgentOptions {
   log?: Logger;
   /** An incoming migration with no traffic for this long fails with LM_ERR_TIMEOUT. */
   idleTimeoutMs?: number;
+  /** Receiver workers kept warm for the data channels of the next migration (default 2). */
+  warmChannels?: number;
 }
 
 /** A guest that arrived, was committed and now runs here. */
@@ -42,12 +45,14 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private listenHost = '127.0.0.1';
+  private readonly pool: ReceiverPool;
 
   constructor(private readonly options: DestAgentOptions) {
     super();
     this.reservations = new MemoryReservations(options.maxMemoryBytes);
     this.log = options.log ?? silentLogger();
     this.server = createServer((socket) => void this.handle(socket));
+    this.pool = new ReceiverPool(options.warmChannels ?? 2);
   }
 
   async listen(port: number, host = '127.0.0.1'): Promise<{ host: string; port: number }> {
@@ -72,6 +77,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   async close(): Promise<void> {
     this.server.close();
     for (const socket of this.sockets) socket.destroy();
+    await this.pool.close();
   }
 
   private async handle(socket: Socket): Promise<void> {
@@ -121,12 +127,14 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
           reservations: this.reservations,
           log: this.log,
           listenHost: this.listenHost,
+          pool: this.pool,
           ...(this.options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.options.idleTimeoutMs }),
           ...(this.options.token === undefined ? {} : { token: this.options.token }),
         },
         progress,
       );
     } catch (error) {
+      this.pool.refill();
       fill();
       report.error = errorSummary(error);
       this.log.warn({ err: report.error, source: report.source }, 'incoming migration failed; discarded');
@@ -159,6 +167,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       // the source already let go at Committed; the notice only times its downtime
     }
     conn.close();
+    this.pool.refill();
     fill();
     report.status = 'completed';
     this.log.info(

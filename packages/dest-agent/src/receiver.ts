@@ -18,6 +18,7 @@ import {
 import { Guest, GuestError, GuestMemory, parseWorkloadSpec, validateCpuState, type CpuState, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
 import { CAPABILITY_CHANNELS, CAPABILITY_PAGES, MAX_STREAMS, PageChecksums, formatBytes, type FramedSocket, type Logger } from '@livemig/source-agent';
 import { ChannelReceivers } from './channel-receivers.js';
+import type { ReceiverPool } from './receiver-pool.js';
 import type { MemoryReservations, Reservation } from './reservations.js';
 
 export interface ReceiverOptions {
@@ -27,6 +28,8 @@ export interface ReceiverOptions {
   log: Logger;
   /** Address the data-channel workers listen on (the agent's own listen address). */
   listenHost: string;
+  /** Warm receiver workers for the data channels. */
+  pool: ReceiverPool;
   helloTimeoutMs?: number;
   /** A data channel (or, before Accept, the control connection) silent for this long fails. */
   idleTimeoutMs?: number;
@@ -103,6 +106,7 @@ export async function receiveGuest(
     const checksums = PageChecksums.create(memory.pageCount);
     const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
     channels = await ChannelReceivers.open({
+      pool: options.pool,
       count: hello.channels,
       host: options.listenHost,
       reservationId: reservation.id,

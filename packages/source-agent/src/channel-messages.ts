@@ -18,13 +18,18 @@ export interface SenderWorkerData {
   connectTimeoutMs: number;
 }
 
-/** Main thread -> sender worker. `pages` is a view over a SharedArrayBuffer: this channel's share of a round. */
+/**
+ * Main thread -> sender worker. Workers are spawned ahead of a migration and wait for `start`;
+ * `pages` is a view over a SharedArrayBuffer: this channel's share of a round.
+ */
 export type SenderCommand =
+  | { type: 'start'; data: SenderWorkerData }
   | { type: 'round'; round: number; pages: Uint32Array }
   | { type: 'finish' };
 
 /** Sender worker -> main thread. */
 export type SenderEvent =
+  | { type: 'online' }
   | { type: 'ready' }
   | { type: 'round-done'; round: number; pages: number; bytes: number; stats: EncodingStats; deltaHits: number }
   | { type: 'error'; code: string; message: string }

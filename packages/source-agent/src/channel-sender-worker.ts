@@ -3,7 +3,7 @@
  * its share of each round's pages straight from shared guest memory, encodes them and sends them. The main
  * thread only hands out page lists, so encoding runs on as many cores as there are channels.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { GuestMemory } from '@livemig/guest';
 import {
   MigrationError,
@@ -18,11 +18,10 @@ import { DeltaCache } from './delta-cache.js';
 import { FramedSocket } from './framed-socket.js';
 import { PageChecksums } from './page-checksums.js';
 
-const data = workerData as SenderWorkerData;
 const port = parentPort!;
 const post = (event: SenderEvent): void => port.postMessage(event);
 
-async function main(): Promise<void> {
+async function main(data: SenderWorkerData): Promise<void> {
   const memory = GuestMemory.attach(data.memory);
   const checksums = PageChecksums.attach(data.checksums);
   const socket = await connectTcp({ host: data.host, port: data.port }, data.connectTimeoutMs);
@@ -69,6 +68,7 @@ async function main(): Promise<void> {
 
   let queue = Promise.resolve();
   port.on('message', (command: SenderCommand) => {
+    if (command.type === 'start') return;
     queue = queue
       .then(async () => {
         if (command.type === 'round') {
@@ -94,4 +94,8 @@ function fail(error: unknown): void {
   port.close();
 }
 
-main().catch(fail);
+// Spawned ahead of the migration: the modules above are loaded; wait for this channel's assignment.
+port.once('message', (command: SenderCommand) => {
+  if (command.type === 'start') main(command.data).catch(fail);
+});
+post({ type: 'online' });

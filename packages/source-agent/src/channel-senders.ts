@@ -27,42 +27,62 @@ interface Channel {
  * The data channels of an outgoing migration, one worker thread and one TCP connection each. Pages are
  * sharded by 64-page group (channelOfPage), so every copy of a page travels on the same channel, in order.
  * The first failure of any channel is sticky and fails every later round.
+ *
+ * Starting a worker thread that loads the protocol costs ~100 ms, so workers are spawned ahead (spawn), as
+ * soon as a migration is planned, and only connected when the destination has answered (connect).
  */
 export class ChannelSenders {
   private failure: Error | undefined;
 
-  private constructor(private readonly channels: Channel[]) {}
+  private constructor(private readonly channels: Channel[]) {
+    for (const channel of channels) this.watch(channel);
+  }
 
-  static async open(options: ChannelSendersOptions): Promise<ChannelSenders> {
-    const channels: Channel[] = options.ports.map((port, channel) => {
-      const workerData: SenderWorkerData = {
-        memory: options.memory.handles(),
-        checksums: options.checksums.buffer,
-        host: options.host,
-        port,
-        reservationId: options.reservationId,
-        channel,
-        deltaCacheBytes: Math.floor(options.deltaCacheBytes / options.ports.length),
-        idleTimeoutMs: options.idleTimeoutMs,
-        connectTimeoutMs: options.connectTimeoutMs,
-      };
-      return {
-        worker: new Worker(new URL('./channel-sender-worker.js', import.meta.url), { workerData }),
-        waiting: undefined,
-        stats: { pages: {}, bytes: {} },
-        deltaHits: 0,
-        bytes: 0,
-      };
-    });
+  /** Spawns `count` workers and resolves once each has loaded its code. */
+  static async spawn(count: number): Promise<ChannelSenders> {
+    const channels: Channel[] = Array.from({ length: count }, () => ({
+      worker: new Worker(new URL('./channel-sender-worker.js', import.meta.url)),
+      waiting: undefined,
+      stats: { pages: {}, bytes: {} },
+      deltaHits: 0,
+      bytes: 0,
+    }));
     const senders = new ChannelSenders(channels);
-    for (const channel of channels) senders.watch(channel);
     try {
-      await Promise.all(channels.map((channel) => senders.next(channel, 'ready')));
+      await Promise.all(channels.map((channel) => senders.next(channel, 'online')));
     } catch (error) {
       senders.terminate();
       throw error;
     }
     return senders;
+  }
+
+  get count(): number {
+    return this.channels.length;
+  }
+
+  /** Connects every channel to its port at the destination and opens it with ChannelHello. */
+  async connect(options: ChannelSendersOptions): Promise<void> {
+    if (options.ports.length !== this.channels.length) {
+      throw new Error(`${options.ports.length} ports for ${this.channels.length} channels`);
+    }
+    await Promise.all(
+      this.channels.map((channel, index) => {
+        const data: SenderWorkerData = {
+          memory: options.memory.handles(),
+          checksums: options.checksums.buffer,
+          host: options.host,
+          port: options.ports[index]!,
+          reservationId: options.reservationId,
+          channel: index,
+          deltaCacheBytes: Math.floor(options.deltaCacheBytes / this.channels.length),
+          idleTimeoutMs: options.idleTimeoutMs,
+          connectTimeoutMs: options.connectTimeoutMs,
+        };
+        this.post(channel, { type: 'start', data });
+        return this.next(channel, 'ready');
+      }),
+    );
   }
 
   /** Sends one round: each channel its share of `pages`, concurrently. Resolves when every channel sent it. */
@@ -144,7 +164,8 @@ export class ChannelSenders {
 
   private watch(channel: Channel): void {
     const failWith = (error: Error): void => {
-      this.failure ??= error;
+      if (this.failure) return;
+      this.failure = error;
       for (const other of this.channels) other.waiting?.({ type: 'error', code: 'LM_ERR_INTERNAL', message: error.message });
     };
     channel.worker.on('message', (event: SenderEvent) => {

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Guest } from '@livemig/guest';
 import { silentLogger, type Logger } from './logger.js';
-import { migrateGuest, type MigrationOptions } from './migration.js';
+import { ChannelSenders } from './channel-senders.js';
+import { DEFAULT_STREAMS, migrateGuest, type MigrationOptions } from './migration.js';
 import type { MigrationReport } from './report.js';
 
 export interface HostOptions {
@@ -37,12 +38,18 @@ export async function hostGuest(guest: Guest, options: HostOptions): Promise<Hos
   if (options.runForMs !== undefined) wakeups.push(sleepUntil(options.runForMs, 'run-for', timers.signal));
   if (options.signal) wakeups.push(onAbort(options.signal, timers.signal));
   let migration: MigrationReport | null = null;
+  // A planned migration's channel threads start now, so the migration does not wait for them.
+  const channels = options.migration
+    ? (options.migration.channels ?? ChannelSenders.spawn(options.migration.streams ?? DEFAULT_STREAMS))
+    : undefined;
+  channels?.catch(() => {});
   try {
     if (options.migration) {
       const why = await Promise.race([...wakeups, sleepUntil(options.migration.afterMs, 'migrate', timers.signal)]);
       if (why === 'migrate') {
         migration = await migrateGuest(guest, {
           ...options.migration,
+          ...(channels === undefined ? {} : { channels }),
           log,
           ...(options.signal === undefined ? {} : { signal: options.signal }),
         });
@@ -51,6 +58,7 @@ export async function hostGuest(guest: Guest, options: HostOptions): Promise<Hos
         }
       } else {
         log.info({ why }, 'guest stopped before its migration was due');
+        void channels?.then((unused) => unused.terminate(), () => {});
       }
     }
     const why = (await Promise.race(wakeups)) as Exclude<Wake, 'migrate'>;

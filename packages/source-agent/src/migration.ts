@@ -41,6 +41,8 @@ export interface MigrationOptions {
   streams?: number;
   /** Budget for the copies of resent pages that delta encoding works against (0: no delta encoding). */
   deltaCacheBytes?: number;
+  /** Channel workers spawned ahead (ChannelSenders.spawn(streams)); else they are spawned at the start. */
+  channels?: Promise<ChannelSenders>;
   token?: string;
   connectTimeoutMs?: number;
   /** How long to wait for Accept/Refuse, and for Committed after Complete. */
@@ -105,6 +107,7 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
   const wasRunning = !guest.parked;
   let connection: FramedSocket | undefined;
   let channels: ChannelSenders | undefined;
+  let spawned: Promise<ChannelSenders> | undefined;
   let committed = false;
   let pagesSent = 0;
   try {
@@ -112,6 +115,9 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
       throw new BadArgumentError(`--streams: expected 1..${MAX_STREAMS}, got ${streams}`);
     }
     checkCancelled();
+    // Worker threads take ~100 ms to start: let them start while we connect and negotiate.
+    spawned = options.channels ?? ChannelSenders.spawn(streams);
+    spawned.catch(() => {});
     const socket = await connectTcp(options.target, options.connectTimeoutMs ?? 10_000);
     connection = new FramedSocket(socket, { idleTimeoutMs });
     const conn = connection;
@@ -144,7 +150,9 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
       throw new HandshakeError(`destination opened ${ports.length} data channels, ${streams} were asked for`);
     }
     const checksums = PageChecksums.create(memory.pageCount);
-    channels = await ChannelSenders.open({
+    channels = await spawned;
+    if (channels.count !== streams) throw new Error(`${channels.count} channel workers prepared for ${streams} streams`);
+    await channels.connect({
       host: options.target.host,
       ports,
       reservationId: answer.message.reservationId,
@@ -260,7 +268,7 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
       report.status = 'completed';
     } else {
       report.status = error instanceof CancelledError ? 'cancelled' : 'failed';
-      channels?.terminate();
+      void spawned?.then((unused) => unused.terminate(), () => {});
       connection?.abort(error instanceof Error ? error : new Error(String(error)));
       if (wasRunning) guest.resume();
       log.warn({ err: report.error }, 'migration did not complete; the guest stays here as it was');

@@ -4,6 +4,7 @@ import { Guest, GuestMemory, parseWorkloadSpec, type WorkloadName } from '@livem
 import { BadArgumentError } from '@livemig/protocol';
 import { hostGuest } from './guest-host.js';
 import type { Logger } from './logger.js';
+import { ChannelSenders } from './channel-senders.js';
 import { loadImageFile } from './image-file.js';
 import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, MAX_STREAMS } from './migration.js';
 import type { MigrationReport } from './report.js';
@@ -52,6 +53,9 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   if (!Number.isInteger(args.streams) || args.streams < 1 || args.streams > MAX_STREAMS) {
     throw new BadArgumentError(`--streams: expected 1..${MAX_STREAMS}, got ${args.streams}`);
   }
+  // The channel threads load their code while the image is read and the guest boots.
+  const channels = target === undefined ? undefined : ChannelSenders.spawn(args.streams);
+  channels?.catch(() => {});
   const memory =
     args.imageFile === undefined
       ? GuestMemory.create(requestedBytes ?? DEFAULT_MEMORY_BYTES)
@@ -79,6 +83,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
             maxRounds: args.maxRounds,
             streams: args.streams,
             deltaCacheBytes,
+            ...(channels === undefined ? {} : { channels }),
             ...(args.token === undefined ? {} : { token: args.token }),
           },
         }),
