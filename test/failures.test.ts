@@ -5,7 +5,8 @@ import { finalDigestOf, oracleDigest, readJson, runSource, startAgent, startDest
 
 // The source is primary until commit: a refusal, a destination that dies, or a connection cut in mid
 // pre-copy all end with the guest still running at the source, and it still reaches the oracle's digest.
-const GUEST = ['--memory', '64MiB', '--vcpus', '2', '--workload', 'uniform', '--seed', '3', '--ops', '6000', '--dirty-rate', '24MiB'];
+// About 4 s of guest at its pace: long enough that every migration below begins while it runs.
+const GUEST = ['--memory', '64MiB', '--vcpus', '2', '--workload', 'uniform', '--seed', '3', '--ops', '12000', '--dirty-rate', '24MiB'];
 // Never converges on its own (downtime limit 0 while the guest keeps dirtying), so pre-copy lasts long
 // enough to be interrupted in the middle.
 const ENDLESS_PRECOPY = ['--downtime-limit', '0ms', '--max-rounds', '100000'];

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { encodeActivated } from '@livemig/protocol';
-import { Guest } from '@livemig/guest';
+import { Guest, VcpuPool } from '@livemig/guest';
 import { FramedSocket, errorSummary, silentLogger, type Logger } from '@livemig/source-agent';
 import type { IncomingReport } from './incoming-report.js';
 import { receiveGuest, type ReceiveProgress } from './receiver.js';
@@ -17,6 +17,8 @@ export interface DestAgentOptions {
   idleTimeoutMs?: number;
   /** Receiver workers kept warm for the data channels of the next migration (default 2). */
   warmChannels?: number;
+  /** vCPU workers kept warm for the next guest (default 2). */
+  warmVcpus?: number;
 }
 
 /** A guest that arrived, was committed and now runs here. */
@@ -46,6 +48,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   private readonly sockets = new Set<Socket>();
   private listenHost = '127.0.0.1';
   private readonly pool: ReceiverPool;
+  private readonly vcpuPool: VcpuPool;
 
   constructor(private readonly options: DestAgentOptions) {
     super();
@@ -53,6 +56,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     this.log = options.log ?? silentLogger();
     this.server = createServer((socket) => void this.handle(socket));
     this.pool = new ReceiverPool(options.warmChannels ?? 2);
+    this.vcpuPool = new VcpuPool(options.warmVcpus ?? 2);
   }
 
   async listen(port: number, host = '127.0.0.1'): Promise<{ host: string; port: number }> {
@@ -78,6 +82,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     this.server.close();
     for (const socket of this.sockets) socket.destroy();
     await this.pool.close();
+    await this.vcpuPool.close();
   }
 
   private async handle(socket: Socket): Promise<void> {
@@ -128,6 +133,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
           log: this.log,
           listenHost: this.listenHost,
           pool: this.pool,
+          vcpuPool: this.vcpuPool,
           ...(this.options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.options.idleTimeoutMs }),
           ...(this.options.token === undefined ? {} : { token: this.options.token }),
         },
@@ -135,6 +141,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       );
     } catch (error) {
       this.pool.refill();
+      this.vcpuPool.refill();
       fill();
       report.error = errorSummary(error);
       this.log.warn({ err: report.error, source: report.source }, 'incoming migration failed; discarded');
@@ -168,6 +175,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     }
     conn.close();
     this.pool.refill();
+    this.vcpuPool.refill();
     fill();
     report.status = 'completed';
     this.log.info(

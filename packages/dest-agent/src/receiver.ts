@@ -15,7 +15,7 @@ import {
   type HelloMessage,
   MigrationError,
 } from '@livemig/protocol';
-import { Guest, GuestError, GuestMemory, parseWorkloadSpec, validateCpuState, type CpuState, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
+import { Guest, GuestError, GuestMemory, type VcpuPool, parseWorkloadSpec, validateCpuState, type CpuState, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
 import { CAPABILITY_CHANNELS, CAPABILITY_PAGES, MAX_STREAMS, PageChecksums, formatBytes, type FramedSocket, type Logger } from '@livemig/source-agent';
 import { ChannelReceivers } from './channel-receivers.js';
 import type { ReceiverPool } from './receiver-pool.js';
@@ -30,6 +30,8 @@ export interface ReceiverOptions {
   listenHost: string;
   /** Warm receiver workers for the data channels. */
   pool: ReceiverPool;
+  /** Warm vCPU workers for the guest. */
+  vcpuPool: VcpuPool;
   helloTimeoutMs?: number;
   /** A data channel (or, before Accept, the control connection) silent for this long fails. */
   idleTimeoutMs?: number;
@@ -121,7 +123,9 @@ export async function receiveGuest(
     conn.socket.setTimeout(0);
     conn.socket.setKeepAlive(true, 5_000);
     // Spawning workers takes tens of milliseconds; do it while pre-copy runs, not during the downtime.
-    vcpus = Guest.start({ memory, vcpus: hello.geometry.vcpus, workload, paused: true });
+    vcpus = options.vcpuPool
+      .take(hello.geometry.vcpus)
+      .then((workers) => Guest.start({ memory, vcpus: hello.geometry.vcpus, workload, paused: true, workers }));
     vcpus.catch(() => {}); // a failure surfaces at activation
     log.info(
       { guestId: hello.guestId, memory: formatBytes(hello.geometry.memoryBytes), vcpus: hello.geometry.vcpus, workload: workload.name, channels: channels.ports },

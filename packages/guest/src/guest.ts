@@ -27,7 +27,11 @@ export interface GuestStartOptions {
   cpuState?: CpuState;
   /** Start with every vCPU parked. */
   paused?: boolean;
+  /** Idle vCPU workers spawned ahead (VcpuPool.take); the guest spawns its own for any vCPU beyond them. */
+  workers?: Worker[];
 }
+
+export const VCPU_WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
 
 /** How often a wait on the control block re-checks for a crashed worker. */
 const WAIT_SLICE_MS = 50;
@@ -53,6 +57,7 @@ export class Guest extends EventEmitter {
   #rejectFinished: (error: GuestError) => void = () => {};
   #crash: GuestError | undefined;
   #stopping: Promise<void> | undefined;
+  #idleWorkers: Worker[] = [];
 
   private constructor(memory: GuestMemory, vcpus: number, workload: WorkloadSpec, registers: SharedArrayBuffer) {
     super();
@@ -95,6 +100,7 @@ export class Guest extends EventEmitter {
     }
     const guest = new Guest(memory, vcpus, workload, registers);
     if (options.paused) Atomics.store(guest.#control, COMMAND_WORD, Command.PARK);
+    guest.#idleWorkers = [...(options.workers ?? [])];
     for (let i = 0; i < vcpus; i++) guest.#spawn(i);
     try {
       await guest.#waitUntil((state) => (options.paused ? atSafePoint(state) : state !== VcpuState.STARTING));
@@ -114,7 +120,15 @@ export class Guest extends EventEmitter {
       vcpus: this.vcpuCount,
       workload: this.workload,
     };
-    const worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: data });
+    const idle = this.#idleWorkers.shift();
+    let worker: Worker;
+    if (idle) {
+      worker = idle;
+      worker.ref();
+      worker.postMessage(data);
+    } else {
+      worker = new Worker(VCPU_WORKER_URL, { workerData: data });
+    }
     this.#workers.push(worker);
     worker.on('error', (cause) => this.#crashed(index, `threw: ${String(cause)}`, cause));
     this.#exits.push(

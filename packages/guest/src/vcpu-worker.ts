@@ -4,7 +4,7 @@
  * local state and it affects timing, never values.
  */
 import { performance } from 'node:perf_hooks';
-import { workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { Command, COMMAND_WORD, stateWord, VcpuState } from './control.js';
 import { GuestMemory, type SharedMemoryHandles } from './memory.js';
 import { readU64, Reg, REGISTER_WORDS, writeU64 } from './registers.js';
@@ -89,4 +89,10 @@ function run(data: VcpuWorkerData): void {
   }
 }
 
-run(workerData as VcpuWorkerData);
+if (workerData) {
+  run(workerData as VcpuWorkerData);
+} else {
+  // Spawned into a VcpuPool ahead of need: the code is loaded; run once a guest assigns this vCPU.
+  parentPort!.once('message', (data: VcpuWorkerData) => run(data));
+  parentPort!.postMessage('online');
+}

@@ -23,7 +23,8 @@ describe('park and resume', () => {
       expect(() => guest.cpuState()).toThrow(notParked);
       expect(() => guest.digest()).toThrow(notParked);
 
-      expect(await timedPark(guest)).toBeLessThan(100);
+      // A few ms on a quiet machine; the bound leaves room for a loaded shared host.
+      expect(await timedPark(guest)).toBeLessThan(500);
       expect(guest.parked).toBe(true);
       const ops = guest.opsDone();
       const state = guest.cpuState();
@@ -39,7 +40,8 @@ describe('park and resume', () => {
       expect(guest.parked).toBe(false);
       await sleep(50);
       expect(guest.opsDone()).toBeGreaterThan(ops);
-      expect(await timedPark(guest)).toBeLessThan(100);
+      // A few ms on a quiet machine; the bound leaves room for a loaded shared host.
+      expect(await timedPark(guest)).toBeLessThan(500);
     } finally {
       await guest.stop();
     }
@@ -57,7 +59,8 @@ describe('park and resume', () => {
       await sleep(20);
       expect(guest.opsDone()).toBe(0);
       expect(guest.memory.dirtyCount()).toBe(0);
-      expect(await timedPark(guest)).toBeLessThan(100);
+      // A few ms on a quiet machine; the bound leaves room for a loaded shared host.
+      expect(await timedPark(guest)).toBeLessThan(500);
       guest.resume();
       await guest.finished;
       expect(guest.isFinished()).toBe(true);

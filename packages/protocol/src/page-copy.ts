@@ -10,7 +10,8 @@ import { PAGE_SIZE } from './constants.js';
  *   the same through an aligned non-shared scratch    ~0.66 us (two copies)
  *   TypedArray.fill of a shared page                  ~3.3 us
  *   copy of a zero page / filled scratch page into it ~0.5 us
- * A Raw entry's bytes start at an arbitrary frame offset, so the scratch route is the common case.
+ * A Raw entry's bytes start at an arbitrary frame offset, so copies of whole pages go through Buffer#fill
+ * (below), which is a native memcpy.
  *
  * Buffer.copy with a range makes a view internally (Node 20's _copyActual); there is no native copy between
  * ranges that avoids it.
@@ -21,17 +22,21 @@ let scratchFill = -1;
 
 const isShared = (view: Uint8Array): boolean => view.buffer instanceof SharedArrayBuffer;
 
-/** Copies the page at `src[srcAt, +4096)` to `dst[dstAt, ...)`. Both ranges must be in bounds. */
+/**
+ * Copies the page at `src[srcAt, +4096)` to `dst[dstAt, ...)`. Both ranges must be in bounds.
+ * Buffer#fill with a 4096-byte buffer value over a 4096-byte range is one native memcpy, whatever the
+ * alignment and whether either side is shared: measured 4.0-4.7 GB/s against 3.3-3.7 GB/s for the copy
+ * through an aligned scratch page (best of 5, 16384 pages at odd frame offsets).
+ */
 export function copyPage(src: Buffer, srcAt: number, dst: Uint8Array, dstAt: number): void {
-  const misaligned = (src.byteOffset + srcAt - (dst.byteOffset + dstAt)) % 8 !== 0;
-  if (misaligned && (isShared(src) || isShared(dst))) {
-    src.copy(scratch, 0, srcAt, srcAt + PAGE_SIZE);
-    scratch.copy(dst, dstAt);
-    scratchFill = -1;
+  if (isShared(src) || isShared(dst)) {
+    nativeFill.call(dst, src.subarray(srcAt, srcAt + PAGE_SIZE), dstAt, dstAt + PAGE_SIZE);
   } else {
     src.copy(dst, dstAt, srcAt, srcAt + PAGE_SIZE);
   }
 }
+
+const nativeFill = Buffer.prototype.fill as (this: Uint8Array, value: Uint8Array, offset: number, end: number) => Uint8Array;
 
 /** Sets every byte of `dst[dstAt, +4096)` to `fill`. */
 export function fillPage(dst: Uint8Array, dstAt: number, fill: number): void {

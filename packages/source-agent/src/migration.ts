@@ -97,6 +97,7 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
     imageBytes: 0,
     memoryBytes: memory.memoryBytes,
     sourceDigest: null,
+    guestOpsAtStart: guest.opsDone(),
     guestOpsAtPark: null,
     peakRssBytes: 0,
   };

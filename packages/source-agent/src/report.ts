@@ -51,6 +51,8 @@ export interface MigrationReport {
   memoryBytes: number;
   /** Image digest (per-page CRC table + CPU state) the destination verified before committing. */
   sourceDigest: string | null;
+  /** Operations the vCPUs had done when the migration started. */
+  guestOpsAtStart: number;
   /** Operations the vCPUs had done when they were parked for stop-and-copy. */
   guestOpsAtPark: number | null;
   /** Peak resident set size of this process so far. */

@@ -131,6 +131,7 @@ function notMigrated(guestId: string, memoryBytes: number): MigrationReport {
     imageBytes: 0,
     memoryBytes,
     sourceDigest: null,
+    guestOpsAtStart: 0,
     guestOpsAtPark: null,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
   };
