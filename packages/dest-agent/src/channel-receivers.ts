@@ -43,7 +43,7 @@ export class ChannelReceivers {
   }
 
   static async open(options: ChannelReceiversOptions): Promise<ChannelReceivers> {
-    const workers = await options.pool.take(options.count);
+    const workers = await options.pool.takeExactly(options.count);
     const channels: Channel[] = workers.map((worker) => {
       // Assigned to a migration now: it must keep the process alive until the migration ends.
       worker.ref();

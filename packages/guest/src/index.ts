@@ -3,6 +3,7 @@ export { digestGuest } from './digest.js';
 export { GuestError, GuestErrorCode } from './errors.js';
 export { Guest, type GuestStartOptions } from './guest.js';
 export { VcpuPool } from './vcpu-pool.js';
+export { WorkerPool } from './worker-pool.js';
 export { checkIncrPattern, type IncrCheck } from './incr-check.js';
 export { GuestMemory, type SharedMemoryHandles } from './memory.js';
 export { type CpuState, REGISTER_FILE_BYTES, validateCpuState } from './registers.js';
