@@ -5,7 +5,7 @@ import { ROOT } from './support/agents.js';
 
 describe('npm start', () => {
   it('the demo migrates a 256 MiB hotcold guest and says the digests match', () => {
-    const run = spawnSync(process.execPath, [join(ROOT, 'scripts/demo.mjs')], { encoding: 'utf8', timeout: 60_000 });
+    const run = spawnSync(process.execPath, [join(ROOT, 'scripts/demo.mjs')], { encoding: 'utf8', timeout: 170_000 });
     expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
     expect(run.stdout).toMatch(/round +1 pre-copy/);
     expect(run.stdout).toMatch(/stop-and-copy/);

@@ -53,7 +53,7 @@ export function startAgent(bin: string, args: string[], env: Record<string, stri
 }
 
 /** Resolves with the first line matching `pattern` (or rejects when the process ends first). */
-export function waitForLine(agent: Agent, pattern: RegExp, timeoutMs = 20_000): Promise<RegExpExecArray> {
+export function waitForLine(agent: Agent, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     for (const line of agent.lines) {
       const match = pattern.exec(line);

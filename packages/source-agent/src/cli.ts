@@ -27,6 +27,8 @@ export function main(argv: string[]): Promise<number> {
           .option('migrate-after', { type: 'string', default: '1s', describe: 'start the migration this long after boot' })
           .option('downtime-limit', { type: 'string', default: RUN_DEFAULTS.downtimeLimit, describe: 'switch to stop-and-copy once the expected downtime is under this' })
           .option('max-rounds', { type: 'number', default: RUN_DEFAULTS.maxRounds, describe: 'at most this many pre-copy rounds' })
+          .option('max-time', { type: 'string', describe: 'stop iterating once the migration has run this long' })
+          .option('policy', { type: 'string', default: 'downtime', describe: 'switchover policy: downtime (QEMU), xen, patterns (Ibrahim et al.)' })
           .option('streams', { type: 'number', default: RUN_DEFAULTS.streams, describe: 'data channels (TCP connections with an encoding thread each)' })
           .option('delta-cache', { type: 'string', default: RUN_DEFAULTS.deltaCache, describe: 'memory for delta-encoding resent pages (0 = off)' })
           .option('run-for', { type: 'string', describe: 'stop hosting the guest after this long' })

@@ -21,5 +21,15 @@ export { loadImageFile } from './image-file.js';
 export type { EncodingStats } from './channel-messages.js';
 export { errorSummary, type MigrationReport, type MigrationStatus, type PagesByEncoding, type RoundReport } from './report.js';
 export type { SourceReport } from './run-command.js';
-export { decideSwitchover, expectedDowntimeMs, type SwitchoverDecision } from './switchover.js';
+export {
+  POLICY_NAMES,
+  SentHistory,
+  decide,
+  expectedDowntimeMs,
+  parsePolicyName,
+  type PolicyName,
+  type PolicyOptions,
+  type RoundObservation,
+  type SwitchoverDecision,
+} from './switchover/index.js';
 export { formatBytes, parseDuration, parseHostPort, parseSize, type HostPort } from './units.js';

@@ -22,7 +22,7 @@ import { silentLogger, type Logger } from './logger.js';
 import { PageChecksums } from './page-checksums.js';
 import { ChannelSenders } from './channel-senders.js';
 import { errorSummary, type MigrationReport, type RoundReport } from './report.js';
-import { decideSwitchover } from './switchover.js';
+import { SentHistory, decide, type PolicyName } from './switchover/index.js';
 import type { HostPort } from './units.js';
 
 /** Pages in PageBatch frames with the zero, same-byte, lz4, raw and delta encodings. */
@@ -35,8 +35,12 @@ export interface MigrationOptions {
   target: HostPort;
   /** Identity carried from host to host, so a guest keeps its id across A -> B -> A. */
   guestId?: string;
+  /** When to stop iterating: downtime (QEMU), xen, or patterns (Ibrahim et al.). */
+  policy?: PolicyName;
   downtimeLimitMs?: number;
   maxRounds?: number;
+  /** Stop iterating once the migration has run this long (whatever the policy). */
+  maxTimeMs?: number;
   /** Data channels (TCP connections, each with its own encoding thread), like QEMU's multifd channels. */
   streams?: number;
   /** Budget for the copies of resent pages that delta encoding works against (0: no delta encoding). */
@@ -72,8 +76,10 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
   const started = performance.now();
   const { memory } = guest;
   const policy = {
+    policy: options.policy ?? 'downtime',
     downtimeLimitMs: options.downtimeLimitMs ?? DEFAULT_DOWNTIME_LIMIT_MS,
     maxRounds: options.maxRounds ?? DEFAULT_MAX_ROUNDS,
+    maxTimeMs: options.maxTimeMs ?? Number.POSITIVE_INFINITY,
   };
   const streams = options.streams ?? DEFAULT_STREAMS;
   const answerTimeoutMs = options.answerTimeoutMs ?? 30_000;
@@ -88,6 +94,7 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
     downtimeMs: null,
     setupTimeMs: 0,
     switchoverReason: null,
+    policy: policy.policy,
     streams,
     rounds: [],
     pagesSent: { zero: 0, sameByte: 0, lz4: 0, raw: 0, delta: 0 },
@@ -185,14 +192,26 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
     let round = 1;
     let movedBytes = 0;
     let movedMs = 0;
+    const history = new SentHistory(memory.pageCount);
+    const dirtyHistory: number[] = [];
     // A paused guest dirties nothing: one round is the whole image, then stop-and-copy finds nothing new.
     for (;;) {
       const sent = await send(round, pages);
       movedBytes += pages.length * PAGE_SIZE;
       movedMs += sent.ms;
       const dirty = memory.dirtyCount();
-      const decision = decideSwitchover(
-        { round, remainingDirtyPages: dirty, bandwidthBytesPerMs: movedBytes / Math.max(movedMs, 0.001) },
+      dirtyHistory.push(dirty);
+      const decision = decide(
+        {
+          round,
+          pagesSent: pages.length,
+          pagesResent: history.record(pages),
+          dirtyPages: dirty,
+          dirtyHistory,
+          roundMs: sent.ms,
+          bandwidthBytesPerMs: movedBytes / Math.max(movedMs, 0.001),
+          elapsedMs: performance.now() - started,
+        },
         policy,
       );
       const roundReport: RoundReport = {

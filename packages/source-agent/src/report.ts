@@ -36,7 +36,10 @@ export interface MigrationReport {
   downtimeMs: number | null;
   /** Handshake and reservation: connect to Accept. */
   setupTimeMs: number;
+  /** Why pre-copy stopped: downtime-limit, xen-few-dirty, xen-max-rounds, patterns-drains, patterns-resent, patterns-stable, max-rounds or max-time. */
   switchoverReason: string | null;
+  /** The switchover policy: downtime, xen or patterns. */
+  policy: string;
   /** Data channels used (TCP connections, each with its own encoding thread). */
   streams: number;
   rounds: RoundReport[];

@@ -6,6 +6,7 @@ import { hostGuest } from './guest-host.js';
 import type { Logger } from './logger.js';
 import { ChannelSenders } from './channel-senders.js';
 import { loadImageFile } from './image-file.js';
+import { POLICY_NAMES, parsePolicyName } from './switchover/index.js';
 import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, MAX_STREAMS } from './migration.js';
 import type { MigrationReport } from './report.js';
 import { formatBytes, parseDuration, parseHostPort, parseSize } from './units.js';
@@ -26,6 +27,8 @@ export interface RunArguments {
   migrateAfter: string;
   downtimeLimit: string;
   maxRounds: number;
+  maxTime?: string;
+  policy: string;
   runFor?: string;
   report?: string;
   token?: string;
@@ -47,6 +50,9 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   const target = args.migrateTo === undefined ? undefined : parseHostPort(args.migrateTo);
   const migrateAfterMs = parseDuration(args.migrateAfter, 'migrate-after');
   const downtimeLimitMs = parseDuration(args.downtimeLimit, 'downtime-limit');
+  const maxTimeMs = args.maxTime === undefined ? undefined : parseDuration(args.maxTime, 'max-time');
+  const policy = parsePolicyName(args.policy);
+  if (!policy) throw new BadArgumentError(`--policy: expected one of ${POLICY_NAMES.join(', ')}, got "${args.policy}"`);
   const runForMs = args.runFor === undefined ? undefined : parseDuration(args.runFor, 'run-for');
 
   const deltaCacheBytes = parseSize(args.deltaCache, 'delta-cache');
@@ -81,6 +87,8 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
             afterMs: migrateAfterMs,
             downtimeLimitMs,
             maxRounds: args.maxRounds,
+            policy,
+            ...(maxTimeMs === undefined ? {} : { maxTimeMs }),
             streams: args.streams,
             deltaCacheBytes,
             ...(channels === undefined ? {} : { channels }),
@@ -122,6 +130,7 @@ function notMigrated(guestId: string, memoryBytes: number): MigrationReport {
     downtimeMs: null,
     setupTimeMs: 0,
     switchoverReason: null,
+    policy: '',
     streams: 0,
     rounds: [],
     pagesSent: { zero: 0, sameByte: 0, lz4: 0, raw: 0, delta: 0 },

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { SentHistory, decide, type PolicyOptions, type RoundObservation } from '@livemig/source-agent';
+
+const BOUNDS = { downtimeLimitMs: 300, maxRounds: 30, maxTimeMs: Number.POSITIVE_INFINITY };
+
+function observe(overrides: Partial<RoundObservation>): RoundObservation {
+  return {
+    round: 2,
+    pagesSent: 10_000,
+    pagesResent: 0,
+    dirtyPages: 5_000,
+    dirtyHistory: [8_000, 5_000],
+    roundMs: 100,
+    bandwidthBytesPerMs: 4096 * 10, // 10 pages per ms: 5000 dirty pages take 500 ms
+    elapsedMs: 1_000,
+    ...overrides,
+  };
+}
+
+describe('switchover policies switch for the reason they claim', () => {
+  const cases: [string, PolicyOptions['policy'], Partial<RoundObservation>, Partial<PolicyOptions>, string | null][] = [
+    ['downtime: expected downtime over the limit', 'downtime', {}, {}, null],
+    ['downtime: under the limit', 'downtime', { dirtyPages: 2_000 }, {}, 'downtime-limit'],
+    ['downtime: nothing dirty', 'downtime', { dirtyPages: 0 }, {}, 'downtime-limit'],
+    ['xen: many dirty pages, round 2', 'xen', {}, {}, null],
+    ['xen: fewer than 50 dirty pages', 'xen', { dirtyPages: 49 }, {}, 'xen-few-dirty'],
+    ['xen: round 5', 'xen', { round: 5 }, {}, 'xen-max-rounds'],
+    ['patterns: never during the first full pass', 'patterns', { round: 1, dirtyPages: 1, pagesResent: 10_000 }, {}, null],
+    ['patterns: still shrinking, little resent', 'patterns', {}, {}, null],
+    ['patterns (b): drains within a sampling interval', 'patterns', { dirtyPages: 900 }, {}, 'patterns-drains'],
+    ['patterns (c): 90% of the round resent', 'patterns', { pagesResent: 9_000 }, {}, 'patterns-resent'],
+    ['patterns (c): 89% is not enough', 'patterns', { pagesResent: 8_900 }, {}, null],
+    ['patterns (a): dirty level stable within 5%', 'patterns', { dirtyPages: 5_000, dirtyHistory: [5_200, 5_000] }, {}, 'patterns-stable'],
+    ['every policy: max rounds', 'patterns', { round: 30 }, {}, 'max-rounds'],
+    ['every policy: max time', 'xen', { elapsedMs: 2_000 }, { maxTimeMs: 1_500 }, 'max-time'],
+    ['the policy reason wins over the bounds', 'downtime', { dirtyPages: 10, round: 30 }, {}, 'downtime-limit'],
+  ];
+  it.each(cases)('%s', (_, policy, observation, options, reason) => {
+    const decision = decide(observe(observation), { ...BOUNDS, ...options, policy });
+    expect(decision.reason).toBe(reason);
+    expect(decision.switchover).toBe(reason !== null);
+  });
+
+  it('reports the expected downtime it decided on', () => {
+    expect(decide(observe({}), { ...BOUNDS, policy: 'downtime' }).expectedDowntimeMs).toBeCloseTo(500);
+  });
+});
+
+describe('SentHistory (the previous round, one bit per page)', () => {
+  it('counts the pages of a round that the previous round also sent', () => {
+    const history = new SentHistory(100);
+    expect(history.record(Uint32Array.of(1, 2, 3, 64))).toBe(0);
+    expect(history.record(Uint32Array.of(2, 3, 4, 99))).toBe(2);
+    // Only the round just before counts: 1 and 64 were two rounds ago.
+    expect(history.record(Uint32Array.of(1, 64, 99))).toBe(1);
+    expect(history.record(new Uint32Array(0))).toBe(0);
+    expect(history.record(Uint32Array.of(1))).toBe(0);
+  });
+});
