@@ -89,7 +89,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     const started = performance.now();
-    const conn = new FramedSocket(socket, { idleTimeoutMs: this.options.idleTimeoutMs ?? 30_000 });
+    const conn = new FramedSocket(socket, { idleTimeoutMs: this.options.idleTimeoutMs ?? 60_000 });
     const progress: ReceiveProgress = { hello: null, rounds: 0, pagesReceived: 0, bytesReceived: 0 };
     const report: IncomingReport = {
       status: 'failed',

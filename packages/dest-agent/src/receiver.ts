@@ -82,7 +82,7 @@ export async function receiveGuest(
     progress.bytesReceived = channels.bytesReceived;
   };
   try {
-    const first = await conn.receive(options.helloTimeoutMs ?? 15_000, 'Hello');
+    const first = await conn.receive(options.helloTimeoutMs ?? 30_000, 'Hello');
     if (first.type !== FrameType.Hello) {
       throw new UnexpectedFrameError(`expected Hello to open the migration, got ${frameTypeName(first.type)}`);
     }
@@ -106,7 +106,7 @@ export async function receiveGuest(
     }
     const memory = GuestMemory.create(hello.geometry.memoryBytes, hello.geometry.slotBytes);
     const checksums = PageChecksums.create(memory.pageCount);
-    const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+    const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     channels = await ChannelReceivers.open({
       pool: options.pool,
       count: hello.channels,

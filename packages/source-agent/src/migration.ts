@@ -82,8 +82,8 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
     maxTimeMs: options.maxTimeMs ?? Number.POSITIVE_INFINITY,
   };
   const streams = options.streams ?? DEFAULT_STREAMS;
-  const answerTimeoutMs = options.answerTimeoutMs ?? 30_000;
-  const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+  const answerTimeoutMs = options.answerTimeoutMs ?? 60_000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
   const report: MigrationReport = {
     status: 'failed',
     guestId: options.guestId ?? randomUUID(),
