@@ -6,7 +6,7 @@ export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     // Integration tests start real agents with worker threads. On a shared 2-core host whose speed varies by
-    // more than an order of magnitude (see docs/PERFORMANCE.md), a migration that takes 5 s on a quiet
+    // five times or more within minutes (see docs/PERFORMANCE.md), a migration that takes 5 s on a quiet
     // machine can take a minute: the budgets allow for that, the assertions never depend on speed.
     testTimeout: 180_000,
     hookTimeout: 120_000,
