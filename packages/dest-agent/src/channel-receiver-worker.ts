@@ -40,12 +40,15 @@ async function main(): Promise<void> {
   ) {
     throw new HandshakeError(`data channel ${data.channel} was not opened with this reservation's ChannelHello`);
   }
-  const sink = { pageCount: memory.pageCount, page: (index: number) => memory.page(index) };
+  // readPageBatch asks the sink for a page, applies the entry to it, then calls onPage for that same page:
+  // keep the view it was given instead of making a second one per page.
+  let applied: Uint8Array = new Uint8Array(0);
+  const sink = { pageCount: memory.pageCount, page: (index: number) => (applied = memory.page(index)) };
   const onPage = (index: number, encoding: PageEncoding): void => {
     if (encoding === PageEncoding.Zero) {
       checksums.recordZero(index);
     } else {
-      checksums.record(index, memory.page(index));
+      checksums.record(index, applied);
       memory.markTouched(index);
     }
   };

@@ -1,5 +1,5 @@
-import { runCli } from '@livemig/source-agent';
-import { LISTEN_DEFAULTS, listenCommand, type ListenArguments } from './listen-command.js';
+import { RUN_DEFAULTS, runCli } from '@livemig/source-agent';
+import { listenCommand, type ListenArguments } from './listen-command.js';
 
 /** `dest-agent listen ...`: returns the process exit status. */
 export function main(argv: string[]): Promise<number> {
@@ -16,8 +16,8 @@ export function main(argv: string[]): Promise<number> {
           .option('run-for', { type: 'string', describe: 'host each arrived guest for this long, then stop it' })
           .option('migrate-to', { type: 'string', describe: 'migrate each arrived guest onward to HOST:PORT' })
           .option('migrate-after', { type: 'string', default: '1s', describe: 'with --migrate-to: this long after arrival' })
-          .option('downtime-limit', { type: 'string', default: LISTEN_DEFAULTS.downtimeLimit, describe: 'with --migrate-to' })
-          .option('max-rounds', { type: 'number', default: LISTEN_DEFAULTS.maxRounds, describe: 'with --migrate-to' })
+          .option('downtime-limit', { type: 'string', default: RUN_DEFAULTS.downtimeLimit, describe: 'with --migrate-to' })
+          .option('max-rounds', { type: 'number', default: RUN_DEFAULTS.maxRounds, describe: 'with --migrate-to' })
           .option('token', { type: 'string', describe: 'refuse sources that do not present this secret' })
           .option('report', { type: 'string', describe: 'write the JSON report to this file' }),
       async (args) => {

@@ -1,8 +1,6 @@
 import { totalmem } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import {
-  DEFAULT_DOWNTIME_LIMIT_MS,
-  DEFAULT_MAX_ROUNDS,
   hostGuest,
   parseDuration,
   parseHostPort,
@@ -121,8 +119,3 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
     }, { once: true });
   });
 }
-
-export const LISTEN_DEFAULTS = {
-  downtimeLimit: `${DEFAULT_DOWNTIME_LIMIT_MS}ms`,
-  maxRounds: DEFAULT_MAX_ROUNDS,
-};

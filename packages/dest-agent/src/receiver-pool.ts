@@ -1,3 +1,4 @@
+import type { Worker } from 'node:worker_threads';
 import { WorkerPool } from '@livemig/guest';
 
 /** Idle receiver workers for the data channels of the next incoming migration. */
@@ -6,12 +7,10 @@ export class ReceiverPool extends WorkerPool {
     super(new URL('./channel-receiver-worker.js', import.meta.url), size);
   }
 
-  /** Exactly `count` online workers: from the pool first, newly spawned for the rest. */
-  async takeExactly(count: number): Promise<ReceiverWorkers> {
-    const workers = await this.take(count);
-    while (workers.length < count) workers.push(await this.spawn());
-    return workers;
+  /** Exactly `count` online workers: from the pool first, the rest spawned now, all at once. */
+  async takeExactly(count: number): Promise<Worker[]> {
+    const pooled = await this.take(count);
+    const spawned = await Promise.all(Array.from({ length: count - pooled.length }, () => this.spawn()));
+    return [...pooled, ...spawned];
   }
 }
-
-type ReceiverWorkers = Awaited<ReturnType<WorkerPool['take']>>;

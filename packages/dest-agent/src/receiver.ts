@@ -88,13 +88,14 @@ export async function receiveGuest(
     }
     const hello = first.message;
     progress.hello = hello;
-    const refusal = checkHello(hello, options);
-    if (refusal) {
+    const checked = checkHello(hello, options);
+    if (checked instanceof MigrationError) {
+      const refusal = checked;
       await conn.send(encodeRefuse({ code: refusal.code, message: refusal.message }));
       conn.close();
       throw refusal;
     }
-    const workload = parseWorkloadSpec({ ...hello.workload, name: hello.workload.name as WorkloadName });
+    const workload = checked;
     reservation = options.reservations.tryReserve(hello.geometry.memoryBytes);
     if (!reservation) {
       const refusal = new RefusedError(
@@ -198,7 +199,8 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
   }
 }
 
-function checkHello(hello: HelloMessage, options: ReceiverOptions): MigrationError | undefined {
+/** The refusal a Hello earns, or the workload it describes, parsed. */
+function checkHello(hello: HelloMessage, options: ReceiverOptions): MigrationError | WorkloadSpec {
   if (hello.protocolVersion !== PROTOCOL_VERSION) {
     return new HandshakeError(`source speaks protocol version ${hello.protocolVersion}, this agent ${PROTOCOL_VERSION}`);
   }
@@ -215,9 +217,8 @@ function checkHello(hello: HelloMessage, options: ReceiverOptions): MigrationErr
     return new HandshakeError(`source asks for ${hello.channels} data channels; this agent serves 1..${MAX_STREAMS}`);
   }
   try {
-    parseWorkloadSpec({ ...hello.workload, name: hello.workload.name as WorkloadName });
+    return parseWorkloadSpec({ ...hello.workload, name: hello.workload.name as WorkloadName });
   } catch (error) {
     return new HandshakeError(`workload rejected: ${(error as Error).message}`);
   }
-  return undefined;
 }

@@ -1,7 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { GuestMemory, PAGE_SIZE } from '@livemig/guest';
-import { isZeroPage } from '@livemig/protocol';
-import { BadArgumentError } from '@livemig/protocol';
+import { BadArgumentError, isZeroPage } from '@livemig/protocol';
 
 /**
  * Builds guest memory from a raw image file: its bytes become the guest's memory from address 0 (the file's

@@ -19,8 +19,8 @@ export {
 export { PageChecksums } from './page-checksums.js';
 export { loadImageFile } from './image-file.js';
 export type { EncodingStats } from './channel-messages.js';
-export { errorSummary, type MigrationReport, type MigrationStatus, type PagesByEncoding, type RoundReport } from './report.js';
-export type { SourceReport } from './run-command.js';
+export { emptyReport, errorSummary, type MigrationReport, type MigrationStatus, type PagesByEncoding, type RoundReport } from './report.js';
+export { RUN_DEFAULTS, type SourceReport } from './run-command.js';
 export {
   POLICY_NAMES,
   SentHistory,

@@ -21,7 +21,7 @@ import { FramedSocket } from './framed-socket.js';
 import { silentLogger, type Logger } from './logger.js';
 import { PageChecksums } from './page-checksums.js';
 import { ChannelSenders } from './channel-senders.js';
-import { errorSummary, type MigrationReport, type RoundReport } from './report.js';
+import { ENCODING_NAMES, emptyReport, errorSummary, type MigrationReport, type RoundReport } from './report.js';
 import { SentHistory, decide, type PolicyName } from './switchover/index.js';
 import type { HostPort } from './units.js';
 
@@ -84,30 +84,16 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
   const streams = options.streams ?? DEFAULT_STREAMS;
   const answerTimeoutMs = options.answerTimeoutMs ?? 60_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
-  const report: MigrationReport = {
+  const report = emptyReport({
     status: 'failed',
     guestId: options.guestId ?? randomUUID(),
     target: `${options.target.host}:${options.target.port}`,
-    startedAt: new Date().toISOString(),
-    totalTimeMs: 0,
-    timeToCommitMs: null,
-    downtimeMs: null,
-    setupTimeMs: 0,
-    switchoverReason: null,
     policy: policy.policy,
     streams,
-    rounds: [],
-    pagesSent: { zero: 0, sameByte: 0, lz4: 0, raw: 0, delta: 0 },
-    bytesByEncoding: { zero: 0, sameByte: 0, lz4: 0, raw: 0, delta: 0 },
-    deltaCacheHits: 0,
-    bytesOnWire: 0,
-    imageBytes: 0,
     memoryBytes: memory.memoryBytes,
-    sourceDigest: null,
     guestOpsAtStart: guest.opsDone(),
-    guestOpsAtPark: null,
     peakRssBytes: 0,
-  };
+  });
   const checkCancelled = (): void => {
     if (options.signal?.aborted) throw new CancelledError('migration cancelled at the source');
   };
@@ -309,8 +295,6 @@ export async function migrateGuest(guest: Guest, options: MigrationOptions): Pro
   }
   return report;
 }
-
-const ENCODING_NAMES = ['zero', 'sameByte', 'lz4', 'raw', 'delta'] as const;
 
 function expectFrame<T extends Frame['type']>(
   frame: Frame,

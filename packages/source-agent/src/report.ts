@@ -62,6 +62,43 @@ export interface MigrationReport {
   peakRssBytes: number;
 }
 
+/** The encodings in report order. */
+export const ENCODING_NAMES = ['zero', 'sameByte', 'lz4', 'raw', 'delta'] as const;
+
+export function emptyCounts(): PagesByEncoding {
+  return { zero: 0, sameByte: 0, lz4: 0, raw: 0, delta: 0 };
+}
+
+/** A report with nothing sent yet: the start of a migration's report, or the whole of `not-migrated`. */
+export function emptyReport(
+  fields: Pick<MigrationReport, 'status' | 'guestId' | 'target' | 'policy' | 'streams' | 'memoryBytes' | 'guestOpsAtStart' | 'peakRssBytes'>,
+): MigrationReport {
+  return {
+    status: fields.status,
+    guestId: fields.guestId,
+    target: fields.target,
+    startedAt: new Date().toISOString(),
+    totalTimeMs: 0,
+    timeToCommitMs: null,
+    downtimeMs: null,
+    setupTimeMs: 0,
+    switchoverReason: null,
+    policy: fields.policy,
+    streams: fields.streams,
+    rounds: [],
+    pagesSent: emptyCounts(),
+    bytesByEncoding: emptyCounts(),
+    deltaCacheHits: 0,
+    bytesOnWire: 0,
+    imageBytes: 0,
+    memoryBytes: fields.memoryBytes,
+    sourceDigest: null,
+    guestOpsAtStart: fields.guestOpsAtStart,
+    guestOpsAtPark: null,
+    peakRssBytes: fields.peakRssBytes,
+  };
+}
+
 export function errorSummary(error: unknown): { code: string; message: string } {
   if (error instanceof MigrationError) return { code: error.code, message: error.message };
   if (error instanceof Error) {

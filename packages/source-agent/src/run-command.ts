@@ -8,7 +8,7 @@ import { ChannelSenders } from './channel-senders.js';
 import { loadImageFile } from './image-file.js';
 import { POLICY_NAMES, parsePolicyName } from './switchover/index.js';
 import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, MAX_STREAMS } from './migration.js';
-import type { MigrationReport } from './report.js';
+import { emptyReport, type MigrationReport } from './report.js';
 import { formatBytes, parseDuration, parseHostPort, parseSize } from './units.js';
 
 export interface RunArguments {
@@ -120,30 +120,16 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
 }
 
 function notMigrated(guestId: string, memoryBytes: number): MigrationReport {
-  return {
+  return emptyReport({
     status: 'not-migrated',
     guestId,
     target: '',
-    startedAt: new Date().toISOString(),
-    totalTimeMs: 0,
-    timeToCommitMs: null,
-    downtimeMs: null,
-    setupTimeMs: 0,
-    switchoverReason: null,
     policy: '',
     streams: 0,
-    rounds: [],
-    pagesSent: { zero: 0, sameByte: 0, lz4: 0, raw: 0, delta: 0 },
-    bytesByEncoding: { zero: 0, sameByte: 0, lz4: 0, raw: 0, delta: 0 },
-    deltaCacheHits: 0,
-    bytesOnWire: 0,
-    imageBytes: 0,
     memoryBytes,
-    sourceDigest: null,
     guestOpsAtStart: 0,
-    guestOpsAtPark: null,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
-  };
+  });
 }
 
 const DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024;
