@@ -18,6 +18,8 @@ export function main(argv: string[]): Promise<number> {
           .option('migrate-after', { type: 'string', default: '1s', describe: 'with --migrate-to: this long after arrival' })
           .option('downtime-limit', { type: 'string', default: RUN_DEFAULTS.downtimeLimit, describe: 'with --migrate-to' })
           .option('max-rounds', { type: 'number', default: RUN_DEFAULTS.maxRounds, describe: 'with --migrate-to' })
+          .option('control-port', { type: 'number', describe: 'serve the control API (JSON over HTTP) on this port' })
+          .option('control-host', { type: 'string', default: '127.0.0.1', describe: 'address of the control API' })
           .option('token', { type: 'string', describe: 'refuse sources that do not present this secret' })
           .option('report', { type: 'string', describe: 'write the JSON report to this file' }),
       async (args) => {

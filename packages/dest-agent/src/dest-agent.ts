@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { encodeActivated } from '@livemig/protocol';
@@ -31,7 +32,7 @@ export interface ArrivedGuest {
 }
 
 export interface DestAgentEvents {
-  incoming: [remote: string];
+  incoming: [remote: string, id: string];
   arrived: [arrival: ArrivedGuest];
   failed: [report: IncomingReport];
 }
@@ -49,6 +50,8 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   private listenHost = '127.0.0.1';
   private readonly pool: ReceiverPool;
   private readonly vcpuPool: VcpuPool;
+  /** Every incoming migration by id, oldest first; those in flight are refreshed when read. */
+  private readonly incomingReports = new Map<string, { report: IncomingReport; refresh: () => void }>();
 
   constructor(private readonly options: DestAgentOptions) {
     super();
@@ -72,6 +75,14 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     return { host: address.address, port: address.port };
   }
 
+  /** Reports of the incoming migrations, in flight (status `receiving`) or ended, oldest first. */
+  incoming(): IncomingReport[] {
+    return [...this.incomingReports.values()].map(({ report, refresh }) => {
+      if (report.status === 'receiving') refresh();
+      return { ...report };
+    });
+  }
+
   /** Stops accepting new migrations; those in flight go on. */
   stopAccepting(): void {
     this.server.close();
@@ -92,7 +103,8 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     const conn = new FramedSocket(socket, { idleTimeoutMs: this.options.idleTimeoutMs ?? 60_000 });
     const progress: ReceiveProgress = { hello: null, rounds: 0, pagesReceived: 0, bytesReceived: 0 };
     const report: IncomingReport = {
-      status: 'failed',
+      id: randomUUID(),
+      status: 'receiving',
       guestId: null,
       source: conn.remote,
       startedAt: new Date().toISOString(),
@@ -122,8 +134,9 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       report.peakRssBytes = process.resourceUsage().maxRSS * 1024;
       report.totalTimeMs = Math.round(performance.now() - started);
     };
-    this.log.info({ source: conn.remote }, 'incoming migration');
-    this.emit('incoming', conn.remote);
+    this.incomingReports.set(report.id, { report, refresh: fill });
+    this.log.info({ source: conn.remote, id: report.id }, 'incoming migration');
+    this.emit('incoming', conn.remote, report.id);
     let received;
     try {
       received = await receiveGuest(
@@ -143,6 +156,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       this.pool.refill();
       this.vcpuPool.refill();
       fill();
+      report.status = 'failed';
       report.error = errorSummary(error);
       this.log.warn({ err: report.error, source: report.source }, 'incoming migration failed; discarded');
       this.emit('failed', report);
@@ -159,6 +173,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       if (received.running) guest.resume();
     } catch (error) {
       fill();
+      report.status = 'failed';
       report.error = errorSummary(error);
       received.reservation.release();
       void received.vcpus.then((g) => g.stop(), () => {});

@@ -2,7 +2,10 @@ import type { MigrationReport } from '@livemig/source-agent';
 
 /** What the destination knows about one incoming migration (and, once hosted, what became of the guest). */
 export interface IncomingReport {
-  status: 'completed' | 'failed';
+  /** This agent's id for the incoming migration (its control API names it so). */
+  id: string;
+  /** `receiving` until the guest is committed and activated here (completed) or discarded (failed). */
+  status: 'receiving' | 'completed' | 'failed';
   error?: { code: string; message: string };
   guestId: string | null;
   source: string;

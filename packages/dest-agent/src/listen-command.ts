@@ -1,7 +1,9 @@
 import { totalmem } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import {
-  hostGuest,
+  ControlApi,
+  GuestHost,
+  planMigration,
   parseDuration,
   parseHostPort,
   parseSize,
@@ -23,6 +25,8 @@ export interface ListenArguments {
   migrateAfter: string;
   downtimeLimit: string;
   maxRounds: number;
+  controlPort?: number;
+  controlHost: string;
 }
 
 /** Default --max-memory: half of this host's RAM. */
@@ -49,29 +53,57 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
   const address = await agent.listen(args.port, args.host);
   process.stdout.write(`listening ${address.host}:${address.port}\n`);
   log.info({ ...address, maxMemoryBytes }, 'destination agent listening');
+  // The guest hosted here now (the latest that arrived and has not left); the control API migrates it onward.
+  let hosted: GuestHost | undefined;
+  const control =
+    args.controlPort === undefined
+      ? undefined
+      : new ControlApi({
+          agent: 'dest',
+          host: () => hosted,
+          incoming: () => agent.incoming(),
+          status: () => ({
+            listening: `${address.host}:${address.port}`,
+            reservations: { limitBytes: agent.reservations.limitBytes, freeBytes: agent.reservations.freeBytes },
+          }),
+          ...(args.token === undefined ? {} : { migrationDefaults: { token: args.token } }),
+          log,
+        });
+  if (control) {
+    const controlAddress = await control.listen(args.controlPort!, args.controlHost);
+    process.stdout.write(`control http://${controlAddress.host}:${controlAddress.port}\n`);
+    agent.on('incoming', (source, id) => control.publish('incoming', { id, source }));
+    agent.on('failed', (report) => control.publish('incoming-failed', { id: report.id, error: report.error ?? null }));
+    agent.on('arrived', (arrival) => control.publish('arrived', { id: arrival.report.id, guestId: arrival.guestId }));
+  }
 
   const writeReport = async (report: IncomingReport): Promise<void> => {
     if (args.report) await writeFile(args.report, `${JSON.stringify(report, null, 2)}\n`);
   };
 
   const host = async (arrival: ArrivedGuest): Promise<number> => {
-    const outcome = await hostGuest(arrival.guest, {
+    const guestHost = new GuestHost(arrival.guest, {
+      guestId: arrival.guestId,
       log,
       signal,
       ...(runForMs === undefined ? {} : { runForMs }),
-      ...(onward === undefined
-        ? {}
-        : {
-            migration: {
-              target: onward,
-              guestId: arrival.guestId,
-              afterMs: migrateAfterMs,
-              downtimeLimitMs,
-              maxRounds: args.maxRounds,
-              ...(args.token === undefined ? {} : { token: args.token }),
-            },
-          }),
     });
+    hosted = guestHost;
+    control?.watch(guestHost);
+    if (onward !== undefined) {
+      planMigration(
+        guestHost,
+        {
+          target: onward,
+          afterMs: migrateAfterMs,
+          downtimeLimitMs,
+          maxRounds: args.maxRounds,
+          ...(args.token === undefined ? {} : { token: args.token }),
+        },
+        log,
+      );
+    }
+    const outcome = await guestHost.ended;
     arrival.reservation.release();
     if (outcome.finalDigest) process.stdout.write(`final digest ${outcome.finalDigest}\n`);
     const report: IncomingReport = {
@@ -91,7 +123,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
 
   return new Promise<number>((resolve) => {
     const finish = (code: number): void => {
-      void agent.close().then(() => resolve(code));
+      void Promise.all([agent.close(), control?.close()]).then(() => resolve(code));
     };
     if (args.once) agent.once('incoming', () => agent.stopAccepting());
     agent.on('failed', (report) => {

@@ -15,7 +15,7 @@ import {
   type HelloMessage,
   MigrationError,
 } from '@livemig/protocol';
-import { Guest, GuestError, GuestMemory, type VcpuPool, parseWorkloadSpec, validateCpuState, type CpuState, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
+import { Guest, GuestError, GuestMemory, MAX_VCPUS, type VcpuPool, parseWorkloadSpec, validateCpuState, type CpuState, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
 import { CAPABILITY_CHANNELS, CAPABILITY_PAGES, MAX_STREAMS, PageChecksums, formatBytes, type FramedSocket, type Logger } from '@livemig/source-agent';
 import { ChannelReceivers } from './channel-receivers.js';
 import type { ReceiverPool } from './receiver-pool.js';
@@ -212,6 +212,10 @@ function checkHello(hello: HelloMessage, options: ReceiverOptions): MigrationErr
   }
   for (const capability of [CAPABILITY_PAGES, CAPABILITY_CHANNELS]) {
     if (!hello.capabilities.includes(capability)) return new HandshakeError(`source lacks capability ${capability}`);
+  }
+  // Checked here, not at activation: a guest this agent cannot run must be refused before anything is sent.
+  if (!(Number.isInteger(hello.geometry.vcpus) && hello.geometry.vcpus >= 1 && hello.geometry.vcpus <= MAX_VCPUS)) {
+    return new HandshakeError(`guest has ${hello.geometry.vcpus} vCPUs; this agent runs 1..${MAX_VCPUS}`);
   }
   if (!(hello.channels >= 1 && hello.channels <= MAX_STREAMS)) {
     return new HandshakeError(`source asks for ${hello.channels} data channels; this agent serves 1..${MAX_STREAMS}`);

@@ -10,6 +10,8 @@ export const GuestErrorCode = {
   VCPU_CRASHED: 'LM_ERR_VCPU_CRASHED',
   /** The operation needs every vCPU at a safe point (parked, finished or stopped). */
   NOT_PARKED: 'LM_ERR_NOT_PARKED',
+  /** An argument outside its documented domain (e.g. a throttle percent not an integer in 0..99). */
+  BAD_ARGUMENT: 'LM_ERR_BAD_ARGUMENT',
 } as const;
 
 export type GuestErrorCodeValue = (typeof GuestErrorCode)[keyof typeof GuestErrorCode];

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { MAX_VCPUS } from './constants.js';
-import { atSafePoint, Command, COMMAND_WORD, controlBytes, stateWord, VcpuState } from './control.js';
+import { atSafePoint, Command, COMMAND_WORD, createControl, stateWord, THROTTLE_WORD, VcpuState } from './control.js';
 import { digestGuest } from './digest.js';
 import { GuestError, GuestErrorCode } from './errors.js';
 import type { GuestMemory } from './memory.js';
@@ -13,9 +13,12 @@ import {
   Reg,
   REGISTER_FILE_BYTES,
   REGISTER_WORDS,
+  registerBufferBytes,
+  registerFileOffset,
   registerWords,
   validateCpuState,
 } from './registers.js';
+import { MAX_THROTTLE_PERCENT } from './throttle.js';
 import type { VcpuWorkerData } from './vcpu-worker.js';
 import { parseWorkloadSpec, WORKLOAD_CODES, type WorkloadSpec } from './workload-spec.js';
 
@@ -65,8 +68,8 @@ export class Guest extends EventEmitter {
     this.vcpuCount = vcpus;
     this.workload = workload;
     this.#registers = registers;
-    this.#regs = Array.from({ length: vcpus }, (_, i) => new Uint32Array(registers, i * REGISTER_FILE_BYTES, REGISTER_WORDS));
-    this.#control = new Int32Array(new SharedArrayBuffer(controlBytes(vcpus)));
+    this.#regs = Array.from({ length: vcpus }, (_, i) => new Uint32Array(registers, registerFileOffset(i), REGISTER_WORDS));
+    this.#control = createControl(vcpus);
     this.finished = new Promise<void>((resolve, reject) => {
       this.#resolveFinished = resolve;
       this.#rejectFinished = reject;
@@ -88,14 +91,14 @@ export class Guest extends EventEmitter {
     if (memory.pageCount < vcpus) {
       throw new GuestError(GuestErrorCode.BAD_GEOMETRY, `${memory.pageCount} pages cannot be split over ${vcpus} vCPUs`);
     }
-    const registers = new SharedArrayBuffer(vcpus * REGISTER_FILE_BYTES);
+    const registers = new SharedArrayBuffer(registerBufferBytes(vcpus));
     const files = new Uint8Array(registers);
     if (options.cpuState) {
       checkCpuStateFits(options.cpuState, vcpus, memory.pageCount, workload);
-      options.cpuState.forEach((file, i) => files.set(file, i * REGISTER_FILE_BYTES));
+      options.cpuState.forEach((file, i) => files.set(file, registerFileOffset(i)));
     } else {
       for (let i = 0; i < vcpus; i++) {
-        files.set(new Uint8Array(freshRegisters(workload, i, vcpus, memory.pageCount).buffer), i * REGISTER_FILE_BYTES);
+        files.set(new Uint8Array(freshRegisters(workload, i, vcpus, memory.pageCount).buffer), registerFileOffset(i));
       }
     }
     const guest = new Guest(memory, vcpus, workload, registers);
@@ -207,6 +210,27 @@ export class Guest extends EventEmitter {
   }
 
   /**
+   * Throttles every vCPU (QEMU's cpu-throttle, for auto-converge): at `percent` each vCPU runs 10 ms, then
+   * sleeps 10 * percent / (100 - percent) ms (see throttle.ts); 0 releases it. Takes effect within one
+   * timeslice, at once for a vCPU sleeping on the throttle. Changes timing only: what a run of N ops writes
+   * is the same at any throttle. park() and stop() stay prompt at any throttle.
+   * @throws GuestError LM_ERR_BAD_ARGUMENT unless `percent` is an integer in 0..99
+   */
+  setThrottle(percent: number): void {
+    if (!Number.isInteger(percent) || percent < 0 || percent > MAX_THROTTLE_PERCENT) {
+      throw new GuestError(GuestErrorCode.BAD_ARGUMENT, `throttle ${percent} is not an integer percent in 0..${MAX_THROTTLE_PERCENT}`);
+    }
+    Atomics.store(this.#control, THROTTLE_WORD, percent);
+    // Throttle sleeps wait on the command word: wake them so they recompute their sleep at the new percent.
+    Atomics.notify(this.#control, COMMAND_WORD);
+  }
+
+  /** The throttle set by setThrottle, 0 = unthrottled. */
+  get throttlePercent(): number {
+    return Atomics.load(this.#control, THROTTLE_WORD);
+  }
+
+  /**
    * Copies of the register files.
    * @throws GuestError LM_ERR_NOT_PARKED unless every vCPU is parked, finished or stopped
    */
@@ -233,7 +257,7 @@ export class Guest extends EventEmitter {
     }
     checkCpuStateFits(state, this.vcpuCount, this.memory.pageCount, this.workload);
     const files = new Uint8Array(this.#registers);
-    state.forEach((file, i) => files.set(file, i * REGISTER_FILE_BYTES));
+    state.forEach((file, i) => files.set(file, registerFileOffset(i)));
   }
 
   /** Operations done, summed over vCPUs (a sample while running). */

@@ -6,5 +6,7 @@ export { VcpuPool } from './vcpu-pool.js';
 export { WorkerPool } from './worker-pool.js';
 export { checkIncrPattern, type IncrCheck } from './incr-check.js';
 export { GuestMemory, type SharedMemoryHandles } from './memory.js';
+export { MAX_THROTTLE_PERCENT, THROTTLE_TIMESLICE_MS, throttleSleepMs } from './throttle.js';
 export { type CpuState, REGISTER_FILE_BYTES, validateCpuState } from './registers.js';
-export { parseWorkloadSpec, WORKLOAD_NAMES, type WorkloadName, type WorkloadSpec } from './workload-spec.js';
+export { dirtyLogEnabled, parseWorkloadSpec, WORKLOAD_NAMES, type WorkloadName, type WorkloadSpec } from './workload-spec.js';
+export { MAX_VCPUS } from './constants.js';

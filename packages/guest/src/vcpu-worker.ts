@@ -1,14 +1,15 @@
 /**
  * vCPU worker thread: runs one workload program over its register file until the op limit, a STOP, or a
- * crash. Nothing that matters survives in locals across an op boundary; the pacing clock is the only
- * local state and it affects timing, never values.
+ * crash. Nothing that matters survives in locals across an op boundary; the pacing and throttle clocks are
+ * the only local state and they affect timing, never values.
  */
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import { Command, COMMAND_WORD, stateWord, VcpuState } from './control.js';
+import { Command, COMMAND_WORD, controlView, stateWord, THROTTLE_WORD, VcpuState } from './control.js';
 import { GuestMemory, type SharedMemoryHandles } from './memory.js';
-import { readU64, Reg, REGISTER_WORDS, writeU64 } from './registers.js';
-import { opsPerSecond, type WorkloadSpec } from './workload-spec.js';
+import { readU64, Reg, registerFileOffset, REGISTER_WORDS, writeU64 } from './registers.js';
+import { ThrottleClock } from './throttle.js';
+import { dirtyLogEnabled, opsPerSecond, type WorkloadSpec } from './workload-spec.js';
 import { PROGRAMS } from './workloads/index.js';
 
 export interface VcpuWorkerData {
@@ -20,13 +21,18 @@ export interface VcpuWorkerData {
   workload: WorkloadSpec;
 }
 
-/** Longest single sleep, so a paced vCPU re-reads its clock at least this often. */
+/** Longest single sleep, so a paced or throttled vCPU re-reads its clock and throttle at least this often. */
 const MAX_SLEEP_MS = 100;
+/**
+ * A throttled, unpaced vCPU reads the clock once per this many ops (a clock read costs about as much as a
+ * small op): a timeslice overruns by at most this many ops, well under a millisecond for every workload.
+ */
+const THROTTLE_CHECK_OPS = 256;
 
 function run(data: VcpuWorkerData): void {
   const memory = GuestMemory.attach(data.memory);
-  const regs = new Uint32Array(data.registers, data.index * REGISTER_WORDS * 4, REGISTER_WORDS);
-  const control = new Int32Array(data.control);
+  const regs = new Uint32Array(data.registers, registerFileOffset(data.index), REGISTER_WORDS);
+  const control = controlView(data.control);
   const myState = stateWord(data.index);
   const op = PROGRAMS[data.workload.name]({
     regs,
@@ -34,6 +40,7 @@ function run(data: VcpuWorkerData): void {
     slotWords: memory.slots.map((s) => new Uint32Array(s.buffer, s.byteOffset, s.byteLength >>> 2)),
     pagesPerSlot: memory.pagesPerSlot,
     dirty: new Int32Array(data.memory.dirty),
+    dirtyLog: dirtyLogEnabled(data.workload),
     params: data.workload.params,
     vcpus: data.vcpus,
   });
@@ -48,6 +55,8 @@ function run(data: VcpuWorkerData): void {
 
   let epoch = performance.now();
   let opsSinceEpoch = 0;
+  const throttle = new ThrottleClock();
+  let throttleCountdown = 0;
   publish(VcpuState.RUNNING);
   for (;;) {
     const command = Atomics.load(control, COMMAND_WORD);
@@ -62,6 +71,8 @@ function run(data: VcpuWorkerData): void {
       Atomics.store(control, myState, VcpuState.RUNNING);
       epoch = performance.now();
       opsSinceEpoch = 0;
+      throttle.reset();
+      throttleCountdown = 0;
       continue;
     }
     const done = readU64(regs, Reg.OPS_DONE_LO);
@@ -69,8 +80,28 @@ function run(data: VcpuWorkerData): void {
       publish(VcpuState.FINISHED);
       return;
     }
+    let now = -1;
+    const percent = Atomics.load(control, THROTTLE_WORD);
+    if (percent > 0) {
+      if (msPerOp > 0 || --throttleCountdown <= 0) {
+        throttleCountdown = THROTTLE_CHECK_OPS;
+        now = performance.now();
+        const wait = throttle.due(now, percent);
+        if (wait > 0) {
+          // On the command word, so a PARK, STOP or new throttle (Guest.setThrottle notifies) wakes it at once.
+          Atomics.wait(control, COMMAND_WORD, Command.RUN, Math.min(wait, MAX_SLEEP_MS));
+          // A throttled vCPU is off its CPU: pacing owes no ops for the sleep, so a paced workload's rate
+          // scales with its run fraction like a CPU-bound one's.
+          epoch += performance.now() - now;
+          throttleCountdown = 0;
+          continue;
+        }
+      }
+    } else if (throttle.engaged) {
+      throttle.reset();
+    }
     if (msPerOp > 0) {
-      const now = performance.now();
+      if (now < 0) now = performance.now();
       const due = epoch + opsSinceEpoch * msPerOp;
       if (due - now >= 1) {
         // Sleep on the command word, so a PARK or STOP wakes the vCPU at once.

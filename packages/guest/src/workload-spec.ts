@@ -17,7 +17,13 @@ export interface WorkloadSpec {
   seed: number;
   /** Operations per vCPU; 0 = run forever. */
   ops: number;
-  /** Every parameter the workload reads, defaults filled in by parseWorkloadSpec. */
+  /**
+   * Every parameter the workload reads, defaults filled in by parseWorkloadSpec. Every writing workload
+   * takes `dirtyLog` (1 by default): 0 makes its vCPUs skip marking written pages dirty, for measuring
+   * what dirty logging costs. Such a guest cannot be migrated correctly (pre-copy would never resend a
+   * rewritten page, the destination would diverge silently): a migration source must refuse it, see
+   * dirtyLogEnabled.
+   */
   params: Record<string, number>;
 }
 
@@ -36,12 +42,12 @@ const MiB = 1024 * 1024;
 const DEFAULT_PARAMS: Readonly<Record<WorkloadName, Readonly<Record<string, number>>>> = Object.freeze({
   // One op = one RNG step, no writes; paced so `ops` still terminates in a known time.
   idle: { opsRate: 1000 },
-  uniform: { dirtyRate: 32 * MiB },
+  uniform: { dirtyRate: 32 * MiB, dirtyLog: 1 },
   // Clark et al.'s Quake server: a small hot set takes most writes.
-  hotcold: { dirtyRate: 64 * MiB, hotFraction: 0.95, hotBytes: 4 * MiB },
+  hotcold: { dirtyRate: 64 * MiB, hotFraction: 0.95, hotBytes: 4 * MiB, dirtyLog: 1 },
   // Both dirty faster than a network drains them unless throttled.
-  stream: { dirtyRate: 0 },
-  incr: { dirtyRate: 0 },
+  stream: { dirtyRate: 0, dirtyLog: 1 },
+  incr: { dirtyRate: 0, dirtyLog: 1 },
 });
 
 /** Largest `ops`: the register file holds it as two u32 words. */
@@ -87,12 +93,22 @@ export function parseWorkloadSpec(value: {
   checkParam(params, 'opsRate', (v) => v > 0, 'a rate in ops/s > 0');
   checkParam(params, 'hotFraction', (v) => v >= 0 && v <= 1, 'a fraction in [0, 1]');
   checkParam(params, 'hotBytes', (v) => Number.isSafeInteger(v) && v >= PAGE_SIZE, `an integer >= ${PAGE_SIZE}`);
+  checkParam(params, 'dirtyLog', (v) => v === 0 || v === 1, '1 (mark written pages dirty) or 0 (measurement only)');
   return { name, seed, ops, params };
 }
 
 function checkParam(params: Record<string, number>, key: string, ok: (v: number) => boolean, what: string): void {
   const v = params[key];
   if (v !== undefined && !ok(v)) throw bad(`parameter ${key}=${v} must be ${what}`);
+}
+
+/**
+ * Whether the guest's vCPUs mark the pages they write dirty. A migration source must refuse a guest for
+ * which this is false: its dirty log misses writes, so pre-copy would leave stale pages at the destination.
+ * Workloads that write nothing (idle) log trivially.
+ */
+export function dirtyLogEnabled(spec: WorkloadSpec): boolean {
+  return spec.params['dirtyLog'] !== 0;
 }
 
 /** Operations per second one vCPU is paced to; 0 = unthrottled. Pacing never changes what is written. */

@@ -68,12 +68,14 @@ describe('validateCpuState', () => {
 describe('parseWorkloadSpec', () => {
   it('fills defaults for every workload', () => {
     expect(WORKLOAD_NAMES).toEqual(['idle', 'uniform', 'hotcold', 'stream', 'incr']);
-    expect(parseWorkloadSpec({ name: 'uniform', seed: 1, ops: 0, params: {} }).params).toEqual({ dirtyRate: 32 * 1024 * 1024 });
+    expect(parseWorkloadSpec({ name: 'uniform', seed: 1, ops: 0, params: {} }).params).toEqual({ dirtyRate: 32 * 1024 * 1024, dirtyLog: 1 });
     expect(parseWorkloadSpec({ name: 'hotcold', seed: 1, ops: 0, params: { hotFraction: 0.5 } }).params).toEqual({
       dirtyRate: 64 * 1024 * 1024,
       hotFraction: 0.5,
       hotBytes: 4 * 1024 * 1024,
+      dirtyLog: 1,
     });
+    expect(parseWorkloadSpec({ name: 'idle', seed: 1, ops: 0, params: {} }).params).toEqual({ opsRate: 1000 });
   });
 
   it.each<Parameters<typeof parseWorkloadSpec>[0]>([
@@ -87,6 +89,9 @@ describe('parseWorkloadSpec', () => {
     { name: 'hotcold', seed: 1, ops: 1, params: { hotBytes: 100 } },
     { name: 'idle', seed: 1, ops: 1, params: { opsRate: 0 } },
     { name: 'stream', seed: 1, ops: 1, params: { dirtyRate: Number.NaN } },
+    { name: 'incr', seed: 1, ops: 1, params: { dirtyLog: 2 } },
+    { name: 'uniform', seed: 1, ops: 1, params: { dirtyLog: 0.5 } },
+    { name: 'idle', seed: 1, ops: 1, params: { dirtyLog: 0 } },
   ])('rejects $name $params seed=$seed ops=$ops', (value) => {
     let error: unknown;
     try {

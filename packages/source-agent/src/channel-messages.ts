@@ -16,6 +16,8 @@ export interface SenderWorkerData {
   deltaCacheBytes: number;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
+  /** The migration's SharedRateLimiter buffer (--max-bandwidth), shared by every channel. */
+  rateLimit?: SharedArrayBuffer;
 }
 
 /**
@@ -31,6 +33,7 @@ export type SenderCommand =
 export type SenderEvent =
   | { type: 'online' }
   | { type: 'ready' }
+  | { type: 'progress'; round: number; pages: number; bytes: number }
   | { type: 'round-done'; round: number; pages: number; bytes: number; stats: EncodingStats; deltaHits: number }
   | { type: 'error'; code: string; message: string }
   | { type: 'finished' };

@@ -17,8 +17,10 @@ import { connectTcp } from './connect.js';
 import { DeltaCache } from './delta-cache.js';
 import { FramedSocket } from './framed-socket.js';
 import { PageChecksums } from './page-checksums.js';
+import { SharedRateLimiter } from './rate-limiter.js';
 
 const port = parentPort!;
+const PROGRESS_INTERVAL_MS = 50;
 const post = (event: SenderEvent): void => port.postMessage(event);
 
 async function main(data: SenderWorkerData): Promise<void> {
@@ -30,11 +32,25 @@ async function main(data: SenderWorkerData): Promise<void> {
   const writer = new PageBatchWriter();
   const cache = new DeltaCache(data.deltaCacheBytes);
   const snapshot = new Uint8Array(4096);
+  // One token bucket for the whole migration, shared by every channel (--max-bandwidth).
+  const limiter = data.rateLimit === undefined ? undefined : SharedRateLimiter.attach(data.rateLimit);
+  const send = async (frame: Buffer): Promise<void> => {
+    if (limiter) await limiter.take(frame.length);
+    await conn.send(frame);
+  };
   post({ type: 'ready' });
 
   const sendRound = async (round: number, pages: Uint32Array): Promise<void> => {
     const before = conn.bytesSent;
-    await conn.send(encodeRoundBegin({ round, pages: pages.length }));
+    let reportedAt = performance.now();
+    // Live statistics: what this round has sent so far, at most every PROGRESS_INTERVAL_MS.
+    const progress = (pagesDone: number): void => {
+      const now = performance.now();
+      if (now - reportedAt < PROGRESS_INTERVAL_MS) return;
+      reportedAt = now;
+      post({ type: 'progress', round, pages: pagesDone, bytes: conn.bytesSent - before });
+    };
+    await send(encodeRoundBegin({ round, pages: pages.length }));
     // Round 1 carries every page once; pages sent again later are the ones worth caching for deltas.
     const useDelta = cache.enabled && round > 1;
     for (let i = 0; i < pages.length; i++) {
@@ -48,14 +64,15 @@ async function main(data: SenderWorkerData): Promise<void> {
         previous = cache.get(index);
       }
       if (writer.add(index, page, previous) === undefined) {
-        await conn.send(writer.takeFrame());
+        await send(writer.takeFrame());
+        progress(i);
         if (writer.add(index, page, previous) === undefined) throw new Error(`page ${index} does not fit an empty batch`);
       }
       checksums.record(index, page);
       if (useDelta) cache.put(index, page);
     }
-    if (writer.pageCount > 0) await conn.send(writer.takeFrame());
-    await conn.send(encodeRoundEnd({ round, pages: pages.length }));
+    if (writer.pageCount > 0) await send(writer.takeFrame());
+    await send(encodeRoundEnd({ round, pages: pages.length }));
     post({
       type: 'round-done',
       round,

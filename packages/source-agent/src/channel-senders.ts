@@ -13,6 +13,8 @@ export interface ChannelSendersOptions {
   deltaCacheBytes: number;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
+  /** The migration's SharedRateLimiter buffer, if it has a bandwidth limit. */
+  rateLimit?: SharedArrayBuffer;
 }
 
 interface Channel {
@@ -20,7 +22,11 @@ interface Channel {
   waiting: ((event: SenderEvent) => void) | undefined;
   stats: EncodingStats;
   deltaHits: number;
+  /** Wire bytes of the rounds this channel finished. */
   bytes: number;
+  /** Pages and wire bytes of the round in flight, as last reported by the worker. */
+  roundPages: number;
+  roundBytes: number;
 }
 
 /**
@@ -46,6 +52,8 @@ export class ChannelSenders {
       stats: { pages: {}, bytes: {} },
       deltaHits: 0,
       bytes: 0,
+      roundPages: 0,
+      roundBytes: 0,
     }));
     const senders = new ChannelSenders(channels);
     try {
@@ -78,6 +86,7 @@ export class ChannelSenders {
           deltaCacheBytes: Math.floor(options.deltaCacheBytes / this.channels.length),
           idleTimeoutMs: options.idleTimeoutMs,
           connectTimeoutMs: options.connectTimeoutMs,
+          ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
         };
         this.post(channel, { type: 'start', data });
         return this.next(channel, 'ready');
@@ -97,13 +106,21 @@ export class ChannelSenders {
           channel.stats = done.stats;
           channel.deltaHits = done.deltaHits;
           channel.bytes += done.bytes;
+          channel.roundPages = 0;
+          channel.roundBytes = 0;
         }
       }),
     );
   }
 
+  /** Wire bytes sent so far, including the round in flight (as of the workers' last progress reports). */
   get bytesSent(): number {
-    return this.channels.reduce((sum, channel) => sum + channel.bytes, 0);
+    return this.channels.reduce((sum, channel) => sum + channel.bytes + channel.roundBytes, 0);
+  }
+
+  /** Pages of the round in flight sent so far (as of the workers' last progress reports). */
+  get roundPagesSent(): number {
+    return this.channels.reduce((sum, channel) => sum + channel.roundPages, 0);
   }
 
   get deltaHits(): number {
@@ -171,6 +188,11 @@ export class ChannelSenders {
     channel.worker.on('message', (event: SenderEvent) => {
       if (event.type === 'error') {
         failWith(errorFromCode(event.code, event.message));
+        return;
+      }
+      if (event.type === 'progress') {
+        channel.roundPages = event.pages;
+        channel.roundBytes = event.bytes;
         return;
       }
       channel.waiting?.(event);

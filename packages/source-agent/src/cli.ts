@@ -1,4 +1,5 @@
 import { runCli } from './cli-support.js';
+import { migrateCommand, statusCommand, type MigrateArguments } from './migrate-command.js';
 import { RUN_DEFAULTS, runCommand, type RunArguments } from './run-command.js';
 
 /** `source-agent run ...`: returns the process exit status. */
@@ -29,13 +30,46 @@ export function main(argv: string[]): Promise<number> {
           .option('max-rounds', { type: 'number', default: RUN_DEFAULTS.maxRounds, describe: 'at most this many pre-copy rounds' })
           .option('max-time', { type: 'string', describe: 'stop iterating once the migration has run this long' })
           .option('policy', { type: 'string', default: 'downtime', describe: 'switchover policy: downtime (QEMU), xen, patterns (Ibrahim et al.)' })
+          .option('max-bandwidth', { type: 'string', describe: 'limit pre-copy to this many bytes per second over all streams (e.g. 3MB/s)' })
+          .option('auto-converge', { type: 'boolean', default: false, describe: 'throttle the vCPUs when they dirty pages faster than they are sent' })
           .option('streams', { type: 'number', default: RUN_DEFAULTS.streams, describe: 'data channels (TCP connections with an encoding thread each)' })
           .option('delta-cache', { type: 'string', default: RUN_DEFAULTS.deltaCache, describe: 'memory for delta-encoding resent pages (0 = off)' })
+          .option('control-port', { type: 'number', describe: 'serve the control API (JSON over HTTP) on this port; the agent then runs until signalled' })
+          .option('control-host', { type: 'string', default: '127.0.0.1', describe: 'address of the control API' })
           .option('run-for', { type: 'string', describe: 'stop hosting the guest after this long' })
           .option('token', { type: 'string', describe: 'shared secret the destination expects in the handshake' })
           .option('report', { type: 'string', describe: 'write the JSON report to this file' }),
       async (args) => {
         context.setExitCode(await runCommand(args as unknown as RunArguments, context.log, context.signal));
+      },
+    )
+    .command(
+      'migrate',
+      'start a migration on a running source agent (its control API) and follow it with a progress bar',
+      (command) =>
+        command
+          .option('control', { type: 'string', demandOption: true, describe: 'control API of the source agent (e.g. http://127.0.0.1:7400)' })
+          .option('to', { type: 'string', demandOption: true, describe: 'destination agent HOST:PORT' })
+          .option('policy', { type: 'string', describe: 'switchover policy: downtime, xen, patterns' })
+          .option('downtime-limit', { type: 'string', describe: 'switch to stop-and-copy once the expected downtime is under this' })
+          .option('max-rounds', { type: 'number', describe: 'at most this many pre-copy rounds' })
+          .option('max-time', { type: 'string', describe: 'stop iterating once the migration has run this long' })
+          .option('max-bandwidth', { type: 'string', describe: 'limit pre-copy to this many bytes per second (e.g. 3MB/s)' })
+          .option('auto-converge', { type: 'boolean', describe: 'throttle the vCPUs when they dirty pages faster than they are sent' })
+          .option('streams', { type: 'number', describe: 'data channels' })
+          .option('delta-cache', { type: 'string', describe: 'memory for delta-encoding resent pages' })
+          .option('token', { type: 'string', describe: 'shared secret the destination expects' })
+          .option('json', { type: 'boolean', default: false, describe: 'print the final report as JSON' }),
+      async (args) => {
+        context.setExitCode(await migrateCommand(args as unknown as MigrateArguments, context.log, context.signal));
+      },
+    )
+    .command(
+      'status',
+      "print a running agent's status (GET /status) as JSON",
+      (command) => command.option('control', { type: 'string', demandOption: true, describe: 'control API URL' }),
+      async (args) => {
+        context.setExitCode(await statusCommand(args as unknown as { control: string }));
       },
     ),
   );

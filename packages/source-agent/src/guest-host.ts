@@ -1,16 +1,20 @@
+import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Guest } from '@livemig/guest';
+import { MigrationError } from '@livemig/protocol';
 import { silentLogger, type Logger } from './logger.js';
 import { ChannelSenders } from './channel-senders.js';
-import { DEFAULT_STREAMS, migrateGuest, type MigrationOptions } from './migration.js';
+import { DEFAULT_STREAMS, Migration, type MigrationOptions } from './migration.js';
 import type { MigrationReport } from './report.js';
 
 export interface HostOptions {
+  /** Identity of the guest, carried by its migrations. */
+  guestId?: string;
   /** Migrate the guest there after `migrateAfterMs`; if that fails, keep hosting it here. */
   migration?: MigrationOptions & { afterMs: number };
   /** Stop hosting after this long (the guest's workers are stopped; no digest unless it had finished). */
   runForMs?: number;
-  /** Stop hosting when this fires (SIGINT, SIGTERM). */
+  /** Stop hosting when this fires (SIGINT, SIGTERM); a migration in flight is cancelled if it still can be. */
   signal?: AbortSignal;
   log?: Logger;
 }
@@ -18,62 +22,168 @@ export interface HostOptions {
 export interface HostOutcome {
   /** How hosting ended: the guest left, finished its ops, ran for its time, or we were told to stop. */
   ended: 'migrated' | 'finished' | 'run-for' | 'signal';
+  /** The last migration attempted, if any. */
   migration: MigrationReport | null;
   /** Digest of memory and CPU state once every vCPU did its `ops`: the deterministic oracle's output. */
   finalDigest: string | null;
   opsDone: number;
 }
 
-type Wake = 'finished' | 'run-for' | 'signal' | 'migrate';
+/** LM_ERR_BUSY: the guest cannot start a migration now (one is in flight, or the guest is gone). */
+export class HostBusyError extends MigrationError {
+  constructor(message: string) {
+    super('LM_ERR_BUSY', message);
+  }
+}
+
+type Wake = 'finished' | 'run-for' | 'signal' | 'migrated';
+
+export interface GuestHostEvents {
+  migration: [migration: Migration];
+  ended: [outcome: HostOutcome];
+}
 
 /**
- * Hosts a running guest until it finishes, migrates away, runs out its time or is signalled.
- * Used by the source agent and, after activation, by the destination agent: a guest that arrived can leave
- * again the same way (A -> B -> A).
+ * Hosts one running guest until it finishes, migrates away, runs out its time or is signalled, and starts
+ * its outgoing migrations (at most one at a time). Used by the source agent and, after activation, by the
+ * destination agent: a guest that arrived can leave again the same way (A -> B -> A).
+ */
+export class GuestHost extends EventEmitter<GuestHostEvents> {
+  readonly guestId: string | undefined;
+  /** This host's outgoing migrations by id, oldest first. */
+  readonly migrations = new Map<string, Migration>();
+  readonly ended: Promise<HostOutcome>;
+  private active: Migration | undefined;
+  private gone = false;
+  private readonly log: Logger;
+  private readonly timers = new AbortController();
+  private migrated: (report: MigrationReport) => void = () => {};
+
+  constructor(
+    readonly guest: Guest,
+    private readonly options: Omit<HostOptions, 'migration'> = {},
+  ) {
+    super();
+    this.guestId = options.guestId;
+    this.log = options.log ?? silentLogger();
+    this.ended = this.host();
+    this.ended.then((outcome) => this.emit('ended', outcome), () => {});
+  }
+
+  /** The migration in flight, if any. */
+  get current(): Migration | undefined {
+    return this.active;
+  }
+
+  /** Whether the guest still runs here (false once it migrated away or hosting ended). */
+  get hosting(): boolean {
+    return !this.gone;
+  }
+
+  /**
+   * Starts a migration of the guest (options are checked as it starts: a bad one ends it as failed).
+   * @throws HostBusyError while another one runs or once the guest is gone
+   */
+  migrate(options: MigrationOptions): Migration {
+    if (this.gone) throw new HostBusyError('no guest is hosted here any more');
+    if (this.active) throw new HostBusyError(`migration ${this.active.id} is still in progress`);
+    const migration = new Migration(this.guest, {
+      log: this.log,
+      ...(this.guestId === undefined ? {} : { guestId: this.guestId }),
+      ...options,
+    });
+    this.active = migration;
+    this.migrations.set(migration.id, migration);
+    void migration.done.then((report) => {
+      this.active = undefined;
+      if (report.status === 'completed') {
+        this.gone = true;
+        this.migrated(report);
+      }
+    });
+    this.emit('migration', migration);
+    return migration;
+  }
+
+  private async host(): Promise<HostOutcome> {
+    const { guest } = this;
+    const signal = this.timers.signal;
+    const wakeups: Promise<Wake | MigrationReport>[] = [
+      guest.finished.then(() => 'finished' as const),
+      new Promise<MigrationReport>((resolve) => {
+        this.migrated = resolve;
+      }),
+    ];
+    if (this.options.runForMs !== undefined) wakeups.push(sleepUntil(this.options.runForMs, 'run-for', signal));
+    if (this.options.signal) wakeups.push(onAbort(this.options.signal, signal));
+    try {
+      for (;;) {
+        const wake = await Promise.race(wakeups);
+        if (typeof wake !== 'string') return this.leftWith(wake);
+        const active = this.active;
+        if (active) {
+          // A finishing guest still migrates; a stop request cancels the migration if it is not too late.
+          if (wake !== 'finished') active.cancel(`the agent is stopping (${wake})`);
+          const report = await active.done;
+          if (report.status === 'completed') return this.leftWith(report);
+        }
+        this.gone = true;
+        let finalDigest: string | null = null;
+        if (wake === 'finished') finalDigest = guest.digest();
+        else await guest.park();
+        const opsDone = guest.opsDone();
+        await guest.stop();
+        return { ended: wake as Exclude<Wake, 'migrated'>, migration: this.lastReport(), finalDigest, opsDone };
+      }
+    } finally {
+      this.timers.abort();
+    }
+  }
+
+  private leftWith(report: MigrationReport): HostOutcome {
+    this.gone = true;
+    return { ended: 'migrated', migration: report, finalDigest: null, opsDone: report.guestOpsAtPark ?? 0 };
+  }
+
+  private lastReport(): MigrationReport | null {
+    // Every migration is over by now (hosting waits for the active one), so its result is settled.
+    return [...this.migrations.values()].at(-1)?.result ?? null;
+  }
+}
+
+/**
+ * Hosts a guest (see GuestHost) and, with `options.migration`, migrates it once `afterMs` has passed
+ * (unless hosting ended first). Resolves when hosting ends.
  */
 export async function hostGuest(guest: Guest, options: HostOptions): Promise<HostOutcome> {
-  const log = options.log ?? silentLogger();
-  const timers = new AbortController();
-  const wakeups: Promise<Wake>[] = [guest.finished.then(() => 'finished' as const)];
-  if (options.runForMs !== undefined) wakeups.push(sleepUntil(options.runForMs, 'run-for', timers.signal));
-  if (options.signal) wakeups.push(onAbort(options.signal, timers.signal));
-  let migration: MigrationReport | null = null;
+  const host = new GuestHost(guest, options);
+  if (options.migration) planMigration(host, options.migration, options.log);
+  return host.ended;
+}
+
+/** Starts a migration of `host`'s guest after `planned.afterMs`, unless hosting has ended by then. */
+export function planMigration(host: GuestHost, planned: MigrationOptions & { afterMs: number }, log?: Logger): void {
   // A planned migration's channel threads start now, so the migration does not wait for them.
-  const channels = options.migration
-    ? (options.migration.channels ?? ChannelSenders.spawn(options.migration.streams ?? DEFAULT_STREAMS))
-    : undefined;
-  channels?.catch(() => {});
-  try {
-    if (options.migration) {
-      const why = await Promise.race([...wakeups, sleepUntil(options.migration.afterMs, 'migrate', timers.signal)]);
-      if (why === 'migrate') {
-        migration = await migrateGuest(guest, {
-          ...options.migration,
-          ...(channels === undefined ? {} : { channels }),
-          log,
-          ...(options.signal === undefined ? {} : { signal: options.signal }),
-        });
-        if (migration.status === 'completed') {
-          return { ended: 'migrated', migration, finalDigest: null, opsDone: migration.guestOpsAtPark ?? 0 };
-        }
-      } else {
-        log.info({ why }, 'guest stopped before its migration was due');
-        void channels?.then((unused) => unused.terminate(), () => {});
+  const channels = planned.channels ?? ChannelSenders.spawn(planned.streams ?? DEFAULT_STREAMS);
+  channels.catch(() => {});
+  const unused = (): void => void channels.then((senders) => senders.terminate(), () => {});
+  const due = new AbortController();
+  void host.ended.finally(() => due.abort());
+  void sleep(planned.afterMs, undefined, { signal: due.signal }).then(
+    () => {
+      const { afterMs: _afterMs, ...migration } = planned;
+      try {
+        host.migrate({ ...migration, channels });
+      } catch (error) {
+        log?.warn({ err: error }, 'planned migration not started');
+        unused();
       }
-    }
-    const why = (await Promise.race(wakeups)) as Exclude<Wake, 'migrate'>;
-    let finalDigest: string | null = null;
-    if (why === 'finished') {
-      finalDigest = guest.digest();
-    } else {
-      await guest.park();
-    }
-    const opsDone = guest.opsDone();
-    await guest.stop();
-    return { ended: why, migration, finalDigest, opsDone };
-  } finally {
-    timers.abort();
-  }
+    },
+    () => {
+      log?.info('guest stopped before its migration was due');
+      unused();
+    },
+  );
 }
 
 async function sleepUntil<T extends Wake>(ms: number, value: T, signal: AbortSignal): Promise<T> {

@@ -2,7 +2,18 @@ export { main } from './cli.js';
 export { runCli, type CliContext } from './cli-support.js';
 export { connectTcp } from './connect.js';
 export { FramedSocket, type FramedSocketOptions } from './framed-socket.js';
-export { hostGuest, type HostOptions, type HostOutcome } from './guest-host.js';
+export { GuestHost, HostBusyError, hostGuest, planMigration, type GuestHostEvents, type HostOptions, type HostOutcome } from './guest-host.js';
+export { AutoConverge, AUTO_CONVERGE_INCREMENT, AUTO_CONVERGE_INITIAL, AUTO_CONVERGE_MAX, AUTO_CONVERGE_THRESHOLD } from './auto-converge.js';
+export { BandwidthMeter } from './bandwidth-meter.js';
+export {
+  MIGRATION_PHASES,
+  isCancellable,
+  isFinalPhase,
+  type MigrationParameters,
+  type MigrationPhase,
+  type MigrationStats,
+} from './migration-stats.js';
+export { SharedRateLimiter } from './rate-limiter.js';
 export { createLogger, silentLogger, type Logger } from './logger.js';
 export {
   CAPABILITIES,
@@ -13,7 +24,11 @@ export {
   MAX_STREAMS,
   DEFAULT_DOWNTIME_LIMIT_MS,
   DEFAULT_MAX_ROUNDS,
+  Migration,
+  checkParameters,
   migrateGuest,
+  startMigration,
+  type MigrationEvents,
   type MigrationOptions,
 } from './migration.js';
 export { PageChecksums } from './page-checksums.js';
@@ -32,4 +47,6 @@ export {
   type RoundObservation,
   type SwitchoverDecision,
 } from './switchover/index.js';
-export { formatBytes, parseDuration, parseHostPort, parseSize, type HostPort } from './units.js';
+export { formatBytes, parseDuration, parseHostPort, parseRate, parseSize, type HostPort } from './units.js';
+export * from './control/index.js';
+export { ControlApi, type ControlApiSource } from './control-api.js';

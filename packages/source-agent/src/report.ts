@@ -1,4 +1,5 @@
 import { MigrationError } from '@livemig/protocol';
+import type { MigrationParameters } from './migration-stats.js';
 
 export type MigrationStatus = 'completed' | 'failed' | 'cancelled' | 'not-migrated';
 
@@ -7,12 +8,18 @@ export interface RoundReport {
   round: number;
   final: boolean;
   pagesSent: number;
+  /** Of those, pages the previous round sent too (pre-copy chasing a page the guest keeps writing). */
+  pagesResent: number;
   bytesOnWire: number;
   ms: number;
   /** Pages the vCPUs dirtied while this round was being sent (what the next round has to send). */
   pagesDirtiedMeanwhile: number;
   /** Expected downtime if we stopped after this round: remaining dirty bytes / measured bandwidth. */
   expectedDowntimeMs: number;
+  /** Wire bandwidth over the short window that ended with this round. */
+  bandwidthBytesPerSec: number;
+  /** vCPU throttle in force after this round's auto-converge check (0: none). */
+  throttlePercent: number;
 }
 
 export interface PagesByEncoding {
@@ -25,6 +32,8 @@ export interface PagesByEncoding {
 
 export interface MigrationReport {
   status: MigrationStatus;
+  /** The migration's id at the source agent (its control API names it so); null when none was started. */
+  migrationId: string | null;
   error?: { code: string; message: string };
   guestId: string;
   target: string;
@@ -34,6 +43,14 @@ export interface MigrationReport {
   timeToCommitMs: number | null;
   /** From vCPU park at the source to the destination's Activated (vCPUs started there). */
   downtimeMs: number | null;
+  /** Migration start to vCPU park (pre-copy's length; guest slowdown is measured over it). */
+  timeToParkMs: number | null;
+  /** The source's share of the downtime: vCPU park to the last stop-and-copy byte handed to the sockets (QEMU's figure). */
+  sourceDowntimeMs: number | null;
+  /** Highest vCPU throttle auto-converge applied (0: none); released when the migration ended. */
+  throttlePercent: number;
+  /** The parameters in force at the end (they may have been changed while it ran). */
+  parameters: MigrationParameters | null;
   /** Handshake and reservation: connect to Accept. */
   setupTimeMs: number;
   /** Why pre-copy stopped: downtime-limit, xen-few-dirty, xen-max-rounds, patterns-drains, patterns-resent, patterns-stable, max-rounds or max-time. */
@@ -75,12 +92,17 @@ export function emptyReport(
 ): MigrationReport {
   return {
     status: fields.status,
+    migrationId: null,
     guestId: fields.guestId,
     target: fields.target,
     startedAt: new Date().toISOString(),
     totalTimeMs: 0,
     timeToCommitMs: null,
     downtimeMs: null,
+    timeToParkMs: null,
+    sourceDowntimeMs: null,
+    throttlePercent: 0,
+    parameters: null,
     setupTimeMs: 0,
     switchoverReason: null,
     policy: fields.policy,

@@ -2,14 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { Guest, GuestMemory, parseWorkloadSpec, type WorkloadName } from '@livemig/guest';
 import { BadArgumentError } from '@livemig/protocol';
-import { hostGuest } from './guest-host.js';
+import { ControlApi } from './control-api.js';
+import { GuestHost, planMigration, type HostOutcome } from './guest-host.js';
 import type { Logger } from './logger.js';
 import { ChannelSenders } from './channel-senders.js';
 import { loadImageFile } from './image-file.js';
 import { POLICY_NAMES, parsePolicyName } from './switchover/index.js';
 import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, MAX_STREAMS } from './migration.js';
 import { emptyReport, type MigrationReport } from './report.js';
-import { formatBytes, parseDuration, parseHostPort, parseSize } from './units.js';
+import { formatBytes, parseDuration, parseHostPort, parseRate, parseSize } from './units.js';
 
 export interface RunArguments {
   memory?: string;
@@ -29,6 +30,10 @@ export interface RunArguments {
   maxRounds: number;
   maxTime?: string;
   policy: string;
+  maxBandwidth?: string;
+  autoConverge: boolean;
+  controlPort?: number;
+  controlHost: string;
   runFor?: string;
   report?: string;
   token?: string;
@@ -54,6 +59,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   const policy = parsePolicyName(args.policy);
   if (!policy) throw new BadArgumentError(`--policy: expected one of ${POLICY_NAMES.join(', ')}, got "${args.policy}"`);
   const runForMs = args.runFor === undefined ? undefined : parseDuration(args.runFor, 'run-for');
+  const maxBandwidthBytesPerSec = args.maxBandwidth === undefined ? 0 : parseRate(args.maxBandwidth, 'max-bandwidth');
 
   const deltaCacheBytes = parseSize(args.deltaCache, 'delta-cache');
   if (!Number.isInteger(args.streams) || args.streams < 1 || args.streams > MAX_STREAMS) {
@@ -74,29 +80,41 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     args.paused ? 'guest booted paused' : 'guest running',
   );
 
-  const outcome = await hostGuest(guest, {
-    log,
-    signal,
-    ...(runForMs === undefined ? {} : { runForMs }),
-    ...(target === undefined
-      ? {}
-      : {
-          migration: {
-            target,
-            guestId,
-            afterMs: migrateAfterMs,
-            downtimeLimitMs,
-            maxRounds: args.maxRounds,
-            policy,
-            ...(maxTimeMs === undefined ? {} : { maxTimeMs }),
-            streams: args.streams,
-            deltaCacheBytes,
-            ...(channels === undefined ? {} : { channels }),
-            ...(args.token === undefined ? {} : { token: args.token }),
-          },
-        }),
-  });
+  // The command line's migration flags are also the defaults of migrations started through the control API.
+  const migrationDefaults = {
+    guestId,
+    downtimeLimitMs,
+    maxRounds: args.maxRounds,
+    policy,
+    ...(maxTimeMs === undefined ? {} : { maxTimeMs }),
+    maxBandwidthBytesPerSec,
+    autoConverge: args.autoConverge,
+    streams: args.streams,
+    deltaCacheBytes,
+    ...(args.token === undefined ? {} : { token: args.token }),
+  };
+  const host = new GuestHost(guest, { guestId, log, signal, ...(runForMs === undefined ? {} : { runForMs }) });
+  const control = args.controlPort === undefined ? undefined : new ControlApi({ agent: 'source', host: () => host, migrationDefaults, log });
+  if (control) {
+    control.watch(host);
+    const address = await control.listen(args.controlPort!, args.controlHost);
+    process.stdout.write(`control http://${address.host}:${address.port}\n`);
+  }
+  if (target !== undefined) {
+    planMigration(host, { ...migrationDefaults, target, afterMs: migrateAfterMs, ...(channels === undefined ? {} : { channels }) }, log);
+  }
+  const outcome = await host.ended;
+  const status = await reportOutcome(outcome, args, log, guestId, memoryBytes);
+  // A daemon with a control API outlives its guest: it answers (e.g. the migration's report) until signalled.
+  if (control) {
+    await untilAborted(signal);
+    await control.close();
+  }
+  return status;
+}
 
+/** Prints the final digest, writes the report, and returns the exit status. */
+async function reportOutcome(outcome: HostOutcome, args: RunArguments, log: Logger, guestId: string, memoryBytes: number): Promise<number> {
   if (outcome.finalDigest) process.stdout.write(`final digest ${outcome.finalDigest}\n`);
   const report: SourceReport = {
     ...(outcome.migration ?? notMigrated(guestId, memoryBytes)),
@@ -133,6 +151,11 @@ function notMigrated(guestId: string, memoryBytes: number): MigrationReport {
 }
 
 const DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024;
+
+function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
 
 export const RUN_DEFAULTS = {
   downtimeLimit: `${DEFAULT_DOWNTIME_LIMIT_MS}ms`,

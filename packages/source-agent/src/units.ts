@@ -19,6 +19,19 @@ export function parseSize(text: string | number, flag = 'size'): number {
   return Math.floor(Number(match[1]) * unit);
 }
 
+/**
+ * Parses a rate in bytes per second: "3MB/s", "100MiB/s", "1GB" (the "/s" is optional), like QEMU's
+ * max-bandwidth. @throws BadArgumentError
+ */
+export function parseRate(text: string | number, flag = 'rate'): number {
+  const bare = typeof text === 'string' ? text.replace(/\/s\s*$/i, '') : text;
+  try {
+    return parseSize(bare, flag);
+  } catch {
+    throw new BadArgumentError(`--${flag}: cannot read "${text}" as a rate (e.g. 3MB/s, 100MiB/s)`);
+  }
+}
+
 const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
 
 /** Parses "300ms", "1s", "1.5s", "2m" or a plain number of milliseconds. @throws BadArgumentError */

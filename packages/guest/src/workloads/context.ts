@@ -9,6 +9,8 @@ export interface VcpuContext {
   readonly slotWords: readonly Uint32Array[];
   readonly pagesPerSlot: number;
   readonly dirty: Int32Array;
+  /** False only for a throughput measurement without dirty logging (workload param dirtyLog = 0). */
+  readonly dirtyLog: boolean;
   readonly params: Readonly<Record<string, number>>;
   readonly vcpus: number;
 }
@@ -33,5 +35,5 @@ export function offsetOf(ctx: VcpuContext, page: number): number {
 
 /** Write, then mark: call after the page's bytes are stored (Atomics.or is the release). */
 export function markDirty(ctx: VcpuContext, page: number): void {
-  Atomics.or(ctx.dirty, page >>> 5, 1 << (page & 31));
+  if (ctx.dirtyLog) Atomics.or(ctx.dirty, page >>> 5, 1 << (page & 31));
 }

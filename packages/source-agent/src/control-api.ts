@@ -1,0 +1,296 @@
+import { PAGE_SIZE } from '@livemig/protocol';
+import {
+  ControlError,
+  ControlServer,
+  EventStream,
+  createMetrics,
+  metricsHandler,
+  optionSchema,
+  readOptions,
+  type ControlMetrics,
+  type ListenAddress,
+  type MetricSample,
+  type Route,
+} from './control/index.js';
+import type { GuestHost } from './guest-host.js';
+import type { Logger } from './logger.js';
+import { MAX_STREAMS, type Migration, type MigrationOptions } from './migration.js';
+import { isCancellable, isFinalPhase, MIGRATION_PHASES, type MigrationParameters } from './migration-stats.js';
+import { POLICY_NAMES } from './switchover/index.js';
+import { parseHostPort } from './units.js';
+
+/** What an agent exposes through its control API. */
+export interface ControlApiSource {
+  agent: 'source' | 'dest';
+  /** The guest running here now, if any. */
+  host(): GuestHost | undefined;
+  /** Agent-specific fields of GET /status (the destination: listen address, reservations, incoming). */
+  status?(): Record<string, unknown>;
+  /** Incoming migrations (the destination), listed by GET /migrations and GET /migrations/:id. */
+  incoming?(): { id: string; status: string }[];
+  /** Defaults for POST /migrations (e.g. the agent's --token). */
+  migrationDefaults?: Partial<MigrationOptions>;
+  log?: Logger;
+}
+
+/** PATCH /migrations/:id: what QEMU's migrate-set-parameters may change while a migration runs. */
+const PARAMETER_OPTIONS = optionSchema({
+  policy: { type: 'string', enum: POLICY_NAMES },
+  downtimeLimitMs: { type: 'number', min: 0 },
+  maxRounds: { type: 'number', integer: true, min: 1 },
+  maxTimeMs: { type: 'number', min: 1 },
+  maxBandwidthBytesPerSec: { type: 'number', min: 0 },
+  autoConverge: { type: 'boolean' },
+});
+
+/** POST /migrations: the target, the parameters, and the options of `source-agent run` (bytes, ms). */
+const START_OPTIONS = optionSchema({
+  target: { type: 'string', required: true },
+  ...PARAMETER_OPTIONS,
+  streams: { type: 'number', integer: true, min: 1, max: MAX_STREAMS },
+  deltaCacheBytes: { type: 'number', integer: true, min: 0 },
+  token: { type: 'string' },
+});
+
+/**
+ * The control API of an agent (JSON over HTTP, 127.0.0.1 by default): status, the guest, its outgoing
+ * migrations (start, follow, change parameters, cancel), server-sent events and Prometheus metrics.
+ */
+export class ControlApi {
+  readonly events = new EventStream();
+  private readonly server: ControlServer;
+  private readonly metrics: ControlMetrics;
+  private readonly outgoing = new Map<string, Migration>();
+  private readonly watched = new WeakSet<GuestHost>();
+  private readonly startedAt = Date.now();
+
+  constructor(private readonly source: ControlApiSource) {
+    this.metrics = createMetrics(`livemig_${source.agent}`, METRICS, () => this.samples(), {
+      defaultLabels: { agent: source.agent },
+    });
+    this.server = new ControlServer(this.routes(), source.log ? { logger: source.log } : {});
+  }
+
+  listen(port: number, host = '127.0.0.1'): Promise<ListenAddress> {
+    return this.server.listen(port, host);
+  }
+
+  close(): Promise<void> {
+    this.events.close();
+    return this.server.close();
+  }
+
+  /** Follows a guest host: its migrations show up in the API and their events on /events. */
+  watch(host: GuestHost): void {
+    if (this.watched.has(host)) return;
+    this.watched.add(host);
+    for (const migration of host.migrations.values()) this.follow(migration);
+    host.on('migration', (migration) => this.follow(migration));
+    host.on('ended', (outcome) => this.events.publish('guest-ended', { guestId: host.guestId ?? null, ended: outcome.ended }));
+  }
+
+  /** Publishes an event of the agent's own (e.g. the destination's incoming migrations). */
+  publish(event: string, data: unknown): void {
+    this.events.publish(event, data);
+  }
+
+  private follow(migration: Migration): void {
+    if (this.outgoing.has(migration.id)) return;
+    this.outgoing.set(migration.id, migration);
+    const id = migration.id;
+    this.events.publish('migration', { id, guestId: migration.guestId, target: migration.target });
+    migration.on('phase', (phase, stats) => this.events.publish('phase', { id, phase, stats }));
+    migration.on('round', (round) => this.events.publish('round', { id, ...round }));
+    migration.on('progress', (stats) => this.events.publish('progress', stats));
+    migration.on('parameters', (parameters) => this.events.publish('parameters', { id, parameters }));
+    migration.on('throttle', (percent) => this.events.publish('throttle', { id, throttlePercent: percent }));
+    migration.on('done', (report) => this.events.publish('done', { id, report }));
+  }
+
+  private find(id: string): Migration {
+    const migration = this.outgoing.get(id);
+    if (!migration) throw new ControlError(404, 'LM_ERR_NOT_FOUND', `no migration with id "${id}"`);
+    return migration;
+  }
+
+  private routes(): Route[] {
+    const view = (migration: Migration): Record<string, unknown> => ({
+      direction: 'out',
+      ...migration.stats(),
+      report: migration.result ?? null,
+    });
+    return [
+      { method: 'GET', path: '/status', handler: () => ({ status: 200, body: this.status() }) },
+      {
+        method: 'GET',
+        path: '/guest',
+        handler: () => {
+          const host = this.source.host();
+          if (!host || !host.hosting) throw new ControlError(404, 'LM_ERR_NOT_FOUND', 'no guest is running on this agent');
+          return { status: 200, body: guestView(host) };
+        },
+      },
+      {
+        method: 'GET',
+        path: '/migrations',
+        handler: () => ({
+          status: 200,
+          body: {
+            outgoing: [...this.outgoing.values()].map((migration) => migration.stats()),
+            incoming: this.source.incoming?.() ?? [],
+          },
+        }),
+      },
+      {
+        method: 'POST',
+        path: '/migrations',
+        handler: ({ body }) => {
+          const { target, ...options } = readOptions(body, START_OPTIONS);
+          const host = this.source.host();
+          if (!host || !host.hosting) throw new ControlError(409, 'LM_ERR_CONFLICT', 'no guest is running on this agent to migrate');
+          if (host.current) throw new ControlError(409, 'LM_ERR_CONFLICT', `migration ${host.current.id} is still in progress`);
+          this.watch(host);
+          const migration = host.migrate({ ...this.source.migrationDefaults, ...options, target: parseHostPort(target) });
+          return { status: 201, body: view(migration), headers: { location: `/migrations/${migration.id}` } };
+        },
+      },
+      {
+        method: 'GET',
+        path: '/migrations/:id',
+        handler: ({ params }) => {
+          const incoming = this.source.incoming?.().find((entry) => entry.id === params.id);
+          if (incoming) return { status: 200, body: { direction: 'in', ...incoming } };
+          return { status: 200, body: view(this.find(params.id!)) };
+        },
+      },
+      {
+        method: 'PATCH',
+        path: '/migrations/:id',
+        handler: ({ params, body }) => {
+          const migration = this.find(params.id!);
+          const changes = readOptions(body, PARAMETER_OPTIONS) as Partial<MigrationParameters>;
+          if (!isCancellable(migration.phase) || migration.phase === 'stop-and-copy') {
+            throw new ControlError(409, 'LM_ERR_CONFLICT', `migration ${migration.id} is in phase ${migration.phase}; its parameters can no longer change`);
+          }
+          return { status: 200, body: { id: migration.id, parameters: migration.setParameters(changes) } };
+        },
+      },
+      {
+        method: 'DELETE',
+        path: '/migrations/:id',
+        handler: ({ params }) => {
+          const migration = this.find(params.id!);
+          const phase = migration.phase;
+          if (!migration.cancel('cancelled through the control API')) {
+            const why = isFinalPhase(phase) ? `it has already ${phase === 'completed' ? 'completed' : `ended (${phase})`}` : `it is in phase ${phase}: the destination decides now`;
+            throw new ControlError(409, 'LM_ERR_CONFLICT', `migration ${migration.id} cannot be cancelled: ${why}`);
+          }
+          return { status: 202, body: { id: migration.id, phase, cancelling: true } };
+        },
+      },
+      {
+        method: 'GET',
+        path: '/events',
+        handler: ({ req, res }) => {
+          this.events.attach(req, res);
+          return 'streaming';
+        },
+      },
+      { method: 'GET', path: '/metrics', handler: metricsHandler(this.metrics) },
+    ];
+  }
+
+  private status(): Record<string, unknown> {
+    const host = this.source.host();
+    const current = host?.current;
+    return {
+      agent: this.source.agent,
+      pid: process.pid,
+      uptimeMs: Date.now() - this.startedAt,
+      guest: host && host.hosting ? guestView(host) : null,
+      migration: current ? current.stats() : null,
+      migrations: {
+        outgoing: this.outgoing.size,
+        incoming: this.source.incoming?.().length ?? 0,
+      },
+      ...this.source.status?.(),
+    };
+  }
+
+  private samples(): MetricSample[] {
+    const samples: MetricSample[] = [];
+    const host = this.source.host();
+    if (host && host.hosting) {
+      samples.push(
+        { name: 'guest_memory_bytes', value: host.guest.memory.memoryBytes },
+        { name: 'guest_vcpus', value: host.guest.vcpuCount },
+        { name: 'guest_ops', value: host.guest.opsDone() },
+        { name: 'guest_throttle_percent', value: host.guest.throttlePercent },
+      );
+    }
+    const byStatus = new Map<string, number>();
+    for (const migration of this.outgoing.values()) {
+      const status = migration.result?.status;
+      if (status) byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+    }
+    for (const [status, count] of byStatus) samples.push({ name: 'migrations_total', labels: { direction: 'out', status }, value: count });
+    const incoming = new Map<string, number>();
+    for (const entry of this.source.incoming?.() ?? []) incoming.set(entry.status, (incoming.get(entry.status) ?? 0) + 1);
+    for (const [status, count] of incoming) samples.push({ name: 'migrations_total', labels: { direction: 'in', status }, value: count });
+    const last = [...this.outgoing.values()].at(-1);
+    if (last) {
+      const stats = last.stats();
+      samples.push(
+        { name: 'migration_phase', labels: { phase: stats.phase }, value: MIGRATION_PHASES.indexOf(stats.phase) },
+        { name: 'migration_round', value: stats.round },
+        { name: 'migration_transferred_bytes', value: stats.transferredBytes },
+        { name: 'migration_remaining_bytes', value: stats.remainingBytes },
+        { name: 'migration_pages_transferred', value: stats.pagesTransferred },
+        { name: 'migration_bandwidth_bytes_per_second', value: stats.bandwidthBytesPerSec },
+        { name: 'migration_dirty_pages_rate', value: stats.dirtyPagesRate },
+        { name: 'migration_progress_percent', value: stats.progressPercent },
+        { name: 'migration_throttle_percent', value: stats.throttlePercent },
+      );
+      if (stats.expectedDowntimeMs !== null && Number.isFinite(stats.expectedDowntimeMs)) {
+        samples.push({ name: 'migration_expected_downtime_seconds', value: stats.expectedDowntimeMs / 1000 });
+      }
+      if (stats.downtimeMs !== null) samples.push({ name: 'migration_downtime_seconds', value: stats.downtimeMs / 1000 });
+    }
+    return samples;
+  }
+}
+
+function guestView(host: GuestHost): Record<string, unknown> {
+  const { guest } = host;
+  return {
+    guestId: host.guestId ?? null,
+    memoryBytes: guest.memory.memoryBytes,
+    pages: guest.memory.memoryBytes / PAGE_SIZE,
+    vcpus: guest.vcpuCount,
+    workload: guest.workload,
+    opsDone: guest.opsDone(),
+    parked: guest.parked,
+    finished: guest.isFinished(),
+    throttlePercent: guest.throttlePercent,
+    migrating: host.current?.id ?? null,
+  };
+}
+
+const METRICS = [
+  { name: 'guest_memory_bytes', help: 'Memory of the guest running here.', type: 'gauge' },
+  { name: 'guest_vcpus', help: 'vCPUs of the guest running here.', type: 'gauge' },
+  { name: 'guest_ops', help: 'Operations the guest running here has done (its workload counter).', type: 'gauge' },
+  { name: 'guest_throttle_percent', help: 'vCPU throttle of the guest (auto-converge).', type: 'gauge' },
+  { name: 'migrations_total', help: 'Migrations that ended, by direction and status.', type: 'counter', labelNames: ['direction', 'status'] },
+  { name: 'migration_phase', help: 'Phase of the latest outgoing migration (label; value is its index).', type: 'gauge', labelNames: ['phase'] },
+  { name: 'migration_round', help: 'Rounds begun by the latest outgoing migration (dirty syncs).', type: 'gauge' },
+  { name: 'migration_transferred_bytes', help: 'Bytes the latest outgoing migration has written to the destination.', type: 'gauge' },
+  { name: 'migration_remaining_bytes', help: 'Guest-memory bytes the latest outgoing migration still has to send.', type: 'gauge' },
+  { name: 'migration_pages_transferred', help: 'Guest pages the latest outgoing migration has sent.', type: 'gauge' },
+  { name: 'migration_bandwidth_bytes_per_second', help: 'Wire bandwidth over the last window.', type: 'gauge' },
+  { name: 'migration_dirty_pages_rate', help: 'Pages dirtied per second during the last round.', type: 'gauge' },
+  { name: 'migration_progress_percent', help: 'Progress of the latest outgoing migration (never decreases).', type: 'gauge' },
+  { name: 'migration_throttle_percent', help: 'vCPU throttle applied by auto-converge.', type: 'gauge' },
+  { name: 'migration_expected_downtime_seconds', help: 'Expected downtime if the guest were stopped now.', type: 'gauge' },
+  { name: 'migration_downtime_seconds', help: 'Measured downtime of the latest completed migration.', type: 'gauge' },
+] as const;

@@ -1,0 +1,94 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BadArgumentError } from '@livemig/protocol';
+import { ControlClient } from './control/index.js';
+import type { Logger } from './logger.js';
+import type { MigrationStats } from './migration-stats.js';
+import { isFinalPhase } from './migration-stats.js';
+import { ProgressBar } from './progress-bar.js';
+import type { MigrationReport } from './report.js';
+import { POLICY_NAMES, parsePolicyName } from './switchover/index.js';
+import { parseDuration, parseHostPort, parseRate, parseSize } from './units.js';
+
+export interface MigrateArguments {
+  control: string;
+  to: string;
+  policy?: string;
+  downtimeLimit?: string;
+  maxRounds?: number;
+  maxTime?: string;
+  maxBandwidth?: string;
+  autoConverge?: boolean;
+  streams?: number;
+  deltaCache?: string;
+  token?: string;
+  json: boolean;
+}
+
+/** How often the migration is polled for the progress bar. */
+const POLL_MS = 200;
+
+/**
+ * `source-agent migrate`: starts a migration on a running source agent through its control API and follows
+ * it to the end. The first SIGINT cancels the migration (DELETE), the agent's guest carries on there.
+ * Returns 0 when it completed, 1 otherwise.
+ */
+export async function migrateCommand(args: MigrateArguments, log: Logger, signal: AbortSignal): Promise<number> {
+  const client = new ControlClient(args.control);
+  parseHostPort(args.to);
+  const options: Record<string, unknown> = { target: args.to };
+  if (args.policy !== undefined) {
+    if (!parsePolicyName(args.policy)) throw new BadArgumentError(`--policy: expected one of ${POLICY_NAMES.join(', ')}, got "${args.policy}"`);
+    options.policy = args.policy;
+  }
+  if (args.downtimeLimit !== undefined) options.downtimeLimitMs = parseDuration(args.downtimeLimit, 'downtime-limit');
+  if (args.maxRounds !== undefined) options.maxRounds = args.maxRounds;
+  if (args.maxTime !== undefined) options.maxTimeMs = parseDuration(args.maxTime, 'max-time');
+  if (args.maxBandwidth !== undefined) options.maxBandwidthBytesPerSec = parseRate(args.maxBandwidth, 'max-bandwidth');
+  if (args.autoConverge !== undefined) options.autoConverge = args.autoConverge;
+  if (args.streams !== undefined) options.streams = args.streams;
+  if (args.deltaCache !== undefined) options.deltaCacheBytes = parseSize(args.deltaCache, 'delta-cache');
+  if (args.token !== undefined) options.token = args.token;
+
+  const started = await client.post<MigrationStats>('/migrations', options);
+  const path = `/migrations/${encodeURIComponent(started.id)}`;
+  log.info({ id: started.id, target: args.to }, 'migration started');
+  const cancel = (): void => {
+    void client.delete(path).then(
+      () => log.warn({ id: started.id }, 'cancel requested'),
+      (error: unknown) => log.warn({ err: error }, 'cancel refused'),
+    );
+  };
+  signal.addEventListener('abort', cancel, { once: true });
+  const bar = new ProgressBar(process.stderr);
+  let view: MigrationStats & { report: MigrationReport | null };
+  try {
+    for (;;) {
+      view = await client.get<MigrationStats & { report: MigrationReport | null }>(path);
+      bar.update(view);
+      if (isFinalPhase(view.phase) && view.report) break;
+      await sleep(POLL_MS);
+    }
+  } finally {
+    signal.removeEventListener('abort', cancel);
+    bar.finish();
+  }
+  const report = view.report;
+  if (args.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (report.status === 'completed') {
+    if (!args.json) {
+      process.stdout.write(
+        `migration ${started.id} completed: ${report.rounds.length} rounds, downtime ${report.downtimeMs ?? '-'} ms, total ${report.totalTimeMs} ms\n`,
+      );
+    }
+    return 0;
+  }
+  process.stderr.write(`source-agent: migration ${report.status}: ${report.error?.message ?? 'unknown cause'} (${report.error?.code})\n`);
+  return 1;
+}
+
+/** `source-agent status`: prints the agent's GET /status as JSON. */
+export async function statusCommand(args: { control: string }): Promise<number> {
+  const status = await new ControlClient(args.control).get<unknown>('/status');
+  process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+  return 0;
+}
