@@ -27,12 +27,12 @@ export class NodeChild {
   #timer: NodeJS.Timeout | undefined;
   #poll: NodeJS.Timeout | undefined;
 
-  constructor(name: string, script: string, args: string[], options: { timeoutMs: number; cwd?: string }) {
+  constructor(name: string, script: string, args: string[], options: { timeoutMs: number; cwd?: string; env?: Record<string, string> }) {
     this.name = name;
     this.process = spawn(process.execPath, [script, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
-      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...options.env },
     });
     createInterface({ input: this.process.stdout! }).on('line', (line) => this.#onLine(line));
     this.process.stderr!.setEncoding('utf8').on('data', (text: string) => {
@@ -112,6 +112,24 @@ export class NodeChild {
       // The child is gone or this is not Linux; keep the last sample.
     }
   }
+}
+
+/** Whether `child` has exited within `ms` (it is left running when not). */
+export async function exitedWithin(child: NodeChild, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), ms);
+  });
+  const outcome = await Promise.race([child.exited, late]);
+  clearTimeout(timer);
+  return outcome !== 'late';
+}
+
+/** Waits up to `ms` for `child` to exit; past that, kills it and throws (it counts as hung). */
+export async function exitsWithin(child: NodeChild, ms: number): Promise<void> {
+  if (await exitedWithin(child, ms)) return;
+  child.kill();
+  throw new Error(`${child.name} did not exit within ${ms / 1000} s of the other agent`);
 }
 
 export function describeExit(exit: ChildExit): string {

@@ -9,8 +9,11 @@ import { killAll } from './child.js';
 import { encode, formatEncode } from './encode.js';
 import { Scratch } from './image-set.js';
 import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
+import { formatLive, live } from './live.js';
+import { selectPolicies, selectWorkloads } from './live-cases.js';
 import type { BenchOutput } from './output.js';
 import { formatStopCopy, stopCopy } from './stop-copy.js';
+import { formatTracking, tracking, TRACKING_WORKLOADS } from './tracking.js';
 import { UsageError, parsePositiveInt, parseSize } from './units.js';
 
 const USAGE = `usage: npm run bench -- NAME [--json] [options]
@@ -19,12 +22,15 @@ benchmarks:
   baseline    loopback TCP between two processes, no processing: the physical limit (GB/s)
   stop-copy   paused-guest migration of generated images against the baseline on the same bytes
   encode      per-encoding throughput on one core: zero check, zero, same-byte, lz4, raw, delta; decode
+  tracking    guest ops/s with dirty logging (and a harvester) against without, per workload
+  live        live migration of a running guest between two agents, per workload and switchover policy
 
 options:
   --json               print one JSON object instead of a table
   --out FILE           also write the JSON object to FILE
-  --size SIZE          image size (default 1GiB; encode: 256MiB per case)
-  --reps N             repetitions, medians reported (default 5)
+  --size SIZE          image size (default 1GiB; encode: 256MiB per case; tracking: guest memory, 256MiB)
+  --reps N             repetitions, medians reported (default 5; live: 3)
+  --seconds S          tracking: measured seconds per run (default 1)
   --images LIST        baseline, stop-copy: comma-separated of ${IMAGE_KINDS.join(',')}
                        (default: stop-copy all, baseline random; "" for none)
   --image-file PATH    baseline, stop-copy: also use this image file
@@ -32,7 +38,11 @@ options:
   --delta-cache SIZE   stop-copy: passed to source-agent --delta-cache
   --guest image|idle   stop-copy: migrate the image (--image-file --paused, the default) or an idle guest of
                        the same size (--memory --workload idle, for agents without image support)
-  --timeout SECONDS    stop-copy, baseline: kill a child process after this long (default 600)
+  --timeout SECONDS    stop-copy, baseline, live: kill a child process after this long (default 600)
+  --workloads LIST     live: comma-separated of idle,hotcold,uniform-10MB,uniform-50MB,uniform-200MB,stream
+                       (or a family: uniform); default all
+  --policies LIST      live: comma-separated of downtime,xen,patterns (default all)
+  --downtime-limit T   live: passed to source-agent --downtime-limit (default: the agent's own, 300ms)
 `;
 
 type AnyOutput = BenchOutput<unknown, unknown>;
@@ -46,13 +56,17 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
       size: { type: 'string' },
-      reps: { type: 'string', default: '5' },
+      reps: { type: 'string' },
       images: { type: 'string' },
       'image-file': { type: 'string' },
       streams: { type: 'string' },
       'delta-cache': { type: 'string' },
       timeout: { type: 'string', default: '600' },
       guest: { type: 'string', default: 'image' },
+      seconds: { type: 'string', default: '1' },
+      workloads: { type: 'string' },
+      policies: { type: 'string' },
+      'downtime-limit': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -62,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined && !values.help ? 2 : 0;
   }
   if (positionals.length > 1) throw new UsageError(`one benchmark at a time, got ${positionals.join(' ')}`);
-  const reps = parsePositiveInt(values.reps, 'reps');
+  const reps = parsePositiveInt(values.reps ?? (name === 'live' ? '3' : '5'), 'reps');
   const timeoutMs = parsePositiveInt(values.timeout, 'timeout') * 1000;
   const kinds = (fallback: ImageKind[]): ImageKind[] => {
     if (values.images === undefined) return fallback;
@@ -96,6 +110,22 @@ async function main(argv: string[]): Promise<number> {
       const size = parseSize(values.size ?? '256MiB', 'size');
       const out = encode({ size, reps });
       [output, text] = [out as AnyOutput, formatEncode(out)];
+      break;
+    }
+    case 'tracking': {
+      const size = parseSize(values.size ?? '256MiB', 'size');
+      const seconds = Number(values.seconds);
+      if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--seconds: expected a positive number, got "${values.seconds}"`);
+      const params = { size, vcpus: 2, reps, seconds, sliceMs: 250, warmupMs: 300, harvestEveryMs: 50, workloads: [...TRACKING_WORKLOADS] };
+      const out = await tracking(params);
+      [output, text] = [out as AnyOutput, formatTracking(out)];
+      break;
+    }
+    case 'live': {
+      const workloads = selectWorkloads(values.workloads);
+      const policies = selectPolicies(values.policies);
+      const out = await live({ reps, workloads, policies, downtimeLimit: values['downtime-limit'] ?? null, timeoutMs });
+      [output, text] = [out as AnyOutput, formatLive(out)];
       break;
     }
     default:

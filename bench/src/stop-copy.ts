@@ -1,10 +1,10 @@
-import { readFile, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { runBaseline } from './baseline.js';
-import { NodeChild, track } from './child.js';
+import { NodeChild, exitsWithin, track } from './child.js';
 import { Scratch, prepareImages, type PreparedImage } from './image-set.js';
 import type { ImageKind } from './images.js';
 import { fixed, machine, progress, table, type BenchOutput } from './output.js';
+import { num, str, takeReports } from './report-file.js';
 import { median, ratio } from './stats.js';
 import { formatBytes, gbPerSecond } from './units.js';
 
@@ -189,9 +189,7 @@ async function migrateOnce(
     source?.kill();
     await Promise.allSettled([dest.exited, source?.exited]);
   }
-  const src = await readReport(sourceReport);
-  const dst = await readReport(destReport);
-  await Promise.all([rm(sourceReport, { force: true }), rm(destReport, { force: true })]);
+  const { src, dst } = await takeReports(sourceReport, destReport);
 
   const timeToCommit = num(src?.timeToCommitMs);
   const total = num(src?.totalTimeMs);
@@ -227,19 +225,6 @@ async function migrateOnce(
 
 /** How long one agent may outlive the other before it counts as hung. */
 const EXIT_GRACE_MS = 30_000;
-
-async function exitsWithin(child: NodeChild, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(() => resolve('late'), ms);
-  });
-  const outcome = await Promise.race([child.exited, late]);
-  clearTimeout(timer);
-  if (outcome === 'late') {
-    child.kill();
-    throw new Error(`${child.name} did not exit within ${ms / 1000} s of the other agent`);
-  }
-}
 
 function summarise(image: PreparedImage, runs: StopCopyRun[]): StopCopyResult {
   const ok = runs.filter((r) => r.ms !== null);
@@ -283,21 +268,4 @@ export function formatStopCopy(output: BenchOutput<StopCopyParams, StopCopyResul
     ['image', 'size', 'ok', 'seconds', 'GB/s', 'on wire', 'wire %', 'src RSS', 'dest RSS', 'dest/img', 'base GB/s', 'ratio'],
     rows,
   );
-}
-
-async function readReport(path: string): Promise<Record<string, unknown> | null> {
-  try {
-    const value: unknown = JSON.parse(await readFile(path, 'utf8'));
-    return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-function num(value: unknown): number | null {
-  return typeof value === 'number' && Number.isFinite(value) ? value : null;
-}
-
-function str(value: unknown): string | null {
-  return typeof value === 'string' ? value : null;
 }

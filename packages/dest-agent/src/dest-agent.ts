@@ -176,6 +176,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       report.status = 'failed';
       report.error = errorSummary(error);
       received.reservation.release();
+      void received.closeChannels();
       void received.vcpus.then((g) => g.stop(), () => {});
       this.log.error({ err: report.error }, 'committed guest failed to start');
       conn.destroy();
@@ -189,6 +190,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       // the source already let go at Committed; the notice only times its downtime
     }
     conn.close();
+    void received.closeChannels();
     this.pool.refill();
     this.vcpuPool.refill();
     fill();

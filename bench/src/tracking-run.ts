@@ -1,0 +1,104 @@
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Guest, type GuestMemory, parseWorkloadSpec, type WorkloadName } from '@livemig/guest';
+import { median } from './stats.js';
+
+/** off: dirtyLog 0; on: dirty logging, nobody harvests; harvest: dirty logging and a harvester, as in pre-copy. */
+export type TrackingMode = 'off' | 'on' | 'harvest';
+export const TRACKING_MODES: readonly TrackingMode[] = ['off', 'on', 'harvest'];
+
+export interface TrackingRun {
+  mode: TrackingMode;
+  /** Guest-wide ops over the window, and the window's wall time. */
+  ops: number;
+  ms: number;
+  opsPerSec: number;
+  harvests: number;
+  /** Medians over the window's harvests; null without a harvester. */
+  pagesPerHarvest: number | null;
+  harvestMs: number | null;
+}
+
+/** Main-thread harvester: takes the dirty log every `everyMs`, as a pre-copy round does, timing each call. */
+class Harvester {
+  readonly pages: number[] = [];
+  readonly ms: number[] = [];
+  #stopped = false;
+  readonly #done: Promise<void>;
+
+  constructor(memory: GuestMemory, everyMs: number) {
+    this.#done = (async () => {
+      while (!this.#stopped) {
+        await sleep(everyMs);
+        const t0 = performance.now();
+        this.pages.push(memory.harvestDirty().length);
+        this.ms.push(performance.now() - t0);
+      }
+    })();
+  }
+
+  stop(): Promise<void> {
+    this.#stopped = true;
+    return this.#done;
+  }
+}
+
+/**
+ * One flat-out guest per mode, all on the same memory and all parked but the one being measured. Guests
+ * stay booted (and JIT-warm) across windows, so windows are short and modes alternate closely: on a noisy
+ * shared host, neighbouring windows see the same noise. Only one guest runs at a time, so sharing the
+ * memory is safe; what they write does not matter here.
+ */
+export class TrackingGuests {
+  readonly #memory: GuestMemory;
+  readonly #guests: Map<TrackingMode, Guest>;
+  readonly #harvestEveryMs: number;
+
+  private constructor(memory: GuestMemory, guests: Map<TrackingMode, Guest>, harvestEveryMs: number) {
+    this.#memory = memory;
+    this.#guests = guests;
+    this.#harvestEveryMs = harvestEveryMs;
+  }
+
+  static async boot(memory: GuestMemory, workload: WorkloadName, vcpus: number, seed: number, harvestEveryMs: number): Promise<TrackingGuests> {
+    const guests = new Map<TrackingMode, Guest>();
+    try {
+      for (const mode of TRACKING_MODES) {
+        const spec = parseWorkloadSpec({ name: workload, seed, ops: 0, params: { dirtyRate: 0, dirtyLog: mode === 'off' ? 0 : 1 } });
+        guests.set(mode, await Guest.start({ memory, vcpus, workload: spec, paused: true }));
+      }
+    } catch (error) {
+      await Promise.all([...guests.values()].map((g) => g.stop()));
+      throw error;
+    }
+    return new TrackingGuests(memory, guests, harvestEveryMs);
+  }
+
+  /** Runs the mode's guest for `ms` (with the harvester in mode harvest) and counts its ops. */
+  async window(mode: TrackingMode, ms: number): Promise<TrackingRun> {
+    const guest = this.#guests.get(mode)!;
+    this.#memory.harvestDirty(); // every window starts from a clean log
+    const harvester = mode === 'harvest' ? new Harvester(this.#memory, this.#harvestEveryMs) : undefined;
+    const ops0 = guest.opsDone();
+    const t0 = performance.now();
+    guest.resume();
+    await sleep(ms);
+    const ops1 = guest.opsDone();
+    const t1 = performance.now();
+    await guest.park();
+    await harvester?.stop();
+    return {
+      mode,
+      ops: ops1 - ops0,
+      ms: t1 - t0,
+      opsPerSec: (ops1 - ops0) / ((t1 - t0) / 1000),
+      harvests: harvester?.pages.length ?? 0,
+      pagesPerHarvest: harvester ? median(harvester.pages) : null,
+      harvestMs: harvester ? median(harvester.ms) : null,
+    };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.#guests.values()].map((g) => g.stop()));
+  }
+}
