@@ -17,6 +17,7 @@ import {
   UnexpectedFrameError,
   frameTypeName,
   readPageBatch,
+  warmUpPageCodecs,
 } from '@livemig/protocol';
 import { FramedSocket, PageChecksums } from '@livemig/source-agent';
 import type { ReceiverCommand, ReceiverEvent, ReceiverWorkerData } from './channel-messages.js';
@@ -128,4 +129,6 @@ port.on('message', (command: ReceiverCommand) => {
   }
 });
 // Spawned into the warm pool: the modules above are loaded; wait for a channel to serve.
+// Compile the page codecs now, while nothing waits for this thread (see warmUpPageCodecs).
+warmUpPageCodecs();
 post({ type: 'online' });

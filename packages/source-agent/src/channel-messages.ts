@@ -22,11 +22,11 @@ export interface SenderWorkerData {
 
 /**
  * Main thread -> sender worker. Workers are spawned ahead of a migration and wait for `start`;
- * `pages` is a view over a SharedArrayBuffer: this channel's share of a round.
+ * `pages` is a view over a SharedArrayBuffer: this channel's share of a round; `final` marks stop-and-copy.
  */
 export type SenderCommand =
   | { type: 'start'; data: SenderWorkerData }
-  | { type: 'round'; round: number; pages: Uint32Array }
+  | { type: 'round'; round: number; pages: Uint32Array; final: boolean }
   | { type: 'finish' };
 
 /** Sender worker -> main thread. */

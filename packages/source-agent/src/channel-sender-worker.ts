@@ -11,6 +11,7 @@ import {
   encodeChannelHello,
   encodeRoundBegin,
   encodeRoundEnd,
+  warmUpPageCodecs,
 } from '@livemig/protocol';
 import type { SenderCommand, SenderEvent, SenderWorkerData } from './channel-messages.js';
 import { connectTcp } from './connect.js';
@@ -40,7 +41,7 @@ async function main(data: SenderWorkerData): Promise<void> {
   };
   post({ type: 'ready' });
 
-  const sendRound = async (round: number, pages: Uint32Array): Promise<void> => {
+  const sendRound = async (round: number, pages: Uint32Array, final: boolean): Promise<void> => {
     const before = conn.bytesSent;
     let reportedAt = performance.now();
     // Live statistics: what this round has sent so far, at most every PROGRESS_INTERVAL_MS.
@@ -51,17 +52,20 @@ async function main(data: SenderWorkerData): Promise<void> {
       post({ type: 'progress', round, pages: pagesDone, bytes: conn.bytesSent - before });
     };
     await send(encodeRoundBegin({ round, pages: pages.length }));
-    // Round 1 carries every page once; pages sent again later are the ones worth caching for deltas.
+    // Round 1 carries every page once; pages sent again later are the ones worth caching for deltas. The
+    // final round still encodes against the cache, but nothing follows it: filling the cache then would only
+    // add copies (and the first touch of fresh cache memory) to the downtime.
     const useDelta = cache.enabled && round > 1;
+    const fillCache = useDelta && !final;
     for (let i = 0; i < pages.length; i++) {
       const index = pages[i]!;
       let page = memory.page(index);
-      let previous: Uint8Array | undefined;
-      if (useDelta) {
-        // Encode a snapshot, not the live page: the cache must hold exactly the bytes that were sent.
+      const previous = useDelta ? cache.get(index) : undefined;
+      if (fillCache) {
+        // Encode a snapshot, not the live page: the cache must hold exactly the bytes that were sent. (In the
+        // final round the vCPUs are parked, so the live page is what is sent.)
         snapshot.set(page);
         page = snapshot;
-        previous = cache.get(index);
       }
       if (writer.add(index, page, previous) === undefined) {
         await send(writer.takeFrame());
@@ -69,7 +73,7 @@ async function main(data: SenderWorkerData): Promise<void> {
         if (writer.add(index, page, previous) === undefined) throw new Error(`page ${index} does not fit an empty batch`);
       }
       checksums.record(index, page);
-      if (useDelta) cache.put(index, page);
+      if (fillCache) cache.put(index, page);
     }
     if (writer.pageCount > 0) await send(writer.takeFrame());
     await send(encodeRoundEnd({ round, pages: pages.length }));
@@ -89,7 +93,7 @@ async function main(data: SenderWorkerData): Promise<void> {
     queue = queue
       .then(async () => {
         if (command.type === 'round') {
-          await sendRound(command.round, command.pages);
+          await sendRound(command.round, command.pages, command.final);
         } else {
           // After commit the destination may already have closed its end: then there is nothing to wait for.
           if (!conn.socket.destroyed) {
@@ -115,4 +119,6 @@ function fail(error: unknown): void {
 port.once('message', (command: SenderCommand) => {
   if (command.type === 'start') main(command.data).catch(fail);
 });
+// Compile the page codecs now, while nothing waits for this thread (see warmUpPageCodecs).
+warmUpPageCodecs();
 post({ type: 'online' });

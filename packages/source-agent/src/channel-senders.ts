@@ -94,13 +94,16 @@ export class ChannelSenders {
     );
   }
 
-  /** Sends one round: each channel its share of `pages`, concurrently. Resolves when every channel sent it. */
-  async sendRound(round: number, pages: Uint32Array): Promise<void> {
+  /**
+   * Sends one round: each channel its share of `pages`, concurrently. Resolves when every channel sent it.
+   * `final`: the stop-and-copy round (the guest is parked and no round follows).
+   */
+  async sendRound(round: number, pages: Uint32Array, final = false): Promise<void> {
     const count = this.channels.length;
     const shares = splitByChannel(pages, count);
     await Promise.all(
       this.channels.map(async (channel, index) => {
-        this.post(channel, { type: 'round', round, pages: shares[index]! });
+        this.post(channel, { type: 'round', round, pages: shares[index]!, final });
         const done = await this.next(channel, 'round-done');
         if (done.type === 'round-done') {
           channel.stats = done.stats;

@@ -396,14 +396,14 @@ export class Migration extends EventEmitter<MigrationEvents> {
       log.info({ setupTimeMs: report.setupTimeMs }, 'destination reserved the guest, data channels open');
 
       // Phase 3: iterative pre-copy. Round 1 sends every page ever written; never-written pages are zero.
-      const send = async (pages: Uint32Array): Promise<{ ms: number; bytes: number }> => {
+      const send = async (pages: Uint32Array, final = false): Promise<{ ms: number; bytes: number }> => {
         this.checkCancelled();
         // The control connection is silent during pre-copy; a cut or an Abort on it ends the migration here.
         if (conn.error) throw conn.error;
         const start = performance.now();
         const bytesBefore = channels.bytesSent;
         this.roundPages = pages.length;
-        await this.guard(channels.sendRound(this.round, pages));
+        await this.guard(channels.sendRound(this.round, pages, final));
         this.pagesBeforeRound += pages.length;
         this.roundPages = 0;
         this.sample();
@@ -474,7 +474,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
       report.guestOpsAtPark = guest.opsDone();
       pages = memory.harvestDirty();
       this.round += 1;
-      const sent = await send(pages);
+      const sent = await send(pages, true);
       const cpuState = guest.cpuState();
       await this.guard(conn.send(encodeCpuState({ registers: cpuState, running: wasRunning })));
       report.sourceDigest = checksums.digest(cpuState);
