@@ -33,7 +33,7 @@ import {
 } from './migration-stats.js';
 import { SharedRateLimiter } from './rate-limiter.js';
 import { ENCODING_NAMES, emptyReport, errorSummary, type MigrationReport, type RoundReport } from './report.js';
-import { POLICY_NAMES, SentHistory, decide, parsePolicyName, type PolicyName } from './switchover/index.js';
+import { POLICY_NAMES, SentHistory, SwitchoverCost, decide, parsePolicyName, type PolicyName } from './switchover/index.js';
 import type { HostPort } from './units.js';
 
 /** Pages in PageBatch frames with the zero, same-byte, lz4, raw and delta encodings. */
@@ -286,7 +286,15 @@ export class Migration extends EventEmitter<MigrationEvents> {
 
   /** Adds the round just sent to the report, the log and the listeners. */
   private recordRound(
-    round: { final: boolean; pagesSent: number; pagesResent: number; sent: { ms: number; bytes: number }; pagesDirtiedMeanwhile: number; expectedDowntimeMs: number },
+    round: {
+      final: boolean;
+      pagesSent: number;
+      pagesResent: number;
+      sent: { ms: number; bytes: number };
+      pagesDirtiedMeanwhile: number;
+      expectedDowntimeMs: number;
+      switchoverCostMs: number;
+    },
     message: string,
   ): void {
     const entry: RoundReport = {
@@ -298,6 +306,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
       ms: round1(round.sent.ms),
       pagesDirtiedMeanwhile: round.pagesDirtiedMeanwhile,
       expectedDowntimeMs: round1(round.expectedDowntimeMs),
+      switchoverCostMs: round1(round.switchoverCostMs),
       bandwidthBytesPerSec: Math.round(this.wireMeter.rate() * 1000),
       throttlePercent: this.autoConverge.throttlePercent,
     };
@@ -363,7 +372,9 @@ export class Migration extends EventEmitter<MigrationEvents> {
         ),
       );
       this.setPhase('reservation');
+      const helloSentAt = performance.now();
       const answer = await this.guard(conn.receive(answerTimeoutMs, 'Accept or Refuse'));
+      const switchoverCost = new SwitchoverCost(performance.now() - helloSentAt);
       if (answer.type === FrameType.Refuse) {
         throw new RefusedError(`destination refused the guest: ${answer.message.message} (${answer.message.code})`);
       }
@@ -430,6 +441,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
         const windowRate = this.pageMeter.rate();
         const bandwidthBytesPerMs = windowRate > 0 ? windowRate : movedBytes / Math.max(movedMs, 0.001);
         const pagesResent = history.record(pages);
+        switchoverCost.observeRound(pages.length, sent.ms, bandwidthBytesPerMs);
         const decision = decide(
           {
             round: this.round,
@@ -439,6 +451,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
             dirtyHistory,
             roundMs: sent.ms,
             bandwidthBytesPerMs,
+            switchoverCostMs: switchoverCost.ms,
             elapsedMs: performance.now() - this.started,
           },
           params,
@@ -452,7 +465,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
           }
         }
         this.recordRound(
-          { final: false, pagesSent: pages.length, pagesResent, sent, pagesDirtiedMeanwhile: dirty, expectedDowntimeMs: decision.expectedDowntimeMs },
+          { final: false, pagesSent: pages.length, pagesResent, sent, pagesDirtiedMeanwhile: dirty, expectedDowntimeMs: decision.expectedDowntimeMs, switchoverCostMs: switchoverCost.ms },
           'pre-copy round sent',
         );
         if (decision.switchover) {
@@ -485,7 +498,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
       this.sourceDowntimeMs = round1(performance.now() - parkedAt);
       this.setPhase('commit');
       this.recordRound(
-        { final: true, pagesSent: pages.length, pagesResent: history.record(pages), sent, pagesDirtiedMeanwhile: 0, expectedDowntimeMs: 0 },
+        { final: true, pagesSent: pages.length, pagesResent: history.record(pages), sent, pagesDirtiedMeanwhile: 0, expectedDowntimeMs: 0, switchoverCostMs: 0 },
         'stop-and-copy sent, waiting for the destination to commit',
       );
 
@@ -498,28 +511,26 @@ export class Migration extends EventEmitter<MigrationEvents> {
       committed = true;
       report.timeToCommitMs = round1(performance.now() - this.started);
       this.setPhase('activation');
-      // Phase 6: activation at the destination ends the downtime. Its notice is timed as it arrives, while
-      // the workers here are being stopped, so stopping them does not count as downtime.
-      const activated = conn.receive(answerTimeoutMs, 'Activated').then((frame) => {
-        expectFrame(frame, FrameType.Activated, 'activation');
-        return performance.now();
-      });
-      activated.catch(() => {});
-      await guest.stop();
-      log.info('destination committed; guest released at the source');
+      // Phase 6: activation at the destination ends the downtime. The parked workers here are stopped only
+      // after its notice is read: stopping threads keeps this thread busy, and would be counted as downtime.
       try {
-        report.downtimeMs = round1((await activated) - parkedAt);
+        const activated = await conn.receive(answerTimeoutMs, 'Activated');
+        expectFrame(activated, FrameType.Activated, 'activation');
+        report.downtimeMs = round1(performance.now() - parkedAt);
       } catch (error) {
         log.warn({ err: errorSummary(error) }, 'committed, but no activation notice from the destination');
       }
+      await guest.stop();
+      log.info('destination committed and activated; guest released at the source');
       await channels.finish().catch(() => channels.terminate());
       conn.close();
       report.status = 'completed';
     } catch (error) {
       report.error = errorSummary(error);
       if (committed) {
-        // The guest belongs to the destination now; nothing to undo here.
+        // The guest belongs to the destination now: its parked workers here only have to go.
         report.status = 'completed';
+        void guest.stop();
       } else {
         report.status = error instanceof CancelledError ? 'cancelled' : 'failed';
         this.channels?.terminate();

@@ -14,8 +14,10 @@ export interface RoundReport {
   ms: number;
   /** Pages the vCPUs dirtied while this round was being sent (what the next round has to send). */
   pagesDirtiedMeanwhile: number;
-  /** Expected downtime if we stopped after this round: remaining dirty bytes / measured bandwidth. */
+  /** Expected downtime if we stopped after this round: the switchover's fixed cost + remaining dirty bytes / bandwidth. */
   expectedDowntimeMs: number;
+  /** The fixed part of that estimate (SwitchoverCost): a round's latency plus a control round trip. */
+  switchoverCostMs: number;
   /** Wire bandwidth over the short window that ended with this round. */
   bandwidthBytesPerSec: number;
   /** vCPU throttle in force after this round's auto-converge check (0: none). */
@@ -53,7 +55,7 @@ export interface MigrationReport {
   parameters: MigrationParameters | null;
   /** Handshake and reservation: connect to Accept. */
   setupTimeMs: number;
-  /** Why pre-copy stopped: downtime-limit, xen-few-dirty, xen-max-rounds, patterns-drains, patterns-resent, patterns-stable, max-rounds or max-time. */
+  /** Why pre-copy stopped: downtime-limit, nothing-dirty, xen-few-dirty, xen-max-rounds, patterns-drains, patterns-resent, patterns-stable, max-rounds or max-time. */
   switchoverReason: string | null;
   /** The switchover policy: downtime, xen or patterns. */
   policy: string;

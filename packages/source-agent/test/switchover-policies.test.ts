@@ -22,6 +22,8 @@ describe('switchover policies switch for the reason they claim', () => {
     ['downtime: expected downtime over the limit', 'downtime', {}, {}, null],
     ['downtime: under the limit', 'downtime', { dirtyPages: 2_000 }, {}, 'downtime-limit'],
     ['downtime: nothing dirty', 'downtime', { dirtyPages: 0 }, {}, 'downtime-limit'],
+    ['downtime: nothing dirty, yet the fixed cost is over the limit', 'downtime', { dirtyPages: 0, switchoverCostMs: 20 }, { downtimeLimitMs: 5 }, 'nothing-dirty'],
+    ['downtime: the fixed cost counts', 'downtime', { dirtyPages: 2_000, switchoverCostMs: 150 }, {}, null],
     ['xen: many dirty pages, round 2', 'xen', {}, {}, null],
     ['xen: fewer than 50 dirty pages', 'xen', { dirtyPages: 49 }, {}, 'xen-few-dirty'],
     ['xen: round 5', 'xen', { round: 5 }, {}, 'xen-max-rounds'],
@@ -41,8 +43,9 @@ describe('switchover policies switch for the reason they claim', () => {
     expect(decision.switchover).toBe(reason !== null);
   });
 
-  it('reports the expected downtime it decided on', () => {
+  it('reports the expected downtime it decided on: fixed cost plus dirty bytes over bandwidth', () => {
     expect(decide(observe({}), { ...BOUNDS, policy: 'downtime' }).expectedDowntimeMs).toBeCloseTo(500);
+    expect(decide(observe({ switchoverCostMs: 12 }), { ...BOUNDS, policy: 'downtime' }).expectedDowntimeMs).toBeCloseTo(512);
   });
 });
 

@@ -12,3 +12,4 @@ export {
   type PolicyOptions,
 } from './policies.js';
 export { SentHistory } from './sent-history.js';
+export { SwitchoverCost } from './switchover-cost.js';

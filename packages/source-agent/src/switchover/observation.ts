@@ -14,6 +14,11 @@ export interface RoundObservation {
   roundMs: number;
   /** Guest-memory bytes per millisecond the rounds have moved so far. */
   bandwidthBytesPerMs: number;
+  /**
+   * What a switchover costs whatever the dirty pages: parking, a round's latency through the channel threads,
+   * and the commit and activation exchanges with the destination (see SwitchoverCost). 0 when unknown.
+   */
+  switchoverCostMs?: number;
   /** Since the migration started. */
   elapsedMs: number;
 }
@@ -26,8 +31,9 @@ export interface SwitchoverDecision {
   expectedDowntimeMs: number;
 }
 
-export function expectedDowntimeMs(dirtyPages: number, bandwidthBytesPerMs: number): number {
-  if (dirtyPages === 0) return 0;
+/** Remaining dirty bytes / bandwidth (QEMU's estimate), plus the fixed cost of the switchover itself. */
+export function expectedDowntimeMs(dirtyPages: number, bandwidthBytesPerMs: number, switchoverCostMs = 0): number {
+  if (dirtyPages === 0) return switchoverCostMs;
   if (!(bandwidthBytesPerMs > 0)) return Number.POSITIVE_INFINITY;
-  return (dirtyPages * 4096) / bandwidthBytesPerMs;
+  return switchoverCostMs + (dirtyPages * 4096) / bandwidthBytesPerMs;
 }

@@ -29,7 +29,7 @@ export const PATTERNS_RESENT_FRACTION = 0.9;
  * maxRounds and maxTime, so a migration never iterates forever.
  */
 export function decide(observation: RoundObservation, options: PolicyOptions): SwitchoverDecision {
-  const expected = expectedDowntimeMs(observation.dirtyPages, observation.bandwidthBytesPerMs);
+  const expected = expectedDowntimeMs(observation.dirtyPages, observation.bandwidthBytesPerMs, observation.switchoverCostMs);
   const decision = (reason: string | null): SwitchoverDecision => ({
     switchover: reason !== null,
     reason,
@@ -45,8 +45,12 @@ export function decide(observation: RoundObservation, options: PolicyOptions): S
 type Rule = (o: RoundObservation, options: PolicyOptions, expectedDowntimeMs: number) => string | null;
 
 const POLICIES: Record<PolicyName, Rule> = {
-  // QEMU/KVM: remaining dirty bytes / bandwidth under the downtime limit.
-  downtime: (_, options, expected) => (expected <= options.downtimeLimitMs ? 'downtime-limit' : null),
+  // QEMU/KVM: the expected downtime under the limit. With nothing dirty more rounds cannot lower it, even when
+  // the switchover's own cost is above the limit.
+  downtime: (o, options, expected) => {
+    if (expected <= options.downtimeLimitMs) return 'downtime-limit';
+    return o.dirtyPages === 0 ? 'nothing-dirty' : null;
+  },
 
   // Xen: stop when fewer than 50 pages are dirty, or after 5 rounds.
   xen: (o) => {
