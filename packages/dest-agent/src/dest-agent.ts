@@ -50,6 +50,8 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   private listenHost = '127.0.0.1';
   private readonly pool: ReceiverPool;
   private readonly vcpuPool: VcpuPool;
+  /** Channel workers being stopped; close() waits for them, so no thread is torn down as the process exits. */
+  private readonly stopping = new Set<Promise<void>>();
   /** Every incoming migration by id, oldest first; those in flight are refreshed when read. */
   private readonly incomingReports = new Map<string, { report: IncomingReport; refresh: () => void }>();
 
@@ -94,6 +96,13 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     for (const socket of this.sockets) socket.destroy();
     await this.pool.close();
     await this.vcpuPool.close();
+    await Promise.allSettled([...this.stopping]);
+  }
+
+  private stopChannels(received: { closeChannels: () => Promise<void> }): void {
+    const stopped = received.closeChannels().catch(() => {});
+    this.stopping.add(stopped);
+    void stopped.finally(() => this.stopping.delete(stopped));
   }
 
   private async handle(socket: Socket): Promise<void> {
@@ -176,7 +185,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       report.status = 'failed';
       report.error = errorSummary(error);
       received.reservation.release();
-      void received.closeChannels();
+      this.stopChannels(received);
       void received.vcpus.then((g) => g.stop(), () => {});
       this.log.error({ err: report.error }, 'committed guest failed to start');
       conn.destroy();
@@ -190,7 +199,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       // the source already let go at Committed; the notice only times its downtime
     }
     conn.close();
-    void received.closeChannels();
+    this.stopChannels(received);
     this.pool.refill();
     this.vcpuPool.refill();
     fill();

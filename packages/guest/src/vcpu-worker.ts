@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Command, COMMAND_WORD, controlView, stateWord, THROTTLE_WORD, VcpuState } from './control.js';
 import { GuestMemory, type SharedMemoryHandles } from './memory.js';
 import { readU64, Reg, registerFileOffset, REGISTER_WORDS, writeU64 } from './registers.js';
+import { DirtyMarker } from './dirty-marker.js';
 import { ThrottleClock } from './throttle.js';
 import { dirtyLogEnabled, opsPerSecond, type WorkloadSpec } from './workload-spec.js';
 import { PROGRAMS } from './workloads/index.js';
@@ -34,13 +35,13 @@ function run(data: VcpuWorkerData): void {
   const regs = new Uint32Array(data.registers, registerFileOffset(data.index), REGISTER_WORDS);
   const control = controlView(data.control);
   const myState = stateWord(data.index);
+  const dirty = new DirtyMarker(new Int32Array(data.memory.dirty), dirtyLogEnabled(data.workload));
   const op = PROGRAMS[data.workload.name]({
     regs,
     slots: memory.slots,
     slotWords: memory.slots.map((s) => new Uint32Array(s.buffer, s.byteOffset, s.byteLength >>> 2)),
     pagesPerSlot: memory.pagesPerSlot,
-    dirty: new Int32Array(data.memory.dirty),
-    dirtyLog: dirtyLogEnabled(data.workload),
+    dirty,
     params: data.workload.params,
     vcpus: data.vcpus,
   });
@@ -48,7 +49,9 @@ function run(data: VcpuWorkerData): void {
   const rate = opsPerSecond(data.workload, data.vcpus);
   const msPerOp = rate > 0 ? 1000 / rate : 0;
 
+  // Every state change is a point where the guest may be harvested as still: marks go out first.
   const publish = (state: number): void => {
+    dirty.flush();
     Atomics.store(control, myState, state);
     Atomics.notify(control, myState);
   };
@@ -88,6 +91,7 @@ function run(data: VcpuWorkerData): void {
         now = performance.now();
         const wait = throttle.due(now, percent);
         if (wait > 0) {
+          dirty.flush();
           // On the command word, so a PARK, STOP or new throttle (Guest.setThrottle notifies) wakes it at once.
           Atomics.wait(control, COMMAND_WORD, Command.RUN, Math.min(wait, MAX_SLEEP_MS));
           // A throttled vCPU is off its CPU: pacing owes no ops for the sleep, so a paced workload's rate
@@ -104,6 +108,7 @@ function run(data: VcpuWorkerData): void {
       if (now < 0) now = performance.now();
       const due = epoch + opsSinceEpoch * msPerOp;
       if (due - now >= 1) {
+        dirty.flush();
         // Sleep on the command word, so a PARK or STOP wakes the vCPU at once.
         Atomics.wait(control, COMMAND_WORD, Command.RUN, Math.min(due - now, MAX_SLEEP_MS));
         continue;

@@ -1,4 +1,5 @@
 import { PAGE_SHIFT } from '../constants.js';
+import type { DirtyMarker } from '../dirty-marker.js';
 
 /** What a workload program sees inside its vCPU worker. */
 export interface VcpuContext {
@@ -8,9 +9,8 @@ export interface VcpuContext {
   /** 32-bit views of the same slots, for whole-page fills. */
   readonly slotWords: readonly Uint32Array[];
   readonly pagesPerSlot: number;
-  readonly dirty: Int32Array;
-  /** False only for a throughput measurement without dirty logging (workload param dirtyLog = 0). */
-  readonly dirtyLog: boolean;
+  /** This vCPU's writer of the shared dirty log. */
+  readonly dirty: DirtyMarker;
   readonly params: Readonly<Record<string, number>>;
   readonly vcpus: number;
 }
@@ -33,7 +33,7 @@ export function offsetOf(ctx: VcpuContext, page: number): number {
   return (page % ctx.pagesPerSlot) << PAGE_SHIFT;
 }
 
-/** Write, then mark: call after the page's bytes are stored (Atomics.or is the release). */
+/** Write, then mark: call after the page's bytes are stored (see DirtyMarker). */
 export function markDirty(ctx: VcpuContext, page: number): void {
-  if (ctx.dirtyLog) Atomics.or(ctx.dirty, page >>> 5, 1 << (page & 31));
+  ctx.dirty.mark(page);
 }
