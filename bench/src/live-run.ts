@@ -41,6 +41,8 @@ export interface LiveRound {
   pagesDirtiedMeanwhile: number | null;
   /** null when the agent's figure was Infinity (no bandwidth measured yet), which JSON writes as null. */
   expectedDowntimeMs: number | null;
+  /** The fixed part of expectedDowntimeMs (agents that report it). */
+  switchoverCostMs: number | null;
   bandwidthBytesPerSec: number | null;
 }
 
@@ -149,6 +151,7 @@ function readRound(value: unknown): LiveRound {
     ms: num(r.ms),
     pagesDirtiedMeanwhile: num(r.pagesDirtiedMeanwhile),
     expectedDowntimeMs: num(r.expectedDowntimeMs),
+    switchoverCostMs: num(r.switchoverCostMs),
     bandwidthBytesPerSec: num(r.bandwidthBytesPerSec),
   };
 }
