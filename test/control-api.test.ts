@@ -7,6 +7,7 @@ import {
   startDest,
   waitForLine,
   SOURCE_BIN,
+  DEST_BIN,
   type Agent,
 } from './support/agents.js';
 
@@ -151,5 +152,46 @@ describe('control API', () => {
     expect(guest.body.migrating).toBeNull();
     source.child.kill('SIGTERM');
     expect((await source.done).code).toBe(0);
+  });
+});
+
+describe('control API of the destination agent', () => {
+  const agents: Agent[] = [];
+  afterAll(() => {
+    for (const agent of agents) agent.child.kill('SIGKILL');
+  });
+
+  it('lists incoming migrations, shows the guest that arrived, and migrates it onward (A -> B -> C)', async () => {
+    const guest = ['--memory', '32MiB', '--vcpus', '2', '--workload', 'uniform', '--seed', '5', '--ops', '30000', '--dirty-rate', '16MiB'];
+    const expected = await oracleDigest(guest);
+    const c = await startDest(['--once']);
+    const b = startAgent(DEST_BIN, ['listen', '--port', '0', '--control-port', '0']);
+    const bAddress = (await waitForLine(b, /^listening (\S+)$/))[1]!;
+    const bControl = (await waitForLine(b, /^control (http:\/\/\S+)$/))[1]!;
+    agents.push(b, c);
+    const status = await api(`${bControl}/status`);
+    expect(status.body).toMatchObject({ agent: 'dest', listening: bAddress, guest: null });
+    expect(status.body.reservations.freeBytes).toBe(status.body.reservations.limitBytes);
+    expect((await api(`${bControl}/guest`)).status).toBe(404);
+
+    const a = runSource([...guest, '--migrate-to', bAddress, '--migrate-after', '300ms']);
+    agents.push(a);
+    expect((await a.done).code).toBe(0);
+    const arrived = await until(() => api(`${bControl}/migrations`), (r) => r.body.incoming.length === 1 && r.body.incoming[0].status === 'completed');
+    const incoming = arrived.body.incoming[0];
+    expect((await api(`${bControl}/migrations/${incoming.id}`)).body).toMatchObject({ direction: 'in', status: 'completed', vcpus: 2 });
+    const hosted = await api(`${bControl}/guest`);
+    expect(hosted.status).toBe(200);
+    expect(hosted.body.guestId).toBe(incoming.guestId);
+
+    const onward = await api(`${bControl}/migrations`, 'POST', { target: c.address });
+    expect(onward.status).toBe(201);
+    const done = await until(() => api(`${bControl}/migrations/${onward.body.id}`), (r) => r.body.report !== null);
+    expect(done.body.report.status).toBe('completed');
+    expect(done.body.guestId).toBe(incoming.guestId);
+    expect(finalDigestOf((await c.done).stdout)).toBe(expected);
+    expect((await api(`${bControl}/guest`)).status).toBe(404);
+    b.child.kill('SIGTERM');
+    expect((await b.done).code).toBe(0);
   });
 });
