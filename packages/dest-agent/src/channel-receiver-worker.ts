@@ -17,7 +17,7 @@ import {
   UnexpectedFrameError,
   frameTypeName,
   readPageBatch,
-  warmUpPageCodecs,
+  warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
 import { FramedSocket, PageChecksums } from '@livemig/source-agent';
 import type { ReceiverCommand, ReceiverEvent, ReceiverWorkerData } from './channel-messages.js';
@@ -118,7 +118,11 @@ function fail(error: unknown): void {
   connection?.abort(error instanceof Error ? error : new Error(message));
 }
 
+// Spawned into the warm pool: the modules above are loaded; compile the page codecs while waiting for a
+// channel to serve (see warmUpPageCodecs), and stop doing so when it comes.
+const warmUp = warmUpPageCodecsInBackground();
 port.on('message', (command: ReceiverCommand) => {
+  warmUp.stop();
   if (command.type === 'listen') {
     data = command.data;
     main().catch(fail);
@@ -128,7 +132,4 @@ port.on('message', (command: ReceiverCommand) => {
     process.exit(0);
   }
 });
-// Spawned into the warm pool: the modules above are loaded; wait for a channel to serve.
-// Compile the page codecs now, while nothing waits for this thread (see warmUpPageCodecs).
-warmUpPageCodecs();
 post({ type: 'online' });

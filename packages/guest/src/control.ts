@@ -3,7 +3,9 @@
  *   word 0      command, written by the Guest: RUN | PARK | STOP
  *   word 1      throttle percent 0..MAX_THROTTLE_PERCENT, written by the Guest, read by every worker before
  *               every op (0 = unthrottled); timing only, never values
- *   word 2 + i  state of vCPU i, written by its worker: STARTING -> RUNNING <-> PARKED, then FINISHED or STOPPED
+ *   word 2      dirty-log epoch, advanced by the Guest when the dirty log is harvested (see DirtyMarker)
+ *   word 3 + i  state of vCPU i, written by its worker: STARTING -> RUNNING <-> PARKED, then FINISHED or STOPPED
+ *   word 3 + n + i  the dirty-log epoch vCPU i has moved to (its acknowledgement), n = number of vCPUs
  *
  * Handshake (Atomics are sequentially consistent): a worker stores its state, then loads the command before
  * every op; the Guest stores the command, then loads the states. So once the Guest sees PARKED after storing
@@ -14,10 +16,15 @@ export const VcpuState = { STARTING: 0, RUNNING: 1, PARKED: 2, FINISHED: 3, STOP
 
 export const COMMAND_WORD = 0;
 export const THROTTLE_WORD = 1;
-const HEADER_WORDS = 2;
+export const EPOCH_WORD = 2;
+const HEADER_WORDS = 3;
 
 export function stateWord(vcpu: number): number {
   return HEADER_WORDS + vcpu;
+}
+
+export function epochAckWord(vcpu: number, vcpus: number): number {
+  return HEADER_WORDS + vcpus + vcpu;
 }
 
 /**
@@ -27,9 +34,9 @@ export function stateWord(vcpu: number): number {
  */
 const CONTROL_PAD_BYTES = 64;
 
-/** A fresh control block for `vcpus` vCPUs (all words 0: RUN, unthrottled, STARTING). */
+/** A fresh control block for `vcpus` vCPUs (all words 0: RUN, unthrottled, epoch 0, STARTING). */
 export function createControl(vcpus: number): Int32Array {
-  return controlView(new SharedArrayBuffer(2 * CONTROL_PAD_BYTES + (HEADER_WORDS + vcpus) * 4));
+  return controlView(new SharedArrayBuffer(2 * CONTROL_PAD_BYTES + (HEADER_WORDS + 2 * vcpus) * 4));
 }
 
 /** The control words inside a buffer made by createControl (`view.buffer`), e.g. in a worker. */

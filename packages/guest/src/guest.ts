@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { MAX_VCPUS } from './constants.js';
-import { atSafePoint, Command, COMMAND_WORD, createControl, stateWord, THROTTLE_WORD, VcpuState } from './control.js';
+import { atSafePoint, Command, COMMAND_WORD, createControl, EPOCH_WORD, epochAckWord, stateWord, THROTTLE_WORD, VcpuState } from './control.js';
 import { digestGuest } from './digest.js';
 import { GuestError, GuestErrorCode } from './errors.js';
 import type { GuestMemory } from './memory.js';
@@ -38,6 +38,8 @@ export const VCPU_WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
 
 /** How often a wait on the control block re-checks for a crashed worker. */
 const WAIT_SLICE_MS = 50;
+/** How long a harvest waits for a running vCPU to move to the new dirty-log epoch. */
+const EPOCH_ACK_TIMEOUT_MS = 10_000;
 /** How long stop() lets workers reach an op boundary before terminating them. */
 const STOP_GRACE_MS = 2000;
 
@@ -102,6 +104,7 @@ export class Guest extends EventEmitter {
       }
     }
     const guest = new Guest(memory, vcpus, workload, registers);
+    memory.setHarvestBarrier(() => guest.#newDirtyEpoch());
     if (options.paused) Atomics.store(guest.#control, COMMAND_WORD, Command.PARK);
     guest.#idleWorkers = [...(options.workers ?? [])];
     for (let i = 0; i < vcpus; i++) guest.#spawn(i);
@@ -154,6 +157,39 @@ export class Guest extends EventEmitter {
     this.#crash = new GuestError(GuestErrorCode.VCPU_CRASHED, `vCPU ${index} ${what}`, { cause });
     this.#rejectFinished(this.#crash);
     if (this.listenerCount('error') > 0) this.emit('error', this.#crash);
+  }
+
+  /**
+   * The harvest barrier, run after the dirty log is taken and before its pages are read (see DirtyMarker):
+   * advances the dirty-log epoch and waits until every vCPU that may write has moved to it, so every write a
+   * vCPU left unmarked (its page was marked earlier in the old epoch) is visible to the reads that follow. A
+   * vCPU starting, parked, finished or stopped does no op before it re-reads the epoch.
+   * Blocks this thread for as long as the slowest running vCPU takes to reach its next loop pass:
+   * microseconds, or a scheduler slice on a busy host. Sleeping vCPUs are woken for it.
+   * @throws GuestError LM_ERR_VCPU_CRASHED when a running vCPU does not answer within EPOCH_ACK_TIMEOUT_MS
+   *   (a worker that died cannot be told from a slow one while this thread is blocked; failing the harvest
+   *   fails the migration, and the source keeps its guest)
+   */
+  #newDirtyEpoch(): void {
+    const control = this.#control;
+    const deadline = performance.now() + EPOCH_ACK_TIMEOUT_MS;
+    const epoch = (Atomics.add(control, EPOCH_WORD, 1) + 1) | 0;
+    Atomics.notify(control, COMMAND_WORD);
+    for (let i = 0; i < this.vcpuCount; i++) {
+      const ackWord = epochAckWord(i, this.vcpuCount);
+      for (;;) {
+        // A crashed vCPU writes nothing more.
+        if (this.#crash) return;
+        const state = this.#state(i);
+        if (state === VcpuState.STARTING || atSafePoint(state)) break;
+        const ack = Atomics.load(control, ackWord);
+        if (ack === epoch) break;
+        if (performance.now() > deadline) {
+          throw new GuestError(GuestErrorCode.VCPU_CRASHED, `vCPU ${i} did not reach the dirty-log epoch in ${EPOCH_ACK_TIMEOUT_MS} ms`);
+        }
+        Atomics.wait(control, ackWord, ack, WAIT_SLICE_MS);
+      }
+    }
   }
 
   #state(index: number): number {

@@ -54,6 +54,7 @@ export class GuestMemory {
   readonly #dirty: Int32Array;
   readonly #touchedBuffer: SharedArrayBuffer;
   readonly #touched: Int32Array;
+  #afterHarvest: (() => void) | undefined;
 
   private constructor(handles: SharedMemoryHandles) {
     this.memoryBytes = handles.memoryBytes;
@@ -163,7 +164,17 @@ export class GuestMemory {
     for (let i = 0; i < taken.length; i += 2) {
       end = writeSetBits(taken[i] as number, taken[i + 1] as number, out, end);
     }
+    this.#afterHarvest?.();
     return out;
+  }
+
+  /**
+   * Runs `barrier` in every harvest, after the log is taken and before the call returns (so before the pages
+   * are read): the Guest running on this memory brings its vCPUs to a new dirty-log epoch there (see
+   * DirtyMarker). One guest at a time; undefined removes it.
+   */
+  setHarvestBarrier(barrier: (() => void) | undefined): void {
+    this.#afterHarvest = barrier;
   }
 
   /** Pages currently dirty, without clearing the log. */

@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import { Command, COMMAND_WORD, controlView, stateWord, THROTTLE_WORD, VcpuState } from './control.js';
+import { Command, COMMAND_WORD, EPOCH_WORD, epochAckWord, controlView, stateWord, THROTTLE_WORD, VcpuState } from './control.js';
 import { GuestMemory, type SharedMemoryHandles } from './memory.js';
 import { readU64, Reg, registerFileOffset, REGISTER_WORDS, writeU64 } from './registers.js';
 import { DirtyMarker } from './dirty-marker.js';
@@ -56,6 +56,9 @@ function run(data: VcpuWorkerData): void {
     Atomics.notify(control, myState);
   };
 
+  const myAck = epochAckWord(data.index, data.vcpus);
+  // -1: the first pass through the loop moves to the current dirty-log epoch (and acknowledges it).
+  let dirtyEpoch = -1;
   let epoch = performance.now();
   let opsSinceEpoch = 0;
   const throttle = new ThrottleClock();
@@ -82,6 +85,14 @@ function run(data: VcpuWorkerData): void {
     if (limit !== 0 && done >= limit) {
       publish(VcpuState.FINISHED);
       return;
+    }
+    // Checked on every pass, sleeping ones included: a harvest waits for this acknowledgement (DirtyMarker).
+    const currentEpoch = Atomics.load(control, EPOCH_WORD);
+    if (currentEpoch !== dirtyEpoch) {
+      dirty.newEpoch();
+      dirtyEpoch = currentEpoch;
+      Atomics.store(control, myAck, currentEpoch);
+      Atomics.notify(control, myAck);
     }
     let now = -1;
     const percent = Atomics.load(control, THROTTLE_WORD);

@@ -11,7 +11,8 @@ const KINDS = 16;
  * compiled them to optimised code before a migration needs them. A channel thread spawned ahead of a
  * migration otherwise meets this code for the first time in round 1, and a small stop-and-copy round can run
  * entirely in the interpreter: a few hundred pages then take tens of milliseconds instead of one or two, all
- * of it downtime. Costs tens of milliseconds of CPU, spent while the thread waits for its assignment.
+ * of it downtime. Costs tens of milliseconds of CPU, spent while the thread waits for its assignment
+ * (see warmUpPageCodecsInBackground).
  */
 export function warmUpPageCodecs(pages = 4096): void {
   const source = new Uint8Array(new SharedArrayBuffer(KINDS * PAGE_SIZE));
@@ -54,4 +55,28 @@ export function warmUpPageCodecs(pages = 4096): void {
     crc32(page);
   }
   if (writer.pageCount > 0) flush();
+}
+
+/** Pages per slice of the background warm-up: a few milliseconds, so real work waits at most that long. */
+const SLICE_PAGES = 256;
+
+/**
+ * Runs warmUpPageCodecs in slices between the thread's other events, so a migration that starts at once is
+ * not held up by it: `stop()` (call when the thread's real work arrives) ends it after the current slice.
+ */
+export function warmUpPageCodecsInBackground(pages = 4096): { stop(): void } {
+  let done = 0;
+  let stopped = false;
+  const slice = (): void => {
+    if (stopped || done >= pages) return;
+    warmUpPageCodecs(SLICE_PAGES);
+    done += SLICE_PAGES;
+    setImmediate(slice);
+  };
+  setImmediate(slice);
+  return {
+    stop: () => {
+      stopped = true;
+    },
+  };
 }

@@ -11,7 +11,7 @@ import {
   encodeChannelHello,
   encodeRoundBegin,
   encodeRoundEnd,
-  warmUpPageCodecs,
+  warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
 import type { SenderCommand, SenderEvent, SenderWorkerData } from './channel-messages.js';
 import { connectTcp } from './connect.js';
@@ -115,10 +115,11 @@ function fail(error: unknown): void {
   port.close();
 }
 
-// Spawned ahead of the migration: the modules above are loaded; wait for this channel's assignment.
+// Spawned ahead of the migration: the modules above are loaded; compile the page codecs while waiting for
+// this channel's assignment (see warmUpPageCodecs), and stop doing so when it comes.
+const warmUp = warmUpPageCodecsInBackground();
 port.once('message', (command: SenderCommand) => {
+  warmUp.stop();
   if (command.type === 'start') main(command.data).catch(fail);
 });
-// Compile the page codecs now, while nothing waits for this thread (see warmUpPageCodecs).
-warmUpPageCodecs();
 post({ type: 'online' });
