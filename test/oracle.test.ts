@@ -86,16 +86,21 @@ describe('deterministic oracle: a migration in mid-run changes nothing', () => {
     expect(done.code, done.stderr).toBe(0);
     await dest.done;
     const report = readJson(reportPath);
-    for (const field of ['status', 'totalTimeMs', 'downtimeMs', 'setupTimeMs', 'rounds', 'pagesSent', 'bytesOnWire', 'imageBytes', 'sourceDigest']) {
+    for (const field of ['status', 'migrationId', 'totalTimeMs', 'downtimeMs', 'sourceDowntimeMs', 'timeToParkMs', 'setupTimeMs', 'rounds', 'pagesSent', 'bytesOnWire', 'imageBytes', 'sourceDigest', 'throttlePercent', 'parameters']) {
       expect(report, field).toHaveProperty(field);
     }
     expect(report.rounds.length).toBeGreaterThanOrEqual(2);
     for (const round of report.rounds) {
-      expect(Object.keys(round)).toEqual(expect.arrayContaining(['pagesSent', 'bytesOnWire', 'ms', 'pagesDirtiedMeanwhile']));
+      expect(Object.keys(round)).toEqual(
+        expect.arrayContaining(['pagesSent', 'pagesResent', 'bytesOnWire', 'ms', 'pagesDirtiedMeanwhile', 'expectedDowntimeMs', 'switchoverCostMs', 'bandwidthBytesPerSec', 'throttlePercent']),
+      );
     }
     expect(report.rounds.at(-1).final).toBe(true);
     expect(report.downtimeMs).toBeGreaterThan(0);
     expect(report.downtimeMs).toBeLessThan(report.totalTimeMs);
+    expect(report.sourceDowntimeMs).toBeGreaterThan(0);
+    expect(report.sourceDowntimeMs).toBeLessThanOrEqual(report.downtimeMs);
+    expect(report.parameters).toMatchObject({ policy: 'downtime', downtimeLimitMs: 300, maxBandwidthBytesPerSec: 0, autoConverge: false });
     expect(Object.keys(report.pagesSent).sort()).toEqual(['delta', 'lz4', 'raw', 'sameByte', 'zero']);
     expect(Object.keys(report.bytesByEncoding).sort()).toEqual(['delta', 'lz4', 'raw', 'sameByte', 'zero']);
     expect(report.timeToCommitMs).toBeGreaterThan(0);
