@@ -7,8 +7,9 @@ import { hostGuest, startMigration, type Migration, type MigrationOptions, type 
 // stop-and-copy before commit. One guest lives through all six cancels, keeps running, is then migrated to a
 // fresh destination for real, finishes there and must reach the digest of the same run with no migration.
 const MEMORY = 32 * 1024 * 1024;
-// About 20 s of guest at its pace (4096 pages dirtied per second): it must outlive all six cancels.
-const WORKLOAD = parseWorkloadSpec({ name: 'uniform', seed: 11, ops: 40_000, params: { dirtyRate: 16 * 1024 * 1024 } });
+// About 30 s of guest at its pace (4096 pages dirtied per second): it must outlive all six cancels, which
+// took 12 s on a quiet host; a guest that finishes first fails the test with a message saying so.
+const WORKLOAD = parseWorkloadSpec({ name: 'uniform', seed: 11, ops: 60_000, params: { dirtyRate: 16 * 1024 * 1024 } });
 // 1 MB/s keeps pre-copy rounds in the hundreds of milliseconds, longer than the 100 ms between progress
 // events; a downtime limit of 0 never converges while the guest dirties pages.
 const SLOW = { maxBandwidthBytesPerSec: 1_000_000, downtimeLimitMs: 0, maxRounds: 100_000 };
