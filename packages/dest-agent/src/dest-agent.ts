@@ -48,6 +48,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private listenHost = '127.0.0.1';
+  private accepting = true;
   private readonly pool: ReceiverPool;
   private readonly vcpuPool: VcpuPool;
   /** Channel workers being stopped; close() waits for them, so no thread is torn down as the process exits. */
@@ -87,7 +88,15 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
 
   /** Stops accepting new migrations; those in flight go on. */
   stopAccepting(): void {
+    this.accepting = false;
     this.server.close();
+  }
+
+  /** Warm workers for the next migration, unless no next migration will come (the pools spawn threads). */
+  private refillPools(): void {
+    if (!this.accepting) return;
+    this.pool.refill();
+    this.vcpuPool.refill();
   }
 
   /** Stops accepting and cuts every migration still in flight. */
@@ -162,8 +171,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
         progress,
       );
     } catch (error) {
-      this.pool.refill();
-      this.vcpuPool.refill();
+      this.refillPools();
       fill();
       report.status = 'failed';
       report.error = errorSummary(error);
@@ -200,8 +208,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     }
     conn.close();
     this.stopChannels(received);
-    this.pool.refill();
-    this.vcpuPool.refill();
+    this.refillPools();
     fill();
     report.status = 'completed';
     this.log.info(
