@@ -70,6 +70,8 @@ async function main(): Promise<void> {
       case FrameType.PageBatch:
         if (openRound === 0) throw new UnexpectedFrameError(`channel ${data.channel}: page batch outside a round`);
         pages += readPageBatch(frame.payload, sink, onPage);
+        // Applied: the frame's buffer may carry a later batch.
+        conn.release(frame);
         break;
       case FrameType.RoundEnd:
         if (frame.message.round !== openRound || frame.message.pages !== pages) {

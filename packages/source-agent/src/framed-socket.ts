@@ -119,6 +119,11 @@ export class FramedSocket {
     });
   }
 
+  /** Hands a received frame back once its payload is no longer used (see FrameDecoder.release). */
+  release(frame: Frame): void {
+    this.decoder.release(frame);
+  }
+
   /** Best effort: tells the peer why we give up, then closes. Never throws. */
   abort(error: Error): void {
     if (!this.socket.destroyed && this.socket.writable && !this.failure) {
