@@ -121,7 +121,7 @@ function fail(error: unknown): void {
 }
 
 // Spawned into the warm pool: the modules above are loaded; compile the page codecs while waiting for a
-// channel to serve (see warmUpPageCodecs), and stop doing so when it comes.
+// channel to serve (see warmUpPageCodecsInBackground), and stop doing so when it comes.
 const warmUp = warmUpPageCodecsInBackground();
 port.on('message', (command: ReceiverCommand) => {
   warmUp.stop();

@@ -30,7 +30,6 @@ interface Channel {
 export class ChannelReceivers {
   readonly ports: number[];
   readonly failed: Promise<never>;
-  private failure: Error | undefined;
   private rejectFailed: (error: Error) => void = () => {};
   private progress: (() => void)[] = [];
 
@@ -49,10 +48,11 @@ export class ChannelReceivers {
       worker.ref();
       return { worker, roundsDone: 0, pages: 0, bytes: 0 };
     });
+    const memory = options.memory.handles();
     const ports = await Promise.all(
       channels.map(({ worker }, channel) => {
         const data: ReceiverWorkerData = {
-          memory: options.memory.handles(),
+          memory,
           checksums: options.checksums.buffer,
           host: options.host,
           reservationId: options.reservationId,
@@ -93,7 +93,7 @@ export class ChannelReceivers {
   /** Resolves once every channel has applied `round`; rejects with the first channel failure. */
   async untilRound(round: number): Promise<void> {
     while (this.roundsDone < round) {
-      if (this.failure) throw this.failure;
+      // `failed` rejects once, with the first channel's error; racing against it rethrows that error.
       await Promise.race([new Promise<void>((resolve) => this.progress.push(resolve)), this.failed]);
     }
   }
@@ -104,11 +104,8 @@ export class ChannelReceivers {
   }
 
   private watch(channel: Channel): void {
-    const fail = (error: Error): void => {
-      if (this.failure) return;
-      this.failure = error;
-      this.rejectFailed(error);
-    };
+    // Only the first rejection of `failed` counts: later channel errors are echoes of the first.
+    const fail = (error: Error): void => this.rejectFailed(error);
     channel.worker.on('message', (event: ReceiverEvent) => {
       if (event.type === 'round-end') {
         channel.roundsDone = event.round;

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { encodeActivated } from '@livemig/protocol';
 import { Guest, VcpuPool } from '@livemig/guest';
-import { FramedSocket, errorSummary, silentLogger, type Logger } from '@livemig/source-agent';
+import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, errorSummary, silentLogger, type Logger } from '@livemig/source-agent';
 import type { IncomingReport } from './incoming-report.js';
 import { receiveGuest, type ReceiveProgress } from './receiver.js';
 import { ReceiverPool } from './receiver-pool.js';
@@ -118,7 +118,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     const started = performance.now();
-    const conn = new FramedSocket(socket, { idleTimeoutMs: this.options.idleTimeoutMs ?? 60_000 });
+    const conn = new FramedSocket(socket, { idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
     const progress: ReceiveProgress = { hello: null, rounds: 0, pagesReceived: 0, bytesReceived: 0 };
     const report: IncomingReport = {
       id: randomUUID(),

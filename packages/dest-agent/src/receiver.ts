@@ -3,7 +3,6 @@ import {
   DigestMismatchError,
   FrameType,
   HandshakeError,
-  PAGE_SIZE,
   PROTOCOL_VERSION,
   RefusedError,
   TimeoutError,
@@ -16,7 +15,7 @@ import {
   MigrationError,
 } from '@livemig/protocol';
 import { Guest, GuestError, GuestMemory, MAX_VCPUS, type VcpuPool, parseWorkloadSpec, validateCpuState, type CpuState, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
-import { CAPABILITY_CHANNELS, CAPABILITY_PAGES, MAX_STREAMS, PageChecksums, formatBytes, type FramedSocket, type Logger } from '@livemig/source-agent';
+import { CAPABILITY_CHANNELS, CAPABILITY_PAGES, DEFAULT_IDLE_TIMEOUT_MS, PageChecksums, formatBytes, type FramedSocket, type Logger } from '@livemig/source-agent';
 import { ChannelReceivers } from './channel-receivers.js';
 import type { ReceiverPool } from './receiver-pool.js';
 import type { MemoryReservations, Reservation } from './reservations.js';
@@ -39,8 +38,6 @@ export interface ReceiverOptions {
 
 export interface ReceivedGuest {
   hello: HelloMessage;
-  workload: WorkloadSpec;
-  memory: GuestMemory;
   cpuState: CpuState;
   /** Whether the guest was running at the source; a paused guest stays paused here. */
   running: boolean;
@@ -50,8 +47,6 @@ export interface ReceivedGuest {
   /** Stops the data-channel workers (every page is in; call once the guest is activated). */
   closeChannels: () => Promise<void>;
   receivedDigest: string;
-  rounds: number;
-  pagesReceived: number;
 }
 
 /** Progress of an incoming migration, readable while it runs and after it failed. */
@@ -109,7 +104,7 @@ export async function receiveGuest(
     }
     const memory = GuestMemory.create(hello.geometry.memoryBytes, hello.geometry.slotBytes);
     const checksums = PageChecksums.create(memory.pageCount);
-    const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     channels = await ChannelReceivers.open({
       pool: options.pool,
       count: hello.channels,
@@ -165,15 +160,11 @@ export async function receiveGuest(
             // Ending worker threads costs the main thread time: done after activation, off the downtime.
             closeChannels: () => done.close(),
             hello,
-            workload,
-            memory,
             cpuState,
             running,
             vcpus,
             reservation,
             receivedDigest,
-            rounds: progress.rounds,
-            pagesReceived: progress.pagesReceived,
           };
         }
         default:
@@ -211,18 +202,13 @@ function checkHello(hello: HelloMessage, options: ReceiverOptions): MigrationErr
   if (options.token !== undefined && hello.token !== options.token) {
     return new HandshakeError('authentication failed: wrong or missing token');
   }
-  if (hello.geometry.pageSize !== PAGE_SIZE) {
-    return new HandshakeError(`page size ${hello.geometry.pageSize} is not supported (only ${PAGE_SIZE})`);
-  }
   for (const capability of [CAPABILITY_PAGES, CAPABILITY_CHANNELS]) {
     if (!hello.capabilities.includes(capability)) return new HandshakeError(`source lacks capability ${capability}`);
   }
-  // Checked here, not at activation: a guest this agent cannot run must be refused before anything is sent.
-  if (!(Number.isInteger(hello.geometry.vcpus) && hello.geometry.vcpus >= 1 && hello.geometry.vcpus <= MAX_VCPUS)) {
+  // The decoder already holds page size, channels (1..16) and vCPUs (1..256) to the protocol's limits. A guest
+  // runs fewer vCPUs than the protocol allows: refused here, before anything is reserved, not at activation.
+  if (hello.geometry.vcpus > MAX_VCPUS) {
     return new HandshakeError(`guest has ${hello.geometry.vcpus} vCPUs; this agent runs 1..${MAX_VCPUS}`);
-  }
-  if (!(hello.channels >= 1 && hello.channels <= MAX_STREAMS)) {
-    return new HandshakeError(`source asks for ${hello.channels} data channels; this agent serves 1..${MAX_STREAMS}`);
   }
   try {
     return parseWorkloadSpec({ ...hello.workload, name: hello.workload.name as WorkloadName });

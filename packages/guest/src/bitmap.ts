@@ -24,14 +24,19 @@ export function writeSetBits(word: number, bits: number, out: Uint32Array, at: n
   return end;
 }
 
-/** Ascending page indices of the set bits of a bitmap (plain reads; not for the shared dirty log). */
-export function setBits(words: Int32Array): Uint32Array {
+/** Set bits of a bitmap (plain reads; not for the shared dirty log). */
+export function countSetBits(words: Int32Array): number {
   let count = 0;
   for (let w = 0; w < words.length; w++) {
     const bits = words[w] ?? 0;
     if (bits !== 0) count += popcount32(bits);
   }
-  const out = new Uint32Array(count);
+  return count;
+}
+
+/** Ascending page indices of the set bits of a bitmap (plain reads; not for the shared dirty log). */
+export function setBits(words: Int32Array): Uint32Array {
+  const out = new Uint32Array(countSetBits(words));
   let end = 0;
   for (let w = 0; w < words.length; w++) {
     const bits = words[w] ?? 0;

@@ -1,4 +1,4 @@
-import { bitmapWords, popcount32, setBits, writeSetBits } from './bitmap.js';
+import { bitmapWords, countSetBits, popcount32, setBits, writeSetBits } from './bitmap.js';
 import { DEFAULT_SLOT_BYTES, MAX_PAGE_COUNT, MAX_SLOT_BYTES, PAGE_SHIFT, PAGE_SIZE } from './constants.js';
 import { GuestError, GuestErrorCode } from './errors.js';
 
@@ -203,12 +203,7 @@ export class GuestMemory {
   }
 
   touchedCount(): number {
-    let count = 0;
-    for (let w = 0; w < this.#touched.length; w++) {
-      const bits = this.#touched[w] ?? 0;
-      if (bits !== 0) count += popcount32(bits);
-    }
-    return count;
+    return countSetBits(this.#touched);
   }
 
   /**

@@ -1,13 +1,12 @@
-import { DEFAULT_MAX_FRAME_PAYLOAD, FRAME_HEADER_BYTES } from './constants.js';
+import { DEFAULT_BATCH_PAYLOAD, DEFAULT_MAX_FRAME_PAYLOAD, FRAME_HEADER_BYTES, FrameType } from './constants.js';
 import { BadArgumentError, TruncatedFrameError } from './errors.js';
 import { checkFrameCrc, readFrameHeader, type FrameHeader } from './frame-header.js';
-import { FrameType } from './constants.js';
 import { decodeFramePayload, type Frame } from './messages.js';
 
 /** Released frame copies kept for reuse, per decoder. */
 const MAX_FREE_FRAMES = 4;
 /** Frame copies are at least this big (a full default page batch), so one released copy fits any later batch. */
-const REUSABLE_FRAME_BYTES = FRAME_HEADER_BYTES + 256 * 1024;
+const REUSABLE_FRAME_BYTES = FRAME_HEADER_BYTES + DEFAULT_BATCH_PAYLOAD;
 
 /**
  * Streaming frame decoder (pg-protocol Parser / undici ByteParser): per frame, "is the header here? is the

@@ -86,4 +86,4 @@ export {
 export { isZeroPage } from './page-encoding.js';
 export { PageBatchWriter, type PageBatchStats, type PageBatchWriterOptions } from './page-batch-writer.js';
 export { readPageBatch, type PageBatchSink, type PageBatchSlotSink } from './page-batch-reader.js';
-export { warmUpPageCodecs, warmUpPageCodecsInBackground } from './warm-up.js';
+export { warmUpPageCodecsInBackground } from './warm-up.js';

@@ -1,4 +1,5 @@
 import { PAGE_SIZE } from './constants.js';
+import { ZERO_PAGE } from './page-encoding.js';
 
 /**
  * Page copies and fills that touch guest memory (a SharedArrayBuffer).
@@ -17,7 +18,6 @@ import { PAGE_SIZE } from './constants.js';
  * ranges that avoids it.
  */
 const scratch = Buffer.alloc(PAGE_SIZE); // not from the pool: offset 0, so 8-byte aligned
-const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
 let scratchFill = -1;
 
 const isShared = (view: Uint8Array): boolean => view.buffer instanceof SharedArrayBuffer;

@@ -1,7 +1,8 @@
 import { PAGE_SIZE } from './constants.js';
 import { BadArgumentError } from './errors.js';
 
-const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
+/** 4096 zero bytes, never written: what zero checks compare against and zero fills copy from. */
+export const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
 
 /**
  * True when all 4096 bytes are zero. Native `Buffer.compare` against a static zero page: measured here on

@@ -116,7 +116,7 @@ function fail(error: unknown): void {
 }
 
 // Spawned ahead of the migration: the modules above are loaded; compile the page codecs while waiting for
-// this channel's assignment (see warmUpPageCodecs), and stop doing so when it comes.
+// this channel's assignment (see warmUpPageCodecsInBackground), and stop doing so when it comes.
 const warmUp = warmUpPageCodecsInBackground();
 port.once('message', (command: SenderCommand) => {
   warmUp.stop();

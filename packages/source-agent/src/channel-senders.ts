@@ -74,10 +74,11 @@ export class ChannelSenders {
     if (options.ports.length !== this.channels.length) {
       throw new Error(`${options.ports.length} ports for ${this.channels.length} channels`);
     }
+    const memory = options.memory.handles();
     await Promise.all(
       this.channels.map((channel, index) => {
         const data: SenderWorkerData = {
-          memory: options.memory.handles(),
+          memory,
           checksums: options.checksums.buffer,
           host: options.host,
           port: options.ports[index]!,

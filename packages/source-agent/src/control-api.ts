@@ -12,7 +12,7 @@ import {
   type MetricSample,
   type Route,
 } from './control/index.js';
-import type { GuestHost } from './guest-host.js';
+import { HostBusyError, type GuestHost } from './guest-host.js';
 import type { Logger } from './logger.js';
 import { MAX_STREAMS, type Migration, type MigrationOptions } from './migration.js';
 import { isCancellable, isFinalPhase, MIGRATION_PHASES, type MigrationParameters } from './migration-stats.js';
@@ -147,10 +147,16 @@ export class ControlApi {
         handler: ({ body }) => {
           const { target, ...options } = readOptions(body, START_OPTIONS);
           const host = this.source.host();
-          if (!host || !host.hosting) throw new ControlError(409, 'LM_ERR_CONFLICT', 'no guest is running on this agent to migrate');
-          if (host.current) throw new ControlError(409, 'LM_ERR_CONFLICT', `migration ${host.current.id} is still in progress`);
+          if (!host) throw new ControlError(409, 'LM_ERR_CONFLICT', 'no guest is running on this agent to migrate');
           this.watch(host);
-          const migration = host.migrate({ ...this.source.migrationDefaults, ...options, target: parseHostPort(target) });
+          let migration: Migration;
+          try {
+            migration = host.migrate({ ...this.source.migrationDefaults, ...options, target: parseHostPort(target) });
+          } catch (error) {
+            // The guest left or another migration runs: the host says which.
+            if (error instanceof HostBusyError) throw new ControlError(409, 'LM_ERR_CONFLICT', error.message);
+            throw error;
+          }
           return { status: 201, body: view(migration), headers: { location: `/migrations/${migration.id}` } };
         },
       },

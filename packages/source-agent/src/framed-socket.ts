@@ -10,6 +10,9 @@ import {
   MigrationError,
 } from '@livemig/protocol';
 
+/** A peer silent this long fails the connection (LM_ERR_TIMEOUT); also how long a peer gets to answer. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+
 export interface FramedSocketOptions {
   /** Largest frame payload accepted from the peer; checked before anything is buffered for it. */
   maxPayloadBytes?: number;

@@ -1,7 +1,7 @@
 export { main } from './cli.js';
 export { runCli, type CliContext } from './cli-support.js';
 export { connectTcp } from './connect.js';
-export { FramedSocket, type FramedSocketOptions } from './framed-socket.js';
+export { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, type FramedSocketOptions } from './framed-socket.js';
 export { GuestHost, HostBusyError, hostGuest, planMigration, type GuestHostEvents, type HostOptions, type HostOutcome } from './guest-host.js';
 export { AutoConverge, AUTO_CONVERGE_INCREMENT, AUTO_CONVERGE_INITIAL, AUTO_CONVERGE_MAX, AUTO_CONVERGE_THRESHOLD } from './auto-converge.js';
 export { BandwidthMeter } from './bandwidth-meter.js';
@@ -26,7 +26,6 @@ export {
   DEFAULT_MAX_ROUNDS,
   Migration,
   checkParameters,
-  migrateGuest,
   startMigration,
   type MigrationEvents,
   type MigrationOptions,

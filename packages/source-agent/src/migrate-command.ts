@@ -1,12 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BadArgumentError } from '@livemig/protocol';
 import { ControlClient } from './control/index.js';
 import type { Logger } from './logger.js';
 import type { MigrationStats } from './migration-stats.js';
 import { isFinalPhase } from './migration-stats.js';
 import { ProgressBar } from './progress-bar.js';
 import type { MigrationReport } from './report.js';
-import { POLICY_NAMES, parsePolicyName } from './switchover/index.js';
+import { requirePolicyName } from './switchover/index.js';
 import { parseDuration, parseHostPort, parseRate, parseSize } from './units.js';
 
 export interface MigrateArguments {
@@ -36,10 +35,7 @@ export async function migrateCommand(args: MigrateArguments, log: Logger, signal
   const client = new ControlClient(args.control);
   parseHostPort(args.to);
   const options: Record<string, unknown> = { target: args.to };
-  if (args.policy !== undefined) {
-    if (!parsePolicyName(args.policy)) throw new BadArgumentError(`--policy: expected one of ${POLICY_NAMES.join(', ')}, got "${args.policy}"`);
-    options.policy = args.policy;
-  }
+  if (args.policy !== undefined) options.policy = requirePolicyName(args.policy, '--policy');
   if (args.downtimeLimit !== undefined) options.downtimeLimitMs = parseDuration(args.downtimeLimit, 'downtime-limit');
   if (args.maxRounds !== undefined) options.maxRounds = args.maxRounds;
   if (args.maxTime !== undefined) options.maxTimeMs = parseDuration(args.maxTime, 'max-time');

@@ -4,6 +4,7 @@ import {
   BadArgumentError,
   CancelledError,
   HandshakeError,
+  MAX_CHANNELS,
   DigestMismatchError,
   FrameType,
   PAGE_SIZE,
@@ -20,7 +21,7 @@ import { dirtyLogEnabled, type Guest } from '@livemig/guest';
 import { AutoConverge } from './auto-converge.js';
 import { BandwidthMeter } from './bandwidth-meter.js';
 import { connectTcp } from './connect.js';
-import { FramedSocket } from './framed-socket.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket } from './framed-socket.js';
 import { silentLogger, type Logger } from './logger.js';
 import { PageChecksums } from './page-checksums.js';
 import { ChannelSenders } from './channel-senders.js';
@@ -33,7 +34,7 @@ import {
 } from './migration-stats.js';
 import { SharedRateLimiter } from './rate-limiter.js';
 import { ENCODING_NAMES, emptyReport, errorSummary, type MigrationReport, type RoundReport } from './report.js';
-import { POLICY_NAMES, SentHistory, SwitchoverCost, decide, parsePolicyName, type PolicyName } from './switchover/index.js';
+import { SentHistory, SwitchoverCost, decide, requirePolicyName, type PolicyName } from './switchover/index.js';
 import type { HostPort } from './units.js';
 
 /** Pages in PageBatch frames with the zero, same-byte, lz4, raw and delta encodings. */
@@ -77,7 +78,8 @@ export const DEFAULT_DOWNTIME_LIMIT_MS = 300;
 export const DEFAULT_MAX_ROUNDS = 30;
 export const DEFAULT_STREAMS = 2;
 export const DEFAULT_DELTA_CACHE_BYTES = 64 * 1024 * 1024;
-export const MAX_STREAMS = 16;
+/** The protocol's limit on data channels per migration. */
+export const MAX_STREAMS = MAX_CHANNELS;
 /** How often live statistics are sampled and `progress` is emitted. */
 const PROGRESS_INTERVAL_MS = 100;
 
@@ -120,10 +122,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
   private round = 0;
   private roundPages = 0;
   private pagesBeforeRound = 0;
-  private lastDirtyRate = 0;
-  private lastExpectedDowntimeMs: number | null = null;
   private progressFloor = 0;
-  private sourceDowntimeMs: number | null = null;
   private finalReport: MigrationReport | undefined;
 
   constructor(
@@ -152,6 +151,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
       guestOpsAtStart: guest.opsDone(),
       peakRssBytes: 0,
     });
+    this.report.migrationId = this.id;
     this.cancelled = new Promise<never>((_, reject) => {
       this.abortController.signal.addEventListener('abort', () => reject(this.abortController.signal.reason), { once: true });
     });
@@ -202,14 +202,14 @@ export class Migration extends EventEmitter<MigrationEvents> {
   }
 
   stats(): MigrationStats {
-    const now = performance.now();
     const final = isFinalPhase(this.currentPhase);
-    const channels = this.channels;
-    const pagesTransferred = this.pagesBeforeRound + (channels?.roundPagesSent ?? 0);
+    const { report } = this;
+    const pagesTransferred = this.pagesTransferred;
     let remainingPages = 0;
     if (!final && this.round > 0) {
-      remainingPages = Math.max(0, this.roundPages - (channels?.roundPagesSent ?? 0)) + this.guest.memory.dirtyCount();
+      remainingPages = Math.max(0, this.roundPages - (this.channels?.roundPagesSent ?? 0)) + this.guest.memory.dirtyCount();
     }
+    const lastPreCopy = report.rounds.findLast((round) => !round.final);
     const pageRate = this.pageMeter.rate();
     // Monotonic: pages dirtied meanwhile grow the work left, but the bar never moves back.
     if (this.currentPhase === 'completed') this.progressFloor = 100;
@@ -223,25 +223,25 @@ export class Migration extends EventEmitter<MigrationEvents> {
       target: this.target,
       phase: this.currentPhase,
       round: this.round,
-      transferredBytes: (this.connection?.bytesSent ?? 0) + (channels?.bytesSent ?? 0),
+      transferredBytes: this.bytesOnWire,
       remainingBytes: remainingPages * PAGE_SIZE,
       totalBytes: this.guest.memory.memoryBytes,
       pagesTransferredBytes: pagesTransferred * PAGE_SIZE,
       pagesTransferred,
       pagesByEncoding: this.encodingCounts().pages,
-      dirtyPagesRate: Math.round(this.lastDirtyRate),
+      dirtyPagesRate: lastPreCopy && lastPreCopy.ms > 0 ? Math.round((lastPreCopy.pagesDirtiedMeanwhile * 1000) / lastPreCopy.ms) : 0,
       bandwidthBytesPerSec: Math.round(this.wireMeter.rate() * 1000),
       pagesPerSecond: Math.round((pageRate * 1000) / PAGE_SIZE),
-      expectedDowntimeMs: final ? null : this.lastExpectedDowntimeMs,
+      expectedDowntimeMs: final ? null : (lastPreCopy?.expectedDowntimeMs ?? null),
       progressPercent: round1(this.progressFloor),
       throttlePercent: this.autoConverge.throttlePercent,
-      setupTimeMs: this.report.setupTimeMs || null,
-      elapsedMs: round1((final ? this.started + this.report.totalTimeMs : now) - this.started),
-      downtimeMs: this.report.downtimeMs,
-      sourceDowntimeMs: this.sourceDowntimeMs,
-      switchoverReason: this.report.switchoverReason,
+      setupTimeMs: report.setupTimeMs || null,
+      elapsedMs: final ? report.totalTimeMs : round1(performance.now() - this.started),
+      downtimeMs: report.downtimeMs,
+      sourceDowntimeMs: report.sourceDowntimeMs,
+      switchoverReason: report.switchoverReason,
       parameters: this.parameters(),
-      error: this.report.error ?? null,
+      error: report.error ?? null,
     };
   }
 
@@ -265,10 +265,20 @@ export class Migration extends EventEmitter<MigrationEvents> {
     if (this.abortController.signal.aborted) throw this.abortController.signal.reason;
   }
 
+  /** Bytes written to the destination so far, control and data connections. */
+  private get bytesOnWire(): number {
+    return (this.connection?.bytesSent ?? 0) + (this.channels?.bytesSent ?? 0);
+  }
+
+  /** Pages sent so far, the round in flight included (as of the channels' last progress reports). */
+  private get pagesTransferred(): number {
+    return this.pagesBeforeRound + (this.channels?.roundPagesSent ?? 0);
+  }
+
   private sample(): void {
     const now = performance.now();
-    this.wireMeter.sample(now, (this.connection?.bytesSent ?? 0) + (this.channels?.bytesSent ?? 0));
-    this.pageMeter.sample(now, (this.pagesBeforeRound + (this.channels?.roundPagesSent ?? 0)) * PAGE_SIZE);
+    this.wireMeter.sample(now, this.bytesOnWire);
+    this.pageMeter.sample(now, this.pagesTransferred * PAGE_SIZE);
   }
 
   private encodingCounts(): { pages: MigrationReport['pagesSent']; bytes: MigrationReport['bytesByEncoding'] } {
@@ -321,8 +331,8 @@ export class Migration extends EventEmitter<MigrationEvents> {
     const log = options.log ?? silentLogger();
     const { memory } = guest;
     const streams = report.streams;
-    const answerTimeoutMs = options.answerTimeoutMs ?? 60_000;
-    const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    const answerTimeoutMs = options.answerTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     // A paused guest is migrated paused and stays paused wherever it ends up (QEMU keeps the run state too).
     const wasRunning = !guest.parked;
     let spawned: Promise<ChannelSenders> | undefined;
@@ -339,9 +349,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
       if (!dirtyLogEnabled(guest.workload)) {
         throw new BadArgumentError('the guest runs with dirty logging off (dirtyLog 0): its writes cannot be tracked, so it cannot be live-migrated');
       }
-      if (!Number.isInteger(streams) || streams < 1 || streams > MAX_STREAMS) {
-        throw new BadArgumentError(`--streams: expected 1..${MAX_STREAMS}, got ${streams}`);
-      }
+      checkStreams(streams);
       this.setPhase('handshake');
       this.checkCancelled();
       // Worker threads take ~100 ms to start: let them start while we connect and negotiate.
@@ -436,7 +444,6 @@ export class Migration extends EventEmitter<MigrationEvents> {
         movedMs += sent.ms;
         const dirty = memory.dirtyCount();
         dirtyHistory.push(dirty);
-        this.lastDirtyRate = sent.ms > 0 ? (dirty * 1000) / sent.ms : 0;
         // Short-window bandwidth (QEMU), falling back to the whole pre-copy's while the window is empty.
         const windowRate = this.pageMeter.rate();
         const bandwidthBytesPerMs = windowRate > 0 ? windowRate : movedBytes / Math.max(movedMs, 0.001);
@@ -456,7 +463,6 @@ export class Migration extends EventEmitter<MigrationEvents> {
           },
           params,
         );
-        this.lastExpectedDowntimeMs = round1(decision.expectedDowntimeMs);
         if (params.autoConverge) {
           const level = this.autoConverge.observe(dirty * PAGE_SIZE, sent.bytes);
           if (level !== undefined) {
@@ -495,7 +501,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
       // From here on the destination decides: cancel is refused.
       this.currentPhase = 'commit';
       await conn.send(encodeComplete({ digest: report.sourceDigest, pagesSent: this.pagesBeforeRound, rounds: this.round }));
-      this.sourceDowntimeMs = round1(performance.now() - parkedAt);
+      report.sourceDowntimeMs = round1(performance.now() - parkedAt);
       this.setPhase('commit');
       this.recordRound(
         { final: true, pagesSent: pages.length, pagesResent: history.record(pages), sent, pagesDirtiedMeanwhile: 0, expectedDowntimeMs: 0, switchoverCostMs: 0 },
@@ -552,11 +558,9 @@ export class Migration extends EventEmitter<MigrationEvents> {
       report.bytesByEncoding = counts.bytes;
       report.deltaCacheHits = this.channels?.deltaHits ?? 0;
       report.imageBytes = this.pagesBeforeRound * PAGE_SIZE;
-      report.bytesOnWire = (this.connection?.bytesSent ?? 0) + (this.channels?.bytesSent ?? 0);
+      report.bytesOnWire = this.bytesOnWire;
       report.peakRssBytes = process.resourceUsage().maxRSS * 1024;
-      report.sourceDowntimeMs = this.sourceDowntimeMs;
       report.parameters = this.parameters();
-      report.migrationId = this.id;
     }
     this.finalReport = report;
     this.setPhase(report.status === 'completed' ? 'completed' : report.status === 'cancelled' ? 'cancelled' : 'failed');
@@ -570,16 +574,16 @@ export function startMigration(guest: Guest, options: MigrationOptions): Migrati
   return new Migration(guest, options);
 }
 
-/** Migrates a guest and resolves with the report (never rejects). */
-export function migrateGuest(guest: Guest, options: MigrationOptions): Promise<MigrationReport> {
-  return startMigration(guest, options).done;
+/** @throws BadArgumentError unless `streams` is a data-channel count this agent supports */
+export function checkStreams(streams: number): void {
+  if (!Number.isInteger(streams) || streams < 1 || streams > MAX_STREAMS) {
+    throw new BadArgumentError(`--streams: expected 1..${MAX_STREAMS}, got ${streams}`);
+  }
 }
 
 /** @throws BadArgumentError naming the first parameter out of range */
 export function checkParameters(p: MigrationParameters): void {
-  if (parsePolicyName(p.policy) === undefined) {
-    throw new BadArgumentError(`policy: expected one of ${POLICY_NAMES.join(', ')}, got "${p.policy}"`);
-  }
+  requirePolicyName(p.policy, 'policy');
   if (!(p.downtimeLimitMs >= 0) || !Number.isFinite(p.downtimeLimitMs)) {
     throw new BadArgumentError(`downtime limit: expected a duration >= 0, got ${p.downtimeLimitMs}`);
   }

@@ -7,8 +7,8 @@ import { GuestHost, planMigration, type HostOutcome } from './guest-host.js';
 import type { Logger } from './logger.js';
 import { ChannelSenders } from './channel-senders.js';
 import { loadImageFile } from './image-file.js';
-import { POLICY_NAMES, parsePolicyName } from './switchover/index.js';
-import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, MAX_STREAMS } from './migration.js';
+import { requirePolicyName } from './switchover/index.js';
+import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, checkStreams } from './migration.js';
 import { emptyReport, type MigrationReport } from './report.js';
 import { formatBytes, parseDuration, parseHostPort, parseRate, parseSize } from './units.js';
 
@@ -56,15 +56,12 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   const migrateAfterMs = parseDuration(args.migrateAfter, 'migrate-after');
   const downtimeLimitMs = parseDuration(args.downtimeLimit, 'downtime-limit');
   const maxTimeMs = args.maxTime === undefined ? undefined : parseDuration(args.maxTime, 'max-time');
-  const policy = parsePolicyName(args.policy);
-  if (!policy) throw new BadArgumentError(`--policy: expected one of ${POLICY_NAMES.join(', ')}, got "${args.policy}"`);
+  const policy = requirePolicyName(args.policy, '--policy');
   const runForMs = args.runFor === undefined ? undefined : parseDuration(args.runFor, 'run-for');
   const maxBandwidthBytesPerSec = args.maxBandwidth === undefined ? 0 : parseRate(args.maxBandwidth, 'max-bandwidth');
 
   const deltaCacheBytes = parseSize(args.deltaCache, 'delta-cache');
-  if (!Number.isInteger(args.streams) || args.streams < 1 || args.streams > MAX_STREAMS) {
-    throw new BadArgumentError(`--streams: expected 1..${MAX_STREAMS}, got ${args.streams}`);
-  }
+  checkStreams(args.streams);
   // The channel threads load their code while the image is read and the guest boots.
   const channels = target === undefined ? undefined : ChannelSenders.spawn(args.streams);
   channels?.catch(() => {});

@@ -28,6 +28,11 @@ export function slotOf(ctx: VcpuContext, page: number): Uint8Array {
   return ctx.slots[Math.floor(page / ctx.pagesPerSlot)] as Uint8Array;
 }
 
+/** The 32-bit view of the slot holding `page` (index it with offsetOf(...) >>> 2). */
+export function slotWordsOf(ctx: VcpuContext, page: number): Uint32Array {
+  return ctx.slotWords[Math.floor(page / ctx.pagesPerSlot)] as Uint32Array;
+}
+
 /** Byte offset of `page` inside its slot. */
 export function offsetOf(ctx: VcpuContext, page: number): number {
   return (page % ctx.pagesPerSlot) << PAGE_SHIFT;

@@ -10,8 +10,9 @@ import { writeRandomLine } from './line-write.js';
  */
 export const hotcold: Program = (ctx) => {
   const regs = ctx.regs;
-  const hotFraction = ctx.params['hotFraction'] ?? 0.95;
-  const hotBytes = ctx.params['hotBytes'] ?? PAGE_SIZE;
+  // parseWorkloadSpec fills in both defaults.
+  const hotFraction = ctx.params['hotFraction']!;
+  const hotBytes = ctx.params['hotBytes']!;
   // u32 threshold: hotFraction = 1 gives 2^32, above every RNG output.
   const threshold = Math.floor(hotFraction * 2 ** 32);
   const hotPagesPerVcpu = Math.max(1, Math.floor(hotBytes / PAGE_SIZE / ctx.vcpus));

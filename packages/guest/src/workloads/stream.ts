@@ -1,6 +1,6 @@
 import { Reg } from '../registers.js';
 import { nextRandom } from '../rng.js';
-import { markDirty, offsetOf, type Program } from './context.js';
+import { markDirty, offsetOf, slotWordsOf, type Program } from './context.js';
 
 /**
  * Sweeps the partition in address order, filling one whole page per op with a u32 derived from the RNG
@@ -11,7 +11,7 @@ export const stream: Program = (ctx) => {
   return () => {
     const page = (regs[Reg.PART_START] as number) + (regs[Reg.CURSOR] as number);
     const value = (nextRandom(regs) ^ Math.imul((regs[Reg.PASS] as number) + 1, 0x9e3779b9)) >>> 0;
-    const words = ctx.slotWords[Math.floor(page / ctx.pagesPerSlot)] as Uint32Array;
+    const words = slotWordsOf(ctx, page);
     const first = offsetOf(ctx, page) >>> 2;
     words.fill(value, first, first + 1024);
     markDirty(ctx, page);

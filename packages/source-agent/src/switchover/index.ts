@@ -8,6 +8,7 @@ export {
   XEN_MAX_ROUNDS,
   decide,
   parsePolicyName,
+  requirePolicyName,
   type PolicyName,
   type PolicyOptions,
 } from './policies.js';

@@ -1,3 +1,4 @@
+import { BadArgumentError } from '@livemig/protocol';
 import { expectedDowntimeMs, type RoundObservation, type SwitchoverDecision } from './observation.js';
 
 export const POLICY_NAMES = ['downtime', 'xen', 'patterns'] as const;
@@ -77,4 +78,11 @@ const POLICIES: Record<PolicyName, Rule> = {
 
 export function parsePolicyName(name: string): PolicyName | undefined {
   return (POLICY_NAMES as readonly string[]).includes(name) ? (name as PolicyName) : undefined;
+}
+
+/** The policy named `name`. @throws BadArgumentError naming `label` (a flag or field) and the choices */
+export function requirePolicyName(name: string, label: string): PolicyName {
+  const policy = parsePolicyName(name);
+  if (!policy) throw new BadArgumentError(`${label}: expected one of ${POLICY_NAMES.join(', ')}, got "${name}"`);
+  return policy;
 }
