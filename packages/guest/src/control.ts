@@ -30,7 +30,7 @@ export function epochAckWord(vcpu: number, vcpus: number): number {
 /**
  * A cache line of padding on each side of the words: every vCPU reads the command and throttle words before
  * every op, so no often-written neighbouring allocation may share their line, whatever the buffer's alignment
- * (unpadded, a flat-out incr guest on 2 vCPUs ran ~25 instead of ~40 Mops/s on these hosts).
+ * (false sharing: unpadded, a flat-out guest's throughput depended on where the buffer happened to land).
  */
 const CONTROL_PAD_BYTES = 64;
 

@@ -41,8 +41,8 @@ export const REGISTER_MAGIC = 0x4c4d5247; // 'LMRG'
  * Layout of a guest's shared register buffer: file i at REGISTER_PAD_BYTES + i * REGISTER_STRIDE_BYTES,
  * with a cache line of padding before the first file, between files and after the last. Every op stores to
  * its file, so whatever the buffer's alignment no other vCPU's file and no neighbouring allocation may share
- * a 64-byte line with it: a shared line bounces between cores (it cut a flat-out incr guest on 2 vCPUs
- * from ~25 to ~9 Mops/s, depending on where the buffer landed).
+ * a 64-byte line with it: a shared line bounces between cores (false sharing), and unpadded the throughput
+ * of a flat-out guest depended on where the buffer happened to land.
  */
 const REGISTER_PAD_BYTES = 64;
 const REGISTER_STRIDE_BYTES = REGISTER_FILE_BYTES + REGISTER_PAD_BYTES;
