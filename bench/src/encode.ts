@@ -203,21 +203,12 @@ export function encode(params: EncodeParams): BenchOutput<EncodeParams, EncodeRe
   fillPages(text, 'text');
   report(encodeDecode('lz4', 'text', text, reps, plainAdd));
 
-  if ('Delta' in PageEncoding) {
-    // Delta pages: each text page rewritten in a few places, encoded against its previous version.
-    const rewritten = new SharedPages(size);
-    rewritten.all().set(text.all());
-    rewritePages(rewritten, 7);
-    const deltaAdd: AddPage = (writer, index, page) =>
-      (writer.add as (index: number, page: Uint8Array, previous: Uint8Array) => number | undefined).call(writer, index, page, text.page(index));
-    try {
-      report(encodeDecode('delta', 'text, rewritten', rewritten, reps, deltaAdd, (t) => t.all().set(text.all())));
-    } catch (e) {
-      notes.push(`delta: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  } else {
-    notes.push('delta: skipped, @livemig/protocol has no PageEncoding.Delta yet');
-  }
+  // Delta pages: each text page rewritten in a few places, encoded against its previous version.
+  const rewritten = new SharedPages(size);
+  rewritten.all().set(text.all());
+  rewritePages(rewritten, 7);
+  const deltaAdd: AddPage = (writer, index, page) => writer.add(index, page, text.page(index));
+  report(encodeDecode('delta', 'text, rewritten', rewritten, reps, deltaAdd, (t) => t.all().set(text.all())));
   notes.push(`one thread; ${formatBytes(size)} of pages per case in a SharedArrayBuffer; decode writes into a second one`);
   return { bench: 'encode', machine: machine(), params, results, notes };
 }

@@ -1,12 +1,9 @@
-import { fileURLToPath } from 'node:url';
+import { DEST_AGENT, ROOT, SOURCE_AGENT, firstLine } from './agents.js';
 import { NodeChild, describeExit, exitedWithin, exitsWithin, track } from './child.js';
 import type { Scratch } from './image-set.js';
 import type { LiveWorkload } from './live-cases.js';
 import { num, str, takeReports } from './report-file.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const SOURCE_AGENT = fileURLToPath(new URL('../../packages/source-agent/bin/source-agent.js', import.meta.url));
-const DEST_AGENT = fileURLToPath(new URL('../../packages/dest-agent/bin/dest-agent.js', import.meta.url));
 
 /** The source outlives the destination only briefly (it closes its channels); past this it is asked to stop. */
 const SOURCE_AFTER_DEST_MS = 5_000;
@@ -214,7 +211,7 @@ export async function liveRun(workload: LiveWorkload, policy: string, rep: numbe
       if (failed) errors.push(failed);
     }
   } catch (e) {
-    errors.push(e instanceof Error ? e.message.split('\n')[0]! : String(e));
+    errors.push(firstLine(e));
   } finally {
     dest.kill();
     source?.kill();

@@ -1,5 +1,5 @@
 import type { LiveRun } from './live-run.js';
-import { median } from './stats.js';
+import { median, range } from './stats.js';
 
 export interface LiveResult {
   workload: string;
@@ -47,8 +47,10 @@ export function summarise(workload: string, policy: string, runs: LiveRun[]): Li
   const ok = runs.filter((r) => r.ok);
   const m = (f: (r: LiveRun) => number | null): number | null => median(ok.map(f));
   const reasons: Record<string, number> = {};
-  for (const r of ok) reasons[r.switchoverReason ?? 'none'] = (reasons[r.switchoverReason ?? 'none'] ?? 0) + 1;
-  const downtimes = ok.map((r) => r.downtimeMs).filter((v): v is number => v !== null);
+  for (const r of ok) {
+    const reason = r.switchoverReason ?? 'none';
+    reasons[reason] = (reasons[reason] ?? 0) + 1;
+  }
   const errors = runs.filter((r) => !r.ok).map((r) => `rep ${r.rep}: ${r.error ?? r.status}`);
   return {
     workload,
@@ -56,7 +58,7 @@ export function summarise(workload: string, policy: string, runs: LiveRun[]): Li
     reps: runs.length,
     completed: ok.length,
     downtimeMs: m((r) => r.downtimeMs),
-    downtimeRange: downtimes.length === 0 ? null : [Math.min(...downtimes), Math.max(...downtimes)],
+    downtimeRange: range(ok.map((r) => r.downtimeMs)),
     wallDowntimeMs: m((r) => r.wallDowntimeMs),
     sourceDowntimeMs: m((r) => r.sourceDowntimeMs),
     commitMs: m((r) => r.commitMs),

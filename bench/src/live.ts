@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import { NodeChild, track } from './child.js';
 import { Scratch } from './image-set.js';
 import type { LiveWorkload } from './live-cases.js';
-import { SOURCE_AGENT, liveRun, type LiveRun, type LiveRunParams } from './live-run.js';
+import { sourceRunHelp } from './agents.js';
+import { liveRun, type LiveRun, type LiveRunParams } from './live-run.js';
 import { checkTargets, summarise, type LiveResult, type TargetCheck } from './live-summary.js';
 import { fixed, machine, progress, table, type BenchOutput } from './output.js';
 import { formatBytes } from './units.js';
@@ -34,9 +34,7 @@ const REQUIRED_FLAGS = ['--workload', '--dirty-rate', '--hot-bytes', '--migrate-
 
 /** Checks that `source-agent run` takes every flag used here, and reads its default --downtime-limit. */
 async function probeSource(timeoutMs: number): Promise<{ defaultDowntimeLimit: string | null }> {
-  const help = track(new NodeChild('source-agent --help', SOURCE_AGENT, ['run', '--help'], { timeoutMs }));
-  await help.succeeded();
-  const text = help.stdoutLines.join('\n');
+  const text = await sourceRunHelp(timeoutMs);
   const missing = REQUIRED_FLAGS.filter((flag) => !text.includes(flag));
   if (missing.length > 0) throw new Error(`source-agent run lacks ${missing.join(', ')}: cannot run the live benchmark`);
   const match = /--downtime-limit[\s\S]*?\[default: "([^"]+)"\]/.exec(text);

@@ -1,4 +1,4 @@
-import { fileURLToPath } from 'node:url';
+import { DEST_AGENT, ROOT, SOURCE_AGENT, firstLine, sourceRunHelp } from './agents.js';
 import { runBaseline } from './baseline.js';
 import { NodeChild, exitsWithin, track } from './child.js';
 import { Scratch, prepareImages, type PreparedImage } from './image-set.js';
@@ -8,9 +8,6 @@ import { num, str, takeReports } from './report-file.js';
 import { median, ratio } from './stats.js';
 import { formatBytes, gbPerSecond } from './units.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SOURCE_AGENT = fileURLToPath(new URL('../../packages/source-agent/bin/source-agent.js', import.meta.url));
-const DEST_AGENT = fileURLToPath(new URL('../../packages/dest-agent/bin/dest-agent.js', import.meta.url));
 
 export interface StopCopyParams {
   size: number;
@@ -78,9 +75,7 @@ interface SourceFlags {
 }
 
 async function probeSourceFlags(timeoutMs: number): Promise<SourceFlags> {
-  const help = track(new NodeChild('source-agent --help', SOURCE_AGENT, ['run', '--help'], { timeoutMs, cwd: ROOT }));
-  await help.succeeded();
-  const text = help.stdoutLines.join('\n');
+  const text = await sourceRunHelp(timeoutMs);
   return {
     imageFile: text.includes('--image-file'),
     paused: text.includes('--paused'),
@@ -183,7 +178,7 @@ async function migrateOnce(
     await source.succeeded();
     await dest.succeeded();
   } catch (e) {
-    error = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+    error = firstLine(e);
   } finally {
     dest.kill();
     source?.kill();
