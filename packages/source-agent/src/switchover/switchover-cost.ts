@@ -1,8 +1,9 @@
 /**
  * The part of the downtime that does not depend on how many pages are dirty, estimated from what this
- * migration has measured. QEMU's estimate is remaining bytes / bandwidth alone; on these hosts the fixed
- * part (a few thread hops on each side, the commit and activation exchanges) is 10-30 ms, which made that
- * estimate miss small switchovers by 70-99 % (docs/PERFORMANCE.md). Two measured terms stand in for it:
+ * migration has measured. QEMU's estimate is remaining bytes / bandwidth alone; on these hosts the fixed part
+ * (a few thread hops on each side, the commit and activation exchanges) is most of the downtime of a small
+ * switchover (an idle guest had medians of 7-40 ms in `bench live`), which made that estimate miss small
+ * switchovers by up to 99 % (docs/PERFORMANCE.md). Two measured terms stand in for it:
  *
  * - a round's latency: the shortest pre-copy round minus what its pages cost at the measured bandwidth
  *   (main thread -> channel threads -> sockets -> main thread, as the stop-and-copy round travels);
