@@ -41,17 +41,10 @@ async function main(): Promise<void> {
   ) {
     throw new HandshakeError(`data channel ${data.channel} was not opened with this reservation's ChannelHello`);
   }
-  // readPageBatch asks the sink for a page, applies the entry to it, then calls onPage for that same page:
-  // keep the view it was given instead of making a second one per page.
-  let applied: Uint8Array = new Uint8Array(0);
-  const sink = { pageCount: memory.pageCount, page: (index: number) => (applied = memory.page(index)) };
-  const onPage = (index: number, encoding: PageEncoding): void => {
-    if (encoding === PageEncoding.Zero) {
-      checksums.recordZero(index);
-    } else {
-      checksums.record(index, applied);
-      memory.markTouched(index);
-    }
+  const sink = { pageCount: memory.pageCount, page: (index: number) => memory.page(index) };
+  const onPage = (index: number, encoding: PageEncoding, pageCrc: number): void => {
+    checksums.record(index, pageCrc);
+    if (encoding !== PageEncoding.Zero) memory.markTouched(index);
   };
   let openRound = 0;
   let roundsDone = 0;
@@ -69,7 +62,7 @@ async function main(): Promise<void> {
         break;
       case FrameType.PageBatch:
         if (openRound === 0) throw new UnexpectedFrameError(`channel ${data.channel}: page batch outside a round`);
-        pages += readPageBatch(frame.payload, sink, onPage);
+        pages += readPageBatch(frame.payload, sink, onPage, frame.rawPageCrcs);
         // Applied: the frame's buffer may carry a later batch.
         conn.release(frame);
         break;

@@ -1,7 +1,8 @@
 import { DEFAULT_BATCH_PAYLOAD, DEFAULT_MAX_FRAME_PAYLOAD, FRAME_HEADER_BYTES, FrameType } from './constants.js';
 import { BadArgumentError, TruncatedFrameError } from './errors.js';
-import { checkFrameCrc, readFrameHeader, type FrameHeader } from './frame-header.js';
-import { decodeFramePayload, type Frame } from './messages.js';
+import { checkCrc, frameCrc, readFrameHeader, type FrameHeader } from './frame-header.js';
+import { decodeMessagePayload, type Frame } from './messages.js';
+import { pageBatchFrameCrc } from './page-batch-crc.js';
 
 /** Released frame copies kept for reuse, per decoder. */
 const MAX_FREE_FRAMES = 4;
@@ -150,7 +151,12 @@ export class FrameDecoder {
   }
 
   #dispatch(frame: Buffer, header: FrameHeader): Frame {
-    checkFrameCrc(frame, header.crc);
-    return decodeFramePayload(header.type, frame.subarray(FRAME_HEADER_BYTES));
+    if (header.type === FrameType.PageBatch) {
+      const rawPageCrcs: number[] = [];
+      checkCrc(pageBatchFrameCrc(frame, rawPageCrcs), header.crc);
+      return { type: header.type, payload: frame.subarray(FRAME_HEADER_BYTES), rawPageCrcs };
+    }
+    checkCrc(frameCrc(frame), header.crc);
+    return decodeMessagePayload(header.type, frame.subarray(FRAME_HEADER_BYTES));
   }
 }

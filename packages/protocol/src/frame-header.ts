@@ -1,4 +1,5 @@
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
+import { crc32Combine } from './crc32-combine.js';
 import {
   FRAME_HEADER_BYTES,
   FRAME_MAGIC,
@@ -33,7 +34,7 @@ const hex32 = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
 /**
  * Reads and validates the 16 header bytes at `offset`, in wire order: magic, version, frame type, flags,
  * length. Nothing is allocated, so an oversize length is rejected before any payload is buffered.
- * The CRC is checked later, once the whole frame is present (`checkFrameCrc`).
+ * The CRC is checked later, once the whole frame is present (`checkCrc`).
  * @throws BadMagicError, UnsupportedVersionError, UnknownFrameTypeError, BadFlagsError, FrameTooLargeError
  */
 export function readFrameHeader(buf: Buffer, offset: number, maxPayloadBytes: number): FrameHeader {
@@ -60,18 +61,31 @@ export function frameCrc(frame: Uint8Array): number {
   return crc32(frame.subarray(FRAME_HEADER_BYTES), headerCrc);
 }
 
-/** @throws CrcMismatchError */
-export function checkFrameCrc(frame: Uint8Array, expected: number): void {
-  const actual = frameCrc(frame);
+/** `actual`: the CRC of a whole frame; `expected`: its header's. @throws CrcMismatchError */
+export function checkCrc(actual: number, expected: number): void {
   if (actual !== expected) throw new CrcMismatchError(`frame CRC mismatch: header says ${hex32(expected)}, frame gives ${hex32(actual)}`);
 }
 
 /** Writes a whole header, CRC included, into `frame` whose payload is already in place after byte 16. */
 export function sealFrame(frame: Buffer, type: FrameType): void {
+  writeHeaderBeforeCrc(frame, type);
+  frame.writeUInt32BE(frameCrc(frame), HEADER_OFFSET_CRC);
+}
+
+/**
+ * As `sealFrame`, given the CRC of the frame's tail `frame[tailStart, end)` (a CRC the caller built up while
+ * writing it): only the bytes before the tail are read again.
+ */
+export function sealFrameWithTailCrc(frame: Buffer, type: FrameType, tailStart: number, tailCrc: number): void {
+  writeHeaderBeforeCrc(frame, type);
+  const headCrc = crc32(frame.subarray(FRAME_HEADER_BYTES, tailStart), crc32(frame.subarray(0, HEADER_CRC_COVERED_BYTES)));
+  frame.writeUInt32BE(crc32Combine(headCrc, tailCrc, frame.length - tailStart), HEADER_OFFSET_CRC);
+}
+
+function writeHeaderBeforeCrc(frame: Buffer, type: FrameType): void {
   frame.writeUInt32BE(FRAME_MAGIC, 0);
   frame.writeUInt8(PROTOCOL_VERSION, HEADER_OFFSET_VERSION);
   frame.writeUInt8(type, HEADER_OFFSET_TYPE);
   frame.writeUInt16BE(0, HEADER_OFFSET_FLAGS);
   frame.writeUInt32BE(frame.length - FRAME_HEADER_BYTES, HEADER_OFFSET_LENGTH);
-  frame.writeUInt32BE(frameCrc(frame), HEADER_OFFSET_CRC);
 }

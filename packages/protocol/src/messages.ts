@@ -67,8 +67,11 @@ export type Frame =
   | { type: typeof FrameType.Refuse; message: RefuseMessage }
   | { type: typeof FrameType.ChannelHello; message: ChannelHelloMessage }
   | { type: typeof FrameType.RoundBegin; message: RoundBeginMessage }
-  /** Binary payload: decode with readPageBatch. */
-  | { type: typeof FrameType.PageBatch; payload: Buffer }
+  /**
+   * Binary payload: decode with readPageBatch. `rawPageCrcs`: the CRC-32 of each Raw page, in entry order,
+   * taken while the frame's CRC was checked (pageBatchFrameCrc).
+   */
+  | { type: typeof FrameType.PageBatch; payload: Buffer; rawPageCrcs: readonly number[] }
   | { type: typeof FrameType.RoundEnd; message: RoundEndMessage }
   | { type: typeof FrameType.CpuState; message: CpuStateMessage }
   | { type: typeof FrameType.Complete; message: CompleteMessage }
@@ -254,13 +257,11 @@ function unpack(type: FrameType, payload: Buffer): unknown {
 }
 
 /**
- * Decodes the payload of a complete, CRC-checked frame.
+ * Decodes the payload of a complete, CRC-checked frame other than a PageBatch (see FrameDecoder).
  * @throws BadMessageError
  */
-export function decodeFramePayload(type: FrameType, payload: Buffer): Frame {
+export function decodeMessagePayload(type: Exclude<FrameType, typeof FrameType.PageBatch>, payload: Buffer): Frame {
   switch (type) {
-    case FrameType.PageBatch:
-      return { type, payload };
     case FrameType.Hello:
       return { type, message: validateHello(unpack(type, payload)) };
     case FrameType.Accept:

@@ -1,3 +1,4 @@
+import { crc32 } from './crc32.js';
 import lz4 from 'lz4';
 import { PAGE_SIZE, PageEncoding } from './constants.js';
 import {
@@ -8,6 +9,7 @@ import {
   TruncatedFrameError,
   UnknownPageEncodingError,
 } from './errors.js';
+import { ZERO_PAGE_CRC, sameBytePageCrc } from './crc32-combine.js';
 import { copyPage, fillPage } from './page-copy.js';
 import { applyDelta } from './page-delta.js';
 
@@ -43,6 +45,10 @@ export interface PageBatchSlotSink {
  * On error, earlier entries have been applied; the caller must discard the image, as any decode error is
  * fatal to the migration.
  *
+ * `onPage` is called after each entry is applied, with the CRC-32 of the page it left. A Raw page's CRC is
+ * taken from `rawPageCrcs` (the frame's, from FrameDecoder: the CRC check already read those bytes) when
+ * given; the CRC of a Zero or SameByte page is known; Lz4 and Delta pages are read once more for theirs.
+ *
  * @returns the number of entries.
  * @throws PageIndexOutOfRangeError, UnknownPageEncodingError, PageInflateError, PageDeltaError,
  *   TruncatedFrameError (payload shorter than its entries claim, or bytes after the last entry)
@@ -50,8 +56,10 @@ export interface PageBatchSlotSink {
 export function readPageBatch(
   payload: Buffer,
   sink: PageBatchSink | PageBatchSlotSink,
-  onPage?: (index: number, encoding: PageEncoding) => void,
+  onPage?: (index: number, encoding: PageEncoding, pageCrc: number) => void,
+  rawPageCrcs?: readonly number[],
 ): number {
+  let rawSeen = 0;
   const bySlot = 'slotOf' in sink && typeof sink.slotOf === 'function';
   const end = payload.length;
   const need = (at: number, bytes: number, what: string): void => {
@@ -84,15 +92,20 @@ export function readPageBatch(
       offset = 0;
       if (slot.length !== PAGE_SIZE) throw new BadArgumentError(`sink page ${index} is ${slot.length} bytes, not ${PAGE_SIZE}`);
     }
+    let pageCrc = -1;
     switch (encoding) {
       case PageEncoding.Zero:
         fillPage(slot, offset, 0);
+        pageCrc = ZERO_PAGE_CRC;
         break;
-      case PageEncoding.SameByte:
+      case PageEncoding.SameByte: {
         need(at, 1, `fill byte of page ${index}`);
-        fillPage(slot, offset, payload[at] as number);
+        const fill = payload[at] as number;
+        fillPage(slot, offset, fill);
+        if (onPage) pageCrc = sameBytePageCrc(fill);
         at += 1;
         break;
+      }
       case PageEncoding.Lz4: {
         const length = blockLength(payload, at, index, 'lz4', need);
         at += 2;
@@ -113,6 +126,7 @@ export function readPageBatch(
       case PageEncoding.Raw:
         need(at, PAGE_SIZE, `raw page ${index}`);
         copyPage(payload, at, slot, offset);
+        pageCrc = rawPageCrcs?.[rawSeen++] ?? -1;
         at += PAGE_SIZE;
         break;
       case PageEncoding.Delta: {
@@ -125,7 +139,10 @@ export function readPageBatch(
       default:
         throw new UnknownPageEncodingError(`unknown page encoding ${encoding} for page ${index}`);
     }
-    onPage?.(index, encoding as PageEncoding);
+    if (onPage) {
+      if (pageCrc === -1) pageCrc = crc32(offset === 0 && slot.length === PAGE_SIZE ? slot : slot.subarray(offset, offset + PAGE_SIZE));
+      onPage(index, encoding as PageEncoding, pageCrc);
+    }
   }
   if (at !== end) throw new TruncatedFrameError(`page batch has ${end - at} bytes after its ${count} entries`);
   return count;

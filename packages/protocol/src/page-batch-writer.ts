@@ -1,3 +1,4 @@
+import { crc32 } from './crc32.js';
 import lz4 from 'lz4';
 import {
   DEFAULT_BATCH_PAYLOAD,
@@ -11,7 +12,8 @@ import {
   type EncodingName,
 } from './constants.js';
 import { BadArgumentError } from './errors.js';
-import { sealFrame } from './frame-header.js';
+import { PAGE_CRC_SHIFT, ZERO_PAGE_CRC, sameBytePageCrc } from './crc32-combine.js';
+import { sealFrameWithTailCrc } from './frame-header.js';
 import { encodeDelta, type PageWords } from './page-delta.js';
 import { looksIncompressible } from './page-sample.js';
 import { copyPage } from './page-copy.js';
@@ -70,6 +72,10 @@ class MemoryViews {
  * Builds PageBatch frames in place: entries are written straight into one preallocated frame buffer and
  * `takeFrame` fills in the count and the header, so a batch costs one allocation.
  *
+ * Every page's CRC-32 is taken as it is added (`pageCrc`, for the image digest), and the frame's CRC is built
+ * up from the entries as they are written, a Raw page's from its page CRC: the bytes of a Raw page are read
+ * once for both, not once for each.
+ *
  * A page may be written by a running vCPU while it is encoded; the encoding then describes some mix of old and
  * new bytes. That is safe because a vCPU marks a page dirty after writing it, so the page is sent again.
  */
@@ -84,6 +90,10 @@ export class PageBatchWriter {
   #frame: Buffer;
   #offset = PAYLOAD_START;
   #pageCount = 0;
+  /** CRC-32 of the frame's entries up to #crcEnd (from PAYLOAD_START). */
+  #entriesCrc = 0;
+  #crcEnd = PAYLOAD_START;
+  #pageCrc = 0;
 
   constructor(options: PageBatchWriterOptions = {}) {
     const capacity = options.maxPayloadBytes ?? DEFAULT_BATCH_PAYLOAD;
@@ -101,6 +111,15 @@ export class PageBatchWriter {
 
   get pageCount(): number {
     return this.#pageCount;
+  }
+
+  /**
+   * CRC-32 of the page the last successful add or addZero encoded: of the bytes sent for a Raw page; for the
+   * other encodings, of the page as read just after encoding it (a running vCPU that changed it meanwhile
+   * marked it dirty, so it is sent again).
+   */
+  get pageCrc(): number {
+    return this.#pageCrc;
   }
 
   /** Payload bytes so far, entry count included. */
@@ -136,6 +155,7 @@ export class PageBatchWriter {
   addZero(pageIndex: number): boolean {
     if (!this.#startEntry(pageIndex)) return false;
     this.#offset = this.#frame.writeUInt8(PageEncoding.Zero, this.#offset + 4);
+    this.#pageCrc = ZERO_PAGE_CRC;
     this.#count(PageEncoding.Zero, ENTRY_HEADER_BYTES);
     return true;
   }
@@ -148,7 +168,8 @@ export class PageBatchWriter {
   takeFrame(): Buffer {
     let frame = this.#frame.subarray(0, this.#offset);
     frame.writeUInt32BE(this.#pageCount, FRAME_HEADER_BYTES);
-    sealFrame(frame, FrameType.PageBatch);
+    this.#foldCrcTo(this.#offset);
+    sealFrameWithTailCrc(frame, FrameType.PageBatch, PAYLOAD_START, this.#entriesCrc);
     if (frame.length * 2 < this.#frame.length) {
       frame = Buffer.from(frame);
     } else {
@@ -156,6 +177,8 @@ export class PageBatchWriter {
     }
     this.#offset = PAYLOAD_START;
     this.#pageCount = 0;
+    this.#entriesCrc = 0;
+    this.#crcEnd = PAYLOAD_START;
     return frame;
   }
 
@@ -180,9 +203,11 @@ export class PageBatchWriter {
       const fill = src[at] as number;
       if (fill === 0) {
         encoding = PageEncoding.Zero;
+        this.#pageCrc = ZERO_PAGE_CRC;
       } else {
         encoding = PageEncoding.SameByte;
         end = frame.writeUInt8(fill, end);
+        this.#pageCrc = sameBytePageCrc(fill);
       }
     } else {
       // Lz4 and Delta blocks are written straight into the frame after their u16 length; startEntry left
@@ -207,16 +232,30 @@ export class PageBatchWriter {
       }
       if (encoding === PageEncoding.Raw) {
         copyPage(src, at, frame, end);
+        // The entry header is folded into the frame's CRC here, so its encoding byte must be in place.
+        frame[entry + 4] = encoding;
+        this.#foldCrcTo(end);
+        // The CRC of the copy, not of guest memory: a running vCPU may change the page meanwhile.
+        this.#pageCrc = crc32(frame.subarray(end, end + PAGE_SIZE));
+        this.#entriesCrc = PAGE_CRC_SHIFT.combine(this.#entriesCrc, this.#pageCrc);
         end += PAGE_SIZE;
+        this.#crcEnd = end;
       } else {
         frame.writeUInt16BE(length, end);
         end = block + length;
+        this.#pageCrc = crc32(whole ? view : src.subarray(at, at + PAGE_SIZE));
       }
     }
     frame[entry + 4] = encoding;
     this.#offset = end;
     this.#count(encoding, end - entry);
     return encoding;
+  }
+
+  /** Extends the entries' CRC over the bytes written since it was last extended, up to `end`. */
+  #foldCrcTo(end: number): void {
+    if (end > this.#crcEnd) this.#entriesCrc = crc32(this.#frame.subarray(this.#crcEnd, end), this.#entriesCrc);
+    this.#crcEnd = end;
   }
 
   #count(encoding: PageEncoding, entryBytes: number): void {

@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 import { FRAME_HEADER_BYTES, PAGE_SIZE } from './constants.js';
 import { readPageBatch } from './page-batch-reader.js';
 import { PageBatchWriter } from './page-batch-writer.js';

@@ -158,7 +158,7 @@ describe('exact frame bytes', () => {
     }
     const payload = pageBatchBytes([{ index: 1, encoding: 1, fill: 3 }]);
     const [frame] = new FrameDecoder().push(frameBytes(0x11, payload));
-    expect(frame).toEqual({ type: FrameType.PageBatch, payload });
+    expect(frame).toEqual({ type: FrameType.PageBatch, payload, rawPageCrcs: [] });
     expect(FRAME_HEADER_BYTES).toBe(16);
   });
 });

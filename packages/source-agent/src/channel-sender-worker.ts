@@ -72,7 +72,7 @@ async function main(data: SenderWorkerData): Promise<void> {
         progress(i);
         if (writer.add(index, page, previous) === undefined) throw new Error(`page ${index} does not fit an empty batch`);
       }
-      checksums.record(index, page);
+      checksums.record(index, writer.pageCrc);
       if (fillCache) cache.put(index, page);
     }
     if (writer.pageCount > 0) await send(writer.takeFrame());

@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
-import { crc32 } from 'node:zlib';
-
-const ZERO_PAGE_CRC = crc32(new Uint8Array(4096));
+import { ZERO_PAGE_CRC } from '@livemig/protocol';
 
 /**
  * The image digest both sides compute to verify a migration before commit, without hashing the whole image
@@ -15,7 +13,8 @@ const ZERO_PAGE_CRC = crc32(new Uint8Array(4096));
  * page's CRC). The deterministic oracle, not this digest, guards the engine against losing a dirty page.
  *
  * The table lives in a SharedArrayBuffer so that channel workers record the pages they carry; channels own
- * disjoint pages, so no entry has two writers.
+ * disjoint pages, so no entry has two writers. The CRCs come from the page codecs, which take them while they
+ * encode or apply a page (PageBatchWriter.pageCrc, readPageBatch's onPage).
  */
 export class PageChecksums {
   readonly buffer: SharedArrayBuffer;
@@ -36,12 +35,8 @@ export class PageChecksums {
     return new PageChecksums(buffer);
   }
 
-  record(index: number, page: Uint8Array): void {
-    this.table[index] = crc32(page);
-  }
-
-  recordZero(index: number): void {
-    this.table[index] = ZERO_PAGE_CRC;
+  record(index: number, pageCrc: number): void {
+    this.table[index] = pageCrc;
   }
 
   /** Hex SHA-256 of the per-page table and every register file. */
