@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FrameDecoder, FrameType, PAGE_SIZE, PROTOCOL_VERSION, encodeHello, type Frame } from '@livemig/protocol';
 import { MAX_VCPUS } from '@livemig/guest';
 import { DestAgent } from '@livemig/dest-agent';
-import { CAPABILITIES } from '@livemig/source-agent';
+import { CAPABILITIES, CAPABILITY_CHANNELS, CAPABILITY_LZ4_RUNS, CAPABILITY_PAGES } from '@livemig/source-agent';
 
 // The protocol allows up to 256 vCPUs in a Hello; a guest runs at most MAX_VCPUS. The destination must
 // refuse a guest it could not run during the handshake, before it reserves memory or takes any page.
@@ -12,15 +12,18 @@ describe('handshake limits', () => {
   const agent = new DestAgent({ maxMemoryBytes: 1024 * 1024 * 1024 });
   afterAll(() => agent.close());
 
-  async function answerTo(vcpus: number): Promise<Frame> {
-    const address = await agent.listen(0);
+  let listening: Promise<{ host: string; port: number }> | undefined;
+
+  async function answerTo(vcpus: number, capabilities = CAPABILITIES): Promise<Frame> {
+    listening ??= agent.listen(0);
+    const address = await listening;
     const socket = connect(address.port, address.host);
     await once(socket, 'connect');
     socket.write(
       encodeHello({
         protocolVersion: PROTOCOL_VERSION,
-        capabilities: CAPABILITIES,
-        guestId: 'too-many-vcpus',
+        capabilities,
+        guestId: 'handshake-limits',
         geometry: { pageSize: PAGE_SIZE, memoryBytes: 64 * 1024 * 1024, slotBytes: 64 * 1024 * 1024, vcpus },
         workload: { name: 'idle', seed: 1, ops: 0, params: {} },
         channels: 1,
@@ -44,5 +47,12 @@ describe('handshake limits', () => {
     expect(answer.message.code).toBe('LM_ERR_HANDSHAKE');
     expect(answer.message.message).toBe(`guest has ${MAX_VCPUS + 1} vCPUs; this agent runs 1..${MAX_VCPUS}`);
     expect(agent.reservations.freeBytes).toBe(agent.reservations.limitBytes);
+  });
+
+  it('agrees to Lz4Run entries only when the source offers them', async () => {
+    const offered = await answerTo(1);
+    expect(offered.type === FrameType.Accept && offered.message.capabilities).toEqual([CAPABILITY_PAGES, CAPABILITY_CHANNELS, CAPABILITY_LZ4_RUNS]);
+    const notOffered = await answerTo(1, [CAPABILITY_PAGES, CAPABILITY_CHANNELS]);
+    expect(notOffered.type === FrameType.Accept && notOffered.message.capabilities).toEqual([CAPABILITY_PAGES, CAPABILITY_CHANNELS]);
   });
 });

@@ -15,7 +15,7 @@ import {
   MigrationError,
 } from '@livemig/protocol';
 import { Guest, GuestError, GuestMemory, MAX_VCPUS, type VcpuPool, parseWorkloadSpec, validateCpuState, type CpuState, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
-import { CAPABILITY_CHANNELS, CAPABILITY_PAGES, DEFAULT_IDLE_TIMEOUT_MS, PageChecksums, formatBytes, type FramedSocket, type Logger } from '@livemig/source-agent';
+import { CAPABILITY_CHANNELS, CAPABILITY_LZ4_RUNS, CAPABILITY_PAGES, DEFAULT_IDLE_TIMEOUT_MS, PageChecksums, formatBytes, type FramedSocket, type Logger } from '@livemig/source-agent';
 import { ChannelReceivers } from './channel-receivers.js';
 import type { ReceiverPool } from './receiver-pool.js';
 import type { MemoryReservations, Reservation } from './reservations.js';
@@ -115,7 +115,7 @@ export async function receiveGuest(
       idleTimeoutMs,
     });
     await conn.send(
-      encodeAccept({ reservationId: reservation.id, capabilities: [CAPABILITY_PAGES, CAPABILITY_CHANNELS], channelPorts: channels.ports }),
+      encodeAccept({ reservationId: reservation.id, capabilities: agreedCapabilities(hello), channelPorts: channels.ports }),
     );
     // Page data flows on the channels, which time out on their own; the control connection may stay silent.
     conn.socket.setTimeout(0);
@@ -192,6 +192,12 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** What Accept agrees to: the capabilities checkHello requires, and the optional ones the source offered. */
+function agreedCapabilities(hello: HelloMessage): string[] {
+  const optional = [CAPABILITY_LZ4_RUNS].filter((capability) => hello.capabilities.includes(capability));
+  return [CAPABILITY_PAGES, CAPABILITY_CHANNELS, ...optional];
 }
 
 /** The refusal a Hello earns, or the workload it describes, parsed. */

@@ -40,6 +40,9 @@ export function pageBatchFrameCrc(frame: Buffer, rawPageCrcs: number[]): number 
     } else if (encoding === PageEncoding.Lz4 || encoding === PageEncoding.Delta) {
       if (at + 2 > end) break;
       at += 2 + frame.readUInt16BE(at);
+    } else if (encoding === PageEncoding.Lz4Run) {
+      if (at + 5 > end) break;
+      at += 5 + frame.readUInt32BE(at + 1);
     } else if (encoding !== PageEncoding.Zero) {
       break;
     }

@@ -1,6 +1,6 @@
 import { crc32 } from './crc32.js';
 import lz4 from 'lz4';
-import { PAGE_SIZE, PageEncoding } from './constants.js';
+import { MAX_RUN_PAGES, PAGE_SIZE, PageEncoding } from './constants.js';
 import {
   BadArgumentError,
   PageDeltaError,
@@ -38,9 +38,11 @@ export interface PageBatchSlotSink {
  *     Raw (3):      4096 bytes
  *     Delta (4):    u16 delta length (1..4095), then that many bytes of delta (page-delta.ts), applied to
  *                   the copy of the page the destination holds
+ *     Lz4Run (5):   u8 page count n (2..16), u32 block length (1..n * 4096 - 1), then one lz4 block that
+ *                   inflates to pages index .. index + n - 1, back to back
  *
- * Every entry is checked before its page is touched: index < sink.pageCount, known encoding, its bytes
- * present. An lz4 block inflates straight into the page (the inflater is bounds-checked against one page)
+ * Every entry is checked before its page is touched: index < sink.pageCount (every page of a run), known
+ * encoding, its bytes present. An lz4 block inflates straight into the page (the inflater is bounds-checked against one page)
  * and must fill it exactly; a delta's records are each checked against the page before they are written.
  * On error, earlier entries have been applied; the caller must discard the image, as any decode error is
  * fatal to the migration.
@@ -49,7 +51,7 @@ export interface PageBatchSlotSink {
  * taken from `rawPageCrcs` (the frame's, from FrameDecoder: the CRC check already read those bytes) when
  * given; the CRC of a Zero or SameByte page is known; Lz4 and Delta pages are read once more for theirs.
  *
- * @returns the number of entries.
+ * @returns the number of pages (a run's entry holds several).
  * @throws PageIndexOutOfRangeError, UnknownPageEncodingError, PageInflateError, PageDeltaError,
  *   TruncatedFrameError (payload shorter than its entries claim, or bytes after the last entry)
  */
@@ -60,9 +62,8 @@ export function readPageBatch(
   rawPageCrcs?: readonly number[],
 ): number {
   let rawSeen = 0;
-  const bySlot = 'slotOf' in sink && typeof sink.slotOf === 'function';
   const end = payload.length;
-  const need = (at: number, bytes: number, what: string): void => {
+  const need: Need = (at, bytes, what) => {
     if (at + bytes > end) throw new TruncatedFrameError(`page batch truncated: ${what} needs ${bytes} bytes at offset ${at}, payload has ${end}`);
   };
   need(0, 4, 'entry count');
@@ -70,6 +71,7 @@ export function readPageBatch(
   // Smallest entry is 5 bytes: reject an impossible count before looping over it.
   if (count * 5 > end - 4) throw new TruncatedFrameError(`page batch truncated: ${count} entries cannot fit in ${end} bytes`);
   let at = 4;
+  let pages = 0;
   for (let i = 0; i < count; i++) {
     need(at, 5, `entry ${i}`);
     const index = payload.readUInt32BE(at);
@@ -78,20 +80,17 @@ export function readPageBatch(
     if (index >= sink.pageCount) {
       throw new PageIndexOutOfRangeError(`page index ${index} out of range (guest has ${sink.pageCount} pages)`);
     }
-    let slot: Uint8Array;
-    let offset: number;
-    if (bySlot) {
-      const s = sink as PageBatchSlotSink;
-      slot = s.slotOf(index);
-      offset = s.offsetOf(index);
-      if (!Number.isInteger(offset) || offset < 0 || offset + PAGE_SIZE > slot.length) {
-        throw new BadArgumentError(`sink page ${index} at offset ${offset} does not fit its ${slot.length}-byte slot`);
-      }
-    } else {
-      slot = (sink as PageBatchSink).page(index);
-      offset = 0;
-      if (slot.length !== PAGE_SIZE) throw new BadArgumentError(`sink page ${index} is ${slot.length} bytes, not ${PAGE_SIZE}`);
+    if (encoding === PageEncoding.Lz4Run) {
+      need(at, 5, `run header of page ${index}`);
+      const runPages = payload[at] as number;
+      const length = payload.readUInt32BE(at + 1);
+      applyRun(payload, at + 5, length, index, runPages, sink, need, onPage);
+      at += 5 + length;
+      pages += runPages;
+      continue;
     }
+    locate(sink, index, place);
+    const { slot, offset } = place;
     let pageCrc = -1;
     switch (encoding) {
       case PageEncoding.Zero:
@@ -143,9 +142,84 @@ export function readPageBatch(
       if (pageCrc === -1) pageCrc = crc32(offset === 0 && slot.length === PAGE_SIZE ? slot : slot.subarray(offset, offset + PAGE_SIZE));
       onPage(index, encoding as PageEncoding, pageCrc);
     }
+    pages++;
   }
   if (at !== end) throw new TruncatedFrameError(`page batch has ${end - at} bytes after its ${count} entries`);
-  return count;
+  return pages;
+}
+
+type Need = (at: number, bytes: number, what: string) => void;
+
+/** Where a page lands in the sink: `slot[offset, +4096)`. Reused, so that locating a page allocates nothing. */
+interface Place {
+  slot: Uint8Array;
+  offset: number;
+}
+const place: Place = { slot: new Uint8Array(0), offset: 0 };
+
+function locate(sink: PageBatchSink | PageBatchSlotSink, index: number, into: Place): void {
+  if ('slotOf' in sink && typeof sink.slotOf === 'function') {
+    into.slot = sink.slotOf(index);
+    into.offset = sink.offsetOf(index);
+    if (!Number.isInteger(into.offset) || into.offset < 0 || into.offset + PAGE_SIZE > into.slot.length) {
+      throw new BadArgumentError(`sink page ${index} at offset ${into.offset} does not fit its ${into.slot.length}-byte slot`);
+    }
+  } else {
+    into.slot = (sink as PageBatchSink).page(index);
+    into.offset = 0;
+    if (into.slot.length !== PAGE_SIZE) throw new BadArgumentError(`sink page ${index} is ${into.slot.length} bytes, not ${PAGE_SIZE}`);
+  }
+}
+
+/** Where a run inflates when its pages are not back to back in the sink. */
+const runScratch = Buffer.alloc(MAX_RUN_PAGES * PAGE_SIZE);
+
+/**
+ * Inflates the Lz4Run block at `payload[at, +length)` into pages `index .. index + count - 1`: straight into
+ * the sink when they lie back to back in one buffer (guest memory within a slot), else through a scratch
+ * buffer. Every check comes before the first byte is written.
+ */
+function applyRun(
+  payload: Buffer,
+  at: number,
+  length: number,
+  index: number,
+  count: number,
+  sink: PageBatchSink | PageBatchSlotSink,
+  need: Need,
+  onPage: ((index: number, encoding: PageEncoding, pageCrc: number) => void) | undefined,
+): void {
+  if (count < 2 || count > MAX_RUN_PAGES) throw new PageInflateError(`lz4 run at page ${index} has ${count} pages, not 2..${MAX_RUN_PAGES}`);
+  if (index + count > sink.pageCount) {
+    throw new PageIndexOutOfRangeError(`pages ${index}..${index + count - 1} out of range (guest has ${sink.pageCount} pages)`);
+  }
+  const bytes = count * PAGE_SIZE;
+  if (length < 1 || length >= bytes) throw new PageInflateError(`lz4 run block length ${length} of page ${index} outside 1..${bytes - 1}`);
+  need(at, length, `lz4 run block of page ${index}`);
+  locate(sink, index, place);
+  const first = place.slot;
+  const firstAt = first.byteOffset + place.offset;
+  let backToBack = true;
+  for (let k = 1; k < count && backToBack; k++) {
+    locate(sink, index + k, place);
+    backToBack = place.slot.buffer === first.buffer && place.slot.byteOffset + place.offset === firstAt + k * PAGE_SIZE;
+  }
+  const target = backToBack ? new Uint8Array(first.buffer, firstAt, bytes) : runScratch.subarray(0, bytes);
+  const inflated = lz4.decodeBlock(payload, target, at, at + length);
+  if (inflated !== bytes) {
+    throw new PageInflateError(
+      inflated < 0
+        ? `lz4 run block of page ${index} is corrupt or inflates past ${bytes} bytes (error at ${-inflated})`
+        : `lz4 run block of page ${index} inflates to ${inflated} bytes, not ${bytes}`,
+    );
+  }
+  for (let k = 0; k < count; k++) {
+    if (!backToBack) {
+      locate(sink, index + k, place);
+      copyPage(runScratch, k * PAGE_SIZE, place.slot, place.offset);
+    }
+    onPage?.(index + k, PageEncoding.Lz4Run, crc32(target.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE)));
+  }
 }
 
 /** Reads and checks the u16 length (1..4095) of an Lz4 or Delta entry and that its bytes are present. */
@@ -154,7 +228,7 @@ function blockLength(
   at: number,
   index: number,
   kind: 'lz4' | 'delta',
-  need: (at: number, bytes: number, what: string) => void,
+  need: Need,
 ): number {
   need(at, 2, `${kind} length of page ${index}`);
   const length = payload.readUInt16BE(at);

@@ -6,6 +6,7 @@ import {
   FRAME_HEADER_BYTES,
   FrameType,
   MAX_PAGE_INDEX,
+  MAX_RUN_PAGES,
   PAGE_ENCODING_NAMES,
   PAGE_SIZE,
   PageEncoding,
@@ -28,6 +29,8 @@ export const MAX_ENTRY_BYTES = ENTRY_HEADER_BYTES + PAGE_SIZE;
  * entry, so a Raw entry stays the worst case. (The reader accepts up to 4095.)
  */
 const MAX_WRITTEN_BLOCK = MAX_ENTRY_BYTES - ENTRY_HEADER_BYTES - 2 - 1;
+/** Lz4Run entry header: the entry header, then u8 page count and u32 block length. */
+const RUN_HEADER_BYTES = ENTRY_HEADER_BYTES + 1 + 4;
 /** Payload starts with the u32 entry count. */
 const COUNT_BYTES = 4;
 const PAYLOAD_START = FRAME_HEADER_BYTES + COUNT_BYTES;
@@ -37,6 +40,16 @@ export interface PageBatchWriterOptions {
   maxPayloadBytes?: number;
   /** A delta is used only while it stays within this many bytes (0..4095, 0 = never); default 2048. */
   maxDeltaBytes?: number;
+}
+
+/** How `addRun` sees a page before encoding it. */
+const enum Content {
+  /** Not yet looked at: `#add` decides. */
+  Unknown,
+  /** Not one repeated byte, and the sample says lz4 may pay. */
+  Compressible,
+  /** The sample says random: Raw without an lz4 pass. */
+  Incompressible,
 }
 
 /** Cumulative per-encoding counts: pages, and entry bytes on the wire (entry header included). */
@@ -90,10 +103,13 @@ export class PageBatchWriter {
   #frame: Buffer;
   #offset = PAYLOAD_START;
   #pageCount = 0;
+  #entryCount = 0;
   /** CRC-32 of the frame's entries up to #crcEnd (from PAYLOAD_START). */
   #entriesCrc = 0;
   #crcEnd = PAYLOAD_START;
   #pageCrc = 0;
+  /** CRC-32 of each page of the last successful addRun, in page order. */
+  readonly runPageCrcs = new Uint32Array(MAX_RUN_PAGES);
 
   constructor(options: PageBatchWriterOptions = {}) {
     const capacity = options.maxPayloadBytes ?? DEFAULT_BATCH_PAYLOAD;
@@ -109,6 +125,7 @@ export class PageBatchWriter {
     this.#frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + capacity);
   }
 
+  /** Pages in the batch so far (an Lz4Run entry holds several). */
   get pageCount(): number {
     return this.#pageCount;
   }
@@ -151,12 +168,49 @@ export class PageBatchWriter {
     return this.#add(pageIndex, slot, offset, slot.length === PAGE_SIZE && offset === 0, previous, previousOffset);
   }
 
+  /**
+   * Adds the consecutive pages `firstIndex, firstIndex + 1, ...` that `pages` holds back to back (2..16 of
+   * them; a view of guest memory, say). Each is encoded as by `add` without a previous copy, except that pages
+   * next to each other that lz4 may shrink are compressed together in one Lz4Run entry: lz4 then finds
+   * repeats across pages. The run falls back to one entry per page when the block would not be smaller than
+   * the pages. The CRC of each page is left in `runPageCrcs`.
+   * @returns false when the batch has no room for every page as Raw (then call takeFrame() and add again).
+   * @throws BadArgumentError for a view that is not 2..16 whole pages, or indices that are not u32s.
+   */
+  addRun(firstIndex: number, pages: Uint8Array): boolean {
+    const count = pages.length / PAGE_SIZE;
+    if (!Number.isInteger(count) || count < 2 || count > MAX_RUN_PAGES) {
+      throw new BadArgumentError(`a run is 2..${MAX_RUN_PAGES} whole pages, got ${pages.length} bytes`);
+    }
+    if (!Number.isInteger(firstIndex) || firstIndex < 0 || firstIndex + count - 1 > MAX_PAGE_INDEX) {
+      throw new BadArgumentError(`pages ${firstIndex}..${firstIndex + count - 1} are not u32 indices`);
+    }
+    if (this.#offset + count * MAX_ENTRY_BYTES > FRAME_HEADER_BYTES + this.#capacity) return false;
+    const base = this.#cur.of(pages, 0);
+    const src = this.#cur.bytes;
+    let compressibleFrom = -1;
+    for (let k = 0; k <= count; k++) {
+      const content = k < count ? contentOf(src, base + k * PAGE_SIZE) : Content.Unknown;
+      if (content === Content.Compressible) {
+        if (compressibleFrom < 0) compressibleFrom = k;
+        continue;
+      }
+      if (compressibleFrom >= 0) this.#addCompressible(firstIndex, pages, compressibleFrom, k);
+      compressibleFrom = -1;
+      if (k < count) {
+        this.#add(firstIndex + k, pages, k * PAGE_SIZE, false, undefined, 0, content);
+        this.runPageCrcs[k] = this.#pageCrc;
+      }
+    }
+    return true;
+  }
+
   /** Adds a page known to be zero (e.g. never written) without reading it. False when the batch is full. */
   addZero(pageIndex: number): boolean {
     if (!this.#startEntry(pageIndex)) return false;
     this.#offset = this.#frame.writeUInt8(PageEncoding.Zero, this.#offset + 4);
     this.#pageCrc = ZERO_PAGE_CRC;
-    this.#count(PageEncoding.Zero, ENTRY_HEADER_BYTES);
+    this.#count(PageEncoding.Zero, 1, ENTRY_HEADER_BYTES);
     return true;
   }
 
@@ -167,7 +221,7 @@ export class PageBatchWriter {
    */
   takeFrame(): Buffer {
     let frame = this.#frame.subarray(0, this.#offset);
-    frame.writeUInt32BE(this.#pageCount, FRAME_HEADER_BYTES);
+    frame.writeUInt32BE(this.#entryCount, FRAME_HEADER_BYTES);
     this.#foldCrcTo(this.#offset);
     sealFrameWithTailCrc(frame, FrameType.PageBatch, PAYLOAD_START, this.#entriesCrc);
     if (frame.length * 2 < this.#frame.length) {
@@ -177,12 +231,46 @@ export class PageBatchWriter {
     }
     this.#offset = PAYLOAD_START;
     this.#pageCount = 0;
+    this.#entryCount = 0;
     this.#entriesCrc = 0;
     this.#crcEnd = PAYLOAD_START;
     return frame;
   }
 
-  /** `whole`: `view` is exactly the page, so lz4 can read it without a view being made. */
+  /**
+   * Pages `from..to-1` of a run (`pages` as given to addRun), all Compressible: one Lz4Run entry, or one
+   * entry each when there is a single page or the block would not be smaller than the pages.
+   * addRun checked room for the whole run as Raw, which is more than any entry written here.
+   */
+  #addCompressible(firstIndex: number, pages: Uint8Array, from: number, to: number): void {
+    const count = to - from;
+    if (count > 1) {
+      const entry = this.#offset;
+      const block = entry + RUN_HEADER_BYTES;
+      const input = pages.subarray(from * PAGE_SIZE, to * PAGE_SIZE);
+      const length = lz4.encodeBlock(input, this.#frame, block, block + count * PAGE_SIZE - 1);
+      if (length > 0) {
+        const frame = this.#frame;
+        frame.writeUInt32BE(firstIndex + from, entry);
+        frame[entry + 4] = PageEncoding.Lz4Run;
+        frame[entry + 5] = count;
+        frame.writeUInt32BE(length, entry + 6);
+        for (let k = from; k < to; k++) this.runPageCrcs[k] = crc32(pages.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
+        this.#offset = block + length;
+        this.#count(PageEncoding.Lz4Run, count, RUN_HEADER_BYTES + length);
+        return;
+      }
+    }
+    for (let k = from; k < to; k++) {
+      this.#add(firstIndex + k, pages, k * PAGE_SIZE, false, undefined, 0, Content.Compressible);
+      this.runPageCrcs[k] = this.#pageCrc;
+    }
+  }
+
+  /**
+   * `whole`: `view` is exactly the page, so lz4 can read it without a view being made. `content`: what addRun
+   * already found out about the page, so that it is not looked at twice.
+   */
   #add(
     pageIndex: number,
     view: Uint8Array,
@@ -190,6 +278,7 @@ export class PageBatchWriter {
     whole: boolean,
     previous: Uint8Array | undefined,
     previousOffset: number,
+    content = Content.Unknown,
   ): PageEncoding | undefined {
     if (!this.#startEntry(pageIndex)) return undefined;
     const frame = this.#frame;
@@ -198,8 +287,7 @@ export class PageBatchWriter {
     const src = this.#cur.bytes;
     let encoding: PageEncoding;
     let end = entry + ENTRY_HEADER_BYTES;
-    // Bytes 1..4095 equal bytes 0..4094: one repeated byte (one native memcmp).
-    if (src.compare(src, at, at + PAGE_SIZE - 1, at + 1, at + PAGE_SIZE) === 0) {
+    if (content === Content.Unknown && isOneRepeatedByte(src, at)) {
       const fill = src[at] as number;
       if (fill === 0) {
         encoding = PageEncoding.Zero;
@@ -223,7 +311,8 @@ export class PageBatchWriter {
         length = encodeDelta(src, at, this.#prev.bytes, prevAt, this.#words, frame, block, this.#maxDelta);
         if (length > 0) encoding = PageEncoding.Delta;
       }
-      if (encoding === PageEncoding.Raw && !looksIncompressible(src, at)) {
+      const compressible = content === Content.Unknown ? !looksIncompressible(src, at) : content === Content.Compressible;
+      if (encoding === PageEncoding.Raw && compressible) {
         // A view per lz4'd page (~0.14 us) is cheaper than copying the page into a scratch page (~0.6 us
         // from a SharedArrayBuffer), measured; the binding compresses a whole buffer only.
         const input = whole ? view : src.subarray(at, at + PAGE_SIZE);
@@ -248,7 +337,7 @@ export class PageBatchWriter {
     }
     frame[entry + 4] = encoding;
     this.#offset = end;
-    this.#count(encoding, end - entry);
+    this.#count(encoding, 1, end - entry);
     return encoding;
   }
 
@@ -258,11 +347,12 @@ export class PageBatchWriter {
     this.#crcEnd = end;
   }
 
-  #count(encoding: PageEncoding, entryBytes: number): void {
+  #count(encoding: PageEncoding, pages: number, entryBytes: number): void {
     const name = PAGE_ENCODING_NAMES[encoding];
-    this.stats.pages[name] += 1;
+    this.stats.pages[name] += pages;
     this.stats.bytes[name] += entryBytes;
-    this.#pageCount++;
+    this.#pageCount += pages;
+    this.#entryCount++;
   }
 
   /** Checks room for a worst-case entry and writes the page index. */
@@ -280,4 +370,15 @@ function checkRange(view: Uint8Array, offset: number, what: string): void {
   if (!Number.isInteger(offset) || offset < 0 || offset + PAGE_SIZE > view.length) {
     throw new BadArgumentError(`${what} at offset ${offset} does not fit in ${view.length} bytes`);
   }
+}
+
+/** Bytes 1..4095 equal bytes 0..4094: one repeated byte (one native memcmp). */
+function isOneRepeatedByte(src: Buffer, at: number): boolean {
+  return src.compare(src, at, at + PAGE_SIZE - 1, at + 1, at + PAGE_SIZE) === 0;
+}
+
+/** A page of one repeated byte is left Unknown: `#add` makes it Zero or SameByte. */
+function contentOf(src: Buffer, at: number): Content {
+  if (isOneRepeatedByte(src, at)) return Content.Unknown;
+  return looksIncompressible(src, at) ? Content.Incompressible : Content.Compressible;
 }

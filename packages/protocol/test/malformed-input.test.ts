@@ -8,7 +8,7 @@ import {
   MigrationError,
   readPageBatch,
 } from '@livemig/protocol';
-import { frameBytes, memorySink, noise, pageBatchBytes, type Entry } from './helpers.js';
+import { frameBytes, memorySink, noise, pageBatchBytes, u32, type Entry } from './helpers.js';
 
 function decodeError(bytes: Buffer, options?: { maxPayloadBytes?: number }): MigrationError {
   const d = new FrameDecoder(options);
@@ -31,6 +31,11 @@ function batchError(entries: Entry[] | Buffer, pages = 8): MigrationError {
     return err as MigrationError;
   }
   throw new Error('expected a page batch error');
+}
+
+/** An Lz4Run entry: u8 page count, u32 block length, block. */
+function run(index: number, pages: number, block: Uint8Array): Entry {
+  return { index, encoding: 5, raw: [pages, ...u32(block.length), ...block] };
 }
 
 function lz4Block(input: Uint8Array): Buffer {
@@ -178,7 +183,7 @@ describe('malformed control messages give LM_ERR_BAD_MESSAGE naming the field', 
 describe('malformed page batches give typed errors', () => {
   it.each<[string, Entry[] | Buffer, string, string]>([
     ['page index out of range', [{ index: 8, encoding: 0 }], 'LM_ERR_PAGE_INDEX_OUT_OF_RANGE', 'page index 8'],
-    ['unknown page encoding 5', [{ index: 1, encoding: 5, raw: [] }], 'LM_ERR_UNKNOWN_PAGE_ENCODING', 'encoding 5'],
+    ['unknown page encoding 6', [{ index: 1, encoding: 6, raw: [] }], 'LM_ERR_UNKNOWN_PAGE_ENCODING', 'encoding 6'],
     ['unknown page encoding 0xff', [{ index: 1, encoding: 0xff, raw: [] }], 'LM_ERR_UNKNOWN_PAGE_ENCODING', 'encoding 255'],
     ['lz4 block inflating past a page', [{ index: 1, encoding: 2, block: lz4Block(new Uint8Array(8192).fill(3)) }], 'LM_ERR_PAGE_INFLATE', 'past 4096'],
     ['lz4 block inflating to less than a page', [{ index: 1, encoding: 2, block: lz4Block(new Uint8Array(100).fill(3)) }], 'LM_ERR_PAGE_INFLATE', 'to 100 bytes'],
@@ -192,6 +197,15 @@ describe('malformed page batches give typed errors', () => {
     ['count of 2**32-1', pageBatchBytes([], 0xffffffff), 'LM_ERR_TRUNCATED', 'entries cannot fit'],
     ['payload shorter than the count', Buffer.from([0, 0]), 'LM_ERR_TRUNCATED', 'entry count'],
     ['bytes after the last entry', Buffer.concat([pageBatchBytes([{ index: 1, encoding: 0 }]), Buffer.from([9])]), 'LM_ERR_TRUNCATED', '1 bytes after'],
+    ['lz4 run of 1 page', [run(1, 1, lz4Block(new Uint8Array(4096).fill(3)))], 'LM_ERR_PAGE_INFLATE', 'has 1 pages'],
+    ['lz4 run of 17 pages', [run(0, 17, lz4Block(new Uint8Array(17 * 4096).fill(3)))], 'LM_ERR_PAGE_INFLATE', 'has 17 pages'],
+    ['lz4 run past the last page', [run(6, 3, lz4Block(new Uint8Array(3 * 4096).fill(3)))], 'LM_ERR_PAGE_INDEX_OUT_OF_RANGE', 'pages 6..8'],
+    ['lz4 run inflating past its pages', [run(1, 2, lz4Block(new Uint8Array(3 * 4096).fill(3)))], 'LM_ERR_PAGE_INFLATE', 'past 8192'],
+    ['lz4 run inflating to less than its pages', [run(1, 2, lz4Block(new Uint8Array(4096).fill(3)))], 'LM_ERR_PAGE_INFLATE', 'to 4096 bytes'],
+    ['lz4 run length 0', [{ index: 1, encoding: 5, raw: [2, ...u32(0)] }], 'LM_ERR_PAGE_INFLATE', 'length 0'],
+    ['lz4 run length of its pages', [{ index: 1, encoding: 5, raw: [2, ...u32(8192)] }], 'LM_ERR_PAGE_INFLATE', 'length 8192'],
+    ['lz4 run header cut short', [{ index: 1, encoding: 5, raw: [2, 0] }], 'LM_ERR_TRUNCATED', 'run header'],
+    ['lz4 run block cut short', [{ index: 1, encoding: 5, raw: [2, ...u32(50), 1, 2] }], 'LM_ERR_TRUNCATED', 'lz4 run block'],
   ])('%s', (_name, entries, code, detail) => {
     const err = batchError(entries);
     expect(err.code).toBe(code);

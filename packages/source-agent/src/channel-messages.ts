@@ -18,6 +18,8 @@ export interface SenderWorkerData {
   connectTimeoutMs: number;
   /** The migration's SharedRateLimiter buffer (--max-bandwidth), shared by every channel. */
   rateLimit?: SharedArrayBuffer;
+  /** The destination reads Lz4Run entries (it agreed to CAPABILITY_LZ4_RUNS). */
+  lz4Runs: boolean;
 }
 
 /**

@@ -6,7 +6,9 @@
 import { parentPort } from 'node:worker_threads';
 import { GuestMemory } from '@livemig/guest';
 import {
+  MAX_RUN_PAGES,
   MigrationError,
+  PAGE_SIZE,
   PageBatchWriter,
   encodeChannelHello,
   encodeRoundBegin,
@@ -18,6 +20,7 @@ import { connectTcp } from './connect.js';
 import { DeltaCache } from './delta-cache.js';
 import { FramedSocket } from './framed-socket.js';
 import { PageChecksums } from './page-checksums.js';
+import { runLength } from './page-runs.js';
 import { SharedRateLimiter } from './rate-limiter.js';
 
 const port = parentPort!;
@@ -32,7 +35,7 @@ async function main(data: SenderWorkerData): Promise<void> {
   await conn.send(encodeChannelHello({ reservationId: data.reservationId, channel: data.channel }));
   const writer = new PageBatchWriter();
   const cache = new DeltaCache(data.deltaCacheBytes);
-  const snapshot = new Uint8Array(4096);
+  const snapshot = new Uint8Array(MAX_RUN_PAGES * PAGE_SIZE);
   // One token bucket for the whole migration, shared by every channel (--max-bandwidth).
   const limiter = data.rateLimit === undefined ? undefined : SharedRateLimiter.attach(data.rateLimit);
   const send = async (frame: Buffer): Promise<void> => {
@@ -57,23 +60,31 @@ async function main(data: SenderWorkerData): Promise<void> {
     // add copies (and the first touch of fresh cache memory) to the downtime.
     const useDelta = cache.enabled && round > 1;
     const fillCache = useDelta && !final;
-    for (let i = 0; i < pages.length; i++) {
+    const hasCopy = useDelta ? (page: number) => cache.has(page) : undefined;
+    for (let i = 0; i < pages.length; ) {
       const index = pages[i]!;
-      let page = memory.page(index);
-      const previous = useDelta ? cache.get(index) : undefined;
+      // Consecutive pages compress better together, when the destination reads runs (CAPABILITY_LZ4_RUNS).
+      const count = data.lz4Runs ? runLength(pages, i, memory.pagesPerSlot, hasCopy) : 1;
+      const first = memory.page(index);
+      let run = count === 1 ? first : new Uint8Array(first.buffer, first.byteOffset, count * PAGE_SIZE);
+      const previous = useDelta && count === 1 ? cache.get(index) : undefined;
       if (fillCache) {
-        // Encode a snapshot, not the live page: the cache must hold exactly the bytes that were sent. (In the
-        // final round the vCPUs are parked, so the live page is what is sent.)
-        snapshot.set(page);
-        page = snapshot;
+        // Encode a snapshot, not the live pages: the cache must hold exactly the bytes that were sent. (In the
+        // final round the vCPUs are parked, so the live pages are what is sent.)
+        snapshot.set(run);
+        run = snapshot.subarray(0, run.length);
       }
-      if (writer.add(index, page, previous) === undefined) {
+      const add = (): boolean => (count === 1 ? writer.add(index, run, previous) !== undefined : writer.addRun(index, run));
+      if (!add()) {
         await send(writer.takeFrame());
         progress(i);
-        if (writer.add(index, page, previous) === undefined) throw new Error(`page ${index} does not fit an empty batch`);
+        if (!add()) throw new Error(`page ${index} does not fit an empty batch`);
       }
-      checksums.record(index, writer.pageCrc);
-      if (fillCache) cache.put(index, page);
+      for (let k = 0; k < count; k++) {
+        checksums.record(index + k, count === 1 ? writer.pageCrc : writer.runPageCrcs[k]!);
+        if (fillCache) cache.put(index + k, run.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
+      }
+      i += count;
     }
     if (writer.pageCount > 0) await send(writer.takeFrame());
     await send(encodeRoundEnd({ round, pages: pages.length }));

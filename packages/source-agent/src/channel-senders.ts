@@ -15,6 +15,8 @@ export interface ChannelSendersOptions {
   connectTimeoutMs: number;
   /** The migration's SharedRateLimiter buffer, if it has a bandwidth limit. */
   rateLimit?: SharedArrayBuffer;
+  /** Send consecutive pages in Lz4Run entries (the destination agreed to CAPABILITY_LZ4_RUNS). */
+  lz4Runs: boolean;
 }
 
 interface Channel {
@@ -87,6 +89,7 @@ export class ChannelSenders {
           deltaCacheBytes: Math.floor(options.deltaCacheBytes / this.channels.length),
           idleTimeoutMs: options.idleTimeoutMs,
           connectTimeoutMs: options.connectTimeoutMs,
+          lz4Runs: options.lz4Runs,
           ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
         };
         this.post(channel, { type: 'start', data });

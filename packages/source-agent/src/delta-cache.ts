@@ -24,6 +24,10 @@ export class DeltaCache {
     return this.capacity > 0;
   }
 
+  has(page: number): boolean {
+    return this.slotOf.has(page);
+  }
+
   /** The last-sent copy of `page`, or undefined (a view into the cache: valid until the next put). */
   get(page: number): Uint8Array | undefined {
     const slot = this.slotOf.get(page);

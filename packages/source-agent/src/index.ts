@@ -18,6 +18,7 @@ export { createLogger, silentLogger, type Logger } from './logger.js';
 export {
   CAPABILITIES,
   CAPABILITY_CHANNELS,
+  CAPABILITY_LZ4_RUNS,
   CAPABILITY_PAGES,
   DEFAULT_DELTA_CACHE_BYTES,
   DEFAULT_STREAMS,

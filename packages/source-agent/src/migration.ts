@@ -41,7 +41,9 @@ import type { HostPort } from './units.js';
 export const CAPABILITY_PAGES = 'pages-v1';
 /** Page data on one or more data-channel connections (ChannelHello), control on the first connection. */
 export const CAPABILITY_CHANNELS = 'channels-v1';
-export const CAPABILITIES = [CAPABILITY_PAGES, CAPABILITY_CHANNELS];
+/** The destination reads Lz4Run page batch entries (several consecutive pages in one lz4 block). */
+export const CAPABILITY_LZ4_RUNS = 'lz4-runs-v1';
+export const CAPABILITIES = [CAPABILITY_PAGES, CAPABILITY_CHANNELS, CAPABILITY_LZ4_RUNS];
 
 export interface MigrationOptions {
   target: HostPort;
@@ -406,6 +408,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
           idleTimeoutMs,
           connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
           rateLimit: this.limiter.buffer,
+          lz4Runs: answer.message.capabilities.includes(CAPABILITY_LZ4_RUNS),
         }),
       );
       // Page data now flows on the channels; the control connection may stay silent for a whole pre-copy.
