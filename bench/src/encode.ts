@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { FRAME_HEADER_BYTES, PAGE_SIZE, PageBatchWriter, PageEncoding, isZeroPage, readPageBatch } from '@livemig/protocol';
+import { FRAME_HEADER_BYTES, MAX_RUN_PAGES, PAGE_SIZE, PageBatchWriter, PageEncoding, isZeroPage, readPageBatch } from '@livemig/protocol';
 import { pageFiller } from './images.js';
 import { fixed, machine, progress, table, type BenchOutput } from './output.js';
 import { mulberry32 } from './rng.js';
@@ -32,6 +32,8 @@ export interface EncodeResult {
 type PageKind = EncodeResult['pages'];
 
 /** PageEncoding names, including any the protocol package has added since (delta). */
+/** Pages per addRun in the run case: the most an Lz4Run entry holds. */
+const RUN_PAGES = MAX_RUN_PAGES;
 const ENCODING_NAMES = new Map<number, string>(Object.entries(PageEncoding).map(([name, code]) => [code as number, name]));
 
 /** A guest-memory-like image: pages in one SharedArrayBuffer. */
@@ -118,8 +120,13 @@ function result(
 
 type AddPage = (writer: PageBatchWriter, index: number, page: Uint8Array) => number | undefined;
 
+interface Encoded {
+  frames: Buffer[];
+  encodings: Record<string, number>;
+}
+
 /** Encodes every page into PageBatch frames; returns the frames and the count of each encoding chosen. */
-function encodeAll(pages: SharedPages, add: AddPage): { frames: Buffer[]; encodings: Record<string, number> } {
+function encodeAll(pages: SharedPages, add: AddPage): Encoded {
   const writer = new PageBatchWriter();
   const frames: Buffer[] = [];
   const counts = new Map<number, number>();
@@ -139,6 +146,24 @@ function encodeAll(pages: SharedPages, add: AddPage): { frames: Buffer[]; encodi
   return { frames, encodings };
 }
 
+/** As the source's channel threads send consecutive pages: runs of RUN_PAGES through `addRun`. */
+function encodeInRuns(pages: SharedPages): Encoded {
+  const writer = new PageBatchWriter();
+  const frames: Buffer[] = [];
+  for (let first = 0; first < pages.count; first += RUN_PAGES) {
+    const count = Math.min(RUN_PAGES, pages.count - first);
+    const run = new Uint8Array(pages.buffer, first * PAGE_SIZE, count * PAGE_SIZE);
+    const add = (): boolean => (count === 1 ? writer.add(first, run) !== undefined : writer.addRun(first, run));
+    if (!add()) {
+      frames.push(writer.takeFrame());
+      if (!add()) throw new Error('PageBatchWriter refused a run in an empty batch');
+    }
+  }
+  if (writer.pageCount > 0) frames.push(writer.takeFrame());
+  const encodings = Object.fromEntries(Object.entries(writer.stats.pages).filter(([, n]) => n > 0));
+  return { frames, encodings };
+}
+
 function decodeAll(frames: Buffer[], target: SharedPages): void {
   const sink = { pageCount: target.count, page: (index: number) => target.page(index) };
   for (const frame of frames) readPageBatch(frame.subarray(FRAME_HEADER_BYTES), sink);
@@ -147,12 +172,20 @@ function decodeAll(frames: Buffer[], target: SharedPages): void {
 const wireBytesOf = (frames: Buffer[]): number => frames.reduce((sum, f) => sum + f.length, 0);
 
 const plainAdd: AddPage = (writer, index, page) => writer.add(index, page);
+const onePageAtATime = (add: AddPage) => (pages: SharedPages) => encodeAll(pages, add);
 
 /** Runs encode then decode on one kind of page; decode goes into a second SharedArrayBuffer. */
-function encodeDecode(name: string, kind: PageKind, pages: SharedPages, reps: number, add: AddPage, resetTarget?: (t: SharedPages) => void): EncodeResult[] {
-  let last: ReturnType<typeof encodeAll> = { frames: [], encodings: {} };
+function encodeDecode(
+  name: string,
+  kind: PageKind,
+  pages: SharedPages,
+  reps: number,
+  encoder: (pages: SharedPages) => Encoded,
+  resetTarget?: (t: SharedPages) => void,
+): EncodeResult[] {
+  let last: Encoded = { frames: [], encodings: {} };
   const encodeTimes = timeReps(reps, () => {
-    last = encodeAll(pages, add);
+    last = encoder(pages);
   });
   const target = new SharedPages(pages.count * PAGE_SIZE);
   target.all().fill(0xa5);
@@ -186,29 +219,30 @@ export function encode(params: EncodeParams): BenchOutput<EncodeParams, EncodeRe
         for (let i = 0; i < zero.count; i++) if (!isZeroPage(zero.page(i))) throw new Error(`page ${i} is not zero`);
       }), null, null),
     ]);
-    report(encodeDecode('zero', 'zero', zero, reps, plainAdd));
+    report(encodeDecode('zero', 'zero', zero, reps, onePageAtATime(plainAdd)));
   }
   {
     const sameByte = new SharedPages(size);
     fillPages(sameByte, 'same-byte');
-    report(encodeDecode('same-byte', 'same-byte', sameByte, reps, plainAdd));
+    report(encodeDecode('same-byte', 'same-byte', sameByte, reps, onePageAtATime(plainAdd)));
   }
   {
     const random = new SharedPages(size);
     fillPages(random, 'random');
-    report(encodeDecode('raw', 'random', random, reps, plainAdd));
+    report(encodeDecode('raw', 'random', random, reps, onePageAtATime(plainAdd)));
   }
 
   const text = new SharedPages(size);
   fillPages(text, 'text');
-  report(encodeDecode('lz4', 'text', text, reps, plainAdd));
+  report(encodeDecode('lz4', 'text', text, reps, onePageAtATime(plainAdd)));
+  report(encodeDecode(`lz4 runs of ${RUN_PAGES} pages`, 'text', text, reps, encodeInRuns));
 
   // Delta pages: each text page rewritten in a few places, encoded against its previous version.
   const rewritten = new SharedPages(size);
   rewritten.all().set(text.all());
   rewritePages(rewritten, 7);
   const deltaAdd: AddPage = (writer, index, page) => writer.add(index, page, text.page(index));
-  report(encodeDecode('delta', 'text, rewritten', rewritten, reps, deltaAdd, (t) => t.all().set(text.all())));
+  report(encodeDecode('delta', 'text, rewritten', rewritten, reps, onePageAtATime(deltaAdd), (t) => t.all().set(text.all())));
   notes.push(`one thread; ${formatBytes(size)} of pages per case in a SharedArrayBuffer; decode writes into a second one`);
   return { bench: 'encode', machine: machine(), params, results, notes };
 }
