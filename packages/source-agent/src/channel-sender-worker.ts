@@ -40,7 +40,7 @@ async function main(data: SenderWorkerData): Promise<void> {
   const limiter = data.rateLimit === undefined ? undefined : SharedRateLimiter.attach(data.rateLimit);
   const send = async (frame: Buffer): Promise<void> => {
     if (limiter) await limiter.take(frame.length);
-    await conn.send(frame);
+    await conn.send(frame, () => writer.recycle(frame));
   };
   post({ type: 'ready' });
 
