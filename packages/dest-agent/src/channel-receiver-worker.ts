@@ -19,7 +19,7 @@ import {
   readPageBatch,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
-import { FramedSocket, PageChecksums } from '@livemig/source-agent';
+import { FramedSocket, PageChecksums } from '@livemig/source-agent/channel-thread';
 import type { ReceiverCommand, ReceiverEvent, ReceiverWorkerData } from './channel-messages.js';
 
 const port = parentPort!;

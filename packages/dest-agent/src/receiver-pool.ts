@@ -1,10 +1,21 @@
 import type { Worker } from 'node:worker_threads';
 import { WorkerPool } from '@livemig/guest';
 
+/**
+ * Young generation of a channel thread, in MiB; 3 is V8's floor (two 1 MiB semi-spaces: 1 and 2 give the same).
+ * A channel thread's garbage is mostly the socket's read chunks (up to 64 KiB each, outside the V8 heap). They
+ * are freed only when a scavenge finds their Buffers dead, and scavenges come as the young generation fills.
+ * V8's default grows the young generation while the thread allocates, and between scavenges the dead chunks
+ * piled up to tens of MiB per channel (docs/PERFORMANCE.md, "Destination memory").
+ */
+const CHANNEL_YOUNG_GENERATION_MB = 3;
+
 /** Idle receiver workers for the data channels of the next incoming migration. */
 export class ReceiverPool extends WorkerPool {
   constructor(size: number) {
-    super(new URL('./channel-receiver-worker.js', import.meta.url), size);
+    super(new URL('./channel-receiver-worker.js', import.meta.url), size, {
+      resourceLimits: { maxYoungGenerationSizeMb: CHANNEL_YOUNG_GENERATION_MB },
+    });
   }
 
   /** Exactly `count` online workers: from the pool first, the rest spawned now, all at once. */

@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 /**
  * Worker threads spawned ahead of need. A worker thread that loads its code takes tens of milliseconds to
@@ -14,6 +14,8 @@ export class WorkerPool {
   constructor(
     private readonly script: URL,
     private readonly size: number,
+    /** Options for every worker this pool spawns. */
+    private readonly options: WorkerOptions = {},
   ) {
     this.refill();
   }
@@ -26,7 +28,7 @@ export class WorkerPool {
 
   /** A new worker, resolved once its code is loaded. */
   spawn(): Promise<Worker> {
-    const worker = new Worker(this.script);
+    const worker = new Worker(this.script, this.options);
     worker.unref();
     return new Promise((resolve, reject) => {
       worker.once('message', () => resolve(worker));
