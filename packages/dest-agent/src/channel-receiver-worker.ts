@@ -19,7 +19,7 @@ import {
   readPageBatch,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
-import { FramedSocket, PageChecksums } from '@livemig/source-agent';
+import { FramedSocket, PageChecksums, warmUpConnections } from '@livemig/source-agent';
 import type { ReceiverCommand, ReceiverEvent, ReceiverWorkerData } from './channel-messages.js';
 
 const port = parentPort!;
@@ -121,8 +121,10 @@ function fail(error: unknown): void {
 }
 
 // Spawned into the warm pool: the modules above are loaded; compile the page codecs while waiting for a
-// channel to serve (see warmUpPageCodecsInBackground), and stop doing so when it comes.
+// channel to serve (see warmUpPageCodecsInBackground), and stop doing so when it comes. Run the connection
+// handling once too, so that listening and ChannelHello are not this thread's first use of them.
 const warmUp = warmUpPageCodecsInBackground();
+void warmUpConnections();
 port.on('message', (command: ReceiverCommand) => {
   warmUp.stop();
   if (command.type === 'listen') {

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { encodeActivated } from '@livemig/protocol';
 import { Guest, VcpuPool } from '@livemig/guest';
-import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, errorSummary, silentLogger, type Logger } from '@livemig/source-agent';
+import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, errorSummary, silentLogger, warmUpConnections, type Logger } from '@livemig/source-agent';
 import type { IncomingReport } from './incoming-report.js';
 import { receiveGuest, type ReceiveProgress } from './receiver.js';
 import { ReceiverPool } from './receiver-pool.js';
@@ -75,6 +75,8 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     });
     const address = this.server.address() as AddressInfo;
     this.listenHost = host;
+    // Before the first source connects, so that its handshake is not this thread's first use of the code.
+    void warmUpConnections();
     return { host: address.address, port: address.port };
   }
 

@@ -19,6 +19,7 @@ import { DeltaCache } from './delta-cache.js';
 import { FramedSocket } from './framed-socket.js';
 import { PageChecksums } from './page-checksums.js';
 import { SharedRateLimiter } from './rate-limiter.js';
+import { warmUpConnections } from './warm-up-connections.js';
 
 const port = parentPort!;
 const PROGRESS_INTERVAL_MS = 50;
@@ -116,8 +117,10 @@ function fail(error: unknown): void {
 }
 
 // Spawned ahead of the migration: the modules above are loaded; compile the page codecs while waiting for
-// this channel's assignment (see warmUpPageCodecsInBackground), and stop doing so when it comes.
+// this channel's assignment (see warmUpPageCodecsInBackground), and stop doing so when it comes. Run the
+// connection handling once too, so that connecting and ChannelHello are not this thread's first use of them.
 const warmUp = warmUpPageCodecsInBackground();
+void warmUpConnections();
 port.once('message', (command: SenderCommand) => {
   warmUp.stop();
   if (command.type === 'start') main(command.data).catch(fail);
