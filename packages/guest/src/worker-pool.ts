@@ -3,17 +3,20 @@ import { Worker } from 'node:worker_threads';
 /**
  * Worker threads spawned ahead of need. A worker thread that loads its code takes tens of milliseconds to
  * start, and more while the cores are busy with a migration, so agents keep a few warm. A pooled worker
- * announces itself with one message once its code is loaded, then waits for its assignment. Taken workers
- * are replaced by refill(), which the owner calls when it is quiet: spawning threads during a migration
- * would take CPU from it. Idle pooled workers do not keep the process alive.
+ * announces itself with one message once its code is loaded (its greeting, kept here), then waits for its
+ * assignment. Taken workers are replaced by refill(), which the owner calls when it is quiet: spawning threads
+ * during a migration would take CPU from it. Idle pooled workers do not keep the process alive.
  */
 export class WorkerPool {
   private readonly ready: Promise<Worker>[] = [];
+  private readonly greetings = new WeakMap<Worker, unknown>();
   private closed = false;
 
   constructor(
     private readonly script: URL,
     private readonly size: number,
+    /** Passed to every worker spawned (its `workerData`). */
+    private readonly workerData?: unknown,
   ) {
     this.refill();
   }
@@ -26,12 +29,20 @@ export class WorkerPool {
 
   /** A new worker, resolved once its code is loaded. */
   spawn(): Promise<Worker> {
-    const worker = new Worker(this.script);
+    const worker = new Worker(this.script, { workerData: this.workerData });
     worker.unref();
     return new Promise((resolve, reject) => {
-      worker.once('message', () => resolve(worker));
+      worker.once('message', (greeting: unknown) => {
+        this.greetings.set(worker, greeting);
+        resolve(worker);
+      });
       worker.once('error', reject);
     });
+  }
+
+  /** The first message `worker` (spawned by this pool) posted: its greeting. */
+  greeting(worker: Worker): unknown {
+    return this.greetings.get(worker);
   }
 
   /** Tops the pool up to its size again. */
