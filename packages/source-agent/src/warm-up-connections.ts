@@ -23,7 +23,7 @@ const WARM_UP_TIMEOUT_MS = 5_000;
  * listen, connect, accept, a FramedSocket at each end, and every frame a migration without pages carries,
  * encoded, sent and decoded in both directions. A thread otherwise meets this code for the first time inside
  * a migration's handshake, where each first use costs milliseconds (in a fresh process on a 2-core host: the
- * first listen 3-11 ms, the first connect 2-7 ms, the first frame encoded, sent and decoded 3-7 ms; after this
+ * first listen 3-11 ms, the first connect 2-7 ms, the first frame encoded, sent and decoded 3-11 ms; after this
  * warm-up 0.3, 0.6 and 0.5 ms). Call it when a thread that will carry a migration's connections starts.
  * Best effort: never rejects; nothing leaves the host.
  */
