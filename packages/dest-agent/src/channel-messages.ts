@@ -1,20 +1,27 @@
 import type { SharedMemoryHandles } from '@livemig/guest';
 
+/**
+ * What a receiver worker is spawned with (its `workerData`): the address its port listens on, and how long a
+ * connection may stay silent before an assignment (after it, ReceiverWorkerData's idleTimeoutMs counts).
+ */
+export interface ReceiverSpawnData {
+  host: string;
+  idleTimeoutMs: number;
+}
+
 export interface ReceiverWorkerData {
   memory: SharedMemoryHandles;
   checksums: SharedArrayBuffer;
-  host: string;
   reservationId: string;
   channel: number;
   idleTimeoutMs: number;
 }
 
-/** Receiver worker -> main thread. */
+/** Receiver worker -> main thread. `online` (its greeting): code loaded and listening on `port`. */
 export type ReceiverEvent =
-  | { type: 'online' }
-  | { type: 'listening'; port: number }
+  | { type: 'online'; port: number }
   | { type: 'round-end'; round: number; pages: number; bytes: number }
   | { type: 'error'; code: string; message: string };
 
-/** Main thread -> receiver worker: workers wait in a warm pool until `listen` assigns them a channel. */
-export type ReceiverCommand = { type: 'listen'; data: ReceiverWorkerData } | { type: 'close' };
+/** Main thread -> receiver worker: workers wait in a warm pool, listening, until `assign` gives them a channel. */
+export type ReceiverCommand = { type: 'assign'; data: ReceiverWorkerData } | { type: 'close' };

@@ -1,12 +1,14 @@
 /**
- * One data channel of an incoming migration: listens on a port of its own, accepts exactly one connection
- * (which must open with the reservation's ChannelHello), then decodes page batches and applies them straight
- * into shared guest memory, recording each page's CRC and marking non-zero pages touched. Channels carry
- * disjoint pages (sharded by 64-page group), and each channel applies its pages in wire order, so no older
- * copy of a page ever overwrites a newer one.
+ * One data channel of an incoming migration. Spawned into the warm pool, it listens at once on a port of its
+ * own, so a reservation puts that port in Accept without waiting for this thread. Once assigned a reservation's
+ * channel, it takes the first connection that opens with that reservation's ChannelHello: any other is aborted,
+ * and one that came before the assignment waits for it, unread. It then decodes page batches and applies them
+ * straight into shared guest memory, recording each page's CRC and marking non-zero pages touched. Channels
+ * carry disjoint pages (sharded by 64-page group), and each channel applies its pages in wire order, so no
+ * older copy of a page ever overwrites a newer one.
  */
-import { createServer, type Socket } from 'node:net';
-import { parentPort } from 'node:worker_threads';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { parentPort, workerData } from 'node:worker_threads';
 import { GuestMemory } from '@livemig/guest';
 import {
   FrameType,
@@ -19,28 +21,55 @@ import {
   readPageBatch,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
-import { FramedSocket, PageChecksums } from '@livemig/source-agent/channel-thread';
-import type { ReceiverCommand, ReceiverEvent, ReceiverWorkerData } from './channel-messages.js';
+import { FramedSocket, PageChecksums, warmUpConnections } from '@livemig/source-agent/channel-thread';
+import type { ReceiverCommand, ReceiverEvent, ReceiverSpawnData, ReceiverWorkerData } from './channel-messages.js';
+
+/** Connections held at once: the source opens one; until the assignment, strangers cannot pile up past this. */
+const MAX_CONNECTIONS = 8;
 
 const port = parentPort!;
-let data: ReceiverWorkerData;
+const { host, idleTimeoutMs } = workerData as ReceiverSpawnData;
 const post = (event: ReceiverEvent): void => port.postMessage(event);
+let assign: (data: ReceiverWorkerData) => void = () => {};
+const assigned = new Promise<ReceiverWorkerData>((resolve) => {
+  assign = resolve;
+});
+/** The connection that opened this channel. */
 let connection: FramedSocket | undefined;
+let noSource: NodeJS.Timeout | undefined;
 
-async function main(): Promise<void> {
+/** Makes `socket` this channel's connection if it opens with the assigned reservation's ChannelHello. */
+async function offer(socket: Socket): Promise<void> {
+  // A connection that comes before the assignment waits for it unread; silent that long, or failing, it goes.
+  const drop = (): void => void socket.destroy();
+  socket.setTimeout(idleTimeoutMs).on('timeout', drop).on('error', drop);
+  const data = await assigned;
+  socket.off('timeout', drop).off('error', drop);
+  if (socket.destroyed) return;
+  const conn = new FramedSocket(socket, { idleTimeoutMs: data.idleTimeoutMs });
+  let opens = false;
+  try {
+    const hello = await conn.receive(data.idleTimeoutMs, 'ChannelHello');
+    opens =
+      hello.type === FrameType.ChannelHello &&
+      hello.message.reservationId === data.reservationId &&
+      hello.message.channel === data.channel;
+  } catch {
+    // closed, garbled or silent before its first frame: not this channel's source
+  }
+  if (!opens || connection) {
+    conn.abort(new HandshakeError(`data channel ${data.channel} was not opened with this reservation's ChannelHello`));
+    return;
+  }
+  connection = conn;
+  clearTimeout(noSource);
+  server.close();
+  await serve(conn, data);
+}
+
+async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void> {
   const memory = GuestMemory.attach(data.memory);
   const checksums = PageChecksums.attach(data.checksums);
-  const socket = await acceptOne();
-  const conn = new FramedSocket(socket, { idleTimeoutMs: data.idleTimeoutMs });
-  connection = conn;
-  const hello = await conn.receive(data.idleTimeoutMs, 'ChannelHello');
-  if (
-    hello.type !== FrameType.ChannelHello ||
-    hello.message.reservationId !== data.reservationId ||
-    hello.message.channel !== data.channel
-  ) {
-    throw new HandshakeError(`data channel ${data.channel} was not opened with this reservation's ChannelHello`);
-  }
   const sink = { pageCount: memory.pageCount, page: (index: number) => memory.page(index) };
   const onPage = (index: number, encoding: PageEncoding, pageCrc: number): void => {
     checksums.record(index, pageCrc);
@@ -83,29 +112,6 @@ async function main(): Promise<void> {
   }
 }
 
-/** Listens on an ephemeral port and takes the first connection; the source has idleTimeoutMs to open it. */
-function acceptOne(): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const server = createServer((socket) => {
-      server.close();
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    const timer = setTimeout(() => {
-      server.close();
-      reject(new TimeoutError(`data channel ${data.channel}: the source did not connect within ${data.idleTimeoutMs} ms`));
-    }, data.idleTimeoutMs);
-    server.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    server.listen(0, data.host, () => {
-      const address = server.address();
-      post({ type: 'listening', port: typeof address === 'object' && address ? address.port : 0 });
-    });
-  });
-}
-
 function fail(error: unknown): void {
   const code = error instanceof MigrationError ? error.code : 'LM_ERR_INTERNAL';
   const message = error instanceof Error ? error.message : String(error);
@@ -113,18 +119,30 @@ function fail(error: unknown): void {
   connection?.abort(error instanceof Error ? error : new Error(message));
 }
 
+const server = createServer((socket) => void offer(socket).catch(fail));
+server.maxConnections = MAX_CONNECTIONS;
+// A worker that cannot listen fails to spawn: the pool never hands it out.
+server.once('error', (error) => {
+  throw error;
+});
+server.listen(0, host, () => post({ type: 'online', port: (server.address() as AddressInfo).port }));
+
 // Spawned into the warm pool: the modules above are loaded; compile the page codecs while waiting for a
-// channel to serve (see warmUpPageCodecsInBackground), and stop doing so when it comes.
+// channel to serve (see warmUpPageCodecsInBackground), and stop doing so when it comes. Run the connection
+// handling once too, so that accepting and ChannelHello are not this thread's first use of them.
 const warmUp = warmUpPageCodecsInBackground();
+void warmUpConnections();
 port.on('message', (command: ReceiverCommand) => {
   warmUp.stop();
-  if (command.type === 'listen') {
-    data = command.data;
-    main().catch(fail);
+  if (command.type === 'assign') {
+    const data = command.data;
+    noSource = setTimeout(() => {
+      fail(new TimeoutError(`data channel ${data.channel}: the source did not connect within ${data.idleTimeoutMs} ms`));
+    }, data.idleTimeoutMs);
+    assign(data);
   } else {
     connection?.destroy();
     port.close();
     process.exit(0);
   }
 });
-post({ type: 'online' });

@@ -8,7 +8,6 @@ import type { ReceiverPool } from './receiver-pool.js';
 export interface ChannelReceiversOptions {
   pool: ReceiverPool;
   count: number;
-  host: string;
   reservationId: string;
   memory: GuestMemory;
   checksums: PageChecksums;
@@ -24,7 +23,7 @@ interface Channel {
 
 /**
  * The data channels of an incoming migration: one worker thread per channel, each listening on its own port.
- * `failed` rejects with the first channel's typed error; `roundsDone(n)` resolves once every channel has
+ * `failed` rejects with the first channel's typed error; `untilRound(n)` resolves once every channel has
  * applied round n in full.
  */
 export class ChannelReceivers {
@@ -41,38 +40,27 @@ export class ChannelReceivers {
     this.failed.catch(() => {});
   }
 
+  /**
+   * Takes `count` workers from the pool, already listening on their ports, and assigns them the reservation's
+   * channels. Resolves without waiting for them: a pooled worker's port is known from its greeting.
+   */
   static async open(options: ChannelReceiversOptions): Promise<ChannelReceivers> {
-    const workers = await options.pool.takeExactly(options.count);
-    const channels: Channel[] = workers.map((worker) => {
+    const listening = await options.pool.takeExactly(options.count);
+    const memory = options.memory.handles();
+    const channels: Channel[] = listening.map(({ worker }, channel) => {
       // Assigned to a migration now: it must keep the process alive until the migration ends.
       worker.ref();
+      const data: ReceiverWorkerData = {
+        memory,
+        checksums: options.checksums.buffer,
+        reservationId: options.reservationId,
+        channel,
+        idleTimeoutMs: options.idleTimeoutMs,
+      };
+      worker.postMessage({ type: 'assign', data } satisfies ReceiverCommand);
       return { worker, roundsDone: 0, pages: 0, bytes: 0 };
     });
-    const memory = options.memory.handles();
-    const ports = await Promise.all(
-      channels.map(({ worker }, channel) => {
-        const data: ReceiverWorkerData = {
-          memory,
-          checksums: options.checksums.buffer,
-          host: options.host,
-          reservationId: options.reservationId,
-          channel,
-          idleTimeoutMs: options.idleTimeoutMs,
-        };
-        worker.postMessage({ type: 'listen', data } satisfies ReceiverCommand);
-        return new Promise<number>((resolve, reject) => {
-          worker.once('message', (event: ReceiverEvent) => {
-            if (event.type === 'listening') resolve(event.port);
-            else reject(event.type === 'error' ? errorFromCode(event.code, event.message) : new Error(`channel sent ${event.type}`));
-          });
-          worker.once('error', reject);
-        });
-      }),
-    ).catch((error: unknown) => {
-      for (const { worker } of channels) void worker.terminate();
-      throw error;
-    });
-    const receivers = new ChannelReceivers(channels, ports);
+    const receivers = new ChannelReceivers(channels, listening.map(({ port }) => port));
     for (const channel of channels) receivers.watch(channel);
     return receivers;
   }

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { encodeActivated } from '@livemig/protocol';
 import { Guest, VcpuPool } from '@livemig/guest';
-import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, errorSummary, silentLogger, type Logger } from '@livemig/source-agent';
+import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, errorSummary, silentLogger, warmUpConnections, type Logger } from '@livemig/source-agent';
 import type { IncomingReport } from './incoming-report.js';
 import { receiveGuest, type ReceiveProgress } from './receiver.js';
 import { ReceiverPool } from './receiver-pool.js';
@@ -47,9 +47,9 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   private readonly log: Logger;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
-  private listenHost = '127.0.0.1';
   private accepting = true;
-  private readonly pool: ReceiverPool;
+  /** Made by listen(): its workers listen on the agent's address. */
+  private pool: ReceiverPool | undefined;
   private readonly vcpuPool: VcpuPool;
   /** Channel workers being stopped; close() waits for them, so no thread is torn down as the process exits. */
   private readonly stopping = new Set<Promise<void>>();
@@ -60,8 +60,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     super();
     this.reservations = new MemoryReservations(options.maxMemoryBytes);
     this.log = options.log ?? silentLogger();
-    this.server = createServer((socket) => void this.handle(socket));
-    this.pool = new ReceiverPool(options.warmChannels ?? 2);
+    this.server = createServer();
     this.vcpuPool = new VcpuPool(options.warmVcpus ?? 2);
   }
 
@@ -74,7 +73,15 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       });
     });
     const address = this.server.address() as AddressInfo;
-    this.listenHost = host;
+    const pool = new ReceiverPool(this.options.warmChannels ?? 2, {
+      host,
+      idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    });
+    this.pool = pool;
+    // Registered in the same turn as the listen completed: no connection can come before it.
+    this.server.on('connection', (socket) => void this.handle(socket, pool));
+    // Before the first source connects, so that its handshake is not this thread's first use of the code.
+    void warmUpConnections();
     return { host: address.address, port: address.port };
   }
 
@@ -95,7 +102,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   /** Warm workers for the next migration, unless no next migration will come (the pools spawn threads). */
   private refillPools(): void {
     if (!this.accepting) return;
-    this.pool.refill();
+    this.pool?.refill();
     this.vcpuPool.refill();
   }
 
@@ -103,7 +110,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   async close(): Promise<void> {
     this.server.close();
     for (const socket of this.sockets) socket.destroy();
-    await this.pool.close();
+    await this.pool?.close();
     await this.vcpuPool.close();
     await Promise.allSettled([...this.stopping]);
   }
@@ -114,7 +121,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     void stopped.finally(() => this.stopping.delete(stopped));
   }
 
-  private async handle(socket: Socket): Promise<void> {
+  private async handle(socket: Socket, pool: ReceiverPool): Promise<void> {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     const started = performance.now();
@@ -162,8 +169,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
         {
           reservations: this.reservations,
           log: this.log,
-          listenHost: this.listenHost,
-          pool: this.pool,
+          pool,
           vcpuPool: this.vcpuPool,
           ...(this.options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.options.idleTimeoutMs }),
           ...(this.options.token === undefined ? {} : { token: this.options.token }),

@@ -1,5 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { WorkerPool } from '@livemig/guest';
+import type { ReceiverEvent, ReceiverSpawnData } from './channel-messages.js';
 
 /**
  * Young generation of a channel thread, in MiB; 3 is V8's floor (two 1 MiB semi-spaces: 1 and 2 give the same).
@@ -10,18 +11,31 @@ import { WorkerPool } from '@livemig/guest';
  */
 const CHANNEL_YOUNG_GENERATION_MB = 3;
 
-/** Idle receiver workers for the data channels of the next incoming migration. */
+/** A pooled receiver worker and the port it listens on. */
+export interface ListeningWorker {
+  worker: Worker;
+  port: number;
+}
+
+/**
+ * Idle receiver workers for the data channels of the next incoming migration. Each listens on a port of its
+ * own from the moment it is online, so a reservation hands out ports without waiting for any thread.
+ */
 export class ReceiverPool extends WorkerPool {
-  constructor(size: number) {
+  constructor(size: number, spawnData: ReceiverSpawnData) {
     super(new URL('./channel-receiver-worker.js', import.meta.url), size, {
+      workerData: spawnData,
       resourceLimits: { maxYoungGenerationSizeMb: CHANNEL_YOUNG_GENERATION_MB },
     });
   }
 
-  /** Exactly `count` online workers: from the pool first, the rest spawned now, all at once. */
-  async takeExactly(count: number): Promise<Worker[]> {
+  /** Exactly `count` listening workers: from the pool first, the rest spawned now, all at once. */
+  async takeExactly(count: number): Promise<ListeningWorker[]> {
     const pooled = await this.take(count);
     const spawned = await Promise.all(Array.from({ length: count - pooled.length }, () => this.spawn()));
-    return [...pooled, ...spawned];
+    return [...pooled, ...spawned].map((worker) => {
+      const online = this.greeting(worker) as Extract<ReceiverEvent, { type: 'online' }>;
+      return { worker, port: online.port };
+    });
   }
 }

@@ -25,9 +25,7 @@ export interface ReceiverOptions {
   /** When set, a Hello without this token is refused. */
   token?: string;
   log: Logger;
-  /** Address the data-channel workers listen on (the agent's own listen address). */
-  listenHost: string;
-  /** Warm receiver workers for the data channels. */
+  /** Warm receiver workers for the data channels, each listening on a port of its own. */
   pool: ReceiverPool;
   /** Warm vCPU workers for the guest. */
   vcpuPool: VcpuPool;
@@ -108,7 +106,6 @@ export async function receiveGuest(
     channels = await ChannelReceivers.open({
       pool: options.pool,
       count: hello.channels,
-      host: options.listenHost,
       reservationId: reservation.id,
       memory,
       checksums,

@@ -174,7 +174,9 @@ export class Guest extends EventEmitter {
     const control = this.#control;
     const deadline = performance.now() + EPOCH_ACK_TIMEOUT_MS;
     const epoch = (Atomics.add(control, EPOCH_WORD, 1) + 1) | 0;
-    Atomics.notify(control, COMMAND_WORD);
+    // Under PARK the only vCPUs asleep on the command word are parked ones, which owe no acknowledgement:
+    // waking them would only take a core from this thread.
+    if (Atomics.load(control, COMMAND_WORD) !== Command.PARK) Atomics.notify(control, COMMAND_WORD);
     for (let i = 0; i < this.vcpuCount; i++) {
       const ackWord = epochAckWord(i, this.vcpuCount);
       for (;;) {
@@ -226,7 +228,8 @@ export class Guest extends EventEmitter {
    */
   async park(): Promise<void> {
     if (this.#crash) throw this.#crash;
-    if (this.#stopping === undefined) {
+    // Already PARK (a paused guest): every vCPU was woken when it was stored, and none sleeps on RUN since.
+    if (this.#stopping === undefined && Atomics.load(this.#control, COMMAND_WORD) !== Command.PARK) {
       Atomics.store(this.#control, COMMAND_WORD, Command.PARK);
       // Wakes paced vCPUs sleeping on the command word.
       Atomics.notify(this.#control, COMMAND_WORD);

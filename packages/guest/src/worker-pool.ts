@@ -3,18 +3,19 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
 /**
  * Worker threads spawned ahead of need. A worker thread that loads its code takes tens of milliseconds to
  * start, and more while the cores are busy with a migration, so agents keep a few warm. A pooled worker
- * announces itself with one message once its code is loaded, then waits for its assignment. Taken workers
- * are replaced by refill(), which the owner calls when it is quiet: spawning threads during a migration
- * would take CPU from it. Idle pooled workers do not keep the process alive.
+ * announces itself with one message once its code is loaded (its greeting, kept here), then waits for its
+ * assignment. Taken workers are replaced by refill(), which the owner calls when it is quiet: spawning threads
+ * during a migration would take CPU from it. Idle pooled workers do not keep the process alive.
  */
 export class WorkerPool {
   private readonly ready: Promise<Worker>[] = [];
+  private readonly greetings = new WeakMap<Worker, unknown>();
   private closed = false;
 
   constructor(
     private readonly script: URL,
     private readonly size: number,
-    /** Options for every worker this pool spawns. */
+    /** Options for every worker this pool spawns (its `workerData`, its resource limits). */
     private readonly options: WorkerOptions = {},
   ) {
     this.refill();
@@ -31,9 +32,17 @@ export class WorkerPool {
     const worker = new Worker(this.script, this.options);
     worker.unref();
     return new Promise((resolve, reject) => {
-      worker.once('message', () => resolve(worker));
+      worker.once('message', (greeting: unknown) => {
+        this.greetings.set(worker, greeting);
+        resolve(worker);
+      });
       worker.once('error', reject);
     });
+  }
+
+  /** The first message `worker` (spawned by this pool) posted: its greeting. */
+  greeting(worker: Worker): unknown {
+    return this.greetings.get(worker);
   }
 
   /** Tops the pool up to its size again. */

@@ -23,18 +23,22 @@ export interface SenderWorkerData {
 }
 
 /**
- * Main thread -> sender worker. Workers are spawned ahead of a migration and wait for `start`;
- * `pages` is a view over a SharedArrayBuffer: this channel's share of a round; `final` marks stop-and-copy.
+ * Main thread -> sender worker. Workers are spawned ahead of a migration and wait for `start` (connect and send
+ * ChannelHello), which is followed by rounds and then `finish`; `pages` is a view over a SharedArrayBuffer:
+ * this channel's share of a round; `final` marks stop-and-copy.
  */
 export type SenderCommand =
   | { type: 'start'; data: SenderWorkerData }
   | { type: 'round'; round: number; pages: Uint32Array; final: boolean }
   | { type: 'finish' };
 
-/** Sender worker -> main thread. */
+/**
+ * Sender worker -> main thread. `opened`: connected and ChannelHello sent, `at` that moment in milliseconds
+ * since the epoch (performance.timeOrigin + performance.now(): comparable between threads).
+ */
 export type SenderEvent =
   | { type: 'online' }
-  | { type: 'ready' }
+  | { type: 'opened'; at: number }
   | { type: 'progress'; round: number; pages: number; bytes: number }
   | { type: 'round-done'; round: number; pages: number; bytes: number; stats: EncodingStats; deltaHits: number }
   | { type: 'error'; code: string; message: string }

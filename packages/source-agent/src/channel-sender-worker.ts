@@ -22,17 +22,26 @@ import { FramedSocket } from './framed-socket.js';
 import { PageChecksums } from './page-checksums.js';
 import { runLength } from './page-runs.js';
 import { SharedRateLimiter } from './rate-limiter.js';
+import { warmUpConnections } from './warm-up-connections.js';
 
 const port = parentPort!;
 const PROGRESS_INTERVAL_MS = 50;
 const post = (event: SenderEvent): void => port.postMessage(event);
 
-async function main(data: SenderWorkerData): Promise<void> {
+/** This thread's channel, connected and opened with ChannelHello. */
+interface OpenChannel {
+  sendRound(round: number, pages: Uint32Array, final: boolean): Promise<void>;
+  /** Closes the connection once what was queued has been written. */
+  close(): Promise<void>;
+}
+
+async function open(data: SenderWorkerData): Promise<OpenChannel> {
   const memory = GuestMemory.attach(data.memory);
   const checksums = PageChecksums.attach(data.checksums);
   const socket = await connectTcp({ host: data.host, port: data.port }, data.connectTimeoutMs);
   const conn = new FramedSocket(socket, { idleTimeoutMs: data.idleTimeoutMs });
   await conn.send(encodeChannelHello({ reservationId: data.reservationId, channel: data.channel }));
+  post({ type: 'opened', at: performance.timeOrigin + performance.now() });
   const writer = new PageBatchWriter();
   const cache = new DeltaCache(data.deltaCacheBytes);
   const snapshot = new Uint8Array(MAX_RUN_PAGES * PAGE_SIZE);
@@ -42,7 +51,6 @@ async function main(data: SenderWorkerData): Promise<void> {
     if (limiter) await limiter.take(frame.length);
     await conn.send(frame, () => writer.recycle(frame));
   };
-  post({ type: 'ready' });
 
   const sendRound = async (round: number, pages: Uint32Array, final: boolean): Promise<void> => {
     const before = conn.bytesSent;
@@ -98,26 +106,29 @@ async function main(data: SenderWorkerData): Promise<void> {
     });
   };
 
-  let queue = Promise.resolve();
-  port.on('message', (command: SenderCommand) => {
-    if (command.type === 'start') return;
-    queue = queue
-      .then(async () => {
-        if (command.type === 'round') {
-          await sendRound(command.round, command.pages, command.final);
-        } else {
-          // After commit the destination may already have closed its end: then there is nothing to wait for.
-          if (!conn.socket.destroyed) {
-            const closed = new Promise<void>((resolve) => conn.socket.once('close', () => resolve()));
-            conn.close();
-            await closed;
-          }
-          post({ type: 'finished' });
-          port.close();
-        }
-      })
-      .catch(fail);
-  });
+  const close = async (): Promise<void> => {
+    // After commit the destination may already have closed its end: then there is nothing to wait for.
+    if (conn.socket.destroyed) return;
+    const closed = new Promise<void>((resolve) => conn.socket.once('close', () => resolve()));
+    conn.close();
+    await closed;
+  };
+  return { sendRound, close };
+}
+
+let channel: OpenChannel | undefined;
+
+async function run(command: SenderCommand): Promise<void> {
+  if (command.type === 'start') {
+    channel = await open(command.data);
+  } else if (command.type === 'round') {
+    if (!channel) throw new Error('round command before start');
+    await channel.sendRound(command.round, command.pages, command.final);
+  } else {
+    await channel?.close();
+    post({ type: 'finished' });
+    port.close();
+  }
 }
 
 function fail(error: unknown): void {
@@ -127,10 +138,15 @@ function fail(error: unknown): void {
 }
 
 // Spawned ahead of the migration: the modules above are loaded; compile the page codecs while waiting for
-// this channel's assignment (see warmUpPageCodecsInBackground), and stop doing so when it comes.
+// this channel's assignment (see warmUpPageCodecsInBackground), and stop doing so when it comes. Run the
+// connection handling once too, so that connecting and ChannelHello are not this thread's first use of them.
 const warmUp = warmUpPageCodecsInBackground();
-port.once('message', (command: SenderCommand) => {
+void warmUpConnections();
+// Commands run one at a time, in the order posted: the main thread posts round 1 right behind `start`, so the
+// channel connects and sends its first round without waiting for the main thread in between.
+let queue = Promise.resolve();
+port.on('message', (command: SenderCommand) => {
   warmUp.stop();
-  if (command.type === 'start') main(command.data).catch(fail);
+  queue = queue.then(() => run(command)).catch(fail);
 });
 post({ type: 'online' });

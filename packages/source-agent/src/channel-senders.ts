@@ -24,6 +24,8 @@ interface Channel {
   waiting: ((event: SenderEvent) => void) | undefined;
   stats: EncodingStats;
   deltaHits: number;
+  /** When its worker had connected and sent ChannelHello, in ms since the epoch (0 until then). */
+  openedAt: number;
   /** Wire bytes of the rounds this channel finished. */
   bytes: number;
   /** Pages and wire bytes of the round in flight, as last reported by the worker. */
@@ -37,7 +39,7 @@ interface Channel {
  * The first failure of any channel is sticky and fails every later round.
  *
  * Starting a worker thread that loads the protocol costs ~100 ms, so workers are spawned ahead (spawn), as
- * soon as a migration is planned, and only connected when the destination has answered (connect).
+ * soon as a migration is planned, and only connected when the destination has answered (start).
  */
 export class ChannelSenders {
   private failure: Error | undefined;
@@ -53,6 +55,7 @@ export class ChannelSenders {
       waiting: undefined,
       stats: { pages: {}, bytes: {} },
       deltaHits: 0,
+      openedAt: 0,
       bytes: 0,
       roundPages: 0,
       roundBytes: 0,
@@ -71,31 +74,32 @@ export class ChannelSenders {
     return this.channels.length;
   }
 
-  /** Connects every channel to its port at the destination and opens it with ChannelHello. */
-  async connect(options: ChannelSendersOptions): Promise<void> {
+  /**
+   * Has every channel connect to its port at the destination and open with ChannelHello. Returns at once:
+   * each worker does so before any round posted after this call, and a channel that cannot connect fails the
+   * first round.
+   */
+  start(options: ChannelSendersOptions): void {
     if (options.ports.length !== this.channels.length) {
       throw new Error(`${options.ports.length} ports for ${this.channels.length} channels`);
     }
     const memory = options.memory.handles();
-    await Promise.all(
-      this.channels.map((channel, index) => {
-        const data: SenderWorkerData = {
-          memory,
-          checksums: options.checksums.buffer,
-          host: options.host,
-          port: options.ports[index]!,
-          reservationId: options.reservationId,
-          channel: index,
-          deltaCacheBytes: Math.floor(options.deltaCacheBytes / this.channels.length),
-          idleTimeoutMs: options.idleTimeoutMs,
-          connectTimeoutMs: options.connectTimeoutMs,
-          lz4Runs: options.lz4Runs,
-          ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
-        };
-        this.post(channel, { type: 'start', data });
-        return this.next(channel, 'ready');
-      }),
-    );
+    this.channels.forEach((channel, index) => {
+      const data: SenderWorkerData = {
+        memory,
+        checksums: options.checksums.buffer,
+        host: options.host,
+        port: options.ports[index]!,
+        reservationId: options.reservationId,
+        channel: index,
+        deltaCacheBytes: Math.floor(options.deltaCacheBytes / this.channels.length),
+        idleTimeoutMs: options.idleTimeoutMs,
+        connectTimeoutMs: options.connectTimeoutMs,
+        lz4Runs: options.lz4Runs,
+        ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
+      };
+      this.post(channel, { type: 'start', data });
+    });
   }
 
   /**
@@ -128,6 +132,14 @@ export class ChannelSenders {
   /** Pages of the round in flight sent so far (as of the workers' last progress reports). */
   get roundPagesSent(): number {
     return this.channels.reduce((sum, channel) => sum + channel.roundPages, 0);
+  }
+
+  /**
+   * When the last channel had connected and sent ChannelHello, in ms since the epoch. Complete once round 1 is:
+   * a worker reports it before it reports its first round.
+   */
+  get openedAt(): number {
+    return Math.max(...this.channels.map((channel) => channel.openedAt));
   }
 
   get deltaHits(): number {
@@ -200,6 +212,10 @@ export class ChannelSenders {
       if (event.type === 'progress') {
         channel.roundPages = event.pages;
         channel.roundBytes = event.bytes;
+        return;
+      }
+      if (event.type === 'opened') {
+        channel.openedAt = event.at;
         return;
       }
       channel.waiting?.(event);

@@ -7,17 +7,18 @@ import { PAGE_SIZE } from '@livemig/protocol';
  */
 export class DeltaCache {
   private readonly capacity: number;
-  private readonly store: Uint8Array;
-  private readonly owner: Int32Array;
+  /**
+   * Allocated by the first put: allocating the budget costs milliseconds (the garbage collections its external
+   * memory sets off), and round 1 and stop-and-copy never fill the cache, so a migration whose only rounds
+   * they are never pays for it. Zero-filled lazily by the OS: an unused budget costs no memory.
+   */
+  private slots: { store: Uint8Array; owner: Int32Array } | undefined;
   private readonly slotOf = new Map<number, number>();
   private next = 0;
   hits = 0;
 
   constructor(bytes: number) {
     this.capacity = Math.floor(bytes / PAGE_SIZE);
-    // Zero-filled lazily by the OS: an unused budget costs no memory.
-    this.store = new Uint8Array(this.capacity * PAGE_SIZE);
-    this.owner = new Int32Array(this.capacity).fill(-1);
   }
 
   get enabled(): boolean {
@@ -31,23 +32,25 @@ export class DeltaCache {
   /** The last-sent copy of `page`, or undefined (a view into the cache: valid until the next put). */
   get(page: number): Uint8Array | undefined {
     const slot = this.slotOf.get(page);
-    if (slot === undefined) return undefined;
+    if (slot === undefined || !this.slots) return undefined;
     this.hits += 1;
-    return this.store.subarray(slot * PAGE_SIZE, (slot + 1) * PAGE_SIZE);
+    return this.slots.store.subarray(slot * PAGE_SIZE, (slot + 1) * PAGE_SIZE);
   }
 
   /** Records `content` as what was sent for `page`. */
   put(page: number, content: Uint8Array): void {
     if (this.capacity === 0) return;
+    this.slots ??= { store: new Uint8Array(this.capacity * PAGE_SIZE), owner: new Int32Array(this.capacity).fill(-1) };
+    const { store, owner } = this.slots;
     let slot = this.slotOf.get(page);
     if (slot === undefined) {
       slot = this.next;
       this.next = (this.next + 1) % this.capacity;
-      const evicted = this.owner[slot]!;
+      const evicted = owner[slot]!;
       if (evicted >= 0) this.slotOf.delete(evicted);
-      this.owner[slot] = page;
+      owner[slot] = page;
       this.slotOf.set(page, slot);
     }
-    this.store.set(content, slot * PAGE_SIZE);
+    store.set(content, slot * PAGE_SIZE);
   }
 }

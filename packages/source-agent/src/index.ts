@@ -50,3 +50,4 @@ export {
 export { formatBytes, parseDuration, parseHostPort, parseRate, parseSize, type HostPort } from './units.js';
 export * from './control/index.js';
 export { ControlApi, type ControlApiSource } from './control-api.js';
+export { warmUpConnections } from './warm-up-connections.js';

@@ -8,8 +8,8 @@ import type { PagesByEncoding } from './report.js';
  */
 export const MIGRATION_PHASES = [
   'handshake', // connecting, Hello out
-  'reservation', // waiting for the destination to check and reserve (Accept or Refuse), opening data channels
-  'pre-copy', // iterative rounds while the guest runs
+  'reservation', // waiting for the destination to check and reserve (Accept or Refuse)
+  'pre-copy', // iterative rounds while the guest runs (round 1 also opens the data channels)
   'stop-and-copy', // vCPUs parked: last dirty pages, CPU state
   'commit', // Complete sent: waiting for the destination to verify and commit
   'activation', // committed: waiting for the destination's vCPUs to start

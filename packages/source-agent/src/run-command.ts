@@ -7,6 +7,7 @@ import { GuestHost, planMigration, type HostOutcome } from './guest-host.js';
 import type { Logger } from './logger.js';
 import { ChannelSenders } from './channel-senders.js';
 import { loadImageFile } from './image-file.js';
+import { warmUpConnections } from './warm-up-connections.js';
 import { requirePolicyName } from './switchover/index.js';
 import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, checkStreams } from './migration.js';
 import { emptyReport, type MigrationReport } from './report.js';
@@ -65,6 +66,8 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   // The channel threads load their code while the image is read and the guest boots.
   const channels = target === undefined ? undefined : ChannelSenders.spawn(args.streams);
   channels?.catch(() => {});
+  // This thread runs the handshake of any migration: its first use of that code is done while the guest boots.
+  if (target !== undefined || args.controlPort !== undefined) void warmUpConnections();
   const memory =
     args.imageFile === undefined
       ? GuestMemory.create(requestedBytes ?? DEFAULT_MEMORY_BYTES)

@@ -7,8 +7,8 @@
  *
  * - a round's latency: the shortest pre-copy round minus what its pages cost at the measured bandwidth
  *   (main thread -> channel threads -> sockets -> main thread, as the stop-and-copy round travels);
- * - a control round trip: Hello out to Accept in, the destination's main thread and its channel threads
- *   answering, as they do at commit.
+ * - a control round trip: Hello out to Accept in, the destination's main thread answering, as it does at
+ *   commit.
  */
 export class SwitchoverCost {
   private roundLatencyMs = Number.POSITIVE_INFINITY;
