@@ -31,8 +31,6 @@ export const MAX_ENTRY_BYTES = ENTRY_HEADER_BYTES + PAGE_SIZE;
 const MAX_WRITTEN_BLOCK = MAX_ENTRY_BYTES - ENTRY_HEADER_BYTES - 2 - 1;
 /** Lz4Run entry header: the entry header, then u8 page count and u32 block length. */
 const RUN_HEADER_BYTES = ENTRY_HEADER_BYTES + 1 + 4;
-/** Recycled frames kept for reuse: more than a sender keeps queued (4 MiB of 256 KiB frames) plus one. */
-const MAX_FREE_FRAMES = 20;
 /** Payload starts with the u32 entry count. */
 const COUNT_BYTES = 4;
 const PAYLOAD_START = FRAME_HEADER_BYTES + COUNT_BYTES;
@@ -103,10 +101,6 @@ export class PageBatchWriter {
   readonly #prev = new MemoryViews();
   readonly #words: PageWords = { cur: undefined, prev: undefined };
   #frame: Buffer;
-  /** Frames handed out whole by takeFrame and not yet recycled, by their memory. */
-  readonly #outstanding = new WeakSet<ArrayBufferLike>();
-  /** Recycled frame buffers, filled again before a new one is allocated. */
-  readonly #free: Buffer[] = [];
   #offset = PAYLOAD_START;
   #pageCount = 0;
   #entryCount = 0;
@@ -128,7 +122,7 @@ export class PageBatchWriter {
     }
     this.#capacity = capacity;
     this.#maxDelta = Math.min(maxDelta, MAX_WRITTEN_BLOCK);
-    this.#frame = this.#newFrame();
+    this.#frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + capacity);
   }
 
   /** Pages in the batch so far (an Lz4Run entry holds several). */
@@ -211,18 +205,6 @@ export class PageBatchWriter {
     return true;
   }
 
-  /**
-   * Hands back a frame from takeFrame once nothing reads it any more (the socket has written it): a later
-   * batch is built in its buffer instead of a fresh one, which would cost an allocation and, here, a page
-   * fault per 4 KiB on first touch. Frames that were copied out, or recycled already, are ignored.
-   */
-  recycle(frame: Buffer): void {
-    const memory = frame.buffer;
-    if (!this.#outstanding.has(memory)) return;
-    this.#outstanding.delete(memory);
-    if (this.#free.length < MAX_FREE_FRAMES) this.#free.push(Buffer.from(memory, 0, memory.byteLength));
-  }
-
   /** Adds a page known to be zero (e.g. never written) without reading it. False when the batch is full. */
   addZero(pageIndex: number): boolean {
     if (!this.#startEntry(pageIndex)) return false;
@@ -234,9 +216,8 @@ export class PageBatchWriter {
 
   /**
    * The finished PageBatch frame (header, payload, CRC). The caller owns the returned Buffer and the writer
-   * never touches it again unless it is handed back with `recycle`: a mostly full batch hands over its buffer
-   * (the writer takes a recycled or fresh one), a mostly empty one is copied out so a short batch does not pin
-   * a whole buffer.
+   * never touches it again: a mostly full batch hands over its buffer (the writer allocates a fresh one), a
+   * mostly empty one is copied out so a short batch does not pin a whole buffer.
    */
   takeFrame(): Buffer {
     let frame = this.#frame.subarray(0, this.#offset);
@@ -246,8 +227,7 @@ export class PageBatchWriter {
     if (frame.length * 2 < this.#frame.length) {
       frame = Buffer.from(frame);
     } else {
-      this.#outstanding.add(frame.buffer);
-      this.#frame = this.#free.pop() ?? this.#newFrame();
+      this.#frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + this.#capacity);
     }
     this.#offset = PAYLOAD_START;
     this.#pageCount = 0;
@@ -359,11 +339,6 @@ export class PageBatchWriter {
     this.#offset = end;
     this.#count(encoding, 1, end - entry);
     return encoding;
-  }
-
-  /** A frame buffer in memory of its own (not Node's shared pool), so that `recycle` can tell it apart. */
-  #newFrame(): Buffer {
-    return Buffer.from(new ArrayBuffer(FRAME_HEADER_BYTES + this.#capacity));
   }
 
   /** Extends the entries' CRC over the bytes written since it was last extended, up to `end`. */

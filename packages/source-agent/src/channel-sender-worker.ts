@@ -49,7 +49,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
   const limiter = data.rateLimit === undefined ? undefined : SharedRateLimiter.attach(data.rateLimit);
   const send = async (frame: Buffer): Promise<void> => {
     if (limiter) await limiter.take(frame.length);
-    await conn.send(frame, () => writer.recycle(frame));
+    await conn.send(frame);
   };
 
   const sendRound = async (round: number, pages: Uint32Array, final: boolean): Promise<void> => {

@@ -82,15 +82,11 @@ export class FramedSocket {
     return this.peerAbort ?? this.failure;
   }
 
-  /**
-   * Queues one encoded frame; resolves at once unless too much is queued, then when the kernel drained it.
-   * `onWritten` runs once the socket has handed the whole frame to the kernel (not if the write fails): from
-   * then on the frame's buffer may be reused.
-   */
-  async send(frame: Buffer, onWritten?: () => void): Promise<void> {
+  /** Queues one encoded frame; resolves at once unless too much is queued, then when the kernel drained it. */
+  async send(frame: Buffer): Promise<void> {
     const error = this.peerAbort ?? this.failure;
     if (error) throw error;
-    this.socket.write(frame, onWritten && ((writeError) => writeError || onWritten()));
+    this.socket.write(frame);
     this.bytesSent += frame.length;
     if (this.socket.writableLength > this.maxQueuedBytes) {
       await new Promise<void>((resolve, reject) => {
