@@ -21,6 +21,8 @@ export interface ReceiverWorkerData {
 export type ReceiverEvent =
   | { type: 'online'; port: number }
   | { type: 'round-end'; round: number; pages: number; bytes: number }
+  /** The open round so far: sent at most every PROGRESS_INTERVAL_MS while pages arrive. */
+  | { type: 'progress'; round: number; pages: number; bytes: number }
   | { type: 'error'; code: string; message: string };
 
 /** Main thread -> receiver worker: workers wait in a warm pool, listening, until `assign` gives them a channel. */

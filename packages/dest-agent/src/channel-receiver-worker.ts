@@ -24,6 +24,8 @@ import {
 import { FramedSocket, PageChecksums, warmUpConnections } from '@livemig/source-agent/channel-thread';
 import type { ReceiverCommand, ReceiverEvent, ReceiverSpawnData, ReceiverWorkerData } from './channel-messages.js';
 
+/** A channel reports the open round's progress at most this often (the source's channel threads do the same). */
+const PROGRESS_INTERVAL_MS = 50;
 /** Connections held at once: the source opens one; until the assignment, strangers cannot pile up past this. */
 const MAX_CONNECTIONS = 8;
 
@@ -79,6 +81,7 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
   let roundsDone = 0;
   let pages = 0;
   let bytesBefore = 0;
+  let reportedAt = performance.now();
   for (;;) {
     const frame = await conn.receive(undefined, 'pages');
     switch (frame.type) {
@@ -94,6 +97,10 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
         pages += readPageBatch(frame.payload, sink, onPage, frame.rawPageCrcs);
         // Applied: the frame's buffer may carry a later batch.
         conn.release(frame);
+        if (performance.now() - reportedAt >= PROGRESS_INTERVAL_MS) {
+          reportedAt = performance.now();
+          post({ type: 'progress', round: openRound, pages, bytes: conn.bytesReceived - bytesBefore });
+        }
         break;
       case FrameType.RoundEnd:
         if (frame.message.round !== openRound || frame.message.pages !== pages) {

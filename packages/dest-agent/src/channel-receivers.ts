@@ -17,8 +17,12 @@ export interface ChannelReceiversOptions {
 interface Channel {
   worker: Worker;
   roundsDone: number;
+  /** Pages and bytes of the rounds done. */
   pages: number;
   bytes: number;
+  /** Pages and bytes of the open round so far, as last reported. */
+  openPages: number;
+  openBytes: number;
 }
 
 /**
@@ -58,19 +62,20 @@ export class ChannelReceivers {
         idleTimeoutMs: options.idleTimeoutMs,
       };
       worker.postMessage({ type: 'assign', data } satisfies ReceiverCommand);
-      return { worker, roundsDone: 0, pages: 0, bytes: 0 };
+      return { worker, roundsDone: 0, pages: 0, bytes: 0, openPages: 0, openBytes: 0 };
     });
     const receivers = new ChannelReceivers(channels, listening.map(({ port }) => port));
     for (const channel of channels) receivers.watch(channel);
     return receivers;
   }
 
+  /** Pages applied so far, the open rounds' included (as last reported: at most 50 ms old). */
   get pagesReceived(): number {
-    return this.channels.reduce((sum, channel) => sum + channel.pages, 0);
+    return this.channels.reduce((sum, channel) => sum + channel.pages + channel.openPages, 0);
   }
 
   get bytesReceived(): number {
-    return this.channels.reduce((sum, channel) => sum + channel.bytes, 0);
+    return this.channels.reduce((sum, channel) => sum + channel.bytes + channel.openBytes, 0);
   }
 
   /** Rounds every channel has applied in full. */
@@ -95,10 +100,15 @@ export class ChannelReceivers {
     // Only the first rejection of `failed` counts: later channel errors are echoes of the first.
     const fail = (error: Error): void => this.rejectFailed(error);
     channel.worker.on('message', (event: ReceiverEvent) => {
-      if (event.type === 'round-end') {
+      if (event.type === 'progress') {
+        channel.openPages = event.pages;
+        channel.openBytes = event.bytes;
+      } else if (event.type === 'round-end') {
         channel.roundsDone = event.round;
         channel.pages += event.pages;
         channel.bytes += event.bytes;
+        channel.openPages = 0;
+        channel.openBytes = 0;
         const waiting = this.progress;
         this.progress = [];
         for (const wake of waiting) wake();

@@ -149,6 +149,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       onward: null,
     };
     const fill = (): void => {
+      progress.refresh?.();
       report.guestId = progress.hello?.guestId ?? null;
       report.memoryBytes = progress.hello?.geometry.memoryBytes ?? null;
       report.vcpus = progress.hello?.geometry.vcpus ?? null;

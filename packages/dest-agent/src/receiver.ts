@@ -53,6 +53,8 @@ export interface ReceiveProgress {
   rounds: number;
   pagesReceived: number;
   bytesReceived: number;
+  /** Brings rounds, pages and bytes up to date from the data channels; set once they are open. */
+  refresh?: () => void;
 }
 
 /**
@@ -111,6 +113,7 @@ export async function receiveGuest(
       checksums,
       idleTimeoutMs,
     });
+    progress.refresh = update;
     await conn.send(
       encodeAccept({ reservationId: reservation.id, capabilities: agreedCapabilities(hello), channelPorts: channels.ports }),
     );
