@@ -1,5 +1,17 @@
 import { performance } from 'node:perf_hooks';
-import { FRAME_HEADER_BYTES, MAX_RUN_PAGES, PAGE_SIZE, PageBatchWriter, PageEncoding, isZeroPage, readPageBatch } from '@livemig/protocol';
+import { crc32 as zlibCrc32 } from 'node:zlib';
+import {
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  FrameType,
+  MAX_RUN_PAGES,
+  PAGE_SIZE,
+  PageBatchWriter,
+  PageEncoding,
+  crc32,
+  isZeroPage,
+  readPageBatch,
+} from '@livemig/protocol';
 import { pageFiller } from './images.js';
 import { fixed, machine, progress, table, type BenchOutput } from './output.js';
 import { mulberry32 } from './rng.js';
@@ -31,9 +43,9 @@ export interface EncodeResult {
 
 type PageKind = EncodeResult['pages'];
 
+/** The most Node reads from a socket at once. */
+const SOCKET_CHUNK_BYTES = 64 * 1024;
 /** PageEncoding names, including any the protocol package has added since (delta). */
-/** Pages per addRun in the run case: the most an Lz4Run entry holds. */
-const RUN_PAGES = MAX_RUN_PAGES;
 const ENCODING_NAMES = new Map<number, string>(Object.entries(PageEncoding).map(([name, code]) => [code as number, name]));
 
 /** A guest-memory-like image: pages in one SharedArrayBuffer. */
@@ -146,12 +158,12 @@ function encodeAll(pages: SharedPages, add: AddPage): Encoded {
   return { frames, encodings };
 }
 
-/** As the source's channel threads send consecutive pages: runs of RUN_PAGES through `addRun`. */
+/** As the source's channel threads send consecutive pages: runs of MAX_RUN_PAGES (16) through `addRun`. */
 function encodeInRuns(pages: SharedPages): Encoded {
   const writer = new PageBatchWriter();
   const frames: Buffer[] = [];
-  for (let first = 0; first < pages.count; first += RUN_PAGES) {
-    const count = Math.min(RUN_PAGES, pages.count - first);
+  for (let first = 0; first < pages.count; first += MAX_RUN_PAGES) {
+    const count = Math.min(MAX_RUN_PAGES, pages.count - first);
     const run = new Uint8Array(pages.buffer, first * PAGE_SIZE, count * PAGE_SIZE);
     const add = (): boolean => (count === 1 ? writer.add(first, run) !== undefined : writer.addRun(first, run));
     if (!add()) {
@@ -167,6 +179,24 @@ function encodeInRuns(pages: SharedPages): Encoded {
 function decodeAll(frames: Buffer[], target: SharedPages): void {
   const sink = { pageCount: target.count, page: (index: number) => target.page(index) };
   for (const frame of frames) readPageBatch(frame.subarray(FRAME_HEADER_BYTES), sink);
+}
+
+/** Fresh copies of `stream` in 64 KiB pieces, as a socket's reads arrive. */
+function* chunksOf(stream: Buffer): Generator<Buffer> {
+  for (let at = 0; at < stream.length; at += SOCKET_CHUNK_BYTES) yield Buffer.from(stream.subarray(at, at + SOCKET_CHUNK_BYTES));
+}
+
+/** As a destination channel thread: FrameDecoder (the frame's CRC), then readPageBatch with the page CRCs. */
+function receive(chunks: Iterable<Buffer>, target: SharedPages): void {
+  const decoder = new FrameDecoder();
+  const sink = { pageCount: target.count, page: (index: number) => target.page(index) };
+  for (const chunk of chunks) {
+    for (const frame of decoder.push(chunk)) {
+      if (frame.type !== FrameType.PageBatch) throw new Error('expected a PageBatch frame');
+      readPageBatch(frame.payload, sink, () => {}, frame.rawPageCrcs);
+      decoder.release(frame);
+    }
+  }
 }
 
 const wireBytesOf = (frames: Buffer[]): number => frames.reduce((sum, f) => sum + f.length, 0);
@@ -230,12 +260,29 @@ export function encode(params: EncodeParams): BenchOutput<EncodeParams, EncodeRe
     const random = new SharedPages(size);
     fillPages(random, 'random');
     report(encodeDecode('raw', 'random', random, reps, onePageAtATime(plainAdd)));
+    // The CRC-32 every page gets, as the codecs take it (crc32, @node-rs/crc32), against Node's own.
+    const crcEveryPage = (crc: (page: Uint8Array) => number) => () => {
+      for (let i = 0; i < random.count; i++) crc(random.page(i));
+    };
+    // What a destination channel thread does with the same frames: the frame check, then the pages. A socket
+    // hands them over in fresh chunks of up to 64 KiB, so the decoder first copies each frame into one buffer.
+    const { frames } = encodeAll(random, plainAdd);
+    const target = new SharedPages(random.count * PAGE_SIZE);
+    const stream = Buffer.concat(frames);
+    report([
+      result('frame check + decode raw, whole frames', 'random', random, timeReps(reps, () => receive(frames, target)), null, null),
+      result('frame check + decode raw, 64 KiB chunks', 'random', random, timeReps(reps, () => receive(chunksOf(stream), target)), null, null),
+    ]);
+    report([
+      result('crc32 per page (@node-rs/crc32)', 'random', random, timeReps(reps, crcEveryPage(crc32)), null, null),
+      result('crc32 per page (zlib.crc32)', 'random', random, timeReps(reps, crcEveryPage(zlibCrc32)), null, null),
+    ]);
   }
 
   const text = new SharedPages(size);
   fillPages(text, 'text');
   report(encodeDecode('lz4', 'text', text, reps, onePageAtATime(plainAdd)));
-  report(encodeDecode(`lz4 runs of ${RUN_PAGES} pages`, 'text', text, reps, encodeInRuns));
+  report(encodeDecode(`lz4 runs of ${MAX_RUN_PAGES} pages`, 'text', text, reps, encodeInRuns));
 
   // Delta pages: each text page rewritten in a few places, encoded against its previous version.
   const rewritten = new SharedPages(size);

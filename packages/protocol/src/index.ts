@@ -84,6 +84,7 @@ export {
   type RoundEndMessage,
   type WorkloadDescriptor,
 } from './messages.js';
+export { crc32 } from './crc32.js';
 export { Crc32Shift, ZERO_PAGE_CRC, crc32Combine } from './crc32-combine.js';
 export { isZeroPage } from './page-encoding.js';
 export { PageBatchWriter, type PageBatchStats, type PageBatchWriterOptions } from './page-batch-writer.js';
