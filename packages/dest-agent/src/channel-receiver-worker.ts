@@ -14,6 +14,7 @@ import {
   FrameType,
   HandshakeError,
   MigrationError,
+  PAGE_SIZE,
   PageEncoding,
   TimeoutError,
   UnexpectedFrameError,
@@ -72,7 +73,12 @@ async function offer(socket: Socket): Promise<void> {
 async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void> {
   const memory = GuestMemory.attach(data.memory);
   const checksums = PageChecksums.attach(data.checksums);
-  const sink = { pageCount: memory.pageCount, page: (index: number) => memory.page(index) };
+  // Pages placed by slot and offset: no view is made per page.
+  const sink = {
+    pageCount: memory.pageCount,
+    slotOf: (index: number) => memory.slots[Math.floor(index / memory.pagesPerSlot)]!,
+    offsetOf: (index: number) => (index % memory.pagesPerSlot) * PAGE_SIZE,
+  };
   const onPage = (index: number, encoding: PageEncoding, pageCrc: number): void => {
     checksums.record(index, pageCrc);
     if (encoding !== PageEncoding.Zero) memory.markTouched(index);
@@ -97,8 +103,9 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
         pages += readPageBatch(frame.payload, sink, onPage, frame.rawPageCrcs);
         // Applied: the frame's buffer may carry a later batch.
         conn.release(frame);
-        if (performance.now() - reportedAt >= PROGRESS_INTERVAL_MS) {
-          reportedAt = performance.now();
+        const now = performance.now();
+        if (now - reportedAt >= PROGRESS_INTERVAL_MS) {
+          reportedAt = now;
           post({ type: 'progress', round: openRound, pages, bytes: conn.bytesReceived - bytesBefore });
         }
         break;

@@ -34,7 +34,8 @@ export class ChannelReceivers {
   readonly ports: number[];
   readonly failed: Promise<never>;
   private rejectFailed: (error: Error) => void = () => {};
-  private progress: (() => void)[] = [];
+  /** Woken at every round end, to look at roundsDone again. */
+  private waiters: (() => void)[] = [];
 
   private constructor(private readonly channels: Channel[], ports: number[]) {
     this.ports = ports;
@@ -87,7 +88,7 @@ export class ChannelReceivers {
   async untilRound(round: number): Promise<void> {
     while (this.roundsDone < round) {
       // `failed` rejects once, with the first channel's error; racing against it rethrows that error.
-      await Promise.race([new Promise<void>((resolve) => this.progress.push(resolve)), this.failed]);
+      await Promise.race([new Promise<void>((resolve) => this.waiters.push(resolve)), this.failed]);
     }
   }
 
@@ -109,8 +110,8 @@ export class ChannelReceivers {
         channel.bytes += event.bytes;
         channel.openPages = 0;
         channel.openBytes = 0;
-        const waiting = this.progress;
-        this.progress = [];
+        const waiting = this.waiters;
+        this.waiters = [];
         for (const wake of waiting) wake();
       } else if (event.type === 'error') {
         fail(errorFromCode(event.code, event.message));

@@ -126,7 +126,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     socket.once('close', () => this.sockets.delete(socket));
     const started = performance.now();
     const conn = new FramedSocket(socket, { idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
-    const progress: ReceiveProgress = { hello: null, rounds: 0, pagesReceived: 0, bytesReceived: 0 };
+    const progress: ReceiveProgress = { hello: null, channels: null };
     const report: IncomingReport = {
       id: randomUUID(),
       status: 'receiving',
@@ -149,14 +149,13 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       onward: null,
     };
     const fill = (): void => {
-      progress.refresh?.();
       report.guestId = progress.hello?.guestId ?? null;
       report.memoryBytes = progress.hello?.geometry.memoryBytes ?? null;
       report.vcpus = progress.hello?.geometry.vcpus ?? null;
       report.workload = progress.hello?.workload.name ?? null;
-      report.rounds = progress.rounds;
-      report.pagesReceived = progress.pagesReceived;
-      report.bytesReceived = conn.bytesReceived + progress.bytesReceived;
+      report.rounds = progress.channels?.roundsDone ?? 0;
+      report.pagesReceived = progress.channels?.pagesReceived ?? 0;
+      report.bytesReceived = conn.bytesReceived + (progress.channels?.bytesReceived ?? 0);
       report.peakRssBytes = process.resourceUsage().maxRSS * 1024;
       report.totalTimeMs = Math.round(performance.now() - started);
     };

@@ -50,11 +50,8 @@ export interface ReceivedGuest {
 /** Progress of an incoming migration, readable while it runs and after it failed. */
 export interface ReceiveProgress {
   hello: HelloMessage | null;
-  rounds: number;
-  pagesReceived: number;
-  bytesReceived: number;
-  /** Brings rounds, pages and bytes up to date from the data channels; set once they are open. */
-  refresh?: () => void;
+  /** The data channels once they are open: rounds, pages and bytes received so far. */
+  channels: ChannelReceivers | null;
 }
 
 /**
@@ -66,18 +63,12 @@ export interface ReceiveProgress {
 export async function receiveGuest(
   conn: FramedSocket,
   options: ReceiverOptions,
-  progress: ReceiveProgress = { hello: null, rounds: 0, pagesReceived: 0, bytesReceived: 0 },
+  progress: ReceiveProgress = { hello: null, channels: null },
 ): Promise<ReceivedGuest> {
   const { log } = options;
   let reservation: Reservation | undefined;
   let vcpus: Promise<Guest> | undefined;
   let channels: ChannelReceivers | undefined;
-  const update = (): void => {
-    if (!channels) return;
-    progress.rounds = channels.roundsDone;
-    progress.pagesReceived = channels.pagesReceived;
-    progress.bytesReceived = channels.bytesReceived;
-  };
   try {
     const first = await conn.receive(options.helloTimeoutMs ?? 30_000, 'Hello');
     if (first.type !== FrameType.Hello) {
@@ -113,7 +104,7 @@ export async function receiveGuest(
       checksums,
       idleTimeoutMs,
     });
-    progress.refresh = update;
+    progress.channels = channels;
     await conn.send(
       encodeAccept({ reservationId: reservation.id, capabilities: agreedCapabilities(hello), channelPorts: channels.ports }),
     );
@@ -148,7 +139,6 @@ export async function receiveGuest(
           if (!cpuState) throw new UnexpectedFrameError('Complete before the CPU state');
           // Every channel must have applied the final round before the image can be checked.
           await withTimeout(channels.untilRound(frame.message.rounds), idleTimeoutMs, 'the last round on every data channel');
-          update();
           const receivedDigest = checksums.digest(cpuState);
           if (receivedDigest !== frame.message.digest) {
             throw new DigestMismatchError(`rebuilt image digest ${receivedDigest} differs from the source's ${frame.message.digest}`);
@@ -172,7 +162,6 @@ export async function receiveGuest(
       }
     }
   } catch (error) {
-    update();
     reservation?.release();
     void channels?.close();
     void vcpus?.then((guest) => guest.stop(), () => {});

@@ -165,7 +165,8 @@ export class Guest extends EventEmitter {
    * vCPU left unmarked (its page was marked earlier in the old epoch) is visible to the reads that follow. A
    * vCPU starting, parked, finished or stopped does no op before it re-reads the epoch.
    * Blocks this thread for as long as the slowest running vCPU takes to reach its next loop pass:
-   * microseconds, or a scheduler slice on a busy host. Sleeping vCPUs are woken for it.
+   * microseconds, or a scheduler slice on a busy host. Sleeping vCPUs are woken for it, unless the command is
+   * PARK.
    * @throws GuestError LM_ERR_VCPU_CRASHED when a running vCPU does not answer within EPOCH_ACK_TIMEOUT_MS
    *   (a worker that died cannot be told from a slow one while this thread is blocked; failing the harvest
    *   fails the migration, and the source keeps its guest)

@@ -1,5 +1,6 @@
 import { crc32 } from './crc32.js';
 import { PAGE_SIZE } from './constants.js';
+import { ZERO_PAGE } from './page-encoding.js';
 
 /**
  * CRC-32 algebra for zlib's CRC (reflected polynomial 0xedb88320): the CRC of a concatenation from the CRCs of
@@ -72,7 +73,7 @@ export class Crc32Shift {
 export const PAGE_CRC_SHIFT = new Crc32Shift(PAGE_SIZE);
 
 /** CRC-32 of a page of 4096 zero bytes. */
-export const ZERO_PAGE_CRC = crc32(new Uint8Array(PAGE_SIZE));
+export const ZERO_PAGE_CRC = crc32(ZERO_PAGE);
 
 const sameBytePageCrcs = new Map<number, number>();
 

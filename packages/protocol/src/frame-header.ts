@@ -57,8 +57,12 @@ export function readFrameHeader(buf: Buffer, offset: number, maxPayloadBytes: nu
 
 /** CRC-32 over header bytes 0..11 followed by the payload; `frame` is one whole frame. */
 export function frameCrc(frame: Uint8Array): number {
-  const headerCrc = crc32(frame.subarray(0, HEADER_CRC_COVERED_BYTES));
-  return crc32(frame.subarray(FRAME_HEADER_BYTES), headerCrc);
+  return crc32(frame.subarray(FRAME_HEADER_BYTES), headerCrc(frame));
+}
+
+/** CRC-32 of the header bytes the frame CRC covers (0..11): where every frame's CRC starts. */
+export function headerCrc(frame: Uint8Array): number {
+  return crc32(frame.subarray(0, HEADER_CRC_COVERED_BYTES));
 }
 
 /** `actual`: the CRC of a whole frame; `expected`: its header's. @throws CrcMismatchError */
@@ -78,7 +82,7 @@ export function sealFrame(frame: Buffer, type: FrameType): void {
  */
 export function sealFrameWithTailCrc(frame: Buffer, type: FrameType, tailStart: number, tailCrc: number): void {
   writeHeaderBeforeCrc(frame, type);
-  const headCrc = crc32(frame.subarray(FRAME_HEADER_BYTES, tailStart), crc32(frame.subarray(0, HEADER_CRC_COVERED_BYTES)));
+  const headCrc = crc32(frame.subarray(FRAME_HEADER_BYTES, tailStart), headerCrc(frame));
   frame.writeUInt32BE(crc32Combine(headCrc, tailCrc, frame.length - tailStart), HEADER_OFFSET_CRC);
 }
 

@@ -1,6 +1,7 @@
 import { crc32 } from './crc32.js';
-import { FRAME_HEADER_BYTES, HEADER_CRC_COVERED_BYTES, PAGE_SIZE, PageEncoding } from './constants.js';
+import { FRAME_HEADER_BYTES, PAGE_SIZE, PageEncoding } from './constants.js';
 import { PAGE_CRC_SHIFT } from './crc32-combine.js';
+import { headerCrc } from './frame-header.js';
 
 /** Entry header: u32 page index, u8 encoding (page-batch-reader.ts has the layout). */
 const ENTRY_HEADER_BYTES = 5;
@@ -8,7 +9,7 @@ const ENTRIES_START = FRAME_HEADER_BYTES + 4;
 
 /**
  * The CRC-32 of a whole PageBatch frame (header bytes 0..11, then the payload), reading each Raw page once:
- * its own CRC goes to `rawPageCrcs` (in entry order) and is combined into the frame's. The destination then
+ * its own CRC is pushed onto `rawPageCrcs` (in entry order) and is combined into the frame's. The destination then
  * records those CRCs for the image digest instead of reading the pages again.
  *
  * The frame is not trusted yet: the walk only looks for Raw pages, and where the entries stop making sense
@@ -18,8 +19,7 @@ const ENTRIES_START = FRAME_HEADER_BYTES + 4;
  * meets is the one whose CRC is `rawPageCrcs[k]`.
  */
 export function pageBatchFrameCrc(frame: Buffer, rawPageCrcs: number[]): number {
-  rawPageCrcs.length = 0;
-  let crc = crc32(frame.subarray(0, HEADER_CRC_COVERED_BYTES));
+  let crc = headerCrc(frame);
   let crcEnd = FRAME_HEADER_BYTES;
   const end = frame.length;
   const count = end >= ENTRIES_START ? frame.readUInt32BE(FRAME_HEADER_BYTES) : 0;

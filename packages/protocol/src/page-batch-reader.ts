@@ -49,7 +49,8 @@ export interface PageBatchSlotSink {
  *
  * `onPage` is called after each entry is applied, with the CRC-32 of the page it left. A Raw page's CRC is
  * taken from `rawPageCrcs` (the frame's, from FrameDecoder: the CRC check already read those bytes) when
- * given; the CRC of a Zero or SameByte page is known; Lz4 and Delta pages are read once more for theirs.
+ * given; the CRC of a Zero or SameByte page is known; Lz4, Lz4Run and Delta pages are read once more for
+ * theirs.
  *
  * @returns the number of pages (a run's entry holds several).
  * @throws PageIndexOutOfRangeError, UnknownPageEncodingError, PageInflateError, PageDeltaError,
@@ -62,6 +63,7 @@ export function readPageBatch(
   rawPageCrcs?: readonly number[],
 ): number {
   let rawSeen = 0;
+  const bySlot = isSlotSink(sink);
   const end = payload.length;
   const need: Need = (at, bytes, what) => {
     if (at + bytes > end) throw new TruncatedFrameError(`page batch truncated: ${what} needs ${bytes} bytes at offset ${at}, payload has ${end}`);
@@ -84,12 +86,12 @@ export function readPageBatch(
       need(at, 5, `run header of page ${index}`);
       const runPages = payload[at] as number;
       const length = payload.readUInt32BE(at + 1);
-      applyRun(payload, at + 5, length, index, runPages, sink, need, onPage);
+      applyRun(payload, at + 5, length, index, runPages, sink, bySlot, need, onPage);
       at += 5 + length;
       pages += runPages;
       continue;
     }
-    locate(sink, index, place);
+    locate(sink, bySlot, index, place);
     const { slot, offset } = place;
     let pageCrc = -1;
     switch (encoding) {
@@ -157,10 +159,16 @@ interface Place {
 }
 const place: Place = { slot: new Uint8Array(0), offset: 0 };
 
-function locate(sink: PageBatchSink | PageBatchSlotSink, index: number, into: Place): void {
-  if ('slotOf' in sink && typeof sink.slotOf === 'function') {
-    into.slot = sink.slotOf(index);
-    into.offset = sink.offsetOf(index);
+function isSlotSink(sink: PageBatchSink | PageBatchSlotSink): sink is PageBatchSlotSink {
+  return 'slotOf' in sink && typeof sink.slotOf === 'function';
+}
+
+/** `bySlot`: isSlotSink(sink), decided once per batch. */
+function locate(sink: PageBatchSink | PageBatchSlotSink, bySlot: boolean, index: number, into: Place): void {
+  if (bySlot) {
+    const slots = sink as PageBatchSlotSink;
+    into.slot = slots.slotOf(index);
+    into.offset = slots.offsetOf(index);
     if (!Number.isInteger(into.offset) || into.offset < 0 || into.offset + PAGE_SIZE > into.slot.length) {
       throw new BadArgumentError(`sink page ${index} at offset ${into.offset} does not fit its ${into.slot.length}-byte slot`);
     }
@@ -177,7 +185,7 @@ const runScratch = Buffer.alloc(MAX_RUN_PAGES * PAGE_SIZE);
 /**
  * Inflates the Lz4Run block at `payload[at, +length)` into pages `index .. index + count - 1`: straight into
  * the sink when they lie back to back in one buffer (guest memory within a slot), else through a scratch
- * buffer. Every check comes before the first byte is written.
+ * buffer. Every check of the entry comes before the first byte is written.
  */
 function applyRun(
   payload: Buffer,
@@ -186,6 +194,7 @@ function applyRun(
   index: number,
   count: number,
   sink: PageBatchSink | PageBatchSlotSink,
+  bySlot: boolean,
   need: Need,
   onPage: ((index: number, encoding: PageEncoding, pageCrc: number) => void) | undefined,
 ): void {
@@ -196,12 +205,12 @@ function applyRun(
   const bytes = count * PAGE_SIZE;
   if (length < 1 || length >= bytes) throw new PageInflateError(`lz4 run block length ${length} of page ${index} outside 1..${bytes - 1}`);
   need(at, length, `lz4 run block of page ${index}`);
-  locate(sink, index, place);
+  locate(sink, bySlot, index, place);
   const first = place.slot;
   const firstAt = first.byteOffset + place.offset;
   let backToBack = true;
   for (let k = 1; k < count && backToBack; k++) {
-    locate(sink, index + k, place);
+    locate(sink, bySlot, index + k, place);
     backToBack = place.slot.buffer === first.buffer && place.slot.byteOffset + place.offset === firstAt + k * PAGE_SIZE;
   }
   const target = backToBack ? new Uint8Array(first.buffer, firstAt, bytes) : runScratch.subarray(0, bytes);
@@ -215,7 +224,7 @@ function applyRun(
   }
   for (let k = 0; k < count; k++) {
     if (!backToBack) {
-      locate(sink, index + k, place);
+      locate(sink, bySlot, index + k, place);
       copyPage(runScratch, k * PAGE_SIZE, place.slot, place.offset);
     }
     onPage?.(index + k, PageEncoding.Lz4Run, crc32(target.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE)));

@@ -46,6 +46,8 @@ export interface PageBatchWriterOptions {
 const enum Content {
   /** Not yet looked at: `#add` decides. */
   Unknown,
+  /** One repeated byte: Zero or SameByte. */
+  RepeatedByte,
   /** Not one repeated byte, and the sample says lz4 may pay. */
   Compressible,
   /** The sample says random: Raw without an lz4 pass. */
@@ -287,7 +289,7 @@ export class PageBatchWriter {
     const src = this.#cur.bytes;
     let encoding: PageEncoding;
     let end = entry + ENTRY_HEADER_BYTES;
-    if (content === Content.Unknown && isOneRepeatedByte(src, at)) {
+    if (content === Content.RepeatedByte || (content === Content.Unknown && isOneRepeatedByte(src, at))) {
       const fill = src[at] as number;
       if (fill === 0) {
         encoding = PageEncoding.Zero;
@@ -377,8 +379,7 @@ function isOneRepeatedByte(src: Buffer, at: number): boolean {
   return src.compare(src, at, at + PAGE_SIZE - 1, at + 1, at + PAGE_SIZE) === 0;
 }
 
-/** A page of one repeated byte is left Unknown: `#add` makes it Zero or SameByte. */
 function contentOf(src: Buffer, at: number): Content {
-  if (isOneRepeatedByte(src, at)) return Content.Unknown;
+  if (isOneRepeatedByte(src, at)) return Content.RepeatedByte;
   return looksIncompressible(src, at) ? Content.Incompressible : Content.Compressible;
 }

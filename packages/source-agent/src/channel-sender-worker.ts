@@ -45,6 +45,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
   const writer = new PageBatchWriter();
   const cache = new DeltaCache(data.deltaCacheBytes);
   const snapshot = new Uint8Array(MAX_RUN_PAGES * PAGE_SIZE);
+  const snapshotPage = snapshot.subarray(0, PAGE_SIZE);
   // One token bucket for the whole migration, shared by every channel (--max-bandwidth).
   const limiter = data.rateLimit === undefined ? undefined : SharedRateLimiter.attach(data.rateLimit);
   const send = async (frame: Buffer): Promise<void> => {
@@ -71,26 +72,26 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     const hasCopy = useDelta ? (page: number) => cache.has(page) : undefined;
     for (let i = 0; i < pages.length; ) {
       const index = pages[i]!;
-      // Consecutive pages compress better together, when the destination reads runs (CAPABILITY_LZ4_RUNS).
-      const count = data.lz4Runs ? runLength(pages, i, memory.pagesPerSlot, hasCopy) : 1;
+      const previous = useDelta ? cache.get(index) : undefined;
+      // Consecutive pages compress better together, when the destination reads runs (CAPABILITY_LZ4_RUNS); a
+      // page with a cached copy goes alone, as a delta.
+      const count = data.lz4Runs && previous === undefined ? runLength(pages, i, memory.pagesPerSlot, hasCopy) : 1;
       const first = memory.page(index);
       let run = count === 1 ? first : new Uint8Array(first.buffer, first.byteOffset, count * PAGE_SIZE);
-      const previous = useDelta && count === 1 ? cache.get(index) : undefined;
       if (fillCache) {
         // Encode a snapshot, not the live pages: the cache must hold exactly the bytes that were sent. (In the
         // final round the vCPUs are parked, so the live pages are what is sent.)
         snapshot.set(run);
-        run = snapshot.subarray(0, run.length);
+        run = count === 1 ? snapshotPage : snapshot.subarray(0, run.length);
       }
-      const add = (): boolean => (count === 1 ? writer.add(index, run, previous) !== undefined : writer.addRun(index, run));
-      if (!add()) {
+      if (!addPages(writer, index, count, run, previous)) {
         await send(writer.takeFrame());
         progress(i);
-        if (!add()) throw new Error(`page ${index} does not fit an empty batch`);
+        if (!addPages(writer, index, count, run, previous)) throw new Error(`pages ${index}..${index + count - 1} do not fit an empty batch`);
       }
       for (let k = 0; k < count; k++) {
         checksums.record(index + k, count === 1 ? writer.pageCrc : writer.runPageCrcs[k]!);
-        if (fillCache) cache.put(index + k, run.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
+        if (fillCache) cache.put(index + k, count === 1 ? run : run.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
       }
       i += count;
     }
@@ -114,6 +115,11 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     await closed;
   };
   return { sendRound, close };
+}
+
+/** One page (`add`, against its previous copy if any) or a run of them (`addRun`); false when the batch is full. */
+function addPages(writer: PageBatchWriter, index: number, count: number, pages: Uint8Array, previous: Uint8Array | undefined): boolean {
+  return count === 1 ? writer.add(index, pages, previous) !== undefined : writer.addRun(index, pages);
 }
 
 let channel: OpenChannel | undefined;

@@ -32,9 +32,10 @@ export class DeltaCache {
   /** The last-sent copy of `page`, or undefined (a view into the cache: valid until the next put). */
   get(page: number): Uint8Array | undefined {
     const slot = this.slotOf.get(page);
-    if (slot === undefined || !this.slots) return undefined;
+    if (slot === undefined) return undefined;
     this.hits += 1;
-    return this.slots.store.subarray(slot * PAGE_SIZE, (slot + 1) * PAGE_SIZE);
+    // slotOf has entries only once put() has made the slots.
+    return this.slots!.store.subarray(slot * PAGE_SIZE, (slot + 1) * PAGE_SIZE);
   }
 
   /** Records `content` as what was sent for `page`. */
