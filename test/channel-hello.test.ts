@@ -2,10 +2,12 @@ import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  CAPABILITIES,
   FrameDecoder,
   FrameType,
   PAGE_SIZE,
   PROTOCOL_VERSION,
+  PageChecksums,
   encodeChannelHello,
   encodeComplete,
   encodeCpuState,
@@ -16,7 +18,6 @@ import {
 } from '@livemig/protocol';
 import { Guest, GuestMemory, parseWorkloadSpec } from '@livemig/guest';
 import { DestAgent, type ArrivedGuest } from '@livemig/dest-agent';
-import { CAPABILITIES, PageChecksums } from '@livemig/source-agent';
 
 const PAGES = 64;
 const WORKLOAD = parseWorkloadSpec({ name: 'idle', seed: 1, ops: 0, params: {} });

@@ -1,10 +1,20 @@
 import { connect } from 'node:net';
 import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FrameDecoder, FrameType, PAGE_SIZE, PROTOCOL_VERSION, encodeHello, type Frame } from '@livemig/protocol';
+import {
+  CAPABILITIES,
+  CAPABILITY_CHANNELS,
+  CAPABILITY_LZ4_RUNS,
+  CAPABILITY_PAGES,
+  FrameDecoder,
+  FrameType,
+  PAGE_SIZE,
+  PROTOCOL_VERSION,
+  encodeHello,
+  type Frame,
+} from '@livemig/protocol';
 import { MAX_VCPUS } from '@livemig/guest';
 import { DestAgent } from '@livemig/dest-agent';
-import { CAPABILITIES, CAPABILITY_CHANNELS, CAPABILITY_LZ4_RUNS, CAPABILITY_PAGES } from '@livemig/source-agent';
 
 // The protocol allows up to 256 vCPUs in a Hello; a guest runs at most MAX_VCPUS. The destination must
 // refuse a guest it could not run during the handshake, before it reserves memory or takes any page.

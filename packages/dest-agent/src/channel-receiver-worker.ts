@@ -15,6 +15,7 @@ import {
   HandshakeError,
   MigrationError,
   PAGE_SIZE,
+  PageChecksums,
   PageEncoding,
   TimeoutError,
   UnexpectedFrameError,
@@ -22,7 +23,7 @@ import {
   readPageBatch,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
-import { FramedSocket, PageChecksums, warmUpConnections } from '@livemig/source-agent/channel-thread';
+import { FramedSocket, warmUpConnections } from '@livemig/agent-runtime/transport';
 import type { ReceiverCommand, ReceiverEvent, ReceiverSpawnData, ReceiverWorkerData } from './channel-messages.js';
 
 /** A channel reports the open round's progress at most this often (the source's channel threads do the same). */

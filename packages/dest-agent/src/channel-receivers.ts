@@ -1,7 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import type { GuestMemory } from '@livemig/guest';
-import { errorFromCode } from '@livemig/protocol';
-import type { PageChecksums } from '@livemig/source-agent';
+import { errorFromCode, type PageChecksums } from '@livemig/protocol';
 import type { ReceiverCommand, ReceiverEvent, ReceiverWorkerData } from './channel-messages.js';
 import type { ReceiverPool } from './receiver-pool.js';
 

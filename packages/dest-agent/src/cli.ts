@@ -1,4 +1,5 @@
-import { RUN_DEFAULTS, runCli } from '@livemig/source-agent';
+import { runCli } from '@livemig/agent-runtime';
+import { RUN_DEFAULTS } from '@livemig/source-agent';
 import { listenCommand, type ListenArguments } from './listen-command.js';
 
 /** `dest-agent listen ...`: returns the process exit status. */

@@ -1,14 +1,7 @@
 import { totalmem } from 'node:os';
 import { writeFile } from 'node:fs/promises';
-import {
-  ControlApi,
-  GuestHost,
-  planMigration,
-  parseDuration,
-  parseHostPort,
-  parseSize,
-  type Logger,
-} from '@livemig/source-agent';
+import { parseDuration, parseHostPort, parseSize, type Logger } from '@livemig/agent-runtime';
+import { ControlApi, GuestHost, planMigration } from '@livemig/source-agent';
 import { BadArgumentError } from '@livemig/protocol';
 import { DestAgent, type ArrivedGuest } from './dest-agent.js';
 import type { IncomingReport } from './incoming-report.js';

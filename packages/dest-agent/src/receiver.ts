@@ -13,9 +13,12 @@ import {
   frameTypeName,
   type HelloMessage,
   MigrationError,
+  OPTIONAL_CAPABILITIES,
+  PageChecksums,
+  REQUIRED_CAPABILITIES,
 } from '@livemig/protocol';
 import { Guest, GuestError, GuestMemory, MAX_VCPUS, type VcpuPool, parseWorkloadSpec, validateCpuState, type CpuState, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
-import { CAPABILITY_CHANNELS, CAPABILITY_LZ4_RUNS, CAPABILITY_PAGES, DEFAULT_IDLE_TIMEOUT_MS, PageChecksums, formatBytes, type FramedSocket, type Logger } from '@livemig/source-agent';
+import { DEFAULT_IDLE_TIMEOUT_MS, formatBytes, type FramedSocket, type Logger } from '@livemig/agent-runtime';
 import { ChannelReceivers } from './channel-receivers.js';
 import type { ReceiverPool } from './receiver-pool.js';
 import type { MemoryReservations, Reservation } from './reservations.js';
@@ -185,8 +188,8 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
 
 /** What Accept agrees to: the capabilities checkHello requires, and the optional ones the source offered. */
 function agreedCapabilities(hello: HelloMessage): string[] {
-  const optional = [CAPABILITY_LZ4_RUNS].filter((capability) => hello.capabilities.includes(capability));
-  return [CAPABILITY_PAGES, CAPABILITY_CHANNELS, ...optional];
+  const optional = OPTIONAL_CAPABILITIES.filter((capability) => hello.capabilities.includes(capability));
+  return [...REQUIRED_CAPABILITIES, ...optional];
 }
 
 /** The refusal a Hello earns, or the workload it describes, parsed. */
@@ -197,7 +200,7 @@ function checkHello(hello: HelloMessage, options: ReceiverOptions): MigrationErr
   if (options.token !== undefined && hello.token !== options.token) {
     return new HandshakeError('authentication failed: wrong or missing token');
   }
-  for (const capability of [CAPABILITY_PAGES, CAPABILITY_CHANNELS]) {
+  for (const capability of REQUIRED_CAPABILITIES) {
     if (!hello.capabilities.includes(capability)) return new HandshakeError(`source lacks capability ${capability}`);
   }
   // The decoder already holds page size, channels (1..16) and vCPUs (1..256) to the protocol's limits. A guest

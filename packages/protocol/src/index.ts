@@ -90,3 +90,12 @@ export { isZeroPage } from './page-encoding.js';
 export { PageBatchWriter, type PageBatchStats, type PageBatchWriterOptions } from './page-batch-writer.js';
 export { readPageBatch, type PageBatchSink, type PageBatchSlotSink } from './page-batch-reader.js';
 export { warmUpPageCodecsInBackground } from './warm-up.js';
+export {
+  CAPABILITIES,
+  CAPABILITY_CHANNELS,
+  CAPABILITY_LZ4_RUNS,
+  CAPABILITY_PAGES,
+  OPTIONAL_CAPABILITIES,
+  REQUIRED_CAPABILITIES,
+} from './capabilities.js';
+export { PageChecksums } from './page-checksums.js';

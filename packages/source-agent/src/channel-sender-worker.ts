@@ -10,19 +10,17 @@ import {
   MigrationError,
   PAGE_SIZE,
   PageBatchWriter,
+  PageChecksums,
   encodeChannelHello,
   encodeRoundBegin,
   encodeRoundEnd,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
+import { FramedSocket, connectTcp, warmUpConnections } from '@livemig/agent-runtime/transport';
 import type { SenderCommand, SenderEvent, SenderWorkerData } from './channel-messages.js';
-import { connectTcp } from './connect.js';
 import { DeltaCache } from './delta-cache.js';
-import { FramedSocket } from './framed-socket.js';
-import { PageChecksums } from './page-checksums.js';
 import { runLength } from './page-runs.js';
 import { SharedRateLimiter } from './rate-limiter.js';
-import { warmUpConnections } from './warm-up-connections.js';
 
 const port = parentPort!;
 const PROGRESS_INTERVAL_MS = 50;

@@ -1,8 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { GuestMemory } from '@livemig/guest';
-import { channelOfPage, errorFromCode } from '@livemig/protocol';
+import { channelOfPage, errorFromCode, type PageChecksums } from '@livemig/protocol';
 import type { EncodingStats, SenderCommand, SenderEvent, SenderWorkerData } from './channel-messages.js';
-import type { PageChecksums } from './page-checksums.js';
 
 export interface ChannelSendersOptions {
   host: string;

@@ -1,4 +1,4 @@
-import { runCli } from './cli-support.js';
+import { runCli } from '@livemig/agent-runtime';
 import { migrateCommand, statusCommand, type MigrateArguments } from './migrate-command.js';
 import { RUN_DEFAULTS, runCommand, type RunArguments } from './run-command.js';
 

@@ -10,14 +10,14 @@ import {
   type ControlMetrics,
   type ListenAddress,
   type MetricSample,
+  parseHostPort,
+  type Logger,
   type Route,
-} from './control/index.js';
+} from '@livemig/agent-runtime';
 import { HostBusyError, type GuestHost } from './guest-host.js';
-import type { Logger } from './logger.js';
 import { MAX_STREAMS, type Migration, type MigrationOptions } from './migration.js';
 import { isCancellable, isFinalPhase, MIGRATION_PHASES, type MigrationParameters } from './migration-stats.js';
 import { POLICY_NAMES } from './switchover/index.js';
-import { parseHostPort } from './units.js';
 
 /** What an agent exposes through its control API. */
 export interface ControlApiSource {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Guest } from '@livemig/guest';
 import { MigrationError } from '@livemig/protocol';
-import { silentLogger, type Logger } from './logger.js';
+import { silentLogger, type Logger } from '@livemig/agent-runtime';
 import { ChannelSenders } from './channel-senders.js';
 import { DEFAULT_STREAMS, Migration, type MigrationOptions } from './migration.js';
 import type { MigrationReport } from './report.js';

@@ -1,7 +1,4 @@
 export { main } from './cli.js';
-export { runCli, type CliContext } from './cli-support.js';
-export { connectTcp } from './connect.js';
-export { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, type FramedSocketOptions } from './framed-socket.js';
 export { GuestHost, HostBusyError, hostGuest, planMigration, type GuestHostEvents, type HostOptions, type HostOutcome } from './guest-host.js';
 export { AutoConverge, AUTO_CONVERGE_INCREMENT, AUTO_CONVERGE_INITIAL, AUTO_CONVERGE_MAX, AUTO_CONVERGE_THRESHOLD } from './auto-converge.js';
 export { BandwidthMeter } from './bandwidth-meter.js';
@@ -14,12 +11,7 @@ export {
   type MigrationStats,
 } from './migration-stats.js';
 export { SharedRateLimiter } from './rate-limiter.js';
-export { createLogger, silentLogger, type Logger } from './logger.js';
 export {
-  CAPABILITIES,
-  CAPABILITY_CHANNELS,
-  CAPABILITY_LZ4_RUNS,
-  CAPABILITY_PAGES,
   DEFAULT_DELTA_CACHE_BYTES,
   DEFAULT_STREAMS,
   MAX_STREAMS,
@@ -31,10 +23,9 @@ export {
   type MigrationEvents,
   type MigrationOptions,
 } from './migration.js';
-export { PageChecksums } from './page-checksums.js';
 export { loadImageFile } from './image-file.js';
 export type { EncodingStats } from './channel-messages.js';
-export { emptyReport, errorSummary, type MigrationReport, type MigrationStatus, type PagesByEncoding, type RoundReport } from './report.js';
+export { emptyReport, type MigrationReport, type MigrationStatus, type PagesByEncoding, type RoundReport } from './report.js';
 export { RUN_DEFAULTS, type SourceReport } from './run-command.js';
 export {
   POLICY_NAMES,
@@ -47,7 +38,4 @@ export {
   type RoundObservation,
   type SwitchoverDecision,
 } from './switchover/index.js';
-export { formatBytes, parseDuration, parseHostPort, parseRate, parseSize, type HostPort } from './units.js';
-export * from './control/index.js';
 export { ControlApi, type ControlApiSource } from './control-api.js';
-export { warmUpConnections } from './warm-up-connections.js';

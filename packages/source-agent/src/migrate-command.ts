@@ -1,12 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ControlClient } from './control/index.js';
-import type { Logger } from './logger.js';
+import { ControlClient, parseDuration, parseHostPort, parseRate, parseSize, type Logger } from '@livemig/agent-runtime';
 import type { MigrationStats } from './migration-stats.js';
 import { isFinalPhase } from './migration-stats.js';
 import { ProgressBar } from './progress-bar.js';
 import type { MigrationReport } from './report.js';
 import { requirePolicyName } from './switchover/index.js';
-import { parseDuration, parseHostPort, parseRate, parseSize } from './units.js';
 
 export interface MigrateArguments {
   control: string;

@@ -2,12 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   BadArgumentError,
+  CAPABILITIES,
+  CAPABILITY_LZ4_RUNS,
   CancelledError,
   HandshakeError,
   MAX_CHANNELS,
   DigestMismatchError,
   FrameType,
   PAGE_SIZE,
+  PageChecksums,
   PROTOCOL_VERSION,
   RefusedError,
   UnexpectedFrameError,
@@ -20,10 +23,7 @@ import {
 import { dirtyLogEnabled, type Guest } from '@livemig/guest';
 import { AutoConverge } from './auto-converge.js';
 import { BandwidthMeter } from './bandwidth-meter.js';
-import { connectTcp } from './connect.js';
-import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket } from './framed-socket.js';
-import { silentLogger, type Logger } from './logger.js';
-import { PageChecksums } from './page-checksums.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, connectTcp, errorSummary, silentLogger, type HostPort, type Logger } from '@livemig/agent-runtime';
 import { ChannelSenders } from './channel-senders.js';
 import {
   isCancellable,
@@ -33,17 +33,8 @@ import {
   type MigrationStats,
 } from './migration-stats.js';
 import { SharedRateLimiter } from './rate-limiter.js';
-import { ENCODING_NAMES, emptyReport, errorSummary, type MigrationReport, type RoundReport } from './report.js';
+import { ENCODING_NAMES, emptyReport, type MigrationReport, type RoundReport } from './report.js';
 import { SentHistory, SwitchoverCost, decide, requirePolicyName, type PolicyName } from './switchover/index.js';
-import type { HostPort } from './units.js';
-
-/** Pages in PageBatch frames with the zero, same-byte, lz4, raw and delta encodings. */
-export const CAPABILITY_PAGES = 'pages-v1';
-/** Page data on one or more data-channel connections (ChannelHello), control on the first connection. */
-export const CAPABILITY_CHANNELS = 'channels-v1';
-/** The destination reads Lz4Run page batch entries (several consecutive pages in one lz4 block). */
-export const CAPABILITY_LZ4_RUNS = 'lz4-runs-v1';
-export const CAPABILITIES = [CAPABILITY_PAGES, CAPABILITY_CHANNELS, CAPABILITY_LZ4_RUNS];
 
 export interface MigrationOptions {
   target: HostPort;
@@ -367,7 +358,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
         conn.send(
           encodeHello({
             protocolVersion: PROTOCOL_VERSION,
-            capabilities: CAPABILITIES,
+            capabilities: [...CAPABILITIES],
             guestId: report.guestId,
             geometry: {
               pageSize: PAGE_SIZE,

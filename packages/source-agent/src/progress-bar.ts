@@ -1,5 +1,5 @@
 import type { MigrationStats } from './migration-stats.js';
-import { formatBytes } from './units.js';
+import { formatBytes } from '@livemig/agent-runtime';
 
 const WIDTH = 24;
 

@@ -1,4 +1,3 @@
-import { MigrationError } from '@livemig/protocol';
 import type { MigrationParameters } from './migration-stats.js';
 
 export type MigrationStatus = 'completed' | 'failed' | 'cancelled' | 'not-migrated';
@@ -121,13 +120,4 @@ export function emptyReport(
     guestOpsAtPark: null,
     peakRssBytes: fields.peakRssBytes,
   };
-}
-
-export function errorSummary(error: unknown): { code: string; message: string } {
-  if (error instanceof MigrationError) return { code: error.code, message: error.message };
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return { code: typeof code === 'string' ? code : 'LM_ERR_INTERNAL', message: error.message };
-  }
-  return { code: 'LM_ERR_INTERNAL', message: String(error) };
 }

@@ -4,14 +4,12 @@ import { Guest, GuestMemory, parseWorkloadSpec, type WorkloadName } from '@livem
 import { BadArgumentError } from '@livemig/protocol';
 import { ControlApi } from './control-api.js';
 import { GuestHost, planMigration, type HostOutcome } from './guest-host.js';
-import type { Logger } from './logger.js';
 import { ChannelSenders } from './channel-senders.js';
 import { loadImageFile } from './image-file.js';
-import { warmUpConnections } from './warm-up-connections.js';
 import { requirePolicyName } from './switchover/index.js';
 import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, checkStreams } from './migration.js';
 import { emptyReport, type MigrationReport } from './report.js';
-import { formatBytes, parseDuration, parseHostPort, parseRate, parseSize } from './units.js';
+import { formatBytes, parseDuration, parseHostPort, parseRate, parseSize, warmUpConnections, type Logger } from '@livemig/agent-runtime';
 
 export interface RunArguments {
   memory?: string;

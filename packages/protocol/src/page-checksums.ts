@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ZERO_PAGE_CRC } from '@livemig/protocol';
+import { ZERO_PAGE_CRC } from './crc32-combine.js';
 
 /**
  * The image digest both sides compute to verify a migration before commit, without hashing the whole image

@@ -1,6 +1,6 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { ConnectError } from '@livemig/protocol';
-import type { HostPort } from './units.js';
+import type { HostPort } from '../units.js';
 
 /** Opens a TCP connection or fails with LM_ERR_CONNECT naming the target and the cause. */
 export function connectTcp(target: HostPort, timeoutMs: number): Promise<Socket> {

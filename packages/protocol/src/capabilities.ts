@@ -1,0 +1,18 @@
+/**
+ * Capability strings: wire vocabulary that Hello offers and Accept agrees to (docs/PROTOCOL.md, "Capabilities").
+ * A destination refuses a source that lacks a required one and agrees to an optional one only when offered.
+ */
+
+/** Pages in PageBatch frames with the zero, same-byte, lz4, raw and delta encodings. Required. */
+export const CAPABILITY_PAGES = 'pages-v1';
+/** Page data on one or more data-channel connections (ChannelHello), control on the first connection. Required. */
+export const CAPABILITY_CHANNELS = 'channels-v1';
+/** The destination reads Lz4Run page batch entries (several consecutive pages in one lz4 block). Optional. */
+export const CAPABILITY_LZ4_RUNS = 'lz4-runs-v1';
+
+/** Every capability a destination needs from its source. */
+export const REQUIRED_CAPABILITIES: readonly string[] = [CAPABILITY_PAGES, CAPABILITY_CHANNELS];
+/** Capabilities a destination agrees to when the source offers them. */
+export const OPTIONAL_CAPABILITIES: readonly string[] = [CAPABILITY_LZ4_RUNS];
+/** Everything this implementation speaks, as a source offers it in Hello. */
+export const CAPABILITIES: readonly string[] = [...REQUIRED_CAPABILITIES, ...OPTIONAL_CAPABILITIES];
