@@ -21,7 +21,7 @@ export interface ReceiverWorkerData {
 export type ReceiverEvent =
   | { type: 'online'; port: number }
   | { type: 'round-end'; round: number; pages: number; bytes: number }
-  /** The open round so far: sent at most every PROGRESS_INTERVAL_MS while pages arrive. */
+  /** The open round so far: sent at most every CHANNEL_PROGRESS_INTERVAL_MS while pages arrive. */
   | { type: 'progress'; round: number; pages: number; bytes: number }
   | { type: 'error'; code: string; message: string };
 

@@ -23,11 +23,9 @@ import {
   readPageBatch,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
-import { FramedSocket, warmUpConnections } from '@livemig/agent-runtime/transport';
+import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, warmUpConnections } from '@livemig/agent-runtime/transport';
 import type { ReceiverCommand, ReceiverEvent, ReceiverSpawnData, ReceiverWorkerData } from './channel-messages.js';
 
-/** A channel reports the open round's progress at most this often (the source's channel threads do the same). */
-const PROGRESS_INTERVAL_MS = 50;
 /** Connections held at once: the source opens one; until the assignment, strangers cannot pile up past this. */
 const MAX_CONNECTIONS = 8;
 
@@ -105,7 +103,7 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
         // Applied: the frame's buffer may carry a later batch.
         conn.release(frame);
         const now = performance.now();
-        if (now - reportedAt >= PROGRESS_INTERVAL_MS) {
+        if (now - reportedAt >= CHANNEL_PROGRESS_INTERVAL_MS) {
           reportedAt = now;
           post({ type: 'progress', round: openRound, pages, bytes: conn.bytesReceived - bytesBefore });
         }

@@ -112,8 +112,7 @@ export async function receiveGuest(
       encodeAccept({ reservationId: reservation.id, capabilities: agreedCapabilities(hello), channelPorts: channels.ports }),
     );
     // Page data flows on the channels, which time out on their own; the control connection may stay silent.
-    conn.socket.setTimeout(0);
-    conn.socket.setKeepAlive(true, 5_000);
+    conn.keepAliveWhileSilent();
     // Spawning workers takes tens of milliseconds; do it while pre-copy runs, not during the downtime.
     vcpus = options.vcpuPool
       .take(hello.geometry.vcpus)

@@ -16,14 +16,13 @@ import {
   encodeRoundEnd,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
-import { FramedSocket, connectTcp, warmUpConnections } from '@livemig/agent-runtime/transport';
+import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, connectTcp, warmUpConnections } from '@livemig/agent-runtime/transport';
 import type { SenderCommand, SenderEvent, SenderWorkerData } from './channel-messages.js';
 import { DeltaCache } from './delta-cache.js';
 import { runLength } from './page-runs.js';
 import { SharedRateLimiter } from './rate-limiter.js';
 
 const port = parentPort!;
-const PROGRESS_INTERVAL_MS = 50;
 const post = (event: SenderEvent): void => port.postMessage(event);
 
 /** This thread's channel, connected and opened with ChannelHello. */
@@ -54,10 +53,10 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
   const sendRound = async (round: number, pages: Uint32Array, final: boolean): Promise<void> => {
     const before = conn.bytesSent;
     let reportedAt = performance.now();
-    // Live statistics: what this round has sent so far, at most every PROGRESS_INTERVAL_MS.
+    // Live statistics: what this round has sent so far, at most every CHANNEL_PROGRESS_INTERVAL_MS.
     const progress = (pagesDone: number): void => {
       const now = performance.now();
-      if (now - reportedAt < PROGRESS_INTERVAL_MS) return;
+      if (now - reportedAt < CHANNEL_PROGRESS_INTERVAL_MS) return;
       reportedAt = now;
       post({ type: 'progress', round, pages: pagesDone, bytes: conn.bytesSent - before });
     };

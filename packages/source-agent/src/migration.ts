@@ -73,8 +73,8 @@ export const DEFAULT_STREAMS = 2;
 export const DEFAULT_DELTA_CACHE_BYTES = 64 * 1024 * 1024;
 /** The protocol's limit on data channels per migration. */
 export const MAX_STREAMS = MAX_CHANNELS;
-/** How often live statistics are sampled and `progress` is emitted. */
-const PROGRESS_INTERVAL_MS = 100;
+/** How often live statistics are sampled and `progress` is emitted (the control API's `progress` events). */
+const STATS_SAMPLE_INTERVAL_MS = 100;
 
 export interface MigrationEvents {
   phase: [phase: MigrationPhase, stats: MigrationStats];
@@ -333,7 +333,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
     const ticker = setInterval(() => {
       this.sample();
       this.emit('progress', this.stats());
-    }, PROGRESS_INTERVAL_MS);
+    }, STATS_SAMPLE_INTERVAL_MS);
     ticker.unref();
     // Let the caller subscribe before the first phase event.
     await Promise.resolve();
@@ -402,8 +402,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
         lz4Runs: answer.message.capabilities.includes(CAPABILITY_LZ4_RUNS),
       });
       // Page data now flows on the channels; the control connection may stay silent for a whole pre-copy.
-      conn.socket.setTimeout(0);
-      conn.socket.setKeepAlive(true, 5_000);
+      conn.keepAliveWhileSilent();
       report.setupTimeMs = round1(performance.now() - this.started);
       log.info({ setupTimeMs: report.setupTimeMs }, 'destination reserved the guest, data channels opening');
 

@@ -13,6 +13,9 @@ import {
 /** A peer silent this long fails the connection (LM_ERR_TIMEOUT); also how long a peer gets to answer. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
+/** Idle time before the first TCP keep-alive probe on a connection kept open while silent. */
+const KEEP_ALIVE_DELAY_MS = 5_000;
+
 export interface FramedSocketOptions {
   /** Largest frame payload accepted from the peer; checked before anything is buffered for it. */
   maxPayloadBytes?: number;
@@ -139,6 +142,15 @@ export class FramedSocket {
     }
     this.fail(error);
     setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  /**
+   * For a control connection that may stay silent while page data flows on the data channels (which time out
+   * on their own): no idle timeout, and TCP keep-alive probes every 5 s so that a dead peer is still noticed.
+   */
+  keepAliveWhileSilent(): void {
+    this.socket.setTimeout(0);
+    this.socket.setKeepAlive(true, KEEP_ALIVE_DELAY_MS);
   }
 
   /** Graceful close after everything queued was written. */

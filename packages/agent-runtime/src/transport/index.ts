@@ -6,4 +6,6 @@
  */
 export { connectTcp } from './connect.js';
 export { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, type FramedSocketOptions } from './framed-socket.js';
+/** A data-channel thread reports the open round's progress to its main thread at most this often (both sides). */
+export const CHANNEL_PROGRESS_INTERVAL_MS = 50;
 export { warmUpConnections } from './warm-up-connections.js';
