@@ -46,11 +46,11 @@ export async function runCli(
     await parser.parseAsync();
     return exitCode;
   } catch (error) {
-    if (error instanceof UsageError || USAGE_CODES.has((error as { code?: string }).code ?? '')) {
-      process.stderr.write(`${name}: ${(error as Error).message}\n`);
+    const { code, message } = errorSummary(error);
+    if (error instanceof UsageError || USAGE_CODES.has(code)) {
+      process.stderr.write(`${name}: ${message}\n`);
       return 2;
     }
-    const { code, message } = errorSummary(error);
     process.stderr.write(`${name}: ${message} (${code})\n`);
     return 1;
   } finally {
