@@ -1,6 +1,6 @@
 export * from './transport/index.js';
 export * from './control/index.js';
-export { runCli, type CliContext } from './cli/run-cli.js';
+export { USAGE_CODES, runCli, type CliContext } from './cli/run-cli.js';
 export { createLogger, silentLogger, type Logger } from './cli/logger.js';
 export { errorSummary } from './error-summary.js';
 export { formatBytes, parseDuration, parseHostPort, parseRate, parseSize, type HostPort } from './units.js';

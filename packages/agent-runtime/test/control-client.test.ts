@@ -1,8 +1,8 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadArgumentError } from '@livemig/protocol';
-import { ControlClient, ControlClientError } from '../dist/control/control-client.js';
-import { ControlError } from '../dist/control/errors.js';
+import { ControlClient } from '../dist/control/control-client.js';
+import { ControlClientError, ControlError } from '../dist/control/errors.js';
 import { ControlServer } from '../dist/control/http-server.js';
 
 let server: ControlServer;

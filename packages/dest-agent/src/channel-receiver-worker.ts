@@ -13,7 +13,6 @@ import { GuestMemory } from '@livemig/guest';
 import {
   FrameType,
   HandshakeError,
-  MigrationError,
   PAGE_SIZE,
   PageChecksums,
   PageEncoding,
@@ -23,7 +22,7 @@ import {
   readPageBatch,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
-import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, warmUpConnections } from '@livemig/agent-runtime/transport';
+import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, errorSummary, warmUpConnections } from '@livemig/agent-runtime/transport';
 import type { ReceiverCommand, ReceiverEvent, ReceiverSpawnData, ReceiverWorkerData } from './channel-messages.js';
 
 /** Connections held at once: the source opens one; until the assignment, strangers cannot pile up past this. */
@@ -125,9 +124,9 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
   }
 }
 
+// The main thread rebuilds the error with localErrorFromCode: a failure of this thread is ours, not the peer's.
 function fail(error: unknown): void {
-  const code = error instanceof MigrationError ? error.code : 'LM_ERR_INTERNAL';
-  const message = error instanceof Error ? error.message : String(error);
+  const { code, message } = errorSummary(error);
   post({ type: 'error', code, message });
   connection?.abort(error instanceof Error ? error : new Error(message));
 }

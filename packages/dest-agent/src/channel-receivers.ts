@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import type { GuestMemory } from '@livemig/guest';
-import { errorFromCode, type PageChecksums } from '@livemig/protocol';
+import { localErrorFromCode, type PageChecksums } from '@livemig/protocol';
 import type { ReceiverCommand, ReceiverEvent, ReceiverWorkerData } from './channel-messages.js';
 import type { ReceiverPool } from './receiver-pool.js';
 
@@ -113,7 +113,7 @@ export class ChannelReceivers {
         this.waiters = [];
         for (const wake of waiting) wake();
       } else if (event.type === 'error') {
-        fail(errorFromCode(event.code, event.message));
+        fail(localErrorFromCode(event.code, event.message));
       }
     });
     channel.worker.on('error', (error) => fail(error));

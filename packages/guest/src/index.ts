@@ -1,6 +1,6 @@
 export { DEFAULT_SLOT_BYTES, PAGE_SIZE } from './constants.js';
 export { digestGuest } from './digest.js';
-export { GuestError, GuestErrorCode } from './errors.js';
+export { GUEST_ERROR_CODES, GuestError, GuestErrorCode, type GuestErrorCodeValue } from './errors.js';
 export { Guest, type GuestStartOptions } from './guest.js';
 export { VcpuPool } from './vcpu-pool.js';
 export { WorkerPool } from './worker-pool.js';

@@ -1,6 +1,12 @@
 /**
- * Typed errors, one class per cause (undici style). Callers switch on `code`, which is stable and crosses
- * the wire in Abort and Refuse messages; `errorFromCode` rebuilds the typed error on the other side.
+ * Typed errors, one class per cause (undici style). Callers switch on `code`, which is stable; docs/ERRORS.md
+ * lists every code of every package with what the operator should do about it.
+ *
+ * Two registries live here. Wire codes (`ERROR_CODES`) cross in Abort and Refuse messages: `errorFromCode`
+ * rebuilds the typed error on the receiving side. Local codes (`LOCAL_ERROR_CODES`) name a failure of this
+ * agent's own code: an agent still tells the peer LM_ERR_INTERNAL in Abort, but the peer shows it as
+ * PeerAbortError (the failure is the sender's, not the receiver's), and an error posted by one of our own
+ * threads is rebuilt by `localErrorFromCode`, which never makes it the peer's.
  * Every constructor takes `(message?, { cause }?)`; throw sites put the offending value in the message.
  */
 
@@ -182,7 +188,7 @@ export class BadArgumentError extends MigrationError {
   }
 }
 
-/** LM_ERR_PEER_ABORT: The peer sent Abort (with a code this side does not know). */
+/** LM_ERR_PEER_ABORT: The peer sent Abort with a code that is not a wire code (one this side does not know, or a local one). */
 export class PeerAbortError extends MigrationError {
   constructor(message = 'peer aborted the migration', options?: { cause?: unknown }) {
     super('LM_ERR_PEER_ABORT', message, options);
@@ -190,9 +196,22 @@ export class PeerAbortError extends MigrationError {
   }
 }
 
-type ErrorClass = new (message?: string, options?: { cause?: unknown }) => MigrationError;
+/** The code of InternalError, and what an agent tells the peer in Abort for an error with no code of ours. */
+export const INTERNAL_ERROR_CODE = 'LM_ERR_INTERNAL';
 
-const ERROR_CLASSES: ReadonlyMap<string, ErrorClass> = new Map<string, ErrorClass>([
+/** LM_ERR_INTERNAL: A failure of this agent's own code (a bug, a crashed channel thread), not of the peer or its input. */
+export class InternalError extends MigrationError {
+  constructor(message = 'internal error', options?: { cause?: unknown }) {
+    super(INTERNAL_ERROR_CODE, message, options);
+    this.name = 'InternalError';
+  }
+}
+
+/** A class of this module: constructed with an optional message (its default otherwise) and cause. */
+export type MigrationErrorClass = new (message?: string, options?: { cause?: unknown }) => MigrationError;
+
+/** Wire codes: what a peer may send in Abort or Refuse and this side adopts as its own typed error. */
+export const WIRE_ERROR_CLASSES: ReadonlyMap<string, MigrationErrorClass> = new Map<string, MigrationErrorClass>([
   ['LM_ERR_BAD_MAGIC', BadMagicError],
   ['LM_ERR_UNSUPPORTED_VERSION', UnsupportedVersionError],
   ['LM_ERR_UNKNOWN_FRAME_TYPE', UnknownFrameTypeError],
@@ -217,11 +236,35 @@ const ERROR_CLASSES: ReadonlyMap<string, ErrorClass> = new Map<string, ErrorClas
   ['LM_ERR_PEER_ABORT', PeerAbortError],
 ]);
 
-/** Every error code this package defines. */
-export const ERROR_CODES: readonly string[] = Object.freeze([...ERROR_CLASSES.keys()]);
+/**
+ * Local codes: failures of this agent's own code. Never adopted from a peer (an Abort carrying one is the
+ * peer's failure: PeerAbortError). Local codes of other packages (LM_ERR_BUSY) are declared where they are raised.
+ */
+export const LOCAL_ERROR_CLASSES: ReadonlyMap<string, MigrationErrorClass> = new Map<string, MigrationErrorClass>([
+  [INTERNAL_ERROR_CODE, InternalError],
+]);
 
-/** Rebuilds a typed error from the code and message of an Abort or Refuse; an unknown code gives PeerAbortError. */
+/** Every wire code: what errorFromCode rebuilds from a peer's Abort or Refuse. */
+export const ERROR_CODES: readonly string[] = Object.freeze([...WIRE_ERROR_CLASSES.keys()]);
+
+/** Every local code this package defines. */
+export const LOCAL_ERROR_CODES: readonly string[] = Object.freeze([...LOCAL_ERROR_CLASSES.keys()]);
+
+/**
+ * Rebuilds a typed error from the code and message of the peer's Abort or Refuse. A code that is not a wire
+ * code (unknown, or the peer's own LM_ERR_INTERNAL) gives PeerAbortError keeping the code in its message.
+ */
 export function errorFromCode(code: string, message: string): MigrationError {
-  const ErrorClass = ERROR_CLASSES.get(code);
+  const ErrorClass = WIRE_ERROR_CLASSES.get(code);
   return ErrorClass ? new ErrorClass(message) : new PeerAbortError(`${code}: ${message}`);
+}
+
+/**
+ * Rebuilds a typed error from the code and message one of our own threads posted (see errorSummary). Wire and
+ * local codes give their class; any other code (one this package does not know) is still our own failure:
+ * InternalError keeping the code in its message, never the peer's.
+ */
+export function localErrorFromCode(code: string, message: string): MigrationError {
+  const ErrorClass = WIRE_ERROR_CLASSES.get(code) ?? LOCAL_ERROR_CLASSES.get(code);
+  return ErrorClass ? new ErrorClass(message) : new InternalError(`${code}: ${message}`);
 }

@@ -36,6 +36,10 @@ export {
   ERROR_CODES,
   FrameTooLargeError,
   HandshakeError,
+  INTERNAL_ERROR_CODE,
+  InternalError,
+  LOCAL_ERROR_CLASSES,
+  LOCAL_ERROR_CODES,
   MigrationError,
   PageDeltaError,
   PageIndexOutOfRangeError,
@@ -49,7 +53,10 @@ export {
   UnknownFrameTypeError,
   UnknownPageEncodingError,
   UnsupportedVersionError,
+  WIRE_ERROR_CLASSES,
   errorFromCode,
+  localErrorFromCode,
+  type MigrationErrorClass,
 } from './errors.js';
 export { encodeFrame } from './frame-encoder.js';
 export { FrameDecoder } from './frame-decoder.js';

@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import * as protocol from '@livemig/protocol';
-import { ERROR_CODES, MigrationError, errorFromCode } from '@livemig/protocol';
+import {
+  ERROR_CODES,
+  INTERNAL_ERROR_CODE,
+  InternalError,
+  LOCAL_ERROR_CLASSES,
+  LOCAL_ERROR_CODES,
+  MigrationError,
+  WIRE_ERROR_CLASSES,
+  errorFromCode,
+  localErrorFromCode,
+} from '@livemig/protocol';
 
 const table: Array<[string, string]> = [
   ['BadMagicError', 'LM_ERR_BAD_MAGIC'],
@@ -26,6 +36,9 @@ const table: Array<[string, string]> = [
   ['BadArgumentError', 'LM_ERR_BAD_ARGUMENT'],
   ['PeerAbortError', 'LM_ERR_PEER_ABORT'],
 ];
+
+/** Failures of our own code: never adopted from a peer's Abort. */
+const localTable: Array<[string, string]> = [['InternalError', 'LM_ERR_INTERNAL']];
 
 type ErrorClass = new (message?: string, options?: { cause?: unknown }) => MigrationError;
 const classOf = (name: string): ErrorClass => (protocol as unknown as Record<string, ErrorClass>)[name] as ErrorClass;
@@ -62,5 +75,63 @@ describe('error classes', () => {
     expect(err).toBeInstanceOf(protocol.PeerAbortError);
     expect(err.code).toBe('LM_ERR_PEER_ABORT');
     expect(err.message).toBe('SOMETHING_ELSE: disk full');
+  });
+});
+
+describe('local error classes', () => {
+  it.each(localTable)('%s has its name, code %s, a default message and extends MigrationError', (name, code) => {
+    const ErrorClass = classOf(name);
+    const err = new ErrorClass();
+    expect(err).toBeInstanceOf(MigrationError);
+    expect(err.name).toBe(name);
+    expect(err.code).toBe(code);
+    expect(err.message.length).toBeGreaterThan(0);
+    expect(err.message).not.toContain('\n');
+    const cause = new Error('root');
+    const withCause = new ErrorClass('custom', { cause });
+    expect(withCause.message).toBe('custom');
+    expect(withCause.cause).toBe(cause);
+  });
+
+  it('LOCAL_ERROR_CODES lists every local code exactly once; INTERNAL_ERROR_CODE is InternalError\'s', () => {
+    expect([...LOCAL_ERROR_CODES].sort()).toEqual(localTable.map(([, code]) => code).sort());
+    expect(new InternalError().code).toBe(INTERNAL_ERROR_CODE);
+  });
+
+  it('every class of the two maps carries the code it is filed under, and no two classes share a code', () => {
+    const filed = [...WIRE_ERROR_CLASSES, ...LOCAL_ERROR_CLASSES];
+    for (const [code, ErrorClass] of filed) expect(new ErrorClass().code).toBe(code);
+    expect(new Set(filed.map(([code]) => code)).size).toBe(filed.length);
+    expect(new Set(filed.map(([, ErrorClass]) => ErrorClass)).size).toBe(filed.length);
+  });
+
+  it('every MigrationError subclass the package exports is filed in one of the two maps', () => {
+    const exported = Object.entries(protocol).filter(
+      ([, value]) => typeof value === 'function' && value.prototype instanceof MigrationError,
+    );
+    const filed = new Set([...WIRE_ERROR_CLASSES.values(), ...LOCAL_ERROR_CLASSES.values()]);
+    expect(exported.map(([name]) => name).sort()).toEqual([...table, ...localTable].map(([name]) => name).sort());
+    for (const [, value] of exported) expect(filed.has(value as ErrorClass)).toBe(true);
+  });
+
+  it.each([...table, ...localTable])('localErrorFromCode rebuilds %s from its code and message', (name, code) => {
+    const err = localErrorFromCode(code, 'from a channel thread');
+    expect(err).toBeInstanceOf(classOf(name));
+    expect(err.code).toBe(code);
+    expect(err.message).toBe('from a channel thread');
+  });
+
+  it('localErrorFromCode turns an unknown code into InternalError keeping the code in the message: our failure, not the peer\'s', () => {
+    const err = localErrorFromCode('ERR_WORKER_OUT_OF_MEMORY', 'heap exhausted');
+    expect(err).toBeInstanceOf(InternalError);
+    expect(err.code).toBe('LM_ERR_INTERNAL');
+    expect(err.message).toBe('ERR_WORKER_OUT_OF_MEMORY: heap exhausted');
+  });
+
+  it('errorFromCode shows the peer\'s LM_ERR_INTERNAL as PeerAbortError: the failure is the peer\'s', () => {
+    const err = errorFromCode('LM_ERR_INTERNAL', 'channel thread crashed');
+    expect(err).toBeInstanceOf(protocol.PeerAbortError);
+    expect(err.code).toBe('LM_ERR_PEER_ABORT');
+    expect(err.message).toBe('LM_ERR_INTERNAL: channel thread crashed');
   });
 });

@@ -7,7 +7,6 @@ import { parentPort } from 'node:worker_threads';
 import { GuestMemory } from '@livemig/guest';
 import {
   MAX_RUN_PAGES,
-  MigrationError,
   PAGE_SIZE,
   PageBatchWriter,
   PageChecksums,
@@ -16,7 +15,7 @@ import {
   encodeRoundEnd,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
-import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, connectTcp, warmUpConnections } from '@livemig/agent-runtime/transport';
+import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, connectTcp, errorSummary, warmUpConnections } from '@livemig/agent-runtime/transport';
 import type { SenderCommand, SenderEvent, SenderWorkerData } from './channel-messages.js';
 import { DeltaCache } from './delta-cache.js';
 import { runLength } from './page-runs.js';
@@ -134,9 +133,9 @@ async function run(command: SenderCommand): Promise<void> {
   }
 }
 
+// The main thread rebuilds the error with localErrorFromCode: a failure of this thread is ours, not the peer's.
 function fail(error: unknown): void {
-  const code = error instanceof MigrationError ? error.code : 'LM_ERR_INTERNAL';
-  post({ type: 'error', code, message: error instanceof Error ? error.message : String(error) });
+  post({ type: 'error', ...errorSummary(error) });
   port.close();
 }
 

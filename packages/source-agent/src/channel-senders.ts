@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { GuestMemory } from '@livemig/guest';
-import { channelOfPage, errorFromCode, type PageChecksums } from '@livemig/protocol';
+import { InternalError, channelOfPage, localErrorFromCode, type PageChecksums } from '@livemig/protocol';
+import { errorSummary } from '@livemig/agent-runtime';
 import type { EncodingStats, SenderCommand, SenderEvent, SenderWorkerData } from './channel-messages.js';
 
 export interface ChannelSendersOptions {
@@ -201,11 +202,11 @@ export class ChannelSenders {
     const failWith = (error: Error): void => {
       if (this.failure) return;
       this.failure = error;
-      for (const other of this.channels) other.waiting?.({ type: 'error', code: 'LM_ERR_INTERNAL', message: error.message });
+      for (const other of this.channels) other.waiting?.({ type: 'error', ...errorSummary(error) });
     };
     channel.worker.on('message', (event: SenderEvent) => {
       if (event.type === 'error') {
-        failWith(errorFromCode(event.code, event.message));
+        failWith(localErrorFromCode(event.code, event.message));
         return;
       }
       if (event.type === 'progress') {
@@ -221,7 +222,7 @@ export class ChannelSenders {
     });
     channel.worker.on('error', (error) => failWith(error));
     channel.worker.on('exit', (code) => {
-      if (code !== 0 && !this.failure) failWith(new Error(`channel worker exited with code ${code}`));
+      if (code !== 0 && !this.failure) failWith(new InternalError(`channel worker exited with code ${code}`));
     });
   }
 }

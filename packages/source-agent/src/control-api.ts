@@ -1,8 +1,8 @@
 import { PAGE_SIZE } from '@livemig/protocol';
 import {
-  ControlError,
   ControlServer,
   EventStream,
+  controlError,
   createMetrics,
   metricsHandler,
   optionSchema,
@@ -14,7 +14,8 @@ import {
   type Logger,
   type Route,
 } from '@livemig/agent-runtime';
-import { HostBusyError, type GuestHost } from './guest-host.js';
+import { HostBusyError } from './errors.js';
+import type { GuestHost } from './guest-host.js';
 import { MAX_STREAMS, type Migration, type MigrationOptions } from './migration.js';
 import { isCancellable, isFinalPhase, MIGRATION_PHASES, type MigrationParameters } from './migration-stats.js';
 import { POLICY_NAMES } from './switchover/index.js';
@@ -109,7 +110,7 @@ export class ControlApi {
 
   private find(id: string): Migration {
     const migration = this.outgoing.get(id);
-    if (!migration) throw new ControlError(404, 'LM_ERR_NOT_FOUND', `no migration with id "${id}"`);
+    if (!migration) throw controlError('LM_ERR_NOT_FOUND', `no migration with id "${id}"`);
     return migration;
   }
 
@@ -126,7 +127,7 @@ export class ControlApi {
         path: '/guest',
         handler: () => {
           const host = this.source.host();
-          if (!host || !host.hosting) throw new ControlError(404, 'LM_ERR_NOT_FOUND', 'no guest is running on this agent');
+          if (!host || !host.hosting) throw controlError('LM_ERR_NOT_FOUND', 'no guest is running on this agent');
           return { status: 200, body: guestView(host) };
         },
       },
@@ -147,14 +148,14 @@ export class ControlApi {
         handler: ({ body }) => {
           const { target, ...options } = readOptions(body, START_OPTIONS);
           const host = this.source.host();
-          if (!host) throw new ControlError(409, 'LM_ERR_CONFLICT', 'no guest is running on this agent to migrate');
+          if (!host) throw controlError('LM_ERR_CONFLICT', 'no guest is running on this agent to migrate');
           this.watch(host);
           let migration: Migration;
           try {
             migration = host.migrate({ ...this.source.migrationDefaults, ...options, target: parseHostPort(target) });
           } catch (error) {
             // The guest left or another migration runs: the host says which.
-            if (error instanceof HostBusyError) throw new ControlError(409, 'LM_ERR_CONFLICT', error.message);
+            if (error instanceof HostBusyError) throw controlError('LM_ERR_CONFLICT', error.message);
             throw error;
           }
           return { status: 201, body: view(migration), headers: { location: `/migrations/${migration.id}` } };
@@ -176,7 +177,7 @@ export class ControlApi {
           const migration = this.find(params.id!);
           const changes = readOptions(body, PARAMETER_OPTIONS) as Partial<MigrationParameters>;
           if (!isCancellable(migration.phase) || migration.phase === 'stop-and-copy') {
-            throw new ControlError(409, 'LM_ERR_CONFLICT', `migration ${migration.id} is in phase ${migration.phase}; its parameters can no longer change`);
+            throw controlError('LM_ERR_CONFLICT', `migration ${migration.id} is in phase ${migration.phase}; its parameters can no longer change`);
           }
           return { status: 200, body: { id: migration.id, parameters: migration.setParameters(changes) } };
         },
@@ -189,7 +190,7 @@ export class ControlApi {
           const phase = migration.phase;
           if (!migration.cancel('cancelled through the control API')) {
             const why = isFinalPhase(phase) ? `it has already ${phase === 'completed' ? 'completed' : `ended (${phase})`}` : `it is in phase ${phase}: the destination decides now`;
-            throw new ControlError(409, 'LM_ERR_CONFLICT', `migration ${migration.id} cannot be cancelled: ${why}`);
+            throw controlError('LM_ERR_CONFLICT', `migration ${migration.id} cannot be cancelled: ${why}`);
           }
           return { status: 202, body: { id: migration.id, phase, cancelling: true } };
         },

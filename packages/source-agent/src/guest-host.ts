@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Guest } from '@livemig/guest';
-import { MigrationError } from '@livemig/protocol';
 import { silentLogger, type Logger } from '@livemig/agent-runtime';
 import { ChannelSenders } from './channel-senders.js';
+import { HostBusyError } from './errors.js';
 import { DEFAULT_STREAMS, Migration, type MigrationOptions } from './migration.js';
 import type { MigrationReport } from './report.js';
 
@@ -27,13 +27,6 @@ export interface HostOutcome {
   /** Digest of memory and CPU state once every vCPU did its `ops`: the deterministic oracle's output. */
   finalDigest: string | null;
   opsDone: number;
-}
-
-/** LM_ERR_BUSY: the guest cannot start a migration now (one is in flight, or the guest is gone). */
-export class HostBusyError extends MigrationError {
-  constructor(message: string) {
-    super('LM_ERR_BUSY', message);
-  }
 }
 
 type Wake = 'finished' | 'run-for' | 'signal' | 'migrated';

@@ -1,4 +1,5 @@
 import yargs, { type Argv } from 'yargs';
+import { errorSummary } from '../error-summary.js';
 import { createLogger, type Logger } from './logger.js';
 
 export interface CliContext {
@@ -45,13 +46,12 @@ export async function runCli(
     await parser.parseAsync();
     return exitCode;
   } catch (error) {
-    if (error instanceof UsageError || USAGE_CODES.has((error as { code?: string }).code ?? '')) {
-      process.stderr.write(`${name}: ${(error as Error).message}\n`);
+    const { code, message } = errorSummary(error);
+    if (error instanceof UsageError || USAGE_CODES.has(code)) {
+      process.stderr.write(`${name}: ${message}\n`);
       return 2;
     }
-    const code = (error as { code?: unknown }).code;
-    const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`${name}: ${message}${typeof code === 'string' ? ` (${code})` : ''}\n`);
+    process.stderr.write(`${name}: ${message} (${code})\n`);
     return 1;
   } finally {
     process.off('SIGINT', onSignal);
@@ -61,5 +61,9 @@ export async function runCli(
 
 class UsageError extends Error {}
 
-/** Errors that mean "the command line asked for something impossible": exit 2, like a wrong flag. */
-const USAGE_CODES = new Set(['LM_ERR_BAD_ARGUMENT', 'LM_ERR_BAD_WORKLOAD', 'LM_ERR_BAD_GEOMETRY']);
+/**
+ * Error codes that mean "the command line asked for something impossible": exit 2, like a wrong flag.
+ * LM_ERR_BAD_ARGUMENT is protocol's; the other two are the guest's, named here by their strings because this
+ * package does not depend on @livemig/guest (the registry test in source-agent checks they are declared).
+ */
+export const USAGE_CODES: ReadonlySet<string> = new Set(['LM_ERR_BAD_ARGUMENT', 'LM_ERR_BAD_WORKLOAD', 'LM_ERR_BAD_GEOMETRY']);

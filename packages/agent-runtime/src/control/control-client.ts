@@ -1,5 +1,5 @@
 import { BadArgumentError } from '@livemig/protocol';
-import { oneLine } from './errors.js';
+import { ControlClientError, oneLine } from './errors.js';
 import { SseParser } from './sse-parser.js';
 
 export interface ControlEvent {
@@ -12,23 +12,6 @@ export interface ControlEvent {
 export interface ControlClientOptions {
   /** Time limit of each request (not of event streams); default 30000 ms. */
   timeoutMs?: number;
-}
-
-/**
- * A control API call that failed. `status` is the HTTP status, or 0 when no answer came. `code` is the
- * server's error code, or one of the client's own: LM_ERR_CONNECT (no connection), LM_ERR_TIMEOUT (no answer in
- * time), LM_ERR_BAD_RESPONSE (an answer that is not what the API sends).
- */
-export class ControlClientError extends Error {
-  readonly status: number;
-  readonly code: string;
-
-  constructor(status: number, code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ControlClientError';
-    this.status = status;
-    this.code = code;
-  }
 }
 
 /** Client of an agent's control API, for the CLI. `baseUrl` is `http://host:port` (a bare `host:port` works too). */

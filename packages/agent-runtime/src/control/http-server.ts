@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { ControlError, errorBody, toControlError } from './errors.js';
+import { controlError, errorBody, toControlError } from './errors.js';
 import { DEFAULT_BODY_LIMIT, readJsonObjectBody } from './json-body.js';
 import { Router, type HttpMethod } from './router.js';
 
@@ -152,15 +152,15 @@ export class ControlServer {
       // Browsers put Origin on cross-site requests, command-line clients do not: refusing it keeps a web page
       // from driving a local agent (a migration is one POST away).
       if (req.headers.origin !== undefined) {
-        throw new ControlError(403, 'LM_ERR_FORBIDDEN', `requests from a web page (Origin ${oneLineHeader(req.headers.origin)}) are refused`);
+        throw controlError('LM_ERR_FORBIDDEN', `requests from a web page (Origin ${oneLineHeader(req.headers.origin)}) are refused`);
       }
       const match = this.router.match(method, url.pathname);
       if (match.kind === 'not-found') {
-        throw new ControlError(404, 'LM_ERR_NOT_FOUND', `unknown path ${url.pathname}`);
+        throw controlError('LM_ERR_NOT_FOUND', `unknown path ${url.pathname}`);
       }
       if (match.kind === 'method-not-allowed') {
         const allow = match.allow.join(', ');
-        throw new ControlError(405, 'LM_ERR_METHOD_NOT_ALLOWED', `method ${method} not allowed on ${url.pathname} (allowed: ${allow})`, {
+        throw controlError('LM_ERR_METHOD_NOT_ALLOWED', `method ${method} not allowed on ${url.pathname} (allowed: ${allow})`, {
           headers: { allow },
         });
       }

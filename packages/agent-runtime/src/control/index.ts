@@ -1,5 +1,16 @@
-export { ControlClient, ControlClientError, type ControlClientOptions, type ControlEvent } from './control-client.js';
-export { ControlError, errorBody, oneLine, toControlError, type ControlErrorCode, type ErrorBody } from './errors.js';
+export { ControlClient, type ControlClientOptions, type ControlEvent } from './control-client.js';
+export {
+  CONTROL_CLIENT_ERRORS,
+  CONTROL_ERRORS,
+  ControlClientError,
+  ControlError,
+  controlError,
+  errorBody,
+  oneLine,
+  toControlError,
+  type ControlErrorCode,
+  type ErrorBody,
+} from './errors.js';
 export { EventStream, type EventStreamOptions } from './event-stream.js';
 export {
   ControlServer,

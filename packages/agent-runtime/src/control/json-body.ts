@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { ControlError, oneLine } from './errors.js';
+import { controlError, oneLine, type ControlError } from './errors.js';
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
@@ -56,17 +56,17 @@ function checkContentType(header: string | undefined): void {
   const [mediaType = '', ...params] = header.split(';').map((part) => part.trim().toLowerCase());
   const isJson = mediaType === 'application/json' || /^application\/[a-z0-9.!#$&^_-]+\+json$/.test(mediaType);
   if (!isJson) {
-    throw new ControlError(415, 'LM_ERR_UNSUPPORTED_MEDIA_TYPE', `request body must be application/json, got ${oneLine(header, 100)}`);
+    throw controlError('LM_ERR_UNSUPPORTED_MEDIA_TYPE', `request body must be application/json, got ${oneLine(header, 100)}`);
   }
   const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/^"|"$/g, '');
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-    throw new ControlError(415, 'LM_ERR_UNSUPPORTED_MEDIA_TYPE', `request body must be UTF-8, got charset ${oneLine(charset, 50)}`);
+    throw controlError('LM_ERR_UNSUPPORTED_MEDIA_TYPE', `request body must be UTF-8, got charset ${oneLine(charset, 50)}`);
   }
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const tooLarge = (close: boolean): ControlError =>
-    new ControlError(413, 'LM_ERR_PAYLOAD_TOO_LARGE', `request body exceeds ${limit} bytes`, {
+    controlError('LM_ERR_PAYLOAD_TOO_LARGE', `request body exceeds ${limit} bytes`, {
       headers: close ? { connection: 'close' } : {},
     });
   const declared = Number(req.headers['content-length'] ?? NaN);
@@ -101,5 +101,5 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 function badRequest(message: string): ControlError {
-  return new ControlError(400, 'LM_ERR_BAD_REQUEST', message);
+  return controlError('LM_ERR_BAD_REQUEST', message);
 }

@@ -1,4 +1,4 @@
-import { ControlError, oneLine } from './errors.js';
+import { controlError, oneLine, type ControlError } from './errors.js';
 import { describeJsonType, isJsonObject } from './json-body.js';
 
 export interface StringOption {
@@ -122,5 +122,5 @@ function show(value: unknown): string {
 }
 
 function badOption(message: string): ControlError {
-  return new ControlError(400, 'LM_ERR_BAD_REQUEST', message);
+  return controlError('LM_ERR_BAD_REQUEST', message);
 }

@@ -1,4 +1,4 @@
-import { ControlError } from './errors.js';
+import { controlError } from './errors.js';
 
 export const HTTP_METHODS = ['GET', 'POST', 'PATCH', 'DELETE'] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
@@ -93,6 +93,6 @@ function decodeParam(part: string): string {
   try {
     return decodeURIComponent(part);
   } catch {
-    throw new ControlError(400, 'LM_ERR_BAD_REQUEST', `malformed percent-encoding in path segment "${part}"`);
+    throw controlError('LM_ERR_BAD_REQUEST', `malformed percent-encoding in path segment "${part}"`);
   }
 }

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import {
   FrameDecoder,
   FrameType,
+  INTERNAL_ERROR_CODE,
   PeerClosedError,
   TimeoutError,
   encodeAbort,
@@ -133,7 +134,7 @@ export class FramedSocket {
   /** Best effort: tells the peer why we give up, then closes. Never throws. */
   abort(error: Error): void {
     if (!this.socket.destroyed && this.socket.writable && !this.failure) {
-      const code = error instanceof MigrationError ? error.code : 'LM_ERR_INTERNAL';
+      const code = error instanceof MigrationError ? error.code : INTERNAL_ERROR_CODE;
       try {
         this.socket.end(encodeAbort({ code, message: error.message.slice(0, 1000) }));
       } catch {

@@ -5,6 +5,8 @@
  * control API and its metrics, about 7 MiB of resident memory per thread.
  */
 export { connectTcp } from './connect.js';
+// A channel thread posts its failure as errorSummary's code and message; its main thread rebuilds the error.
+export { errorSummary } from '../error-summary.js';
 export { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, type FramedSocketOptions } from './framed-socket.js';
 /** A data-channel thread reports the open round's progress to its main thread at most this often (both sides). */
 export const CHANNEL_PROGRESS_INTERVAL_MS = 50;
