@@ -11,7 +11,8 @@ import { stopAndCopy } from './stop-and-copy.js';
  * The phase each phase hands over to when it succeeds. A failure or a cancel leaves any phase by throwing
  * (outcome.ts decides what becomes of the guest), so only the way forward is written here. A new mode is a
  * new phase on the right of the phase it leaves: post-copy would make pre-copy's entry
- * `'stop-and-copy' | 'post-copy'`, chosen at the switchover decision (pre-copy.ts), and add its own row.
+ * `'stop-and-copy' | 'post-copy'`, chosen at the switchover decision (pre-copy.ts), and add its own row here
+ * and its name to MIGRATION_PHASES (phases.ts); the compiler then asks for its step in STEPS.
  */
 export interface NextPhase {
   handshake: 'reservation';
