@@ -16,8 +16,7 @@ import {
 } from '@livemig/agent-runtime';
 import { HostBusyError } from './errors.js';
 import type { GuestHost } from './guest-host.js';
-import { MAX_STREAMS, type Migration, type MigrationOptions } from './migration.js';
-import { isCancellable, isFinalPhase, MIGRATION_PHASES, type MigrationParameters } from './migration-stats.js';
+import { isCancellable, isFinalPhase, MAX_STREAMS, MIGRATION_PHASES, type Migration, type MigrationOptions, type MigrationParameters } from './outgoing/index.js';
 import { POLICY_NAMES } from './switchover/index.js';
 
 /** What an agent exposes through its control API. */

@@ -4,7 +4,7 @@ import type { Guest } from '@livemig/guest';
 import { silentLogger, type Logger } from '@livemig/agent-runtime';
 import { ChannelSenders } from './channel-senders.js';
 import { HostBusyError } from './errors.js';
-import { DEFAULT_STREAMS, Migration, type MigrationOptions } from './migration.js';
+import { DEFAULT_STREAMS, Migration, type MigrationOptions } from './outgoing/index.js';
 import type { MigrationReport } from './report.js';
 
 export interface HostOptions {

@@ -4,26 +4,24 @@ export { GuestHost, hostGuest, planMigration, type GuestHostEvents, type HostOpt
 export { AutoConverge, AUTO_CONVERGE_INCREMENT, AUTO_CONVERGE_INITIAL, AUTO_CONVERGE_MAX, AUTO_CONVERGE_THRESHOLD } from './auto-converge.js';
 export { BandwidthMeter } from './bandwidth-meter.js';
 export {
-  MIGRATION_PHASES,
-  isCancellable,
-  isFinalPhase,
-  type MigrationParameters,
-  type MigrationPhase,
-  type MigrationStats,
-} from './migration-stats.js';
-export { SharedRateLimiter } from './rate-limiter.js';
-export {
   DEFAULT_DELTA_CACHE_BYTES,
-  DEFAULT_STREAMS,
-  MAX_STREAMS,
   DEFAULT_DOWNTIME_LIMIT_MS,
   DEFAULT_MAX_ROUNDS,
+  DEFAULT_STREAMS,
+  MAX_STREAMS,
+  MIGRATION_PHASES,
   Migration,
   checkParameters,
+  isCancellable,
+  isFinalPhase,
   startMigration,
   type MigrationEvents,
   type MigrationOptions,
-} from './migration.js';
+  type MigrationParameters,
+  type MigrationPhase,
+  type MigrationStats,
+} from './outgoing/index.js';
+export { SharedRateLimiter } from './rate-limiter.js';
 export { loadImageFile } from './image-file.js';
 export type { EncodingStats } from './channel-messages.js';
 export { emptyReport, type MigrationReport, type MigrationStatus, type PagesByEncoding, type RoundReport } from './report.js';

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ControlClient, parseDuration, parseHostPort, parseRate, parseSize, type Logger } from '@livemig/agent-runtime';
-import type { MigrationStats } from './migration-stats.js';
-import { isFinalPhase } from './migration-stats.js';
+import type { MigrationStats } from './outgoing/live-stats.js';
+import { isFinalPhase } from './outgoing/phases.js';
 import { ProgressBar } from './progress-bar.js';
 import type { MigrationReport } from './report.js';
 import { requirePolicyName } from './switchover/index.js';

@@ -1,4 +1,4 @@
-import type { MigrationStats } from './migration-stats.js';
+import type { MigrationStats } from './outgoing/live-stats.js';
 import { formatBytes } from '@livemig/agent-runtime';
 
 const WIDTH = 24;

@@ -1,4 +1,4 @@
-import type { MigrationParameters } from './migration-stats.js';
+import type { MigrationParameters } from './outgoing/parameters.js';
 
 export type MigrationStatus = 'completed' | 'failed' | 'cancelled' | 'not-migrated';
 

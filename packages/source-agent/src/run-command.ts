@@ -7,7 +7,7 @@ import { GuestHost, planMigration, type HostOutcome } from './guest-host.js';
 import { ChannelSenders } from './channel-senders.js';
 import { loadImageFile } from './image-file.js';
 import { requirePolicyName } from './switchover/index.js';
-import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, checkStreams } from './migration.js';
+import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, checkStreams } from './outgoing/index.js';
 import { emptyReport, type MigrationReport } from './report.js';
 import { formatBytes, parseDuration, parseHostPort, parseRate, parseSize, warmUpConnections, type Logger } from '@livemig/agent-runtime';
 

@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
+import { CancelledError, type PageChecksums } from '@livemig/protocol';
+import type { Guest } from '@livemig/guest';
+import { DEFAULT_IDLE_TIMEOUT_MS, silentLogger, type FramedSocket, type Logger } from '@livemig/agent-runtime';
+import { AutoConverge } from '../auto-converge.js';
+import type { ChannelSenders } from '../channel-senders.js';
+import { SharedRateLimiter } from '../rate-limiter.js';
+import { emptyReport, type MigrationReport } from '../report.js';
+import type { SentHistory, SwitchoverCost } from '../switchover/index.js';
+import { LiveStats } from './live-stats.js';
+import type { MigrationEvents } from './migration.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_STREAMS, initialParameters, type MigrationOptions } from './options.js';
+import type { MigrationParameters } from './parameters.js';
+import type { MigrationPhase } from './phases.js';
+import type { SentRound } from './rounds.js';
+
+/**
+ * What the phases of one outgoing migration share: its guest, options, parameters and report, the
+ * connections as they are opened, the round counters the live statistics read, and cancellation. Each phase
+ * function (handshake.ts ... activation.ts) takes it and leaves in it what the next phases need.
+ */
+export class MigrationContext {
+  readonly id = randomUUID();
+  /** Connect to commit, and every other time in the report, is measured from here. */
+  readonly started = performance.now();
+  readonly log: Logger;
+  readonly params: MigrationParameters;
+  readonly limiter: SharedRateLimiter;
+  readonly autoConverge = new AutoConverge();
+  readonly report: MigrationReport;
+  readonly stats: LiveStats;
+  /** Data channels this migration opens (the `streams` option). */
+  readonly channelCount: number;
+  readonly connectTimeoutMs: number;
+  /** How long to wait for Accept/Refuse, Committed and Activated. */
+  readonly answerTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  /** A paused guest is migrated paused and stays paused wherever it ends up (QEMU keeps the run state too). */
+  readonly wasRunning: boolean;
+  phase: MigrationPhase = 'handshake';
+
+  /** The control connection, from the handshake on. */
+  connection: FramedSocket | undefined;
+  /** The channel threads as spawned (or handed in), from the handshake on; `channels` once they are ready. */
+  spawned: Promise<ChannelSenders> | undefined;
+  channels: ChannelSenders | undefined;
+
+  /** Rounds begun, the stop-and-copy round included (what the round reports and Complete count). */
+  round = 0;
+  /** Pages of the round in flight (0 between rounds). */
+  roundPages = 0;
+  /** Pages of every round already sent in full. */
+  pagesBeforeRound = 0;
+  /** Set once Committed carried the right digest: from then on the guest belongs to the destination. */
+  committed = false;
+
+  // Handed from one phase to the next; each is set by the phase named before any later phase reads it.
+  /** Reservation: per-page CRCs of what the channels send; Complete's digest is taken over them. */
+  checksums!: PageChecksums;
+  /** Reservation: the switchover's fixed cost, measured from Hello -> Accept on. */
+  switchoverCost!: SwitchoverCost;
+  /** Pre-copy: which pages the round before sent (for `pagesResent`). */
+  history!: SentHistory;
+  /** Stop-and-copy: when the vCPUs were told to park; both downtimes start here. */
+  parkedAt = 0;
+  /** Stop-and-copy: the final round, reported once Complete is out. */
+  finalRound!: { pages: Uint32Array; sent: SentRound };
+
+  private readonly abortController = new AbortController();
+  private readonly cancelled: Promise<never>;
+
+  constructor(
+    /** The public Migration: every event of the migration is emitted on it. */
+    readonly events: EventEmitter<MigrationEvents>,
+    readonly guest: Guest,
+    readonly options: MigrationOptions,
+  ) {
+    this.log = options.log ?? silentLogger();
+    this.params = initialParameters(options);
+    this.limiter = SharedRateLimiter.create(this.params.maxBandwidthBytesPerSec);
+    this.channelCount = options.streams ?? DEFAULT_STREAMS;
+    this.report = emptyReport({
+      status: 'failed',
+      guestId: options.guestId ?? randomUUID(),
+      target: `${options.target.host}:${options.target.port}`,
+      policy: this.params.policy,
+      streams: this.channelCount,
+      memoryBytes: guest.memory.memoryBytes,
+      guestOpsAtStart: guest.opsDone(),
+      peakRssBytes: 0,
+    });
+    this.report.migrationId = this.id;
+    this.stats = new LiveStats(this);
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.answerTimeoutMs = options.answerTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.wasRunning = !guest.parked;
+    this.cancelled = new Promise<never>((_, reject) => {
+      this.abortController.signal.addEventListener('abort', () => reject(this.abortController.signal.reason), { once: true });
+    });
+    this.cancelled.catch(() => {});
+  }
+
+  /**
+   * The control connection.
+   * @throws Error when a phase before the handshake asks for it (a bug in the state machine)
+   */
+  get control(): FramedSocket {
+    if (!this.connection) throw new Error('no control connection: the handshake has not opened it');
+    return this.connection;
+  }
+
+  /**
+   * The channel threads as spawned at the handshake, ready or not.
+   * @throws Error when a phase before the handshake asks for them (a bug in the state machine)
+   */
+  get channelThreads(): Promise<ChannelSenders> {
+    if (!this.spawned) throw new Error('no channel threads: the handshake has not spawned them');
+    return this.spawned;
+  }
+
+  /**
+   * The data channels' threads, started.
+   * @throws Error when a phase before the reservation asks for them (a bug in the state machine)
+   */
+  get dataChannels(): ChannelSenders {
+    if (!this.channels) throw new Error('no data channels: the reservation has not started them');
+    return this.channels;
+  }
+
+  parameters(): MigrationParameters {
+    return { ...this.params };
+  }
+
+  /** Enters `phase` and announces it (`phase` event, debug log). */
+  enter(phase: MigrationPhase): void {
+    this.phase = phase;
+    this.log.debug({ phase }, 'migration phase');
+    this.events.emit('phase', phase, this.stats.snapshot());
+  }
+
+  /**
+   * The point of no return: Complete is about to go out, so from now on the destination decides and cancel
+   * is refused. The phase becomes `commit` at once, and is announced by the commit phase once Complete is out.
+   */
+  passPointOfNoReturn(): void {
+    this.phase = 'commit';
+  }
+
+  setThrottle(percent: number): void {
+    this.guest.setThrottle(percent);
+    this.events.emit('throttle', percent);
+  }
+
+  /** Cancels with a CancelledError unless already cancelled; every guarded wait rejects with it at once. */
+  abort(reason: string): void {
+    if (!this.abortController.signal.aborted) this.abortController.abort(new CancelledError(reason));
+  }
+
+  /** Resolves with `promise`, or rejects with the cancel's CancelledError as soon as abort() is called. */
+  guard<T>(promise: Promise<T>): Promise<T> {
+    return Promise.race([promise, this.cancelled]);
+  }
+
+  /** @throws CancelledError once abort() has been called */
+  checkCancelled(): void {
+    if (this.abortController.signal.aborted) throw this.abortController.signal.reason;
+  }
+}

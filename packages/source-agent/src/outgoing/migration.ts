@@ -1,0 +1,123 @@
+import { EventEmitter } from 'node:events';
+import type { Guest } from '@livemig/guest';
+import type { MigrationReport, RoundReport } from '../report.js';
+import { MigrationContext } from './context.js';
+import { STATS_SAMPLE_INTERVAL_MS, type MigrationStats } from './live-stats.js';
+import type { MigrationOptions } from './options.js';
+import { closeReport, finalPhase, handleFailure } from './outcome.js';
+import { checkParameters, type MigrationParameters } from './parameters.js';
+import { isCancellable, type MigrationPhase } from './phases.js';
+import { runPhases } from './state-machine.js';
+
+export interface MigrationEvents {
+  phase: [phase: MigrationPhase, stats: MigrationStats];
+  round: [round: RoundReport];
+  progress: [stats: MigrationStats];
+  parameters: [parameters: MigrationParameters];
+  throttle: [percent: number];
+  done: [report: MigrationReport];
+}
+
+/**
+ * One outgoing live migration: handshake and reservation, iterative pre-copy rounds over the data channels,
+ * stop-and-copy with the CPU state, then the destination's commit and activation, each phase in its own
+ * file and run by state-machine.ts. Readable while it runs (stats), steerable (setParameters) and
+ * cancellable until Complete is out (cancel).
+ *
+ * `done` never rejects. The source is primary until commit: on any failure or cancel before Committed
+ * arrives the guest goes back to what it was doing (running, or paused if it was paused) with its memory
+ * untouched and its throttle released, and the report says why. After Committed the guest's workers are
+ * stopped here; the destination runs it.
+ */
+export class Migration extends EventEmitter<MigrationEvents> {
+  readonly id: string;
+  readonly guestId: string;
+  readonly target: string;
+  readonly done: Promise<MigrationReport>;
+  private readonly context: MigrationContext;
+  private finalReport: MigrationReport | undefined;
+
+  constructor(guest: Guest, options: MigrationOptions) {
+    super();
+    this.context = new MigrationContext(this, guest, options);
+    this.id = this.context.id;
+    this.guestId = this.context.report.guestId;
+    this.target = this.context.report.target;
+    if (options.signal) {
+      if (options.signal.aborted) this.cancel();
+      else options.signal.addEventListener('abort', () => this.cancel(), { once: true });
+    }
+    this.done = this.run();
+  }
+
+  /** The report, once the migration is over. */
+  get result(): MigrationReport | undefined {
+    return this.finalReport;
+  }
+
+  get phase(): MigrationPhase {
+    return this.context.phase;
+  }
+
+  parameters(): MigrationParameters {
+    return this.context.parameters();
+  }
+
+  /**
+   * Cancels the migration if it has not sent Complete yet; the source's guest carries on. Returns false when
+   * it is too late (commit or later) or already over.
+   */
+  cancel(reason = 'migration cancelled at the source'): boolean {
+    if (!isCancellable(this.context.phase)) return false;
+    this.context.abort(reason);
+    return true;
+  }
+
+  /**
+   * Changes parameters of a running migration; they apply from the next decision (policy, limits) or the
+   * next frame (bandwidth). @throws BadArgumentError for a value out of range
+   */
+  setParameters(changes: Partial<MigrationParameters>): MigrationParameters {
+    const ctx = this.context;
+    const next = { ...ctx.params, ...changes };
+    checkParameters(next);
+    Object.assign(ctx.params, next);
+    ctx.limiter.setRate(ctx.phase === 'stop-and-copy' ? 0 : next.maxBandwidthBytesPerSec);
+    if (!next.autoConverge && ctx.autoConverge.throttlePercent > 0) ctx.setThrottle(0);
+    ctx.log.info({ parameters: ctx.params }, 'migration parameters changed');
+    this.emit('parameters', this.parameters());
+    return this.parameters();
+  }
+
+  stats(): MigrationStats {
+    return this.context.stats.snapshot();
+  }
+
+  private async run(): Promise<MigrationReport> {
+    const ctx = this.context;
+    const ticker = setInterval(() => {
+      ctx.stats.sample();
+      this.emit('progress', this.stats());
+    }, STATS_SAMPLE_INTERVAL_MS);
+    ticker.unref();
+    // Let the caller subscribe before the first phase event.
+    await Promise.resolve();
+    try {
+      await runPhases(ctx);
+    } catch (error) {
+      handleFailure(ctx, error);
+    } finally {
+      clearInterval(ticker);
+      closeReport(ctx);
+    }
+    this.finalReport = ctx.report;
+    ctx.enter(finalPhase(ctx.report.status));
+    this.emit('done', ctx.report);
+    return ctx.report;
+  }
+}
+
+/** Starts a migration; `migration.done` resolves with its report (never rejects). */
+export function startMigration(guest: Guest, options: MigrationOptions): Migration {
+  return new Migration(guest, options);
+}

@@ -1,0 +1,59 @@
+import { MAX_CHANNELS } from '@livemig/protocol';
+import type { HostPort, Logger } from '@livemig/agent-runtime';
+import type { ChannelSenders } from '../channel-senders.js';
+import type { RoundReport } from '../report.js';
+import type { PolicyName } from '../switchover/index.js';
+import type { MigrationParameters } from './parameters.js';
+
+export interface MigrationOptions {
+  target: HostPort;
+  /** Identity carried from host to host, so a guest keeps its id across A -> B -> A. */
+  guestId?: string;
+  /** When to stop iterating: downtime (QEMU), xen, or patterns (Ibrahim et al.). */
+  policy?: PolicyName;
+  downtimeLimitMs?: number;
+  maxRounds?: number;
+  /** Stop iterating once the migration has run this long (whatever the policy). */
+  maxTimeMs?: number;
+  /** Wire bytes per second over all channels during pre-copy (0 or absent: unlimited). */
+  maxBandwidthBytesPerSec?: number;
+  /** Throttle the vCPUs when they dirty pages faster than pre-copy sends them (QEMU's auto-converge). */
+  autoConverge?: boolean;
+  /** Data channels (TCP connections, each with its own encoding thread), like QEMU's multifd channels. */
+  streams?: number;
+  /** Budget for the copies of resent pages that delta encoding works against (0: no delta encoding). */
+  deltaCacheBytes?: number;
+  /** Channel workers spawned ahead (ChannelSenders.spawn(streams)); else they are spawned at the start. */
+  channels?: Promise<ChannelSenders>;
+  token?: string;
+  connectTimeoutMs?: number;
+  /** How long to wait for Accept/Refuse, and for Committed after Complete. */
+  answerTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  log?: Logger;
+  onRound?: (round: RoundReport) => void;
+  /** Cancels the migration (as cancel() does: refused once Complete is out). */
+  signal?: AbortSignal;
+}
+
+export const DEFAULT_DOWNTIME_LIMIT_MS = 300;
+export const DEFAULT_MAX_ROUNDS = 30;
+/** Data channels when the `streams` option is absent. */
+export const DEFAULT_STREAMS = 2;
+export const DEFAULT_DELTA_CACHE_BYTES = 64 * 1024 * 1024;
+/** How long the control connection and each data channel may take to connect. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** The protocol's limit on data channels per migration: the largest `streams` option. */
+export const MAX_STREAMS = MAX_CHANNELS;
+
+/** The parameters a migration starts with: its options, or the defaults. */
+export function initialParameters(options: MigrationOptions): MigrationParameters {
+  return {
+    policy: options.policy ?? 'downtime',
+    downtimeLimitMs: options.downtimeLimitMs ?? DEFAULT_DOWNTIME_LIMIT_MS,
+    maxRounds: options.maxRounds ?? DEFAULT_MAX_ROUNDS,
+    maxTimeMs: options.maxTimeMs ?? Number.POSITIVE_INFINITY,
+    maxBandwidthBytesPerSec: options.maxBandwidthBytesPerSec ?? 0,
+    autoConverge: options.autoConverge ?? false,
+  };
+}

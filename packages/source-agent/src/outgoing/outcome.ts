@@ -1,0 +1,52 @@
+import { CancelledError, PAGE_SIZE } from '@livemig/protocol';
+import { errorSummary } from '@livemig/agent-runtime';
+import type { MigrationStatus } from '../report.js';
+import { roundTenth } from '../round-tenth.js';
+import type { MigrationContext } from './context.js';
+import type { FinalPhase } from './phases.js';
+
+/**
+ * What a failure or a cancel in any phase does. The source is primary until Committed: before it, the
+ * channels are cut, the destination is sent Abort (it discards what it received and releases the
+ * reservation) and the guest goes back to what it was doing, its memory untouched. After Committed the guest
+ * belongs to the destination, and its parked workers here only have to go.
+ */
+export function handleFailure(ctx: MigrationContext, error: unknown): void {
+  const { report, guest } = ctx;
+  report.error = errorSummary(error);
+  if (ctx.committed) {
+    report.status = 'completed';
+    void guest.stop();
+    return;
+  }
+  report.status = error instanceof CancelledError ? 'cancelled' : 'failed';
+  ctx.channels?.terminate();
+  void ctx.spawned?.then((unused) => unused.terminate(), () => {});
+  ctx.connection?.abort(error instanceof Error ? error : new Error(String(error)));
+  if (ctx.wasRunning) guest.resume();
+  ctx.log.warn({ err: report.error }, 'migration did not complete; the guest stays here as it was');
+}
+
+/** Fills in the report's totals, however the migration ended, and releases the throttle. */
+export function closeReport(ctx: MigrationContext): void {
+  const { report } = ctx;
+  // Released however the migration ended: a throttle must never outlive it (QEMU does the same).
+  if (ctx.autoConverge.throttlePercent > 0) {
+    report.throttlePercent = ctx.autoConverge.throttlePercent;
+    ctx.setThrottle(0);
+  }
+  report.totalTimeMs = roundTenth(performance.now() - ctx.started);
+  const counts = ctx.stats.encodingCounts();
+  report.pagesSent = counts.pages;
+  report.bytesByEncoding = counts.bytes;
+  report.deltaCacheHits = ctx.channels?.deltaHits ?? 0;
+  report.imageBytes = ctx.pagesBeforeRound * PAGE_SIZE;
+  report.bytesOnWire = ctx.stats.bytesOnWire;
+  report.peakRssBytes = process.resourceUsage().maxRSS * 1024;
+  report.parameters = ctx.parameters();
+}
+
+/** The phase a migration ends in, from its report's status. */
+export function finalPhase(status: MigrationStatus): FinalPhase {
+  return status === 'completed' ? 'completed' : status === 'cancelled' ? 'cancelled' : 'failed';
+}

@@ -1,0 +1,31 @@
+/**
+ * Where an outgoing migration is. Cancel is possible up to and including stop-and-copy; from `commit` on
+ * the destination decides (Complete is out), so a cancel there is refused rather than risking two running
+ * copies of the guest.
+ */
+export const MIGRATION_PHASES = [
+  'handshake', // connecting, Hello out
+  'reservation', // waiting for the destination to check and reserve (Accept or Refuse)
+  'pre-copy', // iterative rounds while the guest runs (round 1 also opens the data channels)
+  'stop-and-copy', // vCPUs parked: last dirty pages, CPU state
+  'commit', // Complete sent: waiting for the destination to verify and commit
+  'activation', // committed: waiting for the destination's vCPUs to start
+  'completed',
+  'failed',
+  'cancelled',
+] as const;
+export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
+
+/** The phases a migration ends in. */
+export type FinalPhase = 'completed' | 'failed' | 'cancelled';
+
+/** The phases a migration works through, each with its step in the state machine (state-machine.ts). */
+export type ActivePhase = Exclude<MigrationPhase, FinalPhase>;
+
+export function isFinalPhase(phase: MigrationPhase): boolean {
+  return phase === 'completed' || phase === 'failed' || phase === 'cancelled';
+}
+
+export function isCancellable(phase: MigrationPhase): boolean {
+  return phase === 'handshake' || phase === 'reservation' || phase === 'pre-copy' || phase === 'stop-and-copy';
+}

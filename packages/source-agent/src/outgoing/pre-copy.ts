@@ -1,0 +1,99 @@
+import { PAGE_SIZE } from '@livemig/protocol';
+import { SentHistory, decide, type SwitchoverDecision } from '../switchover/index.js';
+import type { MigrationContext } from './context.js';
+import { recordRound, sendRound, type SentRound } from './rounds.js';
+
+/**
+ * Phase 3, iterative pre-copy (Clark et al.): round 1 sends every page ever written (never-written pages are
+ * zero); each later round sends the pages dirtied while the one before was sent, until the switchover policy
+ * says stop. Auto-converge throttles the vCPUs between rounds.
+ *
+ * The switchover is where another mode would branch: post-copy would return its own phase here (resume the
+ * guest at the destination and serve the pages still dirty from here), where this returns `stop-and-copy`.
+ * @throws CancelledError; a data channel's or the control connection's failure
+ */
+export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy'> {
+  const { memory } = ctx.guest;
+  ctx.enter('pre-copy');
+  memory.harvestDirty();
+  let pages = memory.touchedPages();
+  const moved = { bytes: 0, ms: 0 };
+  ctx.history = new SentHistory(memory.pageCount);
+  const dirtyHistory: number[] = [];
+  ctx.stats.sample();
+  // A paused guest dirties nothing: one round is the whole image, then stop-and-copy finds nothing new.
+  for (;;) {
+    ctx.round += 1;
+    const sent = await sendRound(ctx, pages);
+    moved.bytes += pages.length * PAGE_SIZE;
+    moved.ms += sent.ms;
+    const dirty = memory.dirtyCount();
+    dirtyHistory.push(dirty);
+    const pagesResent = ctx.history.record(pages);
+    const decision = decideSwitchover(ctx, { pages, sent, pagesResent, dirty, dirtyHistory, moved });
+    if (ctx.params.autoConverge) autoConverge(ctx, dirty, sent);
+    recordRound(
+      ctx,
+      {
+        final: false,
+        pagesSent: pages.length,
+        pagesResent,
+        sent,
+        pagesDirtiedMeanwhile: dirty,
+        expectedDowntimeMs: decision.expectedDowntimeMs,
+        switchoverCostMs: ctx.switchoverCost.ms,
+      },
+      'pre-copy round sent',
+    );
+    if (decision.switchover) {
+      ctx.report.switchoverReason = decision.reason;
+      return 'stop-and-copy';
+    }
+    ctx.checkCancelled();
+    pages = memory.harvestDirty();
+  }
+}
+
+/** What one pre-copy round left for the switchover decision. */
+interface RoundOutcome {
+  pages: Uint32Array;
+  sent: SentRound;
+  pagesResent: number;
+  /** Pages dirty now: what the next round, or stop-and-copy, would send. */
+  dirty: number;
+  /** `dirty` after each round so far. */
+  dirtyHistory: number[];
+  /** Guest-memory bytes and milliseconds over every pre-copy round so far. */
+  moved: { bytes: number; ms: number };
+}
+
+/** Asks the policy in force whether to stop iterating, after feeding the switchover cost this round. */
+function decideSwitchover(ctx: MigrationContext, round: RoundOutcome): SwitchoverDecision {
+  // Short-window bandwidth (QEMU), falling back to the whole pre-copy's while the window is empty.
+  const windowRate = ctx.stats.pages.rate();
+  const bandwidthBytesPerMs = windowRate > 0 ? windowRate : round.moved.bytes / Math.max(round.moved.ms, 0.001);
+  ctx.switchoverCost.observeRound(round.pages.length, round.sent.ms, bandwidthBytesPerMs);
+  return decide(
+    {
+      round: ctx.round,
+      pagesSent: round.pages.length,
+      pagesResent: round.pagesResent,
+      dirtyPages: round.dirty,
+      dirtyHistory: round.dirtyHistory,
+      roundMs: round.sent.ms,
+      bandwidthBytesPerMs,
+      switchoverCostMs: ctx.switchoverCost.ms,
+      elapsedMs: performance.now() - ctx.started,
+    },
+    ctx.params,
+  );
+}
+
+/** QEMU's auto-converge check at a dirty sync: bytes dirtied against bytes sent in the round. */
+function autoConverge(ctx: MigrationContext, dirty: number, sent: SentRound): void {
+  const level = ctx.autoConverge.observe(dirty * PAGE_SIZE, sent.bytes);
+  if (level !== undefined) {
+    ctx.setThrottle(level);
+    ctx.log.info({ throttlePercent: level, round: ctx.round }, 'auto-converge: vCPUs throttled');
+  }
+}

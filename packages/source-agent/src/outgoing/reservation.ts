@@ -1,0 +1,52 @@
+import { CAPABILITY_LZ4_RUNS, FrameType, HandshakeError, PageChecksums, RefusedError } from '@livemig/protocol';
+import { roundTenth } from '../round-tenth.js';
+import { SwitchoverCost } from '../switchover/index.js';
+import type { MigrationContext } from './context.js';
+import { expectFrame } from './expect-frame.js';
+import { DEFAULT_DELTA_CACHE_BYTES } from './options.js';
+
+/**
+ * Phase 2, reservation: waits for the destination to check and reserve the guest (Accept, with a port per
+ * data channel) or refuse it, then starts the channels. They connect while round 1 is handed out.
+ * @throws RefusedError on Refuse; HandshakeError or UnexpectedFrameError for an answer that does not fit;
+ *   CancelledError; the connection's errors
+ */
+export async function reservation(ctx: MigrationContext): Promise<'pre-copy'> {
+  const { options, report } = ctx;
+  const { memory } = ctx.guest;
+  const conn = ctx.control;
+  ctx.enter('reservation');
+  const helloSentAt = performance.now();
+  const answer = await ctx.guard(conn.receive(ctx.answerTimeoutMs, 'Accept or Refuse'));
+  ctx.switchoverCost = new SwitchoverCost(performance.now() - helloSentAt);
+  if (answer.type === FrameType.Refuse) {
+    throw new RefusedError(`destination refused the guest: ${answer.message.message} (${answer.message.code})`);
+  }
+  expectFrame(answer, FrameType.Accept, 'handshake');
+  const ports = answer.message.channelPorts;
+  if (ports.length !== ctx.channelCount) {
+    throw new HandshakeError(`destination opened ${ports.length} data channels, ${ctx.channelCount} were asked for`);
+  }
+  ctx.checksums = PageChecksums.create(memory.pageCount);
+  const channels = await ctx.guard(ctx.channelThreads);
+  ctx.channels = channels;
+  if (channels.count !== ctx.channelCount) throw new Error(`${channels.count} channel workers prepared for ${ctx.channelCount} data channels`);
+  // The channels connect while round 1 is handed out: a channel that cannot connect fails round 1.
+  channels.start({
+    host: options.target.host,
+    ports,
+    reservationId: answer.message.reservationId,
+    memory,
+    checksums: ctx.checksums,
+    deltaCacheBytes: options.deltaCacheBytes ?? DEFAULT_DELTA_CACHE_BYTES,
+    idleTimeoutMs: ctx.idleTimeoutMs,
+    connectTimeoutMs: ctx.connectTimeoutMs,
+    rateLimit: ctx.limiter.buffer,
+    lz4Runs: answer.message.capabilities.includes(CAPABILITY_LZ4_RUNS),
+  });
+  // Page data now flows on the channels; the control connection may stay silent for a whole pre-copy.
+  conn.keepAliveWhileSilent();
+  report.setupTimeMs = roundTenth(performance.now() - ctx.started);
+  ctx.log.info({ setupTimeMs: report.setupTimeMs }, 'destination reserved the guest, data channels opening');
+  return 'pre-copy';
+}

@@ -1,0 +1,37 @@
+import { encodeComplete, encodeCpuState } from '@livemig/protocol';
+import { roundTenth } from '../round-tenth.js';
+import type { MigrationContext } from './context.js';
+import { sendRound } from './rounds.js';
+
+/**
+ * Phase 4, stop-and-copy: parks the vCPUs (the downtime starts), sends the pages dirtied since the last
+ * harvest as the final round, then the CPU state, then Complete with the image digest. Writing Complete is
+ * the point of no return: the phase is `commit` from just before it, and cancel is refused from there.
+ * @throws CancelledError up to Complete; a data channel's or the control connection's failure
+ */
+export async function stopAndCopy(ctx: MigrationContext): Promise<'commit'> {
+  const { guest, report } = ctx;
+  const conn = ctx.control;
+  ctx.checkCancelled();
+  // With the guest parked, a slower send only lengthens the downtime: the bandwidth limit is lifted.
+  ctx.limiter.setRate(0);
+  ctx.enter('stop-and-copy');
+  ctx.parkedAt = performance.now();
+  report.timeToParkMs = roundTenth(ctx.parkedAt - ctx.started);
+  await ctx.guard(guest.park());
+  report.guestOpsAtPark = guest.opsDone();
+  const pages = guest.memory.harvestDirty();
+  ctx.round += 1;
+  const sent = await sendRound(ctx, pages, true);
+  const cpuState = guest.cpuState();
+  await ctx.guard(conn.send(encodeCpuState({ registers: cpuState, running: ctx.wasRunning })));
+  const digest = ctx.checksums.digest(cpuState);
+  report.sourceDigest = digest;
+  ctx.checkCancelled();
+  // From here on the destination decides: cancel is refused.
+  ctx.passPointOfNoReturn();
+  await conn.send(encodeComplete({ digest, pagesSent: ctx.pagesBeforeRound, rounds: ctx.round }));
+  report.sourceDowntimeMs = roundTenth(performance.now() - ctx.parkedAt);
+  ctx.finalRound = { pages, sent };
+  return 'commit';
+}
