@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { encodeActivated } from '@livemig/protocol';
 import { Guest, VcpuPool } from '@livemig/guest';
-import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, errorSummary, silentLogger, warmUpConnections, type Logger } from '@livemig/agent-runtime';
+import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, silentLogger, warmUpConnections, type Logger } from '@livemig/agent-runtime';
 import type { IncomingReport } from './incoming-report.js';
-import { receiveGuest, type ReceiveProgress } from './receiver.js';
+import { IncomingRecord } from './incoming/incoming-record.js';
+import { receiveGuest } from './receiver.js';
 import { ReceiverPool } from './receiver-pool.js';
 import { MemoryReservations, type Reservation } from './reservations.js';
 
@@ -54,7 +54,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   /** Channel workers being stopped; close() waits for them, so no thread is torn down as the process exits. */
   private readonly stopping = new Set<Promise<void>>();
   /** Every incoming migration by id, oldest first; those in flight are refreshed when read. */
-  private readonly incomingReports = new Map<string, { report: IncomingReport; refresh: () => void }>();
+  private readonly incomingRecords = new Map<string, IncomingRecord>();
 
   constructor(private readonly options: DestAgentOptions) {
     super();
@@ -87,9 +87,9 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
 
   /** Reports of the incoming migrations, in flight (status `receiving`) or ended, oldest first. */
   incoming(): IncomingReport[] {
-    return [...this.incomingReports.values()].map(({ report, refresh }) => {
-      if (report.status === 'receiving') refresh();
-      return { ...report };
+    return [...this.incomingRecords.values()].map((record) => {
+      if (record.report.status === 'receiving') record.refresh();
+      return { ...record.report };
     });
   }
 
@@ -124,42 +124,10 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   private async handle(socket: Socket, pool: ReceiverPool): Promise<void> {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
-    const started = performance.now();
     const conn = new FramedSocket(socket, { idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
-    const progress: ReceiveProgress = { hello: null, channels: null };
-    const report: IncomingReport = {
-      id: randomUUID(),
-      status: 'receiving',
-      guestId: null,
-      source: conn.remote,
-      startedAt: new Date().toISOString(),
-      totalTimeMs: 0,
-      memoryBytes: null,
-      vcpus: null,
-      workload: null,
-      rounds: 0,
-      pagesReceived: 0,
-      bytesReceived: 0,
-      receivedDigest: null,
-      activationMs: null,
-      peakRssBytes: 0,
-      finalDigest: null,
-      opsDone: null,
-      ended: null,
-      onward: null,
-    };
-    const fill = (): void => {
-      report.guestId = progress.hello?.guestId ?? null;
-      report.memoryBytes = progress.hello?.geometry.memoryBytes ?? null;
-      report.vcpus = progress.hello?.geometry.vcpus ?? null;
-      report.workload = progress.hello?.workload.name ?? null;
-      report.rounds = progress.channels?.roundsDone ?? 0;
-      report.pagesReceived = progress.channels?.pagesReceived ?? 0;
-      report.bytesReceived = conn.bytesReceived + (progress.channels?.bytesReceived ?? 0);
-      report.peakRssBytes = process.resourceUsage().maxRSS * 1024;
-      report.totalTimeMs = Math.round(performance.now() - started);
-    };
-    this.incomingReports.set(report.id, { report, refresh: fill });
+    const record = new IncomingRecord(conn);
+    const { report } = record;
+    this.incomingRecords.set(report.id, record);
     this.log.info({ source: conn.remote, id: report.id }, 'incoming migration');
     this.emit('incoming', conn.remote, report.id);
     let received;
@@ -174,13 +142,11 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
           ...(this.options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.options.idleTimeoutMs }),
           ...(this.options.token === undefined ? {} : { token: this.options.token }),
         },
-        progress,
+        record,
       );
     } catch (error) {
       this.refillPools();
-      fill();
-      report.status = 'failed';
-      report.error = errorSummary(error);
+      record.failed(error);
       this.log.warn({ err: report.error, source: report.source }, 'incoming migration failed; discarded');
       this.emit('failed', report);
       return;
@@ -195,9 +161,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       // A guest that was paused at the source stays paused here.
       if (received.running) guest.resume();
     } catch (error) {
-      fill();
-      report.status = 'failed';
-      report.error = errorSummary(error);
+      record.failed(error);
       received.reservation.release();
       this.stopChannels(received);
       void received.vcpus.then((g) => g.stop(), () => {});
@@ -215,8 +179,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     conn.close();
     this.stopChannels(received);
     this.refillPools();
-    fill();
-    report.status = 'completed';
+    record.completed();
     this.log.info(
       { guestId: report.guestId, rounds: report.rounds, pagesReceived: report.pagesReceived, activationMs: report.activationMs },
       'guest committed and running here',
