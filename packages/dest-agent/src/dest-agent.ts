@@ -1,13 +1,15 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { encodeActivated } from '@livemig/protocol';
-import { Guest, VcpuPool } from '@livemig/guest';
+import { VcpuPool } from '@livemig/guest';
 import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, silentLogger, warmUpConnections, type Logger } from '@livemig/agent-runtime';
+import type { ChannelReceivers } from './channel-receivers.js';
 import type { IncomingReport } from './incoming-report.js';
+import { receiveMigration, type ArrivedGuest } from './incoming/incoming-migration.js';
 import { IncomingRecord } from './incoming/incoming-record.js';
-import { receiveGuest } from './receiver.js';
 import { ReceiverPool } from './receiver-pool.js';
-import { MemoryReservations, type Reservation } from './reservations.js';
+import { MemoryReservations } from './reservations.js';
+
+export type { ArrivedGuest } from './incoming/incoming-migration.js';
 
 export interface DestAgentOptions {
   /** Guest memory this agent may hold at once (reservations beyond it are refused). */
@@ -20,15 +22,6 @@ export interface DestAgentOptions {
   warmChannels?: number;
   /** vCPU workers kept warm for the next guest (default 2). */
   warmVcpus?: number;
-}
-
-/** A guest that arrived, was committed and now runs here. */
-export interface ArrivedGuest {
-  guest: Guest;
-  guestId: string;
-  report: IncomingReport;
-  /** Release when the guest leaves this host (migrated onward or stopped). */
-  reservation: Reservation;
 }
 
 export interface DestAgentEvents {
@@ -115,8 +108,8 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     await Promise.allSettled([...this.stopping]);
   }
 
-  private stopChannels(received: { closeChannels: () => Promise<void> }): void {
-    const stopped = received.closeChannels().catch(() => {});
+  private stopChannels(channels: ChannelReceivers): void {
+    const stopped = channels.close().catch(() => {});
     this.stopping.add(stopped);
     void stopped.finally(() => this.stopping.delete(stopped));
   }
@@ -126,64 +119,25 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     socket.once('close', () => this.sockets.delete(socket));
     const conn = new FramedSocket(socket, { idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
     const record = new IncomingRecord(conn);
-    const { report } = record;
-    this.incomingRecords.set(report.id, record);
-    this.log.info({ source: conn.remote, id: report.id }, 'incoming migration');
-    this.emit('incoming', conn.remote, report.id);
-    let received;
-    try {
-      received = await receiveGuest(
-        conn,
-        {
-          reservations: this.reservations,
-          log: this.log,
-          pool,
-          vcpuPool: this.vcpuPool,
-          ...(this.options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.options.idleTimeoutMs }),
-          ...(this.options.token === undefined ? {} : { token: this.options.token }),
-        },
-        record,
-      );
-    } catch (error) {
-      this.refillPools();
-      record.failed(error);
-      this.log.warn({ err: report.error, source: report.source }, 'incoming migration failed; discarded');
-      this.emit('failed', report);
-      return;
-    }
-    report.receivedDigest = received.receivedDigest;
-    // Activation: committed, so this side owns the guest now; its parked vCPUs continue from the received registers.
-    const activationStart = performance.now();
-    let guest: Guest;
-    try {
-      guest = await received.vcpus;
-      guest.loadCpuState(received.cpuState);
-      // A guest that was paused at the source stays paused here.
-      if (received.running) guest.resume();
-    } catch (error) {
-      record.failed(error);
-      received.reservation.release();
-      this.stopChannels(received);
-      void received.vcpus.then((g) => g.stop(), () => {});
-      this.log.error({ err: report.error }, 'committed guest failed to start');
-      conn.destroy();
-      this.emit('failed', report);
-      return;
-    }
-    report.activationMs = Math.round((performance.now() - activationStart) * 10) / 10;
-    try {
-      await conn.send(encodeActivated({ activatedAtMs: Date.now() }));
-    } catch {
-      // the source already let go at Committed; the notice only times its downtime
-    }
-    conn.close();
-    this.stopChannels(received);
-    this.refillPools();
-    record.completed();
-    this.log.info(
-      { guestId: report.guestId, rounds: report.rounds, pagesReceived: report.pagesReceived, activationMs: report.activationMs },
-      'guest committed and running here',
+    const { id } = record.report;
+    this.incomingRecords.set(id, record);
+    this.log.info({ source: conn.remote, id }, 'incoming migration');
+    this.emit('incoming', conn.remote, id);
+    const arrived = await receiveMigration(
+      conn,
+      {
+        reservations: this.reservations,
+        log: this.log,
+        pool,
+        vcpuPool: this.vcpuPool,
+        ...(this.options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.options.idleTimeoutMs }),
+        ...(this.options.token === undefined ? {} : { token: this.options.token }),
+        stopChannels: (channels) => this.stopChannels(channels),
+        refillPools: () => this.refillPools(),
+      },
+      record,
     );
-    this.emit('arrived', { guest, guestId: received.hello.guestId, report, reservation: received.reservation });
+    if (arrived) this.emit('arrived', arrived);
+    else this.emit('failed', record.report);
   }
 }
