@@ -21,6 +21,7 @@ export interface IncomingOptions {
   pool: ReceiverPool;
   /** Warm vCPU workers for the guest. */
   vcpuPool: VcpuPool;
+  /** How long a source may take to send Hello after connecting (default 30 s). */
   helloTimeoutMs?: number;
   /** A data channel (or, before Accept, the control connection) silent for this long fails. */
   idleTimeoutMs?: number;
