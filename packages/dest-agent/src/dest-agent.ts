@@ -1,13 +1,15 @@
-import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { encodeActivated } from '@livemig/protocol';
-import { Guest, VcpuPool } from '@livemig/guest';
-import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, errorSummary, silentLogger, warmUpConnections, type Logger } from '@livemig/agent-runtime';
+import { VcpuPool } from '@livemig/guest';
+import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, silentLogger, warmUpConnections, type Logger } from '@livemig/agent-runtime';
+import type { ChannelReceivers } from './channel-receivers.js';
 import type { IncomingReport } from './incoming-report.js';
-import { receiveGuest, type ReceiveProgress } from './receiver.js';
+import { receiveMigration, type ArrivedGuest } from './incoming/incoming-migration.js';
+import { IncomingRecord } from './incoming/incoming-record.js';
 import { ReceiverPool } from './receiver-pool.js';
-import { MemoryReservations, type Reservation } from './reservations.js';
+import { MemoryReservations } from './reservations.js';
+
+export type { ArrivedGuest } from './incoming/incoming-migration.js';
 
 export interface DestAgentOptions {
   /** Guest memory this agent may hold at once (reservations beyond it are refused). */
@@ -20,15 +22,6 @@ export interface DestAgentOptions {
   warmChannels?: number;
   /** vCPU workers kept warm for the next guest (default 2). */
   warmVcpus?: number;
-}
-
-/** A guest that arrived, was committed and now runs here. */
-export interface ArrivedGuest {
-  guest: Guest;
-  guestId: string;
-  report: IncomingReport;
-  /** Release when the guest leaves this host (migrated onward or stopped). */
-  reservation: Reservation;
 }
 
 export interface DestAgentEvents {
@@ -54,7 +47,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   /** Channel workers being stopped; close() waits for them, so no thread is torn down as the process exits. */
   private readonly stopping = new Set<Promise<void>>();
   /** Every incoming migration by id, oldest first; those in flight are refreshed when read. */
-  private readonly incomingReports = new Map<string, { report: IncomingReport; refresh: () => void }>();
+  private readonly incomingRecords = new Map<string, IncomingRecord>();
 
   constructor(private readonly options: DestAgentOptions) {
     super();
@@ -87,9 +80,9 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
 
   /** Reports of the incoming migrations, in flight (status `receiving`) or ended, oldest first. */
   incoming(): IncomingReport[] {
-    return [...this.incomingReports.values()].map(({ report, refresh }) => {
-      if (report.status === 'receiving') refresh();
-      return { ...report };
+    return [...this.incomingRecords.values()].map((record) => {
+      if (record.report.status === 'receiving') record.refresh();
+      return { ...record.report };
     });
   }
 
@@ -115,8 +108,8 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     await Promise.allSettled([...this.stopping]);
   }
 
-  private stopChannels(received: { closeChannels: () => Promise<void> }): void {
-    const stopped = received.closeChannels().catch(() => {});
+  private stopChannels(channels: ChannelReceivers): void {
+    const stopped = channels.close().catch(() => {});
     this.stopping.add(stopped);
     void stopped.finally(() => this.stopping.delete(stopped));
   }
@@ -124,103 +117,27 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   private async handle(socket: Socket, pool: ReceiverPool): Promise<void> {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
-    const started = performance.now();
     const conn = new FramedSocket(socket, { idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
-    const progress: ReceiveProgress = { hello: null, channels: null };
-    const report: IncomingReport = {
-      id: randomUUID(),
-      status: 'receiving',
-      guestId: null,
-      source: conn.remote,
-      startedAt: new Date().toISOString(),
-      totalTimeMs: 0,
-      memoryBytes: null,
-      vcpus: null,
-      workload: null,
-      rounds: 0,
-      pagesReceived: 0,
-      bytesReceived: 0,
-      receivedDigest: null,
-      activationMs: null,
-      peakRssBytes: 0,
-      finalDigest: null,
-      opsDone: null,
-      ended: null,
-      onward: null,
-    };
-    const fill = (): void => {
-      report.guestId = progress.hello?.guestId ?? null;
-      report.memoryBytes = progress.hello?.geometry.memoryBytes ?? null;
-      report.vcpus = progress.hello?.geometry.vcpus ?? null;
-      report.workload = progress.hello?.workload.name ?? null;
-      report.rounds = progress.channels?.roundsDone ?? 0;
-      report.pagesReceived = progress.channels?.pagesReceived ?? 0;
-      report.bytesReceived = conn.bytesReceived + (progress.channels?.bytesReceived ?? 0);
-      report.peakRssBytes = process.resourceUsage().maxRSS * 1024;
-      report.totalTimeMs = Math.round(performance.now() - started);
-    };
-    this.incomingReports.set(report.id, { report, refresh: fill });
-    this.log.info({ source: conn.remote, id: report.id }, 'incoming migration');
-    this.emit('incoming', conn.remote, report.id);
-    let received;
-    try {
-      received = await receiveGuest(
-        conn,
-        {
-          reservations: this.reservations,
-          log: this.log,
-          pool,
-          vcpuPool: this.vcpuPool,
-          ...(this.options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.options.idleTimeoutMs }),
-          ...(this.options.token === undefined ? {} : { token: this.options.token }),
-        },
-        progress,
-      );
-    } catch (error) {
-      this.refillPools();
-      fill();
-      report.status = 'failed';
-      report.error = errorSummary(error);
-      this.log.warn({ err: report.error, source: report.source }, 'incoming migration failed; discarded');
-      this.emit('failed', report);
-      return;
-    }
-    report.receivedDigest = received.receivedDigest;
-    // Activation: committed, so this side owns the guest now; its parked vCPUs continue from the received registers.
-    const activationStart = performance.now();
-    let guest: Guest;
-    try {
-      guest = await received.vcpus;
-      guest.loadCpuState(received.cpuState);
-      // A guest that was paused at the source stays paused here.
-      if (received.running) guest.resume();
-    } catch (error) {
-      fill();
-      report.status = 'failed';
-      report.error = errorSummary(error);
-      received.reservation.release();
-      this.stopChannels(received);
-      void received.vcpus.then((g) => g.stop(), () => {});
-      this.log.error({ err: report.error }, 'committed guest failed to start');
-      conn.destroy();
-      this.emit('failed', report);
-      return;
-    }
-    report.activationMs = Math.round((performance.now() - activationStart) * 10) / 10;
-    try {
-      await conn.send(encodeActivated({ activatedAtMs: Date.now() }));
-    } catch {
-      // the source already let go at Committed; the notice only times its downtime
-    }
-    conn.close();
-    this.stopChannels(received);
-    this.refillPools();
-    fill();
-    report.status = 'completed';
-    this.log.info(
-      { guestId: report.guestId, rounds: report.rounds, pagesReceived: report.pagesReceived, activationMs: report.activationMs },
-      'guest committed and running here',
+    const record = new IncomingRecord(conn);
+    const { id } = record.report;
+    this.incomingRecords.set(id, record);
+    this.log.info({ source: conn.remote, id }, 'incoming migration');
+    this.emit('incoming', conn.remote, id);
+    const arrived = await receiveMigration(
+      conn,
+      {
+        reservations: this.reservations,
+        log: this.log,
+        pool,
+        vcpuPool: this.vcpuPool,
+        ...(this.options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.options.idleTimeoutMs }),
+        ...(this.options.token === undefined ? {} : { token: this.options.token }),
+        stopChannels: (channels) => this.stopChannels(channels),
+        refillPools: () => this.refillPools(),
+      },
+      record,
     );
-    this.emit('arrived', { guest, guestId: received.hello.guestId, report, reservation: received.reservation });
+    if (arrived) this.emit('arrived', arrived);
+    else this.emit('failed', record.report);
   }
 }

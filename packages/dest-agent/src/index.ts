@@ -1,6 +1,7 @@
 export { main } from './cli.js';
 export { DestAgent, type ArrivedGuest, type DestAgentOptions } from './dest-agent.js';
 export type { IncomingReport } from './incoming-report.js';
+export { receiveMigration, type IncomingOptions } from './incoming/incoming-migration.js';
+export { IncomingRecord } from './incoming/incoming-record.js';
 export { defaultMaxMemory, listenCommand } from './listen-command.js';
-export { receiveGuest, type ReceivedGuest, type ReceiverOptions } from './receiver.js';
 export { MemoryReservations, type Reservation } from './reservations.js';

@@ -1,0 +1,72 @@
+import {
+  FrameType,
+  HandshakeError,
+  MigrationError,
+  OPTIONAL_CAPABILITIES,
+  PROTOCOL_VERSION,
+  REQUIRED_CAPABILITIES,
+  UnexpectedFrameError,
+  encodeRefuse,
+  frameTypeName,
+  type HelloMessage,
+} from '@livemig/protocol';
+import { MAX_VCPUS, parseWorkloadSpec, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
+import type { FramedSocket } from '@livemig/agent-runtime';
+
+/** How long a source may take to send Hello after connecting. */
+export const HELLO_TIMEOUT_MS = 30_000;
+
+/**
+ * The handshake: the first frame on the control connection, which must be Hello.
+ * @throws TimeoutError when no frame comes within `timeoutMs`; UnexpectedFrameError when the first frame is not
+ *   Hello; the connection's error when it fails first.
+ */
+export async function readHello(conn: FramedSocket, timeoutMs: number): Promise<HelloMessage> {
+  const first = await conn.receive(timeoutMs, 'Hello');
+  if (first.type !== FrameType.Hello) {
+    throw new UnexpectedFrameError(`expected Hello to open the migration, got ${frameTypeName(first.type)}`);
+  }
+  return first.message;
+}
+
+/**
+ * The refusal a Hello earns, or the workload it describes, parsed: the protocol version, the token (when this
+ * agent has one), the required capabilities, the vCPU count this agent can run and the workload.
+ */
+export function checkHello(hello: HelloMessage, token: string | undefined): MigrationError | WorkloadSpec {
+  if (hello.protocolVersion !== PROTOCOL_VERSION) {
+    return new HandshakeError(`source speaks protocol version ${hello.protocolVersion}, this agent ${PROTOCOL_VERSION}`);
+  }
+  if (token !== undefined && hello.token !== token) {
+    return new HandshakeError('authentication failed: wrong or missing token');
+  }
+  for (const capability of REQUIRED_CAPABILITIES) {
+    if (!hello.capabilities.includes(capability)) return new HandshakeError(`source lacks capability ${capability}`);
+  }
+  // The decoder already holds page size, channels (1..16) and vCPUs (1..256) to the protocol's limits. A guest
+  // runs fewer vCPUs than the protocol allows: refused here, before anything is reserved, not at activation.
+  if (hello.geometry.vcpus > MAX_VCPUS) {
+    return new HandshakeError(`guest has ${hello.geometry.vcpus} vCPUs; this agent runs 1..${MAX_VCPUS}`);
+  }
+  try {
+    return parseWorkloadSpec({ ...hello.workload, name: hello.workload.name as WorkloadName });
+  } catch (error) {
+    return new HandshakeError(`workload rejected: ${(error as Error).message}`);
+  }
+}
+
+/** What Accept agrees to: the capabilities checkHello requires, and the optional ones the source offered. */
+export function agreedCapabilities(hello: HelloMessage): string[] {
+  const optional = OPTIONAL_CAPABILITIES.filter((capability) => hello.capabilities.includes(capability));
+  return [...REQUIRED_CAPABILITIES, ...optional];
+}
+
+/**
+ * The answer to a Hello this agent will not serve: Refuse with the refusal's code, then the connection ends
+ * (gracefully, so the Refuse arrives; an Abort after it is never written).
+ * @throws the connection's error when Refuse cannot be sent.
+ */
+export async function sendRefuse(conn: FramedSocket, refusal: MigrationError): Promise<void> {
+  await conn.send(encodeRefuse({ code: refusal.code, message: refusal.message }));
+  conn.close();
+}

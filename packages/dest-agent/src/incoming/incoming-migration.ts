@@ -1,0 +1,210 @@
+import { BadMessageError, MigrationError, type HelloMessage } from '@livemig/protocol';
+import { GuestError, type Guest, type VcpuPool, type WorkloadSpec } from '@livemig/guest';
+import { DEFAULT_IDLE_TIMEOUT_MS, formatBytes, type FramedSocket, type Logger } from '@livemig/agent-runtime';
+import type { ChannelReceivers } from '../channel-receivers.js';
+import type { IncomingReport } from '../incoming-report.js';
+import type { ReceiverPool } from '../receiver-pool.js';
+import type { MemoryReservations, Reservation } from '../reservations.js';
+import { activateGuest, sendActivated } from './activation.js';
+import { commit } from './commit.js';
+import { HELLO_TIMEOUT_MS, checkHello, readHello, sendRefuse } from './handshake.js';
+import type { IncomingRecord } from './incoming-record.js';
+import { receiveUntilComplete, type ReceivedState } from './receive.js';
+import { openChannels, reserveMemory, sendAccept, startParkedVcpus, type IncomingImage } from './reservation.js';
+
+export interface IncomingOptions {
+  reservations: MemoryReservations;
+  /** When set, a Hello without this token is refused. */
+  token?: string;
+  log: Logger;
+  /** Warm receiver workers for the data channels, each listening on a port of its own. */
+  pool: ReceiverPool;
+  /** Warm vCPU workers for the guest. */
+  vcpuPool: VcpuPool;
+  /** How long a source may take to send Hello after connecting (default 30 s). */
+  helloTimeoutMs?: number;
+  /** A data channel (or, before Accept, the control connection) silent for this long fails. */
+  idleTimeoutMs?: number;
+  /** Stops a migration's channel threads, off the downtime; the agent's close() waits for them. */
+  stopChannels: (channels: ChannelReceivers) => void;
+  /** Warms workers for the next migration (the agent knows whether one can still come). */
+  refillPools: () => void;
+}
+
+/** A guest that arrived, was committed and now runs here. */
+export interface ArrivedGuest {
+  guest: Guest;
+  guestId: string;
+  report: IncomingReport;
+  /** Release when the guest leaves this host (migrated onward or stopped). */
+  reservation: Reservation;
+}
+
+/** What the reservation holds for the guest: its memory, the channels filling it, its parked vCPUs. */
+interface Reserved extends IncomingImage {
+  reservation: Reservation;
+  vcpus: Promise<Guest>;
+}
+
+/** The guest as the commit left it: verified, owned by this side, its vCPUs parked. */
+interface Committed {
+  hello: HelloMessage;
+  reserved: Reserved;
+  received: ReceivedState;
+  receivedDigest: string;
+}
+
+/**
+ * Runs one incoming migration on its control connection, phase by phase: handshake, reservation, pre-copy and
+ * stop-and-copy (rounds on the data channels, the CPU state on the control connection), commitment, activation.
+ * Resolves with the guest now running here, or null when the migration failed; the record's report says how
+ * it ended, and the failure was logged. Never rejects.
+ */
+export function receiveMigration(conn: FramedSocket, options: IncomingOptions, record: IncomingRecord): Promise<ArrivedGuest | null> {
+  return new IncomingMigration(conn, options, record).run();
+}
+
+/**
+ * The state of one incoming migration: what it holds on this host, and the one failure path of each side of
+ * the commit point. Each phase records what it takes as it takes it, so a failure gives back exactly that.
+ */
+class IncomingMigration {
+  private readonly idleTimeoutMs: number;
+  private reservation: Reservation | undefined;
+  private channels: ChannelReceivers | undefined;
+  private vcpus: Promise<Guest> | undefined;
+  /** A Hello this agent will not serve (handshake or reservation): answered with Refuse, not Abort. */
+  private refusal: MigrationError | undefined;
+
+  constructor(
+    private readonly conn: FramedSocket,
+    private readonly options: IncomingOptions,
+    private readonly record: IncomingRecord,
+  ) {
+    this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  }
+
+  async run(): Promise<ArrivedGuest | null> {
+    let committed: Committed;
+    try {
+      const { hello, workload } = await this.handshake();
+      const reserved = await this.reserve(hello, workload);
+      // Post-copy would branch here, on a capability agreed in Accept: after the CPU state, activation would
+      // come first and be the commit point (from then on only this side has the guest), and the channels would
+      // go on receiving the pages the source pushes while the guest's faults fetch those it touches first.
+      // Pre-copy receives every page, and commits, before anything runs here.
+      const received = await receiveUntilComplete(this.conn, reserved.channels, hello.geometry, reserved.memory.pageCount);
+      const receivedDigest = await commit(this.conn, received, {
+        channels: reserved.channels,
+        checksums: reserved.checksums,
+        idleTimeoutMs: this.idleTimeoutMs,
+      });
+      committed = { hello, reserved, received, receivedDigest };
+    } catch (error) {
+      await this.failBeforeCommit(error);
+      return null;
+    }
+    return this.activate(committed);
+  }
+
+  /** Hello, read and checked. @throws the refusal it earns (see refuse()), or why it could not be read. */
+  private async handshake(): Promise<{ hello: HelloMessage; workload: WorkloadSpec }> {
+    const hello = await readHello(this.conn, this.options.helloTimeoutMs ?? HELLO_TIMEOUT_MS);
+    this.record.hello = hello;
+    const workload = checkHello(hello, this.options.token);
+    if (workload instanceof MigrationError) throw this.refuse(workload);
+    return { hello, workload };
+  }
+
+  /** Memory, data channels and Accept, then the parked vCPUs. @throws the refusal when the guest does not fit. */
+  private async reserve(hello: HelloMessage, workload: WorkloadSpec): Promise<Reserved> {
+    const { conn, options } = this;
+    const reservation = reserveMemory(options.reservations, hello.geometry.memoryBytes);
+    if (reservation instanceof MigrationError) throw this.refuse(reservation);
+    this.reservation = reservation;
+    const image = await openChannels({ pool: options.pool, hello, reservation, idleTimeoutMs: this.idleTimeoutMs });
+    this.channels = image.channels;
+    this.record.channels = image.channels;
+    await sendAccept(conn, hello, reservation, image.channels);
+    const vcpus = startParkedVcpus(options.vcpuPool, hello, image.memory, workload);
+    this.vcpus = vcpus;
+    options.log.info(
+      { guestId: hello.guestId, memory: formatBytes(hello.geometry.memoryBytes), vcpus: hello.geometry.vcpus, workload: workload.name, channels: image.channels.ports },
+      'guest reserved, receiving',
+    );
+    return { ...image, reservation, vcpus };
+  }
+
+  /** The committed guest's vCPUs continue here; Activated tells the source when. */
+  private async activate(committed: Committed): Promise<ArrivedGuest | null> {
+    const { record, options } = this;
+    const { reserved } = committed;
+    record.report.receivedDigest = committed.receivedDigest;
+    let activated;
+    try {
+      activated = await activateGuest(reserved.vcpus, committed.received);
+    } catch (error) {
+      this.failAfterCommit(error);
+      return null;
+    }
+    record.report.activationMs = activated.activationMs;
+    await sendActivated(this.conn);
+    // Ending worker threads costs the main thread time: done after activation, off the downtime.
+    options.stopChannels(reserved.channels);
+    options.refillPools();
+    record.completed();
+    const { report } = record;
+    options.log.info(
+      { guestId: report.guestId, rounds: report.rounds, pagesReceived: report.pagesReceived, activationMs: report.activationMs },
+      'guest committed and running here',
+    );
+    return { guest: activated.guest, guestId: committed.hello.guestId, report, reservation: reserved.reservation };
+  }
+
+  /** Marks `refusal` as the answer to this Hello; returns it to be thrown. */
+  private refuse(refusal: MigrationError): MigrationError {
+    this.refusal = refusal;
+    return refusal;
+  }
+
+  /**
+   * Before the commit point nothing is kept: the source hears why (Refuse for a refusal, else Abort), and keeps
+   * running its guest; the reservation, channels and vCPUs are given back.
+   */
+  private async failBeforeCommit(error: unknown): Promise<void> {
+    const { conn, options, record } = this;
+    let failure = error;
+    if (this.refusal !== undefined && failure === this.refusal) {
+      try {
+        await sendRefuse(conn, this.refusal);
+      } catch (sendError) {
+        failure = sendError;
+      }
+    }
+    this.discard();
+    // A guest error before commit means the source sent something this guest cannot be built from.
+    const typed = failure instanceof GuestError ? new BadMessageError(failure.message, { cause: failure }) : failure;
+    // After Refuse the connection is already ending: abort() then writes nothing more.
+    conn.abort(typed instanceof Error ? typed : new Error(String(typed)));
+    options.refillPools();
+    record.failed(typed);
+    options.log.warn({ err: record.report.error, source: record.report.source }, 'incoming migration failed; discarded');
+  }
+
+  /**
+   * After the commit point the source has let go: there is no one to tell, and no guest to keep. The connection
+   * is cut without Activated, the guest's resources are given back.
+   */
+  private failAfterCommit(error: unknown): void {
+    this.record.failed(error);
+    this.discard();
+    this.options.log.error({ err: this.record.report.error }, 'committed guest failed to start');
+    this.conn.destroy();
+  }
+
+  private discard(): void {
+    this.reservation?.release();
+    if (this.channels) this.options.stopChannels(this.channels);
+    void this.vcpus?.then((guest) => guest.stop(), () => {});
+  }
+}

@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import type { HelloMessage } from '@livemig/protocol';
+import { errorSummary, type FramedSocket } from '@livemig/agent-runtime';
+import type { ChannelReceivers } from '../channel-receivers.js';
+import type { IncomingReport } from '../incoming-report.js';
+
+/**
+ * The IncomingReport of one incoming migration and what it is read from: the Hello once the handshake has it,
+ * the channels once the reservation opened them (their live counts), the control connection's bytes. The
+ * report is brought up to date when read while in flight and when the migration ends, never pushed.
+ */
+export class IncomingRecord {
+  readonly report: IncomingReport;
+  /** Set by the handshake. */
+  hello: HelloMessage | null = null;
+  /** Set by the reservation: rounds, pages and bytes received so far. */
+  channels: ChannelReceivers | null = null;
+  private readonly started = performance.now();
+
+  constructor(private readonly conn: FramedSocket) {
+    this.report = {
+      id: randomUUID(),
+      status: 'receiving',
+      guestId: null,
+      source: conn.remote,
+      startedAt: new Date().toISOString(),
+      totalTimeMs: 0,
+      memoryBytes: null,
+      vcpus: null,
+      workload: null,
+      rounds: 0,
+      pagesReceived: 0,
+      bytesReceived: 0,
+      receivedDigest: null,
+      activationMs: null,
+      peakRssBytes: 0,
+      finalDigest: null,
+      opsDone: null,
+      ended: null,
+      onward: null,
+    };
+  }
+
+  /** Copies into the report what the migration knows now, with this process's peak RSS and the time so far. */
+  refresh(): void {
+    const { report, hello, channels } = this;
+    report.guestId = hello?.guestId ?? null;
+    report.memoryBytes = hello?.geometry.memoryBytes ?? null;
+    report.vcpus = hello?.geometry.vcpus ?? null;
+    report.workload = hello?.workload.name ?? null;
+    report.rounds = channels?.roundsDone ?? 0;
+    report.pagesReceived = channels?.pagesReceived ?? 0;
+    report.bytesReceived = this.conn.bytesReceived + (channels?.bytesReceived ?? 0);
+    report.peakRssBytes = process.resourceUsage().maxRSS * 1024;
+    report.totalTimeMs = Math.round(performance.now() - this.started);
+  }
+
+  /** The migration ended without a guest running here, for `error`. */
+  failed(error: unknown): void {
+    this.refresh();
+    this.report.status = 'failed';
+    this.report.error = errorSummary(error);
+  }
+
+  /** The guest is committed and runs here. */
+  completed(): void {
+    this.refresh();
+    this.report.status = 'completed';
+  }
+}

@@ -1,0 +1,39 @@
+import { connect } from 'node:net';
+import { once } from 'node:events';
+import { CAPABILITIES, PAGE_SIZE, PROTOCOL_VERSION, encodeHello, type HelloInput } from '@livemig/protocol';
+import { Guest, GuestMemory, parseWorkloadSpec } from '@livemig/guest';
+import { FramedSocket } from '@livemig/agent-runtime';
+
+/** The test guest: 64 pages, 1 vCPU, the idle workload (it never writes a page). */
+export const PAGES = 64;
+export const WORKLOAD = parseWorkloadSpec({ name: 'idle', seed: 1, ops: 0, params: {} });
+
+/** A Hello a destination serves, with `changes` applied. */
+export function hello(changes: Partial<HelloInput> = {}): Buffer {
+  return encodeHello({
+    protocolVersion: PROTOCOL_VERSION,
+    capabilities: [...CAPABILITIES],
+    guestId: 'incoming-test',
+    geometry: { pageSize: PAGE_SIZE, memoryBytes: PAGES * PAGE_SIZE, slotBytes: PAGES * PAGE_SIZE, vcpus: 1 },
+    workload: { ...WORKLOAD },
+    channels: 1,
+    ...changes,
+  });
+}
+
+/** A loopback connection to `address`, speaking frames as the source does. */
+export async function connectTo(address: { host: string; port: number }): Promise<FramedSocket> {
+  const socket = connect(address.port, address.host);
+  await once(socket, 'connect');
+  return new FramedSocket(socket);
+}
+
+/** The register files of a test guest that booted and never ran: what the source sends for it. */
+export async function pausedGuestRegisters(): Promise<Uint8Array[]> {
+  const guest = await Guest.start({ memory: GuestMemory.create(PAGES * PAGE_SIZE), vcpus: 1, workload: WORKLOAD, paused: true });
+  try {
+    return guest.cpuState();
+  } finally {
+    await guest.stop();
+  }
+}

@@ -1,0 +1,152 @@
+import { once } from 'node:events';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  FrameType,
+  PAGE_SIZE,
+  PageBatchWriter,
+  PageChecksums,
+  encodeAbort,
+  encodeChannelHello,
+  encodeComplete,
+  encodeCpuState,
+  encodeRoundBegin,
+  encodeRoundEnd,
+  type AcceptMessage,
+} from '@livemig/protocol';
+import type { FramedSocket } from '@livemig/agent-runtime';
+import { DestAgent, type ArrivedGuest, type IncomingReport } from '@livemig/dest-agent';
+import { PAGES, connectTo, hello, pausedGuestRegisters } from './helpers.js';
+
+const LIMIT_BYTES = 64 * 1024 * 1024;
+const GUEST_BYTES = PAGES * PAGE_SIZE;
+
+// The destination's phases after Accept, spoken to over loopback as a source would: the control connection
+// carries the CPU state and then Complete, page data only the data channels. Anything out of that order, or
+// that does not check, is answered with Abort and gives the reservation back; a verified image is committed
+// and activated, with the frames in the order the protocol gives.
+describe('incoming migration after Accept', () => {
+  const agent = new DestAgent({ maxMemoryBytes: LIMIT_BYTES, warmChannels: 1, warmVcpus: 1 });
+  let address: { host: string; port: number };
+  let registers: Uint8Array[];
+  beforeAll(async () => {
+    address = await agent.listen(0);
+    registers = await pausedGuestRegisters();
+  });
+  afterAll(() => agent.close());
+
+  /** A control connection past Accept: the guest is reserved here. */
+  async function accepted(): Promise<{ source: FramedSocket; accept: AcceptMessage }> {
+    const source = await connectTo(address);
+    await source.send(hello());
+    const answer = await source.receive(30_000, 'Accept');
+    if (answer.type !== FrameType.Accept) throw new Error(`expected Accept, got frame type ${answer.type}`);
+    expect(agent.reservations.freeBytes).toBe(LIMIT_BYTES - GUEST_BYTES);
+    return { source, accept: answer.message };
+  }
+
+  /** One data channel that carried round 1 with no page in it: all an idle guest that never wrote needs. */
+  async function emptyRoundOne(accept: AcceptMessage): Promise<FramedSocket> {
+    const channel = await connectTo({ host: address.host, port: accept.channelPorts[0]! });
+    await channel.send(encodeChannelHello({ reservationId: accept.reservationId, channel: 0 }));
+    await channel.send(encodeRoundBegin({ round: 1, pages: 0 }));
+    await channel.send(encodeRoundEnd({ round: 1, pages: 0 }));
+    return channel;
+  }
+
+  /** Sends `frames` on the control connection; expects Abort with `code` and `message`, and nothing kept. */
+  async function expectAborted(source: FramedSocket, frames: Buffer[], code: string, message: string): Promise<IncomingReport> {
+    const failed = once(agent, 'failed') as Promise<[IncomingReport]>;
+    for (const frame of frames) await source.send(frame);
+    await expect(source.receive(30_000, 'Abort')).rejects.toMatchObject({ code, message: `peer aborted: ${message}` });
+    const [report] = await failed;
+    expect(report.status).toBe('failed');
+    expect(report.error).toEqual({ code, message });
+    expect(report.guestId).toBe('incoming-test');
+    expect(agent.reservations.freeBytes).toBe(LIMIT_BYTES);
+    source.destroy();
+    return report;
+  }
+
+  it('aborts Complete before the CPU state with LM_ERR_UNEXPECTED_FRAME and releases the reservation', async () => {
+    const { source } = await accepted();
+    await expectAborted(
+      source,
+      [encodeComplete({ digest: 'ab', pagesSent: 0, rounds: 1 })],
+      'LM_ERR_UNEXPECTED_FRAME',
+      'Complete before the CPU state',
+    );
+  });
+
+  it('aborts a PageBatch on the control connection with LM_ERR_UNEXPECTED_FRAME and releases the reservation', async () => {
+    const { source } = await accepted();
+    const batch = new PageBatchWriter();
+    batch.addZero(0);
+    await expectAborted(source, [batch.takeFrame()], 'LM_ERR_UNEXPECTED_FRAME', 'unexpected PageBatch on the control connection');
+  });
+
+  it('aborts a CPU state that does not fit the guest with LM_ERR_BAD_MESSAGE and releases the reservation', async () => {
+    const { source } = await accepted();
+    await expectAborted(
+      source,
+      [encodeCpuState({ registers: [registers[0]!, registers[0]!], running: false })],
+      'LM_ERR_BAD_MESSAGE',
+      'CPU state rejected: CPU state has 2 register files, guest has 1 vCPUs',
+    );
+  });
+
+  it('aborts an image whose digest differs from the source\'s with LM_ERR_DIGEST_MISMATCH', async () => {
+    const { source, accept } = await accepted();
+    const channel = await emptyRoundOne(accept);
+    const digest = PageChecksums.create(PAGES).digest(registers);
+    const wrong = `${digest.slice(0, -1)}${digest.endsWith('0') ? '1' : '0'}`;
+    const report = await expectAborted(
+      source,
+      [encodeCpuState({ registers, running: false }), encodeComplete({ digest: wrong, pagesSent: 0, rounds: 1 })],
+      'LM_ERR_DIGEST_MISMATCH',
+      `rebuilt image digest ${digest} differs from the source's ${wrong}`,
+    );
+    expect(report.rounds).toBe(1);
+    expect(report.receivedDigest).toBeNull();
+    channel.destroy();
+  });
+
+  it("fails on the source's Abort with the source's code and releases the reservation", async () => {
+    const { source } = await accepted();
+    const failed = once(agent, 'failed') as Promise<[IncomingReport]>;
+    await source.send(encodeAbort({ code: 'LM_ERR_CANCELLED', message: 'cancelled by the operator' }));
+    const [report] = await failed;
+    expect(report.error).toEqual({ code: 'LM_ERR_CANCELLED', message: 'peer aborted: cancelled by the operator' });
+    expect(agent.reservations.freeBytes).toBe(LIMIT_BYTES);
+    source.destroy();
+  });
+
+  it('commits a verified image, then activates it: Committed, Activated, then the connection ends', async () => {
+    const { source, accept } = await accepted();
+    const channel = await emptyRoundOne(accept);
+    const digest = PageChecksums.create(PAGES).digest(registers);
+    const arrived = once(agent, 'arrived') as Promise<[ArrivedGuest]>;
+    await source.send(encodeCpuState({ registers, running: false }));
+    await source.send(encodeComplete({ digest, pagesSent: 0, rounds: 1 }));
+    const committed = await source.receive(30_000, 'Committed');
+    expect(committed.type === FrameType.Committed && committed.message).toEqual({ digest });
+    const activated = await source.receive(30_000, 'Activated');
+    expect(activated.type).toBe(FrameType.Activated);
+    await expect(source.receive(30_000)).rejects.toMatchObject({ code: 'LM_ERR_PEER_CLOSED' });
+    const [arrival] = await arrived;
+    try {
+      expect(arrival.guestId).toBe('incoming-test');
+      expect(arrival.report).toMatchObject({ status: 'completed', rounds: 1, pagesReceived: 0, receivedDigest: digest });
+      expect(arrival.report.error).toBeUndefined();
+      expect(arrival.report.activationMs).toEqual(expect.any(Number));
+      // The paused guest stays paused here, and keeps its reservation until it leaves.
+      expect(arrival.guest.cpuState()).toEqual(registers);
+      expect(agent.reservations.freeBytes).toBe(LIMIT_BYTES - GUEST_BYTES);
+    } finally {
+      await arrival.guest.stop();
+      arrival.reservation.release();
+      source.destroy();
+      channel.destroy();
+    }
+    expect(agent.reservations.freeBytes).toBe(LIMIT_BYTES);
+  });
+});
