@@ -146,7 +146,7 @@ export async function receiveGuest(
             throw new DigestMismatchError(`rebuilt image digest ${receivedDigest} differs from the source's ${frame.message.digest}`);
           }
           // Commit point: from here the destination owns the guest.
-          await conn.send(encodeCommitted({ digest: receivedDigest }));
+          await conn.send(encodeCommitted({ digest: receivedDigest, proof: checksums.proof(frame.message.nonce, cpuState) }));
           const done = channels;
           return {
             // Ending worker threads costs the main thread time: done after activation, off the downtime.

@@ -17,6 +17,7 @@ import {
   encodeComplete,
   encodeCpuState,
   encodeHello,
+  newCommitNonce,
   frameTypeName,
   type Frame,
 } from '@livemig/protocol';
@@ -360,6 +361,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
             protocolVersion: PROTOCOL_VERSION,
             capabilities: [...CAPABILITIES],
             guestId: report.guestId,
+            migrationId: this.id,
             geometry: {
               pageSize: PAGE_SIZE,
               memoryBytes: memory.memoryBytes,
@@ -494,7 +496,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
       this.checkCancelled();
       // From here on the destination decides: cancel is refused.
       this.currentPhase = 'commit';
-      await conn.send(encodeComplete({ digest: report.sourceDigest, pagesSent: this.pagesBeforeRound, rounds: this.round }));
+      await conn.send(encodeComplete({ digest: report.sourceDigest, pagesSent: this.pagesBeforeRound, rounds: this.round, nonce: newCommitNonce() }));
       report.sourceDowntimeMs = round1(performance.now() - parkedAt);
       this.setPhase('commit');
       this.recordRound(
