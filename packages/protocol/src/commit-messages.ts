@@ -36,6 +36,11 @@ export function migrationId(value: unknown, field: string): string {
   return id;
 }
 
+/** Whether `value` is a migration id the wire accepts (for ids that do not come from a decoder). */
+export function isMigrationId(value: unknown): value is string {
+  return typeof value === 'string' && value.length >= 1 && value.length <= MAX_MIGRATION_ID_CHARS && MIGRATION_ID.test(value);
+}
+
 /** Complete.nonce: exactly 32 lowercase hex characters (16 bytes). */
 export function commitNonce(value: unknown, field: string): string {
   const nonce = lowerHex(value, field, COMMIT_NONCE_BYTES * 2);

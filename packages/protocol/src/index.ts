@@ -97,6 +97,7 @@ export {
 } from './messages.js';
 export {
   MIGRATION_OUTCOMES,
+  isMigrationId,
   newCommitNonce,
   type ConfirmMessage,
   type MigrationOutcome,
