@@ -14,6 +14,7 @@ import {
   encodeHello,
   encodeRoundBegin,
   encodeRoundEnd,
+  newCommitNonce,
   type Frame,
 } from '@livemig/protocol';
 import { Guest, GuestMemory, parseWorkloadSpec } from '@livemig/guest';
@@ -42,6 +43,7 @@ describe('data channel ports', () => {
         protocolVersion: PROTOCOL_VERSION,
         capabilities: CAPABILITIES,
         guestId: 'channel-hello',
+        migrationId: 'channel-hello-1',
         geometry: { pageSize: PAGE_SIZE, memoryBytes: PAGES * PAGE_SIZE, slotBytes: PAGES * PAGE_SIZE, vcpus: 1 },
         workload: { ...WORKLOAD },
         channels: 1,
@@ -66,7 +68,7 @@ describe('data channel ports', () => {
     const arrived = once(agent, 'arrived') as Promise<[ArrivedGuest]>;
     control.write(encodeCpuState({ registers, running: false }));
     const digest = PageChecksums.create(PAGES).digest(registers);
-    control.write(encodeComplete({ digest, pagesSent: 0, rounds: 1 }));
+    control.write(encodeComplete({ digest, pagesSent: 0, rounds: 1, nonce: newCommitNonce() }));
     const committed = await controlFrames.next();
     expect(committed.type).toBe(FrameType.Committed);
     guest = (await arrived)[0].guest;

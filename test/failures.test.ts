@@ -1,6 +1,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROTOCOL_VERSION } from '@livemig/protocol';
 import { finalDigestOf, oracleDigest, readJson, runSource, startAgent, startDest, tempDir, waitForLine, SOURCE_BIN, DEST_BIN } from './support/agents.js';
 
 // The source is primary until commit: a refusal, a destination that dies, or a connection cut in mid
@@ -98,7 +99,7 @@ describe('failures before commit leave the guest running at the source', () => {
       // A header with the right magic and an absurd length: refused from the header alone.
       const header = Buffer.alloc(16);
       header.writeUInt32BE(0x4c4d4947, 0);
-      header.writeUInt8(1, 4);
+      header.writeUInt8(PROTOCOL_VERSION, 4);
       header.writeUInt8(0x01, 5);
       header.writeUInt32BE(0xffffffff, 8);
       hostile.write(header);

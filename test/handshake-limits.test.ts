@@ -23,6 +23,8 @@ describe('handshake limits', () => {
   afterAll(() => agent.close());
 
   let listening: Promise<{ host: string; port: number }> | undefined;
+  /** Each Hello is a migration of its own: a fresh migration id. */
+  let attempts = 0;
 
   async function answerTo(vcpus: number, capabilities = CAPABILITIES): Promise<Frame> {
     listening ??= agent.listen(0);
@@ -34,6 +36,7 @@ describe('handshake limits', () => {
         protocolVersion: PROTOCOL_VERSION,
         capabilities,
         guestId: 'handshake-limits',
+        migrationId: `handshake-limits-${(attempts += 1)}`,
         geometry: { pageSize: PAGE_SIZE, memoryBytes: 64 * 1024 * 1024, slotBytes: 64 * 1024 * 1024, vcpus },
         workload: { name: 'idle', seed: 1, ops: 0, params: {} },
         channels: 1,

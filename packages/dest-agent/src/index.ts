@@ -1,4 +1,12 @@
 export { main } from './cli.js';
+export {
+  COMMIT_JOURNAL_FILE,
+  CommitJournal,
+  type CommitJournalOptions,
+  type JournalOutcome,
+  type JournalRecord,
+  type OutcomeAnswer,
+} from './commit-journal.js';
 export { DestAgent, type ArrivedGuest, type DestAgentOptions } from './dest-agent.js';
 export type { IncomingReport } from './incoming-report.js';
 export { receiveMigration, type IncomingOptions } from './incoming/incoming-migration.js';

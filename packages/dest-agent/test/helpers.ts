@@ -14,6 +14,7 @@ export function hello(changes: Partial<HelloInput> = {}): Buffer {
     protocolVersion: PROTOCOL_VERSION,
     capabilities: [...CAPABILITIES],
     guestId: 'incoming-test',
+    migrationId: 'incoming-test-migration',
     geometry: { pageSize: PAGE_SIZE, memoryBytes: PAGES * PAGE_SIZE, slotBytes: PAGES * PAGE_SIZE, vcpus: 1 },
     workload: { ...WORKLOAD },
     channels: 1,

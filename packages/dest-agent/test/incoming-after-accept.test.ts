@@ -8,6 +8,7 @@ import {
   encodeAbort,
   encodeChannelHello,
   encodeComplete,
+  newCommitNonce,
   encodeCpuState,
   encodeRoundBegin,
   encodeRoundEnd,
@@ -71,7 +72,7 @@ describe('incoming migration after Accept', () => {
     const { source } = await accepted();
     await expectAborted(
       source,
-      [encodeComplete({ digest: 'ab', pagesSent: 0, rounds: 1 })],
+      [encodeComplete({ digest: 'ab', pagesSent: 0, rounds: 1, nonce: newCommitNonce() })],
       'LM_ERR_UNEXPECTED_FRAME',
       'Complete before the CPU state',
     );
@@ -101,7 +102,7 @@ describe('incoming migration after Accept', () => {
     const wrong = `${digest.slice(0, -1)}${digest.endsWith('0') ? '1' : '0'}`;
     const report = await expectAborted(
       source,
-      [encodeCpuState({ registers, running: false }), encodeComplete({ digest: wrong, pagesSent: 0, rounds: 1 })],
+      [encodeCpuState({ registers, running: false }), encodeComplete({ digest: wrong, pagesSent: 0, rounds: 1, nonce: newCommitNonce() })],
       'LM_ERR_DIGEST_MISMATCH',
       `rebuilt image digest ${digest} differs from the source's ${wrong}`,
     );
@@ -126,9 +127,12 @@ describe('incoming migration after Accept', () => {
     const digest = PageChecksums.create(PAGES).digest(registers);
     const arrived = once(agent, 'arrived') as Promise<[ArrivedGuest]>;
     await source.send(encodeCpuState({ registers, running: false }));
-    await source.send(encodeComplete({ digest, pagesSent: 0, rounds: 1 }));
+    const nonce = newCommitNonce();
+    await source.send(encodeComplete({ digest, pagesSent: 0, rounds: 1, nonce }));
     const committed = await source.receive(30_000, 'Committed');
-    expect(committed.type === FrameType.Committed && committed.message).toEqual({ digest });
+    // The proof is over Complete's nonce and the table the destination applied (here: no page, all zero).
+    const proof = PageChecksums.create(PAGES).proof(nonce, registers);
+    expect(committed.type === FrameType.Committed && committed.message).toEqual({ digest, proof });
     const activated = await source.receive(30_000, 'Activated');
     expect(activated.type).toBe(FrameType.Activated);
     await expect(source.receive(30_000)).rejects.toMatchObject({ code: 'LM_ERR_PEER_CLOSED' });

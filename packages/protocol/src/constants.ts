@@ -1,8 +1,13 @@
 /** Guest page size in bytes; every page on the wire is exactly this long once decoded. */
 export const PAGE_SIZE = 4096;
 
-/** Carried in every frame header; a decoder rejects any other value. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Carried in every frame header; a decoder rejects any other value. Version 2 is the commit protocol
+ * (Hello.migrationId, Complete.nonce, Committed.proof, Confirm, OutcomeQuery, Outcome): a version 1 destination
+ * activates a guest as soon as it sends Committed, so the two must never meet, and a version 1 peer is refused
+ * at the first frame header.
+ */
+export const PROTOCOL_VERSION = 2;
 
 /**
  * Frame header, 16 bytes, all fields big-endian:
@@ -12,7 +17,7 @@ export const PROTOCOL_VERSION = 1;
  * |      0 |    4 | magic `0x4c4d4947` ("LMIG")                                 |
  * |      4 |    1 | protocol version                                           |
  * |      5 |    1 | frame type (`FrameType`)                                   |
- * |      6 |    2 | flags, must be 0 in version 1                              |
+ * |      6 |    2 | flags, must be 0 (none are defined)                        |
  * |      8 |    4 | payload length: bytes after the header, CRC not included   |
  * |     12 |    4 | CRC-32 (zlib) over header bytes 0..11, then the payload    |
  */
@@ -51,10 +56,16 @@ export const FrameType = {
   CpuState: 0x20,
   /** source -> dest: everything sent; image digest to verify */
   Complete: 0x21,
-  /** dest -> source: digest verified; from here the destination owns the guest */
+  /** dest -> source: digest verified and the commit journaled, with the proof; the guest stays parked until Confirm */
   Committed: 0x30,
-  /** dest -> source: vCPUs running at the destination */
+  /** dest -> source: vCPUs running at the destination (after Confirm) */
   Activated: 0x31,
+  /** source -> dest: Committed read and its proof checked; the source lets go, the destination may start vCPUs */
+  Confirm: 0x32,
+  /** source -> dest, first frame of an outcome connection: what became of this migration id? */
+  OutcomeQuery: 0x40,
+  /** dest -> source, outcome connection: committed, aborted or unknown, from the destination's journal */
+  Outcome: 0x41,
   /** either way, before commit: give up; the sender closes afterwards */
   Abort: 0x7f,
 } as const;
@@ -116,5 +127,11 @@ export const MAX_CAPABILITIES = 64;
 export const MAX_SHORT_STRING_CHARS = 256;
 export const MAX_TEXT_CHARS = 4096;
 export const MAX_DIGEST_CHARS = 128;
+/** A migration id (Hello, Confirm, OutcomeQuery, Outcome): 1..64 of `A-Z a-z 0-9 . _ : -` (a UUID is 36). */
+export const MAX_MIGRATION_ID_CHARS = 64;
+/** Complete.nonce: this many random bytes, as 32 lowercase hex characters, fresh for every migration. */
+export const COMMIT_NONCE_BYTES = 16;
+/** Committed.proof: a SHA-256, 64 lowercase hex characters. */
+export const COMMIT_PROOF_CHARS = 64;
 /** Largest page index a batch entry can carry (u32). */
 export const MAX_PAGE_INDEX = 0xffffffff;

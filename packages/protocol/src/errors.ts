@@ -196,6 +196,38 @@ export class PeerAbortError extends MigrationError {
   }
 }
 
+/** LM_ERR_OUTCOME_UNKNOWN: After Complete the source could not learn whether the destination committed; the guest stays parked here until resolved. */
+export class OutcomeUnknownError extends MigrationError {
+  constructor(message = 'outcome of the commit unknown', options?: { cause?: unknown }) {
+    super('LM_ERR_OUTCOME_UNKNOWN', message, options);
+    this.name = 'OutcomeUnknownError';
+  }
+}
+
+/** LM_ERR_PROOF_MISMATCH: Committed's proof is not the one the source computes from its own table and the nonce. */
+export class ProofMismatchError extends MigrationError {
+  constructor(message = 'commit proof mismatch', options?: { cause?: unknown }) {
+    super('LM_ERR_PROOF_MISMATCH', message, options);
+    this.name = 'ProofMismatchError';
+  }
+}
+
+/** LM_ERR_OUTCOME_DECIDED: The migration id already has an outcome at the destination; an aborted id is never committed, nor a committed one aborted, nor a used one started again. */
+export class OutcomeDecidedError extends MigrationError {
+  constructor(message = 'the outcome of this migration id is already decided', options?: { cause?: unknown }) {
+    super('LM_ERR_OUTCOME_DECIDED', message, options);
+    this.name = 'OutcomeDecidedError';
+  }
+}
+
+/** LM_ERR_JOURNAL: The destination's commit journal cannot be read or written. */
+export class JournalError extends MigrationError {
+  constructor(message = 'commit journal failed', options?: { cause?: unknown }) {
+    super('LM_ERR_JOURNAL', message, options);
+    this.name = 'JournalError';
+  }
+}
+
 /** The code of InternalError, and what an agent tells the peer in Abort for an error with no code of ours. */
 export const INTERNAL_ERROR_CODE = 'LM_ERR_INTERNAL';
 
@@ -234,6 +266,10 @@ export const WIRE_ERROR_CLASSES: ReadonlyMap<string, MigrationErrorClass> = new 
   ['LM_ERR_CONNECT', ConnectError],
   ['LM_ERR_BAD_ARGUMENT', BadArgumentError],
   ['LM_ERR_PEER_ABORT', PeerAbortError],
+  ['LM_ERR_OUTCOME_UNKNOWN', OutcomeUnknownError],
+  ['LM_ERR_PROOF_MISMATCH', ProofMismatchError],
+  ['LM_ERR_OUTCOME_DECIDED', OutcomeDecidedError],
+  ['LM_ERR_JOURNAL', JournalError],
 ]);
 
 /**

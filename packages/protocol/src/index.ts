@@ -1,5 +1,7 @@
 export {
   CHANNEL_GROUP_PAGES,
+  COMMIT_NONCE_BYTES,
+  COMMIT_PROOF_CHARS,
   DEFAULT_BATCH_PAYLOAD,
   DEFAULT_MAX_DELTA_BYTES,
   DEFAULT_MAX_FRAME_PAYLOAD,
@@ -11,6 +13,7 @@ export {
   MAX_CHANNELS,
   MAX_DIGEST_CHARS,
   MAX_MEMORY_BYTES,
+  MAX_MIGRATION_ID_CHARS,
   MAX_RUN_PAGES,
   MAX_REGISTER_FILE_BYTES,
   MAX_VCPUS,
@@ -40,12 +43,16 @@ export {
   InternalError,
   LOCAL_ERROR_CLASSES,
   LOCAL_ERROR_CODES,
+  JournalError,
   MigrationError,
+  OutcomeDecidedError,
+  OutcomeUnknownError,
   PageDeltaError,
   PageIndexOutOfRangeError,
   PageInflateError,
   PeerAbortError,
   PeerClosedError,
+  ProofMismatchError,
   RefusedError,
   TimeoutError,
   TruncatedFrameError,
@@ -60,6 +67,7 @@ export {
 } from './errors.js';
 export { encodeFrame } from './frame-encoder.js';
 export { FrameDecoder } from './frame-decoder.js';
+export { readFrameHeader, type FrameHeader } from './frame-header.js';
 export {
   encodeAbort,
   encodeAccept,
@@ -67,8 +75,11 @@ export {
   encodeChannelHello,
   encodeCommitted,
   encodeComplete,
+  encodeConfirm,
   encodeCpuState,
   encodeHello,
+  encodeOutcome,
+  encodeOutcomeQuery,
   encodeRefuse,
   encodeRoundBegin,
   encodeRoundEnd,
@@ -91,6 +102,15 @@ export {
   type RoundEndMessage,
   type WorkloadDescriptor,
 } from './messages.js';
+export {
+  MIGRATION_OUTCOMES,
+  isMigrationId,
+  newCommitNonce,
+  type ConfirmMessage,
+  type MigrationOutcome,
+  type OutcomeMessage,
+  type OutcomeQueryMessage,
+} from './commit-messages.js';
 export { crc32 } from './crc32.js';
 export { Crc32Shift, ZERO_PAGE_CRC, crc32Combine } from './crc32-combine.js';
 export { isZeroPage } from './page-encoding.js';

@@ -15,6 +15,17 @@ import {
   PAGE_SIZE,
   frameTypeName,
 } from './constants.js';
+import {
+  commitNonce,
+  commitProof,
+  migrationId,
+  validateConfirm,
+  validateOutcome,
+  validateOutcomeQuery,
+  type ConfirmMessage,
+  type OutcomeMessage,
+  type OutcomeQueryMessage,
+} from './commit-messages.js';
 import { BadMessageError } from './errors.js';
 import { encodeFrame } from './frame-encoder.js';
 import { array, boolean, bytes, fail, finiteNumber, integer, lowerHex, own, record, string } from './validate.js';
@@ -27,6 +38,8 @@ export interface HelloMessage {
   protocolVersion: number;
   capabilities: string[];
   guestId: string;
+  /** The source's id for this migration, fresh for each attempt: what the destination journals the outcome under. */
+  migrationId: string;
   geometry: GuestGeometry;
   workload: WorkloadDescriptor;
   token?: string;
@@ -46,9 +59,13 @@ export interface RoundEndMessage { round: number; pages: number }
  * destination). Absent on the wire: true.
  */
 export interface CpuStateMessage { registers: Uint8Array[]; running: boolean }
-/** digest: lowercase hex. rounds: rounds every channel carried, the final one included. Absent on the wire: 0. */
-export interface CompleteMessage { digest: string; pagesSent: number; rounds: number }
-export interface CommittedMessage { digest: string }
+/**
+ * digest: lowercase hex. rounds: rounds every channel carried, the final one included. Absent on the wire: 0.
+ * nonce: 32 lowercase hex characters, fresh for this migration (newCommitNonce); Committed's proof covers it.
+ */
+export interface CompleteMessage { digest: string; pagesSent: number; rounds: number; nonce: string }
+/** digest: the image digest the destination verified. proof: PageChecksums.proof of Complete's nonce, over its own table. */
+export interface CommittedMessage { digest: string; proof: string }
 export interface ActivatedMessage { activatedAtMs: number }
 export interface AbortMessage { code: string; message: string }
 
@@ -77,6 +94,9 @@ export type Frame =
   | { type: typeof FrameType.Complete; message: CompleteMessage }
   | { type: typeof FrameType.Committed; message: CommittedMessage }
   | { type: typeof FrameType.Activated; message: ActivatedMessage }
+  | { type: typeof FrameType.Confirm; message: ConfirmMessage }
+  | { type: typeof FrameType.OutcomeQuery; message: OutcomeQueryMessage }
+  | { type: typeof FrameType.Outcome; message: OutcomeMessage }
   | { type: typeof FrameType.Abort; message: AbortMessage };
 
 const MAX_PAGES = MAX_MEMORY_BYTES / PAGE_SIZE;
@@ -147,6 +167,7 @@ function helloFields(value: unknown): HelloInput {
     protocolVersion: integer(own(o, 'protocolVersion'), 'protocolVersion', 1, 255),
     capabilities: capabilities(own(o, 'capabilities'), 'capabilities'),
     guestId: string(own(o, 'guestId'), 'guestId', 1, MAX_SHORT_STRING_CHARS),
+    migrationId: migrationId(own(o, 'migrationId'), 'migrationId'),
     geometry: geometry(own(o, 'geometry'), 'geometry'),
     workload: workload(own(o, 'workload'), 'workload'),
   };
@@ -212,13 +233,15 @@ export function validateCpuState(value: unknown): CpuStateMessage {
 
 function completeFields(value: unknown): CompleteInput {
   const o = record(value, 'message');
-  const complete: CompleteInput = {
-    digest: lowerHex(own(o, 'digest'), 'digest', MAX_DIGEST_CHARS),
-    pagesSent: integer(own(o, 'pagesSent'), 'pagesSent', 0, Number.MAX_SAFE_INTEGER),
-  };
+  const digest = lowerHex(own(o, 'digest'), 'digest', MAX_DIGEST_CHARS);
+  const pagesSent = integer(own(o, 'pagesSent'), 'pagesSent', 0, Number.MAX_SAFE_INTEGER);
   const rounds = own(o, 'rounds');
-  if (given(rounds)) complete.rounds = integer(rounds, 'rounds', 1, MAX_ROUND);
-  return complete;
+  return {
+    digest,
+    pagesSent,
+    ...(given(rounds) ? { rounds: integer(rounds, 'rounds', 1, MAX_ROUND) } : {}),
+    nonce: commitNonce(own(o, 'nonce'), 'nonce'),
+  };
 }
 
 export function validateComplete(value: unknown): CompleteMessage {
@@ -227,7 +250,8 @@ export function validateComplete(value: unknown): CompleteMessage {
 }
 
 export function validateCommitted(value: unknown): CommittedMessage {
-  return { digest: lowerHex(own(record(value, 'message'), 'digest'), 'digest', MAX_DIGEST_CHARS) };
+  const o = record(value, 'message');
+  return { digest: lowerHex(own(o, 'digest'), 'digest', MAX_DIGEST_CHARS), proof: commitProof(own(o, 'proof'), 'proof') };
 }
 
 export function validateActivated(value: unknown): ActivatedMessage {
@@ -282,6 +306,12 @@ export function decodeMessagePayload(type: Exclude<FrameType, typeof FrameType.P
       return { type, message: validateCommitted(unpack(type, payload)) };
     case FrameType.Activated:
       return { type, message: validateActivated(unpack(type, payload)) };
+    case FrameType.Confirm:
+      return { type, message: validateConfirm(unpack(type, payload)) };
+    case FrameType.OutcomeQuery:
+      return { type, message: validateOutcomeQuery(unpack(type, payload)) };
+    case FrameType.Outcome:
+      return { type, message: validateOutcome(unpack(type, payload)) };
     case FrameType.Abort:
       return { type, message: validateAbort(unpack(type, payload)) };
   }
@@ -306,5 +336,9 @@ export const encodeCpuState = (m: CpuStateInput): Buffer => pack(FrameType.CpuSt
 export const encodeComplete = (m: CompleteInput): Buffer => pack(FrameType.Complete, completeFields(m));
 export const encodeCommitted = (m: CommittedMessage): Buffer => pack(FrameType.Committed, validateCommitted(m));
 export const encodeActivated = (m: ActivatedMessage): Buffer => pack(FrameType.Activated, validateActivated(m));
+export const encodeConfirm = (m: ConfirmMessage): Buffer => pack(FrameType.Confirm, validateConfirm(m));
+export const encodeOutcomeQuery = (m: OutcomeQueryMessage): Buffer => pack(FrameType.OutcomeQuery, validateOutcomeQuery(m));
+export const encodeOutcome = (m: OutcomeMessage): Buffer =>
+  pack(FrameType.Outcome, validateOutcome(m.reason === undefined ? m : { ...m, reason: clipText(m.reason) }));
 export const encodeAbort = (m: AbortMessage): Buffer =>
   pack(FrameType.Abort, validateAbort({ code: m.code, message: clipText(m.message) }));

@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto';
+import { commitNonce } from './commit-messages.js';
 import { ZERO_PAGE_CRC } from './crc32-combine.js';
+import { BadArgumentError, MigrationError } from './errors.js';
+
+/** Starts every commit proof, so that no other SHA-256 of the project can be passed off as one. */
+const PROOF_TAG = Buffer.from('livemig commit proof', 'ascii');
 
 /**
  * The image digest both sides compute to verify a migration before commit, without hashing the whole image
@@ -42,8 +47,34 @@ export class PageChecksums {
   /** Hex SHA-256 of the per-page table and every register file. */
   digest(cpuState: readonly Uint8Array[]): string {
     const hash = createHash('sha256');
-    hash.update(new Uint8Array(this.table.buffer, this.table.byteOffset, this.table.byteLength));
+    hash.update(this.tableBytes());
     for (const registers of cpuState) hash.update(registers);
     return hash.digest('hex');
+  }
+
+  /**
+   * Committed's proof: hex SHA-256 of "livemig commit proof", the 16 bytes of Complete's nonce, the per-page
+   * table and every register file. The nonce comes first, so the proof cannot be derived from the digest (which
+   * Complete carries) by extending its hash: a peer must hold the table itself. The source computes the same
+   * over its own table; equal proofs mean the destination holds the table the source sent, for this migration.
+   * @throws BadArgumentError when `nonce` is not 32 lowercase hex characters.
+   */
+  proof(nonce: string, cpuState: readonly Uint8Array[]): string {
+    try {
+      commitNonce(nonce, 'nonce');
+    } catch (error) {
+      throw new BadArgumentError((error as MigrationError).message, { cause: error });
+    }
+    const hash = createHash('sha256');
+    hash.update(PROOF_TAG);
+    hash.update(Buffer.from(nonce, 'hex'));
+    hash.update(this.tableBytes());
+    for (const registers of cpuState) hash.update(registers);
+    return hash.digest('hex');
+  }
+
+  /** The table's bytes in the host's order (little-endian on every host Node runs on here), as both hashes read them. */
+  private tableBytes(): Uint8Array {
+    return new Uint8Array(this.table.buffer, this.table.byteOffset, this.table.byteLength);
   }
 }

@@ -35,6 +35,10 @@ const table: Array<[string, string]> = [
   ['ConnectError', 'LM_ERR_CONNECT'],
   ['BadArgumentError', 'LM_ERR_BAD_ARGUMENT'],
   ['PeerAbortError', 'LM_ERR_PEER_ABORT'],
+  ['OutcomeUnknownError', 'LM_ERR_OUTCOME_UNKNOWN'],
+  ['ProofMismatchError', 'LM_ERR_PROOF_MISMATCH'],
+  ['OutcomeDecidedError', 'LM_ERR_OUTCOME_DECIDED'],
+  ['JournalError', 'LM_ERR_JOURNAL'],
 ];
 
 /** Failures of our own code: never adopted from a peer's Abort. */

@@ -16,9 +16,12 @@ import {
   encodeChannelHello,
   encodeCommitted,
   encodeComplete,
+  encodeConfirm,
   encodeCpuState,
   encodeFrame,
   encodeHello,
+  encodeOutcome,
+  encodeOutcomeQuery,
   encodeRefuse,
   encodeRoundBegin,
   encodeRoundEnd,
@@ -30,10 +33,14 @@ const hello = {
   protocolVersion: 1,
   capabilities: ['lz4', 'zero'],
   guestId: 'guest-7',
+  migrationId: '7d3c0c1e-2a4b-4c5d-8e9f-0a1b2c3d4e5f',
   geometry: { pageSize: 4096, memoryBytes: 64 * 4096, slotBytes: 32 * 4096, vcpus: 2 },
   workload: { name: 'counter', seed: 42, ops: 1_000_000, params: { stride: 3, ratio: 0.25 } },
   token: 'secret',
 };
+
+const NONCE = '00112233445566778899aabbccddeeff';
+const PROOF = 'f'.repeat(64);
 
 /**
  * [name, type, encoder output, the object the test expects on the wire (msgpack-lite of it), the decoded
@@ -72,10 +79,31 @@ const controlFrames: Array<[string, number, Buffer, object, object?]> = [
     encodeCpuState({ registers: [new Uint8Array([9])], running: false }),
     { registers: [Buffer.from([9])], running: false },
   ],
-  ['Complete', 0x21, encodeComplete({ digest: 'ab01', pagesSent: 99 }), { digest: 'ab01', pagesSent: 99 }, { digest: 'ab01', pagesSent: 99, rounds: 0 }],
-  ['Complete with rounds', 0x21, encodeComplete({ digest: 'ab01', pagesSent: 99, rounds: 7 }), { digest: 'ab01', pagesSent: 99, rounds: 7 }],
-  ['Committed', 0x30, encodeCommitted({ digest: 'ab01' }), { digest: 'ab01' }],
+  [
+    'Complete',
+    0x21,
+    encodeComplete({ digest: 'ab01', pagesSent: 99, nonce: NONCE }),
+    { digest: 'ab01', pagesSent: 99, nonce: NONCE },
+    { digest: 'ab01', pagesSent: 99, nonce: NONCE, rounds: 0 },
+  ],
+  [
+    'Complete with rounds',
+    0x21,
+    encodeComplete({ digest: 'ab01', pagesSent: 99, rounds: 7, nonce: NONCE }),
+    { digest: 'ab01', pagesSent: 99, rounds: 7, nonce: NONCE },
+  ],
+  ['Committed', 0x30, encodeCommitted({ digest: 'ab01', proof: PROOF }), { digest: 'ab01', proof: PROOF }],
   ['Activated', 0x31, encodeActivated({ activatedAtMs: 1_700_000_000_123 }), { activatedAtMs: 1_700_000_000_123 }],
+  ['Confirm', 0x32, encodeConfirm({ migrationId: 'm-1' }), { migrationId: 'm-1' }],
+  ['OutcomeQuery', 0x40, encodeOutcomeQuery({ migrationId: 'm-1' }), { migrationId: 'm-1' }],
+  ['OutcomeQuery with a token', 0x40, encodeOutcomeQuery({ migrationId: 'm-1', token: 'secret' }), { migrationId: 'm-1', token: 'secret' }],
+  ['Outcome', 0x41, encodeOutcome({ migrationId: 'm-1', outcome: 'aborted' }), { migrationId: 'm-1', outcome: 'aborted' }],
+  [
+    'Outcome with a reason',
+    0x41,
+    encodeOutcome({ migrationId: 'm-1', outcome: 'unknown', reason: 'journaled by an earlier run' }),
+    { migrationId: 'm-1', outcome: 'unknown', reason: 'journaled by an earlier run' },
+  ],
   ['Abort', 0x7f, encodeAbort({ code: 'LM_ERR_CANCELLED', message: 'operator' }), { code: 'LM_ERR_CANCELLED', message: 'operator' }],
 ];
 
@@ -83,7 +111,8 @@ describe('wire constants', () => {
   it('frame type codes and names match the documented table', () => {
     expect(FrameType).toEqual({
       Hello: 0x01, Accept: 0x02, Refuse: 0x03, ChannelHello: 0x04, RoundBegin: 0x10, PageBatch: 0x11, RoundEnd: 0x12,
-      CpuState: 0x20, Complete: 0x21, Committed: 0x30, Activated: 0x31, Abort: 0x7f,
+      CpuState: 0x20, Complete: 0x21, Committed: 0x30, Activated: 0x31, Confirm: 0x32, OutcomeQuery: 0x40, Outcome: 0x41,
+      Abort: 0x7f,
     });
     expect(frameTypeName(0x11)).toBe('PageBatch');
     expect(frameTypeName(0x42)).toBe('unknown(0x42)');
@@ -114,7 +143,7 @@ describe('exact frame bytes', () => {
     const payload = Buffer.from([1, 2, 3, 4, 5]);
     const frame = encodeFrame(FrameType.RoundBegin, payload);
     expect(frame).toEqual(
-      Buffer.from([0x4c, 0x4d, 0x49, 0x47, 1, 0x10, 0, 0, 0, 0, 0, 5, ...frame.subarray(12, 16), 1, 2, 3, 4, 5]),
+      Buffer.from([0x4c, 0x4d, 0x49, 0x47, 2, 0x10, 0, 0, 0, 0, 0, 5, ...frame.subarray(12, 16), 1, 2, 3, 4, 5]),
     );
     expect(frame.readUInt32BE(12)).toBe(crc32(payload, crc32(frame.subarray(0, 12))));
     expect(encodeFrame(FrameType.Committed, new Uint8Array(0))).toEqual(frameBytes(0x30, new Uint8Array(0)));

@@ -15,6 +15,7 @@ const hello = encodeHello({
   protocolVersion: 1,
   capabilities: ['lz4'],
   guestId: 'g',
+  migrationId: 'm',
   geometry: { pageSize: 4096, memoryBytes: 4 * 4096, slotBytes: 4096, vcpus: 1 },
   workload: { name: 'w', seed: 1, ops: 2, params: {} },
 });

@@ -25,7 +25,7 @@ export interface HeaderOverrides {
 export function frameBytes(type: number, payload: Uint8Array, o: HeaderOverrides = {}): Buffer {
   const header = [
     ...u32(o.magic ?? 0x4c4d4947),
-    o.version ?? 1,
+    o.version ?? 2,
     type,
     ...u16(o.flags ?? 0),
     ...u32(o.length ?? payload.length),

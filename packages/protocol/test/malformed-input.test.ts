@@ -50,7 +50,8 @@ const roundBegin = msgpack.encode({ round: 1, pages: 2 });
 describe('malformed frame headers give typed errors', () => {
   it.each([
     ['bad magic', frameBytes(0x10, roundBegin, { magic: 0xdeadbeef }), 'LM_ERR_BAD_MAGIC', '0xdeadbeef'],
-    ['unknown version', frameBytes(0x10, roundBegin, { version: 2 }), 'LM_ERR_UNSUPPORTED_VERSION', 'version 2'],
+    ['unknown version', frameBytes(0x10, roundBegin, { version: 3 }), 'LM_ERR_UNSUPPORTED_VERSION', 'version 3'],
+    ['version 1 (before the commit protocol)', frameBytes(0x10, roundBegin, { version: 1 }), 'LM_ERR_UNSUPPORTED_VERSION', 'version 1'],
     ['unknown frame type', frameBytes(0x55, roundBegin), 'LM_ERR_UNKNOWN_FRAME_TYPE', '0x55'],
     ['reserved frame type 0x00', frameBytes(0x00, roundBegin), 'LM_ERR_UNKNOWN_FRAME_TYPE', '0x00'],
     ['nonzero flags', frameBytes(0x10, roundBegin, { flags: 0x8000 }), 'LM_ERR_BAD_FLAGS', '0x8000'],
@@ -125,7 +126,7 @@ describe('truncated stream', () => {
 describe('malformed control messages give LM_ERR_BAD_MESSAGE naming the field', () => {
   const geometry = { pageSize: 4096, memoryBytes: 8192, slotBytes: 4096, vcpus: 1 };
   const workload = { name: 'w', seed: 0, ops: 0, params: {} };
-  const hello = { protocolVersion: 1, capabilities: [], guestId: 'g', geometry, workload };
+  const hello = { protocolVersion: 1, capabilities: [], guestId: 'g', migrationId: 'm', geometry, workload };
 
   it.each([
     ['bad msgpack (0xc1 is never used)', 0x10, Buffer.from([0xc1]), 'bad msgpack'],
@@ -168,6 +169,26 @@ describe('malformed control messages give LM_ERR_BAD_MESSAGE naming the field', 
     ['running as number', 0x20, msgpack.encode({ registers: [], running: 1 }), "'running'"],
     ['rounds 0', 0x21, msgpack.encode({ digest: 'aa', pagesSent: 1, rounds: 0 }), "'rounds'"],
     ['rounds 2**32', 0x21, msgpack.encode({ digest: 'aa', pagesSent: 1, rounds: 2 ** 32 }), "'rounds'"],
+    ['Hello without a migration id', 0x01, msgpack.encode({ ...hello, migrationId: undefined }), "'migrationId'"],
+    ['migration id with a slash', 0x01, msgpack.encode({ ...hello, migrationId: '../m' }), "'migrationId'"],
+    ['migration id of 65 chars', 0x01, msgpack.encode({ ...hello, migrationId: 'm'.repeat(65) }), "'migrationId'"],
+    ['Complete without a nonce', 0x21, msgpack.encode({ digest: 'aa', pagesSent: 1 }), "'nonce'"],
+    ['nonce of 31 hex chars', 0x21, msgpack.encode({ digest: 'aa', pagesSent: 1, nonce: 'a'.repeat(31) }), "'nonce'"],
+    ['nonce of 34 hex chars', 0x21, msgpack.encode({ digest: 'aa', pagesSent: 1, nonce: 'a'.repeat(34) }), "'nonce'"],
+    ['uppercase nonce', 0x21, msgpack.encode({ digest: 'aa', pagesSent: 1, nonce: 'A'.repeat(32) }), "'nonce'"],
+    ['nonce as bin', 0x21, msgpack.encode({ digest: 'aa', pagesSent: 1, nonce: Buffer.alloc(16) }), "'nonce'"],
+    ['Committed without a proof', 0x30, msgpack.encode({ digest: 'ab' }), "'proof'"],
+    ['proof of 63 hex chars', 0x30, msgpack.encode({ digest: 'ab', proof: 'a'.repeat(63) }), "'proof'"],
+    ['proof of 65 hex chars', 0x30, msgpack.encode({ digest: 'ab', proof: 'a'.repeat(65) }), "'proof'"],
+    ['proof not hex', 0x30, msgpack.encode({ digest: 'ab', proof: 'g'.repeat(64) }), "'proof'"],
+    ['Confirm with an empty migration id', 0x32, msgpack.encode({ migrationId: '' }), "'migrationId'"],
+    ['Confirm without a migration id', 0x32, msgpack.encode({}), "'migrationId'"],
+    ['OutcomeQuery migration id with a space', 0x40, msgpack.encode({ migrationId: 'a b' }), "'migrationId'"],
+    ['OutcomeQuery token as number', 0x40, msgpack.encode({ migrationId: 'm', token: 7 }), "'token'"],
+    ['Outcome not one of the three', 0x41, msgpack.encode({ migrationId: 'm', outcome: 'maybe' }), "'outcome'"],
+    ['Outcome without an outcome', 0x41, msgpack.encode({ migrationId: 'm' }), "'outcome'"],
+    ['Outcome reason as number', 0x41, msgpack.encode({ migrationId: 'm', outcome: 'aborted', reason: 1 }), "'reason'"],
+    ['Outcome reason of 4097 chars', 0x41, msgpack.encode({ migrationId: 'm', outcome: 'aborted', reason: 'x'.repeat(4097) }), "'reason'"],
   ])('%s', (_name, type, payload, detail) => {
     const err = decodeError(frameBytes(type, payload));
     expect(err.code).toBe('LM_ERR_BAD_MESSAGE');
@@ -220,7 +241,7 @@ describe('hostile input never crashes or hangs', () => {
         const input = Buffer.from(bytes);
         if (withMagic && input.length >= 6) {
           input.writeUInt32BE(0x4c4d4947, 0);
-          input[4] = 1;
+          input[4] = 2;
         }
         const d = new FrameDecoder();
         try {
@@ -250,7 +271,7 @@ describe('hostile input never crashes or hangs', () => {
   });
 
   it('property: random msgpack values in every control frame give a message or LM_ERR_BAD_MESSAGE', () => {
-    const types = [0x01, 0x02, 0x03, 0x04, 0x10, 0x12, 0x20, 0x21, 0x30, 0x31, 0x7f];
+    const types = [0x01, 0x02, 0x03, 0x04, 0x10, 0x12, 0x20, 0x21, 0x30, 0x31, 0x32, 0x40, 0x41, 0x7f];
     fc.assert(
       fc.property(fc.constantFrom(...types), fc.anything({ withNullPrototype: false }), (type, value) => {
         try {
@@ -274,8 +295,21 @@ describe('encoders refuse what a decoder would reject', () => {
     const { encodeHello } = await import('@livemig/protocol');
     const geometry = { pageSize: 4096, memoryBytes: 8192, slotBytes: 4096, vcpus: 300 };
     expect(() =>
-      encodeHello({ protocolVersion: 1, capabilities: [], guestId: 'g', geometry, workload: { name: 'w', seed: 0, ops: 0, params: {} } }),
+      encodeHello({ protocolVersion: 1, capabilities: [], guestId: 'g', migrationId: 'm', geometry, workload: { name: 'w', seed: 0, ops: 0, params: {} } }),
     ).toThrow(expect.objectContaining({ code: 'LM_ERR_BAD_MESSAGE', message: expect.stringContaining('geometry.vcpus') }));
+  });
+
+  it('encodeComplete without a nonce and encodeCommitted without a proof throw LM_ERR_BAD_MESSAGE', async () => {
+    const { encodeCommitted, encodeComplete } = await import('@livemig/protocol');
+    const bad = (field: string) => expect.objectContaining({ code: 'LM_ERR_BAD_MESSAGE', message: expect.stringContaining(`'${field}'`) });
+    expect(() => encodeComplete({ digest: 'aa', pagesSent: 0, nonce: '' })).toThrow(bad('nonce'));
+    expect(() => encodeCommitted({ digest: 'aa', proof: 'aa' })).toThrow(bad('proof'));
+  });
+
+  it('encodeOutcome clips a long reason to 4096 characters instead of failing', async () => {
+    const { encodeOutcome } = await import('@livemig/protocol');
+    const [frame] = new FrameDecoder().push(encodeOutcome({ migrationId: 'm', outcome: 'unknown', reason: 'y'.repeat(5000) }));
+    expect(frame).toEqual({ type: 0x41, message: { migrationId: 'm', outcome: 'unknown', reason: 'y'.repeat(4096) } });
   });
 
   it('encodeAbort clips a long message to 4096 characters instead of failing', async () => {

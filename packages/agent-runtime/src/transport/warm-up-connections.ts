@@ -7,6 +7,7 @@ import {
   encodeChannelHello,
   encodeCommitted,
   encodeComplete,
+  encodeConfirm,
   encodeCpuState,
   encodeHello,
   encodeRoundBegin,
@@ -75,6 +76,7 @@ function sampleFrames(): Buffer[] {
       protocolVersion: PROTOCOL_VERSION,
       capabilities: ['warm-up'],
       guestId: id,
+      migrationId: id,
       geometry: { pageSize: PAGE_SIZE, memoryBytes: 64 * PAGE_SIZE, slotBytes: 64 * PAGE_SIZE, vcpus: 1 },
       workload: { name: 'idle', seed: 1, ops: 0, params: {} },
       channels: 1,
@@ -84,8 +86,9 @@ function sampleFrames(): Buffer[] {
     encodeRoundBegin({ round: 1, pages: 0 }),
     encodeRoundEnd({ round: 1, pages: 0 }),
     encodeCpuState({ registers: [new Uint8Array(256)], running: false }),
-    encodeComplete({ digest, pagesSent: 0, rounds: 1 }),
-    encodeCommitted({ digest }),
+    encodeComplete({ digest, pagesSent: 0, rounds: 1, nonce: '0'.repeat(32) }),
+    encodeCommitted({ digest, proof: digest }),
+    encodeConfirm({ migrationId: id }),
     encodeActivated({ activatedAtMs: 0 }),
   ];
 }

@@ -25,7 +25,7 @@ export async function commit(conn: FramedSocket, received: ReceivedState, option
     throw new DigestMismatchError(`rebuilt image digest ${receivedDigest} differs from the source's ${received.complete.digest}`);
   }
   // Commit point: from here the destination owns the guest.
-  await conn.send(encodeCommitted({ digest: receivedDigest }));
+  await conn.send(encodeCommitted({ digest: receivedDigest, proof: options.checksums.proof(received.complete.nonce, received.cpuState) }));
   return receivedDigest;
 }
 

@@ -31,6 +31,7 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
         protocolVersion: PROTOCOL_VERSION,
         capabilities: [...CAPABILITIES],
         guestId: report.guestId,
+        migrationId: ctx.id,
         geometry: {
           pageSize: PAGE_SIZE,
           memoryBytes: memory.memoryBytes,

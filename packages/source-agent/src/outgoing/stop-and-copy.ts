@@ -1,4 +1,4 @@
-import { encodeComplete, encodeCpuState } from '@livemig/protocol';
+import { encodeComplete, encodeCpuState, newCommitNonce } from '@livemig/protocol';
 import { roundTenth } from '../round-tenth.js';
 import type { MigrationContext } from './context.js';
 import { sendRound } from './rounds.js';
@@ -30,7 +30,7 @@ export async function stopAndCopy(ctx: MigrationContext): Promise<'commit'> {
   ctx.checkCancelled();
   // From here on the destination decides: cancel is refused.
   ctx.passPointOfNoReturn();
-  await conn.send(encodeComplete({ digest, pagesSent: ctx.pagesBeforeRound, rounds: ctx.round }));
+  await conn.send(encodeComplete({ digest, pagesSent: ctx.pagesBeforeRound, rounds: ctx.round, nonce: newCommitNonce() }));
   report.sourceDowntimeMs = roundTenth(performance.now() - ctx.parkedAt);
   ctx.finalRound = { pages, sent };
   return 'commit';

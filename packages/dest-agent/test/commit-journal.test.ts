@@ -1,0 +1,214 @@
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { crc32 } from '@livemig/protocol';
+import { COMMIT_JOURNAL_FILE, CommitJournal } from '@livemig/dest-agent';
+
+const AT = new Date('2026-11-21T10:00:00.000Z');
+const now = (): Date => AT;
+
+/** A journal line built here, not by the journal: CRC-32 of the JSON as 8 hex characters, a space, the JSON. */
+function line(migrationId: string, outcome: string, at = AT.toISOString()): string {
+  const json = JSON.stringify({ migrationId, outcome, at });
+  return `${crc32(Buffer.from(json)).toString(16).padStart(8, '0')} ${json}\n`;
+}
+
+describe('commit journal', () => {
+  let dir: string;
+  let file: string;
+  const open = (): Promise<CommitJournal> => CommitJournal.open({ stateDir: dir, now });
+  const decided = expect.objectContaining({ code: 'LM_ERR_OUTCOME_DECIDED' });
+
+  beforeEach(() => {
+    dir = join(mkdtempSync(join(tmpdir(), 'livemig-journal-')), 'state');
+    file = join(dir, COMMIT_JOURNAL_FILE);
+  });
+  afterEach(() => rmSync(join(dir, '..'), { recursive: true, force: true }));
+
+  it('creates its state directory and an empty file', async () => {
+    const journal = await open();
+    expect(journal.path).toBe(file);
+    expect(journal.records()).toEqual([]);
+    expect(journal.tornBytes).toBe(0);
+    expect(readFileSync(file, 'utf8')).toBe('');
+    await journal.close();
+  });
+
+  it('a record is in the file when its promise resolves, one line each', async () => {
+    const journal = await open();
+    const committed = await journal.recordCommitted('m-1');
+    expect(committed).toEqual({ migrationId: 'm-1', outcome: 'committed', at: AT.toISOString(), thisRun: true });
+    expect(readFileSync(file, 'utf8')).toBe(line('m-1', 'committed'));
+    await journal.recordAborted('m-2');
+    expect(readFileSync(file, 'utf8')).toBe(line('m-1', 'committed') + line('m-2', 'aborted'));
+    await journal.close();
+  });
+
+  it('reopened after close, it remembers every record, as recorded by an earlier run', async () => {
+    const first = await open();
+    await first.recordCommitted('m-1');
+    await first.recordAborted('m-2');
+    await first.close();
+    const second = await open();
+    expect(second.records()).toEqual([
+      { migrationId: 'm-1', outcome: 'committed', at: AT.toISOString(), thisRun: false },
+      { migrationId: 'm-2', outcome: 'aborted', at: AT.toISOString(), thisRun: false },
+    ]);
+    expect(second.get('m-2')?.outcome).toBe('aborted');
+    expect(second.get('m-3')).toBeUndefined();
+    await second.close();
+  });
+
+  it('refuses to commit an aborted id and to abort a committed one, also after a restart', async () => {
+    const first = await open();
+    await first.recordAborted('aborted-id');
+    await first.recordCommitted('committed-id');
+    await expect(first.recordCommitted('aborted-id')).rejects.toThrow(decided);
+    await expect(first.recordAborted('committed-id')).rejects.toThrow(decided);
+    await first.close();
+    const second = await open();
+    await expect(second.recordCommitted('aborted-id')).rejects.toThrow(decided);
+    await expect(second.recordAborted('committed-id')).rejects.toThrow(
+      expect.objectContaining({ message: expect.stringContaining('by an earlier run') }),
+    );
+    await second.close();
+    expect(readFileSync(file, 'utf8')).toBe(line('aborted-id', 'aborted') + line('committed-id', 'committed'));
+  });
+
+  it('of two calls for one id in the same turn, the first wins', async () => {
+    const journal = await open();
+    const [abort, commit] = await Promise.allSettled([journal.recordAborted('race'), journal.recordCommitted('race')]);
+    expect(abort).toMatchObject({ status: 'fulfilled', value: { outcome: 'aborted' } });
+    expect(commit).toMatchObject({ status: 'rejected', reason: decided });
+    expect(journal.get('race')?.outcome).toBe('aborted');
+    await journal.close();
+  });
+
+  it('recording the same outcome again resolves with the first record and writes nothing', async () => {
+    const journal = await open();
+    const [a, b] = await Promise.all([journal.recordCommitted('m'), journal.recordCommitted('m')]);
+    expect(b).toEqual(a);
+    expect(await journal.recordCommitted('m')).toEqual(a);
+    expect(readFileSync(file, 'utf8')).toBe(line('m', 'committed'));
+    await journal.close();
+  });
+
+  it('ignores a torn last record (no newline), cuts it off, and appends cleanly after it', async () => {
+    const first = await open();
+    await first.recordCommitted('kept');
+    await first.close();
+    const torn = line('torn', 'committed').slice(0, 30);
+    appendFileSync(file, torn);
+    const second = await open();
+    expect(second.tornBytes).toBe(torn.length);
+    expect(second.records().map((r) => r.migrationId)).toEqual(['kept']);
+    expect(statSync(file).size).toBe(line('kept', 'committed').length);
+    // The torn record was never acknowledged: the id is free, and the next record starts on a line of its own.
+    await second.recordAborted('torn');
+    await second.close();
+    const third = await open();
+    expect(third.tornBytes).toBe(0);
+    expect(third.records().map((r) => [r.migrationId, r.outcome])).toEqual([['kept', 'committed'], ['torn', 'aborted']]);
+    await third.close();
+  });
+
+  it('ignores a last line that fails its CRC (a torn write that reached the newline)', async () => {
+    const bad = line('bad', 'committed').replace('committed', 'commixted');
+    await (await open()).close();
+    writeFileSync(file, line('good', 'aborted') + bad);
+    const journal = await open();
+    expect(journal.tornBytes).toBe(bad.length);
+    expect(journal.records().map((r) => r.migrationId)).toEqual(['good']);
+    await journal.close();
+  });
+
+  it('refuses a file with an unreadable line before the last (LM_ERR_JOURNAL)', async () => {
+    await (await open()).close();
+    writeFileSync(file, line('a', 'aborted') + 'garbage\n' + line('b', 'committed'));
+    await expect(open()).rejects.toThrow(expect.objectContaining({ code: 'LM_ERR_JOURNAL', message: expect.stringContaining('line 2') }));
+  });
+
+  it('refuses a file that records one id with both outcomes (LM_ERR_JOURNAL)', async () => {
+    await (await open()).close();
+    writeFileSync(file, line('a', 'aborted') + line('a', 'committed'));
+    await expect(open()).rejects.toThrow(expect.objectContaining({ code: 'LM_ERR_JOURNAL', message: expect.stringContaining('recorded aborted before') }));
+  });
+
+  it('refuses a state directory that is a file (LM_ERR_JOURNAL)', async () => {
+    writeFileSync(join(dir, '..', 'plain-file'), '');
+    await expect(CommitJournal.open({ stateDir: join(dir, '..', 'plain-file') })).rejects.toThrow(
+      expect.objectContaining({ code: 'LM_ERR_JOURNAL' }),
+    );
+  });
+
+  it('refuses an id the wire would not carry (LM_ERR_BAD_ARGUMENT)', async () => {
+    const journal = await open();
+    await expect(journal.recordCommitted('has space')).rejects.toThrow(expect.objectContaining({ code: 'LM_ERR_BAD_ARGUMENT' }));
+    await expect(journal.recordAborted('')).rejects.toThrow(expect.objectContaining({ code: 'LM_ERR_BAD_ARGUMENT' }));
+    await journal.close();
+  });
+
+  it('once closed, takes no more records (LM_ERR_JOURNAL)', async () => {
+    const journal = await open();
+    await journal.close();
+    await expect(journal.recordCommitted('late')).rejects.toThrow(expect.objectContaining({ code: 'LM_ERR_JOURNAL' }));
+  });
+});
+
+describe('outcome query answers', () => {
+  let dir: string;
+  const open = (): Promise<CommitJournal> => CommitJournal.open({ stateDir: dir, now });
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'livemig-journal-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('an id never seen is recorded aborted, durably, before the answer, and can never be committed', async () => {
+    const journal = await open();
+    expect(await journal.answerQuery('unseen')).toMatchObject({ outcome: 'aborted' });
+    expect(readFileSync(join(dir, COMMIT_JOURNAL_FILE), 'utf8')).toBe(line('unseen', 'aborted'));
+    await expect(journal.recordCommitted('unseen')).rejects.toThrow(expect.objectContaining({ code: 'LM_ERR_OUTCOME_DECIDED' }));
+    await journal.close();
+  });
+
+  it('committed in this run: committed; aborted: aborted', async () => {
+    const journal = await open();
+    await journal.recordCommitted('c');
+    await journal.recordAborted('a');
+    expect(await journal.answerQuery('c')).toEqual({ outcome: 'committed' });
+    expect(await journal.answerQuery('a')).toMatchObject({ outcome: 'aborted' });
+    await journal.close();
+  });
+
+  it('a query while the commit record is being written waits for it', async () => {
+    const journal = await open();
+    const committing = journal.recordCommitted('c');
+    const answer = journal.answerQuery('c');
+    await committing;
+    expect(await answer).toEqual({ outcome: 'committed' });
+    await journal.close();
+  });
+
+  it('after a restart: committed by the earlier run is unknown, aborted stays aborted', async () => {
+    const first = await open();
+    await first.recordCommitted('c');
+    await first.recordAborted('a');
+    await first.close();
+    const second = await open();
+    const answer = await second.answerQuery('c');
+    expect(answer.outcome).toBe('unknown');
+    expect(answer.reason).toContain('earlier run');
+    expect(await second.answerQuery('a')).toMatchObject({ outcome: 'aborted' });
+    await second.close();
+  });
+
+  it('a journal that cannot record answers unknown for an id it has no record of', async () => {
+    const journal = await open();
+    await journal.recordAborted('a');
+    await journal.close();
+    expect(await journal.answerQuery('new')).toMatchObject({ outcome: 'unknown', reason: expect.stringContaining('cannot record') });
+    expect(await journal.answerQuery('a')).toMatchObject({ outcome: 'aborted' });
+  });
+});
