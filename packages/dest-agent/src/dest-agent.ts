@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { encodeActivated } from '@livemig/protocol';
-import { Guest, VcpuPool } from '@livemig/guest';
+import { Guest } from '@livemig/guest';
 import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, errorSummary, silentLogger, warmUpConnections, type Logger } from '@livemig/agent-runtime';
 import type { IncomingReport } from './incoming-report.js';
 import { receiveGuest, type ReceiveProgress } from './receiver.js';
 import { ReceiverPool } from './receiver-pool.js';
 import { MemoryReservations, type Reservation } from './reservations.js';
+import { VcpuPool } from './vcpu-pool.js';
 
 export interface DestAgentOptions {
   /** Guest memory this agent may hold at once (reservations beyond it are refused). */

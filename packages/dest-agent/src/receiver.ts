@@ -17,11 +17,12 @@ import {
   PageChecksums,
   REQUIRED_CAPABILITIES,
 } from '@livemig/protocol';
-import { Guest, GuestError, GuestMemory, MAX_VCPUS, type VcpuPool, parseWorkloadSpec, validateCpuState, type CpuState, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
+import { Guest, GuestError, GuestMemory, MAX_VCPUS, parseWorkloadSpec, validateCpuState, type CpuState, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
 import { DEFAULT_IDLE_TIMEOUT_MS, formatBytes, type FramedSocket, type Logger } from '@livemig/agent-runtime';
 import { ChannelReceivers } from './channel-receivers.js';
 import type { ReceiverPool } from './receiver-pool.js';
 import type { MemoryReservations, Reservation } from './reservations.js';
+import type { VcpuPool } from './vcpu-pool.js';
 
 export interface ReceiverOptions {
   reservations: MemoryReservations;
