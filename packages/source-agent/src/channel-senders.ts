@@ -50,7 +50,10 @@ export class ChannelSenders {
     this.threads = new ChannelThreads<SenderCommand, SenderEvent>(threads, (index, event) => this.onEvent(this.channels[index]!, event));
   }
 
-  /** Spawns `count` workers and resolves once each has loaded its code (each posts `online`). */
+  /**
+   * Spawns `count` workers and resolves once each has loaded its code (each posts `online`).
+   * @throws the first worker's failure to start; every worker of the call is terminated then
+   */
   static async spawn(count: number): Promise<ChannelSenders> {
     return new ChannelSenders(await spawnThreads(SENDER_WORKER_URL, count));
   }
