@@ -1,8 +1,8 @@
-import type { Worker } from 'node:worker_threads';
+import { ChannelThreads, type ReadyThread } from '@livemig/agent-runtime';
 import type { GuestMemory } from '@livemig/guest';
 import { localErrorFromCode, type PageChecksums } from '@livemig/protocol';
 import type { ReceiverCommand, ReceiverEvent, ReceiverWorkerData } from './channel-messages.js';
-import type { ReceiverPool } from './receiver-pool.js';
+import type { ReceiverGreeting, ReceiverPool } from './receiver-pool.js';
 
 export interface ChannelReceiversOptions {
   pool: ReceiverPool;
@@ -13,8 +13,8 @@ export interface ChannelReceiversOptions {
   idleTimeoutMs: number;
 }
 
+/** What the main thread knows of one channel, from its worker's reports. */
 interface Channel {
-  worker: Worker;
   roundsDone: number;
   /** Pages and bytes of the rounds done. */
   pages: number;
@@ -26,46 +26,49 @@ interface Channel {
 
 /**
  * The data channels of an incoming migration: one worker thread per channel, each listening on its own port.
- * `failed` rejects with the first channel's typed error; `untilRound(n)` resolves once every channel has
- * applied round n in full.
+ * `failed` rejects with the first channel's typed error (ChannelThreads); `untilRound(n)` resolves once every
+ * channel has applied round n in full.
  */
 export class ChannelReceivers {
   readonly ports: number[];
   readonly failed: Promise<never>;
-  private rejectFailed: (error: Error) => void = () => {};
+  private readonly threads: ChannelThreads<ReceiverCommand, ReceiverEvent>;
+  private readonly channels: Channel[];
   /** Woken at every round end, to look at roundsDone again. */
   private waiters: (() => void)[] = [];
 
-  private constructor(private readonly channels: Channel[], ports: number[]) {
-    this.ports = ports;
-    this.failed = new Promise<never>((_, reject) => {
-      this.rejectFailed = reject;
-    });
-    this.failed.catch(() => {});
+  private constructor(listening: ReadyThread<ReceiverGreeting>[]) {
+    this.ports = listening.map(({ greeting }) => greeting.port);
+    this.channels = listening.map(() => ({ roundsDone: 0, pages: 0, bytes: 0, openPages: 0, openBytes: 0 }));
+    this.threads = new ChannelThreads<ReceiverCommand, ReceiverEvent>(listening, (index, event) => this.onEvent(this.channels[index]!, event));
+    this.failed = this.threads.failed;
   }
 
   /**
    * Takes `count` workers from the pool, already listening on their ports, and assigns them the reservation's
    * channels. Resolves without waiting for them: a pooled worker's port is known from its greeting.
+   * @throws the failure of a worker spawned because the pool had too few, or of one before it was assigned
+   *   (every worker taken is terminated then)
    */
   static async open(options: ChannelReceiversOptions): Promise<ChannelReceivers> {
-    const listening = await options.pool.takeExactly(options.count);
+    // Taken from the pool, each worker keeps the process alive until the migration ends (ThreadPool.take).
+    const receivers = new ChannelReceivers(await options.pool.takeExactly(options.count));
     const memory = options.memory.handles();
-    const channels: Channel[] = listening.map(({ worker }, channel) => {
-      // Assigned to a migration now: it must keep the process alive until the migration ends.
-      worker.ref();
-      const data: ReceiverWorkerData = {
-        memory,
-        checksums: options.checksums.buffer,
-        reservationId: options.reservationId,
-        channel,
-        idleTimeoutMs: options.idleTimeoutMs,
-      };
-      worker.postMessage({ type: 'assign', data } satisfies ReceiverCommand);
-      return { worker, roundsDone: 0, pages: 0, bytes: 0, openPages: 0, openBytes: 0 };
-    });
-    const receivers = new ChannelReceivers(channels, listening.map(({ port }) => port));
-    for (const channel of channels) receivers.watch(channel);
+    try {
+      receivers.channels.forEach((_, channel) => {
+        const data: ReceiverWorkerData = {
+          memory,
+          checksums: options.checksums.buffer,
+          reservationId: options.reservationId,
+          channel,
+          idleTimeoutMs: options.idleTimeoutMs,
+        };
+        receivers.threads.post(channel, { type: 'assign', data });
+      });
+    } catch (error) {
+      receivers.threads.terminate();
+      throw error;
+    }
     return receivers;
   }
 
@@ -93,29 +96,27 @@ export class ChannelReceivers {
 
   /** Stops every channel worker. */
   async close(): Promise<void> {
-    await Promise.all(this.channels.map(({ worker }) => worker.terminate()));
+    await this.threads.close();
   }
 
-  private watch(channel: Channel): void {
-    // Only the first rejection of `failed` counts: later channel errors are echoes of the first.
-    const fail = (error: Error): void => this.rejectFailed(error);
-    channel.worker.on('message', (event: ReceiverEvent) => {
-      if (event.type === 'progress') {
-        channel.openPages = event.pages;
-        channel.openBytes = event.bytes;
-      } else if (event.type === 'round-end') {
-        channel.roundsDone = event.round;
-        channel.pages += event.pages;
-        channel.bytes += event.bytes;
-        channel.openPages = 0;
-        channel.openBytes = 0;
-        const waiting = this.waiters;
-        this.waiters = [];
-        for (const wake of waiting) wake();
-      } else if (event.type === 'error') {
-        fail(localErrorFromCode(event.code, event.message));
-      }
-    });
-    channel.worker.on('error', (error) => fail(error));
+  /** Every message of a receiver worker is a report: none is a reply. */
+  private onEvent(channel: Channel, event: ReceiverEvent): boolean {
+    if (event.type === 'progress') {
+      channel.openPages = event.pages;
+      channel.openBytes = event.bytes;
+    } else if (event.type === 'round-end') {
+      channel.roundsDone = event.round;
+      channel.pages += event.pages;
+      channel.bytes += event.bytes;
+      channel.openPages = 0;
+      channel.openBytes = 0;
+      const waiting = this.waiters;
+      this.waiters = [];
+      for (const wake of waiting) wake();
+    } else if (event.type === 'error') {
+      // Only the first failure counts: later channel errors are echoes of the first.
+      this.threads.fail(localErrorFromCode(event.code, event.message));
+    }
+    return true;
   }
 }

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { VcpuPool } from '@livemig/guest';
 import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, silentLogger, warmUpConnections, type Logger } from '@livemig/agent-runtime';
 import type { ChannelReceivers } from './channel-receivers.js';
 import type { IncomingReport } from './incoming-report.js';
@@ -8,6 +7,7 @@ import { receiveMigration, type ArrivedGuest } from './incoming/incoming-migrati
 import { IncomingRecord } from './incoming/incoming-record.js';
 import { ReceiverPool } from './receiver-pool.js';
 import { MemoryReservations } from './reservations.js';
+import { VcpuPool } from './vcpu-pool.js';
 
 export type { ArrivedGuest } from './incoming/incoming-migration.js';
 

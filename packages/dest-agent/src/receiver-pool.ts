@@ -1,5 +1,4 @@
-import type { Worker } from 'node:worker_threads';
-import { WorkerPool } from '@livemig/guest';
+import { ThreadPool } from '@livemig/agent-runtime';
 import type { ReceiverEvent, ReceiverSpawnData } from './channel-messages.js';
 
 /**
@@ -11,31 +10,19 @@ import type { ReceiverEvent, ReceiverSpawnData } from './channel-messages.js';
  */
 const CHANNEL_YOUNG_GENERATION_MB = 3;
 
-/** A pooled receiver worker and the port it listens on. */
-export interface ListeningWorker {
-  worker: Worker;
-  port: number;
-}
+/** A receiver worker's greeting: its code is loaded and it listens on `port`. */
+export type ReceiverGreeting = Extract<ReceiverEvent, { type: 'online' }>;
 
 /**
  * Idle receiver workers for the data channels of the next incoming migration. Each listens on a port of its
- * own from the moment it is online, so a reservation hands out ports without waiting for any thread.
+ * own from the moment it is online, so a reservation hands out ports without waiting for any thread
+ * (ChannelReceivers.open takes them with takeExactly).
  */
-export class ReceiverPool extends WorkerPool {
+export class ReceiverPool extends ThreadPool<ReceiverGreeting> {
   constructor(size: number, spawnData: ReceiverSpawnData) {
     super(new URL('./channel-receiver-worker.js', import.meta.url), size, {
       workerData: spawnData,
       resourceLimits: { maxYoungGenerationSizeMb: CHANNEL_YOUNG_GENERATION_MB },
-    });
-  }
-
-  /** Exactly `count` listening workers: from the pool first, the rest spawned now, all at once. */
-  async takeExactly(count: number): Promise<ListeningWorker[]> {
-    const pooled = await this.take(count);
-    const spawned = await Promise.all(Array.from({ length: count - pooled.length }, () => this.spawn()));
-    return [...pooled, ...spawned].map((worker) => {
-      const online = this.greeting(worker) as Extract<ReceiverEvent, { type: 'online' }>;
-      return { worker, port: online.port };
     });
   }
 }

@@ -30,10 +30,18 @@ export interface GuestStartOptions {
   cpuState?: CpuState;
   /** Start with every vCPU parked. */
   paused?: boolean;
-  /** Idle vCPU workers spawned ahead (VcpuPool.take); the guest spawns its own for any vCPU beyond them. */
+  /**
+   * Idle vCPU workers spawned ahead from VCPU_WORKER_URL, each past its greeting (an agent's pool); the guest
+   * spawns its own for any vCPU beyond them.
+   */
   workers?: Worker[];
 }
 
+/**
+ * The vCPU worker script. Spawned with its VcpuWorkerData it runs at once; spawned without workerData (ahead of
+ * need, by an agent's pool) it loads its code, posts one message (`'online'`, its greeting) and waits for the
+ * VcpuWorkerData that Guest.start posts it. Pooling stays with the agents: the guest knows no thread pools.
+ */
 export const VCPU_WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
 
 /** How often a wait on the control block re-checks for a crashed worker. */

@@ -1,9 +1,7 @@
 export { DEFAULT_SLOT_BYTES, PAGE_SIZE } from './constants.js';
 export { digestGuest } from './digest.js';
 export { GUEST_ERROR_CODES, GuestError, GuestErrorCode, type GuestErrorCodeValue } from './errors.js';
-export { Guest, type GuestStartOptions } from './guest.js';
-export { VcpuPool } from './vcpu-pool.js';
-export { WorkerPool } from './worker-pool.js';
+export { Guest, VCPU_WORKER_URL, type GuestStartOptions } from './guest.js';
 export { checkIncrPattern, type IncrCheck } from './incr-check.js';
 export { GuestMemory, type SharedMemoryHandles } from './memory.js';
 export { MAX_THROTTLE_PERCENT, THROTTLE_TIMESLICE_MS, throttleSleepMs } from './throttle.js';

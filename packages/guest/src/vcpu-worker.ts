@@ -139,7 +139,7 @@ function run(data: VcpuWorkerData): void {
 if (workerData) {
   run(workerData as VcpuWorkerData);
 } else {
-  // Spawned into a VcpuPool ahead of need: the code is loaded; run once a guest assigns this vCPU.
+  // Spawned ahead of need (an agent's pool): the code is loaded; run once a guest assigns this vCPU.
   parentPort!.once('message', (data: VcpuWorkerData) => run(data));
   parentPort!.postMessage('online');
 }

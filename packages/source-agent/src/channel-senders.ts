@@ -1,8 +1,9 @@
-import { Worker } from 'node:worker_threads';
+import { ChannelThreads, spawnThreads, type ReadyThread } from '@livemig/agent-runtime';
 import type { GuestMemory } from '@livemig/guest';
-import { InternalError, channelOfPage, localErrorFromCode, type PageChecksums } from '@livemig/protocol';
-import { errorSummary } from '@livemig/agent-runtime';
+import { channelOfPage, localErrorFromCode, type PageChecksums } from '@livemig/protocol';
 import type { EncodingStats, SenderCommand, SenderEvent, SenderWorkerData } from './channel-messages.js';
+
+const SENDER_WORKER_URL = new URL('./channel-sender-worker.js', import.meta.url);
 
 export interface ChannelSendersOptions {
   host: string;
@@ -19,9 +20,8 @@ export interface ChannelSendersOptions {
   lz4Runs: boolean;
 }
 
+/** What the main thread knows of one channel, from its worker's reports. */
 interface Channel {
-  worker: Worker;
-  waiting: ((event: SenderEvent) => void) | undefined;
   stats: EncodingStats;
   deltaHits: number;
   /** When its worker had connected and sent ChannelHello, in ms since the epoch (0 until then). */
@@ -36,42 +36,30 @@ interface Channel {
 /**
  * The data channels of an outgoing migration, one worker thread and one TCP connection each. Pages are
  * sharded by 64-page group (channelOfPage), so every copy of a page travels on the same channel, in order.
- * The first failure of any channel is sticky and fails every later round.
+ * The first failure of any channel is sticky and fails every later round (ChannelThreads).
  *
  * Starting a worker thread that loads the protocol costs ~100 ms, so workers are spawned ahead (spawn), as
  * soon as a migration is planned, and only connected when the destination has answered (start).
  */
 export class ChannelSenders {
-  private failure: Error | undefined;
+  private readonly threads: ChannelThreads<SenderCommand, SenderEvent>;
+  private readonly channels: Channel[];
 
-  private constructor(private readonly channels: Channel[]) {
-    for (const channel of channels) this.watch(channel);
+  private constructor(threads: ReadyThread[]) {
+    this.channels = threads.map(() => ({ stats: { pages: {}, bytes: {} }, deltaHits: 0, openedAt: 0, bytes: 0, roundPages: 0, roundBytes: 0 }));
+    this.threads = new ChannelThreads<SenderCommand, SenderEvent>(threads, (index, event) => this.onEvent(this.channels[index]!, event));
   }
 
-  /** Spawns `count` workers and resolves once each has loaded its code. */
+  /**
+   * Spawns `count` workers and resolves once each has loaded its code (each posts `online`).
+   * @throws the first worker's failure to start; every worker of the call is terminated then
+   */
   static async spawn(count: number): Promise<ChannelSenders> {
-    const channels: Channel[] = Array.from({ length: count }, () => ({
-      worker: new Worker(new URL('./channel-sender-worker.js', import.meta.url)),
-      waiting: undefined,
-      stats: { pages: {}, bytes: {} },
-      deltaHits: 0,
-      openedAt: 0,
-      bytes: 0,
-      roundPages: 0,
-      roundBytes: 0,
-    }));
-    const senders = new ChannelSenders(channels);
-    try {
-      await Promise.all(channels.map((channel) => senders.next(channel, 'online')));
-    } catch (error) {
-      senders.terminate();
-      throw error;
-    }
-    return senders;
+    return new ChannelSenders(await spawnThreads(SENDER_WORKER_URL, count));
   }
 
   get count(): number {
-    return this.channels.length;
+    return this.threads.count;
   }
 
   /**
@@ -84,7 +72,7 @@ export class ChannelSenders {
       throw new Error(`${options.ports.length} ports for ${this.channels.length} channels`);
     }
     const memory = options.memory.handles();
-    this.channels.forEach((channel, index) => {
+    this.channels.forEach((_, index) => {
       const data: SenderWorkerData = {
         memory,
         checksums: options.checksums.buffer,
@@ -98,7 +86,7 @@ export class ChannelSenders {
         lz4Runs: options.lz4Runs,
         ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
       };
-      this.post(channel, { type: 'start', data });
+      this.threads.post(index, { type: 'start', data });
     });
   }
 
@@ -111,15 +99,13 @@ export class ChannelSenders {
     const shares = splitByChannel(pages, count);
     await Promise.all(
       this.channels.map(async (channel, index) => {
-        this.post(channel, { type: 'round', round, pages: shares[index]!, final });
-        const done = await this.next(channel, 'round-done');
-        if (done.type === 'round-done') {
-          channel.stats = done.stats;
-          channel.deltaHits = done.deltaHits;
-          channel.bytes += done.bytes;
-          channel.roundPages = 0;
-          channel.roundBytes = 0;
-        }
+        this.threads.post(index, { type: 'round', round, pages: shares[index]!, final });
+        const done = await this.threads.reply(index, 'round-done');
+        channel.stats = done.stats;
+        channel.deltaHits = done.deltaHits;
+        channel.bytes += done.bytes;
+        channel.roundPages = 0;
+        channel.roundBytes = 0;
       }),
     );
   }
@@ -163,9 +149,9 @@ export class ChannelSenders {
       timer = setTimeout(resolve, graceMs);
     });
     const closed = Promise.all(
-      this.channels.map(async (channel) => {
-        this.post(channel, { type: 'finish' });
-        await this.next(channel, 'finished');
+      this.channels.map(async (_, index) => {
+        this.threads.post(index, { type: 'finish' });
+        await this.threads.reply(index, 'finished');
       }),
     );
     try {
@@ -178,52 +164,25 @@ export class ChannelSenders {
 
   /** Cuts every channel at once (failure or cancel). */
   terminate(): void {
-    for (const { worker } of this.channels) void worker.terminate();
+    this.threads.terminate();
   }
 
-  private post(channel: Channel, command: SenderCommand): void {
-    if (this.failure) throw this.failure;
-    channel.worker.postMessage(command);
-  }
-
-  private next(channel: Channel, type: SenderEvent['type']): Promise<SenderEvent> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      channel.waiting = (event) => {
-        channel.waiting = undefined;
-        if (event.type === 'error') reject(this.failure);
-        else if (event.type !== type) reject(new Error(`channel sent ${event.type}, expected ${type}`));
-        else resolve(event);
-      };
-    });
-  }
-
-  private watch(channel: Channel): void {
-    const failWith = (error: Error): void => {
-      if (this.failure) return;
-      this.failure = error;
-      for (const other of this.channels) other.waiting?.({ type: 'error', ...errorSummary(error) });
-    };
-    channel.worker.on('message', (event: SenderEvent) => {
-      if (event.type === 'error') {
-        failWith(localErrorFromCode(event.code, event.message));
-        return;
-      }
-      if (event.type === 'progress') {
-        channel.roundPages = event.pages;
-        channel.roundBytes = event.bytes;
-        return;
-      }
-      if (event.type === 'opened') {
-        channel.openedAt = event.at;
-        return;
-      }
-      channel.waiting?.(event);
-    });
-    channel.worker.on('error', (error) => failWith(error));
-    channel.worker.on('exit', (code) => {
-      if (code !== 0 && !this.failure) failWith(new InternalError(`channel worker exited with code ${code}`));
-    });
+  /** Takes in what a channel reports on its own; false for the reply to the command it is working on. */
+  private onEvent(channel: Channel, event: SenderEvent): boolean {
+    if (event.type === 'error') {
+      this.threads.fail(localErrorFromCode(event.code, event.message));
+      return true;
+    }
+    if (event.type === 'progress') {
+      channel.roundPages = event.pages;
+      channel.roundBytes = event.bytes;
+      return true;
+    }
+    if (event.type === 'opened') {
+      channel.openedAt = event.at;
+      return true;
+    }
+    return false;
   }
 }
 

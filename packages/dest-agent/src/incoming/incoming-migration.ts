@@ -1,5 +1,6 @@
 import { BadMessageError, MigrationError, type HelloMessage } from '@livemig/protocol';
-import { GuestError, type Guest, type VcpuPool, type WorkloadSpec } from '@livemig/guest';
+import { GuestError, type Guest, type WorkloadSpec } from '@livemig/guest';
+import type { VcpuPool } from '../vcpu-pool.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, formatBytes, type FramedSocket, type Logger } from '@livemig/agent-runtime';
 import type { ChannelReceivers } from '../channel-receivers.js';
 import type { IncomingReport } from '../incoming-report.js';

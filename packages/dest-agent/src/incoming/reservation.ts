@@ -1,5 +1,6 @@
 import { PageChecksums, RefusedError, encodeAccept, type HelloMessage } from '@livemig/protocol';
-import { Guest, GuestMemory, type VcpuPool, type WorkloadSpec } from '@livemig/guest';
+import { Guest, GuestMemory, type WorkloadSpec } from '@livemig/guest';
+import type { VcpuPool } from '../vcpu-pool.js';
 import { formatBytes, type FramedSocket } from '@livemig/agent-runtime';
 import { ChannelReceivers } from '../channel-receivers.js';
 import type { ReceiverPool } from '../receiver-pool.js';
