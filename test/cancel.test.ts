@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Guest, GuestMemory, parseWorkloadSpec } from '@livemig/guest';
 import { DestAgent, type ArrivedGuest } from '@livemig/dest-agent';
 import { hostGuest, startMigration, type Migration, type MigrationOptions, type MigrationReport } from '@livemig/source-agent';
+import { waitFor } from './support/wait.js';
 
 // Cancel from every phase (QEMU's migrate_cancel): handshake, reservation, each of three pre-copy rounds,
 // stop-and-copy before commit. One guest lives through all six cancels, keeps running, is then migrated to a
@@ -59,8 +60,8 @@ describe('cancel from every phase leaves the source running', () => {
     expect(guest.parked).toBe(false);
     expect(guest.throttlePercent).toBe(0);
     const before = guest.opsDone();
-    await waitFor(() => guest.opsDone() > before || guest.isFinished());
-    await waitFor(() => dest.agent.reservations.freeBytes === dest.agent.reservations.limitBytes);
+    await waitFor(() => guest.opsDone() > before || guest.isFinished(), { what: 'the guest to run on at the source' });
+    await waitFor(() => dest.agent.reservations.freeBytes === dest.agent.reservations.limitBytes, { what: 'the destination to give its reservation back' });
     return report;
   }
 
@@ -114,11 +115,3 @@ describe('cancel from every phase leaves the source running', () => {
     expect(outcome.finalDigest).toBe(expected);
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -10,6 +10,7 @@ import {
   DEST_BIN,
   type Agent,
 } from './support/agents.js';
+import { waitForValue } from './support/wait.js';
 
 // The control API and `source-agent migrate` against real agent processes over loopback.
 // 64K pages dirtied per second (about 7 MB/s of lz4-compressed pages on the wire: more than 3 MB/s), for
@@ -33,14 +34,9 @@ async function api<T = any>(url: string, method = 'GET', body?: unknown, raw?: s
   return { status: res.status, body: (await res.json()) as T };
 }
 
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** Polls the control API until `ok` accepts its answer. */
+function until<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
+  return waitForValue(read, ok, { intervalMs: 100, what: 'an answer of the control API' });
 }
 
 describe('control API', () => {
