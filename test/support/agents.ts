@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { LogSink, matchesLog, type LogPattern, type LogRecord } from './log-sink.js';
+import { DEFAULT_WAIT_MS, nextMatch, type Feed } from './wait.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SOURCE_BIN = join(ROOT, 'packages/source-agent/bin/source-agent.js');
@@ -21,6 +23,8 @@ export interface Agent {
   /** Lines of stdout and stderr as they arrive. */
   lines: string[];
   onLine(listener: (line: string) => void): void;
+  /** The log records among the stderr lines (pino NDJSON), as objects. */
+  logs: LogSink;
   done: Promise<Finished>;
 }
 
@@ -34,6 +38,10 @@ export function startAgent(bin: string, args: string[], env: Record<string, stri
   const listeners: ((line: string) => void)[] = [];
   let stdout = '';
   let stderr = '';
+  const done = new Promise<Finished>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code: code ?? -1, signal, stdout, stderr }));
+  });
+  const logs = new LogSink(done.then((finished) => `the process exited (${finished.code}):\n${finished.stderr}`));
   const feed = (line: string): void => {
     lines.push(line);
     for (const listener of listeners) listener(line);
@@ -45,32 +53,49 @@ export function startAgent(bin: string, args: string[], env: Record<string, stri
   createInterface({ input: child.stderr! }).on('line', (line) => {
     stderr += `${line}\n`;
     feed(line);
+    logs.line(line);
   });
-  const done = new Promise<Finished>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code: code ?? -1, signal, stdout, stderr }));
-  });
-  return { child, lines, onLine: (listener) => listeners.push(listener), done };
+  return { child, lines, onLine: (listener) => listeners.push(listener), logs, done };
 }
 
-/** Resolves with the first line matching `pattern` (or rejects when the process ends first). */
-export function waitForLine(agent: Agent, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    for (const line of agent.lines) {
-      const match = pattern.exec(line);
-      if (match) return resolve(match);
-    }
-    const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms:\n${agent.lines.join('\n')}`)), timeoutMs);
-    agent.onLine((line) => {
-      const match = pattern.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match);
-      }
-    });
-    void agent.done.then((finished) => {
-      clearTimeout(timer);
-      reject(new Error(`process exited (${finished.code}) before a line matched ${pattern}:\n${finished.stderr}`));
-    });
+/** The agent's output lines as a Feed (see wait.ts). */
+function outputOf(agent: Agent): Feed<string> {
+  return {
+    seen: agent.lines,
+    subscribe(listener) {
+      let live = true;
+      agent.onLine((line) => live && listener(line));
+      return () => {
+        live = false;
+      };
+    },
+    ended: agent.logs.ended!,
+  };
+}
+
+/**
+ * Resolves with the first output line matching `pattern`: for what the agents print on stdout for other
+ * programs ("listening HOST:PORT", "control URL"); wait for a log record with waitForLog.
+ * @throws Error when the process ends or the deadline passes first
+ */
+export function waitForLine(agent: Agent, pattern: RegExp, timeoutMs = DEFAULT_WAIT_MS): Promise<RegExpExecArray> {
+  return nextMatch(outputOf(agent), (line) => pattern.exec(line) ?? undefined, {
+    timeoutMs,
+    what: `line matching ${pattern}`,
+    context: () => agent.lines.join('\n'),
+  });
+}
+
+/**
+ * Resolves with the first record the agent logs that matches `pattern` (see LogPattern), e.g.
+ * `{ msg: 'pre-copy round sent', round: 1 }`.
+ * @throws Error when the process ends or the deadline passes first
+ */
+export function waitForLog(agent: Agent, pattern: LogPattern, timeoutMs = DEFAULT_WAIT_MS): Promise<LogRecord> {
+  return nextMatch(agent.logs, (record) => (matchesLog(record, pattern) ? record : undefined), {
+    timeoutMs,
+    what: `log record matching ${JSON.stringify(pattern, (_, v: unknown) => (v instanceof RegExp ? String(v) : v))}`,
+    context: () => agent.lines.join('\n'),
   });
 }
 
