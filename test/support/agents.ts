@@ -23,6 +23,8 @@ export interface Agent {
   /** Lines of stdout and stderr as they arrive. */
   lines: string[];
   onLine(listener: (line: string) => void): void;
+  /** The stdout lines: what the agents print for other programs to read. */
+  stdout: Feed<string>;
   /** The log records among the stderr lines (pino NDJSON), as objects. */
   logs: LogSink;
   done: Promise<Finished>;
@@ -46,8 +48,12 @@ export function startAgent(bin: string, args: string[], env: Record<string, stri
     lines.push(line);
     for (const listener of listeners) listener(line);
   };
+  const stdoutLines: string[] = [];
+  const stdoutListeners = new Set<(line: string) => void>();
   createInterface({ input: child.stdout! }).on('line', (line) => {
     stdout += `${line}\n`;
+    stdoutLines.push(line);
+    for (const listener of stdoutListeners) listener(line);
     feed(line);
   });
   createInterface({ input: child.stderr! }).on('line', (line) => {
@@ -55,33 +61,26 @@ export function startAgent(bin: string, args: string[], env: Record<string, stri
     feed(line);
     logs.line(line);
   });
-  return { child, lines, onLine: (listener) => listeners.push(listener), logs, done };
-}
-
-/** The agent's output lines as a Feed (see wait.ts). */
-function outputOf(agent: Agent): Feed<string> {
-  return {
-    seen: agent.lines,
+  const stdoutFeed: Feed<string> = {
+    seen: stdoutLines,
     subscribe(listener) {
-      let live = true;
-      agent.onLine((line) => live && listener(line));
-      return () => {
-        live = false;
-      };
+      stdoutListeners.add(listener);
+      return () => stdoutListeners.delete(listener);
     },
-    ended: agent.logs.ended!,
+    ended: logs.ended!,
   };
+  return { child, lines, onLine: (listener) => listeners.push(listener), stdout: stdoutFeed, logs, done };
 }
 
 /**
- * Resolves with the first output line matching `pattern`: for what the agents print on stdout for other
- * programs ("listening HOST:PORT", "control URL"); wait for a log record with waitForLog.
+ * Resolves with the first stdout line matching `pattern`: what the agents print for other programs
+ * ("listening HOST:PORT", "control URL"); wait for a log record with waitForLog.
  * @throws Error when the process ends or the deadline passes first
  */
 export function waitForLine(agent: Agent, pattern: RegExp, timeoutMs = DEFAULT_WAIT_MS): Promise<RegExpExecArray> {
-  return nextMatch(outputOf(agent), (line) => pattern.exec(line) ?? undefined, {
+  return nextMatch(agent.stdout, (line) => pattern.exec(line) ?? undefined, {
     timeoutMs,
-    what: `line matching ${pattern}`,
+    what: `stdout line matching ${pattern}`,
     context: () => agent.lines.join('\n'),
   });
 }
