@@ -1,12 +1,12 @@
 export { DEFAULT_SLOT_BYTES, PAGE_SIZE } from './constants.js';
 export { digestGuest } from './digest.js';
 export { GuestError, GuestErrorCode } from './errors.js';
-export { Guest, type GuestStartOptions } from './guest.js';
+export { Guest, type GuestStartOptions, type ThrottleSleeps } from './guest.js';
 export { VcpuPool } from './vcpu-pool.js';
 export { WorkerPool } from './worker-pool.js';
 export { checkIncrPattern, type IncrCheck } from './incr-check.js';
 export { GuestMemory, type SharedMemoryHandles } from './memory.js';
-export { MAX_THROTTLE_PERCENT, THROTTLE_TIMESLICE_MS, throttleSleepMs } from './throttle.js';
+export { MAX_THROTTLE_PERCENT, THROTTLE_TIMESLICE_MS, ThrottleClock, throttleSleepMs } from './throttle.js';
 export { type CpuState, REGISTER_FILE_BYTES, validateCpuState } from './registers.js';
 export { dirtyLogEnabled, parseWorkloadSpec, WORKLOAD_NAMES, type WorkloadName, type WorkloadSpec } from './workload-spec.js';
 export { MAX_VCPUS } from './constants.js';
