@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BadArgumentError } from '@livemig/protocol';
 // Not exported from the package index (yet): import the built module directly (npm run build first).
 import { SharedRateLimiter } from '../dist/rate-limiter.js';
+import { sleep } from '../../../test/support/wait.js';
 
 const MODULE_URL = new URL('../dist/rate-limiter.js', import.meta.url).href;
 const KIB = 1024;
@@ -267,7 +268,7 @@ describe('SharedRateLimiter.setRate while a migration runs', () => {
     await next(worker, 'taking');
     const taken = next(worker, 'taken');
     // A window for the sender to sleep under the old rate.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
     const raised = now();
     limiter.setRate(50_000_000); // the rest now takes ~19 ms; the sleeper re-reads the rate within 50 ms
     expect(limiter.rate).toBe(50_000_000);
@@ -276,8 +277,8 @@ describe('SharedRateLimiter.setRate while a migration runs', () => {
     expect(at).toBeGreaterThan(raised); // it was really waiting under the old rate
     // Once its thread saw the new rate, the rest was one sleep (two or three when a timer fires a little
     // early): at the old rate the ~4.8 s left would have been about a hundred sleeps of 50 ms.
-    expect(sleeps.filter((sleep) => sleep.rate === 50_000_000).length).toBeLessThanOrEqual(3);
-    expect(sleeps.filter((sleep) => sleep.rate === 200_000).length).toBeGreaterThan(0);
+    expect(sleeps.filter((nap) => nap.rate === 50_000_000).length).toBeLessThanOrEqual(3);
+    expect(sleeps.filter((nap) => nap.rate === 200_000).length).toBeGreaterThan(0);
   });
 
   it('raising the rate on the main thread releases a main-thread sleeper within a slice and the rest at the new rate', async () => {
@@ -339,7 +340,7 @@ describe('SharedRateLimiter abort', () => {
     const waiting = limiter.take(1_000_000, controller.signal); // 10 s
     waiting.catch(() => {});
     // A window for the take to sleep on its reservation.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     // At once: rejected without waiting for any timer.
     controller.abort(reason);
     expect(await stateOf(waiting)).toBe('rejected');
