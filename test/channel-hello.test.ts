@@ -19,6 +19,7 @@ import {
 } from '@livemig/protocol';
 import { Guest, GuestMemory, parseWorkloadSpec } from '@livemig/guest';
 import { DestAgent, type ArrivedGuest } from '@livemig/dest-agent';
+import { waitFor } from './support/wait.js';
 
 const PAGES = 64;
 const WORKLOAD = parseWorkloadSpec({ name: 'idle', seed: 1, ops: 0, params: {} });
@@ -98,18 +99,10 @@ function frames(socket: Socket): { next(): Promise<Frame> } {
   socket.on('data', (chunk: Buffer) => arrived.push(...decoder.push(chunk)));
   return {
     async next() {
-      await waitFor(() => arrived.length > 0 || socket.destroyed);
+      await waitFor(() => arrived.length > 0 || socket.destroyed, { what: 'a frame or the end of the connection' });
       const frame = arrived.shift();
       if (!frame) throw new Error('connection closed without a frame');
       return frame;
     },
   };
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }

@@ -10,12 +10,24 @@ import {
   DEST_BIN,
   type Agent,
 } from './support/agents.js';
+import { waitForValue } from './support/wait.js';
 
 // The control API and `source-agent migrate` against real agent processes over loopback.
 // 64K pages dirtied per second (about 7 MB/s of lz4-compressed pages on the wire: more than 3 MB/s), for
-// about 12 s: long enough to hold a migration in non-convergence for a few rounds.
+// about 12 s.
 const GUEST_FOREVER = ['--memory', '64MiB', '--vcpus', '2', '--workload', 'uniform', '--seed', '9', '--dirty-rate', '256MiB'];
 const GUEST = [...GUEST_FOREVER, '--ops', '400000'];
+// About 36 s: it must outlive three rounds of non-convergence, which took 10 s on a quiet host and over 30 s on
+// a loaded one (a guest that finishes first lets the migration converge).
+const GUEST_LONG = [...GUEST_FOREVER, '--ops', '1200000'];
+
+/**
+ * The oracle's digest of a guest, run unpaced (--dirty-rate 0): pacing changes timing, never what is written
+ * (the guest package's determinism test), so the baseline takes a second, not the guest's run time.
+ */
+function unpacedOracle(args: string[]): Promise<string> {
+  return oracleDigest(args.map((arg, i) => (args[i - 1] === '--dirty-rate' ? '0' : arg)));
+}
 
 async function startControlled(args: string[]): Promise<Agent & { url: string }> {
   const agent = runSource([...args, '--control-port', '0']);
@@ -33,21 +45,18 @@ async function api<T = any>(url: string, method = 'GET', body?: unknown, raw?: s
   return { status: res.status, body: (await res.json()) as T };
 }
 
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** Polls the control API until `ok` accepts its answer. */
+function until<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
+  return waitForValue(read, ok, { intervalMs: 100, what: 'an answer of the control API' });
 }
 
 describe('control API', () => {
   let expected: string;
+  let expectedLong: string;
   const agents: Agent[] = [];
   beforeAll(async () => {
-    expected = await oracleDigest(GUEST);
+    expected = await unpacedOracle(GUEST);
+    expectedLong = await unpacedOracle(GUEST_LONG);
   });
   afterAll(() => {
     for (const agent of agents) agent.child.kill('SIGKILL');
@@ -55,7 +64,7 @@ describe('control API', () => {
 
   it("forced non-convergence, then raised limits through PATCH: completes under the oracle (QEMU's method)", async () => {
     const dest = await startDest(['--once']);
-    const source = await startControlled(GUEST);
+    const source = await startControlled(GUEST_LONG);
     agents.push(dest, source);
     const started = await api(`${source.url}/migrations`, 'POST', {
       target: dest.address,
@@ -95,7 +104,7 @@ describe('control API', () => {
 
     const destDone = await dest.done;
     expect(destDone.code).toBe(0);
-    expect(finalDigestOf(destDone.stdout)).toBe(expected);
+    expect(finalDigestOf(destDone.stdout)).toBe(expectedLong);
     source.child.kill('SIGTERM');
     expect((await source.done).code).toBe(0);
   });
@@ -163,7 +172,7 @@ describe('control API of the destination agent', () => {
 
   it('lists incoming migrations, shows the guest that arrived, and migrates it onward (A -> B -> C)', async () => {
     const guest = ['--memory', '32MiB', '--vcpus', '2', '--workload', 'uniform', '--seed', '5', '--ops', '30000', '--dirty-rate', '16MiB'];
-    const expected = await oracleDigest(guest);
+    const expected = await unpacedOracle(guest);
     const c = await startDest(['--once']);
     const b = startAgent(DEST_BIN, ['listen', '--port', '0', '--control-port', '0']);
     const bAddress = (await waitForLine(b, /^listening (\S+)$/))[1]!;

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Guest, GuestMemory, parseWorkloadSpec } from '@livemig/guest';
 import { DestAgent } from '@livemig/dest-agent';
 import { startMigration } from '@livemig/source-agent';
+import { waitFor, waitForValue } from './support/wait.js';
 
 // The destination's view of a migration in flight (GET /migrations serves DestAgent.incoming()): pages and
 // bytes grow while the first pre-copy round is still arriving, not only once it ends.
@@ -16,16 +17,16 @@ describe("the destination's progress of an incoming migration", () => {
   it('counts pages and bytes of the open round while it arrives', async () => {
     const workload = parseWorkloadSpec({ name: 'uniform', seed: 3, ops: 0, params: { dirtyRate: 8 * 1024 * 1024 } });
     guest = await Guest.start({ memory: GuestMemory.create(16 * 1024 * 1024), vcpus: 1, workload });
-    // Let the guest write pages for round 1 to carry.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Let the guest write pages for round 1 to carry: as many ops as its pace (2048 a second) gives in 500 ms.
+    await waitFor(() => guest!.opsDone() >= 1024, { what: 'the guest to do 1024 ops' });
     const { host, port } = await agent.listen(0);
     // 1 MB/s: round 1 takes seconds, and never ends before the check below.
     const migration = startMigration(guest, { target: { host, port }, maxBandwidthBytesPerSec: 1_000_000, downtimeLimitMs: 0 });
-    let seen: ReturnType<DestAgent['incoming']>[number] | undefined;
-    for (let tries = 0; tries < 200 && !seen; tries++) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
-      seen = agent.incoming().find((report) => report.status === 'receiving' && report.pagesReceived > 0);
-    }
+    const seen = await waitForValue(
+      () => agent.incoming().find((report) => report.status === 'receiving' && report.pagesReceived > 0),
+      (report) => report !== undefined,
+      { what: 'a page counted while the migration was receiving' },
+    );
     expect(seen, 'no page counted while the migration was receiving').toBeDefined();
     expect(seen!.rounds).toBe(0);
     expect(seen!.bytesReceived).toBeGreaterThan(0);

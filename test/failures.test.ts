@@ -2,7 +2,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '@livemig/protocol';
-import { finalDigestOf, oracleDigest, readJson, runSource, startAgent, startDest, tempDir, waitForLine, SOURCE_BIN, DEST_BIN } from './support/agents.js';
+import { finalDigestOf, oracleDigest, readJson, runSource, startAgent, startDest, tempDir, waitForLog, SOURCE_BIN, DEST_BIN } from './support/agents.js';
 
 // The source is primary until commit: a refusal, a destination that dies, or a connection cut in mid
 // pre-copy all end with the guest still running at the source, and it still reaches the oracle's digest.
@@ -38,7 +38,7 @@ describe('failures before commit leave the guest running at the source', () => {
     const dest = await startDest(['--once']);
     const reportPath = dir.file('killed.json');
     const source = runSource([...GUEST, ...ENDLESS_PRECOPY, '--migrate-to', dest.address, '--migrate-after', '300ms', '--report', reportPath]);
-    await waitForLine(source, /"round":1\b/);
+    await waitForLog(source, { msg: 'pre-copy round sent', round: 1 });
     dest.child.kill('SIGKILL');
     const done = await source.done;
     expect(done.code).toBe(1);
@@ -54,7 +54,7 @@ describe('failures before commit leave the guest running at the source', () => {
     const cutter = await cuttingProxy(dest.port);
     const reportPath = dir.file('cut.json');
     const source = runSource([...GUEST, ...ENDLESS_PRECOPY, '--migrate-to', `127.0.0.1:${cutter.port}`, '--migrate-after', '300ms', '--report', reportPath]);
-    await waitForLine(source, /"round":1\b/);
+    await waitForLog(source, { msg: 'pre-copy round sent', round: 1 });
     cutter.cutNow();
     const [done, destDone] = await Promise.all([source.done, dest.done]);
     cutter.server.close();
@@ -104,7 +104,7 @@ describe('failures before commit leave the guest running at the source', () => {
       header.writeUInt32BE(0xffffffff, 8);
       hostile.write(header);
       await once(hostile, 'close');
-      await waitForLine(dest, /LM_ERR_FRAME_TOO_LARGE/);
+      await waitForLog(dest, { msg: 'incoming migration failed; discarded', err: { code: 'LM_ERR_FRAME_TOO_LARGE' } });
       const done = await runSource(['--memory', '16MiB', '--workload', 'hotcold', '--migrate-to', dest.address, '--migrate-after', '100ms']).done;
       expect(done.code, done.stderr).toBe(0);
     } finally {

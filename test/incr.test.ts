@@ -1,9 +1,9 @@
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { checkIncrPattern } from '@livemig/guest';
 import { DestAgent, type ArrivedGuest } from '@livemig/dest-agent';
 import { runSource } from './support/agents.js';
+import { waitFor } from './support/wait.js';
 
 // QEMU's migration test: the guest increments byte 0 of every page in address order, forever. After the
 // migration each vCPU's partition has at most one edge (where its incrementer was stopped), and the guest
@@ -21,7 +21,7 @@ describe('incr, checked the QEMU way at the destination', () => {
       expect(report.status).toBe('completed');
 
       const before = guest.opsDone();
-      await sleep(300);
+      await waitFor(() => guest.opsDone() > before, { what: 'the guest to run at the destination' });
       expect(guest.opsDone()).toBeGreaterThan(before);
 
       await guest.park();
@@ -31,8 +31,9 @@ describe('incr, checked the QEMU way at the destination', () => {
       expect(check.edges).toBeLessThanOrEqual(guest.vcpuCount);
       // Enough passes ran that the pattern is not trivially flat.
       expect(guest.memory.page(0)[0]).toBeGreaterThan(0);
+      const parkedAt = guest.opsDone();
       guest.resume();
-      await sleep(100);
+      await waitFor(() => guest.opsDone() > parkedAt, { what: 'the guest to run again after resume' });
       expect(guest.opsDone()).toBeGreaterThan(before);
     } finally {
       await guest.stop();

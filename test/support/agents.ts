@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { LogSink, matchesLog, type LogPattern, type LogRecord } from './log-sink.js';
+import { DEFAULT_WAIT_MS, nextMatch, type Feed } from './wait.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SOURCE_BIN = join(ROOT, 'packages/source-agent/bin/source-agent.js');
@@ -21,6 +23,10 @@ export interface Agent {
   /** Lines of stdout and stderr as they arrive. */
   lines: string[];
   onLine(listener: (line: string) => void): void;
+  /** The stdout lines: what the agents print for other programs to read. */
+  stdout: Feed<string>;
+  /** The log records among the stderr lines (pino NDJSON), as objects. */
+  logs: LogSink;
   done: Promise<Finished>;
 }
 
@@ -34,43 +40,61 @@ export function startAgent(bin: string, args: string[], env: Record<string, stri
   const listeners: ((line: string) => void)[] = [];
   let stdout = '';
   let stderr = '';
+  const done = new Promise<Finished>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code: code ?? -1, signal, stdout, stderr }));
+  });
+  const logs = new LogSink(done.then((finished) => `the process exited (${finished.code}):\n${finished.stderr}`));
   const feed = (line: string): void => {
     lines.push(line);
     for (const listener of listeners) listener(line);
   };
+  const stdoutLines: string[] = [];
+  const stdoutListeners = new Set<(line: string) => void>();
   createInterface({ input: child.stdout! }).on('line', (line) => {
     stdout += `${line}\n`;
+    stdoutLines.push(line);
+    for (const listener of stdoutListeners) listener(line);
     feed(line);
   });
   createInterface({ input: child.stderr! }).on('line', (line) => {
     stderr += `${line}\n`;
     feed(line);
+    logs.line(line);
   });
-  const done = new Promise<Finished>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code: code ?? -1, signal, stdout, stderr }));
-  });
-  return { child, lines, onLine: (listener) => listeners.push(listener), done };
+  const stdoutFeed: Feed<string> = {
+    seen: stdoutLines,
+    subscribe(listener) {
+      stdoutListeners.add(listener);
+      return () => stdoutListeners.delete(listener);
+    },
+    ended: logs.ended!,
+  };
+  return { child, lines, onLine: (listener) => listeners.push(listener), stdout: stdoutFeed, logs, done };
 }
 
-/** Resolves with the first line matching `pattern` (or rejects when the process ends first). */
-export function waitForLine(agent: Agent, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    for (const line of agent.lines) {
-      const match = pattern.exec(line);
-      if (match) return resolve(match);
-    }
-    const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms:\n${agent.lines.join('\n')}`)), timeoutMs);
-    agent.onLine((line) => {
-      const match = pattern.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match);
-      }
-    });
-    void agent.done.then((finished) => {
-      clearTimeout(timer);
-      reject(new Error(`process exited (${finished.code}) before a line matched ${pattern}:\n${finished.stderr}`));
-    });
+/**
+ * Resolves with the first stdout line matching `pattern`: what the agents print for other programs
+ * ("listening HOST:PORT", "control URL"); wait for a log record with waitForLog.
+ * @throws Error when the process ends or the deadline passes first
+ */
+export function waitForLine(agent: Agent, pattern: RegExp, timeoutMs = DEFAULT_WAIT_MS): Promise<RegExpExecArray> {
+  return nextMatch(agent.stdout, (line) => pattern.exec(line) ?? undefined, {
+    timeoutMs,
+    what: `stdout line matching ${pattern}`,
+    context: () => agent.lines.join('\n'),
+  });
+}
+
+/**
+ * Resolves with the first record the agent logs that matches `pattern` (see LogPattern), e.g.
+ * `{ msg: 'pre-copy round sent', round: 1 }`.
+ * @throws Error when the process ends or the deadline passes first
+ */
+export function waitForLog(agent: Agent, pattern: LogPattern, timeoutMs = DEFAULT_WAIT_MS): Promise<LogRecord> {
+  return nextMatch(agent.logs, (record) => (matchesLog(record, pattern) ? record : undefined), {
+    timeoutMs,
+    what: `log record matching ${JSON.stringify(pattern, (_, v: unknown) => (v instanceof RegExp ? String(v) : v))}`,
+    context: () => agent.lines.join('\n'),
   });
 }
 

@@ -8,6 +8,9 @@ import { ControlServer } from '../dist/control/http-server.js';
 let server: ControlServer;
 let client: ControlClient;
 let base: string;
+/** Holds /slow's answer until the client under test has given up on it. */
+let answerSlow!: () => void;
+const slowAnswer = new Promise<void>((resolve) => (answerSlow = resolve));
 
 beforeAll(async () => {
   server = new ControlServer([
@@ -18,7 +21,7 @@ beforeAll(async () => {
     { method: 'DELETE', path: '/gone', handler: () => ({ status: 204, body: null }) },
     { method: 'GET', path: '/html', handler: () => ({ status: 502, text: '<h1>bad gateway</h1>', contentType: 'text/html' }) },
     { method: 'GET', path: '/not-json', handler: () => ({ status: 200, text: 'hello', contentType: 'text/plain' }) },
-    { method: 'GET', path: '/slow', handler: () => new Promise((resolve) => setTimeout(() => resolve({ status: 200, body: 1 }), 2000)) },
+    { method: 'GET', path: '/slow', handler: async () => (await slowAnswer, { status: 200, body: 1 }) },
   ]);
   const { host, port } = await server.listen(0);
   base = `http://${host}:${port}`;
@@ -78,7 +81,9 @@ describe('ControlClient', () => {
 
   it('times out', async () => {
     const impatient = new ControlClient(base, { timeoutMs: 100 });
+    // The answer is held until the client gave up: its timeout, not the server's pace, ends the call.
     expect(await failure(impatient.get('/slow'))).toMatchObject({ status: 0, code: 'LM_ERR_TIMEOUT', message: `no answer from ${base}/slow in time` });
+    answerSlow();
   });
 
   it('rejects a base URL that is not http', () => {

@@ -6,6 +6,7 @@
  *   word 2      dirty-log epoch, advanced by the Guest when the dirty log is harvested (see DirtyMarker)
  *   word 3 + i  state of vCPU i, written by its worker: STARTING -> RUNNING <-> PARKED, then FINISHED or STOPPED
  *   word 3 + n + i  the dirty-log epoch vCPU i has moved to (its acknowledgement), n = number of vCPUs
+ *   word 3 + (2 + c) * n + i  throttle sleep counter c (ThrottleCounter) of vCPU i, written by its worker
  *
  * Handshake (Atomics are sequentially consistent): a worker stores its state, then loads the command before
  * every op; the Guest stores the command, then loads the states. So once the Guest sees PARKED after storing
@@ -28,15 +29,27 @@ export function epochAckWord(vcpu: number, vcpus: number): number {
 }
 
 /**
+ * What a vCPU counts of its throttle sleeps (see Guest.throttleSleeps): the sleeps it began; the ones that
+ * ended, by running out or otherwise; and of those, the ones cut short by a PARK, a STOP or a release of the
+ * throttle while sleep was still owed on the vCPU's own clock. Timing only, never values.
+ */
+export const ThrottleCounter = { BEGUN: 0, ENDED: 1, CUT_SHORT: 2 } as const;
+const THROTTLE_COUNTERS = 3;
+
+export function throttleCounterWord(counter: number, vcpu: number, vcpus: number): number {
+  return HEADER_WORDS + (2 + counter) * vcpus + vcpu;
+}
+
+/**
  * A cache line of padding on each side of the words: every vCPU reads the command and throttle words before
  * every op, so no often-written neighbouring allocation may share their line, whatever the buffer's alignment
  * (false sharing: unpadded, a flat-out guest's throughput depended on where the buffer happened to land).
  */
 const CONTROL_PAD_BYTES = 64;
 
-/** A fresh control block for `vcpus` vCPUs (all words 0: RUN, unthrottled, epoch 0, STARTING). */
+/** A fresh control block for `vcpus` vCPUs (all words 0: RUN, unthrottled, epoch 0, STARTING, no sleeps). */
 export function createControl(vcpus: number): Int32Array {
-  return controlView(new SharedArrayBuffer(2 * CONTROL_PAD_BYTES + (HEADER_WORDS + 2 * vcpus) * 4));
+  return controlView(new SharedArrayBuffer(2 * CONTROL_PAD_BYTES + (HEADER_WORDS + (2 + THROTTLE_COUNTERS) * vcpus) * 4));
 }
 
 /** The control words inside a buffer made by createControl (`view.buffer`), e.g. in a worker. */

@@ -1,7 +1,19 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { MAX_VCPUS } from './constants.js';
-import { atSafePoint, Command, COMMAND_WORD, createControl, EPOCH_WORD, epochAckWord, stateWord, THROTTLE_WORD, VcpuState } from './control.js';
+import {
+  atSafePoint,
+  Command,
+  COMMAND_WORD,
+  createControl,
+  EPOCH_WORD,
+  epochAckWord,
+  stateWord,
+  THROTTLE_WORD,
+  ThrottleCounter,
+  throttleCounterWord,
+  VcpuState,
+} from './control.js';
 import { digestGuest } from './digest.js';
 import { GuestError, GuestErrorCode } from './errors.js';
 import type { GuestMemory } from './memory.js';
@@ -35,6 +47,14 @@ export interface GuestStartOptions {
    * spawns its own for any vCPU beyond them.
    */
   workers?: Worker[];
+}
+
+/** One vCPU's throttle sleeps (Guest.throttleSleeps). */
+export interface ThrottleSleeps {
+  begun: number;
+  ended: number;
+  /** Of the ended ones, those a park, stop or release cut short. */
+  cutShort: number;
 }
 
 /**
@@ -276,6 +296,23 @@ export class Guest extends EventEmitter {
   /** The throttle set by setThrottle, 0 = unthrottled. */
   get throttlePercent(): number {
     return Atomics.load(this.#control, THROTTLE_WORD);
+  }
+
+  /**
+   * What each vCPU's throttle has done so far, counted by the vCPU itself: what happened rather than how
+   * fast (a vCPU is asleep while `ended < begun`). A sleep is cut short when a park, stop or release ends it
+   * while the vCPU still owed sleep on its own clock. Still readable after stop().
+   */
+  throttleSleeps(): ThrottleSleeps[] {
+    const read = (counter: number, vcpu: number): number =>
+      Atomics.load(this.#control, throttleCounterWord(counter, vcpu, this.vcpuCount));
+    // The worker counts a sleep's start, then its end, then its cut; read in the opposite order, a snapshot
+    // never shows more ended than begun, nor more cut short than ended.
+    return Array.from({ length: this.vcpuCount }, (_, i) => {
+      const cutShort = read(ThrottleCounter.CUT_SHORT, i);
+      const ended = read(ThrottleCounter.ENDED, i);
+      return { begun: read(ThrottleCounter.BEGUN, i), ended, cutShort };
+    });
   }
 
   /**

@@ -1,10 +1,10 @@
 export { DEFAULT_SLOT_BYTES, PAGE_SIZE } from './constants.js';
 export { digestGuest } from './digest.js';
 export { GUEST_ERROR_CODES, GuestError, GuestErrorCode, type GuestErrorCodeValue } from './errors.js';
-export { Guest, VCPU_WORKER_URL, type GuestStartOptions } from './guest.js';
+export { Guest, VCPU_WORKER_URL, type GuestStartOptions, type ThrottleSleeps } from './guest.js';
 export { checkIncrPattern, type IncrCheck } from './incr-check.js';
 export { GuestMemory, type SharedMemoryHandles } from './memory.js';
-export { MAX_THROTTLE_PERCENT, THROTTLE_TIMESLICE_MS, throttleSleepMs } from './throttle.js';
+export { MAX_THROTTLE_PERCENT, THROTTLE_TIMESLICE_MS, ThrottleClock, throttleSleepMs } from './throttle.js';
 export { type CpuState, REGISTER_FILE_BYTES, validateCpuState } from './registers.js';
 export { dirtyLogEnabled, parseWorkloadSpec, WORKLOAD_NAMES, type WorkloadName, type WorkloadSpec } from './workload-spec.js';
 export { MAX_VCPUS } from './constants.js';

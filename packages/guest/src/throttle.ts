@@ -28,6 +28,16 @@ export class ThrottleClock {
     return this.#runSince >= 0 || this.#sleepSince >= 0;
   }
 
+  /** In a sleep phase: due() has asked for a sleep that has not yet been found over. */
+  get asleep(): boolean {
+    return this.#sleepSince >= 0;
+  }
+
+  /** Milliseconds of the current sleep still owed at `now` at `percent` (<= 0 once over); 0 when not asleep. */
+  owed(now: number, percent: number): number {
+    return this.#sleepSince >= 0 ? this.#sleepSince + throttleSleepMs(percent) - now : 0;
+  }
+
   /**
    * Milliseconds the vCPU must still sleep at `now` (0 = run the next op). The sleep length is recomputed
    * from `percent` on every call, so a throttle changed mid-sleep applies at the next call.

@@ -5,7 +5,18 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import { Command, COMMAND_WORD, EPOCH_WORD, epochAckWord, controlView, stateWord, THROTTLE_WORD, VcpuState } from './control.js';
+import {
+  Command,
+  COMMAND_WORD,
+  EPOCH_WORD,
+  epochAckWord,
+  controlView,
+  stateWord,
+  THROTTLE_WORD,
+  ThrottleCounter,
+  throttleCounterWord,
+  VcpuState,
+} from './control.js';
 import { GuestMemory, type SharedMemoryHandles } from './memory.js';
 import { readU64, Reg, registerFileOffset, REGISTER_WORDS, writeU64 } from './registers.js';
 import { DirtyMarker } from './dirty-marker.js';
@@ -63,14 +74,31 @@ function run(data: VcpuWorkerData): void {
   let opsSinceEpoch = 0;
   const throttle = new ThrottleClock();
   let throttleCountdown = 0;
+  // The percent of the last throttle.due(): what a sleep ended early still owed is reckoned at.
+  let throttledAt = 0;
+  const count = (counter: number): void => {
+    Atomics.add(control, throttleCounterWord(counter, data.index, data.vcpus), 1);
+  };
+  // A PARK, STOP or release ends a throttle sleep before due() finds it over. Counted before the state is
+  // published, so whoever sees PARKED or STOPPED sees the count.
+  const endThrottleSleep = (): void => {
+    if (!throttle.asleep) return;
+    const owed = throttle.owed(performance.now(), throttledAt);
+    // Ended before cut short, as begun before ended: see Guest.throttleSleeps for why this order.
+    count(ThrottleCounter.ENDED);
+    if (owed > 0) count(ThrottleCounter.CUT_SHORT);
+    throttle.reset();
+  };
   publish(VcpuState.RUNNING);
   for (;;) {
     const command = Atomics.load(control, COMMAND_WORD);
     if (command === Command.STOP) {
+      endThrottleSleep();
       publish(VcpuState.STOPPED);
       return;
     }
     if (command === Command.PARK) {
+      endThrottleSleep();
       publish(VcpuState.PARKED);
       while (Atomics.load(control, COMMAND_WORD) === Command.PARK) Atomics.wait(control, COMMAND_WORD, Command.PARK);
       // Store RUNNING before the command is re-read at the top of the loop (see control.ts).
@@ -100,7 +128,10 @@ function run(data: VcpuWorkerData): void {
       if (msPerOp > 0 || --throttleCountdown <= 0) {
         throttleCountdown = THROTTLE_CHECK_OPS;
         now = performance.now();
+        const wasAsleep = throttle.asleep;
         const wait = throttle.due(now, percent);
+        throttledAt = percent;
+        if (throttle.asleep !== wasAsleep) count(wasAsleep ? ThrottleCounter.ENDED : ThrottleCounter.BEGUN);
         if (wait > 0) {
           dirty.flush();
           // On the command word, so a PARK, STOP or new throttle (Guest.setThrottle notifies) wakes it at once.
@@ -113,6 +144,7 @@ function run(data: VcpuWorkerData): void {
         }
       }
     } else if (throttle.engaged) {
+      endThrottleSleep();
       throttle.reset();
     }
     if (msPerOp > 0) {

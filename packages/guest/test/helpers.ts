@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Guest, GuestMemory, parseWorkloadSpec, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
 
-export { sleep };
+// The waits every test uses (test/support/wait.ts).
+export { sleep, waitFor } from '../../../test/support/wait.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;

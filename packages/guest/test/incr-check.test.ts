@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkIncrPattern, Guest, GuestMemory, PAGE_SIZE } from '@livemig/guest';
-import { copyHarvested, sleep, spec } from './helpers.js';
+import { copyHarvested, spec, waitFor } from './helpers.js';
 
 const PAGES = 256; // 128 pages per vCPU
 
@@ -40,7 +40,8 @@ describe('checkIncrPattern (QEMU migration-test check)', () => {
   it('passes after a local migration mid-run, and the guest keeps running at the destination', async () => {
     const source = await Guest.start({ memory: GuestMemory.create(PAGES * PAGE_SIZE), vcpus: 2, workload: spec('incr', 1, 0) });
     const dest = GuestMemory.create(PAGES * PAGE_SIZE);
-    await sleep(20);
+    // Mid-run: a few passes over the 128 pages of each partition.
+    await waitFor(() => source.opsDone() >= 2 * 3 * 128, { what: 'the guest to run three passes' });
     copyHarvested(source.memory, dest);
     await source.park();
     copyHarvested(source.memory, dest);
@@ -51,7 +52,7 @@ describe('checkIncrPattern (QEMU migration-test check)', () => {
     const guest = await Guest.start({ memory: dest, vcpus: 2, workload: spec('incr', 1, 0), cpuState: state });
     try {
       const before = guest.opsDone();
-      await sleep(20);
+      await waitFor(() => guest.opsDone() > before, { what: 'the migrated guest to run' });
       await guest.park();
       expect(guest.opsDone()).toBeGreaterThan(before);
       expect(checkIncrPattern(dest, 2).ok).toBe(true);

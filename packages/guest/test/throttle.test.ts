@@ -1,22 +1,36 @@
 import { describe, expect, it } from 'vitest';
-import { Guest, GuestMemory, PAGE_SIZE, throttleSleepMs } from '@livemig/guest';
-import { sleep, spec, straightDigest } from './helpers.js';
+import { Guest, GuestMemory, PAGE_SIZE, ThrottleClock, throttleSleepMs, type ThrottleSleeps } from '@livemig/guest';
+import { sleep, spec, straightDigest, waitFor } from './helpers.js';
 
 const BYTES = 1024 * PAGE_SIZE;
 
-/** Guest-wide ops per wall second over about `ms`. */
-async function opsRate(guest: Guest, ms: number): Promise<number> {
-  const t0 = performance.now();
-  const ops0 = guest.opsDone();
-  await sleep(ms);
-  return (guest.opsDone() - ops0) / ((performance.now() - t0) / 1000);
+/**
+ * Ops a vCPU does in `simulatedMs` when each op takes `opMs`, driving ThrottleClock as the vCPU worker does
+ * (sleeping at most 100 ms at a time, then asking again), on a simulated clock: the duty cycle itself, with
+ * no host speed in it.
+ */
+function simulatedOps(percent: number, simulatedMs: number, opMs = 0.01): number {
+  const clock = new ThrottleClock();
+  let now = 0;
+  let ops = 0;
+  while (now < simulatedMs) {
+    const wait = percent > 0 ? clock.due(now, percent) : 0;
+    if (wait > 0) {
+      now += Math.min(wait, 100);
+      continue;
+    }
+    ops++;
+    now += opMs;
+  }
+  return ops;
 }
 
-async function timed(action: () => Promise<void>): Promise<number> {
-  const t0 = performance.now();
-  await action();
-  return performance.now() - t0;
+/** Every vCPU's sleep counters satisfy `ok` (compared with `since`, a snapshot taken before). */
+function every(guest: Guest, ok: (now: ThrottleSleeps, since: ThrottleSleeps) => boolean, since: ThrottleSleeps[]): boolean {
+  return guest.throttleSleeps().every((now, i) => ok(now, since[i]!));
 }
+
+const asleep = (sleeps: ThrottleSleeps): boolean => sleeps.ended < sleeps.begun;
 
 describe('vCPU throttle', () => {
   it('follows QEMU: 10 ms on, then 10 * p / (100 - p) ms off', () => {
@@ -25,52 +39,95 @@ describe('vCPU throttle', () => {
     expect(throttleSleepMs(99)).toBeCloseTo(990);
   });
 
-  it('80% cuts ops per second, 0% releases it', async () => {
+  it.each([20, 50, 80, 99])('at %d%% a vCPU runs (100 - p) %% of the time (simulated clock)', (percent) => {
+    const free = simulatedOps(0, 20_000);
+    const throttled = simulatedOps(percent, 20_000);
+    // Within 0.1 % of wall time: at most one timeslice's worth of ops in 20 s either way.
+    expect(Math.abs(throttled / free - (100 - percent) / 100)).toBeLessThan(0.001);
+  });
+
+  it('80% puts every vCPU to sleep after each timeslice, 0% releases it', async () => {
     const guest = await Guest.start({ memory: GuestMemory.create(BYTES), vcpus: 2, workload: spec('uniform', 1, 0, { dirtyRate: 0 }) });
     try {
       expect(guest.throttlePercent).toBe(0);
-      await sleep(100); // JIT warm-up
-      const free = await opsRate(guest, 500);
+      const start = guest.throttleSleeps();
+      expect(start).toEqual([
+        { begun: 0, ended: 0, cutShort: 0 },
+        { begun: 0, ended: 0, cutShort: 0 },
+      ]);
       guest.setThrottle(80);
       expect(guest.throttlePercent).toBe(80);
-      await sleep(50);
-      const throttled = await opsRate(guest, 500);
+      await waitFor(() => every(guest, (now) => now.begun >= 1, start), { what: 'every vCPU to begin a throttle sleep' });
+      const first = guest.throttleSleeps();
+      const opsAtFirst = guest.opsDone();
+      // Each vCPU runs a timeslice (at least 256 ops: a throttled vCPU reads its clock once per 256), then
+      // sleeps 40 ms, and again: three more sleeps run their course, two whole timeslices of each vCPU between.
+      await waitFor(() => every(guest, (now, since) => now.ended - now.cutShort >= since.begun + 3, first), {
+        what: 'three more throttle sleeps of every vCPU to run their course',
+      });
+      const throttledOps = guest.opsDone() - opsAtFirst;
+      expect(throttledOps).toBeGreaterThanOrEqual(2 * 2 * 256);
+      // The sleeps ran out on their own: none was cut short while the throttle held.
+      expect(guest.throttleSleeps().every((sleeps) => sleeps.cutShort === 0)).toBe(true);
+
       guest.setThrottle(0);
       expect(guest.throttlePercent).toBe(0);
-      await sleep(50);
-      const released = await opsRate(guest, 500);
-      // Ideally 0.2 (runs 10 ms of every 50); 0.6 leaves room for a noisy 2-core host.
-      expect(throttled).toBeLessThan(0.6 * free);
-      expect(throttled).toBeLessThan(0.6 * released);
+      const released = guest.throttleSleeps();
+      const opsAtRelease = guest.opsDone();
+      // Twenty times the ops of those four timeslices: still throttled, that would take dozens more sleeps.
+      await waitFor(() => guest.opsDone() - opsAtRelease >= 20 * throttledOps, { what: 'the released guest to run on' });
+      // One sleep more at most: a vCPU that read 80 % just before the release.
+      expect(every(guest, (now, since) => now.begun <= since.begun + 1, released)).toBe(true);
+      await waitFor(() => !guest.throttleSleeps().some(asleep), { what: 'every vCPU to be awake' });
     } finally {
       await guest.stop();
     }
   });
 
-  it('at 99%, park and stop are prompt and a released vCPU runs again at once', async () => {
+  it('at 99%, park and stop cut the 990 ms sleep short, and a release wakes a sleeping vCPU at once', async () => {
     const guest = await Guest.start({ memory: GuestMemory.create(BYTES), vcpus: 2, workload: spec('uniform', 1, 0, { dirtyRate: 0 }) });
+    /**
+     * Waits until every vCPU has begun a sleep since `since` and is in it. The vCPUs' timeslices start
+     * together (at setThrottle or resume), so each has most of its 990 ms sleep still to go.
+     */
+    const freshlyAsleep = (since: ThrottleSleeps[], what: string): Promise<void> =>
+      waitFor(() => every(guest, (now, before) => now.begun > before.begun && asleep(now), since), { what });
+    /** `before` with the sleep each vCPU was in ended, and cut short. */
+    const cutShort = (before: ThrottleSleeps[]): ThrottleSleeps[] =>
+      before.map((sleeps) => ({ begun: sleeps.begun, ended: sleeps.ended + 1, cutShort: sleeps.cutShort + 1 }));
     try {
+      let since = guest.throttleSleeps();
       guest.setThrottle(99);
-      // Past the 10 ms timeslice: every vCPU is in its 990 ms sleep.
-      await sleep(100);
-      const before = guest.opsDone();
-      await sleep(100);
-      expect(guest.opsDone()).toBe(before);
-
-      // A few ms on a quiet machine; far below the 990 ms sleep it cuts short.
-      expect(await timed(() => guest.park())).toBeLessThan(500);
-      guest.resume();
-      await sleep(100);
+      // Past the 10 ms timeslice every vCPU is in its 990 ms sleep.
+      await freshlyAsleep(since, 'every vCPU to fall asleep');
+      let before = guest.throttleSleeps();
+      const ops = guest.opsDone();
+      // park() wakes them: each vCPU parks out of the sleep it was in, with sleep still owed on its own clock.
+      await guest.park();
+      expect(guest.parked).toBe(true);
+      expect(guest.throttleSleeps()).toEqual(cutShort(before));
+      // In that sleep from the count above to the park, no vCPU did an op.
+      expect(guest.opsDone()).toBe(ops);
 
       // Releasing the throttle wakes the sleeping vCPUs instead of letting them finish their sleep.
+      since = guest.throttleSleeps();
+      guest.resume();
+      await freshlyAsleep(since, 'every vCPU to fall asleep again');
+      before = guest.throttleSleeps();
       const sleeping = guest.opsDone();
       guest.setThrottle(0);
-      await sleep(100);
-      expect(guest.opsDone()).toBeGreaterThan(sleeping);
+      await waitFor(() => guest.opsDone() > sleeping, { what: 'the released vCPUs to run' });
+      await waitFor(() => every(guest, (now, was) => now.ended > was.ended, before), { what: 'every vCPU to end its sleep' });
+      expect(guest.throttleSleeps()).toEqual(cutShort(before));
 
+      since = guest.throttleSleeps();
       guest.setThrottle(99);
-      await sleep(100);
-      expect(await timed(() => guest.stop())).toBeLessThan(500);
+      await freshlyAsleep(since, 'every vCPU to fall asleep once more');
+      before = guest.throttleSleeps();
+      // stop() wakes them too: each leaves its sleep at once and exits on its own (a worker terminated after
+      // the stop grace would count nothing).
+      await guest.stop();
+      expect(guest.throttleSleeps()).toEqual(cutShort(before));
     } finally {
       await guest.stop();
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Guest, GuestMemory, PAGE_SIZE } from '@livemig/guest';
-import { copyHarvested, sleep, spec } from './helpers.js';
+import { copyHarvested, sleep, spec, waitFor } from './helpers.js';
 
 function sameBytes(a: GuestMemory, b: GuestMemory): boolean {
   return a.slots.every((slot, i) => Buffer.from(slot.buffer).equals(Buffer.from(b.slots[i]!.buffer)));
@@ -13,14 +13,17 @@ describe('write, then mark', () => {
     const receiver = GuestMemory.create(64 * PAGE_SIZE);
     const guest = await Guest.start({ memory, vcpus: 2, workload: spec('uniform', 7, 0, { dirtyRate: 0 }) });
     try {
+      // Harvests while the vCPUs write: at least 50 of them, and until the vCPUs have written each of the
+      // 64 pages a thousand times over on average while they ran.
       let rounds = 0;
-      const until = performance.now() + 300;
-      while (performance.now() < until) {
+      const opsAtStart = guest.opsDone();
+      while (rounds < 50 || guest.opsDone() - opsAtStart < 1000 * 64) {
         copyHarvested(memory, receiver);
         rounds++;
         if (rounds % 50 === 0) await sleep(0);
       }
-      await sleep(5);
+      // Writes after the last harvest, for the final one to find.
+      await waitFor(() => memory.dirtyCount() > 0, { what: 'a write after the last harvest' });
       await guest.park();
       // The vCPUs wrote after the last harvest: the receiver is behind until the final harvest.
       expect(memory.dirtyCount()).toBeGreaterThan(0);

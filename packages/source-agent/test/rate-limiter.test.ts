@@ -1,8 +1,9 @@
 import { Worker } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BadArgumentError } from '@livemig/protocol';
 // Not exported from the package index (yet): import the built module directly (npm run build first).
 import { SharedRateLimiter } from '../dist/rate-limiter.js';
+import { sleep } from '../../../test/support/wait.js';
 
 const MODULE_URL = new URL('../dist/rate-limiter.js', import.meta.url).href;
 const KIB = 1024;
@@ -11,7 +12,44 @@ const DEFAULT_BURST = 64 * KIB; // for rates up to 6.5 MB/s
 
 const now = (): bigint => process.hrtime.bigint();
 const msSince = (start: bigint, end = now()): number => Number(end - start) / 1e6;
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** How long a sleeper sleeps at most before it re-reads the rate (SLICE_MS in rate-limiter.ts). */
+const SLICE_MS = 50;
+
+/**
+ * Runs `body` on a simulated clock (setTimeout and process.hrtime, which the limiter sleeps and reads):
+ * what the limiter does at each moment, with no host speed in it. Time moves only by `advance`.
+ */
+async function onSimulatedClock(body: () => Promise<void>): Promise<void> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'hrtime'] });
+  try {
+    await body();
+  } finally {
+    vi.useRealTimers();
+  }
+}
+const advance = (ms: number): Promise<unknown> => vi.advanceTimersByTimeAsync(ms);
+
+/** Settles `promise` if it can settle without any time passing (no timer), and says how it stands. */
+async function stateOf(promise: Promise<unknown>): Promise<'pending' | 'resolved' | 'rejected'> {
+  let state: 'pending' | 'resolved' | 'rejected' = 'pending';
+  promise.then(
+    () => (state = 'resolved'),
+    () => (state = 'rejected'),
+  );
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  return state;
+}
+
+/** Runs `action` and returns how many sleeps (setTimeout calls) were begun while it ran. */
+async function sleepsDuring(action: () => Promise<unknown>): Promise<number> {
+  const spy = vi.spyOn(globalThis, 'setTimeout');
+  try {
+    await action();
+    return spy.mock.calls.length;
+  } finally {
+    spy.mockRestore();
+  }
+}
 
 /**
  * A channel-worker stand-in: attaches the limiter and, on command, either takes frames until a deadline
@@ -22,6 +60,10 @@ const { parentPort, workerData } = require('node:worker_threads');
 const now = () => process.hrtime.bigint();
 import(workerData.moduleUrl).then(({ SharedRateLimiter }) => {
   const limiter = SharedRateLimiter.attach(workerData.buffer);
+  // Each sleep the limiter begins in this thread, with the rate it could read then.
+  let sleeps = [];
+  const setTimeoutOfNode = globalThis.setTimeout;
+  globalThis.setTimeout = (...args) => (sleeps.push({ ms: args[1], rate: limiter.rate }), setTimeoutOfNode(...args));
   parentPort.on('message', async (command) => {
     try {
       if (command.type === 'flood') {
@@ -32,9 +74,10 @@ import(workerData.moduleUrl).then(({ SharedRateLimiter }) => {
         }
         parentPort.postMessage({ type: 'flooded', times });
       } else if (command.type === 'take') {
+        sleeps = [];
         parentPort.postMessage({ type: 'taking', at: now() });
         await limiter.take(command.bytes);
-        parentPort.postMessage({ type: 'taken', at: now() });
+        parentPort.postMessage({ type: 'taken', at: now(), sleeps });
       }
     } catch (error) {
       parentPort.postMessage({ type: 'error', message: String(error) });
@@ -48,7 +91,7 @@ type WorkerEvent =
   | { type: 'ready' }
   | { type: 'flooded'; times: bigint[] }
   | { type: 'taking'; at: bigint }
-  | { type: 'taken'; at: bigint }
+  | { type: 'taken'; at: bigint; sleeps: { ms: number; rate: number }[] }
   | { type: 'error'; message: string };
 
 const workers: Worker[] = [];
@@ -85,6 +128,16 @@ async function flood(limiter: SharedRateLimiter, until: bigint): Promise<bigint[
   return times;
 }
 
+/** On the simulated clock: each limiter floods until `ms` from now; the times its takes resolved. */
+async function floodSimulated(limiters: SharedRateLimiter[], ms: number): Promise<{ t0: bigint; until: bigint; times: bigint[][] }> {
+  const t0 = now();
+  const until = t0 + BigInt(ms) * 1_000_000n;
+  const runs = Promise.all(limiters.map((limiter) => flood(limiter, until)));
+  // Time enough for the takes still queued at `until` to go too.
+  await advance(ms + 1000);
+  return { t0, until, times: await runs };
+}
+
 /**
  * The limit: no take was taken before t0, so by any time t the takes resolved number at most
  * rate * (t - t0) + burst bytes. Checked at every resolution. A resolution is timestamped after the take
@@ -106,7 +159,7 @@ describe('SharedRateLimiter paces takes at the rate', () => {
   const RATE = 2_000_000;
   const RUN_NS = 1_000_000_000n;
 
-  it('one thread: never faster than the limit, close to it', async () => {
+  it('one thread: never faster than the limit', async () => {
     const limiter = SharedRateLimiter.create(RATE);
     const t0 = now();
     const times = await flood(limiter, t0 + RUN_NS);
@@ -115,8 +168,18 @@ describe('SharedRateLimiter paces takes at the rate', () => {
     console.log(`one thread: ${total} bytes in ${msSince(t0, times.at(-1)).toFixed(0)} ms, ${inRun} in the first second, excess ${excess.toFixed(0)}`);
     // Tight: at most rounding (A is floored to whole bytes) above rate * t + burst.
     expect(excess).toBeLessThanOrEqual(16);
-    // Loose: a noisy VM may delay timers, but not by half a second in one second.
-    expect(inRun).toBeGreaterThanOrEqual(0.5 * RATE);
+  });
+
+  it('one thread on a simulated clock: never faster than the limit, and as fast as it allows', async () => {
+    await onSimulatedClock(async () => {
+      const limiter = SharedRateLimiter.create(RATE);
+      const { t0, until, times } = await floodSimulated([limiter], 1000);
+      const [mine] = times as [bigint[]];
+      expect(excessOverLimit(mine, t0, RATE, DEFAULT_BURST).excess).toBeLessThanOrEqual(16);
+      // Every whole frame the limit allows in the first second went in it: rate * 1 s + burst, less a frame.
+      const inRun = mine.filter((t) => t <= until).length * FRAME;
+      expect(inRun).toBeGreaterThanOrEqual(RATE + DEFAULT_BURST - FRAME);
+    });
   });
 
   it('main thread and two workers sharing the buffer: the limit holds for their sum', async () => {
@@ -136,9 +199,21 @@ describe('SharedRateLimiter paces takes at the rate', () => {
         `${inRun} in the first second, excess ${excess.toFixed(0)}`,
     );
     expect(excess).toBeLessThanOrEqual(16);
-    expect(inRun).toBeGreaterThanOrEqual(0.5 * RATE);
     // Every thread got a share (reservations are FIFO across threads).
     for (const times of [mine, ...theirs]) expect(times.length).toBeGreaterThan(0);
+  });
+
+  it('three takers on one buffer, on a simulated clock: their sum is the limit, and they take turns', async () => {
+    await onSimulatedClock(async () => {
+      const limiter = SharedRateLimiter.create(RATE);
+      const takers = [limiter, SharedRateLimiter.attach(limiter.buffer), SharedRateLimiter.attach(limiter.buffer)];
+      const { t0, until, times } = await floodSimulated(takers, 1000);
+      expect(excessOverLimit(times.flat(), t0, RATE, DEFAULT_BURST).excess).toBeLessThanOrEqual(16);
+      expect(times.flat().filter((t) => t <= until).length * FRAME).toBeGreaterThanOrEqual(RATE + DEFAULT_BURST - FRAME);
+      // FIFO reservations: in turn, so no taker is more than one frame ahead of another.
+      const counts = times.map((taken) => taken.length);
+      expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+    });
   });
 
   it('a fixed burst of 0 makes every take wait for its own bytes', async () => {
@@ -150,11 +225,12 @@ describe('SharedRateLimiter paces takes at the rate', () => {
   });
 
   it('the default burst lets a frame after an idle gap go at once', async () => {
-    const limiter = SharedRateLimiter.create(RATE);
-    await delay(50);
-    const start = now();
-    await limiter.take(FRAME);
-    expect(msSince(start)).toBeLessThan(20);
+    await onSimulatedClock(async () => {
+      const limiter = SharedRateLimiter.create(RATE);
+      await advance(50);
+      // At once: without a moment of the clock passing.
+      expect(await stateOf(limiter.take(FRAME))).toBe('resolved');
+    });
   });
 });
 
@@ -162,25 +238,28 @@ describe('SharedRateLimiter unlimited', () => {
   it('rate 0 never waits', async () => {
     const limiter = SharedRateLimiter.create(0);
     expect(limiter.rate).toBe(0);
-    const start = now();
-    for (let i = 0; i < 10_000; i++) await limiter.take(1 << 30);
-    expect(msSince(start)).toBeLessThan(500);
+    // Not one sleep in 10,000 takes of a GiB each.
+    expect(await sleepsDuring(async () => {
+      for (let i = 0; i < 10_000; i++) await limiter.take(1 << 30);
+    })).toBe(0);
   });
 
-  it('setRate(0) releases a take that is waiting', async () => {
-    const limiter = SharedRateLimiter.create(100_000);
-    await limiter.take(DEFAULT_BURST);
-    const waiting = limiter.take(1_000_000); // 10 s at 100 kB/s
-    await delay(100);
-    const lifted = now();
-    limiter.setRate(0);
-    await waiting;
-    expect(msSince(lifted)).toBeLessThan(150);
+  it('setRate(0) releases a take that is waiting, within one sleep slice', async () => {
+    await onSimulatedClock(async () => {
+      const limiter = SharedRateLimiter.create(100_000);
+      await limiter.take(DEFAULT_BURST);
+      const waiting = limiter.take(1_000_000); // 10 s at 100 kB/s
+      await advance(100);
+      expect(await stateOf(waiting)).toBe('pending');
+      limiter.setRate(0);
+      await advance(SLICE_MS);
+      expect(await stateOf(waiting)).toBe('resolved');
+    });
   });
 });
 
 describe('SharedRateLimiter.setRate while a migration runs', () => {
-  it('raising the rate lets a sender (worker thread) waiting on a large block go on within ~100 ms', async () => {
+  it('raising the rate lets a sender (worker thread) waiting on a large block go on at once', async () => {
     const limiter = SharedRateLimiter.create(200_000);
     const worker = await spawn(limiter);
     worker.postMessage({ type: 'take', bytes: DEFAULT_BURST }); // uses up the burst
@@ -188,27 +267,36 @@ describe('SharedRateLimiter.setRate while a migration runs', () => {
     worker.postMessage({ type: 'take', bytes: 1_000_000 }); // ~5 s at 200 kB/s
     await next(worker, 'taking');
     const taken = next(worker, 'taken');
-    await delay(200);
+    // A window for the sender to sleep under the old rate.
+    await sleep(200);
     const raised = now();
     limiter.setRate(50_000_000); // the rest now takes ~19 ms; the sleeper re-reads the rate within 50 ms
     expect(limiter.rate).toBe(50_000_000);
-    const { at } = await taken;
-    console.log(`sender went on ${msSince(raised, at).toFixed(1)} ms after the rate was raised`);
+    const { at, sleeps } = await taken;
+    console.log(`sender went on ${msSince(raised, at).toFixed(1)} ms after the rate was raised, ${sleeps.length} sleeps`);
     expect(at).toBeGreaterThan(raised); // it was really waiting under the old rate
-    expect(msSince(raised, at)).toBeLessThan(150);
+    // Once its thread saw the new rate, the rest was one sleep (two or three when a timer fires a little
+    // early): at the old rate the ~4.8 s left would have been about a hundred sleeps of 50 ms.
+    expect(sleeps.filter((nap) => nap.rate === 50_000_000).length).toBeLessThanOrEqual(3);
+    expect(sleeps.filter((nap) => nap.rate === 200_000).length).toBeGreaterThan(0);
   });
 
-  it('raising the rate on the main thread releases a main-thread sleeper too', async () => {
-    const limiter = SharedRateLimiter.create(200_000);
-    await limiter.take(DEFAULT_BURST);
-    let resolvedAt: bigint | undefined;
-    const waiting = limiter.take(1_000_000).then(() => (resolvedAt = now()));
-    await delay(200);
-    expect(resolvedAt).toBeUndefined();
-    const raised = now();
-    limiter.setRate(50_000_000);
-    await waiting;
-    expect(msSince(raised, resolvedAt)).toBeLessThan(150);
+  it('raising the rate on the main thread releases a main-thread sleeper within a slice and the rest at the new rate', async () => {
+    await onSimulatedClock(async () => {
+      const limiter = SharedRateLimiter.create(200_000);
+      await limiter.take(DEFAULT_BURST);
+      let resolvedAt: bigint | undefined;
+      const waiting = limiter.take(1_000_000).then(() => (resolvedAt = now()));
+      await advance(200);
+      expect(resolvedAt).toBeUndefined();
+      const raised = now();
+      limiter.setRate(50_000_000);
+      // The sleep in progress (at most a slice), then what is left at 50 MB/s (under 20 ms): the ~4.8 s it
+      // would still have taken at the old rate are gone.
+      await advance(SLICE_MS + 20);
+      expect(await stateOf(waiting)).toBe('resolved');
+      expect(msSince(raised, resolvedAt)).toBeLessThanOrEqual(SLICE_MS + 20);
+    });
   });
 
   it('lowering the rate paces later takes at the new rate at once', async () => {
@@ -250,15 +338,15 @@ describe('SharedRateLimiter abort', () => {
     const controller = new AbortController();
     const reason = new Error('migration cancelled');
     const waiting = limiter.take(1_000_000, controller.signal); // 10 s
-    await delay(50);
-    const aborted = now();
+    waiting.catch(() => {});
+    // A window for the take to sleep on its reservation.
+    await sleep(50);
+    // At once: rejected without waiting for any timer.
     controller.abort(reason);
+    expect(await stateOf(waiting)).toBe('rejected');
     await expect(waiting).rejects.toBe(reason);
-    expect(msSince(aborted)).toBeLessThan(50);
-    // Without the give-back, the next take would queue behind the aborted megabyte (another 10 s).
-    const start = now();
-    await limiter.take(1_000);
-    expect(msSince(start)).toBeLessThan(100);
+    // Without the give-back, the next take would queue behind the aborted megabyte (another 10 s of sleeps).
+    expect(await sleepsDuring(() => limiter.take(1_000))).toBe(0);
   });
 });
 
@@ -289,8 +377,8 @@ describe('SharedRateLimiter arguments', () => {
 
   it('take(0) resolves at once', async () => {
     const limiter = SharedRateLimiter.create(1);
-    const start = now();
-    await limiter.take(0);
-    expect(msSince(start)).toBeLessThan(20);
+    await limiter.take(DEFAULT_BURST); // the burst is spent: a take of one more byte would sleep for a second
+    expect(await sleepsDuring(() => limiter.take(0))).toBe(0);
+    expect(await stateOf(limiter.take(0))).toBe('resolved');
   });
 });
