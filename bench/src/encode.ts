@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { crc32 as zlibCrc32 } from 'node:zlib';
+import { formatBytes } from '@livemig/agent-runtime';
 import {
   FRAME_HEADER_BYTES,
   FrameDecoder,
@@ -16,7 +17,7 @@ import { pageFiller } from './images.js';
 import { fixed, machine, progress, table, type BenchOutput } from './output.js';
 import { mulberry32 } from './rng.js';
 import { median, range } from './stats.js';
-import { formatBytes, gbPerSecond } from './units.js';
+import { gbPerSecond } from './units.js';
 
 export interface EncodeParams {
   size: number;
