@@ -3,6 +3,7 @@ export {
   DEFAULT_BATCH_PAYLOAD,
   DEFAULT_MAX_DELTA_BYTES,
   DEFAULT_MAX_FRAME_PAYLOAD,
+  ENCODING_NAMES,
   FRAME_HEADER_BYTES,
   FRAME_MAGIC,
   FrameType,
@@ -20,7 +21,9 @@ export {
   PAGE_SIZE,
   PROTOCOL_VERSION,
   PageEncoding,
+  emptyEncodingCounts,
   frameTypeName,
+  pageEncodingName,
   type EncodingName,
 } from './constants.js';
 export { channelOfPage } from './channels.js';
