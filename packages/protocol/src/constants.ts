@@ -124,8 +124,12 @@ export const MAX_CHANNEL_NUMBER = 63;
 /** Pages are sharded to channels in groups of this many consecutive pages (see channelOfPage). */
 export const CHANNEL_GROUP_PAGES = 64;
 
-/** Limits enforced on control messages (encode and decode). */
-export const MAX_VCPUS = 256;
+/**
+ * Limits enforced on control messages (encode and decode). MAX_WIRE_VCPUS bounds a Hello's geometry and a
+ * CpuState; an agent runs fewer (the guest package's MAX_VCPUS) and refuses a Hello beyond its own limit
+ * with LM_ERR_HANDSHAKE instead of failing to decode it.
+ */
+export const MAX_WIRE_VCPUS = 256;
 export const MAX_MEMORY_BYTES = 2 ** 46;
 export const MAX_REGISTER_FILE_BYTES = 4096;
 export const MAX_WORKLOAD_NAME_CHARS = 64;
