@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { formatBytes } from '@livemig/agent-runtime';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const destBin = join(root, 'packages/dest-agent/bin/dest-agent.js');
@@ -72,7 +73,7 @@ createInterface({ input: source.stderr }).on('line', (line) => {
     const kind = entry.final ? 'stop-and-copy' : 'pre-copy     ';
     console.log(
       `  round ${String(entry.round).padStart(2)} ${kind} ${String(entry.pagesSent).padStart(7)} pages ` +
-        `${mib(entry.bytesOnWire).padStart(9)} on the wire ${entry.ms.toFixed(1).padStart(8)} ms` +
+        `${formatBytes(entry.bytesOnWire).padStart(9)} on the wire ${entry.ms.toFixed(1).padStart(8)} ms` +
         (entry.final ? '' : `   dirtied meanwhile ${entry.pagesDirtiedMeanwhile}`),
     );
   } else if (entry.level >= 40) {
@@ -99,7 +100,7 @@ console.log('');
 console.log(`status           ${sourceReport.status}${sourceReport.error ? ` (${sourceReport.error.code}: ${sourceReport.error.message})` : ''}`);
 console.log(`rounds           ${sourceReport.rounds.length} (switchover: ${sourceReport.switchoverReason})`);
 console.log(`pages            zero ${pages.zero}, same-byte ${pages.sameByte}, lz4 ${pages.lz4}, raw ${pages.raw}`);
-console.log(`bytes on wire    ${mib(sourceReport.bytesOnWire)} for ${mib(sourceReport.imageBytes)} of pages (${mib(sourceReport.memoryBytes)} guest)`);
+console.log(`bytes on wire    ${formatBytes(sourceReport.bytesOnWire)} for ${formatBytes(sourceReport.imageBytes)} of pages (${formatBytes(sourceReport.memoryBytes)} guest)`);
 console.log(`downtime         ${sourceReport.downtimeMs} ms`);
 console.log(`setup time       ${sourceReport.setupTimeMs.toFixed(1)} ms`);
 console.log(`total time       ${sourceReport.totalTimeMs} ms`);
@@ -109,7 +110,3 @@ console.log(`guest at dest    ran ${destReport.ended === 'run-for' ? 'for 1 s af
 const ok = sourceCode === 0 && destCode === 0 && sourceReport.status === 'completed' && match;
 if (!ok) console.error(`demo: failed (source exit ${sourceCode}, destination exit ${destCode})\n${sourceErr}${destErr}`);
 process.exit(ok ? 0 : 1);
-
-function mib(bytes) {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}

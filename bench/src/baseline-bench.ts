@@ -1,9 +1,9 @@
+import { formatBytes } from '@livemig/agent-runtime';
 import { runBaseline } from './baseline.js';
 import { Scratch, prepareImages } from './image-set.js';
 import type { ImageKind } from './images.js';
 import { fixed, machine, progress, table, type BenchOutput } from './output.js';
 import { median, range } from './stats.js';
-import { formatBytes } from './units.js';
 
 export interface BaselineParams {
   size: number;

@@ -4,17 +4,18 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { parseSize } from '@livemig/agent-runtime';
 import { baseline, formatBaseline } from './baseline-bench.js';
 import { killAll } from './child.js';
 import { encode, formatEncode } from './encode.js';
 import { Scratch } from './image-set.js';
 import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
 import { formatLive, live } from './live.js';
-import { selectPolicies, selectWorkloads } from './live-cases.js';
+import { LIVE_POLICIES, LIVE_WORKLOADS, selectPolicies, selectWorkloads } from './live-cases.js';
 import type { BenchOutput } from './output.js';
 import { formatStopCopy, stopCopy } from './stop-copy.js';
 import { formatTracking, tracking, TRACKING_WORKLOADS } from './tracking.js';
-import { UsageError, parsePositiveInt, parseSize } from './units.js';
+import { UsageError, parsePositiveInt } from './units.js';
 
 const USAGE = `usage: npm run bench -- NAME [--json] [options]
 
@@ -39,9 +40,9 @@ options:
   --guest image|idle   stop-copy: migrate the image (--image-file --paused, the default) or an idle guest of
                        the same size (--memory --workload idle, for agents without image support)
   --timeout SECONDS    stop-copy, baseline, live: kill a child process after this long (default 600)
-  --workloads LIST     live: comma-separated of idle,hotcold,uniform-10MB,uniform-50MB,uniform-200MB,stream
+  --workloads LIST     live: comma-separated of ${LIVE_WORKLOADS.map((w) => w.name).join(',')}
                        (or a family: uniform); default all
-  --policies LIST      live: comma-separated of downtime,xen,patterns (default all)
+  --policies LIST      live: comma-separated of ${LIVE_POLICIES.join(',')} (default all)
   --downtime-limit T   live: passed to source-agent --downtime-limit (default: the agent's own, 300ms)
 `;
 
@@ -156,7 +157,9 @@ try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
   killAll();
-  const usage = error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+  // LM_ERR_BAD_ARGUMENT: a size the agents' parser (parseSize) could not read.
+  const code = (error as { code?: string }).code;
+  const usage = error instanceof UsageError || code === 'LM_ERR_BAD_ARGUMENT' || code?.startsWith('ERR_PARSE_ARGS');
   process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exitCode = usage ? 2 : 1;
 }

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { crc32 as zlibCrc32 } from 'node:zlib';
+import { formatBytes } from '@livemig/agent-runtime';
 import {
   FRAME_HEADER_BYTES,
   FrameDecoder,
@@ -7,16 +8,16 @@ import {
   MAX_RUN_PAGES,
   PAGE_SIZE,
   PageBatchWriter,
-  PageEncoding,
   crc32,
   isZeroPage,
+  pageEncodingName,
   readPageBatch,
 } from '@livemig/protocol';
 import { pageFiller } from './images.js';
 import { fixed, machine, progress, table, type BenchOutput } from './output.js';
 import { mulberry32 } from './rng.js';
 import { median, range } from './stats.js';
-import { formatBytes, gbPerSecond } from './units.js';
+import { gbPerSecond } from './units.js';
 
 export interface EncodeParams {
   size: number;
@@ -45,8 +46,6 @@ type PageKind = EncodeResult['pages'];
 
 /** The most Node reads from a socket at once. */
 const SOCKET_CHUNK_BYTES = 64 * 1024;
-/** PageEncoding names, including any the protocol package has added since (delta). */
-const ENCODING_NAMES = new Map<number, string>(Object.entries(PageEncoding).map(([name, code]) => [code as number, name]));
 
 /** A guest-memory-like image: pages in one SharedArrayBuffer. */
 class SharedPages {
@@ -154,7 +153,7 @@ function encodeAll(pages: SharedPages, add: AddPage): Encoded {
   }
   if (writer.pageCount > 0) frames.push(writer.takeFrame());
   const encodings: Record<string, number> = {};
-  for (const [code, n] of counts) encodings[ENCODING_NAMES.get(code) ?? String(code)] = n;
+  for (const [code, n] of counts) encodings[pageEncodingName(code)] = n;
   return { frames, encodings };
 }
 

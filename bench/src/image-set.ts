@@ -3,9 +3,9 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { formatBytes } from '@livemig/agent-runtime';
 import { writeImage, type ImageKind } from './images.js';
 import { progress } from './output.js';
-import { formatBytes } from './units.js';
 
 export interface PreparedImage {
   /** `zero`, `random`, `text`, `mixed`, or `file:NAME` for --image-file. */

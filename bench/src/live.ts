@@ -4,8 +4,7 @@ import type { LiveWorkload } from './live-cases.js';
 import { sourceRunHelp } from './agents.js';
 import { liveRun, type LiveRun, type LiveRunParams } from './live-run.js';
 import { checkTargets, summarise, type LiveResult, type TargetCheck } from './live-summary.js';
-import { fixed, machine, progress, table, type BenchOutput } from './output.js';
-import { formatBytes } from './units.js';
+import { bytesOrDash, fixed, machine, progress, table, type BenchOutput } from './output.js';
 
 export interface LiveParams {
   reps: number;
@@ -145,7 +144,7 @@ export function formatLive(output: LiveOutput): string {
     fixed(r.activateMs, 1),
     fixed(r.totalTimeMs, 0),
     r.precopyRounds === null ? '-' : `${count(r.precopyRounds)}+1`,
-    formatBytes(r.bytesOnWire),
+    bytesOrDash(r.bytesOnWire),
     r.completed === 0 ? 'FAILED' : (r.switchoverReason ?? '-'),
     fixed(r.slowdown, 2),
     fixed(r.expectedDowntimeMs, 1),

@@ -1,4 +1,5 @@
 import { cpus, totalmem } from 'node:os';
+import { formatBytes } from '@livemig/agent-runtime';
 
 export interface Machine {
   cpus: number;
@@ -36,4 +37,9 @@ export function table(header: string[], rows: string[][]): string {
 
 export function fixed(value: number | null, digits: number): string {
   return value === null ? '-' : value.toFixed(digits);
+}
+
+/** A size in binary units ("1.0 GiB"), or '-' for a figure a run did not report. */
+export function bytesOrDash(value: number | null): string {
+  return value === null ? '-' : formatBytes(value);
 }

@@ -3,10 +3,10 @@ import { runBaseline } from './baseline.js';
 import { NodeChild, exitsWithin, track } from './child.js';
 import { Scratch, prepareImages, type PreparedImage } from './image-set.js';
 import type { ImageKind } from './images.js';
-import { fixed, machine, progress, table, type BenchOutput } from './output.js';
+import { bytesOrDash, fixed, machine, progress, table, type BenchOutput } from './output.js';
 import { num, str, takeReports } from './report-file.js';
 import { median, ratio } from './stats.js';
-import { formatBytes, gbPerSecond } from './units.js';
+import { gbPerSecond } from './units.js';
 
 
 export interface StopCopyParams {
@@ -247,14 +247,14 @@ function summarise(image: PreparedImage, runs: StopCopyRun[]): StopCopyResult {
 export function formatStopCopy(output: BenchOutput<StopCopyParams, StopCopyResult>): string {
   const rows = output.results.map((r) => [
     r.image,
-    formatBytes(r.imageBytes),
+    bytesOrDash(r.imageBytes),
     `${r.completed}/${r.reps}`,
     fixed(r.seconds, 3),
     fixed(r.gbps, 2),
-    formatBytes(r.bytesOnWire),
+    bytesOrDash(r.bytesOnWire),
     r.wirePercent === null ? '-' : `${r.wirePercent.toFixed(1)}%`,
-    formatBytes(r.sourcePeakRssBytes),
-    formatBytes(r.destPeakRssBytes),
+    bytesOrDash(r.sourcePeakRssBytes),
+    bytesOrDash(r.destPeakRssBytes),
     fixed(r.destRssPerImage, 2),
     fixed(r.baselineGbps, 2),
     fixed(r.ratio, 2),

@@ -1,8 +1,8 @@
+import { formatBytes } from '@livemig/agent-runtime';
 import { GuestMemory, type WorkloadName } from '@livemig/guest';
 import { fixed, machine, progress, table, type BenchOutput } from './output.js';
 import { median, ratio } from './stats.js';
 import { TRACKING_MODES, TrackingGuests, type TrackingMode, type TrackingRun } from './tracking-run.js';
-import { formatBytes } from './units.js';
 
 export const TRACKING_WORKLOADS: readonly WorkloadName[] = ['uniform', 'hotcold', 'stream', 'incr'];
 /** The target: dirty logging may cost at most this fraction of guest throughput. */

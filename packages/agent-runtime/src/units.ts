@@ -60,11 +60,12 @@ export function parseHostPort(text: string, flag = 'migrate-to'): HostPort {
   return { host: match[1], port };
 }
 
+/** "512 B", "64.0 MiB", "-1.5 KiB": binary units, one decimal above bytes; a negative size (a difference) scales like its magnitude. */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
   let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
     value /= 1024;
     unit += 1;
   }

@@ -11,5 +11,5 @@ export const MAX_SLOT_BYTES = 2 ** 32;
 /** Page indices travel as u32 (registers, wire, digest), so a guest has fewer than 2^32 pages. */
 export const MAX_PAGE_COUNT = 2 ** 32 - 1;
 
-/** Upper bound on vCPUs; each is a worker thread. */
+/** Most vCPUs a guest runs, each a worker thread (a Hello may claim more: protocol's MAX_WIRE_VCPUS). */
 export const MAX_VCPUS = 64;

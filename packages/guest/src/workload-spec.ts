@@ -1,15 +1,9 @@
 import { PAGE_SIZE } from './constants.js';
 import { GuestError, GuestErrorCode } from './errors.js';
 
-export type WorkloadName = 'idle' | 'uniform' | 'hotcold' | 'stream' | 'incr';
-
-export const WORKLOAD_NAMES: readonly WorkloadName[] = Object.freeze([
-  'idle',
-  'uniform',
-  'hotcold',
-  'stream',
-  'incr',
-] as const);
+/** The workload catalog's names (workloads/index.ts has one program per name), in the CLIs' order. */
+export const WORKLOAD_NAMES = Object.freeze(['idle', 'uniform', 'hotcold', 'stream', 'incr'] as const);
+export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
 export interface WorkloadSpec {
   name: WorkloadName;

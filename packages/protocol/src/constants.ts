@@ -86,8 +86,26 @@ export function frameTypeName(type: number): string {
 export const PageEncoding = { Zero: 0, SameByte: 1, Lz4: 2, Raw: 3, Delta: 4, Lz4Run: 5 } as const;
 export type PageEncoding = (typeof PageEncoding)[keyof typeof PageEncoding];
 
-export type EncodingName = 'zero' | 'sameByte' | 'lz4' | 'raw' | 'delta';
+const PAGE_ENCODING_WIRE_NAMES = new Map<number, string>(Object.entries(PageEncoding).map(([name, code]) => [code, name]));
 
+/** 'Zero', 'SameByte', 'Lz4Run', ...: a page entry's encoding as PROTOCOL.md names it, or 'unknown(9)'. */
+export function pageEncodingName(code: number): string {
+  return PAGE_ENCODING_WIRE_NAMES.get(code) ?? `unknown(${code})`;
+}
+
+/**
+ * The encodings that statistics and reports count pages and bytes by (PageBatchStats, the source's report),
+ * in report order. An Lz4Run entry's pages count as lz4 (PAGE_ENCODING_NAMES).
+ */
+export const ENCODING_NAMES = ['zero', 'sameByte', 'lz4', 'raw', 'delta'] as const;
+export type EncodingName = (typeof ENCODING_NAMES)[number];
+
+/** A count per encoding, all 0, keys in report order. */
+export function emptyEncodingCounts(): Record<EncodingName, number> {
+  return { zero: 0, sameByte: 0, lz4: 0, raw: 0, delta: 0 };
+}
+
+/** The name each page entry's pages are counted under. */
 export const PAGE_ENCODING_NAMES: Record<PageEncoding, EncodingName> = {
   [PageEncoding.Zero]: 'zero',
   [PageEncoding.SameByte]: 'sameByte',
@@ -117,8 +135,12 @@ export const MAX_CHANNEL_NUMBER = 63;
 /** Pages are sharded to channels in groups of this many consecutive pages (see channelOfPage). */
 export const CHANNEL_GROUP_PAGES = 64;
 
-/** Limits enforced on control messages (encode and decode). */
-export const MAX_VCPUS = 256;
+/**
+ * Limits enforced on control messages (encode and decode). MAX_WIRE_VCPUS bounds a Hello's geometry and a
+ * CpuState; an agent runs fewer (the guest package's MAX_VCPUS) and refuses a Hello beyond its own limit
+ * with LM_ERR_HANDSHAKE instead of failing to decode it.
+ */
+export const MAX_WIRE_VCPUS = 256;
 export const MAX_MEMORY_BYTES = 2 ** 46;
 export const MAX_REGISTER_FILE_BYTES = 4096;
 export const MAX_WORKLOAD_NAME_CHARS = 64;

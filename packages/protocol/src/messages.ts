@@ -9,7 +9,7 @@ import {
   MAX_REGISTER_FILE_BYTES,
   MAX_SHORT_STRING_CHARS,
   MAX_TEXT_CHARS,
-  MAX_VCPUS,
+  MAX_WIRE_VCPUS,
   MAX_WORKLOAD_NAME_CHARS,
   MAX_WORKLOAD_PARAMS,
   PAGE_SIZE,
@@ -120,7 +120,7 @@ function geometry(value: unknown, field: string): GuestGeometry {
     pageSize: integer(own(o, 'pageSize'), `${field}.pageSize`, PAGE_SIZE, PAGE_SIZE),
     memoryBytes: wholePages(own(o, 'memoryBytes'), `${field}.memoryBytes`, MAX_MEMORY_BYTES),
     slotBytes: wholePages(own(o, 'slotBytes'), `${field}.slotBytes`, MAX_MEMORY_BYTES),
-    vcpus: integer(own(o, 'vcpus'), `${field}.vcpus`, 1, MAX_VCPUS),
+    vcpus: integer(own(o, 'vcpus'), `${field}.vcpus`, 1, MAX_WIRE_VCPUS),
   };
 }
 
@@ -218,7 +218,7 @@ export const validateRoundEnd: (value: unknown) => RoundEndMessage = round;
 
 function cpuStateFields(value: unknown): CpuStateInput {
   const o = record(value, 'message');
-  const files = array(own(o, 'registers'), 'registers', MAX_VCPUS);
+  const files = array(own(o, 'registers'), 'registers', MAX_WIRE_VCPUS);
   // Copied so the message never pins (or aliases) the frame it came from.
   const cpu: CpuStateInput = { registers: files.map((f, i) => Buffer.from(bytes(f, `registers[${i}]`, MAX_REGISTER_FILE_BYTES))) };
   const running = own(o, 'running');

@@ -10,6 +10,7 @@ import {
   PAGE_ENCODING_NAMES,
   PAGE_SIZE,
   PageEncoding,
+  emptyEncodingCounts,
   type EncodingName,
 } from './constants.js';
 import { BadArgumentError } from './errors.js';
@@ -60,8 +61,6 @@ export interface PageBatchStats {
   bytes: Record<EncodingName, number>;
 }
 
-const emptyCounts = (): Record<EncodingName, number> => ({ zero: 0, sameByte: 0, lz4: 0, raw: 0, delta: 0 });
-
 /**
  * A Buffer and a Uint32Array over the whole memory behind some Uint8Array, remembered for the last memory
  * seen: pages of one guest slot then cost no allocation at all.
@@ -96,7 +95,7 @@ class MemoryViews {
  */
 export class PageBatchWriter {
   /** Cumulative over the writer's life (not reset by takeFrame). */
-  readonly stats: PageBatchStats = { pages: emptyCounts(), bytes: emptyCounts() };
+  readonly stats: PageBatchStats = { pages: emptyEncodingCounts(), bytes: emptyEncodingCounts() };
   readonly #capacity: number;
   readonly #maxDelta: number;
   readonly #cur = new MemoryViews();

@@ -1,4 +1,5 @@
 import { runCli } from '@livemig/agent-runtime';
+import { WORKLOAD_NAMES } from '@livemig/guest';
 import { migrateCommand, statusCommand, type MigrateArguments } from './migrate-command.js';
 import { RUN_DEFAULTS, runCommand, type RunArguments } from './run-command.js';
 
@@ -17,7 +18,7 @@ export function main(argv: string[]): Promise<number> {
           .option('workload', {
             type: 'string',
             default: 'hotcold',
-            choices: ['idle', 'uniform', 'hotcold', 'stream', 'incr'],
+            choices: WORKLOAD_NAMES,
             describe: 'what the vCPUs run',
           })
           .option('seed', { type: 'number', default: 1, describe: 'workload seed (deterministic runs)' })

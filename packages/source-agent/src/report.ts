@@ -1,4 +1,7 @@
+import { emptyEncodingCounts, type EncodingName } from '@livemig/protocol';
 import type { MigrationParameters } from './outgoing/parameters.js';
+
+export { ENCODING_NAMES } from '@livemig/protocol';
 
 export type MigrationStatus = 'completed' | 'failed' | 'cancelled' | 'not-migrated';
 
@@ -23,13 +26,8 @@ export interface RoundReport {
   throttlePercent: number;
 }
 
-export interface PagesByEncoding {
-  zero: number;
-  sameByte: number;
-  lz4: number;
-  raw: number;
-  delta: number;
-}
+/** Pages or bytes by encoding, keyed by the protocol's ENCODING_NAMES. */
+export type PagesByEncoding = Record<EncodingName, number>;
 
 export interface MigrationReport {
   status: MigrationStatus;
@@ -80,13 +78,6 @@ export interface MigrationReport {
   peakRssBytes: number;
 }
 
-/** The encodings in report order. */
-export const ENCODING_NAMES = ['zero', 'sameByte', 'lz4', 'raw', 'delta'] as const;
-
-export function emptyCounts(): PagesByEncoding {
-  return { zero: 0, sameByte: 0, lz4: 0, raw: 0, delta: 0 };
-}
-
 /** A report with nothing sent yet: the start of a migration's report, or the whole of `not-migrated`. */
 export function emptyReport(
   fields: Pick<MigrationReport, 'status' | 'guestId' | 'target' | 'policy' | 'streams' | 'memoryBytes' | 'guestOpsAtStart' | 'peakRssBytes'>,
@@ -109,8 +100,8 @@ export function emptyReport(
     policy: fields.policy,
     streams: fields.streams,
     rounds: [],
-    pagesSent: emptyCounts(),
-    bytesByEncoding: emptyCounts(),
+    pagesSent: emptyEncodingCounts(),
+    bytesByEncoding: emptyEncodingCounts(),
     deltaCacheHits: 0,
     bytesOnWire: 0,
     imageBytes: 0,
