@@ -66,6 +66,9 @@ export class MigrationContext {
   parkedAt = 0;
   /** Stop-and-copy: the final round, reported once Complete is out. */
   finalRound!: { pages: Uint32Array; sent: SentRound };
+  /** Stop-and-copy: the register files sent and the nonce Complete carried; Committed's proof covers both. */
+  cpuState!: readonly Uint8Array[];
+  commitNonce!: string;
 
   private readonly abortController = new AbortController();
   private readonly cancelled: Promise<never>;
