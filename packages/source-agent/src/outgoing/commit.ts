@@ -1,4 +1,5 @@
-import { DigestMismatchError, FrameType, ProofMismatchError } from '@livemig/protocol';
+import { DigestMismatchError, FrameType, ProofMismatchError, encodeConfirm } from '@livemig/protocol';
+import { errorSummary } from '@livemig/agent-runtime';
 import { roundTenth } from '../round-tenth.js';
 import type { MigrationContext } from './context.js';
 import { expectFrame } from './expect-frame.js';
@@ -34,7 +35,12 @@ export async function commit(ctx: MigrationContext): Promise<'activation'> {
   if (verdict.message.proof !== proof) {
     throw new ProofMismatchError(`destination's commit proof ${verdict.message.proof} is not ${proof}, over this side's page table and nonce`);
   }
+  // Let go: from here this side never resumes the guest (PROTOCOL.md, "Commit", rule 3); the destination
+  // starts its vCPUs on this Confirm.
   ctx.committed = true;
+  await ctx.control.send(encodeConfirm({ migrationId: ctx.id })).catch((error: unknown) => {
+    ctx.log.warn({ err: errorSummary(error) }, 'committed, but Confirm could not be sent');
+  });
   report.timeToCommitMs = roundTenth(performance.now() - ctx.started);
   return 'activation';
 }
