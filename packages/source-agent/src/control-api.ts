@@ -195,6 +195,24 @@ export class ControlApi {
         },
       },
       {
+        method: 'POST',
+        path: '/migrations/:id/resolve',
+        handler: async ({ params, body }) => {
+          const migration = this.find(params.id!);
+          const action = (body as { action?: unknown } | undefined)?.action;
+          if (action !== 'resume' && action !== 'discard') {
+            throw controlError('LM_ERR_BAD_REQUEST', 'expected {"action": "resume" | "discard"}');
+          }
+          try {
+            await migration.resolve(action);
+            return { status: 200, body: view(migration) };
+          } catch (error) {
+            if (error instanceof HostBusyError) throw controlError('LM_ERR_CONFLICT', error.message);
+            throw error;
+          }
+        },
+      },
+      {
         method: 'GET',
         path: '/events',
         handler: ({ req, res }) => {

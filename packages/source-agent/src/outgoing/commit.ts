@@ -1,5 +1,4 @@
 import { DigestMismatchError, FrameType, ProofMismatchError, encodeConfirm } from '@livemig/protocol';
-import { errorSummary } from '@livemig/agent-runtime';
 import { roundTenth } from '../round-tenth.js';
 import type { MigrationContext } from './context.js';
 import { expectFrame } from './expect-frame.js';
@@ -15,7 +14,7 @@ import { recordRound } from './rounds.js';
  * @throws UnexpectedFrameError, DigestMismatchError, ProofMismatchError (the destination never starts a guest
  *   it was not confirmed, so the guest is still this side's); the connection's errors
  */
-export async function commit(ctx: MigrationContext): Promise<'activation'> {
+export async function commit(ctx: MigrationContext): Promise<'activation' | 'outcome-query'> {
   const { report } = ctx;
   ctx.enter('commit');
   const { pages, sent } = ctx.finalRound;
@@ -27,8 +26,17 @@ export async function commit(ctx: MigrationContext): Promise<'activation'> {
   const answer = ctx.control.receive(ctx.answerTimeoutMs, 'Committed');
   // Taken while the destination verifies, so that it adds nothing to the downtime.
   const proof = ctx.checksums.proof(ctx.commitNonce, ctx.cpuState);
-  const verdict = await answer;
-  expectFrame(verdict, FrameType.Committed, 'commit');
+  let verdict;
+  try {
+    verdict = await answer;
+    expectFrame(verdict, FrameType.Committed, 'commit');
+  } catch (error) {
+    // An Abort read after Complete: the destination will never run this id (rule 1), so the guest resumes here.
+    if (ctx.control.peerAborted) throw error;
+    // Anything else loses the answer: the destination may have committed. Never guessed (rule 4).
+    ctx.outcomeCause = error;
+    return 'outcome-query';
+  }
   if (verdict.message.digest !== report.sourceDigest) {
     throw new DigestMismatchError(`destination committed digest ${verdict.message.digest}, expected ${report.sourceDigest}`);
   }
@@ -38,9 +46,13 @@ export async function commit(ctx: MigrationContext): Promise<'activation'> {
   // Let go: from here this side never resumes the guest (PROTOCOL.md, "Commit", rule 3); the destination
   // starts its vCPUs on this Confirm.
   ctx.committed = true;
-  await ctx.control.send(encodeConfirm({ migrationId: ctx.id })).catch((error: unknown) => {
-    ctx.log.warn({ err: errorSummary(error) }, 'committed, but Confirm could not be sent');
-  });
   report.timeToCommitMs = roundTenth(performance.now() - ctx.started);
+  try {
+    await ctx.control.send(encodeConfirm({ migrationId: ctx.id }));
+  } catch (error) {
+    ctx.outcomeCause = error;
+    return 'outcome-query';
+  }
+  report.confirmSent = true;
   return 'activation';
 }

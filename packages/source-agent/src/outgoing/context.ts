@@ -69,6 +69,8 @@ export class MigrationContext {
   /** Stop-and-copy: the register files sent and the nonce Complete carried; Committed's proof covers both. */
   cpuState!: readonly Uint8Array[];
   commitNonce!: string;
+  /** Commit or activation: the error that lost the destination's answer, when the outcome had to be asked for. */
+  outcomeCause: unknown;
 
   private readonly abortController = new AbortController();
   private readonly cancelled: Promise<never>;
