@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FrameType, type Frame } from '@livemig/protocol';
+import { FrameType, OutcomeDecidedError, type Frame } from '@livemig/protocol';
 import { VcpuPool } from '@livemig/guest';
 import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, silentLogger, warmUpConnections, type Logger } from '@livemig/agent-runtime';
 import type { ChannelReceivers } from './channel-receivers.js';
@@ -122,6 +122,39 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   get journal(): CommitJournal {
     if (!this.commitJournal) throw new Error('the commit journal is opened by listen()');
     return this.commitJournal;
+  }
+
+  /**
+   * The operator's decision on a committed guest parked here whose source never confirmed (PROTOCOL.md,
+   * "Commit", rule 7): `resume` activates it here (check first that the source let go: its report's
+   * confirmSent, or its own resolve), `discard` drops it; the journal keeps `committed`, and a later Confirm
+   * for it is refused with LM_ERR_OUTCOME_DECIDED. Resolves once the guest runs here or has been dropped.
+   * @throws OutcomeDecidedError when incoming migration `id` holds no parked guest
+   */
+  async resolve(id: string, action: 'resume' | 'discard'): Promise<IncomingReport> {
+    const record = this.incomingRecords.get(id);
+    const migrationId = record?.hello?.migrationId;
+    const parked = migrationId === undefined ? undefined : this.parked.get(migrationId);
+    if (!record || !parked) throw new OutcomeDecidedError(`incoming migration ${id} holds no committed guest waiting for Confirm`);
+    const ended = new Promise<void>((resolve) => {
+      const done = (endedId: string): void => {
+        if (endedId !== id) return;
+        this.off('arrived', onArrived);
+        this.off('failed', onFailed);
+        resolve();
+      };
+      const onArrived = (arrival: ArrivedGuest): void => done(arrival.report.id);
+      const onFailed = (report: IncomingReport): void => done(report.id);
+      this.on('arrived', onArrived);
+      this.on('failed', onFailed);
+    });
+    const decided =
+      action === 'resume'
+        ? parked.decide({ action: 'activate', by: 'operator' })
+        : parked.decide({ action: 'discard', by: 'operator', reason: 'discarded through the control API' });
+    if (!decided) throw new OutcomeDecidedError(`incoming migration ${id} was decided meanwhile`);
+    await ended;
+    return { ...record.report };
   }
 
   /** Stops accepting new migrations; those in flight go on. */

@@ -61,6 +61,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
           agent: 'dest',
           host: () => hosted,
           incoming: () => agent.incoming(),
+          resolveIncoming: async (id, action) => ({ ...(await agent.resolve(id, action)) }),
           status: () => ({
             listening: `${address.host}:${address.port}`,
             reservations: { limitBytes: agent.reservations.limitBytes, freeBytes: agent.reservations.freeBytes },

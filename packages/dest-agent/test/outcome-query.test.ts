@@ -62,8 +62,8 @@ describe('outcome connections and the journal at the destination', () => {
     expect(await helloAnswer('never-seen-1')).toEqual({ type: FrameType.Refuse, code: 'LM_ERR_OUTCOME_DECIDED' });
   });
 
-  it('a committed guest whose control connection died stays parked; an outcome connection brings Confirm and gets Activated', async () => {
-    const migrationId = 'parked-then-confirmed';
+  /** Takes a guest to Committed, then cuts its control connection: it stays parked here, committed. */
+  async function parkedGuest(migrationId: string): Promise<void> {
     const source = await connectTo(address);
     await source.send(hello({ migrationId }));
     const accept = await source.receive(30_000, 'Accept');
@@ -76,11 +76,16 @@ describe('outcome connections and the journal at the destination', () => {
     await source.send(encodeCpuState({ registers, running: false }));
     await source.send(encodeComplete({ digest, pagesSent: 0, rounds: 1, nonce: newCommitNonce() }));
     expect((await source.receive(30_000, 'Committed')).type).toBe(FrameType.Committed);
-    const arrived = once(agent, 'arrived') as Promise<[ArrivedGuest]>;
     source.destroy();
     channel.destroy();
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(agent.parked.get(migrationId)).toBeDefined();
+  }
+
+  it('a committed guest whose control connection died stays parked; an outcome connection brings Confirm and gets Activated', async () => {
+    const migrationId = 'parked-then-confirmed';
+    const arrived = once(agent, 'arrived') as Promise<[ArrivedGuest]>;
+    await parkedGuest(migrationId);
     expect(agent.incoming().find((report) => report.guestId === 'incoming-test' && report.status === 'committed')).toBeDefined();
 
     const { conn, outcome } = await query(migrationId);
@@ -101,6 +106,26 @@ describe('outcome connections and the journal at the destination', () => {
       arrival.reservation.release();
       conn.destroy();
     }
+  });
+
+  it("the operator's decision on a parked guest: discard drops it (a later Confirm is refused), resume activates it", async () => {
+    await parkedGuest('parked-then-discarded');
+    const discarded = agent.incoming().find((report) => report.status === 'committed')!;
+    expect(await agent.resolve(discarded.id, 'discard')).toMatchObject({ status: 'failed', error: { code: 'LM_ERR_OUTCOME_DECIDED' } });
+    const late = await query('parked-then-discarded');
+    expect(late.outcome).toBe('committed');
+    await late.conn.send(encodeConfirm({ migrationId: 'parked-then-discarded' }));
+    await expect(late.conn.receive(30_000, 'Activated')).rejects.toMatchObject({ code: 'LM_ERR_OUTCOME_DECIDED' });
+    await expect(agent.resolve(discarded.id, 'resume')).rejects.toMatchObject({ code: 'LM_ERR_OUTCOME_DECIDED' });
+
+    const arrived = once(agent, 'arrived') as Promise<[ArrivedGuest]>;
+    await parkedGuest('parked-then-resumed');
+    const parked = agent.incoming().find((report) => report.status === 'committed')!;
+    expect(await agent.resolve(parked.id, 'resume')).toMatchObject({ status: 'completed' });
+    const [arrival] = await arrived;
+    expect(arrival.guest.cpuState()).toEqual(registers);
+    await arrival.guest.stop();
+    arrival.reservation.release();
   });
 
   it('a destination restarted with its journal refuses an id it aborted, and answers unknown for one it committed', async () => {
