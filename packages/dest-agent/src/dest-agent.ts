@@ -70,6 +70,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   private temporaryStateDir: string | undefined;
   /** Committed guests waiting for their source's Confirm (or the operator). */
   readonly parked = new ParkedGuests();
+  private readonly inFlight = new Set<string>();
 
   constructor(private readonly options: DestAgentOptions) {
     super();
@@ -220,6 +221,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
         reservations: this.reservations,
         journal: this.journal,
         parked: this.parked,
+        inFlight: this.inFlight,
         log: this.log,
         pool,
         vcpuPool: this.vcpuPool,

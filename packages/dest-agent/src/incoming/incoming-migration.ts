@@ -27,6 +27,8 @@ export interface IncomingOptions {
   journal: CommitJournal;
   /** Committed guests waiting for Confirm, shared with the outcome connections and the operator. */
   parked: ParkedGuests;
+  /** Migration ids of the migrations in flight here: a second Hello for one of them is refused. */
+  inFlight: Set<string>;
   /** A data channel (or, before Accept, the control connection) silent for this long fails. */
   idleTimeoutMs?: number;
   /** Stops a migration's channel threads, off the downtime; the agent's close() waits for them. */
@@ -97,6 +99,14 @@ class IncomingMigration {
   }
 
   async run(): Promise<ArrivedGuest | null> {
+    try {
+      return await this.phases();
+    } finally {
+      if (this.migrationId !== undefined) this.options.inFlight.delete(this.migrationId);
+    }
+  }
+
+  private async phases(): Promise<ArrivedGuest | null> {
     let committed: Committed;
     try {
       const { hello, workload } = await this.handshake();
@@ -137,6 +147,11 @@ class IncomingMigration {
     // An id is one attempt (PROTOCOL.md, "Commit", rule 8); a restarted destination remembers it from its journal.
     const known = this.options.journal.get(hello.migrationId);
     if (known) throw this.refuse(new OutcomeDecidedError(`migration ${hello.migrationId} was already ${known.outcome} here at ${known.at}`));
+    if (this.options.inFlight.has(hello.migrationId)) {
+      throw this.refuse(new OutcomeDecidedError(`migration ${hello.migrationId} is already in flight here`));
+    }
+    // Released when this migration ends; by then the journal holds the id.
+    this.options.inFlight.add(hello.migrationId);
     this.migrationId = hello.migrationId;
     return { hello, workload };
   }
