@@ -3,12 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FrameType, OutcomeDecidedError, type Frame } from '@livemig/protocol';
+import { FrameType, OutcomeDecidedError, RefusedError, type Frame } from '@livemig/protocol';
 import { VcpuPool } from '@livemig/guest';
 import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, silentLogger, warmUpConnections, type Logger } from '@livemig/agent-runtime';
 import type { ChannelReceivers } from './channel-receivers.js';
 import { CommitJournal } from './commit-journal.js';
-import { HELLO_TIMEOUT_MS } from './incoming/handshake.js';
+import { HELLO_TIMEOUT_MS, sendRefuse } from './incoming/handshake.js';
 import { serveOutcomeQuery } from './incoming/outcome-query.js';
 import { ParkedGuests } from './incoming/parked-guests.js';
 import type { IncomingReport } from './incoming-report.js';
@@ -71,6 +71,8 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   /** Committed guests waiting for their source's Confirm (or the operator). */
   readonly parked = new ParkedGuests();
   private readonly inFlight = new Set<string>();
+  /** Incoming migrations on their control connections now. */
+  private receiving = 0;
 
   constructor(private readonly options: DestAgentOptions) {
     super();
@@ -158,10 +160,18 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     return { ...record.report };
   }
 
-  /** Stops accepting new migrations; those in flight go on. */
+  /**
+   * Stops accepting new migrations; those in flight go on. The port stays open while a migration is in flight
+   * (its committed guest may wait for a Confirm that only an outcome connection can bring), answering outcome
+   * queries and refusing Hellos (LM_ERR_REFUSED); it closes once none is.
+   */
   stopAccepting(): void {
     this.accepting = false;
-    this.server.close();
+    this.closeWhenSettled();
+  }
+
+  private closeWhenSettled(): void {
+    if (!this.accepting && this.receiving === 0) this.server.close();
   }
 
   /** Warm workers for the next migration, unless no next migration will come (the pools spawn threads). */
@@ -205,7 +215,20 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       });
       return;
     }
-    await this.receive(conn, first, pool);
+    if (!this.accepting) {
+      // Only the migration in flight may still be asked about; a new one is refused, and never recorded.
+      const frame = await first.catch(() => undefined);
+      if (frame?.type === FrameType.Hello) await sendRefuse(conn, new RefusedError('this destination takes no more migrations')).catch(() => conn.destroy());
+      else conn.destroy();
+      return;
+    }
+    this.receiving += 1;
+    try {
+      await this.receive(conn, first, pool);
+    } finally {
+      this.receiving -= 1;
+      this.closeWhenSettled();
+    }
   }
 
   private async receive(conn: FramedSocket, first: Promise<Frame>, pool: ReceiverPool): Promise<void> {

@@ -100,7 +100,11 @@ export class GuestHost extends EventEmitter<GuestHostEvents> {
         this.migrated(report);
       } else if (report.status === 'outcome-unknown') {
         this.gone = true;
-        if (this.options.unresolved !== 'wait') return this.migrated(report);
+        if (this.options.unresolved !== 'wait') {
+          // Nobody can resolve it here: the parked copy ends with hosting (the process exits with status 3).
+          void this.guest.stop();
+          return this.migrated(report);
+        }
         void migration.resolved.then((action) => {
           if (action === 'discard') this.migrated(report);
           else this.gone = false;
