@@ -10,6 +10,7 @@ import {
   PageChecksums,
   encodeChannelHello,
   encodeComplete,
+  encodeConfirm,
   encodeCpuState,
   encodeHello,
   encodeRoundBegin,
@@ -72,6 +73,8 @@ describe('data channel ports', () => {
     control.write(encodeComplete({ digest, pagesSent: 0, rounds: 1, nonce: newCommitNonce() }));
     const committed = await controlFrames.next();
     expect(committed.type).toBe(FrameType.Committed);
+    // The destination starts the guest only on the source's Confirm.
+    control.write(encodeConfirm({ migrationId: 'channel-hello-1' }));
     guest = (await arrived)[0].guest;
     control.destroy();
     source.destroy();

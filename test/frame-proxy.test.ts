@@ -259,6 +259,7 @@ describe('frame proxy between the agents', () => {
         ['toTarget', 'CpuState', 'forwarded'],
         ['toTarget', 'Complete', 'forwarded'],
         ['toClient', 'Committed', 'forwarded'],
+        ['toTarget', 'Confirm', 'forwarded'],
         ['toClient', 'Activated', 'forwarded'],
       ]);
       const hello = proxy.seen[0]!.frame;
@@ -268,6 +269,8 @@ describe('frame proxy between the agents', () => {
       expect(hello.message.migrationId).toMatch(/^[0-9a-f-]{36}$/);
       expect(committed.message.digest).toBe(complete.message.digest);
       expect(committed.message.proof).not.toBe(complete.message.digest);
+      const confirm = proxy.seen[5]!.frame;
+      expect(confirm.type === FrameType.Confirm && confirm.message.migrationId).toBe(hello.message.migrationId);
       expect(proxy.connectionCount).toBe(1);
     } finally {
       await proxy.close();

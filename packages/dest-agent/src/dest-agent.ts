@@ -1,7 +1,15 @@
 import { EventEmitter } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FrameType, OutcomeDecidedError, RefusedError, type Frame } from '@livemig/protocol';
 import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, silentLogger, warmUpConnections, type Logger } from '@livemig/agent-runtime';
 import type { ChannelReceivers } from './channel-receivers.js';
+import { CommitJournal } from './commit-journal.js';
+import { HELLO_TIMEOUT_MS, sendRefuse } from './incoming/handshake.js';
+import { serveOutcomeQuery } from './incoming/outcome-query.js';
+import { ParkedGuests } from './incoming/parked-guests.js';
 import type { IncomingReport } from './incoming-report.js';
 import { receiveMigration, type ArrivedGuest } from './incoming/incoming-migration.js';
 import { IncomingRecord } from './incoming/incoming-record.js';
@@ -22,6 +30,14 @@ export interface DestAgentOptions {
   warmChannels?: number;
   /** vCPU workers kept warm for the next guest (default 2). */
   warmVcpus?: number;
+  /**
+   * Where the commit journal lives (PROTOCOL.md, "The commit journal"); one agent per directory. Default: a
+   * directory of its own under the OS temp dir named for the port (`livemig-dest-PORT`), or, on an ephemeral
+   * port, a fresh temporary one removed at close (no later run can be asked about its migrations).
+   */
+  stateDir?: string;
+  /** How long a source may take to send its first frame (Hello or OutcomeQuery) after connecting (default 30 s). */
+  helloTimeoutMs?: number;
 }
 
 export interface DestAgentEvents {
@@ -48,6 +64,15 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   private readonly stopping = new Set<Promise<void>>();
   /** Every incoming migration by id, oldest first; those in flight are refreshed when read. */
   private readonly incomingRecords = new Map<string, IncomingRecord>();
+  /** Opened by listen(). */
+  private commitJournal: CommitJournal | undefined;
+  /** A temporary state directory listen() made, removed at close. */
+  private temporaryStateDir: string | undefined;
+  /** Committed guests waiting for their source's Confirm (or the operator). */
+  readonly parked = new ParkedGuests();
+  private readonly inFlight = new Set<string>();
+  /** Incoming migrations on their control connections now. */
+  private receiving = 0;
 
   constructor(private readonly options: DestAgentOptions) {
     super();
@@ -57,7 +82,17 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     this.vcpuPool = new VcpuPool(options.warmVcpus ?? 2);
   }
 
+  /**
+   * Opens the commit journal, then listens for migrations and outcome connections.
+   * @throws JournalError when the journal cannot be opened (or is corrupt); the server's listen error
+   */
   async listen(port: number, host = '127.0.0.1'): Promise<{ host: string; port: number }> {
+    let stateDir = this.options.stateDir;
+    if (stateDir === undefined && port === 0) {
+      stateDir = await mkdtemp(join(tmpdir(), 'livemig-dest-'));
+      this.temporaryStateDir = stateDir;
+    }
+    this.commitJournal = await CommitJournal.open({ stateDir: stateDir ?? join(tmpdir(), `livemig-dest-${port}`) });
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
@@ -86,10 +121,57 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     });
   }
 
-  /** Stops accepting new migrations; those in flight go on. */
+  /** The commit journal. @throws Error before listen() opened it */
+  get journal(): CommitJournal {
+    if (!this.commitJournal) throw new Error('the commit journal is opened by listen()');
+    return this.commitJournal;
+  }
+
+  /**
+   * The operator's decision on a committed guest parked here whose source never confirmed (PROTOCOL.md,
+   * "Commit", rule 7): `resume` activates it here (check first that the source let go: its report's
+   * confirmSent, or its own resolve), `discard` drops it; the journal keeps `committed`, and a later Confirm
+   * for it is refused with LM_ERR_OUTCOME_DECIDED. Resolves once the guest runs here or has been dropped.
+   * @throws OutcomeDecidedError when incoming migration `id` holds no parked guest
+   */
+  async resolve(id: string, action: 'resume' | 'discard'): Promise<IncomingReport> {
+    const record = this.incomingRecords.get(id);
+    const migrationId = record?.hello?.migrationId;
+    const parked = migrationId === undefined ? undefined : this.parked.get(migrationId);
+    if (!record || !parked) throw new OutcomeDecidedError(`incoming migration ${id} holds no committed guest waiting for Confirm`);
+    const ended = new Promise<void>((resolve) => {
+      const done = (endedId: string): void => {
+        if (endedId !== id) return;
+        this.off('arrived', onArrived);
+        this.off('failed', onFailed);
+        resolve();
+      };
+      const onArrived = (arrival: ArrivedGuest): void => done(arrival.report.id);
+      const onFailed = (report: IncomingReport): void => done(report.id);
+      this.on('arrived', onArrived);
+      this.on('failed', onFailed);
+    });
+    const decided =
+      action === 'resume'
+        ? parked.decide({ action: 'activate', by: 'operator' })
+        : parked.decide({ action: 'discard', by: 'operator', reason: 'discarded through the control API' });
+    if (!decided) throw new OutcomeDecidedError(`incoming migration ${id} was decided meanwhile`);
+    await ended;
+    return { ...record.report };
+  }
+
+  /**
+   * Stops accepting new migrations; those in flight go on. The port stays open while a migration is in flight
+   * (its committed guest may wait for a Confirm that only an outcome connection can bring), answering outcome
+   * queries and refusing Hellos (LM_ERR_REFUSED); it closes once none is.
+   */
   stopAccepting(): void {
     this.accepting = false;
-    this.server.close();
+    this.closeWhenSettled();
+  }
+
+  private closeWhenSettled(): void {
+    if (!this.accepting && this.receiving === 0) this.server.close();
   }
 
   /** Warm workers for the next migration, unless no next migration will come (the pools spawn threads). */
@@ -106,6 +188,8 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     await this.pool?.close();
     await this.vcpuPool.close();
     await Promise.allSettled([...this.stopping]);
+    await this.commitJournal?.close();
+    if (this.temporaryStateDir) await rm(this.temporaryStateDir, { recursive: true, force: true });
   }
 
   private stopChannels(channels: ChannelReceivers): void {
@@ -118,6 +202,36 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     const conn = new FramedSocket(socket, { idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
+    // The first frame tells a migration (Hello) from an outcome connection (OutcomeQuery).
+    const first = conn.receive(this.options.helloTimeoutMs ?? HELLO_TIMEOUT_MS, 'Hello');
+    const query = await first.then((frame) => (frame.type === FrameType.OutcomeQuery ? frame : undefined), () => undefined);
+    if (query) {
+      await serveOutcomeQuery(conn, query.message, {
+        journal: this.journal,
+        parked: this.parked,
+        log: this.log,
+        confirmTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+        ...(this.options.token === undefined ? {} : { token: this.options.token }),
+      });
+      return;
+    }
+    if (!this.accepting) {
+      // Only the migration in flight may still be asked about; a new one is refused, and never recorded.
+      const frame = await first.catch(() => undefined);
+      if (frame?.type === FrameType.Hello) await sendRefuse(conn, new RefusedError('this destination takes no more migrations')).catch(() => conn.destroy());
+      else conn.destroy();
+      return;
+    }
+    this.receiving += 1;
+    try {
+      await this.receive(conn, first, pool);
+    } finally {
+      this.receiving -= 1;
+      this.closeWhenSettled();
+    }
+  }
+
+  private async receive(conn: FramedSocket, first: Promise<Frame>, pool: ReceiverPool): Promise<void> {
     const record = new IncomingRecord(conn);
     const { id } = record.report;
     this.incomingRecords.set(id, record);
@@ -125,8 +239,12 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     this.emit('incoming', conn.remote, id);
     const arrived = await receiveMigration(
       conn,
+      first,
       {
         reservations: this.reservations,
+        journal: this.journal,
+        parked: this.parked,
+        inFlight: this.inFlight,
         log: this.log,
         pool,
         vcpuPool: this.vcpuPool,

@@ -4,8 +4,11 @@ import type { MigrationReport } from '@livemig/source-agent';
 export interface IncomingReport {
   /** This agent's id for the incoming migration (its control API names it so). */
   id: string;
-  /** `receiving` until the guest is committed and activated here (completed) or discarded (failed). */
-  status: 'receiving' | 'completed' | 'failed';
+  /**
+   * `receiving` until the guest is committed; `committed` while it is parked here waiting for the source's
+   * Confirm (or the operator's decision); then `completed` once activated here, or `failed` when discarded.
+   */
+  status: 'receiving' | 'committed' | 'completed' | 'failed';
   error?: { code: string; message: string };
   guestId: string | null;
   source: string;

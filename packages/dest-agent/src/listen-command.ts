@@ -14,6 +14,7 @@ export interface ListenArguments {
   runFor?: string;
   report?: string;
   token?: string;
+  stateDir?: string;
   migrateTo?: string;
   migrateAfter: string;
   downtimeLimit: string;
@@ -42,7 +43,12 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
   const migrateAfterMs = parseDuration(args.migrateAfter, 'migrate-after');
   const downtimeLimitMs = parseDuration(args.downtimeLimit, 'downtime-limit');
 
-  const agent = new DestAgent({ maxMemoryBytes, log, ...(args.token === undefined ? {} : { token: args.token }) });
+  const agent = new DestAgent({
+    maxMemoryBytes,
+    log,
+    ...(args.token === undefined ? {} : { token: args.token }),
+    ...(args.stateDir === undefined ? {} : { stateDir: args.stateDir }),
+  });
   const address = await agent.listen(args.port, args.host);
   process.stdout.write(`listening ${address.host}:${address.port}\n`);
   log.info({ ...address, maxMemoryBytes }, 'destination agent listening');
@@ -55,6 +61,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
           agent: 'dest',
           host: () => hosted,
           incoming: () => agent.incoming(),
+          resolveIncoming: async (id, action) => ({ ...(await agent.resolve(id, action)) }),
           status: () => ({
             listening: `${address.host}:${address.port}`,
             reservations: { limitBytes: agent.reservations.limitBytes, freeBytes: agent.reservations.freeBytes },

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { once } from 'node:events';
 import { CAPABILITIES, PAGE_SIZE, PROTOCOL_VERSION, encodeHello, type HelloInput } from '@livemig/protocol';
@@ -8,13 +9,13 @@ import { FramedSocket } from '@livemig/agent-runtime';
 export const PAGES = 64;
 export const WORKLOAD = parseWorkloadSpec({ name: 'idle', seed: 1, ops: 0, params: {} });
 
-/** A Hello a destination serves, with `changes` applied. */
+/** A Hello a destination serves, with `changes` applied; each carries a fresh migration id (an id is one attempt). */
 export function hello(changes: Partial<HelloInput> = {}): Buffer {
   return encodeHello({
     protocolVersion: PROTOCOL_VERSION,
     capabilities: [...CAPABILITIES],
     guestId: 'incoming-test',
-    migrationId: 'incoming-test-migration',
+    migrationId: `incoming-test-${randomUUID()}`,
     geometry: { pageSize: PAGE_SIZE, memoryBytes: PAGES * PAGE_SIZE, slotBytes: PAGES * PAGE_SIZE, vcpus: 1 },
     workload: { ...WORKLOAD },
     channels: 1,

@@ -8,6 +8,7 @@ import {
   encodeAbort,
   encodeChannelHello,
   encodeComplete,
+  encodeConfirm,
   newCommitNonce,
   encodeCpuState,
   encodeRoundBegin,
@@ -36,9 +37,9 @@ describe('incoming migration after Accept', () => {
   afterAll(() => agent.close());
 
   /** A control connection past Accept: the guest is reserved here. */
-  async function accepted(): Promise<{ source: FramedSocket; accept: AcceptMessage }> {
+  async function accepted(migrationId?: string): Promise<{ source: FramedSocket; accept: AcceptMessage }> {
     const source = await connectTo(address);
-    await source.send(hello());
+    await source.send(migrationId === undefined ? hello() : hello({ migrationId }));
     const answer = await source.receive(30_000, 'Accept');
     if (answer.type !== FrameType.Accept) throw new Error(`expected Accept, got frame type ${answer.type}`);
     expect(agent.reservations.freeBytes).toBe(LIMIT_BYTES - GUEST_BYTES);
@@ -121,8 +122,9 @@ describe('incoming migration after Accept', () => {
     source.destroy();
   });
 
-  it('commits a verified image, then activates it: Committed, Activated, then the connection ends', async () => {
-    const { source, accept } = await accepted();
+  it('commits a verified image, then activates it on Confirm: Committed, Confirm, Activated, then the connection ends', async () => {
+    const migrationId = 'incoming-after-accept-commit';
+    const { source, accept } = await accepted(migrationId);
     const channel = await emptyRoundOne(accept);
     const digest = PageChecksums.create(PAGES).digest(registers);
     const arrived = once(agent, 'arrived') as Promise<[ArrivedGuest]>;
@@ -133,6 +135,10 @@ describe('incoming migration after Accept', () => {
     // The proof is over Complete's nonce and the table the destination applied (here: no page, all zero).
     const proof = PageChecksums.create(PAGES).proof(nonce, registers);
     expect(committed.type === FrameType.Committed && committed.message).toEqual({ digest, proof });
+    // Journaled before Committed went out; parked until the source confirms.
+    expect(agent.journal.get(migrationId)).toMatchObject({ outcome: 'committed', thisRun: true });
+    expect(agent.parked.get(migrationId)).toBeDefined();
+    await source.send(encodeConfirm({ migrationId }));
     const activated = await source.receive(30_000, 'Activated');
     expect(activated.type).toBe(FrameType.Activated);
     await expect(source.receive(30_000)).rejects.toMatchObject({ code: 'LM_ERR_PEER_CLOSED' });

@@ -1,6 +1,6 @@
 import { runCli } from '@livemig/agent-runtime';
 import { WORKLOAD_NAMES } from '@livemig/guest';
-import { migrateCommand, statusCommand, type MigrateArguments } from './migrate-command.js';
+import { migrateCommand, resolveCommand, statusCommand, type MigrateArguments, type ResolveArguments } from './migrate-command.js';
 import { RUN_DEFAULTS, runCommand, type RunArguments } from './run-command.js';
 
 /** `source-agent run ...`: returns the process exit status. */
@@ -39,6 +39,7 @@ export function main(argv: string[]): Promise<number> {
           .option('control-host', { type: 'string', default: '127.0.0.1', describe: 'address of the control API' })
           .option('run-for', { type: 'string', describe: 'stop hosting the guest after this long' })
           .option('token', { type: 'string', describe: 'shared secret the destination expects in the handshake' })
+          .option('outcome-timeout', { type: 'string', describe: 'after a lost answer to Complete, ask the destination for the outcome this long (default 60s)' })
           .option('report', { type: 'string', describe: 'write the JSON report to this file' }),
       async (args) => {
         context.setExitCode(await runCommand(args as unknown as RunArguments, context.log, context.signal));
@@ -63,6 +64,18 @@ export function main(argv: string[]): Promise<number> {
           .option('json', { type: 'boolean', default: false, describe: 'print the final report as JSON' }),
       async (args) => {
         context.setExitCode(await migrateCommand(args as unknown as MigrateArguments, context.log, context.signal));
+      },
+    )
+    .command(
+      'resolve',
+      "decide a migration whose outcome is unknown (POST /migrations/:id/resolve): resume the guest here, or discard it here",
+      (command) =>
+        command
+          .option('control', { type: 'string', demandOption: true, describe: 'control API URL' })
+          .option('id', { type: 'string', demandOption: true, describe: 'the migration id' })
+          .option('action', { type: 'string', choices: ['resume', 'discard'], demandOption: true, describe: 'resume: the guest runs here again; discard: it is dropped here' }),
+      async (args) => {
+        context.setExitCode(await resolveCommand(args as unknown as ResolveArguments));
       },
     )
     .command(

@@ -1,4 +1,4 @@
-import { PAGE_SIZE } from '@livemig/protocol';
+import { MigrationError, PAGE_SIZE } from '@livemig/protocol';
 import {
   ControlServer,
   EventStream,
@@ -28,6 +28,12 @@ export interface ControlApiSource {
   status?(): Record<string, unknown>;
   /** Incoming migrations (the destination), listed by GET /migrations and GET /migrations/:id. */
   incoming?(): { id: string; status: string }[];
+  /**
+   * The destination's operator decision on a committed guest parked waiting for Confirm (POST
+   * /migrations/:id/resolve on an incoming id): resolves with its report. @throws MigrationError (409) when
+   * that migration holds no parked guest
+   */
+  resolveIncoming?(id: string, action: 'resume' | 'discard'): Promise<Record<string, unknown>>;
   /** Defaults for POST /migrations (e.g. the agent's --token). */
   migrationDefaults?: Partial<MigrationOptions>;
   log?: Logger;
@@ -192,6 +198,33 @@ export class ControlApi {
             throw controlError('LM_ERR_CONFLICT', `migration ${migration.id} cannot be cancelled: ${why}`);
           }
           return { status: 202, body: { id: migration.id, phase, cancelling: true } };
+        },
+      },
+      {
+        method: 'POST',
+        path: '/migrations/:id/resolve',
+        handler: async ({ params, body }) => {
+          const action = (body as { action?: unknown } | undefined)?.action;
+          if (action !== 'resume' && action !== 'discard') {
+            throw controlError('LM_ERR_BAD_REQUEST', 'expected {"action": "resume" | "discard"}');
+          }
+          const incoming = this.source.incoming?.().find((entry) => entry.id === params.id);
+          if (incoming && this.source.resolveIncoming) {
+            try {
+              return { status: 200, body: { direction: 'in', ...(await this.source.resolveIncoming(incoming.id, action)) } };
+            } catch (error) {
+              if (error instanceof MigrationError) throw controlError('LM_ERR_CONFLICT', error.message);
+              throw error;
+            }
+          }
+          const migration = this.find(params.id!);
+          try {
+            await migration.resolve(action);
+            return { status: 200, body: view(migration) };
+          } catch (error) {
+            if (error instanceof HostBusyError) throw controlError('LM_ERR_CONFLICT', error.message);
+            throw error;
+          }
         },
       },
       {

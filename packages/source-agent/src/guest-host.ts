@@ -17,6 +17,12 @@ export interface HostOptions {
   /** Stop hosting when this fires (SIGINT, SIGTERM); a migration in flight is cancelled if it still can be. */
   signal?: AbortSignal;
   log?: Logger;
+  /**
+   * A migration whose outcome is unknown leaves the guest parked here. With `wait` hosting goes on until an
+   * operator resolves it (resume: the guest runs here again; discard: hosting ends); with `end` (the default,
+   * when there is no control API to resolve it through) hosting ends at once with that report.
+   */
+  unresolved?: 'wait' | 'end';
 }
 
 export interface HostOutcome {
@@ -92,6 +98,17 @@ export class GuestHost extends EventEmitter<GuestHostEvents> {
       if (report.status === 'completed') {
         this.gone = true;
         this.migrated(report);
+      } else if (report.status === 'outcome-unknown') {
+        this.gone = true;
+        if (this.options.unresolved !== 'wait') {
+          // Nobody can resolve it here: the parked copy ends with hosting (the process exits with status 3).
+          void this.guest.stop();
+          return this.migrated(report);
+        }
+        void migration.resolved.then((action) => {
+          if (action === 'discard') this.migrated(report);
+          else this.gone = false;
+        });
       }
     });
     this.emit('migration', migration);

@@ -81,6 +81,23 @@ export async function migrateCommand(args: MigrateArguments, log: Logger, signal
 }
 
 /** `source-agent status`: prints the agent's GET /status as JSON. */
+export interface ResolveArguments {
+  control: string;
+  id: string;
+  action: 'resume' | 'discard';
+}
+
+/**
+ * `source-agent resolve`: the operator's decision on an `outcome-unknown` migration; prints the migration as
+ * the agent then shows it.
+ * @throws ControlClientError when the agent refuses (409 while it still asks the destination, or nothing to resolve)
+ */
+export async function resolveCommand(args: ResolveArguments): Promise<number> {
+  const migration = await new ControlClient(args.control).post<unknown>(`/migrations/${encodeURIComponent(args.id)}/resolve`, { action: args.action });
+  process.stdout.write(`${JSON.stringify(migration, null, 2)}\n`);
+  return 0;
+}
+
 export async function statusCommand(args: { control: string }): Promise<number> {
   const status = await new ControlClient(args.control).get<unknown>('/status');
   process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);

@@ -3,7 +3,20 @@ import type { MigrationParameters } from './outgoing/parameters.js';
 
 export { ENCODING_NAMES } from '@livemig/protocol';
 
-export type MigrationStatus = 'completed' | 'failed' | 'cancelled' | 'not-migrated';
+/**
+ * `outcome-unknown`: Complete went out and the source could not learn whether the destination committed; the
+ * guest stays parked here until an operator resolves it (PROTOCOL.md, "Commit", rule 4).
+ */
+export type MigrationStatus = 'completed' | 'failed' | 'cancelled' | 'not-migrated' | 'outcome-unknown';
+
+/** What the source learnt by asking the destination over outcome connections (PROTOCOL.md, "Commit"). */
+export interface OutcomeReport {
+  /** The last answer: committed, aborted or unknown; `no-answer` when no outcome connection got one. */
+  answer: 'committed' | 'aborted' | 'unknown' | 'no-answer';
+  reason: string | null;
+  /** Outcome connections tried. */
+  queries: number;
+}
 
 export interface RoundReport {
   /** 1 = every page ever written; n = pages dirtied during round n-1; the last one is stop-and-copy. */
@@ -76,6 +89,12 @@ export interface MigrationReport {
   guestOpsAtPark: number | null;
   /** Peak resident set size of this process so far. */
   peakRssBytes: number;
+  /** Whether the source sent Confirm (let go of the guest): only then can the destination's copy have run. */
+  confirmSent: boolean;
+  /** Set when the source had to ask the destination for the outcome. */
+  outcome: OutcomeReport | null;
+  /** An operator's decision on an `outcome-unknown` migration: resume (the guest runs here again) or discard. */
+  resolution: { action: 'resume' | 'discard'; at: string } | null;
 }
 
 /** A report with nothing sent yet: the start of a migration's report, or the whole of `not-migrated`. */
@@ -110,5 +129,8 @@ export function emptyReport(
     guestOpsAtStart: fields.guestOpsAtStart,
     guestOpsAtPark: null,
     peakRssBytes: fields.peakRssBytes,
+    confirmSent: false,
+    outcome: null,
+    resolution: null,
   };
 }

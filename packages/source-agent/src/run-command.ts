@@ -36,6 +36,7 @@ export interface RunArguments {
   runFor?: string;
   report?: string;
   token?: string;
+  outcomeTimeout?: string;
 }
 
 /** The source report: the migration's fields, plus what became of the guest here. */
@@ -90,8 +91,16 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     streams: args.streams,
     deltaCacheBytes,
     ...(args.token === undefined ? {} : { token: args.token }),
+    ...(args.outcomeTimeout === undefined ? {} : { outcomeTimeoutMs: parseDuration(args.outcomeTimeout, 'outcome-timeout') }),
   };
-  const host = new GuestHost(guest, { guestId, log, signal, ...(runForMs === undefined ? {} : { runForMs }) });
+  const host = new GuestHost(guest, {
+    guestId,
+    log,
+    signal,
+    ...(runForMs === undefined ? {} : { runForMs }),
+    // Only a control API can take the operator's decision on an unknown outcome.
+    unresolved: args.controlPort === undefined ? 'end' : 'wait',
+  });
   const control = args.controlPort === undefined ? undefined : new ControlApi({ agent: 'source', host: () => host, migrationDefaults, log });
   if (control) {
     control.watch(host);
@@ -110,6 +119,9 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   }
   return status;
 }
+
+/** `source-agent run`'s exit status when a migration's outcome is unknown and nobody resolved it. */
+export const OUTCOME_UNKNOWN_EXIT_STATUS = 3;
 
 /** Prints the final digest, writes the report, and returns the exit status. */
 async function reportOutcome(outcome: HostOutcome, args: RunArguments, log: Logger, guestId: string, memoryBytes: number): Promise<number> {
@@ -130,7 +142,8 @@ async function reportOutcome(outcome: HostOutcome, args: RunArguments, log: Logg
       return 0;
     }
     process.stderr.write(`source-agent: migration ${m.status}: ${m.error?.message ?? 'unknown cause'} (${m.error?.code})\n`);
-    return 1;
+    // Distinct: the guest may be parked on both hosts, and an operator must decide (README, "Exit status").
+    return m.status === 'outcome-unknown' && m.resolution === null ? OUTCOME_UNKNOWN_EXIT_STATUS : 1;
   }
   return 0;
 }

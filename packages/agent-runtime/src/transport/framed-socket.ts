@@ -86,6 +86,11 @@ export class FramedSocket {
     return this.peerAbort ?? this.failure;
   }
 
+  /** Whether the peer sent Abort (rather than the connection failing or closing). */
+  get peerAborted(): boolean {
+    return this.peerAbort !== undefined;
+  }
+
   /** Queues one encoded frame; resolves at once unless too much is queued, then when the kernel drained it. */
   async send(frame: Buffer): Promise<void> {
     const error = this.peerAbort ?? this.failure;

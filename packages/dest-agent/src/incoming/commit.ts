@@ -1,5 +1,6 @@
 import { DigestMismatchError, TimeoutError, encodeCommitted, type PageChecksums } from '@livemig/protocol';
-import type { FramedSocket } from '@livemig/agent-runtime';
+import { errorSummary, type FramedSocket, type Logger } from '@livemig/agent-runtime';
+import type { CommitJournal } from '../commit-journal.js';
 import type { ChannelReceivers } from '../channel-receivers.js';
 import type { ReceivedState } from './receive.js';
 
@@ -8,14 +9,20 @@ export interface CommitOptions {
   checksums: PageChecksums;
   /** How long the channels may take to apply the last round once Complete has arrived. */
   idleTimeoutMs: number;
+  journal: CommitJournal;
+  /** Hello's migration id: what the journal records the commit under. */
+  migrationId: string;
+  log: Logger;
 }
 
 /**
  * Commitment: waits until every channel has applied the last round Complete names, checks the rebuilt image's
- * digest against the source's and sends Committed. Resolves with the digest verified. Once Committed is sent
- * the destination owns the guest: nothing after this may hand it back to the source.
+ * digest against the source's, journals the commit (fsynced) and sends Committed with the proof. Resolves with
+ * the digest verified. Once the journal holds the commit the guest is committed here, even if Committed cannot
+ * be sent: the source will ask (PROTOCOL.md, "Commit", rule 5). The guest stays parked until Confirm.
  * @throws TimeoutError when the channels do not finish the last round in time; a channel's error;
- *   DigestMismatchError when the images differ; the connection's error when Committed cannot be sent.
+ *   DigestMismatchError when the images differ; OutcomeDecidedError when an outcome query recorded the id
+ *   aborted first; JournalError when the commit cannot be journaled.
  */
 export async function commit(conn: FramedSocket, received: ReceivedState, options: CommitOptions): Promise<string> {
   // Every channel must have applied the final round before the image can be checked.
@@ -24,8 +31,14 @@ export async function commit(conn: FramedSocket, received: ReceivedState, option
   if (receivedDigest !== received.complete.digest) {
     throw new DigestMismatchError(`rebuilt image digest ${receivedDigest} differs from the source's ${received.complete.digest}`);
   }
-  // Commit point: from here the destination owns the guest.
-  await conn.send(encodeCommitted({ digest: receivedDigest, proof: options.checksums.proof(received.complete.nonce, received.cpuState) }));
+  const proof = options.checksums.proof(received.complete.nonce, received.cpuState);
+  // Commit point: durable before it is announced. From here only Confirm, Abort or the operator decide.
+  await options.journal.recordCommitted(options.migrationId);
+  try {
+    await conn.send(encodeCommitted({ digest: receivedDigest, proof }));
+  } catch (error) {
+    options.log.warn({ migrationId: options.migrationId, err: errorSummary(error) }, 'committed, but Committed could not be sent: the source will ask');
+  }
   return receivedDigest;
 }
 

@@ -8,6 +8,7 @@ import {
   UnexpectedFrameError,
   encodeRefuse,
   frameTypeName,
+  type Frame,
   type HelloMessage,
 } from '@livemig/protocol';
 import { MAX_VCPUS, parseWorkloadSpec, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
@@ -17,12 +18,13 @@ import type { FramedSocket } from '@livemig/agent-runtime';
 export const HELLO_TIMEOUT_MS = 30_000;
 
 /**
- * The handshake: the first frame on the control connection, which must be Hello.
- * @throws TimeoutError when no frame comes within `timeoutMs`; UnexpectedFrameError when the first frame is not
- *   Hello; the connection's error when it fails first.
+ * The handshake: the first frame on the control connection, which must be Hello (the agent read it already, to
+ * tell a migration from an outcome connection: see dest-agent.ts).
+ * @throws TimeoutError when no frame came in time; UnexpectedFrameError when the first frame is not Hello; the
+ *   connection's error when it failed first.
  */
-export async function readHello(conn: FramedSocket, timeoutMs: number): Promise<HelloMessage> {
-  const first = await conn.receive(timeoutMs, 'Hello');
+export async function readHello(firstFrame: Promise<Frame>): Promise<HelloMessage> {
+  const first = await firstFrame;
   if (first.type !== FrameType.Hello) {
     throw new UnexpectedFrameError(`expected Hello to open the migration, got ${frameTypeName(first.type)}`);
   }

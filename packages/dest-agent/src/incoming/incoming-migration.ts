@@ -1,15 +1,17 @@
-import { BadMessageError, MigrationError, type HelloMessage } from '@livemig/protocol';
+import { BadMessageError, FrameType, MigrationError, OutcomeDecidedError, type Frame, type HelloMessage } from '@livemig/protocol';
 import { GuestError, type Guest, type WorkloadSpec } from '@livemig/guest';
 import type { VcpuPool } from '../vcpu-pool.js';
-import { DEFAULT_IDLE_TIMEOUT_MS, formatBytes, type FramedSocket, type Logger } from '@livemig/agent-runtime';
+import { DEFAULT_IDLE_TIMEOUT_MS, errorSummary, formatBytes, type FramedSocket, type Logger } from '@livemig/agent-runtime';
 import type { ChannelReceivers } from '../channel-receivers.js';
+import type { CommitJournal } from '../commit-journal.js';
 import type { IncomingReport } from '../incoming-report.js';
 import type { ReceiverPool } from '../receiver-pool.js';
 import type { MemoryReservations, Reservation } from '../reservations.js';
 import { activateGuest, sendActivated } from './activation.js';
 import { commit } from './commit.js';
-import { HELLO_TIMEOUT_MS, checkHello, readHello, sendRefuse } from './handshake.js';
+import { checkHello, readHello, sendRefuse } from './handshake.js';
 import type { IncomingRecord } from './incoming-record.js';
+import type { ConfirmDecision, ParkedGuests } from './parked-guests.js';
 import { receiveUntilComplete, type ReceivedState } from './receive.js';
 import { openChannels, reserveMemory, sendAccept, startParkedVcpus, type IncomingImage } from './reservation.js';
 
@@ -22,8 +24,12 @@ export interface IncomingOptions {
   pool: ReceiverPool;
   /** Warm vCPU workers for the guest. */
   vcpuPool: VcpuPool;
-  /** How long a source may take to send Hello after connecting (default 30 s). */
-  helloTimeoutMs?: number;
+  /** Which migration ids were committed or aborted here: written before Committed and before Abort. */
+  journal: CommitJournal;
+  /** Committed guests waiting for Confirm, shared with the outcome connections and the operator. */
+  parked: ParkedGuests;
+  /** Migration ids of the migrations in flight here: a second Hello for one of them is refused. */
+  inFlight: Set<string>;
   /** A data channel (or, before Accept, the control connection) silent for this long fails. */
   idleTimeoutMs?: number;
   /** Stops a migration's channel threads, off the downtime; the agent's close() waits for them. */
@@ -61,8 +67,13 @@ interface Committed {
  * Resolves with the guest now running here, or null when the migration failed; the record's report says how
  * it ended, and the failure was logged. Never rejects.
  */
-export function receiveMigration(conn: FramedSocket, options: IncomingOptions, record: IncomingRecord): Promise<ArrivedGuest | null> {
-  return new IncomingMigration(conn, options, record).run();
+export function receiveMigration(
+  conn: FramedSocket,
+  firstFrame: Promise<Frame>,
+  options: IncomingOptions,
+  record: IncomingRecord,
+): Promise<ArrivedGuest | null> {
+  return new IncomingMigration(conn, firstFrame, options, record).run();
 }
 
 /**
@@ -76,9 +87,12 @@ class IncomingMigration {
   private vcpus: Promise<Guest> | undefined;
   /** A Hello this agent will not serve (handshake or reservation): answered with Refuse, not Abort. */
   private refusal: MigrationError | undefined;
+  /** Hello's migration id, once read: what the journal records this attempt's outcome under. */
+  private migrationId: string | undefined;
 
   constructor(
     private readonly conn: FramedSocket,
+    private readonly firstFrame: Promise<Frame>,
     private readonly options: IncomingOptions,
     private readonly record: IncomingRecord,
   ) {
@@ -86,6 +100,14 @@ class IncomingMigration {
   }
 
   async run(): Promise<ArrivedGuest | null> {
+    try {
+      return await this.phases();
+    } finally {
+      if (this.migrationId !== undefined) this.options.inFlight.delete(this.migrationId);
+    }
+  }
+
+  private async phases(): Promise<ArrivedGuest | null> {
     let committed: Committed;
     try {
       const { hello, workload } = await this.handshake();
@@ -99,21 +121,39 @@ class IncomingMigration {
         channels: reserved.channels,
         checksums: reserved.checksums,
         idleTimeoutMs: this.idleTimeoutMs,
+        journal: this.options.journal,
+        migrationId: hello.migrationId,
+        log: this.options.log,
       });
       committed = { hello, reserved, received, receivedDigest };
     } catch (error) {
       await this.failBeforeCommit(error);
       return null;
     }
-    return this.activate(committed);
+    this.record.report.receivedDigest = committed.receivedDigest;
+    const decision = await this.awaitConfirm(committed.hello);
+    if (decision.action === 'discard') {
+      this.discardCommitted(decision);
+      return null;
+    }
+    return this.activate(committed, decision);
   }
 
   /** Hello, read and checked. @throws the refusal it earns (see refuse()), or why it could not be read. */
   private async handshake(): Promise<{ hello: HelloMessage; workload: WorkloadSpec }> {
-    const hello = await readHello(this.conn, this.options.helloTimeoutMs ?? HELLO_TIMEOUT_MS);
+    const hello = await readHello(this.firstFrame);
     this.record.hello = hello;
     const workload = checkHello(hello, this.options.token);
     if (workload instanceof MigrationError) throw this.refuse(workload);
+    // An id is one attempt (PROTOCOL.md, "Commit", rule 8); a restarted destination remembers it from its journal.
+    const known = this.options.journal.get(hello.migrationId);
+    if (known) throw this.refuse(new OutcomeDecidedError(`migration ${hello.migrationId} was already ${known.outcome} here at ${known.at}`));
+    if (this.options.inFlight.has(hello.migrationId)) {
+      throw this.refuse(new OutcomeDecidedError(`migration ${hello.migrationId} is already in flight here`));
+    }
+    // Released when this migration ends; by then the journal holds the id.
+    this.options.inFlight.add(hello.migrationId);
+    this.migrationId = hello.migrationId;
     return { hello, workload };
   }
 
@@ -136,11 +176,42 @@ class IncomingMigration {
     return { ...image, reservation, vcpus };
   }
 
+  /**
+   * The committed guest stays parked until the source's Confirm on this connection or on an outcome connection,
+   * or the operator's decision (PROTOCOL.md, "Commit", rules 6 and 7). An Abort instead of Confirm means the
+   * source refused the commit and resumed its copy: the guest is discarded. A connection that fails changes
+   * nothing: the source will ask.
+   */
+  private async awaitConfirm(hello: HelloMessage): Promise<ConfirmDecision> {
+    const { conn, options, record } = this;
+    const parked = options.parked.park(hello.migrationId, hello.guestId);
+    record.refresh();
+    record.report.status = 'committed';
+    void conn.receive(undefined, 'Confirm').then(
+      (frame) => {
+        if (frame.type === FrameType.Confirm && frame.message.migrationId === hello.migrationId) {
+          parked.decide({ action: 'activate', by: 'source', conn });
+        } else {
+          options.log.warn({ migrationId: hello.migrationId, frame: frame.type }, 'committed guest: not a Confirm for it; waiting for an outcome connection');
+          conn.destroy();
+        }
+      },
+      (error: unknown) => {
+        if (conn.peerAborted) {
+          parked.decide({ action: 'discard', by: 'source', reason: (error as Error).message });
+        } else {
+          options.log.warn({ migrationId: hello.migrationId, err: errorSummary(error) }, 'committed guest parked: control connection lost before Confirm');
+        }
+      },
+    );
+    options.log.info({ migrationId: hello.migrationId, guestId: hello.guestId }, 'committed, parked until the source confirms');
+    return parked.decided;
+  }
+
   /** The committed guest's vCPUs continue here; Activated tells the source when. */
-  private async activate(committed: Committed): Promise<ArrivedGuest | null> {
+  private async activate(committed: Committed, decision: Extract<ConfirmDecision, { action: 'activate' }>): Promise<ArrivedGuest | null> {
     const { record, options } = this;
     const { reserved } = committed;
-    record.report.receivedDigest = committed.receivedDigest;
     let activated;
     try {
       activated = await activateGuest(reserved.vcpus, committed.received);
@@ -149,7 +220,8 @@ class IncomingMigration {
       return null;
     }
     record.report.activationMs = activated.activationMs;
-    await sendActivated(this.conn);
+    if (decision.by === 'source') await sendActivated(decision.conn);
+    if (decision.by === 'operator' || decision.conn !== this.conn) this.conn.close();
     // Ending worker threads costs the main thread time: done after activation, off the downtime.
     options.stopChannels(reserved.channels);
     options.refillPools();
@@ -175,6 +247,12 @@ class IncomingMigration {
   private async failBeforeCommit(error: unknown): Promise<void> {
     const { conn, options, record } = this;
     let failure = error;
+    // Journaled before the source hears it (rule 5), so that a restarted destination never commits this id.
+    if (this.migrationId !== undefined) {
+      await options.journal.recordAborted(this.migrationId).catch((journalError: unknown) => {
+        options.log.warn({ migrationId: this.migrationId, err: errorSummary(journalError) }, 'abort not journaled');
+      });
+    }
     if (this.refusal !== undefined && failure === this.refusal) {
       try {
         await sendRefuse(conn, this.refusal);
@@ -201,6 +279,17 @@ class IncomingMigration {
     this.discard();
     this.options.log.error({ err: this.record.report.error }, 'committed guest failed to start');
     this.conn.destroy();
+  }
+
+  /** A committed guest the source refused (Abort) or the operator discarded: dropped, never run here. */
+  private discardCommitted(decision: Extract<ConfirmDecision, { action: 'discard' }>): void {
+    const { options, record } = this;
+    const error = new OutcomeDecidedError(`committed guest discarded by the ${decision.by}: ${decision.reason}`);
+    record.failed(error);
+    this.discard();
+    options.refillPools();
+    this.conn.destroy();
+    options.log.warn({ migrationId: this.migrationId, err: record.report.error }, 'committed guest discarded; it never ran here');
   }
 
   private discard(): void {

@@ -1,4 +1,4 @@
-import { DigestMismatchError, FrameType } from '@livemig/protocol';
+import { DigestMismatchError, FrameType, ProofMismatchError, encodeConfirm } from '@livemig/protocol';
 import { roundTenth } from '../round-tenth.js';
 import type { MigrationContext } from './context.js';
 import { expectFrame } from './expect-frame.js';
@@ -7,11 +7,14 @@ import { recordRound } from './rounds.js';
 /**
  * Phase 5, commit: Complete is out. Announces the phase and reports the final round (both wait until
  * Complete is written, so that neither counts in the source's downtime), then waits for Committed and checks
- * that the destination committed the image digest this side computed. Nothing here is cancellable: the
- * destination may have committed already.
- * @throws UnexpectedFrameError, DigestMismatchError; the connection's errors (the guest is still this side's)
+ * that the destination committed the image digest this side computed and proved it rebuilt the image: its
+ * proof must be the one this side computes over its own page table and Complete's nonce (PROTOCOL.md, "The
+ * commit proof"), so an echo of Complete's digest is refused. Nothing here is cancellable: the destination may
+ * have committed already.
+ * @throws UnexpectedFrameError, DigestMismatchError, ProofMismatchError (the destination never starts a guest
+ *   it was not confirmed, so the guest is still this side's); the connection's errors
  */
-export async function commit(ctx: MigrationContext): Promise<'activation'> {
+export async function commit(ctx: MigrationContext): Promise<'activation' | 'outcome-query'> {
   const { report } = ctx;
   ctx.enter('commit');
   const { pages, sent } = ctx.finalRound;
@@ -20,12 +23,36 @@ export async function commit(ctx: MigrationContext): Promise<'activation'> {
     { final: true, pagesSent: pages.length, pagesResent: ctx.history.record(pages), sent, pagesDirtiedMeanwhile: 0, expectedDowntimeMs: 0, switchoverCostMs: 0 },
     'stop-and-copy sent, waiting for the destination to commit',
   );
-  const verdict = await ctx.control.receive(ctx.answerTimeoutMs, 'Committed');
-  expectFrame(verdict, FrameType.Committed, 'commit');
+  const answer = ctx.control.receive(ctx.answerTimeoutMs, 'Committed');
+  // Taken while the destination verifies, so that it adds nothing to the downtime.
+  const proof = ctx.checksums.proof(ctx.commitNonce, ctx.cpuState);
+  let verdict;
+  try {
+    verdict = await answer;
+    expectFrame(verdict, FrameType.Committed, 'commit');
+  } catch (error) {
+    // An Abort read after Complete: the destination will never run this id (rule 1), so the guest resumes here.
+    if (ctx.control.peerAborted) throw error;
+    // Anything else loses the answer: the destination may have committed. Never guessed (rule 4).
+    ctx.outcomeCause = error;
+    return 'outcome-query';
+  }
   if (verdict.message.digest !== report.sourceDigest) {
     throw new DigestMismatchError(`destination committed digest ${verdict.message.digest}, expected ${report.sourceDigest}`);
   }
+  if (verdict.message.proof !== proof) {
+    throw new ProofMismatchError(`destination's commit proof ${verdict.message.proof} is not ${proof}, over this side's page table and nonce`);
+  }
+  // Let go: from here this side never resumes the guest (PROTOCOL.md, "Commit", rule 3); the destination
+  // starts its vCPUs on this Confirm.
   ctx.committed = true;
   report.timeToCommitMs = roundTenth(performance.now() - ctx.started);
+  try {
+    await ctx.control.send(encodeConfirm({ migrationId: ctx.id }));
+  } catch (error) {
+    ctx.outcomeCause = error;
+    return 'outcome-query';
+  }
+  report.confirmSent = true;
   return 'activation';
 }

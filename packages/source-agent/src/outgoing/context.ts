@@ -66,6 +66,11 @@ export class MigrationContext {
   parkedAt = 0;
   /** Stop-and-copy: the final round, reported once Complete is out. */
   finalRound!: { pages: Uint32Array; sent: SentRound };
+  /** Stop-and-copy: the register files sent and the nonce Complete carried; Committed's proof covers both. */
+  cpuState!: readonly Uint8Array[];
+  commitNonce!: string;
+  /** Commit or activation: the error that lost the destination's answer, when the outcome had to be asked for. */
+  outcomeCause: unknown;
 
   private readonly abortController = new AbortController();
   private readonly cancelled: Promise<never>;

@@ -5,6 +5,7 @@ import { MigrationContext } from './context.js';
 import { STATS_SAMPLE_INTERVAL_MS, type MigrationStats } from './live-stats.js';
 import type { MigrationOptions } from './options.js';
 import { closeReport, finalPhase, handleFailure } from './outcome.js';
+import { HostBusyError } from '../errors.js';
 import { checkParameters, type MigrationParameters } from './parameters.js';
 import { isCancellable, type MigrationPhase } from './phases.js';
 import { runPhases } from './state-machine.js';
@@ -34,8 +35,11 @@ export class Migration extends EventEmitter<MigrationEvents> {
   readonly guestId: string;
   readonly target: string;
   readonly done: Promise<MigrationReport>;
+  /** Settles with the operator's decision on an `outcome-unknown` migration (see resolve). */
+  readonly resolved: Promise<'resume' | 'discard'>;
   private readonly context: MigrationContext;
   private finalReport: MigrationReport | undefined;
+  private settleResolution!: (action: 'resume' | 'discard') => void;
 
   constructor(guest: Guest, options: MigrationOptions) {
     super();
@@ -47,7 +51,38 @@ export class Migration extends EventEmitter<MigrationEvents> {
       if (options.signal.aborted) this.cancel();
       else options.signal.addEventListener('abort', () => this.cancel(), { once: true });
     }
+    this.resolved = new Promise((resolve) => (this.settleResolution = resolve));
     this.done = this.run();
+  }
+
+  /**
+   * The operator's decision on a migration whose outcome is unknown (its guest parked here): `resume` runs the
+   * guest here again (the status becomes `failed`), `discard` stops it here for good. Only for the operator
+   * who knows the destination does not (resume) or does (discard) run the guest; refused while the
+   * destination is still being asked.
+   * @throws HostBusyError (LM_ERR_BUSY) while the outcome query runs, or when the migration is not
+   *   `outcome-unknown` or was resolved already
+   */
+  async resolve(action: 'resume' | 'discard'): Promise<MigrationReport> {
+    const ctx = this.context;
+    if (ctx.phase === 'outcome-query') {
+      throw new HostBusyError(`migration ${this.id} is still asking the destination for its outcome; resolve it once that has ended`);
+    }
+    if (ctx.phase !== 'outcome-unknown' || ctx.report.resolution !== null) {
+      throw new HostBusyError(`migration ${this.id} is ${ctx.report.resolution ? `resolved already (${ctx.report.resolution.action})` : `in phase ${ctx.phase}`}: nothing to resolve`);
+    }
+    ctx.report.resolution = { action, at: new Date().toISOString() };
+    ctx.log.warn({ action }, 'outcome resolved by the operator');
+    if (action === 'resume') {
+      ctx.report.status = 'failed';
+      if (ctx.wasRunning) ctx.guest.resume();
+      ctx.enter('failed');
+    } else {
+      await ctx.guest.stop();
+    }
+    this.emit('done', ctx.report);
+    this.settleResolution(action);
+    return ctx.report;
   }
 
   /** The report, once the migration is over. */

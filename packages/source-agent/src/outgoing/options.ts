@@ -34,6 +34,8 @@ export interface MigrationOptions {
   onRound?: (round: RoundReport) => void;
   /** Cancels the migration (as cancel() does: refused once Complete is out). */
   signal?: AbortSignal;
+  /** How long to keep asking the destination for the outcome once the answer to Complete was lost. */
+  outcomeTimeoutMs?: number;
 }
 
 export const DEFAULT_DOWNTIME_LIMIT_MS = 300;
@@ -43,6 +45,11 @@ export const DEFAULT_STREAMS = 2;
 export const DEFAULT_DELTA_CACHE_BYTES = 64 * 1024 * 1024;
 /** How long the control connection and each data channel may take to connect. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** How long a source asks for a lost outcome before it is `outcome-unknown` (the operator decides then). */
+export const DEFAULT_OUTCOME_TIMEOUT_MS = 60_000;
+/** The outcome query's backoff: the first retry after this long, doubling up to the maximum. */
+export const OUTCOME_RETRY_FIRST_MS = 100;
+export const OUTCOME_RETRY_MAX_MS = 5_000;
 /** The protocol's limit on data channels per migration: the largest `streams` option. */
 export const MAX_STREAMS = MAX_CHANNELS;
 

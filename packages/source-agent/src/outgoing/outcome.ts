@@ -1,4 +1,4 @@
-import { CancelledError, PAGE_SIZE } from '@livemig/protocol';
+import { CancelledError, OutcomeUnknownError, PAGE_SIZE } from '@livemig/protocol';
 import { errorSummary } from '@livemig/agent-runtime';
 import type { MigrationStatus } from '../report.js';
 import { roundTenth } from '../round-tenth.js';
@@ -14,6 +14,14 @@ import type { FinalPhase } from './phases.js';
 export function handleFailure(ctx: MigrationContext, error: unknown): void {
   const { report, guest } = ctx;
   report.error = errorSummary(error);
+  if (error instanceof OutcomeUnknownError) {
+    // Neither side runs the guest until it is resolved: it stays parked here (PROTOCOL.md, "Commit", rule 4).
+    report.status = 'outcome-unknown';
+    ctx.channels?.terminate();
+    ctx.connection?.destroy();
+    ctx.log.error({ err: report.error, confirmSent: report.confirmSent }, 'migration outcome unknown; the guest stays parked here until an operator resolves it');
+    return;
+  }
   if (ctx.committed) {
     report.status = 'completed';
     void guest.stop();
@@ -48,5 +56,5 @@ export function closeReport(ctx: MigrationContext): void {
 
 /** The phase a migration ends in, from its report's status. */
 export function finalPhase(status: MigrationStatus): FinalPhase {
-  return status === 'completed' ? 'completed' : status === 'cancelled' ? 'cancelled' : 'failed';
+  return status === 'completed' || status === 'cancelled' || status === 'outcome-unknown' ? status : 'failed';
 }

@@ -10,20 +10,22 @@ export const MIGRATION_PHASES = [
   'stop-and-copy', // vCPUs parked: last dirty pages, CPU state
   'commit', // Complete sent: waiting for the destination to verify and commit
   'activation', // committed: waiting for the destination's vCPUs to start
+  'outcome-query', // the answer to Complete (or to Confirm) was lost: asking the destination, guest parked
   'completed',
   'failed',
   'cancelled',
+  'outcome-unknown', // no answer until the bound: guest parked here until an operator resolves it
 ] as const;
 export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
 
 /** The phases a migration ends in. */
-export type FinalPhase = 'completed' | 'failed' | 'cancelled';
+export type FinalPhase = 'completed' | 'failed' | 'cancelled' | 'outcome-unknown';
 
 /** The phases a migration works through, each with its step in the state machine (state-machine.ts). */
 export type ActivePhase = Exclude<MigrationPhase, FinalPhase>;
 
 export function isFinalPhase(phase: MigrationPhase): boolean {
-  return phase === 'completed' || phase === 'failed' || phase === 'cancelled';
+  return phase === 'completed' || phase === 'failed' || phase === 'cancelled' || phase === 'outcome-unknown';
 }
 
 export function isCancellable(phase: MigrationPhase): boolean {

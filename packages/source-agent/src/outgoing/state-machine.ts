@@ -2,6 +2,7 @@ import { activation } from './activation.js';
 import { commit } from './commit.js';
 import type { MigrationContext } from './context.js';
 import { handshake } from './handshake.js';
+import { outcomeQuery } from './outcome-query.js';
 import type { ActivePhase } from './phases.js';
 import { preCopy } from './pre-copy.js';
 import { reservation } from './reservation.js';
@@ -19,8 +20,9 @@ export interface NextPhase {
   reservation: 'pre-copy';
   'pre-copy': 'stop-and-copy';
   'stop-and-copy': 'commit';
-  commit: 'activation';
-  activation: 'completed';
+  commit: 'activation' | 'outcome-query';
+  activation: 'completed' | 'outcome-query';
+  'outcome-query': 'completed';
 }
 
 /** A phase's work: it enters its phase (ctx.enter) when that phase begins, and returns the next one. */
@@ -33,6 +35,7 @@ const STEPS: { readonly [P in ActivePhase]: PhaseStep<P> } = {
   'stop-and-copy': stopAndCopy,
   commit,
   activation,
+  'outcome-query': outcomeQuery,
 };
 
 /**

@@ -30,7 +30,9 @@ export async function stopAndCopy(ctx: MigrationContext): Promise<'commit'> {
   ctx.checkCancelled();
   // From here on the destination decides: cancel is refused.
   ctx.passPointOfNoReturn();
-  await conn.send(encodeComplete({ digest, pagesSent: ctx.pagesBeforeRound, rounds: ctx.round, nonce: newCommitNonce() }));
+  ctx.cpuState = cpuState;
+  ctx.commitNonce = newCommitNonce();
+  await conn.send(encodeComplete({ digest, pagesSent: ctx.pagesBeforeRound, rounds: ctx.round, nonce: ctx.commitNonce }));
   report.sourceDowntimeMs = roundTenth(performance.now() - ctx.parkedAt);
   ctx.finalRound = { pages, sent };
   return 'commit';
