@@ -4,6 +4,7 @@ import type { MigrationStats } from './outgoing/live-stats.js';
 import { isFinalPhase } from './outgoing/phases.js';
 import { ProgressBar } from './progress-bar.js';
 import type { MigrationReport } from './report.js';
+import { OUTCOME_UNKNOWN_EXIT_STATUS } from './run-command.js';
 import { requirePolicyName } from './switchover/index.js';
 
 export interface MigrateArguments {
@@ -77,7 +78,8 @@ export async function migrateCommand(args: MigrateArguments, log: Logger, signal
     return 0;
   }
   process.stderr.write(`source-agent: migration ${report.status}: ${report.error?.message ?? 'unknown cause'} (${report.error?.code})\n`);
-  return 1;
+  // The guest is parked at the source and may be at the destination: the operator decides (source-agent resolve).
+  return report.status === 'outcome-unknown' ? OUTCOME_UNKNOWN_EXIT_STATUS : 1;
 }
 
 /** `source-agent status`: prints the agent's GET /status as JSON. */
