@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { readJson, runSource, startDest, tempDir } from './support/agents.js';
-import { FrameProxy } from './support/frame-proxy.js';
+import { readJson, runSource, tempDir } from './support/agents.js';
+import { dyingDestination } from './support/dying-destination.js';
 
 // The real CLI when the destination dies with Complete on its way: the source cannot learn the outcome, keeps
 // the guest parked, and without a control API to resolve it exits with the distinct status 3 (README, "Exit
@@ -8,22 +8,14 @@ import { FrameProxy } from './support/frame-proxy.js';
 describe('source-agent run with an unknown outcome', () => {
   it('exits 3 with status outcome-unknown and LM_ERR_OUTCOME_UNKNOWN when the destination is gone after Complete', async () => {
     const dir = tempDir();
-    const dest = await startDest(['--once', '--state-dir', dir.file('dest-state')]);
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const proxy = await FrameProxy.start({ port: dest.port }, [
-      { direction: 'toTarget', frame: 'Complete', connection: 1, action: { kind: 'delay', until: released } },
-    ]);
+    const dest = await dyingDestination(dir.file('dest-state'));
     try {
       const reportPath = dir.file('source.json');
       const source = runSource([
         '--memory', '16MiB', '--vcpus', '1', '--workload', 'uniform', '--seed', '7', '--ops', '20000',
-        '--migrate-to', proxy.address, '--migrate-after', '200ms', '--outcome-timeout', '1s', '--report', reportPath,
+        '--migrate-to', dest.address, '--migrate-after', '200ms', '--outcome-timeout', '1s', '--report', reportPath,
       ]);
-      await proxy.waitFor('Complete', { direction: 'toTarget' });
-      dest.child.kill('SIGKILL');
-      await dest.done;
-      release();
+      await dest.killAtComplete();
       const done = await source.done;
       expect(done.code, done.stderr).toBe(3);
       expect(done.stderr).toMatch(/^source-agent: migration outcome-unknown: .*\(LM_ERR_OUTCOME_UNKNOWN\)$/m);
@@ -35,7 +27,7 @@ describe('source-agent run with an unknown outcome', () => {
       expect(report.outcome.queries).toBeGreaterThanOrEqual(2);
       expect(report.resolution).toBeNull();
     } finally {
-      await proxy.close();
+      await dest.close();
       dir.remove();
     }
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { oracleDigest, runSource, startAgent, startDest, tempDir, waitForLine, SOURCE_BIN } from './support/agents.js';
-import { FrameProxy } from './support/frame-proxy.js';
+import { oracleDigest, runSource, startAgent, tempDir, waitForLine, SOURCE_BIN } from './support/agents.js';
+import { dyingDestination } from './support/dying-destination.js';
 
 // The operator's path through the real CLIs: `source-agent migrate` through the control API loses the answer to
 // Complete (the destination dies with Complete on its way), exits 3 with the report saying outcome-unknown;
@@ -13,20 +13,12 @@ describe('an unknown outcome resolved by the operator', () => {
     // Pacing changes timing, never what is written: the oracle runs unpaced.
     const expected = await oracleDigest([...GUEST, '--dirty-rate', '0']);
     const dir = tempDir();
-    const dest = await startDest(['--once', '--state-dir', dir.file('dest-state')]);
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const proxy = await FrameProxy.start({ port: dest.port }, [
-      { direction: 'toTarget', frame: 'Complete', connection: 1, action: { kind: 'delay', until: released } },
-    ]);
+    const dest = await dyingDestination(dir.file('dest-state'));
     const source = runSource([...GUEST, '--outcome-timeout', '1s', '--control-port', '0']);
     try {
       const control = (await waitForLine(source, /^control (http:\/\/\S+)$/))[1]!;
-      const migrate = startAgent(SOURCE_BIN, ['migrate', '--control', control, '--to', proxy.address, '--json']);
-      await proxy.waitFor('Complete', { direction: 'toTarget' });
-      dest.child.kill('SIGKILL');
-      await dest.done;
-      release();
+      const migrate = startAgent(SOURCE_BIN, ['migrate', '--control', control, '--to', dest.address, '--json']);
+      await dest.killAtComplete();
       const migrated = await migrate.done;
       expect(migrated.code, migrated.stderr).toBe(3);
       const report = JSON.parse(migrated.stdout) as { status: string; migrationId: string; error: { code: string } };
@@ -46,7 +38,7 @@ describe('an unknown outcome resolved by the operator', () => {
     } finally {
       source.child.kill('SIGTERM');
       await source.done;
-      await proxy.close();
+      await dest.close();
       dir.remove();
     }
   });
