@@ -4,6 +4,7 @@ import { BadArgumentError } from '@livemig/protocol';
 import { ControlClient } from '../dist/control/control-client.js';
 import { ControlClientError, ControlError } from '../dist/control/errors.js';
 import { ControlServer } from '../dist/control/http-server.js';
+import { clientFailure } from './client-failure.js';
 
 let server: ControlServer;
 let client: ControlClient;
@@ -32,15 +33,6 @@ afterAll(async () => {
   await server.close();
 });
 
-async function failure(promise: Promise<unknown>): Promise<ControlClientError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ControlClientError);
-  return err as ControlClientError;
-}
-
 describe('ControlClient', () => {
   it('gets, posts, patches and deletes JSON', async () => {
     expect(await client.get('/status')).toEqual({ state: 'idle' });
@@ -52,37 +44,37 @@ describe('ControlClient', () => {
   });
 
   it('throws the server error with status, code and message', async () => {
-    const err = await failure(client.delete('/migrations/m9'));
+    const err = await clientFailure(client.delete('/migrations/m9'));
     expect(err).toMatchObject({ status: 404, code: 'LM_ERR_NOT_FOUND', message: 'no migration "m9"', name: 'ControlClientError' });
-    expect(await failure(client.post('/echo', [1]))).toMatchObject({
+    expect(await clientFailure(client.post('/echo', [1]))).toMatchObject({
       status: 400,
       code: 'LM_ERR_BAD_REQUEST',
       message: 'request body must be a JSON object, got an array',
     });
-    expect(await failure(client.get('/echo'))).toMatchObject({ status: 405, code: 'LM_ERR_METHOD_NOT_ALLOWED' });
+    expect(await clientFailure(client.get('/echo'))).toMatchObject({ status: 405, code: 'LM_ERR_METHOD_NOT_ALLOWED' });
   });
 
   it('reports answers that are not the API', async () => {
-    expect(await failure(client.get('/html'))).toMatchObject({ status: 502, code: 'LM_ERR_BAD_RESPONSE', message: `${base}/html answered HTTP 502 Bad Gateway` });
-    expect(await failure(client.get('/not-json'))).toMatchObject({ status: 200, code: 'LM_ERR_BAD_RESPONSE' });
-    expect(await failure(collect(client.events('/status')))).toMatchObject({ code: 'LM_ERR_BAD_RESPONSE' });
-    expect(await failure(collect(client.events('/nope')))).toMatchObject({ status: 404, code: 'LM_ERR_NOT_FOUND' });
+    expect(await clientFailure(client.get('/html'))).toMatchObject({ status: 502, code: 'LM_ERR_BAD_RESPONSE', message: `${base}/html answered HTTP 502 Bad Gateway` });
+    expect(await clientFailure(client.get('/not-json'))).toMatchObject({ status: 200, code: 'LM_ERR_BAD_RESPONSE' });
+    expect(await clientFailure(collect(client.events('/status')))).toMatchObject({ code: 'LM_ERR_BAD_RESPONSE' });
+    expect(await clientFailure(collect(client.events('/nope')))).toMatchObject({ status: 404, code: 'LM_ERR_NOT_FOUND' });
   });
 
   it('names the URL when nothing listens', async () => {
     const port = await freePort();
     const down = new ControlClient(`127.0.0.1:${port}`);
-    const err = await failure(down.get('/status'));
+    const err = await clientFailure(down.get('/status'));
     expect(err.status).toBe(0);
     expect(err.code).toBe('LM_ERR_CONNECT');
     expect(err.message).toBe(`cannot reach http://127.0.0.1:${port}/status: connect ECONNREFUSED 127.0.0.1:${port}`);
-    expect(await failure(collect(down.events()))).toMatchObject({ code: 'LM_ERR_CONNECT' });
+    expect(await clientFailure(collect(down.events()))).toMatchObject({ code: 'LM_ERR_CONNECT' });
   });
 
   it('times out', async () => {
     const impatient = new ControlClient(base, { timeoutMs: 100 });
     // The answer is held until the client gave up: its timeout, not the server's pace, ends the call.
-    expect(await failure(impatient.get('/slow'))).toMatchObject({ status: 0, code: 'LM_ERR_TIMEOUT', message: `no answer from ${base}/slow in time` });
+    expect(await clientFailure(impatient.get('/slow'))).toMatchObject({ status: 0, code: 'LM_ERR_TIMEOUT', message: `no answer from ${base}/slow in time` });
     answerSlow();
   });
 

@@ -11,6 +11,7 @@ import {
   type ControlErrorCode,
 } from '../dist/control/errors.js';
 import { ControlServer } from '../dist/control/http-server.js';
+import { clientFailure } from './client-failure.js';
 
 /** The control API server's own codes: HTTP status and default message. */
 const table: Array<[ControlErrorCode, number, string]> = [
@@ -42,15 +43,6 @@ afterAll(async () => {
   await server.close();
 });
 
-async function failure(promise: Promise<unknown>): Promise<ControlClientError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ControlClientError);
-  return err as ControlClientError;
-}
-
 describe('control API error codes', () => {
   it.each(table)('controlError(%s) is a ControlError with status %i and default message "%s"', (code, status, message) => {
     expect(CONTROL_ERRORS[code]).toEqual({ status, message });
@@ -66,11 +58,11 @@ describe('control API error codes', () => {
   });
 
   it.each(table)('%s round-trips: server answer, then the client\'s ControlClientError with its status, code and message', async (code, status, message) => {
-    expect(await failure(client.get(`/${code}`))).toMatchObject({ name: 'ControlClientError', status, code, message });
+    expect(await clientFailure(client.get(`/${code}`))).toMatchObject({ name: 'ControlClientError', status, code, message });
   });
 
   it('an error without a code is answered 500 LM_ERR_INTERNAL, and the client sees just that', async () => {
-    expect(await failure(client.get('/crash'))).toMatchObject({ status: 500, code: 'LM_ERR_INTERNAL', message: 'boom' });
+    expect(await clientFailure(client.get('/crash'))).toMatchObject({ status: 500, code: 'LM_ERR_INTERNAL', message: 'boom' });
   });
 
   it.each(clientTable)('the client\'s own %s has the default message "%s"', (code, message) => {
