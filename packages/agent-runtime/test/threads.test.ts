@@ -14,8 +14,13 @@ function fixture(fail?: 'on-load' | 'exit-on-load' | 'after-greeting', failAt?: 
   return { spawned: new Int32Array(buffer), options: { workerData: { spawned: buffer, fail, failAt } } };
 }
 
-/** Resolves when `worker` has ended (events.once would reject on the thread's error, which is the point here). */
+/**
+ * Resolves when `worker` has ended (events.once would reject on the thread's error, which is the point here).
+ * A worker whose exit was handled already has thread id -1: on a loaded host its greeting, error and exit can
+ * be emitted in one turn (Node drains the ports before 'exit'), before the caller's await got here.
+ */
 function ended(worker: Worker): Promise<void> {
+  if (worker.threadId === -1) return Promise.resolve();
   return new Promise((resolve) => worker.once('exit', () => resolve()));
 }
 
