@@ -2,8 +2,11 @@ import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BadArgumentError, JournalError, OutcomeDecidedError, crc32, isMigrationId, type MigrationOutcome } from '@livemig/protocol';
 
-/** What the journal records for a migration id. The first record of an id is final. */
-export type JournalOutcome = 'committed' | 'aborted';
+/**
+ * What the journal records for a migration id. The first record of an id is final, with one exception: a
+ * committed id whose parked guest was dropped before it ever ran is recorded `discarded` after it.
+ */
+export type JournalOutcome = 'committed' | 'aborted' | 'discarded';
 
 export interface JournalRecord {
   migrationId: string;
@@ -44,7 +47,8 @@ const NEWLINE = 0x0a;
  * cuts it off. Any other unreadable line is corruption, and `open` refuses the file.
  *
  * The rule is enforced here: an id's first record is claimed synchronously, before any await, so of two
- * concurrent calls for one id the first wins and the opposite one rejects with LM_ERR_OUTCOME_DECIDED. After a
+ * concurrent calls for one id the first wins and the opposite one rejects with LM_ERR_OUTCOME_DECIDED. The one
+ * later record an id may get is `discarded`, after `committed` (claimed the same way). After a
  * failed write the journal takes no more records (an fsync that failed once may not have written, and a retry
  * that succeeds proves nothing); what was durable before is still answered.
  */
@@ -136,6 +140,18 @@ export class CommitJournal {
   }
 
   /**
+   * Records that the committed guest of `migrationId` is dropped before it ever ran (the operator's discard, or
+   * the source's Abort instead of Confirm); resolves once on disk, after which the guest may be dropped. From
+   * then on an outcome query answers `discarded`: the destination's copy is gone for good, so the source may
+   * resume its own. Resolves with the same record again for an id already discarded.
+   * @throws OutcomeDecidedError unless the id is recorded committed (by this run: only this run holds guests);
+   *   JournalError if it cannot be written; BadArgumentError for an id the wire would not carry.
+   */
+  recordDiscarded(migrationId: string): Promise<JournalRecord> {
+    return this.#record(migrationId, 'discarded');
+  }
+
+  /**
    * What to answer an OutcomeQuery for `migrationId`: `committed` if this run committed it, `aborted` if it is
    * recorded aborted or has no record (then recorded aborted first, durably), `unknown` if an earlier run
    * committed it or its record cannot be made or was not made durable. Never rejects.
@@ -152,6 +168,9 @@ export class CommitJournal {
       return { outcome: 'unknown', reason: `the commit journal cannot record it: ${(error as Error).message}` };
     }
     if (record.outcome === 'aborted') return { outcome: 'aborted', reason: `aborted here at ${record.at}` };
+    if (record.outcome === 'discarded') {
+      return { outcome: 'discarded', reason: `committed, then its parked guest was discarded here at ${record.at} before it ever ran` };
+    }
     if (record.thisRun) return { outcome: 'committed' };
     return {
       outcome: 'unknown',
@@ -174,12 +193,12 @@ export class CommitJournal {
       return Promise.reject(error);
     }
     const existing = this.#records.get(migrationId);
-    if (existing) {
-      if (existing.outcome === outcome) return this.#durable.get(migrationId)!;
-      const by = existing.thisRun ? '' : ' by an earlier run';
-      return Promise.reject(
-        new OutcomeDecidedError(`migration ${migrationId} was recorded ${existing.outcome}${by} at ${existing.at}: it cannot be ${outcome}`),
-      );
+    if (existing?.outcome === outcome) return this.#durable.get(migrationId)!;
+    // The one change of outcome: a guest committed by this run, dropped before it ever ran.
+    const discarding = outcome === 'discarded' && existing?.outcome === 'committed' && existing.thisRun;
+    if (existing ? !discarding : outcome === 'discarded') {
+      const was = existing ? `was recorded ${existing.outcome}${existing.thisRun ? '' : ' by an earlier run'} at ${existing.at}` : 'was never committed here';
+      return Promise.reject(new OutcomeDecidedError(`migration ${migrationId} ${was}: it cannot be ${outcome}`));
     }
     if (this.#closed) return Promise.reject(new JournalError(`the commit journal ${this.path} is closed`));
     if (this.#broken) return Promise.reject(this.#broken);
@@ -233,23 +252,24 @@ function parse(bytes: Buffer, path: string): { records: JournalRecord[]; goodByt
     start = end + 1;
   }
   const tornTail = bytes.length > (lines.at(-1)?.end ?? -1) + 1;
-  const records: JournalRecord[] = [];
   const seen = new Map<string, JournalRecord>();
   for (const [i, { start, end }] of lines.entries()) {
     const record = readLine(bytes.toString('utf8', start, end));
     if (typeof record === 'string') {
-      if (i === lines.length - 1 && !tornTail) return { records, goodBytes: start };
+      if (i === lines.length - 1 && !tornTail) return { records: [...seen.values()], goodBytes: start };
       throw new JournalError(`the commit journal ${path} is corrupt: line ${i + 1} (byte ${start}) ${record}`);
     }
     const earlier = seen.get(record.migrationId);
-    if (earlier && earlier.outcome !== record.outcome) {
-      throw new JournalError(`the commit journal ${path} is corrupt: line ${i + 1} records ${record.migrationId} ${record.outcome}, recorded ${earlier.outcome} before`);
+    if (earlier?.outcome === record.outcome) continue;
+    const discarded = earlier?.outcome === 'committed' && record.outcome === 'discarded';
+    if (earlier ? !discarded : record.outcome === 'discarded') {
+      const before = earlier ? `recorded ${earlier.outcome} before` : 'never recorded committed';
+      throw new JournalError(`the commit journal ${path} is corrupt: line ${i + 1} records ${record.migrationId} ${record.outcome}, ${before}`);
     }
-    if (earlier) continue;
     seen.set(record.migrationId, record);
-    records.push(record);
   }
-  return { records, goodBytes: lines.length === 0 ? 0 : lines.at(-1)!.end + 1 };
+  // One record per id, the last; in the order the ids were first recorded.
+  return { records: [...seen.values()], goodBytes: lines.length === 0 ? 0 : lines.at(-1)!.end + 1 };
 }
 
 /** A record read back (thisRun false), or what is wrong with the line. */
@@ -266,7 +286,7 @@ function readLine(line: string): JournalRecord | string {
   }
   const { migrationId, outcome, at } = (value ?? {}) as Record<string, unknown>;
   if (!isMigrationId(migrationId)) return 'has no valid migrationId';
-  if (outcome !== 'committed' && outcome !== 'aborted') return 'has no valid outcome';
+  if (outcome !== 'committed' && outcome !== 'aborted' && outcome !== 'discarded') return 'has no valid outcome';
   if (typeof at !== 'string') return "has no 'at'";
   return { migrationId, outcome, at, thisRun: false };
 }

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -74,6 +74,31 @@ describe('commit journal', () => {
     );
     await second.close();
     expect(readFileSync(file, 'utf8')).toBe(line('aborted-id', 'aborted') + line('committed-id', 'committed'));
+  });
+
+  it('discards only an id this run committed; the record follows the commit, and a restart reads it back', async () => {
+    const first = await open();
+    await first.recordCommitted('kept');
+    await first.recordAborted('aborted-id');
+    await expect(first.recordDiscarded('never-committed')).rejects.toThrow(decided);
+    await expect(first.recordDiscarded('aborted-id')).rejects.toThrow(decided);
+    expect(await first.recordDiscarded('kept')).toMatchObject({ outcome: 'discarded', thisRun: true });
+    await expect(first.recordAborted('kept')).rejects.toThrow(decided);
+    await expect(first.recordCommitted('kept')).rejects.toThrow(decided);
+    await first.close();
+    expect(readFileSync(file, 'utf8')).toBe(line('kept', 'committed') + line('aborted-id', 'aborted') + line('kept', 'discarded'));
+    const second = await open();
+    expect(second.records().map(({ migrationId, outcome }) => [migrationId, outcome])).toEqual([
+      ['kept', 'discarded'],
+      ['aborted-id', 'aborted'],
+    ]);
+    await second.close();
+  });
+
+  it('refuses a file that records discarded for an id it never recorded committed (LM_ERR_JOURNAL)', async () => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, line('m', 'aborted') + line('m', 'discarded'));
+    await expect(open()).rejects.toThrow(expect.objectContaining({ code: 'LM_ERR_JOURNAL', message: expect.stringContaining('line 2') }));
   });
 
   it('of two calls for one id in the same turn, the first wins', async () => {
@@ -201,6 +226,17 @@ describe('outcome query answers', () => {
     expect(answer.outcome).toBe('unknown');
     expect(answer.reason).toContain('earlier run');
     expect(await second.answerQuery('a')).toMatchObject({ outcome: 'aborted' });
+    await second.close();
+  });
+
+  it('discarded, in this run or an earlier one: discarded (the copy never ran and is gone)', async () => {
+    const first = await open();
+    await first.recordCommitted('d');
+    await first.recordDiscarded('d');
+    expect(await first.answerQuery('d')).toMatchObject({ outcome: 'discarded', reason: expect.stringContaining('before it ever ran') });
+    await first.close();
+    const second = await open();
+    expect(await second.answerQuery('d')).toMatchObject({ outcome: 'discarded' });
     await second.close();
   });
 

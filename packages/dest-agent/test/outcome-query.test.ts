@@ -108,14 +108,20 @@ describe('outcome connections and the journal at the destination', () => {
     }
   });
 
-  it("the operator's decision on a parked guest: discard drops it (a later Confirm is refused), resume activates it", async () => {
+  it("the operator's decision on a parked guest: discard is journaled and answered (a Confirm after it is refused), resume activates it", async () => {
     await parkedGuest('parked-then-discarded');
     const discarded = agent.incoming().find((report) => report.status === 'committed')!;
+    // A source that asked before the discard heard committed; its Confirm comes after it.
+    const early = await query('parked-then-discarded');
+    expect(early.outcome).toBe('committed');
     expect(await agent.resolve(discarded.id, 'discard')).toMatchObject({ status: 'failed', error: { code: 'LM_ERR_OUTCOME_DECIDED' } });
+    expect(agent.journal.get('parked-then-discarded')).toMatchObject({ outcome: 'discarded' });
+    await early.conn.send(encodeConfirm({ migrationId: 'parked-then-discarded' }));
+    await expect(early.conn.receive(30_000, 'Activated')).rejects.toMatchObject({ code: 'LM_ERR_OUTCOME_DECIDED' });
+    // Asked again, it hears discarded: its copy is the only one left, and it may resume it.
     const late = await query('parked-then-discarded');
-    expect(late.outcome).toBe('committed');
-    await late.conn.send(encodeConfirm({ migrationId: 'parked-then-discarded' }));
-    await expect(late.conn.receive(30_000, 'Activated')).rejects.toMatchObject({ code: 'LM_ERR_OUTCOME_DECIDED' });
+    expect(late.outcome).toBe('discarded');
+    await expect(late.conn.receive(5_000)).rejects.toMatchObject({ code: 'LM_ERR_PEER_CLOSED' });
     await expect(agent.resolve(discarded.id, 'resume')).rejects.toMatchObject({ code: 'LM_ERR_OUTCOME_DECIDED' });
 
     const arrived = once(agent, 'arrived') as Promise<[ArrivedGuest]>;

@@ -133,7 +133,7 @@ class IncomingMigration {
     this.record.report.receivedDigest = committed.receivedDigest;
     const decision = await this.awaitConfirm(committed.hello);
     if (decision.action === 'discard') {
-      this.discardCommitted(decision);
+      await this.discardCommitted(decision);
       return null;
     }
     return this.activate(committed, decision);
@@ -281,9 +281,18 @@ class IncomingMigration {
     this.conn.destroy();
   }
 
-  /** A committed guest the source refused (Abort) or the operator discarded: dropped, never run here. */
-  private discardCommitted(decision: Extract<ConfirmDecision, { action: 'discard' }>): void {
+  /**
+   * A committed guest the source refused (Abort) or the operator discarded: dropped, never run here. The drop is
+   * journaled first (fsynced), so that outcome queries answer `discarded` and the source may resume its copy
+   * (PROTOCOL.md, "Commit", rule 7). The record is claimed in the same run of microtasks as the decision, so no
+   * outcome connection can answer `committed` in between. If it cannot be written, queries answer `unknown`,
+   * and the guest is dropped all the same: a parked copy that never ran can be dropped without harm.
+   */
+  private async discardCommitted(decision: Extract<ConfirmDecision, { action: 'discard' }>): Promise<void> {
     const { options, record } = this;
+    await options.journal.recordDiscarded(this.migrationId!).catch((journalError: unknown) => {
+      options.log.warn({ migrationId: this.migrationId, err: errorSummary(journalError) }, 'discard not journaled');
+    });
     const error = new OutcomeDecidedError(`committed guest discarded by the ${decision.by}: ${decision.reason}`);
     record.failed(error);
     this.discard();
