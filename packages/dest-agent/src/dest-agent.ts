@@ -210,6 +210,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       await serveOutcomeQuery(conn, query.message, {
         journal: this.journal,
         parked: this.parked,
+        inFlight: this.inFlight,
         log: this.log,
         confirmTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
         ...(this.options.token === undefined ? {} : { token: this.options.token }),

@@ -148,6 +148,9 @@ class IncomingMigration {
     // An id is one attempt (PROTOCOL.md, "Commit", rule 8); a restarted destination remembers it from its journal.
     const known = this.options.journal.get(hello.migrationId);
     if (known) throw this.refuse(new OutcomeDecidedError(`migration ${hello.migrationId} was already ${known.outcome} here at ${known.at}`));
+    if (this.options.journal.askedBeforeHello(hello.migrationId)) {
+      throw this.refuse(new OutcomeDecidedError(`migration ${hello.migrationId} was answered aborted to an outcome query before this Hello`));
+    }
     if (this.options.inFlight.has(hello.migrationId)) {
       throw this.refuse(new OutcomeDecidedError(`migration ${hello.migrationId} is already in flight here`));
     }
