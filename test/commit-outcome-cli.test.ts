@@ -48,6 +48,8 @@ describe('source-agent run and dest-agent listen when an answer is lost', () => 
     expect(finalDigestOf(run.sourceDone.stdout)).toBeUndefined();
     expect(run.destDone.code, run.destDone.stderr).toBe(0);
     expect(finalDigestOf(run.destDone.stdout)).toBe(expected);
+    // The guest waited parked from Committed to the Confirm that came over the outcome connection.
+    expect(run.destReport).toMatchObject({ status: 'completed', commitJournalMs: expect.any(Number), confirmWaitMs: expect.any(Number) });
   });
 
   it('connection cut after Complete: the guest finishes on exactly one host, as the outcome query decided', async () => {

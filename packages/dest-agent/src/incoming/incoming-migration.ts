@@ -89,6 +89,8 @@ class IncomingMigration {
   private refusal: MigrationError | undefined;
   /** Hello's migration id, once read: what the journal records this attempt's outcome under. */
   private migrationId: string | undefined;
+  /** performance.now() when Committed went out. */
+  private committedAt = 0;
 
   constructor(
     private readonly conn: FramedSocket,
@@ -117,7 +119,7 @@ class IncomingMigration {
       // go on receiving the pages the source pushes while the guest's faults fetch those it touches first.
       // Pre-copy receives every page, and commits, before anything runs here.
       const received = await receiveUntilComplete(this.conn, reserved.channels, hello.geometry, reserved.memory.pageCount);
-      const receivedDigest = await commit(this.conn, received, {
+      const { receivedDigest, journalMs, committedAt } = await commit(this.conn, received, {
         channels: reserved.channels,
         checksums: reserved.checksums,
         idleTimeoutMs: this.idleTimeoutMs,
@@ -126,12 +128,17 @@ class IncomingMigration {
         log: this.options.log,
       });
       committed = { hello, reserved, received, receivedDigest };
+      this.record.report.commitJournalMs = Math.round(journalMs * 10) / 10;
+      this.committedAt = committedAt;
     } catch (error) {
       await this.failBeforeCommit(error);
       return null;
     }
     this.record.report.receivedDigest = committed.receivedDigest;
     const decision = await this.awaitConfirm(committed.hello);
+    if (decision.action === 'activate' && decision.by === 'source') {
+      this.record.report.confirmWaitMs = Math.round((performance.now() - this.committedAt) * 10) / 10;
+    }
     if (decision.action === 'discard') {
       await this.discardCommitted(decision);
       return null;
