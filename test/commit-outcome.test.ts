@@ -128,6 +128,16 @@ describe('commit outcome: a lost message never gives two running copies', () => 
     await expectRunsAtSource(run);
   });
 
+  it('a slow Accept does not count against the answer timeout, which is for the answers after Complete', async () => {
+    // A loaded destination may take longer than the answer timeout to reserve a guest (its setup has taken
+    // seconds on this machine). That wait is not the commit's, and must not fail the migration before Complete.
+    const dest = await destination();
+    const proxy = await proxied(dest.port, [{ direction: 'toClient', frame: 'Accept', connection: 1, action: { kind: 'delay', ms: ANSWER_TIMEOUT_MS * 2 } }]);
+    const run = await migrate(proxy, dest.agent, 20_000);
+    expect(run.report.outcome).toBeNull();
+    await expectRunsAtDestination(run);
+  });
+
   it('connection cut after Complete: the destination commits and parks, the query confirms it', async () => {
     const dest = await destination();
     const proxy = await proxied(dest.port, [{ direction: 'toTarget', frame: 'Complete', connection: 1, action: { kind: 'cut', how: 'reset' } }]);
