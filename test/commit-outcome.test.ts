@@ -105,6 +105,39 @@ describe('commit outcome: a lost message never gives two running copies', () => 
     await expectRunsAtDestination(run);
   });
 
+  it("Confirm dropped, then the destination's operator discards: the query hears discarded, and the source resumes although it confirmed", async () => {
+    const dest = await destination();
+    let discarded!: () => void;
+    const afterDiscard = new Promise<void>((resolve) => (discarded = resolve));
+    const proxy = await proxied(dest.port, [
+      { direction: 'toTarget', frame: 'Confirm', connection: 1, action: { kind: 'drop' } },
+      // The source's first question waits for the operator, so that it is asked after the discard.
+      { direction: 'toTarget', frame: 'OutcomeQuery', connection: 2, action: { kind: 'delay', until: afterDiscard } },
+    ]);
+    const run = await migrate(proxy, dest.agent, 20_000, async () => {
+      await proxy.waitFor('Confirm', { direction: 'toTarget' });
+      const parked = dest.agent.incoming().find((report) => report.status === 'committed')!;
+      await dest.agent.resolve(parked.id, 'discard');
+      discarded();
+    });
+    expect(run.report.status).toBe('failed');
+    expect(run.report.error?.code).toBe('LM_ERR_OUTCOME_DECIDED');
+    expect(run.report.confirmSent).toBe(true);
+    expect(run.report.outcome).toMatchObject({ answer: 'discarded' });
+    expect(dest.agent.journal.get(run.report.migrationId!)).toMatchObject({ outcome: 'discarded' });
+    await expectRunsAtSource(run);
+  });
+
+  it('a slow Accept does not count against the answer timeout, which is for the answers after Complete', async () => {
+    // A loaded destination may take longer than the answer timeout to reserve a guest (its setup has taken
+    // seconds on this machine). That wait is not the commit's, and must not fail the migration before Complete.
+    const dest = await destination();
+    const proxy = await proxied(dest.port, [{ direction: 'toClient', frame: 'Accept', connection: 1, action: { kind: 'delay', ms: ANSWER_TIMEOUT_MS * 2 } }]);
+    const run = await migrate(proxy, dest.agent, 20_000);
+    expect(run.report.outcome).toBeNull();
+    await expectRunsAtDestination(run);
+  });
+
   it('connection cut after Complete: the destination commits and parks, the query confirms it', async () => {
     const dest = await destination();
     const proxy = await proxied(dest.port, [{ direction: 'toTarget', frame: 'Complete', connection: 1, action: { kind: 'cut', how: 'reset' } }]);

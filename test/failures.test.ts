@@ -128,6 +128,12 @@ describe('command lines', () => {
     expect(done.stderr.trim()).toBe('source-agent: --memory: cannot read "lots" as a size (e.g. 256MiB, 1GiB)');
   });
 
+  it('an answer timeout of 0: one line naming the flag, exit 2', async () => {
+    const done = await startAgent(SOURCE_BIN, ['run', '--answer-timeout', '0s']).done;
+    expect(done.code).toBe(2);
+    expect(done.stderr.trim()).toBe('source-agent: --answer-timeout: expected a duration above 0, got 0s');
+  });
+
   it('a bad destination address: one line naming the flag, exit 2', async () => {
     const done = await startAgent(SOURCE_BIN, ['run', '--migrate-to', 'nowhere']).done;
     expect(done.code).toBe(2);

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { parseSize } from '@livemig/agent-runtime';
 import { baseline, formatBaseline } from './baseline-bench.js';
 import { killAll } from './child.js';
+import { confirmBench, formatConfirm } from './confirm.js';
 import { encode, formatEncode } from './encode.js';
 import { Scratch } from './image-set.js';
 import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
@@ -25,6 +26,7 @@ benchmarks:
   encode      per-encoding throughput on one core: zero check, zero, same-byte, lz4, raw, delta; decode
   tracking    guest ops/s with dirty logging (and a harvester) against without, per workload
   live        live migration of a running guest between two agents, per workload and switchover policy
+  confirm     what Confirm adds to the downtime: the destination's wait for it, against a loopback round trip
 
 options:
   --json               print one JSON object instead of a table
@@ -44,6 +46,7 @@ options:
                        (or a family: uniform); default all
   --policies LIST      live: comma-separated of ${LIVE_POLICIES.join(',')} (default all)
   --downtime-limit T   live: passed to source-agent --downtime-limit (default: the agent's own, 300ms)
+  --pings N            confirm: round trips timed per repetition (default 200)
 `;
 
 type AnyOutput = BenchOutput<unknown, unknown>;
@@ -68,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
       workloads: { type: 'string' },
       policies: { type: 'string' },
       'downtime-limit': { type: 'string' },
+      pings: { type: 'string', default: '200' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -127,6 +131,12 @@ async function main(argv: string[]): Promise<number> {
       const policies = selectPolicies(values.policies);
       const out = await live({ reps, workloads, policies, downtimeLimit: values['downtime-limit'] ?? null, timeoutMs });
       [output, text] = [out as AnyOutput, formatLive(out)];
+      break;
+    }
+    case 'confirm': {
+      const pings = parsePositiveInt(values.pings, 'pings');
+      const out = await confirmBench({ reps, memory: '32MiB', workload: 'hotcold', migrateAfter: '500ms', pings, timeoutMs });
+      [output, text] = [out as AnyOutput, formatConfirm(out)];
       break;
     }
     default:

@@ -213,6 +213,17 @@ describe('FramedSocket: a decode error', () => {
     expect(await rejectionOf(framed.send(round(4)))).toBe(error);
   });
 
+  it('bad bytes behind good frames in one chunk: the good frames are delivered first, then the connection fails', async () => {
+    const { framed, peer } = await connectedPair();
+    peer.write(Buffer.concat([round(1), round(2), Buffer.from('GET / HTTP/1.1\r\n')]));
+    expectRound(await framed.receive(), 1);
+    expectRound(await framed.receive(), 2);
+    const error = await rejectionOf(framed.receive());
+    expect(error).toMatchObject({ code: 'LM_ERR_BAD_MAGIC' });
+    expect(framed.error).toBe(error);
+    expect(await rejectionOf(framed.send(round(3)))).toBe(error);
+  });
+
   it('an oversize length prefix fails with LM_ERR_FRAME_TOO_LARGE from the header alone', async () => {
     const { framed, peer } = await connectedPair({ maxPayloadBytes: 1024 });
     const big = encodeFrame(FrameType.PageBatch, Buffer.alloc(2048));

@@ -1,18 +1,9 @@
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BadArgumentError, JournalError, OutcomeDecidedError, crc32, isMigrationId, type MigrationOutcome } from '@livemig/protocol';
+import { BadArgumentError, JournalError, OutcomeDecidedError, isMigrationId, type MigrationOutcome } from '@livemig/protocol';
+import { compacted, formatLine, parse, rewriteJournal, type JournalOutcome, type JournalRecord } from './commit-journal-file.js';
 
-/** What the journal records for a migration id. The first record of an id is final. */
-export type JournalOutcome = 'committed' | 'aborted';
-
-export interface JournalRecord {
-  migrationId: string;
-  outcome: JournalOutcome;
-  /** When it was recorded, ISO 8601, this host's clock. */
-  at: string;
-  /** True when this process recorded it; false when it was read from the file at open (an earlier run). */
-  thisRun: boolean;
-}
+export type { JournalOutcome, JournalRecord } from './commit-journal-file.js';
 
 /** The answer to an OutcomeQuery (PROTOCOL.md, "Commit", rule 9). */
 export interface OutcomeAnswer {
@@ -25,14 +16,18 @@ export interface CommitJournalOptions {
   stateDir: string;
   /** The clock for `at`; tests pass their own. */
   now?: () => Date;
+  /** `aborted` records kept when the file is compacted at open (default MAX_ABORTED_KEPT). */
+  maxAbortedKept?: number;
+  /** Never-seen ids asked about that are remembered, without a record, to refuse their Hello (default MAX_UNSEEN_REMEMBERED). */
+  maxUnseenRemembered?: number;
 }
 
 /** The journal's file name inside the state directory. */
 export const COMMIT_JOURNAL_FILE = 'commit-journal.log';
-
-/** A line: CRC-32 of the JSON text as 8 lowercase hex characters, a space, the JSON text, a newline. */
-const LINE = /^([0-9a-f]{8}) (\{.*\})$/;
-const NEWLINE = 0x0a;
+/** `aborted` records a journal keeps when compacted at open: older ones are dropped (commit-journal-file.ts). */
+export const MAX_ABORTED_KEPT = 10_000;
+/** Never-seen ids asked about, remembered in memory (oldest forgotten first): a Hello for one is refused. */
+export const MAX_UNSEEN_REMEMBERED = 4_096;
 
 /**
  * The destination's durable record of which migration ids it committed and which it aborted, so that it
@@ -44,7 +39,8 @@ const NEWLINE = 0x0a;
  * cuts it off. Any other unreadable line is corruption, and `open` refuses the file.
  *
  * The rule is enforced here: an id's first record is claimed synchronously, before any await, so of two
- * concurrent calls for one id the first wins and the opposite one rejects with LM_ERR_OUTCOME_DECIDED. After a
+ * concurrent calls for one id the first wins and the opposite one rejects with LM_ERR_OUTCOME_DECIDED. The one
+ * later record an id may get is `discarded`, after `committed` (claimed the same way). After a
  * failed write the journal takes no more records (an fsync that failed once may not have written, and a retry
  * that succeeds proves nothing); what was durable before is still answered.
  */
@@ -57,15 +53,22 @@ export class CommitJournal {
   readonly #records = new Map<string, JournalRecord>();
   /** Per id, settles once its record is on disk (resolves) or failed to get there (rejects). */
   readonly #durable = new Map<string, Promise<JournalRecord>>();
+  /**
+   * Ids never seen here that an outcome query was answered `aborted` for without a record (`answerQuery`), in
+   * the order asked, at most `#maxUnseen`: never committed while remembered, and their Hello is refused.
+   */
+  readonly #unseenAsked = new Set<string>();
+  readonly #maxUnseen: number;
   #writes: Promise<unknown> = Promise.resolve();
   #broken: JournalError | undefined;
   #closed = false;
 
-  private constructor(path: string, file: FileHandle, loaded: JournalRecord[], tornBytes: number, now: () => Date) {
+  private constructor(path: string, file: FileHandle, loaded: JournalRecord[], tornBytes: number, options: CommitJournalOptions) {
     this.path = path;
     this.#file = file;
     this.tornBytes = tornBytes;
-    this.#now = now;
+    this.#now = options.now ?? (() => new Date());
+    this.#maxUnseen = options.maxUnseenRemembered ?? MAX_UNSEEN_REMEMBERED;
     for (const record of loaded) {
       this.#records.set(record.migrationId, record);
       this.#durable.set(record.migrationId, Promise.resolve(record));
@@ -73,7 +76,8 @@ export class CommitJournal {
   }
 
   /**
-   * Opens the journal in `stateDir`, creating both if missing, and reads back every record.
+   * Opens the journal in `stateDir`, creating both if missing, and reads back every record. A file holding more
+   * than `maxAbortedKept` aborted records is compacted first: rewritten without the oldest of them.
    * @throws JournalError when the directory or file cannot be opened or written, a line before the last is
    *   unreadable, or one id carries both outcomes.
    */
@@ -86,18 +90,21 @@ export class CommitJournal {
         throw error;
       });
       const { records, goodBytes } = parse(existing ?? Buffer.alloc(0), path);
+      const tornBytes = (existing?.length ?? 0) - goodBytes;
+      const kept = compacted(records, options.maxAbortedKept ?? MAX_ABORTED_KEPT);
+      // The rewrite leaves out a torn last record too.
+      if (kept !== records) await rewriteJournal(path, kept);
       const file = await open(path, 'a');
       if (existing === undefined) {
         // The new file's directory entry must be durable too, or a crash could lose the whole journal.
         const dir = await open(options.stateDir, 'r');
         await dir.sync().finally(() => dir.close());
       }
-      const tornBytes = (existing?.length ?? 0) - goodBytes;
-      if (tornBytes > 0) {
+      if (tornBytes > 0 && kept === records) {
         await file.truncate(goodBytes);
         await file.sync();
       }
-      return new CommitJournal(path, file, records, tornBytes, options.now ?? (() => new Date()));
+      return new CommitJournal(path, file, kept, tornBytes, options);
     } catch (error) {
       if (error instanceof JournalError) throw error;
       throw new JournalError(`cannot open the commit journal ${path}: ${(error as Error).message}`, { cause: error });
@@ -136,27 +143,62 @@ export class CommitJournal {
   }
 
   /**
-   * What to answer an OutcomeQuery for `migrationId`: `committed` if this run committed it, `aborted` if it is
-   * recorded aborted or has no record (then recorded aborted first, durably), `unknown` if an earlier run
-   * committed it or its record cannot be made or was not made durable. Never rejects.
+   * Records that the committed guest of `migrationId` is dropped before it ever ran (the operator's discard, or
+   * the source's Abort instead of Confirm); resolves once on disk, after which the guest may be dropped. From
+   * then on an outcome query answers `discarded`: the destination's copy is gone for good, so the source may
+   * resume its own. Resolves with the same record again for an id already discarded.
+   * @throws OutcomeDecidedError unless the id is recorded committed (by this run: only this run holds guests);
+   *   JournalError if it cannot be written; BadArgumentError for an id the wire would not carry.
+   */
+  recordDiscarded(migrationId: string): Promise<JournalRecord> {
+    return this.#record(migrationId, 'discarded');
+  }
+
+  /**
+   * What to answer an OutcomeQuery for `migrationId` (PROTOCOL.md, "Commit", rule 9): `committed` if this run
+   * committed it; `discarded` if it was committed and then discarded; `aborted` if it is recorded aborted or has
+   * no record; `unknown` if an earlier run committed it, or its record cannot be made or was not made durable.
+   * An id with no record that is `inFlight` here (its Hello passed the handshake) is recorded aborted first,
+   * durably, so that its migration can never commit. One that is not, never seen here, costs no write: it is
+   * remembered in memory instead (a bounded number of them), never committed and its Hello refused while
+   * remembered. Never rejects.
    * @throws BadArgumentError for an id the wire would not carry.
    */
-  async answerQuery(migrationId: string): Promise<OutcomeAnswer> {
+  async answerQuery(migrationId: string, inFlight = false): Promise<OutcomeAnswer> {
     checkId(migrationId);
     let record: JournalRecord;
+    const pending = this.#durable.get(migrationId);
+    if (!pending && !inFlight) {
+      this.#rememberUnseen(migrationId);
+      return { outcome: 'aborted', reason: 'never seen here: it will not be taken now' };
+    }
     try {
-      const pending = this.#durable.get(migrationId);
       record = await (pending ?? this.recordAborted(migrationId));
-      if (!pending) return { outcome: 'aborted', reason: 'never seen here: now recorded aborted, so it can never be committed' };
+      if (!pending) return { outcome: 'aborted', reason: 'in flight here: now recorded aborted, so it can never be committed' };
     } catch (error) {
       return { outcome: 'unknown', reason: `the commit journal cannot record it: ${(error as Error).message}` };
     }
     if (record.outcome === 'aborted') return { outcome: 'aborted', reason: `aborted here at ${record.at}` };
+    if (record.outcome === 'discarded') {
+      return { outcome: 'discarded', reason: `committed, then its parked guest was discarded here at ${record.at} before it ever ran` };
+    }
     if (record.thisRun) return { outcome: 'committed' };
     return {
       outcome: 'unknown',
       reason: `committed at ${record.at} by an earlier run of this destination, whose copy of the guest ended with it`,
     };
+  }
+
+  /** Whether an outcome query for `migrationId` was answered `aborted` before any Hello for it (see answerQuery). */
+  askedBeforeHello(migrationId: string): boolean {
+    return this.#unseenAsked.has(migrationId);
+  }
+
+  #rememberUnseen(migrationId: string): void {
+    this.#unseenAsked.delete(migrationId);
+    this.#unseenAsked.add(migrationId);
+    // A Set iterates in insertion order: the first id is the one asked about longest ago.
+    if (this.#unseenAsked.size > this.#maxUnseen) this.#unseenAsked.delete(this.#unseenAsked.values().next().value!);
   }
 
   /** Waits for the writes under way, then closes the file; later records reject with JournalError. */
@@ -174,12 +216,15 @@ export class CommitJournal {
       return Promise.reject(error);
     }
     const existing = this.#records.get(migrationId);
-    if (existing) {
-      if (existing.outcome === outcome) return this.#durable.get(migrationId)!;
-      const by = existing.thisRun ? '' : ' by an earlier run';
-      return Promise.reject(
-        new OutcomeDecidedError(`migration ${migrationId} was recorded ${existing.outcome}${by} at ${existing.at}: it cannot be ${outcome}`),
-      );
+    if (existing?.outcome === outcome) return this.#durable.get(migrationId)!;
+    // The one change of outcome: a guest committed by this run, dropped before it ever ran.
+    const discarding = outcome === 'discarded' && existing?.outcome === 'committed' && existing.thisRun;
+    if (existing ? !discarding : outcome === 'discarded') {
+      const was = existing ? `was recorded ${existing.outcome}${existing.thisRun ? '' : ' by an earlier run'} at ${existing.at}` : 'was never committed here';
+      return Promise.reject(new OutcomeDecidedError(`migration ${migrationId} ${was}: it cannot be ${outcome}`));
+    }
+    if (outcome === 'committed' && this.#unseenAsked.has(migrationId)) {
+      return Promise.reject(new OutcomeDecidedError(`migration ${migrationId} was answered aborted to an outcome query before its Hello: it cannot be committed`));
     }
     if (this.#closed) return Promise.reject(new JournalError(`the commit journal ${this.path} is closed`));
     if (this.#broken) return Promise.reject(this.#broken);
@@ -212,61 +257,4 @@ export class CommitJournal {
 
 function checkId(migrationId: string): void {
   if (!isMigrationId(migrationId)) throw new BadArgumentError(`not a migration id: ${JSON.stringify(migrationId)}`);
-}
-
-function formatLine(record: JournalRecord): string {
-  const json = JSON.stringify({ migrationId: record.migrationId, outcome: record.outcome, at: record.at });
-  return `${crc32(Buffer.from(json, 'utf8')).toString(16).padStart(8, '0')} ${json}\n`;
-}
-
-/**
- * The records of a journal file and how many of its bytes hold them. Bytes after the last newline, or a last
- * line that does not read, are a torn record: not counted. Any earlier line that does not read is corruption.
- * @throws JournalError
- */
-function parse(bytes: Buffer, path: string): { records: JournalRecord[]; goodBytes: number } {
-  const lines: Array<{ start: number; end: number }> = [];
-  for (let start = 0; ; ) {
-    const end = bytes.indexOf(NEWLINE, start);
-    if (end < 0) break;
-    lines.push({ start, end });
-    start = end + 1;
-  }
-  const tornTail = bytes.length > (lines.at(-1)?.end ?? -1) + 1;
-  const records: JournalRecord[] = [];
-  const seen = new Map<string, JournalRecord>();
-  for (const [i, { start, end }] of lines.entries()) {
-    const record = readLine(bytes.toString('utf8', start, end));
-    if (typeof record === 'string') {
-      if (i === lines.length - 1 && !tornTail) return { records, goodBytes: start };
-      throw new JournalError(`the commit journal ${path} is corrupt: line ${i + 1} (byte ${start}) ${record}`);
-    }
-    const earlier = seen.get(record.migrationId);
-    if (earlier && earlier.outcome !== record.outcome) {
-      throw new JournalError(`the commit journal ${path} is corrupt: line ${i + 1} records ${record.migrationId} ${record.outcome}, recorded ${earlier.outcome} before`);
-    }
-    if (earlier) continue;
-    seen.set(record.migrationId, record);
-    records.push(record);
-  }
-  return { records, goodBytes: lines.length === 0 ? 0 : lines.at(-1)!.end + 1 };
-}
-
-/** A record read back (thisRun false), or what is wrong with the line. */
-function readLine(line: string): JournalRecord | string {
-  const match = LINE.exec(line);
-  if (!match) return 'is not a CRC and a JSON record';
-  const [, crc, json] = match as unknown as [string, string, string];
-  if (crc32(Buffer.from(json, 'utf8')).toString(16).padStart(8, '0') !== crc) return 'fails its CRC';
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch {
-    return 'is not JSON';
-  }
-  const { migrationId, outcome, at } = (value ?? {}) as Record<string, unknown>;
-  if (!isMigrationId(migrationId)) return 'has no valid migrationId';
-  if (outcome !== 'committed' && outcome !== 'aborted') return 'has no valid outcome';
-  if (typeof at !== 'string') return "has no 'at'";
-  return { migrationId, outcome, at, thisRun: false };
 }

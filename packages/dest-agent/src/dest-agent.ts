@@ -130,8 +130,9 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   /**
    * The operator's decision on a committed guest parked here whose source never confirmed (PROTOCOL.md,
    * "Commit", rule 7): `resume` activates it here (check first that the source let go: its report's
-   * confirmSent, or its own resolve), `discard` drops it; the journal keeps `committed`, and a later Confirm
-   * for it is refused with LM_ERR_OUTCOME_DECIDED. Resolves once the guest runs here or has been dropped.
+   * confirmSent, or its own resolve), `discard` journals `discarded` (fsynced), then drops it: outcome queries
+   * then answer `discarded`, so its source resumes, and a later Confirm for it is refused with
+   * LM_ERR_OUTCOME_DECIDED. Resolves once the guest runs here or has been dropped.
    * @throws OutcomeDecidedError when incoming migration `id` holds no parked guest
    */
   async resolve(id: string, action: 'resume' | 'discard'): Promise<IncomingReport> {
@@ -209,6 +210,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       await serveOutcomeQuery(conn, query.message, {
         journal: this.journal,
         parked: this.parked,
+        inFlight: this.inFlight,
         log: this.log,
         confirmTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
         ...(this.options.token === undefined ? {} : { token: this.options.token }),

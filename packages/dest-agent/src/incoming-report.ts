@@ -23,6 +23,13 @@ export interface IncomingReport {
   bytesReceived: number;
   /** Image digest rebuilt here and checked against the source's before commit. */
   receivedDigest: string | null;
+  /** Time to write and fsync the commit record in the journal, before Committed went out. */
+  commitJournalMs: number | null;
+  /**
+   * Committed handed to the socket to the source's Confirm read (on any connection): how long the committed
+   * guest waited parked for the acknowledgement, the downtime Confirm adds; null when no Confirm came.
+   */
+  confirmWaitMs: number | null;
   /** Time to start the vCPUs from the received CPU state. */
   activationMs: number | null;
   /** Peak resident set size of this process when the migration ended. */

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -74,6 +74,31 @@ describe('commit journal', () => {
     );
     await second.close();
     expect(readFileSync(file, 'utf8')).toBe(line('aborted-id', 'aborted') + line('committed-id', 'committed'));
+  });
+
+  it('discards only an id this run committed; the record follows the commit, and a restart reads it back', async () => {
+    const first = await open();
+    await first.recordCommitted('kept');
+    await first.recordAborted('aborted-id');
+    await expect(first.recordDiscarded('never-committed')).rejects.toThrow(decided);
+    await expect(first.recordDiscarded('aborted-id')).rejects.toThrow(decided);
+    expect(await first.recordDiscarded('kept')).toMatchObject({ outcome: 'discarded', thisRun: true });
+    await expect(first.recordAborted('kept')).rejects.toThrow(decided);
+    await expect(first.recordCommitted('kept')).rejects.toThrow(decided);
+    await first.close();
+    expect(readFileSync(file, 'utf8')).toBe(line('kept', 'committed') + line('aborted-id', 'aborted') + line('kept', 'discarded'));
+    const second = await open();
+    expect(second.records().map(({ migrationId, outcome }) => [migrationId, outcome])).toEqual([
+      ['kept', 'discarded'],
+      ['aborted-id', 'aborted'],
+    ]);
+    await second.close();
+  });
+
+  it('refuses a file that records discarded for an id it recorded aborted (LM_ERR_JOURNAL)', async () => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, line('m', 'aborted') + line('m', 'discarded'));
+    await expect(open()).rejects.toThrow(expect.objectContaining({ code: 'LM_ERR_JOURNAL', message: expect.stringContaining('line 2') }));
   });
 
   it('of two calls for one id in the same turn, the first wins', async () => {
@@ -165,12 +190,49 @@ describe('outcome query answers', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('an id never seen is recorded aborted, durably, before the answer, and can never be committed', async () => {
+  it('an id never seen is answered aborted without a write, and is not committed while remembered', async () => {
     const journal = await open();
-    expect(await journal.answerQuery('unseen')).toMatchObject({ outcome: 'aborted' });
-    expect(readFileSync(join(dir, COMMIT_JOURNAL_FILE), 'utf8')).toBe(line('unseen', 'aborted'));
+    expect(await journal.answerQuery('unseen')).toMatchObject({ outcome: 'aborted', reason: expect.stringContaining('never seen') });
+    expect(readFileSync(join(dir, COMMIT_JOURNAL_FILE), 'utf8')).toBe('');
+    expect(journal.askedBeforeHello('unseen')).toBe(true);
     await expect(journal.recordCommitted('unseen')).rejects.toThrow(expect.objectContaining({ code: 'LM_ERR_OUTCOME_DECIDED' }));
     await journal.close();
+  });
+
+  it('an id in flight with no record is recorded aborted, durably, before the answer, and can never be committed', async () => {
+    const journal = await open();
+    expect(await journal.answerQuery('in-flight', true)).toMatchObject({ outcome: 'aborted' });
+    expect(readFileSync(join(dir, COMMIT_JOURNAL_FILE), 'utf8')).toBe(line('in-flight', 'aborted'));
+    await expect(journal.recordCommitted('in-flight')).rejects.toThrow(expect.objectContaining({ code: 'LM_ERR_OUTCOME_DECIDED' }));
+    await journal.close();
+  });
+
+  it('remembers at most maxUnseenRemembered never-seen ids, forgetting the oldest first', async () => {
+    const journal = await CommitJournal.open({ stateDir: dir, now, maxUnseenRemembered: 2 });
+    for (const id of ['a', 'b', 'a', 'c']) await journal.answerQuery(id);
+    expect(['a', 'b', 'c'].map((id) => journal.askedBeforeHello(id))).toEqual([true, false, true]);
+    await journal.close();
+  });
+
+  it('compacts at open: every committed and discarded record, and the newest maxAbortedKept aborted ones', async () => {
+    const first = await open();
+    for (const id of ['a1', 'a2']) await first.recordAborted(id);
+    await first.recordCommitted('c');
+    for (const id of ['a3', 'a4']) await first.recordAborted(id);
+    await first.recordCommitted('d');
+    await first.recordDiscarded('d');
+    await first.close();
+    appendFileSync(join(dir, COMMIT_JOURNAL_FILE), '0000'); // a torn last record goes too
+    const second = await CommitJournal.open({ stateDir: dir, now, maxAbortedKept: 2 });
+    expect(second.records().map(({ migrationId }) => migrationId)).toEqual(['c', 'a3', 'a4', 'd']);
+    expect(readFileSync(join(dir, COMMIT_JOURNAL_FILE), 'utf8')).toBe(
+      line('c', 'committed') + line('a3', 'aborted') + line('a4', 'aborted') + line('d', 'discarded'),
+    );
+    await second.recordAborted('a5');
+    await second.close();
+    const third = await open();
+    expect(third.records().map(({ migrationId }) => migrationId)).toEqual(['c', 'a3', 'a4', 'd', 'a5']);
+    await third.close();
   });
 
   it('committed in this run: committed; aborted: aborted', async () => {
@@ -204,11 +266,23 @@ describe('outcome query answers', () => {
     await second.close();
   });
 
-  it('a journal that cannot record answers unknown for an id it has no record of', async () => {
+  it('discarded, in this run or an earlier one: discarded (the copy never ran and is gone)', async () => {
+    const first = await open();
+    await first.recordCommitted('d');
+    await first.recordDiscarded('d');
+    expect(await first.answerQuery('d')).toMatchObject({ outcome: 'discarded', reason: expect.stringContaining('before it ever ran') });
+    await first.close();
+    const second = await open();
+    expect(await second.answerQuery('d')).toMatchObject({ outcome: 'discarded' });
+    await second.close();
+  });
+
+  it('a journal that cannot record answers unknown for an id in flight it has no record of', async () => {
     const journal = await open();
     await journal.recordAborted('a');
     await journal.close();
-    expect(await journal.answerQuery('new')).toMatchObject({ outcome: 'unknown', reason: expect.stringContaining('cannot record') });
+    expect(await journal.answerQuery('new', true)).toMatchObject({ outcome: 'unknown', reason: expect.stringContaining('cannot record') });
+    expect(await journal.answerQuery('never-seen')).toMatchObject({ outcome: 'aborted' });
     expect(await journal.answerQuery('a')).toMatchObject({ outcome: 'aborted' });
   });
 });

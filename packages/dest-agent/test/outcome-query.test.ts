@@ -54,12 +54,23 @@ describe('outcome connections and the journal at the destination', () => {
     return answer.type === FrameType.Refuse ? { type: answer.type, code: answer.message.code } : { type: answer.type };
   }
 
-  it('an id never seen is answered aborted and journaled so: a Hello for it is then refused', async () => {
+  it('an id never seen is answered aborted without a journal record: a Hello for it is then refused', async () => {
     const { conn, outcome } = await query('never-seen-1');
     expect(outcome).toBe('aborted');
     await expect(conn.receive(5_000)).rejects.toMatchObject({ code: 'LM_ERR_PEER_CLOSED' });
-    expect(agent.journal.get('never-seen-1')).toMatchObject({ outcome: 'aborted' });
+    expect(agent.journal.get('never-seen-1')).toBeUndefined();
     expect(await helloAnswer('never-seen-1')).toEqual({ type: FrameType.Refuse, code: 'LM_ERR_OUTCOME_DECIDED' });
+  });
+
+  it('a migration that fails after its Hello is journaled aborted: a Hello for its id is then refused', async () => {
+    const source = await connectTo(address);
+    await source.send(hello({ migrationId: 'aborted-1' }));
+    expect((await source.receive(30_000, 'Accept')).type).toBe(FrameType.Accept);
+    const failed = once(agent, 'failed');
+    source.destroy();
+    await failed;
+    expect(agent.journal.get('aborted-1')).toMatchObject({ outcome: 'aborted' });
+    expect(await helloAnswer('aborted-1')).toEqual({ type: FrameType.Refuse, code: 'LM_ERR_OUTCOME_DECIDED' });
   });
 
   /** Takes a guest to Committed, then cuts its control connection: it stays parked here, committed. */
@@ -108,14 +119,20 @@ describe('outcome connections and the journal at the destination', () => {
     }
   });
 
-  it("the operator's decision on a parked guest: discard drops it (a later Confirm is refused), resume activates it", async () => {
+  it("the operator's decision on a parked guest: discard is journaled and answered (a Confirm after it is refused), resume activates it", async () => {
     await parkedGuest('parked-then-discarded');
     const discarded = agent.incoming().find((report) => report.status === 'committed')!;
+    // A source that asked before the discard heard committed; its Confirm comes after it.
+    const early = await query('parked-then-discarded');
+    expect(early.outcome).toBe('committed');
     expect(await agent.resolve(discarded.id, 'discard')).toMatchObject({ status: 'failed', error: { code: 'LM_ERR_OUTCOME_DECIDED' } });
+    expect(agent.journal.get('parked-then-discarded')).toMatchObject({ outcome: 'discarded' });
+    await early.conn.send(encodeConfirm({ migrationId: 'parked-then-discarded' }));
+    await expect(early.conn.receive(30_000, 'Activated')).rejects.toMatchObject({ code: 'LM_ERR_OUTCOME_DECIDED' });
+    // Asked again, it hears discarded: its copy is the only one left, and it may resume it.
     const late = await query('parked-then-discarded');
-    expect(late.outcome).toBe('committed');
-    await late.conn.send(encodeConfirm({ migrationId: 'parked-then-discarded' }));
-    await expect(late.conn.receive(30_000, 'Activated')).rejects.toMatchObject({ code: 'LM_ERR_OUTCOME_DECIDED' });
+    expect(late.outcome).toBe('discarded');
+    await expect(late.conn.receive(5_000)).rejects.toMatchObject({ code: 'LM_ERR_PEER_CLOSED' });
     await expect(agent.resolve(discarded.id, 'resume')).rejects.toMatchObject({ code: 'LM_ERR_OUTCOME_DECIDED' });
 
     const arrived = once(agent, 'arrived') as Promise<[ArrivedGuest]>;
@@ -132,8 +149,9 @@ describe('outcome connections and the journal at the destination', () => {
     await agent.close();
     agent = new DestAgent({ maxMemoryBytes: 64 * 1024 * 1024, warmChannels: 1, warmVcpus: 1, stateDir });
     address = await agent.listen(0);
-    expect(await helloAnswer('never-seen-1')).toEqual({ type: FrameType.Refuse, code: 'LM_ERR_OUTCOME_DECIDED' });
-    expect((await query('never-seen-1')).outcome).toBe('aborted');
+    expect(await helloAnswer('aborted-1')).toEqual({ type: FrameType.Refuse, code: 'LM_ERR_OUTCOME_DECIDED' });
+    expect((await query('aborted-1')).outcome).toBe('aborted');
     expect((await query('parked-then-confirmed')).outcome).toBe('unknown');
+    expect((await query('parked-then-discarded')).outcome).toBe('discarded');
   });
 });

@@ -17,12 +17,14 @@ export interface OutcomeQueryMessage { migrationId: string; token?: string }
 /**
  * `committed`: this destination committed the id in its current run; the source must not resume (and sends
  * Confirm if it has not). `aborted`: this destination does not hold the guest and will never run it (it
- * aborted, or never saw the id and has now recorded it aborted); the source resumes. `unknown`: it cannot vouch
- * either way (the commit was journaled by an earlier run of the destination, or its journal cannot be written);
- * the source stays parked.
+ * aborted, or never saw the id); the source resumes, unless it has sent Confirm. `discarded`: this destination
+ * committed the id, but its operator (or the source's Abort) dropped the parked guest before it ever ran, and the
+ * drop is journaled: its copy is gone for good, so the source resumes, even after Confirm. `unknown`: it cannot
+ * vouch either way (the commit was journaled by an earlier run of the destination, or its journal cannot be
+ * written); the source stays parked.
  */
-export type MigrationOutcome = 'committed' | 'aborted' | 'unknown';
-export const MIGRATION_OUTCOMES: readonly MigrationOutcome[] = Object.freeze(['committed', 'aborted', 'unknown']);
+export type MigrationOutcome = 'committed' | 'aborted' | 'discarded' | 'unknown';
+export const MIGRATION_OUTCOMES: readonly MigrationOutcome[] = Object.freeze(['committed', 'aborted', 'discarded', 'unknown']);
 
 /** `reason`: free text for the source's report (why `unknown`, what was aborted), <= 4096 chars. */
 export interface OutcomeMessage { migrationId: string; outcome: MigrationOutcome; reason?: string }

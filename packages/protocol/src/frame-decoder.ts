@@ -22,7 +22,9 @@ const REUSABLE_FRAME_BYTES = FRAME_HEADER_BYTES + DEFAULT_BATCH_PAYLOAD;
  * frame (a 1 GiB image is 4,000 of them: garbage that grew the destination's resident memory by ~20 %).
  *
  * A decode error is fatal: the decoder remembers it, and every later `push` or `end` throws it again. There is
- * no resynchronisation; the caller should log the error's code and destroy the connection.
+ * no resynchronisation; the caller should log the error's code and destroy the connection. Frames that the
+ * same chunk completed before the bad bytes are not lost: that `push` returns them, and the error is then
+ * `error` (and thrown by the next call), so the caller delivers them first, then fails.
  */
 export class FrameDecoder {
   readonly #maxPayloadBytes: number;
@@ -50,20 +52,29 @@ export class FrameDecoder {
     return this.#headerFilled > 0 || this.#spanning !== undefined;
   }
 
+  /** The decode error that ended this decoder, if one did; after it, `push` and `end` throw it. */
+  get error(): unknown {
+    return this.#error;
+  }
+
   /**
-   * Feeds bytes; returns every frame completed by them (possibly none).
+   * Feeds bytes; returns every frame completed by them (possibly none). When bytes after some good frames fail
+   * to decode, returns those frames, and the error is `error` from then on.
    * @throws BadMagicError, UnsupportedVersionError, UnknownFrameTypeError, BadFlagsError, FrameTooLargeError,
-   *   CrcMismatchError, BadMessageError; after one of these, the same error on every call.
+   *   CrcMismatchError, BadMessageError, when it completes no frame before them; after one of these, the same
+   *   error on every call.
    */
   push(chunk: Buffer): Frame[] {
     if (this.#error !== undefined) throw this.#error;
+    const frames: Frame[] = [];
     try {
-      return this.#push(chunk);
+      this.#push(chunk, frames);
     } catch (err) {
       this.#error = err;
       this.#spanning = undefined;
-      throw err;
+      if (frames.length === 0) throw err;
     }
+    return frames;
   }
 
   /**
@@ -83,14 +94,14 @@ export class FrameDecoder {
     throw this.#error;
   }
 
-  #push(chunk: Buffer): Frame[] {
-    const frames: Frame[] = [];
+  /** Decodes `chunk`, adding each frame to `frames` as it completes (so a throw leaves the good ones there). */
+  #push(chunk: Buffer, frames: Frame[]): void {
     let offset = 0;
 
     if (this.#headerFilled > 0 && this.#spanning === undefined) {
       offset = chunk.copy(this.#header, this.#headerFilled, 0, FRAME_HEADER_BYTES - this.#headerFilled);
       this.#headerFilled += offset;
-      if (this.#headerFilled < FRAME_HEADER_BYTES) return frames;
+      if (this.#headerFilled < FRAME_HEADER_BYTES) return;
       const spanning = this.#startSpanning(readFrameHeader(this.#header, 0, this.#maxPayloadBytes));
       spanning.filled = this.#header.copy(spanning.frame, 0);
     }
@@ -100,7 +111,7 @@ export class FrameDecoder {
       const copied = chunk.copy(spanning.frame, spanning.filled, offset);
       spanning.filled += copied;
       offset += copied;
-      if (spanning.filled < spanning.frame.length) return frames;
+      if (spanning.filled < spanning.frame.length) return;
       this.#spanning = undefined;
       this.#headerFilled = 0;
       frames.push(this.#dispatch(spanning.frame, spanning.header));
@@ -110,19 +121,19 @@ export class FrameDecoder {
       const remaining = chunk.length - offset;
       if (remaining < FRAME_HEADER_BYTES) {
         this.#headerFilled = chunk.copy(this.#header, 0, offset);
-        return frames;
+        return;
       }
       const header = readFrameHeader(chunk, offset, this.#maxPayloadBytes);
       const total = FRAME_HEADER_BYTES + header.payloadLength;
       if (remaining < total) {
         const started = this.#startSpanning(header);
         started.filled = chunk.copy(started.frame, 0, offset);
-        return frames;
+        return;
       }
       frames.push(this.#dispatch(chunk.subarray(offset, offset + total), header));
       offset += total;
     }
-    return frames;
+    return;
   }
 
   /**

@@ -39,6 +39,7 @@ export function main(argv: string[]): Promise<number> {
           .option('control-host', { type: 'string', default: '127.0.0.1', describe: 'address of the control API' })
           .option('run-for', { type: 'string', describe: 'stop hosting the guest after this long' })
           .option('token', { type: 'string', describe: 'shared secret the destination expects in the handshake' })
+          .option('answer-timeout', { type: 'string', describe: "after Complete, wait this long for each of the destination's answers (Committed, Activated, Outcome) before taking it as lost (default 60s)" })
           .option('outcome-timeout', { type: 'string', describe: 'after a lost answer to Complete, ask the destination for the outcome this long (default 60s)' })
           .option('report', { type: 'string', describe: 'write the JSON report to this file' }),
       async (args) => {

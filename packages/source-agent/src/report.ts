@@ -1,4 +1,4 @@
-import { emptyEncodingCounts, type EncodingName } from '@livemig/protocol';
+import { emptyEncodingCounts, type EncodingName, type MigrationOutcome } from '@livemig/protocol';
 import type { MigrationParameters } from './outgoing/parameters.js';
 
 export { ENCODING_NAMES } from '@livemig/protocol';
@@ -11,8 +11,8 @@ export type MigrationStatus = 'completed' | 'failed' | 'cancelled' | 'not-migrat
 
 /** What the source learnt by asking the destination over outcome connections (PROTOCOL.md, "Commit"). */
 export interface OutcomeReport {
-  /** The last answer: committed, aborted or unknown; `no-answer` when no outcome connection got one. */
-  answer: 'committed' | 'aborted' | 'unknown' | 'no-answer';
+  /** The last answer: committed, aborted, discarded or unknown; `no-answer` when no outcome connection got one. */
+  answer: MigrationOutcome | 'no-answer';
   reason: string | null;
   /** Outcome connections tried. */
   queries: number;

@@ -37,6 +37,7 @@ export interface RunArguments {
   report?: string;
   token?: string;
   outcomeTimeout?: string;
+  answerTimeout?: string;
 }
 
 /** The source report: the migration's fields, plus what became of the guest here. */
@@ -58,6 +59,10 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   const maxTimeMs = args.maxTime === undefined ? undefined : parseDuration(args.maxTime, 'max-time');
   const policy = requirePolicyName(args.policy, '--policy');
   const runForMs = args.runFor === undefined ? undefined : parseDuration(args.runFor, 'run-for');
+  const answerTimeoutMs = args.answerTimeout === undefined ? undefined : parseDuration(args.answerTimeout, 'answer-timeout');
+  if (answerTimeoutMs !== undefined && answerTimeoutMs <= 0) {
+    throw new BadArgumentError(`--answer-timeout: expected a duration above 0, got ${args.answerTimeout}`);
+  }
   const maxBandwidthBytesPerSec = args.maxBandwidth === undefined ? 0 : parseRate(args.maxBandwidth, 'max-bandwidth');
 
   const deltaCacheBytes = parseSize(args.deltaCache, 'delta-cache');
@@ -92,6 +97,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     deltaCacheBytes,
     ...(args.token === undefined ? {} : { token: args.token }),
     ...(args.outcomeTimeout === undefined ? {} : { outcomeTimeoutMs: parseDuration(args.outcomeTimeout, 'outcome-timeout') }),
+    ...(answerTimeoutMs === undefined ? {} : { answerTimeoutMs }),
   };
   const host = new GuestHost(guest, {
     guestId,

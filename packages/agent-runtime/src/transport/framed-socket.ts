@@ -188,6 +188,11 @@ export class FramedSocket {
       }
       this.deliver(frame);
     }
+    // Bad bytes after good frames in this chunk: those were delivered first, now the connection fails.
+    if (this.decoder.error !== undefined) {
+      this.fail(asError(this.decoder.error));
+      this.socket.pause();
+    }
   }
 
   private deliver(frame: Frame): void {

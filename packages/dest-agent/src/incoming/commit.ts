@@ -18,13 +18,22 @@ export interface CommitOptions {
 /**
  * Commitment: waits until every channel has applied the last round Complete names, checks the rebuilt image's
  * digest against the source's, journals the commit (fsynced) and sends Committed with the proof. Resolves with
- * the digest verified. Once the journal holds the commit the guest is committed here, even if Committed cannot
+ * the digest verified and when Committed went out. Once the journal holds the commit the guest is committed here, even if Committed cannot
  * be sent: the source will ask (PROTOCOL.md, "Commit", rule 5). The guest stays parked until Confirm.
  * @throws TimeoutError when the channels do not finish the last round in time; a channel's error;
  *   DigestMismatchError when the images differ; OutcomeDecidedError when an outcome query recorded the id
  *   aborted first; JournalError when the commit cannot be journaled.
  */
-export async function commit(conn: FramedSocket, received: ReceivedState, options: CommitOptions): Promise<string> {
+export interface CommitResult {
+  /** The image digest verified. */
+  receivedDigest: string;
+  /** The time the commit record took to reach the disk. */
+  journalMs: number;
+  /** performance.now() when Committed was handed to the socket (or failed to be). */
+  committedAt: number;
+}
+
+export async function commit(conn: FramedSocket, received: ReceivedState, options: CommitOptions): Promise<CommitResult> {
   // Every channel must have applied the final round before the image can be checked.
   await withTimeout(options.channels.untilRound(received.complete.rounds), options.idleTimeoutMs, 'the last round on every data channel');
   const receivedDigest = options.checksums.digest(received.cpuState);
@@ -33,13 +42,15 @@ export async function commit(conn: FramedSocket, received: ReceivedState, option
   }
   const proof = options.checksums.proof(received.complete.nonce, received.cpuState);
   // Commit point: durable before it is announced. From here only Confirm, Abort or the operator decide.
+  const journalStart = performance.now();
   await options.journal.recordCommitted(options.migrationId);
+  const journalMs = performance.now() - journalStart;
   try {
     await conn.send(encodeCommitted({ digest: receivedDigest, proof }));
   } catch (error) {
     options.log.warn({ migrationId: options.migrationId, err: errorSummary(error) }, 'committed, but Committed could not be sent: the source will ask');
   }
-  return receivedDigest;
+  return { receivedDigest, journalMs, committedAt: performance.now() };
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

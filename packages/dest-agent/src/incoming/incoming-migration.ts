@@ -89,6 +89,8 @@ class IncomingMigration {
   private refusal: MigrationError | undefined;
   /** Hello's migration id, once read: what the journal records this attempt's outcome under. */
   private migrationId: string | undefined;
+  /** performance.now() when Committed went out. */
+  private committedAt = 0;
 
   constructor(
     private readonly conn: FramedSocket,
@@ -117,7 +119,7 @@ class IncomingMigration {
       // go on receiving the pages the source pushes while the guest's faults fetch those it touches first.
       // Pre-copy receives every page, and commits, before anything runs here.
       const received = await receiveUntilComplete(this.conn, reserved.channels, hello.geometry, reserved.memory.pageCount);
-      const receivedDigest = await commit(this.conn, received, {
+      const { receivedDigest, journalMs, committedAt } = await commit(this.conn, received, {
         channels: reserved.channels,
         checksums: reserved.checksums,
         idleTimeoutMs: this.idleTimeoutMs,
@@ -126,14 +128,19 @@ class IncomingMigration {
         log: this.options.log,
       });
       committed = { hello, reserved, received, receivedDigest };
+      this.record.report.commitJournalMs = Math.round(journalMs * 10) / 10;
+      this.committedAt = committedAt;
     } catch (error) {
       await this.failBeforeCommit(error);
       return null;
     }
     this.record.report.receivedDigest = committed.receivedDigest;
     const decision = await this.awaitConfirm(committed.hello);
+    if (decision.action === 'activate' && decision.by === 'source') {
+      this.record.report.confirmWaitMs = Math.round((performance.now() - this.committedAt) * 10) / 10;
+    }
     if (decision.action === 'discard') {
-      this.discardCommitted(decision);
+      await this.discardCommitted(decision);
       return null;
     }
     return this.activate(committed, decision);
@@ -148,6 +155,9 @@ class IncomingMigration {
     // An id is one attempt (PROTOCOL.md, "Commit", rule 8); a restarted destination remembers it from its journal.
     const known = this.options.journal.get(hello.migrationId);
     if (known) throw this.refuse(new OutcomeDecidedError(`migration ${hello.migrationId} was already ${known.outcome} here at ${known.at}`));
+    if (this.options.journal.askedBeforeHello(hello.migrationId)) {
+      throw this.refuse(new OutcomeDecidedError(`migration ${hello.migrationId} was answered aborted to an outcome query before this Hello`));
+    }
     if (this.options.inFlight.has(hello.migrationId)) {
       throw this.refuse(new OutcomeDecidedError(`migration ${hello.migrationId} is already in flight here`));
     }
@@ -281,9 +291,18 @@ class IncomingMigration {
     this.conn.destroy();
   }
 
-  /** A committed guest the source refused (Abort) or the operator discarded: dropped, never run here. */
-  private discardCommitted(decision: Extract<ConfirmDecision, { action: 'discard' }>): void {
+  /**
+   * A committed guest the source refused (Abort) or the operator discarded: dropped, never run here. The drop is
+   * journaled first (fsynced), so that outcome queries answer `discarded` and the source may resume its copy
+   * (PROTOCOL.md, "Commit", rule 7). The record is claimed in the same run of microtasks as the decision, so no
+   * outcome connection can answer `committed` in between. If it cannot be written, queries answer `unknown`,
+   * and the guest is dropped all the same: a parked copy that never ran can be dropped without harm.
+   */
+  private async discardCommitted(decision: Extract<ConfirmDecision, { action: 'discard' }>): Promise<void> {
     const { options, record } = this;
+    await options.journal.recordDiscarded(this.migrationId!).catch((journalError: unknown) => {
+      options.log.warn({ migrationId: this.migrationId, err: errorSummary(journalError) }, 'discard not journaled');
+    });
     const error = new OutcomeDecidedError(`committed guest discarded by the ${decision.by}: ${decision.reason}`);
     record.failed(error);
     this.discard();

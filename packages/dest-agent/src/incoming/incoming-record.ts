@@ -32,6 +32,8 @@ export class IncomingRecord {
       pagesReceived: 0,
       bytesReceived: 0,
       receivedDigest: null,
+      commitJournalMs: null,
+      confirmWaitMs: null,
       activationMs: null,
       peakRssBytes: 0,
       finalDigest: null,

@@ -15,6 +15,8 @@ import type { ParkedGuests } from './parked-guests.js';
 export interface OutcomeQueryOptions {
   journal: CommitJournal;
   parked: ParkedGuests;
+  /** Migration ids whose Hello passed the handshake here and that have not ended. */
+  inFlight: ReadonlySet<string>;
   token?: string;
   log: Logger;
   /** How long the source may take to send Confirm after a `committed` answer. */
@@ -34,7 +36,7 @@ export async function serveOutcomeQuery(conn: FramedSocket, query: OutcomeQueryM
     if (options.token !== undefined && query.token !== options.token) {
       throw new HandshakeError('authentication failed: wrong or missing token');
     }
-    const answer = await journal.answerQuery(migrationId);
+    const answer = await journal.answerQuery(migrationId, options.inFlight.has(migrationId));
     log.info({ migrationId, outcome: answer.outcome, reason: answer.reason }, 'outcome query answered');
     await conn.send(encodeOutcome({ migrationId, outcome: answer.outcome, ...(answer.reason === undefined ? {} : { reason: answer.reason }) }));
     if (answer.outcome !== 'committed') {

@@ -33,7 +33,7 @@ export class MigrationContext {
   /** Data channels this migration opens (the `streams` option). */
   readonly channelCount: number;
   readonly connectTimeoutMs: number;
-  /** How long to wait for Accept/Refuse, Committed and Activated. */
+  /** How long to wait for Committed, Activated and Outcome: the answers whose loss the outcome query handles. */
   readonly answerTimeoutMs: number;
   readonly idleTimeoutMs: number;
   /** A paused guest is migrated paused and stays paused wherever it ends up (QEMU keeps the run state too). */

@@ -27,7 +27,10 @@ export interface MigrationOptions {
   channels?: Promise<ChannelSenders>;
   token?: string;
   connectTimeoutMs?: number;
-  /** How long to wait for Accept/Refuse, and for Committed after Complete. */
+  /**
+   * How long to wait for Committed after Complete, Activated after Confirm and Outcome on an outcome connection,
+   * before the answer counts as lost (Accept waits for the idle timeout: a slow reservation is not a loss).
+   */
   answerTimeoutMs?: number;
   idleTimeoutMs?: number;
   log?: Logger;

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FrameType, OutcomeUnknownError, encodeConfirm, encodeOutcomeQuery, type MigrationOutcome } from '@livemig/protocol';
+import { FrameType, OutcomeDecidedError, OutcomeUnknownError, encodeConfirm, encodeOutcomeQuery, type MigrationOutcome } from '@livemig/protocol';
 import { FramedSocket, connectTcp, errorSummary } from '@livemig/agent-runtime';
 import { roundTenth } from '../round-tenth.js';
 import type { MigrationContext } from './context.js';
@@ -17,8 +17,11 @@ interface Answer {
  * and the destination is asked over fresh connections, with backoff, for the migration's outcome timeout.
  * `committed`: Confirm goes out on that connection (again, if it went out before), the guest is released here.
  * `aborted` (only before this side confirmed): the guest resumes here with the error that lost the answer.
+ * `discarded` (the destination dropped its parked copy before it ran, journaled): the guest resumes here with
+ * OutcomeDecidedError, whether or not this side confirmed.
  * Anything else: OutcomeUnknownError, and the guest stays parked until an operator resolves it.
- * @throws the error that lost the answer, on `aborted`; OutcomeUnknownError otherwise
+ * @throws the error that lost the answer, on `aborted`; OutcomeDecidedError on `discarded`; OutcomeUnknownError
+ *   otherwise
  */
 export async function outcomeQuery(ctx: MigrationContext): Promise<'completed'> {
   const { report, log, guest } = ctx;
@@ -38,6 +41,14 @@ export async function outcomeQuery(ctx: MigrationContext): Promise<'completed'> 
   if (answer.outcome === 'aborted' && !ctx.committed) {
     log.info({ reason: answer.reason }, 'the destination aborted: the guest resumes here');
     throw ctx.outcomeCause;
+  }
+  if (answer.outcome === 'discarded') {
+    // The destination's copy never ran and is gone for good: resuming here is safe even after Confirm.
+    ctx.committed = false;
+    log.info({ reason: answer.reason }, 'the destination discarded its committed copy: the guest resumes here');
+    throw new OutcomeDecidedError(`the destination discarded its copy of migration ${ctx.id}: ${answer.reason ?? 'no reason given'}`, {
+      cause: ctx.outcomeCause,
+    });
   }
   const why = answer.outcome === 'aborted' ? 'answered aborted after this side confirmed its commit' : answer.reason ?? 'no answer';
   throw new OutcomeUnknownError(`the destination's outcome for migration ${ctx.id} is unknown after ${report.outcome?.queries ?? 0} queries: ${why}`, {

@@ -17,7 +17,9 @@ export async function reservation(ctx: MigrationContext): Promise<'pre-copy'> {
   const conn = ctx.control;
   ctx.enter('reservation');
   const helloSentAt = performance.now();
-  const answer = await ctx.guard(conn.receive(ctx.answerTimeoutMs, 'Accept or Refuse'));
+  // Reserving may take the destination long when it is loaded: only a peer silent for the idle timeout has
+  // failed here. The answer timeout is for the answers after Complete, where a lost one must be noticed.
+  const answer = await ctx.guard(conn.receive(ctx.idleTimeoutMs, 'Accept or Refuse'));
   ctx.switchoverCost = new SwitchoverCost(performance.now() - helloSentAt);
   if (answer.type === FrameType.Refuse) {
     throw new RefusedError(`destination refused the guest: ${answer.message.message} (${answer.message.code})`);
