@@ -1,5 +1,6 @@
 import { emptyEncodingCounts, type EncodingName } from '@livemig/protocol';
 import type { MigrationParameters } from './outgoing/parameters.js';
+import type { PhaseMark, StatsSeriesReport } from './outgoing/stats-series.js';
 
 export { ENCODING_NAMES } from '@livemig/protocol';
 
@@ -95,6 +96,10 @@ export interface MigrationReport {
   outcome: OutcomeReport | null;
   /** An operator's decision on an `outcome-unknown` migration: resume (the guest runs here again) or discard. */
   resolution: { action: 'resume' | 'discard'; at: string } | null;
+  /** When the migration entered each phase (ms since it started), the final one included. */
+  phases: PhaseMark[];
+  /** The live statistics over time, sampled every 100 ms and downsampled past 600 samples (stats-series.ts). */
+  series: StatsSeriesReport;
 }
 
 /** A report with nothing sent yet: the start of a migration's report, or the whole of `not-migrated`. */
@@ -132,5 +137,7 @@ export function emptyReport(
     confirmSent: false,
     outcome: null,
     resolution: null,
+    phases: [],
+    series: { intervalMs: 0, maxSamples: 0, samples: [] },
   };
 }
