@@ -52,3 +52,46 @@ export async function openBrowser(): Promise<{ context: BrowserContext; page: Pa
     },
   };
 }
+
+/** What a drawn chart holds and whether its canvas has ink, as the page's Chart.js instance says. */
+export interface DrawnChart {
+  section: string;
+  type: string;
+  labels: unknown[];
+  datasets: { label: string; data: unknown[] }[];
+  /** Canvas pixels that are not transparent: 0 means nothing was drawn. */
+  inkedPixels: number;
+}
+
+/** Every chart on the page, by section id. */
+export async function drawnCharts(page: Page): Promise<Record<string, DrawnChart>> {
+  return page.evaluate(() => {
+    const charts: Record<string, unknown> = {};
+    for (const canvas of Array.from(document.querySelectorAll('canvas'))) {
+      const chart = (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): any } }).Chart.getChart(canvas);
+      const pixels = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+      let inked = 0;
+      for (let i = 3; i < pixels.length; i += 4) if (pixels[i] !== 0) inked++;
+      const section = canvas.dataset.section!;
+      charts[section] = {
+        section,
+        type: chart.config.type,
+        labels: chart.data.labels ?? [],
+        datasets: chart.data.datasets.map((dataset: { label: string; data: unknown[] }) => ({ label: dataset.label, data: dataset.data })),
+        inkedPixels: inked,
+      };
+    }
+    return charts as Record<string, DrawnChart>;
+  });
+}
+
+/** The figures the page shows (`data-field` -> raw `data-value` and the text shown). */
+export async function shownFigures(page: Page): Promise<Record<string, { value: string; text: string }>> {
+  return page.evaluate(() => {
+    const figures: Record<string, { value: string; text: string }> = {};
+    for (const el of Array.from(document.querySelectorAll<HTMLElement>('[data-field]'))) {
+      figures[el.dataset.field!] = { value: el.dataset.value ?? '', text: el.textContent ?? '' };
+    }
+    return figures;
+  });
+}

@@ -5,7 +5,7 @@
  * built from the events: `progress` samples feed the series, `round` the rounds, `phase` the timeline.
  */
 
-const live = { id: null, report: null, progressFloor: 0, view: null, events: 0 };
+const live = { id: null, report: null, progressFloor: 0, view: null, events: 0, sampledFields: [] };
 
 function reportFromStats(stats) {
   return {
@@ -36,19 +36,11 @@ function reportFromStats(stats) {
   };
 }
 
+/** One sample of the series from a `progress` event: the fields the agent's reports sample (its SAMPLED_FIELDS). */
 function sampleOf(stats) {
-  return {
-    atMs: stats.elapsedMs,
-    round: stats.round,
-    transferredBytes: stats.transferredBytes,
-    remainingBytes: stats.remainingBytes,
-    pagesTransferred: stats.pagesTransferred,
-    dirtyPagesRate: stats.dirtyPagesRate,
-    bandwidthBytesPerSec: stats.bandwidthBytesPerSec,
-    expectedDowntimeMs: stats.expectedDowntimeMs,
-    throttlePercent: stats.throttlePercent,
-    progressPercent: stats.progressPercent,
-  };
+  const sample = { atMs: stats.elapsedMs };
+  for (const field of live.sampledFields) sample[field] = stats[field] ?? null;
+  return sample;
 }
 
 function absorbStats(stats) {
@@ -105,7 +97,9 @@ function onEvent(name, handler) {
 }
 
 async function startLive() {
-  const agent = JSON.parse(document.getElementById('report-data').textContent).agent;
+  const page = JSON.parse(document.getElementById('report-data').textContent);
+  const agent = page.agent;
+  live.sampledFields = page.sampledFields || [];
   const app = document.getElementById('app');
   app.innerHTML = `<header><h1>livemig ${escapeText(agent)} agent: live</h1><p class="muted" id="connection">connecting to /events…</p>
     <div class="live-head"><span id="phase" class="phase">no migration yet</span>
@@ -130,7 +124,8 @@ async function startLive() {
   onEvent('progress', absorbStats);
   onEvent('phase', (data) => {
     absorbStats(data.stats);
-    live.report.phases.push({ phase: data.phase, atMs: data.stats.elapsedMs });
+    const marks = live.report.phases;
+    if (marks[marks.length - 1].phase !== data.phase) marks.push({ phase: data.phase, atMs: data.stats.elapsedMs });
   });
   onEvent('round', (round) => {
     if (live.report && round.id === live.id) live.report.rounds.push(round);

@@ -22,10 +22,11 @@ export async function writeReportHtml(file: string, report: ReportInput, options
 
 /**
  * The control API's live dashboard (`GET /`): the same sections, drawn from the agent's /migrations and kept
- * up to date from /events while a migration runs.
+ * up to date from /events while a migration runs. `sampledFields` are the live statistics a report's series
+ * keeps: the dashboard samples the same ones from the `progress` events.
  */
-export function renderDashboardHtml(agent: string): string {
-  return renderPage({ title: `livemig ${agent} agent`, data: { agent }, live: true });
+export function renderDashboardHtml(agent: string, sampledFields: readonly string[]): string {
+  return renderPage({ title: `livemig ${agent} agent`, data: { agent, sampledFields }, live: true });
 }
 
 function reportTitle(report: ReportInput): string {

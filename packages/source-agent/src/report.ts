@@ -38,6 +38,8 @@ export interface RoundReport {
   bandwidthBytesPerSec: number;
   /** vCPU throttle in force after this round's auto-converge check (0: none). */
   throttlePercent: number;
+  /** When the round was reported, in ms since the migration started: a pre-copy round once sent and judged by the policy, the last once Complete was out. */
+  endedAtMs: number;
 }
 
 /** Pages or bytes by encoding, keyed by the protocol's ENCODING_NAMES. */

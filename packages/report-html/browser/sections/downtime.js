@@ -13,13 +13,11 @@ addSection({
   applies: (report) => isSourceReport(report) && report.rounds.some((round) => !round.final),
   chart(report) {
     const preCopy = report.rounds.filter((round) => !round.final);
-    const marks = report.phases || [];
-    const roundEnds = preCopy.map((round, index) => {
-      // A round's estimate is known when it ends: its start plus its time, cumulated from pre-copy's start.
-      const start = marks.find((mark) => mark.phase === 'pre-copy');
-      const offset = start ? start.atMs : 0;
-      const before = preCopy.slice(0, index + 1).reduce((sum, r) => sum + r.ms, 0);
-      return { x: (offset + before) / 1000, y: round.expectedDowntimeMs };
+    // When the policy saw each estimate: the round's end (reports before endedAtMs was kept: its cumulated time).
+    let cumulated = 0;
+    const roundEnds = preCopy.map((round) => {
+      cumulated += round.ms;
+      return { x: (round.endedAtMs ?? cumulated) / 1000, y: round.expectedDowntimeMs };
     });
     const end = Math.max((report.totalTimeMs || 0) / 1000, roundEnds.length ? roundEnds[roundEnds.length - 1].x : 0);
     const datasets = [{ label: 'expected downtime after each round (ms)', data: roundEnds, borderColor: '#2f80ed', backgroundColor: '#2f80ed', pointRadius: 4, borderWidth: 2 }];

@@ -18,7 +18,7 @@ function phaseSpans(report) {
 addSection({
   id: 'phases',
   title: 'Phases',
-  note: 'When the migration was in each phase. Stop-and-copy, commit and activation together are the downtime.',
+  note: 'When the migration was in each phase. The downtime runs from the start of stop-and-copy to the destination’s Activated, inside activation; activation then also stops the guest’s workers here.',
   height: 170,
   applies: (report) => isSourceReport(report) && Array.isArray(report.phases) && phaseSpans(report).length > 0,
   chart(report) {

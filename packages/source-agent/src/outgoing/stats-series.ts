@@ -11,6 +11,7 @@ export const SAMPLED_FIELDS = [
   'pagesTransferred',
   'dirtyPagesRate',
   'bandwidthBytesPerSec',
+  'pagesPerSecond',
   'expectedDowntimeMs',
   'throttlePercent',
   'progressPercent',
