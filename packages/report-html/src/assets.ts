@@ -20,6 +20,7 @@ const BROWSER_SCRIPTS = [
   'sections/encodings.js',
   'sections/other-series.js',
   'view.js',
+  'figures.js',
 ] as const;
 
 const browserDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'browser');

@@ -12,7 +12,7 @@ export type ReportInput = Record<string, unknown>;
 
 /** One self-contained HTML page (no network needed) drawing a migration report: summary and charts. */
 export function renderReportHtml(report: ReportInput, options: { title?: string } = {}): string {
-  return renderPage({ title: options.title ?? reportTitle(report), data: report, live: false });
+  return renderPage({ title: options.title ?? reportTitle(report), data: report, mode: 'report' });
 }
 
 /** Writes renderReportHtml's page to `file`. */
@@ -26,11 +26,27 @@ export async function writeReportHtml(file: string, report: ReportInput, options
  * keeps: the dashboard samples the same ones from the `progress` events.
  */
 export function renderDashboardHtml(agent: string, sampledFields: readonly string[]): string {
-  return renderPage({ title: `livemig ${agent} agent`, data: { agent, sampledFields }, live: true });
+  return renderPage({ title: `livemig ${agent} agent`, data: { agent, sampledFields }, mode: 'live' });
 }
 
 function reportTitle(report: ReportInput): string {
   const status = typeof report.status === 'string' ? report.status : 'report';
   const target = typeof report.target === 'string' && report.target ? ` to ${report.target}` : typeof report.source === 'string' ? ` from ${report.source}` : '';
   return `livemig migration${target}: ${status}`;
+}
+
+/** A standalone figure: a Chart.js configuration (type, data, options) with a title. */
+export interface Figure {
+  /** Names the figure's element (`figure-ID`) and its file when written as an image. */
+  id: string;
+  title: string;
+  note?: string;
+  /** Height of the chart in CSS pixels (default 320). */
+  height?: number;
+  config: { type: string; data: unknown; options?: Record<string, unknown> };
+}
+
+/** One self-contained page of figures, each drawn with the same Chart.js and styles as a report (bench --charts). */
+export function renderFiguresHtml(title: string, figures: readonly Figure[]): string {
+  return renderPage({ title, data: figures, mode: 'figures' });
 }

@@ -1,11 +1,12 @@
 import { pageAssets } from './assets.js';
 
-/** What a page is made of: a title, the data it draws (embedded as JSON) and whether it follows /events. */
+/** What a page is made of: a title, the data it draws (embedded as JSON) and what kind of page it is. */
 export interface PageContent {
   title: string;
   /** The report (or reports) the page draws; null for the live dashboard, which fetches its own. */
   data: unknown;
-  live: boolean;
+  /** `report`: a saved report; `live`: the dashboard following /events; `figures`: standalone charts. */
+  mode: 'report' | 'live' | 'figures';
 }
 
 /**
@@ -15,9 +16,10 @@ export interface PageContent {
  */
 export function renderPage(content: PageContent): string {
   const assets = pageAssets();
-  const connect = content.live ? "'self'" : "'none'";
+  const live = content.mode === 'live';
+  const connect = live ? "'self'" : "'none'";
   const csp = `default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src ${connect}`;
-  const scripts = [assets.chartJs, assets.scripts, ...(content.live ? [assets.liveScript] : [])];
+  const scripts = [assets.chartJs, assets.scripts, ...(live ? [assets.liveScript] : [])];
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -27,7 +29,7 @@ export function renderPage(content: PageContent): string {
 <title>${escapeHtml(content.title)}</title>
 <style>${assets.css}</style>
 </head>
-<body data-mode="${content.live ? 'live' : 'report'}">
+<body data-mode="${content.mode}">
 <main id="app"></main>
 <script type="application/json" id="report-data">${jsonForScript(content.data)}</script>
 ${scripts.map((script) => `<script>${scriptText(script)}</script>`).join('\n')}
