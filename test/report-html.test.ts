@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,6 +118,25 @@ describe('HTML report', () => {
     const figures = await shownFigures(browser.page);
     expect(figures.status!.text).toBe('failed');
     expect(figures.error!.text).toContain(report.error.code);
+  });
+
+  it('draws the sections of fields a later mode adds (post-copy faults and latency, a new page count) when a report has them', async () => {
+    // The real report of the first test, with the fields post-copy and soft-page skipping would add.
+    const report = readJson(dir.file('source.json'));
+    report.postCopy = { faults: 1234, guestBlockedUs: 56_700, latencyBuckets: [0, 0, 0, 5, 40, 300, 700, 150, 30, 9, 0, 0] };
+    report.series.samples = report.series.samples.map((sample: Record<string, number>, i: number) => ({ ...sample, postCopyFaults: i * 10, softPagesSkipped: i * 3 }));
+    report.pagesSent.skippedSoft = 4321;
+    writeFileSync(dir.file('later.json'), JSON.stringify(report));
+    const rendered = await startAgent(SOURCE_BIN, ['report', dir.file('later.json'), '-o', dir.file('later.html')]).done;
+    expect(rendered.code, rendered.stderr).toBe(0);
+    await openReport(browser, dir.file('later.html'), 'report-later-fields.png');
+    expect(browser.errors).toEqual([]);
+    const charts = await drawnCharts(browser.page);
+    for (const section of ['post-copy-latency', 'post-copy-faults', 'other-series']) expect(charts[section]?.inkedPixels, section).toBeGreaterThan(1000);
+    expect(charts['post-copy-latency']!.datasets[0]!.data).toEqual(report.postCopy.latencyBuckets.slice(0, 10));
+    expect(charts['other-series']!.datasets.map((dataset) => dataset.label)).toEqual(['softPagesSkipped']);
+    expect(charts.encodings!.labels).toContain('skippedSoft');
+    expect(Number((await shownFigures(browser.page))['postCopy.faults']!.value)).toBe(1234);
   });
 
   it('refuses a file that is not a report with a one-line cause and exit status 2, as a wrong flag', async () => {

@@ -18,6 +18,7 @@ const BROWSER_SCRIPTS = [
   'sections/bandwidth.js',
   'sections/downtime.js',
   'sections/encodings.js',
+  'sections/post-copy.js',
   'sections/other-series.js',
   'view.js',
   'figures.js',

@@ -4,7 +4,7 @@
  * SAMPLED_FIELDS (post-copy's faults, say) and it is drawn here until it gets a section of its own.
  */
 const SERIES_DRAWN_ELSEWHERE = new Set([
-  'atMs', 'round', 'transferredBytes', 'pagesTransferred', 'remainingBytes', 'dirtyPagesRate', 'bandwidthBytesPerSec', 'pagesPerSecond', 'expectedDowntimeMs', 'throttlePercent', 'progressPercent',
+  'atMs', 'round', 'transferredBytes', 'pagesTransferred', 'remainingBytes', 'dirtyPagesRate', 'bandwidthBytesPerSec', 'pagesPerSecond', 'expectedDowntimeMs', 'throttlePercent', 'progressPercent', 'postCopyFaults',
 ]);
 
 function otherSeriesFields(report) {
