@@ -87,13 +87,13 @@ function liveFigures(rows: LiveResult[]): Figure[] {
     {
       id: 'downtime',
       title: 'Downtime of a live migration, split into its parts (median ms per case)',
-      note: 'stop-and-copy: park to Complete sent; commit: Complete to Committed; activation: Committed to Activated.',
+      note: 'stop-and-copy: park to Complete sent; commit: Complete to Committed; activation: Committed to Activated. Each part is its own median, so the stack need not equal the median downtime.',
       height,
       config: bar(labels, [
         { label: 'stop-and-copy', data: rows.map((r) => round(r.sourceDowntimeMs, 1)), backgroundColor: RED },
         { label: 'commit', data: rows.map((r) => round(r.commitMs, 1)), backgroundColor: ORANGE },
         { label: 'activation', data: rows.map((r) => round(r.activateMs, 1)), backgroundColor: GREEN },
-      ], 'ms', { x: { stacked: true } }),
+      ], 'ms', { x: { stacked: true }, y: { stacked: true, beginAtZero: true, title: { display: true, text: 'ms' } } }),
     },
     {
       id: 'expected-downtime',
