@@ -29,8 +29,9 @@ describe('live dashboard', () => {
   });
 
   it('follows a running migration, never moves its progress back, and shows the cancel', async () => {
-    const dest = await startDest([]);
+    const dest = await startDest(['--control-port', '0']);
     agents.push(dest);
+    const destUrl = (await waitForLine(dest, /^control (http:\/\/\S+)$/))[1]!;
     const source = runSource([...GUEST, '--control-port', '0']);
     agents.push(source);
     const url = (await waitForLine(source, /^control (http:\/\/\S+)$/))[1]!;
@@ -74,18 +75,31 @@ describe('live dashboard', () => {
     }, samplesBefore);
     await page.screenshot({ path: join(ARTIFACT_DIR, 'dashboard-live.png'), fullPage: true });
 
+    // The destination's dashboard lists the migration coming in.
+    const destPage = await browser.context.newPage();
+    destPage.on('pageerror', (error) => browser.errors.push(error.message));
+    await destPage.goto(`${destUrl}/`);
+    await destPage.waitForFunction(() => (window as any).livemigPage?.ready === true);
+    const incomingRow = async (): Promise<string[]> => destPage.$$eval('#incoming-list tbody td', (cells) => cells.map((cell) => cell.textContent ?? ''));
+    expect((await incomingRow())[1]).toBe('receiving');
+    await destPage.screenshot({ path: join(ARTIFACT_DIR, 'dashboard-destination.png'), fullPage: true });
+
     expect((await fetch(`${url}/migrations/${id}`, { method: 'DELETE' })).status).toBe(202);
     await page.waitForFunction(() => document.getElementById('phase')!.textContent === 'cancelled');
     const figures = await shownFigures(page);
     expect(figures.status!.text).toBe('cancelled');
     expect(figures.error!.text).toContain('LM_ERR_CANCELLED');
     await page.screenshot({ path: join(ARTIFACT_DIR, 'dashboard-cancelled.png'), fullPage: true });
+    // The destination heard the Abort: its dashboard follows from its own events.
+    await destPage.waitForFunction(() => document.querySelector('#incoming-list tbody td:nth-child(2)')?.textContent === 'failed');
+    await destPage.close();
 
     const seen = (await page.evaluate(() => (window as any).progressSeen)) as number[];
     expect(seen.length).toBeGreaterThan(10);
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1]!);
     expect(browser.errors).toEqual([]);
-    expect(browser.requests.every((request) => request.startsWith(`${url}/`))).toBe(true);
+    // Each dashboard talks to its own agent only.
+    expect(browser.requests.filter((request) => !request.startsWith(`${url}/`) && !request.startsWith(`${destUrl}/`))).toEqual([]);
 
     // The cancelled migration's report, saved and rendered: the page draws what it has without errors.
     const view = await waitForValue(

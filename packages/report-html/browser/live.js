@@ -5,7 +5,7 @@
  * built from the events: `progress` samples feed the series, `round` the rounds, `phase` the timeline.
  */
 
-const live = { id: null, report: null, progressFloor: 0, view: null, events: 0, sampledFields: [] };
+const live = { id: null, report: null, progressFloor: 0, view: null, events: 0, sampledFields: [], incomingTimer: 0 };
 
 function reportFromStats(stats) {
   return {
@@ -70,6 +70,8 @@ function absorbStats(stats) {
 }
 
 function drawProgress(stats) {
+  document.getElementById('live-head').hidden = false;
+  document.getElementById('no-outgoing').hidden = true;
   const percent = live.progressFloor;
   document.getElementById('progress-fill').style.width = `${percent}%`;
   const bar = document.getElementById('progress');
@@ -102,9 +104,10 @@ async function startLive() {
   live.sampledFields = page.sampledFields || [];
   const app = document.getElementById('app');
   app.innerHTML = `<header><h1>livemig ${escapeText(agent)} agent: live</h1><p class="muted" id="connection">connecting to /events…</p>
-    <div class="live-head"><span id="phase" class="phase">no migration yet</span>
+    <p id="no-outgoing" class="muted">No outgoing migration yet: this page draws the next one as it runs.</p>
+    <div class="live-head" id="live-head" hidden><span id="phase" class="phase">–</span>
     <div id="progress" class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" data-percent="0"><div id="progress-fill"></div><span id="progress-text">0.0 %</span></div></div>
-    <p id="live-facts" class="muted"></p></header><div id="sections"></div><section class="card" id="incoming" hidden><h2>Incoming migrations</h2><div id="incoming-list"></div></section>`;
+    <p id="live-facts" class="muted"></p></header><section class="card" id="incoming" hidden><h2>Incoming migrations</h2><div id="incoming-list"></div></section><div id="sections"></div>`;
   live.view = createView(document.getElementById('sections'));
   const list = await (await fetch('/migrations')).json();
   showIncoming(list.incoming || []);
@@ -136,13 +139,20 @@ async function startLive() {
     live.progressFloor = data.report.status === 'completed' ? 100 : live.progressFloor;
     drawProgress({ phase: data.report.status, round: data.report.rounds.length, transferredBytes: data.report.bytesOnWire, remainingBytes: 0, bandwidthBytesPerSec: null, expectedDowntimeMs: null, elapsedMs: data.report.totalTimeMs });
   });
-  for (const name of ['incoming', 'arrived', 'incoming-failed']) {
-    onEvent(name, () => fetch('/migrations').then((r) => r.json()).then((body) => showIncoming(body.incoming || [])));
-  }
+  for (const name of ['incoming', 'arrived', 'incoming-failed']) onEvent(name, refreshIncoming);
   redraw();
 }
 
+/** The destination sends no progress events for what it receives: while a migration comes in, ask every second. */
+function refreshIncoming() {
+  clearTimeout(live.incomingTimer);
+  return fetch('/migrations')
+    .then((response) => response.json())
+    .then((body) => showIncoming(body.incoming || []));
+}
+
 function showIncoming(incoming) {
+  if (incoming.some((entry) => entry.status === 'receiving' || entry.status === 'committed')) live.incomingTimer = setTimeout(refreshIncoming, 1000);
   const box = document.getElementById('incoming');
   box.hidden = incoming.length === 0;
   document.getElementById('incoming-list').innerHTML = `<table><thead><tr><th>id</th><th>status</th><th>source</th><th>rounds</th><th>pages received</th><th>total time</th></tr></thead><tbody>${incoming

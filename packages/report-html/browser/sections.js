@@ -21,6 +21,11 @@ function hasSeries(report) {
   return isSourceReport(report) && report.series && Array.isArray(report.series.samples) && report.series.samples.length > 1;
 }
 
+/** A series in which pages moved: a migration that failed at its handshake has only zeros to draw. */
+function seriesMoved(report) {
+  return hasSeries(report) && report.series.samples.some((sample) => sample.pagesTransferred > 0);
+}
+
 /** Options every chart shares: no animation (the live page redraws ten times a second), a legend on top. */
 function baseOptions(extra) {
   return Object.assign(

@@ -93,7 +93,8 @@ function createView(container) {
 
 function reportHeading(report) {
   if (!report) return 'livemig';
-  if (isSourceReport(report)) return `Migration of guest ${report.guestId || '?'} to ${report.target || '?'}`;
+  if (isSourceReport(report) && !report.target) return `Guest ${report.guestId || '?'}`;
+  if (isSourceReport(report)) return `Migration of guest ${report.guestId || '?'} to ${report.target}`;
   return `Incoming migration ${report.id || ''} from ${report.source || '?'}`;
 }
 

@@ -22,6 +22,7 @@ export {
   type MigrationStats,
   MAX_SERIES_SAMPLES,
   SAMPLED_FIELDS,
+  StatsSeries,
   type PhaseMark,
   type StatsSample,
   type StatsSeriesReport,

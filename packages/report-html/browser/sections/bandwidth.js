@@ -7,7 +7,7 @@ addSection({
   id: 'bandwidth',
   title: 'Bandwidth, dirty rate and work left over time',
   note: 'Guest memory sent per second (over a 300 ms window) against the rate the guest dirtied it in the last round: pre-copy converges while blue stays above red. Wire bandwidth is lower when pages compress; the dashed line is the guest memory still to send.',
-  applies: hasSeries,
+  applies: seriesMoved,
   chart(report) {
     return {
       type: 'line',
@@ -31,7 +31,7 @@ addSection({
   title: 'Progress and throttle over time',
   note: 'Progress never goes back, though the guest keeps adding work; the throttle is auto-converge slowing the vCPUs.',
   height: 220,
-  applies: hasSeries,
+  applies: seriesMoved,
   chart(report) {
     return {
       type: 'line',

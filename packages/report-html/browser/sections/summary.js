@@ -3,13 +3,23 @@
 
 function figure(label, field, value, text) {
   const raw = value === null || value === undefined ? '' : String(value);
-  return `<div class="figure"><div class="label">${escapeText(label)}</div><div class="value" data-field="${field}" data-value="${escapeText(raw)}">${escapeText(text)}</div></div>`;
+  const long = String(text).length > 12 ? ' long' : '';
+  return `<div class="figure"><div class="label">${escapeText(label)}</div><div class="value${long}" data-field="${field}" data-value="${escapeText(raw)}">${escapeText(text)}</div></div>`;
 }
+
+/** What became of the guest, for the statuses that need saying. */
+const STATUS_WORDS = {
+  failed: 'The guest stayed at the source with its memory intact (the migration failed before the destination committed, or an operator resumed it here).',
+  cancelled: 'Cancelled before Complete went out: the guest kept running at the source, its memory intact.',
+  'outcome-unknown': 'Complete went out and the outcome could not be learnt: the guest stays parked until an operator decides (source-agent resolve).',
+  'not-migrated': 'No migration was started for this guest: it ran here until it finished or was stopped.',
+};
 
 function statusLine(report) {
   const status = report.status || 'unknown';
   const error = report.error ? `<div class="error" data-field="error"><code>${escapeText(report.error.code)}</code> ${escapeText(report.error.message)}</div>` : '';
-  return `<div class="status-line"><span class="badge status-${escapeText(status)}" data-field="status">${escapeText(status)}</span>${error}</div>`;
+  const words = STATUS_WORDS[status] ? `<p class="status-words">${escapeText(STATUS_WORDS[status])}</p>` : '';
+  return `<div class="status-line"><span class="badge status-${escapeText(status)}" data-field="status">${escapeText(status)}</span>${error}</div>${words}`;
 }
 
 addSection({
@@ -17,6 +27,14 @@ addSection({
   title: 'Summary',
   applies: isSourceReport,
   html(report) {
+    if (report.status === 'not-migrated') {
+      const figures = [
+        figure('guest memory', 'memoryBytes', report.memoryBytes, fmtBytes(report.memoryBytes)),
+        figure('operations done', 'opsDone', report.opsDone, fmtCount(report.opsDone)),
+      ];
+      const digest = report.finalDigest ? `<p class="muted">final digest <code>${escapeText(report.finalDigest)}</code></p>` : '';
+      return `${statusLine(report)}${digest}<div class="figures">${figures.join('')}</div>`;
+    }
     const rounds = report.rounds;
     const preCopy = rounds.filter((round) => !round.final).length;
     const limit = report.parameters ? report.parameters.downtimeLimitMs : null;
