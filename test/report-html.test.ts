@@ -137,6 +137,15 @@ describe('HTML report', () => {
     expect(charts['other-series']!.datasets.map((dataset) => dataset.label)).toEqual(['softPagesSkipped']);
     expect(charts.encodings!.labels).toContain('skippedSoft');
     expect(Number((await shownFigures(browser.page))['postCopy.faults']!.value)).toBe(1234);
+
+    // A destination that sent its guest onward (A -> B -> C) carries that migration's source report: drawn below its own.
+    const hop = { ...readJson(dir.file('dest.json')), ended: 'migrated', onward: readJson(dir.file('source.json')) };
+    writeFileSync(dir.file('hop.json'), JSON.stringify(hop));
+    expect((await startAgent(SOURCE_BIN, ['report', dir.file('hop.json'), '-o', dir.file('hop.html')]).done).code).toBe(0);
+    await openReport(browser, dir.file('hop.html'), 'report-destination-onward.png');
+    expect(browser.errors).toEqual([]);
+    expect(await browser.page.$$eval('.onward section', (sections) => sections.map((section) => section.id))).toContain('section-rounds');
+    expect(Object.keys(await drawnCharts(browser.page))).toContain('rounds');
   });
 
   it('refuses a file that is not a report with a one-line cause and exit status 2, as a wrong flag', async () => {
