@@ -25,7 +25,7 @@ addSection({
     return {
       type: 'bar',
       data: { labels: names, datasets },
-      options: baseOptions({ scales: { pages: valueAxis('pages', { position: 'left' }), bytes: valueAxis('MiB', { position: 'right', grid: { drawOnChartArea: false } }) } }),
+      options: baseOptions({ scales: Object.assign({ pages: valueAxis('pages', { position: 'left' }) }, hasBytes(report) ? { bytes: valueAxis('MiB', { position: 'right', grid: { drawOnChartArea: false } }) } : {}) }),
     };
   },
   html(report) {
