@@ -2,7 +2,10 @@
 // The demo behind `npm start`: starts a destination agent and a source agent on loopback, runs a guest on the
 // source, live-migrates it while it runs, prints each round as it happens and a summary.
 //
-//   node scripts/demo.mjs [--memory 256MiB] [--vcpus 2] [--workload hotcold] [--migrate-after 1s]
+//   node scripts/demo.mjs [--memory 256MiB] [--vcpus 2] [--workload hotcold] [--migrate-after 1s] [--report-html FILE]
+//
+// It writes the source's report as an HTML page with charts (default livemig-report.html in the OS temp dir)
+// and prints its path.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +18,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const destBin = join(root, 'packages/dest-agent/bin/dest-agent.js');
 const sourceBin = join(root, 'packages/source-agent/bin/source-agent.js');
 
-const options = { memory: '256MiB', vcpus: '2', workload: 'hotcold', 'migrate-after': '1s' };
+const options = { memory: '256MiB', vcpus: '2', workload: 'hotcold', 'migrate-after': '1s', 'report-html': join(tmpdir(), 'livemig-report.html') };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) {
   const name = argv[i]?.replace(/^--/, '');
@@ -56,7 +59,7 @@ console.log(`source agent: ${options.memory} guest, ${options.vcpus} vCPUs, work
 const source = spawn(
   process.execPath,
   [sourceBin, 'run', '--memory', options.memory, '--vcpus', options.vcpus, '--workload', options.workload,
-    '--migrate-to', address, '--migrate-after', options['migrate-after'], '--report', sourceReportPath],
+    '--migrate-to', address, '--migrate-after', options['migrate-after'], '--report', sourceReportPath, '--report-html', options['report-html']],
   { env, stdio: ['ignore', 'inherit', 'pipe'] },
 );
 const sourceExit = exited(source);
@@ -106,6 +109,7 @@ console.log(`setup time       ${sourceReport.setupTimeMs.toFixed(1)} ms`);
 console.log(`total time       ${sourceReport.totalTimeMs} ms`);
 console.log(`digests match    ${match ? 'yes' : 'NO'} (${sourceReport.sourceDigest?.slice(0, 16)}...)`);
 console.log(`guest at dest    ran ${destReport.ended === 'run-for' ? 'for 1 s after activation' : destReport.ended}`);
+console.log(`HTML report      ${options['report-html']}`);
 
 const ok = sourceCode === 0 && destCode === 0 && sourceReport.status === 'completed' && match;
 if (!ok) console.error(`demo: failed (source exit ${sourceCode}, destination exit ${destCode})\n${sourceErr}${destErr}`);

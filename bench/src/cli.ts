@@ -13,7 +13,9 @@ import { Scratch } from './image-set.js';
 import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
 import { formatLive, live } from './live.js';
 import { LIVE_POLICIES, LIVE_WORKLOADS, selectPolicies, selectWorkloads } from './live-cases.js';
-import type { BenchOutput } from './output.js';
+import { progress, type BenchOutput } from './output.js';
+import { benchFigures } from './charts/figures.js';
+import { writeCharts } from './charts/write-charts.js';
 import { formatStopCopy, stopCopy } from './stop-copy.js';
 import { formatTracking, tracking, TRACKING_WORKLOADS } from './tracking.js';
 import { UsageError, parsePositiveInt } from './units.js';
@@ -31,6 +33,8 @@ benchmarks:
 options:
   --json               print one JSON object instead of a table
   --out FILE           also write the JSON object to FILE
+  --charts DIR         also draw the results as PNG figures (and one HTML page) in DIR, with headless
+                       Chromium (/usr/bin/chromium, or CHROMIUM_PATH)
   --size SIZE          image size (default 1GiB; encode: 256MiB per case; tracking: guest memory, 256MiB)
   --reps N             repetitions, medians reported (default 5; live: 3)
   --seconds S          tracking: measured seconds per run (default 1)
@@ -59,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
+      charts: { type: 'string' },
       size: { type: 'string' },
       reps: { type: 'string' },
       images: { type: 'string' },
@@ -144,6 +149,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const json = `${JSON.stringify(output, null, values.json ? 2 : undefined)}\n`;
   if (values.out !== undefined) await writeFile(values.out, json);
+  if (values.charts !== undefined) {
+    const files = await writeCharts(values.charts, output.bench, benchFigures(output.bench, output.results));
+    for (const file of files) progress(`chart ${file}`);
+  }
   if (values.json) {
     process.stdout.write(json);
   } else {

@@ -23,7 +23,8 @@ export function main(argv: string[]): Promise<number> {
           .option('control-host', { type: 'string', default: '127.0.0.1', describe: 'address of the control API' })
           .option('token', { type: 'string', describe: 'refuse sources that do not present this secret' })
           .option('state-dir', { type: 'string', describe: 'directory of the commit journal (default: livemig-dest-PORT under the OS temp dir)' })
-          .option('report', { type: 'string', describe: 'write the JSON report to this file' }),
+          .option('report', { type: 'string', describe: 'write the JSON report to this file' })
+          .option('report-html', { type: 'string', describe: 'write the report as a self-contained HTML page with charts to this file' }),
       async (args) => {
         context.setExitCode(await listenCommand(args as unknown as ListenArguments, context.log, context.signal));
       },

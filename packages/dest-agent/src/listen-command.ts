@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { parseDuration, parseHostPort, parseSize, type Logger } from '@livemig/agent-runtime';
 import { ControlApi, GuestHost, planMigration } from '@livemig/source-agent';
 import { BadArgumentError } from '@livemig/protocol';
+import { writeReportHtml } from '@livemig/report-html';
 import { DestAgent, type ArrivedGuest } from './dest-agent.js';
 import type { IncomingReport } from './incoming-report.js';
 
@@ -13,6 +14,7 @@ export interface ListenArguments {
   maxMemory?: string;
   runFor?: string;
   report?: string;
+  reportHtml?: string;
   token?: string;
   stateDir?: string;
   migrateTo?: string;
@@ -79,6 +81,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
 
   const writeReport = async (report: IncomingReport): Promise<void> => {
     if (args.report) await writeFile(args.report, `${JSON.stringify(report, null, 2)}\n`);
+    if (args.reportHtml) await writeReportHtml(args.reportHtml, { ...report });
   };
 
   const host = async (arrival: ArrivedGuest): Promise<number> => {

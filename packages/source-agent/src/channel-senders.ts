@@ -104,10 +104,13 @@ export class ChannelSenders {
         channel.stats = done.stats;
         channel.deltaHits = done.deltaHits;
         channel.bytes += done.bytes;
-        channel.roundPages = 0;
         channel.roundBytes = 0;
+        // The whole share counts until every channel is done and the caller adds the round to its total:
+        // a channel that finished early must not make the pages sent dip (a negative rate) meanwhile.
+        channel.roundPages = shares[index]!.length;
       }),
     );
+    for (const channel of this.channels) channel.roundPages = 0;
   }
 
   /** Wire bytes sent so far, including the round in flight (as of the workers' last progress reports). */

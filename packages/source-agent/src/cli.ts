@@ -1,6 +1,7 @@
 import { runCli } from '@livemig/agent-runtime';
 import { WORKLOAD_NAMES } from '@livemig/guest';
 import { migrateCommand, resolveCommand, statusCommand, type MigrateArguments, type ResolveArguments } from './migrate-command.js';
+import { reportCommand, type ReportArguments } from './report-command.js';
 import { RUN_DEFAULTS, runCommand, type RunArguments } from './run-command.js';
 
 /** `source-agent run ...`: returns the process exit status. */
@@ -41,7 +42,8 @@ export function main(argv: string[]): Promise<number> {
           .option('token', { type: 'string', describe: 'shared secret the destination expects in the handshake' })
           .option('answer-timeout', { type: 'string', describe: "after Complete, wait this long for each of the destination's answers (Committed, Activated, Outcome) before taking it as lost (default 60s)" })
           .option('outcome-timeout', { type: 'string', describe: 'after a lost answer to Complete, ask the destination for the outcome this long (default 60s)' })
-          .option('report', { type: 'string', describe: 'write the JSON report to this file' }),
+          .option('report', { type: 'string', describe: 'write the JSON report to this file' })
+          .option('report-html', { type: 'string', describe: 'write the report as a self-contained HTML page with charts to this file' }),
       async (args) => {
         context.setExitCode(await runCommand(args as unknown as RunArguments, context.log, context.signal));
       },
@@ -77,6 +79,17 @@ export function main(argv: string[]): Promise<number> {
           .option('action', { type: 'string', choices: ['resume', 'discard'], demandOption: true, describe: 'resume: the guest runs here again; discard: it is dropped here' }),
       async (args) => {
         context.setExitCode(await resolveCommand(args as unknown as ResolveArguments));
+      },
+    )
+    .command(
+      'report <report>',
+      'render a saved JSON report (a source or a destination report) as a self-contained HTML page with charts',
+      (command) =>
+        command
+          .positional('report', { type: 'string', demandOption: true, describe: 'the JSON report (--report FILE of either agent)' })
+          .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'the HTML file to write' }),
+      async (args) => {
+        context.setExitCode(await reportCommand(args as unknown as ReportArguments));
       },
     )
     .command(

@@ -14,9 +14,10 @@ import {
   type Logger,
   type Route,
 } from '@livemig/agent-runtime';
+import { renderDashboardHtml } from '@livemig/report-html';
 import { HostBusyError } from './errors.js';
 import type { GuestHost } from './guest-host.js';
-import { isCancellable, isFinalPhase, MAX_STREAMS, MIGRATION_PHASES, type Migration, type MigrationOptions, type MigrationParameters } from './outgoing/index.js';
+import { isCancellable, isFinalPhase, MAX_STREAMS, MIGRATION_PHASES, SAMPLED_FIELDS, type Migration, type MigrationOptions, type MigrationParameters } from './outgoing/index.js';
 import { POLICY_NAMES } from './switchover/index.js';
 
 /** What an agent exposes through its control API. */
@@ -126,6 +127,8 @@ export class ControlApi {
       report: migration.result ?? null,
     });
     return [
+      // The live dashboard: a page that follows /events and draws the migration's charts (report-html).
+      { method: 'GET', path: '/', handler: () => ({ status: 200, text: renderDashboardHtml(this.source.agent, SAMPLED_FIELDS), contentType: 'text/html' }) },
       { method: 'GET', path: '/status', handler: () => ({ status: 200, body: this.status() }) },
       {
         method: 'GET',

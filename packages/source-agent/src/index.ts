@@ -20,6 +20,12 @@ export {
   type MigrationParameters,
   type MigrationPhase,
   type MigrationStats,
+  MAX_SERIES_SAMPLES,
+  SAMPLED_FIELDS,
+  StatsSeries,
+  type PhaseMark,
+  type StatsSample,
+  type StatsSeriesReport,
 } from './outgoing/index.js';
 export { SharedRateLimiter } from './rate-limiter.js';
 export { loadImageFile } from './image-file.js';

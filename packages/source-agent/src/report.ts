@@ -1,5 +1,6 @@
 import { emptyEncodingCounts, type EncodingName, type MigrationOutcome } from '@livemig/protocol';
 import type { MigrationParameters } from './outgoing/parameters.js';
+import type { PhaseMark, StatsSeriesReport } from './outgoing/stats-series.js';
 
 export { ENCODING_NAMES } from '@livemig/protocol';
 
@@ -37,6 +38,8 @@ export interface RoundReport {
   bandwidthBytesPerSec: number;
   /** vCPU throttle in force after this round's auto-converge check (0: none). */
   throttlePercent: number;
+  /** When the round was reported, in ms since the migration started: a pre-copy round once sent and judged by the policy, the last once Complete was out. */
+  endedAtMs: number;
 }
 
 /** Pages or bytes by encoding, keyed by the protocol's ENCODING_NAMES. */
@@ -95,6 +98,10 @@ export interface MigrationReport {
   outcome: OutcomeReport | null;
   /** An operator's decision on an `outcome-unknown` migration: resume (the guest runs here again) or discard. */
   resolution: { action: 'resume' | 'discard'; at: string } | null;
+  /** When the migration entered each phase (ms since it started), the final one included. */
+  phases: PhaseMark[];
+  /** The live statistics over time, sampled every 100 ms and downsampled past 600 samples (stats-series.ts). */
+  series: StatsSeriesReport;
 }
 
 /** A report with nothing sent yet: the start of a migration's report, or the whole of `not-migrated`. */
@@ -132,5 +139,7 @@ export function emptyReport(
     confirmSent: false,
     outcome: null,
     resolution: null,
+    phases: [],
+    series: { intervalMs: 0, maxSamples: 0, samples: [] },
   };
 }

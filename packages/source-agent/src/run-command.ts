@@ -9,6 +9,7 @@ import { loadImageFile } from './image-file.js';
 import { requirePolicyName } from './switchover/index.js';
 import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, checkStreams } from './outgoing/index.js';
 import { emptyReport, type MigrationReport } from './report.js';
+import { writeReportHtml } from '@livemig/report-html';
 import { formatBytes, parseDuration, parseHostPort, parseRate, parseSize, warmUpConnections, type Logger } from '@livemig/agent-runtime';
 
 export interface RunArguments {
@@ -35,6 +36,7 @@ export interface RunArguments {
   controlHost: string;
   runFor?: string;
   report?: string;
+  reportHtml?: string;
   token?: string;
   outcomeTimeout?: string;
   answerTimeout?: string;
@@ -138,6 +140,7 @@ async function reportOutcome(outcome: HostOutcome, args: RunArguments, log: Logg
     opsDone: outcome.opsDone,
   };
   if (args.report) await writeFile(args.report, `${JSON.stringify(report, null, 2)}\n`);
+  if (args.reportHtml) await writeReportHtml(args.reportHtml, { ...report });
   if (outcome.migration) {
     const m = outcome.migration;
     if (m.status === 'completed') {

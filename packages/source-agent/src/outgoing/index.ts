@@ -10,3 +10,4 @@ export {
 } from './options.js';
 export { checkParameters, checkStreams, type MigrationParameters } from './parameters.js';
 export { MIGRATION_PHASES, isCancellable, isFinalPhase, type MigrationPhase } from './phases.js';
+export { MAX_SERIES_SAMPLES, SAMPLED_FIELDS, StatsSeries, type PhaseMark, type StatsSample, type StatsSeriesReport } from './stats-series.js';

@@ -9,6 +9,7 @@ import { HostBusyError } from '../errors.js';
 import { checkParameters, type MigrationParameters } from './parameters.js';
 import { isCancellable, type MigrationPhase } from './phases.js';
 import { runPhases } from './state-machine.js';
+import { StatsSeries } from './stats-series.js';
 
 export interface MigrationEvents {
   phase: [phase: MigrationPhase, stats: MigrationStats];
@@ -40,6 +41,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
   private readonly context: MigrationContext;
   private finalReport: MigrationReport | undefined;
   private settleResolution!: (action: 'resume' | 'discard') => void;
+  private readonly series: StatsSeries;
 
   constructor(guest: Guest, options: MigrationOptions) {
     super();
@@ -52,6 +54,11 @@ export class Migration extends EventEmitter<MigrationEvents> {
       else options.signal.addEventListener('abort', () => this.cancel(), { once: true });
     }
     this.resolved = new Promise((resolve) => (this.settleResolution = resolve));
+    this.series = new StatsSeries(this.context.report.series);
+    this.on('phase', (phase, stats) => {
+      this.context.report.phases.push({ phase, atMs: stats.elapsedMs });
+      this.series.mark(stats);
+    });
     this.done = this.run();
   }
 
@@ -132,7 +139,9 @@ export class Migration extends EventEmitter<MigrationEvents> {
     const ctx = this.context;
     const ticker = setInterval(() => {
       ctx.stats.sample();
-      this.emit('progress', this.stats());
+      const stats = this.stats();
+      this.series.tick(stats);
+      this.emit('progress', stats);
     }, STATS_SAMPLE_INTERVAL_MS);
     ticker.unref();
     // Let the caller subscribe before the first phase event.
