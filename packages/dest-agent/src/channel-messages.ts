@@ -1,4 +1,5 @@
 import type { SharedMemoryHandles } from '@livemig/guest';
+import type { TransportSecurity } from '@livemig/agent-runtime/transport';
 
 /**
  * What a receiver worker is spawned with (its `workerData`): the address its port listens on, and how long a
@@ -7,6 +8,8 @@ import type { SharedMemoryHandles } from '@livemig/guest';
 export interface ReceiverSpawnData {
   host: string;
   idleTimeoutMs: number;
+  /** The agent's credentials: a connection is authenticated before its first byte is read. */
+  security: TransportSecurity;
 }
 
 export interface ReceiverWorkerData {

@@ -22,14 +22,14 @@ import {
   readPageBatch,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
-import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, errorSummary, warmUpConnections } from '@livemig/agent-runtime/transport';
+import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, errorSummary, secureServer, warmUpConnections } from '@livemig/agent-runtime/transport';
 import type { ReceiverCommand, ReceiverEvent, ReceiverSpawnData, ReceiverWorkerData } from './channel-messages.js';
 
 /** Connections held at once: the source opens one; until the assignment, strangers cannot pile up past this. */
 const MAX_CONNECTIONS = 8;
 
 const port = parentPort!;
-const { host, idleTimeoutMs } = workerData as ReceiverSpawnData;
+const { host, idleTimeoutMs, security } = workerData as ReceiverSpawnData;
 const post = (event: ReceiverEvent): void => port.postMessage(event);
 let assign: (data: ReceiverWorkerData) => void = () => {};
 const assigned = new Promise<ReceiverWorkerData>((resolve) => {
@@ -40,7 +40,14 @@ let connection: FramedSocket | undefined;
 let noSource: NodeJS.Timeout | undefined;
 
 /** Makes `socket` this channel's connection if it opens with the assigned reservation's ChannelHello. */
-async function offer(socket: Socket): Promise<void> {
+async function offer(raw: Socket): Promise<void> {
+  let socket: Socket;
+  try {
+    socket = await secureServer(raw, security, idleTimeoutMs);
+  } catch {
+    // Not authenticated: dropped, and never read (secureServer destroyed it).
+    return;
+  }
   // A connection that comes before the assignment waits for it unread; silent that long, or failing, it goes.
   const drop = (): void => void socket.destroy();
   socket.setTimeout(idleTimeoutMs).on('timeout', drop).on('error', drop);

@@ -1,4 +1,4 @@
-import { runCli } from '@livemig/agent-runtime';
+import { runCli, withTlsOptions } from '@livemig/agent-runtime';
 import { RUN_DEFAULTS } from '@livemig/source-agent';
 import { listenCommand, type ListenArguments } from './listen-command.js';
 
@@ -9,7 +9,7 @@ export function main(argv: string[]): Promise<number> {
       'listen',
       'receive live-migrated guests and run them here',
       (command) =>
-        command
+        withTlsOptions(command)
           .option('port', { type: 'number', default: 7400, describe: 'TCP port (0 = any free port)' })
           .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to bind' })
           .option('once', { type: 'boolean', default: false, describe: 'exit after the first guest finished, ran for --run-for or failed to arrive' })
@@ -21,7 +21,6 @@ export function main(argv: string[]): Promise<number> {
           .option('max-rounds', { type: 'number', default: RUN_DEFAULTS.maxRounds, describe: 'with --migrate-to' })
           .option('control-port', { type: 'number', describe: 'serve the control API (JSON over HTTP) on this port' })
           .option('control-host', { type: 'string', default: '127.0.0.1', describe: 'address of the control API' })
-          .option('token', { type: 'string', describe: 'refuse sources that do not present this secret' })
           .option('state-dir', { type: 'string', describe: 'directory of the commit journal (default: livemig-dest-PORT under the OS temp dir)' })
           .option('report', { type: 'string', describe: 'write the JSON report to this file' }),
       async (args) => {

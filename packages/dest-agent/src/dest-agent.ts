@@ -4,7 +4,17 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FrameType, OutcomeDecidedError, RefusedError, type Frame } from '@livemig/protocol';
-import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, silentLogger, warmUpConnections, type Logger } from '@livemig/agent-runtime';
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  FramedSocket,
+  PLAINTEXT,
+  errorSummary,
+  secureServer,
+  silentLogger,
+  warmUpConnections,
+  type Logger,
+  type TransportSecurity,
+} from '@livemig/agent-runtime';
 import type { ChannelReceivers } from './channel-receivers.js';
 import { CommitJournal } from './commit-journal.js';
 import { HELLO_TIMEOUT_MS, sendRefuse } from './incoming/handshake.js';
@@ -22,7 +32,8 @@ export type { ArrivedGuest } from './incoming/incoming-migration.js';
 export interface DestAgentOptions {
   /** Guest memory this agent may hold at once (reservations beyond it are refused). */
   maxMemoryBytes: number;
-  token?: string;
+  /** How connections to this agent (control, data channels, outcome queries) are secured; default plain TCP. */
+  security?: TransportSecurity;
   log?: Logger;
   /** An incoming migration with no traffic for this long fails with LM_ERR_TIMEOUT. */
   idleTimeoutMs?: number;
@@ -44,6 +55,8 @@ export interface DestAgentEvents {
   incoming: [remote: string, id: string];
   arrived: [arrival: ArrivedGuest];
   failed: [report: IncomingReport];
+  /** A connection refused before anything was read from it: its TLS handshake failed, or its peer is not allowed. */
+  unauthenticated: [error: { code: string; message: string }];
 }
 
 /**
@@ -54,6 +67,7 @@ export interface DestAgentEvents {
 export class DestAgent extends EventEmitter<DestAgentEvents> {
   readonly reservations: MemoryReservations;
   private readonly log: Logger;
+  private readonly security: TransportSecurity;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private accepting = true;
@@ -78,6 +92,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     super();
     this.reservations = new MemoryReservations(options.maxMemoryBytes);
     this.log = options.log ?? silentLogger();
+    this.security = options.security ?? PLAINTEXT;
     this.server = createServer();
     this.vcpuPool = new VcpuPool(options.warmVcpus ?? 2);
   }
@@ -104,6 +119,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     const pool = new ReceiverPool(this.options.warmChannels ?? 2, {
       host,
       idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      security: this.security,
     });
     this.pool = pool;
     // Registered in the same turn as the listen completed: no connection can come before it.
@@ -198,9 +214,18 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     void stopped.finally(() => this.stopping.delete(stopped));
   }
 
-  private async handle(socket: Socket, pool: ReceiverPool): Promise<void> {
-    this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+  private async handle(raw: Socket, pool: ReceiverPool): Promise<void> {
+    this.sockets.add(raw);
+    raw.once('close', () => this.sockets.delete(raw));
+    let socket: Socket;
+    try {
+      // Authenticated first: nothing of a stranger's bytes is decoded, and nothing is recorded or reserved for it.
+      socket = await secureServer(raw, this.security, this.options.helloTimeoutMs ?? HELLO_TIMEOUT_MS);
+    } catch (error) {
+      this.log.warn({ source: `${raw.remoteAddress}:${raw.remotePort}`, err: errorSummary(error) }, 'connection refused: not authenticated');
+      this.emit('unauthenticated', errorSummary(error));
+      return;
+    }
     const conn = new FramedSocket(socket, { idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
     // The first frame tells a migration (Hello) from an outcome connection (OutcomeQuery).
     const first = conn.receive(this.options.helloTimeoutMs ?? HELLO_TIMEOUT_MS, 'Hello');
@@ -211,7 +236,6 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
         parked: this.parked,
         log: this.log,
         confirmTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-        ...(this.options.token === undefined ? {} : { token: this.options.token }),
       });
       return;
     }
@@ -249,7 +273,6 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
         pool,
         vcpuPool: this.vcpuPool,
         ...(this.options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.options.idleTimeoutMs }),
-        ...(this.options.token === undefined ? {} : { token: this.options.token }),
         stopChannels: (channels) => this.stopChannels(channels),
         refillPools: () => this.refillPools(),
       },

@@ -1,19 +1,18 @@
 import { totalmem } from 'node:os';
 import { writeFile } from 'node:fs/promises';
-import { parseDuration, parseHostPort, parseSize, type Logger } from '@livemig/agent-runtime';
+import { checkListenSecurity, loadTransportSecurity, parseDuration, parseHostPort, parseSize, type Logger, type TlsArguments } from '@livemig/agent-runtime';
 import { ControlApi, GuestHost, planMigration } from '@livemig/source-agent';
 import { BadArgumentError } from '@livemig/protocol';
 import { DestAgent, type ArrivedGuest } from './dest-agent.js';
 import type { IncomingReport } from './incoming-report.js';
 
-export interface ListenArguments {
+export interface ListenArguments extends TlsArguments {
   port: number;
   host: string;
   once: boolean;
   maxMemory?: string;
   runFor?: string;
   report?: string;
-  token?: string;
   stateDir?: string;
   migrateTo?: string;
   migrateAfter: string;
@@ -42,11 +41,13 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
   const onward = args.migrateTo === undefined ? undefined : parseHostPort(args.migrateTo);
   const migrateAfterMs = parseDuration(args.migrateAfter, 'migrate-after');
   const downtimeLimitMs = parseDuration(args.downtimeLimit, 'downtime-limit');
+  const security = loadTransportSecurity(args);
+  checkListenSecurity(args.host, security, args.insecure ?? false, log);
 
   const agent = new DestAgent({
     maxMemoryBytes,
     log,
-    ...(args.token === undefined ? {} : { token: args.token }),
+    security,
     ...(args.stateDir === undefined ? {} : { stateDir: args.stateDir }),
   });
   const address = await agent.listen(args.port, args.host);
@@ -66,7 +67,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
             listening: `${address.host}:${address.port}`,
             reservations: { limitBytes: agent.reservations.limitBytes, freeBytes: agent.reservations.freeBytes },
           }),
-          ...(args.token === undefined ? {} : { migrationDefaults: { token: args.token } }),
+          migrationDefaults: { security },
           log,
         });
   if (control) {
@@ -98,7 +99,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
           afterMs: migrateAfterMs,
           downtimeLimitMs,
           maxRounds: args.maxRounds,
-          ...(args.token === undefined ? {} : { token: args.token }),
+          security,
         },
         log,
       );

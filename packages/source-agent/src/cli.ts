@@ -1,4 +1,4 @@
-import { runCli } from '@livemig/agent-runtime';
+import { runCli, withTlsOptions } from '@livemig/agent-runtime';
 import { WORKLOAD_NAMES } from '@livemig/guest';
 import { migrateCommand, resolveCommand, statusCommand, type MigrateArguments, type ResolveArguments } from './migrate-command.js';
 import { RUN_DEFAULTS, runCommand, type RunArguments } from './run-command.js';
@@ -10,7 +10,7 @@ export function main(argv: string[]): Promise<number> {
       'run',
       'boot a guest on vCPU worker threads and optionally live-migrate it to a destination agent',
       (command) =>
-        command
+        withTlsOptions(command)
           .option('memory', { type: 'string', describe: 'guest memory size (e.g. 256MiB, 6GiB; default 256MiB, or the image file size)' })
           .option('image-file', { type: 'string', describe: 'start guest memory as the bytes of this raw image file' })
           .option('paused', { type: 'boolean', default: false, describe: 'boot with every vCPU parked (a paused guest migrates as pure stop-and-copy)' })
@@ -38,7 +38,6 @@ export function main(argv: string[]): Promise<number> {
           .option('control-port', { type: 'number', describe: 'serve the control API (JSON over HTTP) on this port; the agent then runs until signalled' })
           .option('control-host', { type: 'string', default: '127.0.0.1', describe: 'address of the control API' })
           .option('run-for', { type: 'string', describe: 'stop hosting the guest after this long' })
-          .option('token', { type: 'string', describe: 'shared secret the destination expects in the handshake' })
           .option('outcome-timeout', { type: 'string', describe: 'after a lost answer to Complete, ask the destination for the outcome this long (default 60s)' })
           .option('report', { type: 'string', describe: 'write the JSON report to this file' }),
       async (args) => {
@@ -60,7 +59,6 @@ export function main(argv: string[]): Promise<number> {
           .option('auto-converge', { type: 'boolean', describe: 'throttle the vCPUs when they dirty pages faster than they are sent' })
           .option('streams', { type: 'number', describe: 'data channels' })
           .option('delta-cache', { type: 'string', describe: 'memory for delta-encoding resent pages' })
-          .option('token', { type: 'string', describe: 'shared secret the destination expects' })
           .option('json', { type: 'boolean', default: false, describe: 'print the final report as JSON' }),
       async (args) => {
         context.setExitCode(await migrateCommand(args as unknown as MigrateArguments, context.log, context.signal));

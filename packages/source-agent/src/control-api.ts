@@ -34,7 +34,7 @@ export interface ControlApiSource {
    * that migration holds no parked guest
    */
   resolveIncoming?(id: string, action: 'resume' | 'discard'): Promise<Record<string, unknown>>;
-  /** Defaults for POST /migrations (e.g. the agent's --token). */
+  /** Defaults for POST /migrations: the command line's flags, and the agent's credentials (never taken from a request). */
   migrationDefaults?: Partial<MigrationOptions>;
   log?: Logger;
 }
@@ -55,7 +55,6 @@ const START_OPTIONS = optionSchema({
   ...PARAMETER_OPTIONS,
   streams: { type: 'number', integer: true, min: 1, max: MAX_STREAMS },
   deltaCacheBytes: { type: 'number', integer: true, min: 0 },
-  token: { type: 'string' },
 });
 
 /**

@@ -18,7 +18,6 @@ export interface MigrateArguments {
   autoConverge?: boolean;
   streams?: number;
   deltaCache?: string;
-  token?: string;
   json: boolean;
 }
 
@@ -42,7 +41,6 @@ export async function migrateCommand(args: MigrateArguments, log: Logger, signal
   if (args.autoConverge !== undefined) options.autoConverge = args.autoConverge;
   if (args.streams !== undefined) options.streams = args.streams;
   if (args.deltaCache !== undefined) options.deltaCacheBytes = parseSize(args.deltaCache, 'delta-cache');
-  if (args.token !== undefined) options.token = args.token;
 
   const started = await client.post<MigrationStats>('/migrations', options);
   const path = `/migrations/${encodeURIComponent(started.id)}`;

@@ -9,9 +9,20 @@ import { loadImageFile } from './image-file.js';
 import { requirePolicyName } from './switchover/index.js';
 import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, checkStreams } from './outgoing/index.js';
 import { emptyReport, type MigrationReport } from './report.js';
-import { formatBytes, parseDuration, parseHostPort, parseRate, parseSize, warmUpConnections, type Logger } from '@livemig/agent-runtime';
+import {
+  formatBytes,
+  isLoopback,
+  loadTransportSecurity,
+  parseDuration,
+  parseHostPort,
+  parseRate,
+  parseSize,
+  warmUpConnections,
+  type Logger,
+  type TlsArguments,
+} from '@livemig/agent-runtime';
 
-export interface RunArguments {
+export interface RunArguments extends TlsArguments {
   memory?: string;
   imageFile?: string;
   paused: boolean;
@@ -35,7 +46,6 @@ export interface RunArguments {
   controlHost: string;
   runFor?: string;
   report?: string;
-  token?: string;
   outcomeTimeout?: string;
 }
 
@@ -61,6 +71,10 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   const maxBandwidthBytesPerSec = args.maxBandwidth === undefined ? 0 : parseRate(args.maxBandwidth, 'max-bandwidth');
 
   const deltaCacheBytes = parseSize(args.deltaCache, 'delta-cache');
+  const security = loadTransportSecurity(args);
+  if (security.kind === 'none' && target !== undefined && !isLoopback(target.host)) {
+    log.warn({ target: args.migrateTo }, 'migrating to a non-loopback address without TLS: the guest crosses the network in clear');
+  }
   checkStreams(args.streams);
   // The channel threads load their code while the image is read and the guest boots.
   const channels = target === undefined ? undefined : ChannelSenders.spawn(args.streams);
@@ -90,7 +104,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     autoConverge: args.autoConverge,
     streams: args.streams,
     deltaCacheBytes,
-    ...(args.token === undefined ? {} : { token: args.token }),
+    security,
     ...(args.outcomeTimeout === undefined ? {} : { outcomeTimeoutMs: parseDuration(args.outcomeTimeout, 'outcome-timeout') }),
   };
   const host = new GuestHost(guest, {

@@ -17,8 +17,6 @@ import { openChannels, reserveMemory, sendAccept, startParkedVcpus, type Incomin
 
 export interface IncomingOptions {
   reservations: MemoryReservations;
-  /** When set, a Hello without this token is refused. */
-  token?: string;
   log: Logger;
   /** Warm receiver workers for the data channels, each listening on a port of its own. */
   pool: ReceiverPool;
@@ -143,7 +141,7 @@ class IncomingMigration {
   private async handshake(): Promise<{ hello: HelloMessage; workload: WorkloadSpec }> {
     const hello = await readHello(this.firstFrame);
     this.record.hello = hello;
-    const workload = checkHello(hello, this.options.token);
+    const workload = checkHello(hello);
     if (workload instanceof MigrationError) throw this.refuse(workload);
     // An id is one attempt (PROTOCOL.md, "Commit", rule 8); a restarted destination remembers it from its journal.
     const known = this.options.journal.get(hello.migrationId);
