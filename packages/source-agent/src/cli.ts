@@ -1,4 +1,4 @@
-import { runCli, withTlsOptions } from '@livemig/agent-runtime';
+import { runCli, withControlAccessOptions, withTlsOptions } from '@livemig/agent-runtime';
 import { WORKLOAD_NAMES } from '@livemig/guest';
 import { migrateCommand, resolveCommand, statusCommand, type MigrateArguments, type ResolveArguments } from './migrate-command.js';
 import { RUN_DEFAULTS, runCommand, type RunArguments } from './run-command.js';
@@ -10,7 +10,7 @@ export function main(argv: string[]): Promise<number> {
       'run',
       'boot a guest on vCPU worker threads and optionally live-migrate it to a destination agent',
       (command) =>
-        withTlsOptions(command)
+        withControlAccessOptions(withTlsOptions(command), 'server')
           .option('memory', { type: 'string', describe: 'guest memory size (e.g. 256MiB, 6GiB; default 256MiB, or the image file size)' })
           .option('image-file', { type: 'string', describe: 'start guest memory as the bytes of this raw image file' })
           .option('paused', { type: 'boolean', default: false, describe: 'boot with every vCPU parked (a paused guest migrates as pure stop-and-copy)' })
@@ -48,7 +48,7 @@ export function main(argv: string[]): Promise<number> {
       'migrate',
       'start a migration on a running source agent (its control API) and follow it with a progress bar',
       (command) =>
-        command
+        withControlAccessOptions(command, 'client')
           .option('control', { type: 'string', demandOption: true, describe: 'control API of the source agent (e.g. http://127.0.0.1:7400)' })
           .option('to', { type: 'string', demandOption: true, describe: 'destination agent HOST:PORT' })
           .option('policy', { type: 'string', describe: 'switchover policy: downtime, xen, patterns' })
@@ -68,7 +68,7 @@ export function main(argv: string[]): Promise<number> {
       'resolve',
       "decide a migration whose outcome is unknown (POST /migrations/:id/resolve): resume the guest here, or discard it here",
       (command) =>
-        command
+        withControlAccessOptions(command, 'client')
           .option('control', { type: 'string', demandOption: true, describe: 'control API URL' })
           .option('id', { type: 'string', demandOption: true, describe: 'the migration id' })
           .option('action', { type: 'string', choices: ['resume', 'discard'], demandOption: true, describe: 'resume: the guest runs here again; discard: it is dropped here' }),
@@ -79,9 +79,9 @@ export function main(argv: string[]): Promise<number> {
     .command(
       'status',
       "print a running agent's status (GET /status) as JSON",
-      (command) => command.option('control', { type: 'string', demandOption: true, describe: 'control API URL' }),
+      (command) => withControlAccessOptions(command, 'client').option('control', { type: 'string', demandOption: true, describe: 'control API URL' }),
       async (args) => {
-        context.setExitCode(await statusCommand(args as unknown as { control: string }));
+        context.setExitCode(await statusCommand(args as unknown as { control: string; controlTokenFile?: string }));
       },
     ),
   );

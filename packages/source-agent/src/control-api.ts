@@ -7,6 +7,7 @@ import {
   metricsHandler,
   optionSchema,
   readOptions,
+  type ControlAccess,
   type ControlMetrics,
   type ListenAddress,
   type MetricSample,
@@ -34,6 +35,8 @@ export interface ControlApiSource {
    * that migration holds no parked guest
    */
   resolveIncoming?(id: string, action: 'resume' | 'discard'): Promise<Record<string, unknown>>;
+  /** Who may use the API: bearer token and allowed Host names (--control-token-file, --control-allow-host). */
+  access?: ControlAccess;
   /** Defaults for POST /migrations: the command line's flags, and the agent's credentials (never taken from a request). */
   migrationDefaults?: Partial<MigrationOptions>;
   log?: Logger;
@@ -73,7 +76,7 @@ export class ControlApi {
     this.metrics = createMetrics(`livemig_${source.agent}`, METRICS, () => this.samples(), {
       defaultLabels: { agent: source.agent },
     });
-    this.server = new ControlServer(this.routes(), source.log ? { logger: source.log } : {});
+    this.server = new ControlServer(this.routes(), { ...(source.log ? { logger: source.log } : {}), ...(source.access ? { access: source.access } : {}) });
   }
 
   listen(port: number, host = '127.0.0.1'): Promise<ListenAddress> {

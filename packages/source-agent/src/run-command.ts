@@ -20,9 +20,12 @@ import {
   warmUpConnections,
   type Logger,
   type TlsArguments,
+  checkControlBinding,
+  loadControlAccess,
+  type ControlAccessArguments,
 } from '@livemig/agent-runtime';
 
-export interface RunArguments extends TlsArguments {
+export interface RunArguments extends TlsArguments, ControlAccessArguments {
   memory?: string;
   imageFile?: string;
   paused: boolean;
@@ -72,6 +75,9 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
 
   const deltaCacheBytes = parseSize(args.deltaCache, 'delta-cache');
   const security = loadTransportSecurity(args);
+  const access = loadControlAccess(args);
+  // Before the guest boots: a control API that would refuse to listen fails the command at once (exit 2).
+  if (args.controlPort !== undefined) checkControlBinding(args.controlHost, access, () => {});
   if (security.kind === 'none' && target !== undefined && !isLoopback(target.host)) {
     log.warn({ target: args.migrateTo }, 'migrating to a non-loopback address without TLS: the guest crosses the network in clear');
   }
@@ -115,7 +121,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     // Only a control API can take the operator's decision on an unknown outcome.
     unresolved: args.controlPort === undefined ? 'end' : 'wait',
   });
-  const control = args.controlPort === undefined ? undefined : new ControlApi({ agent: 'source', host: () => host, migrationDefaults, log });
+  const control = args.controlPort === undefined ? undefined : new ControlApi({ agent: 'source', host: () => host, migrationDefaults, access, log });
   if (control) {
     control.watch(host);
     const address = await control.listen(args.controlPort!, args.controlHost);

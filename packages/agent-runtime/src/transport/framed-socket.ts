@@ -68,7 +68,11 @@ export class FramedSocket {
       // authentication failure, not a broken connection.
       this.fail(isTlsError(error) ? tlsFailure(error, this.remote) : new PeerClosedError(`connection failed: ${error.message}`, { cause: error })),
     );
-    socket.on('close', () => this.fail(new PeerClosedError('connection closed')));
+    socket.on('close', () => {
+      this.fail(new PeerClosedError('connection closed'));
+      // Frames already queued keep their own bytes; a partial frame's buffer is let go now.
+      this.decoder.dispose();
+    });
     socket.on('timeout', () => {
       this.fail(new TimeoutError(`no traffic from peer for ${options.idleTimeoutMs} ms`));
       socket.destroy();

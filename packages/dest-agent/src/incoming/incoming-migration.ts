@@ -158,10 +158,16 @@ class IncomingMigration {
   /** Memory, data channels and Accept, then the parked vCPUs. @throws the refusal when the guest does not fit. */
   private async reserve(hello: HelloMessage, workload: WorkloadSpec): Promise<Reserved> {
     const { conn, options } = this;
-    const reservation = reserveMemory(options.reservations, hello.geometry.memoryBytes);
+    const reservation = reserveMemory(options.reservations, hello);
     if (reservation instanceof MigrationError) throw this.refuse(reservation);
     this.reservation = reservation;
-    const image = await openChannels({ pool: options.pool, hello, reservation, idleTimeoutMs: this.idleTimeoutMs });
+    const image = await openChannels({
+      pool: options.pool,
+      hello,
+      reservation,
+      idleTimeoutMs: this.idleTimeoutMs,
+      sourceAddress: conn.socket.remoteAddress ?? '',
+    });
     this.channels = image.channels;
     this.record.channels = image.channels;
     await sendAccept(conn, hello, reservation, image.channels);
