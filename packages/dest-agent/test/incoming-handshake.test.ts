@@ -92,7 +92,7 @@ describe('incoming handshake', () => {
   });
 
   it('reports what the refused Hello said about the guest', async () => {
-    const { report, source } = await answerTo(hello({ guestId: 'refused-guest', token: 'wrong' }));
+    const { report, source } = await answerTo(hello({ guestId: 'refused-guest', capabilities: [CAPABILITY_CHANNELS] }));
     expect(report).toMatchObject({ guestId: 'refused-guest', memoryBytes: PAGES * PAGE_SIZE, vcpus: 1, workload: 'idle', rounds: 0, pagesReceived: 0 });
     expect(agent.incoming().find((incoming) => incoming.id === report.id)?.status).toBe('failed');
     source.destroy();
