@@ -46,6 +46,8 @@ let connection: FramedSocket | undefined;
 let noSource: NodeJS.Timeout | undefined;
 /** Connections authenticating or about to send ChannelHello, oldest first. */
 const opening = new Set<Socket>();
+/** Those of them whose first bytes (a TLS ClientHello, or ChannelHello) have arrived. */
+const spoke = new WeakSet<Socket>();
 
 /**
  * Makes `raw` this channel's connection if it comes from the reserved source's address, authenticates (TLS,
@@ -59,7 +61,7 @@ async function offer(raw: Socket): Promise<void> {
     return;
   }
   if (opening.size >= MAX_OPENING) {
-    const silent = [...opening].find((socket) => socket.bytesRead === 0);
+    const silent = [...opening].find((socket) => !spoke.has(socket));
     (silent ?? opening.values().next().value)?.destroy();
   }
   opening.add(raw);
@@ -68,6 +70,9 @@ async function offer(raw: Socket): Promise<void> {
   let conn: FramedSocket | undefined;
   let opens = false;
   try {
+    // Unread until then: TLS (or the frame decoder) takes the buffered bytes when it wraps the socket.
+    await firstBytes(raw, timeoutMs);
+    spoke.add(raw);
     conn = new FramedSocket(await secureServer(raw, security, timeoutMs), { idleTimeoutMs: data.idleTimeoutMs });
     const hello = await conn.receive(timeoutMs, 'ChannelHello');
     opens =
@@ -88,6 +93,22 @@ async function offer(raw: Socket): Promise<void> {
   server.close();
   for (const other of opening) other.destroy();
   await serve(conn, data);
+}
+
+/** Resolves once `socket` has bytes to read (left unread); rejects when it closes or stays silent for `timeoutMs`. */
+function firstBytes(socket: Socket, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error): void => {
+      clearTimeout(timer);
+      socket.off('readable', onReadable).off('close', onClose);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onReadable = (): void => done();
+    const onClose = (): void => done(new Error('closed before its first bytes'));
+    const timer = setTimeout(() => done(new Error(`silent for ${timeoutMs} ms`)), timeoutMs);
+    socket.on('readable', onReadable).once('close', onClose);
+  });
 }
 
 /** Whether two socket addresses are the same host (an IPv4 address may appear IPv4-mapped on a dual-stack socket). */
