@@ -1,9 +1,9 @@
-import { connect } from 'node:net';
-import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAPABILITIES, FrameType, PAGE_SIZE, PROTOCOL_VERSION, encodeFrame, encodeHello } from '@livemig/protocol';
-import { FramedSocket } from '@livemig/agent-runtime';
+import { FramedSocket, PLAINTEXT, connectTcp, type TransportSecurity } from '@livemig/agent-runtime';
 import { DestAgent, type IncomingReport } from '@livemig/dest-agent';
 import { waitFor } from './support/wait.js';
 
@@ -13,6 +13,12 @@ import { waitFor } from './support/wait.js';
 // inputs) is for `bench`, not `npm test`.
 const SEED = 15_2026;
 const RUNS = 1000;
+const KEY = randomBytes(32).toString('hex');
+/** Plain TCP, and an authenticated peer that sends garbage inside TLS (the destination's side, then the source's). */
+const CASES: { name: string; server: TransportSecurity; client: TransportSecurity; runs: number }[] = [
+  { name: 'plain TCP', server: PLAINTEXT, client: PLAINTEXT, runs: RUNS },
+  { name: 'TLS (PSK), from an authenticated peer', server: { kind: 'psk', keys: { fuzz: KEY } }, client: { kind: 'psk', identity: 'fuzz', keys: { fuzz: KEY } }, runs: RUNS / 4 },
+];
 const LIMIT_BYTES = 64 * 1024 * 1024;
 
 function hello(channels = 1): Buffer {
@@ -44,7 +50,7 @@ const inputs = fc.oneof(
     .map(([type, payload]) => encodeFrame(type, payload)),
 );
 
-describe('fuzz: malformed frames through a live destination', () => {
+describe.each(CASES)('fuzz: malformed frames through a live destination, $name', ({ server, client, runs }) => {
   const agent = new DestAgent({
     maxMemoryBytes: LIMIT_BYTES,
     warmChannels: 1,
@@ -52,6 +58,7 @@ describe('fuzz: malformed frames through a live destination', () => {
     idleTimeoutMs: 2_000,
     helloTimeoutMs: 2_000,
     preAuthTimeoutMs: 2_000,
+    security: server,
   });
   let address: { host: string; port: number };
   const failures: IncomingReport[] = [];
@@ -60,19 +67,19 @@ describe('fuzz: malformed frames through a live destination', () => {
     agent.on('failed', (report) => failures.push(report));
   });
   afterAll(() => agent.close());
+  const open = (): Promise<Socket> => connectTcp(address, 30_000, client);
 
-  it(`ends every connection with a typed error and keeps serving (${RUNS} inputs, seed ${SEED})`, async () => {
+  it(`ends every connection with a typed error and keeps serving (${runs} inputs, seed ${SEED})`, async () => {
     await fc.assert(
       fc.asyncProperty(inputs, async (bytes) => {
-        const socket = connect(address.port, address.host);
+        const socket = await open();
         socket.on('error', () => {});
         socket.resume();
-        await once(socket, 'connect');
         const closed = new Promise((resolve) => socket.once('close', resolve));
         socket.end(bytes);
         await closed;
       }),
-      { seed: SEED, numRuns: RUNS },
+      { seed: SEED, numRuns: runs },
     );
     // Everything the inputs reserved is given back, and every recorded failure has a code of ours.
     await waitFor(() => agent.reservations.freeBytes === LIMIT_BYTES && agent.incoming().every((report) => report.status === 'failed'), {
@@ -80,9 +87,7 @@ describe('fuzz: malformed frames through a live destination', () => {
     });
     for (const report of failures) expect(report.error?.code).toMatch(/^LM_ERR_[A-Z_]+$/);
     // A real source is still served.
-    const socket = connect(address.port, address.host);
-    await once(socket, 'connect');
-    const conn = new FramedSocket(socket);
+    const conn = new FramedSocket(await open());
     await conn.send(hello());
     expect((await conn.receive(30_000, 'Accept')).type).toBe(FrameType.Accept);
     conn.destroy();
