@@ -59,6 +59,21 @@ describe('TLS on every connection', () => {
     expect(dest.logs.seen.filter((record) => record.msg === 'connection refused: not authenticated')).toHaveLength(0);
   });
 
+  it('PSK: a destination killed in mid pre-copy ends the migration as without TLS; the guest runs on', async () => {
+    const dest = await startDest(['--once', '--tls-psk-file', pskFile]);
+    started.push(dest);
+    const reportPath = dir.file('psk-killed-source.json');
+    const endless = ['--downtime-limit', '0ms', '--max-rounds', '100000'];
+    const source = runSource([...GUEST, ...endless, '--tls-psk-file', pskFile, '--tls-identity', 'source', '--migrate-to', dest.address, '--migrate-after', '200ms', '--report', reportPath]);
+    started.push(source);
+    await waitForLog(source, { msg: 'pre-copy round sent', round: 1 });
+    dest.child.kill('SIGKILL');
+    const done = await source.done;
+    expect(done.code).toBe(1);
+    expect(readJson(reportPath).error.code).toMatch(/^LM_ERR_(PEER_CLOSED|TIMEOUT)$/);
+    expect(finalDigestOf(done.stdout)).toBe(expected);
+  });
+
   it('PSK: same identity, wrong key (QEMU psk/mismatch)', async () => {
     const wrong = creds.pskFile('wrong.psk', { source: randomPsk() });
     await expectRefused(['--tls-psk-file', pskFile], ['--tls-psk-file', wrong, '--tls-identity', 'source'], 'psk-wrong-key', 'LM_ERR_AUTH', /another key for this PSK identity/);
