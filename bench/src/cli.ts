@@ -43,6 +43,7 @@ options:
   --image-file PATH    baseline, stop-copy: also use this image file
   --streams N          stop-copy: passed to source-agent --streams
   --delta-cache SIZE   stop-copy: passed to source-agent --delta-cache
+  --tls                stop-copy: also migrate each image over TLS (PSK), alternating with plain in each rep
   --guest image|idle   stop-copy: migrate the image (--image-file --paused, the default) or an idle guest of
                        the same size (--memory --workload idle, for agents without image support)
   --timeout SECONDS    stop-copy, baseline, live: kill a child process after this long (default 600)
@@ -72,6 +73,7 @@ async function main(argv: string[]): Promise<number> {
       'delta-cache': { type: 'string' },
       timeout: { type: 'string', default: '600' },
       guest: { type: 'string', default: 'image' },
+      tls: { type: 'boolean', default: false },
       seconds: { type: 'string', default: '1' },
       workloads: { type: 'string' },
       policies: { type: 'string' },
@@ -112,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
       const deltaCache = values['delta-cache'] ?? null;
       const guest = values.guest;
       if (guest !== 'image' && guest !== 'idle') throw new UsageError(`--guest: expected image or idle, got "${guest}"`);
-      const out = await stopCopy({ size, reps, images, streams, deltaCache, guest, timeoutMs }, values['image-file'], images);
+      const out = await stopCopy({ size, reps, images, streams, deltaCache, guest, tls: values.tls, timeoutMs }, values['image-file'], images);
       [output, text] = [out as AnyOutput, formatStopCopy(out)];
       break;
     }

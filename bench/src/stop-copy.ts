@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { DEST_AGENT, ROOT, SOURCE_AGENT, firstLine, sourceRunHelp } from './agents.js';
 import { runBaseline } from './baseline.js';
 import { NodeChild, exitsWithin, track } from './child.js';
@@ -17,6 +19,8 @@ export interface StopCopyParams {
   deltaCache: string | null;
   /** `image`: --image-file IMG --paused; `idle`: --memory SIZE --workload idle (agents without image support). */
   guest: 'image' | 'idle';
+  /** Also migrate each image over TLS (PSK), alternating with the plain migration in every repetition. */
+  tls: boolean;
   timeoutMs: number;
 }
 
@@ -25,6 +29,8 @@ type RssFrom = 'report' | 'proc' | null;
 
 export interface StopCopyRun {
   rep: number;
+  /** Whether this migration ran over TLS (PSK, TLS_AES_128_GCM_SHA256). */
+  tls: boolean;
   baselineMs: number;
   baselineGbps: number;
   status: string;
@@ -102,20 +108,31 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
   const scratch = await Scratch.create();
   try {
     const images = await prepareImages(scratch, kinds, params.size, imageFile);
+    const tlsArgs = params.tls ? await pskArgs(scratch) : undefined;
     const results: StopCopyResult[] = [];
     for (const image of images) {
       const runs: StopCopyRun[] = [];
       for (let rep = 1; rep <= params.reps; rep++) {
         const baseline = await runBaseline(image.path, image.bytes, params.timeoutMs);
-        const run = await migrateOnce(image, rep, baseline, params, imageMode, scratch);
-        progress(
-          `${image.name} rep ${rep}/${params.reps}: baseline ${baseline.gbps.toFixed(2)} GB/s, migration ${run.status}` +
-            (run.ms === null ? '' : ` ${(run.ms / 1000).toFixed(3)} s, ${fixed(run.gbps, 2)} GB/s, ratio ${fixed(run.ratio, 2)}`) +
-            (run.error ? ` (${run.error})` : ''),
-        );
-        runs.push(run);
+        // With --tls, plain and TLS alternate which goes first, so that neither always meets a warmer machine.
+        const order = tlsArgs === undefined ? [undefined] : rep % 2 === 1 ? [undefined, tlsArgs] : [tlsArgs, undefined];
+        for (const tls of order) {
+          const run = await migrateOnce(image, rep, baseline, params, imageMode, scratch, tls);
+          progress(
+            `${image.name}${run.tls ? ' over TLS' : ''} rep ${rep}/${params.reps}: baseline ${baseline.gbps.toFixed(2)} GB/s, migration ${run.status}` +
+              (run.ms === null ? '' : ` ${(run.ms / 1000).toFixed(3)} s, ${fixed(run.gbps, 2)} GB/s, ratio ${fixed(run.ratio, 2)}`) +
+              (run.error ? ` (${run.error})` : ''),
+          );
+          runs.push(run);
+        }
       }
-      results.push(summarise(image, runs));
+      results.push(summarise(image, runs.filter((run) => !run.tls)));
+      if (tlsArgs !== undefined) {
+        const overTls = summarise(image, runs.filter((run) => run.tls));
+        results.push({ ...overTls, image: `${image.name}+tls` });
+        const plain = results[results.length - 2]!;
+        notes.push(`${image.name}: TLS/plain median GB/s ${fixed(ratio(overTls.gbps, plain.gbps), 3)} (same run, alternating)`);
+      }
     }
     if (results.some((r) => r.runs.some((run) => run.timeField === 'totalTimeMs'))) {
       notes.push('the source report has no timeToCommitMs yet: times are its totalTimeMs (connect to commit plus the wait for activation)');
@@ -136,15 +153,17 @@ async function migrateOnce(
   params: StopCopyParams,
   imageMode: boolean,
   scratch: Scratch,
+  tlsArgs: string[] = [],
 ): Promise<StopCopyRun> {
-  const sourceReport = scratch.file(`source-${rep}.json`);
-  const destReport = scratch.file(`dest-${rep}.json`);
+  const tls = tlsArgs.length > 0;
+  const sourceReport = scratch.file(`source-${rep}${tls ? '-tls' : ''}.json`);
+  const destReport = scratch.file(`dest-${rep}${tls ? '-tls' : ''}.json`);
   const { timeoutMs } = params;
   const dest = track(
     new NodeChild(
       'dest-agent',
       DEST_AGENT,
-      ['listen', '--port', '0', '--once', '--run-for', '0', '--max-memory', String(2 * image.bytes), '--report', destReport],
+      ['listen', '--port', '0', '--once', '--run-for', '0', '--max-memory', String(2 * image.bytes), '--report', destReport, ...tlsArgs],
       { timeoutMs, cwd: ROOT },
     ),
   );
@@ -168,6 +187,8 @@ async function migrateOnce(
           ...(params.deltaCache === null ? [] : ['--delta-cache', params.deltaCache]),
           '--report',
           sourceReport,
+          ...tlsArgs,
+          ...(tls ? ['--tls-identity', PSK_IDENTITY] : []),
         ],
         { timeoutMs, cwd: ROOT },
       ),
@@ -196,6 +217,7 @@ async function migrateOnce(
   const destRss = num(dst?.peakRssBytes);
   return {
     rep,
+    tls,
     baselineMs: baseline.ms,
     baselineGbps: baseline.gbps,
     status,
@@ -216,6 +238,15 @@ async function migrateOnce(
     destRssFrom: destRss !== null ? 'report' : dest.peakRssBytes !== null ? 'proc' : null,
     destStatus: str(dst?.status),
   };
+}
+
+const PSK_IDENTITY = 'bench';
+
+/** A PSK file with one fresh random key in the scratch directory; the agents' flags that use it. */
+async function pskArgs(scratch: Scratch): Promise<string[]> {
+  const file = scratch.file('bench.psk');
+  await writeFile(file, `${PSK_IDENTITY}:${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  return ['--tls-psk-file', file];
 }
 
 /** How long one agent may outlive the other before it counts as hung. */

@@ -30,9 +30,13 @@ export interface Agent {
   done: Promise<Finished>;
 }
 
-/** Starts an agent process (the real CLI, as a user runs it). */
-export function startAgent(bin: string, args: string[], env: Record<string, string> = {}): Agent {
-  const child = spawn(process.execPath, [bin, ...args], {
+/**
+ * Starts an agent process (the real CLI, as a user runs it). `wrap` runs it through another command, e.g.
+ * `['ip', 'netns', 'exec', NAME]` (which execs node in place, so `child` is still the agent).
+ */
+export function startAgent(bin: string, args: string[], env: Record<string, string> = {}, wrap: string[] = []): Agent {
+  const [command, ...prefix] = [...wrap, process.execPath];
+  const child = spawn(command!, [...prefix, bin, ...args], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

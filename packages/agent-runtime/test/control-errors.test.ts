@@ -16,12 +16,14 @@ import { clientFailure } from './client-failure.js';
 /** The control API server's own codes: HTTP status and default message. */
 const table: Array<[ControlErrorCode, number, string]> = [
   ['LM_ERR_BAD_REQUEST', 400, 'bad request'],
+  ['LM_ERR_UNAUTHORIZED', 401, 'unauthorized'],
   ['LM_ERR_FORBIDDEN', 403, 'forbidden'],
   ['LM_ERR_NOT_FOUND', 404, 'not found'],
   ['LM_ERR_METHOD_NOT_ALLOWED', 405, 'method not allowed'],
   ['LM_ERR_CONFLICT', 409, 'conflicts with the state of the agent'],
   ['LM_ERR_PAYLOAD_TOO_LARGE', 413, 'request body too large'],
   ['LM_ERR_UNSUPPORTED_MEDIA_TYPE', 415, 'request body must be JSON'],
+  ['LM_ERR_TOO_MANY_CLIENTS', 429, 'too many clients'],
 ];
 
 /** The client's own codes (its other ones, LM_ERR_CONNECT and LM_ERR_TIMEOUT, are protocol's). */

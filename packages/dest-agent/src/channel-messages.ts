@@ -1,12 +1,11 @@
 import type { SharedMemoryHandles } from '@livemig/guest';
+import type { TransportSecurity } from '@livemig/agent-runtime/transport';
 
-/**
- * What a receiver worker is spawned with (its `workerData`): the address its port listens on, and how long a
- * connection may stay silent before an assignment (after it, ReceiverWorkerData's idleTimeoutMs counts).
- */
+/** What a receiver worker is spawned with (its `workerData`): the address its port listens on. */
 export interface ReceiverSpawnData {
   host: string;
-  idleTimeoutMs: number;
+  /** The agent's credentials: a connection is authenticated before its first byte is read. */
+  security: TransportSecurity;
 }
 
 export interface ReceiverWorkerData {
@@ -15,11 +14,15 @@ export interface ReceiverWorkerData {
   reservationId: string;
   channel: number;
   idleTimeoutMs: number;
+  /** The source's address (its control connection's): connections from anywhere else are dropped at once. */
+  sourceAddress: string;
 }
 
 /** Receiver worker -> main thread. `online` (its greeting): code loaded and listening on `port`. */
 export type ReceiverEvent =
   | { type: 'online'; port: number }
+  /** The reply to `assign`: from now on the port takes the reservation's source. */
+  | { type: 'assigned' }
   | { type: 'round-end'; round: number; pages: number; bytes: number }
   /** The open round so far: sent at most every CHANNEL_PROGRESS_INTERVAL_MS while pages arrive. */
   | { type: 'progress'; round: number; pages: number; bytes: number }

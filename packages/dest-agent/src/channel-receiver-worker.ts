@@ -1,8 +1,9 @@
 /**
  * One data channel of an incoming migration. Spawned into the warm pool, it listens at once on a port of its
- * own, so a reservation puts that port in Accept without waiting for this thread. Once assigned a reservation's
- * channel, it takes the first connection that opens with that reservation's ChannelHello: any other is aborted,
- * and one that came before the assignment waits for it, unread. It then decodes page batches and applies them
+ * own, and drops every connection until a reservation assigns it a channel (that reservation's Accept, which
+ * names the port, goes out only once this thread said it is assigned). It then takes the first connection from
+ * the source's address that authenticates and opens with the reservation's ChannelHello: any other is dropped
+ * or aborted, and a few silent ones can never hold the port (MAX_OPENING). It then decodes page batches and applies them
  * straight into shared guest memory, recording each page's CRC and marking non-zero pages touched. Channels
  * carry disjoint pages (sharded by 64-page group), and each channel applies its pages in wire order, so no
  * older copy of a page ever overwrites a newer one.
@@ -22,42 +23,67 @@ import {
   readPageBatch,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
-import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, errorSummary, warmUpConnections } from '@livemig/agent-runtime/transport';
+import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, errorSummary, secureServer, warmUpConnections } from '@livemig/agent-runtime/transport';
 import type { ReceiverCommand, ReceiverEvent, ReceiverSpawnData, ReceiverWorkerData } from './channel-messages.js';
 
-/** Connections held at once: the source opens one; until the assignment, strangers cannot pile up past this. */
-const MAX_CONNECTIONS = 8;
+/**
+ * Connections of the reserved source's address that may be opening this channel at once (TLS handshake and
+ * ChannelHello). A new one beyond this evicts the oldest that has sent nothing yet (else the oldest): strangers
+ * that connect and stay silent can never hold the port against the source, which speaks at once and leaves
+ * this set as soon as its first bytes are read.
+ */
+const MAX_OPENING = 32;
+/** How long a connection may take to authenticate and send ChannelHello (or the idle timeout, if shorter). */
+const OPEN_TIMEOUT_MS = 10_000;
 
 const port = parentPort!;
-const { host, idleTimeoutMs } = workerData as ReceiverSpawnData;
+const { host, security } = workerData as ReceiverSpawnData;
 const post = (event: ReceiverEvent): void => port.postMessage(event);
-let assign: (data: ReceiverWorkerData) => void = () => {};
-const assigned = new Promise<ReceiverWorkerData>((resolve) => {
-  assign = resolve;
-});
+/** The reservation's channel, once assigned: until then every connection is dropped at once. */
+let assignment: ReceiverWorkerData | undefined;
 /** The connection that opened this channel. */
 let connection: FramedSocket | undefined;
 let noSource: NodeJS.Timeout | undefined;
+/** Connections authenticating or about to send ChannelHello, oldest first. */
+const opening = new Set<Socket>();
+/** Those of them whose first bytes (a TLS ClientHello, or ChannelHello) have arrived. */
+const spoke = new WeakSet<Socket>();
 
-/** Makes `socket` this channel's connection if it opens with the assigned reservation's ChannelHello. */
-async function offer(socket: Socket): Promise<void> {
-  // A connection that comes before the assignment waits for it unread; silent that long, or failing, it goes.
-  const drop = (): void => void socket.destroy();
-  socket.setTimeout(idleTimeoutMs).on('timeout', drop).on('error', drop);
-  const data = await assigned;
-  socket.off('timeout', drop).off('error', drop);
-  if (socket.destroyed) return;
-  const conn = new FramedSocket(socket, { idleTimeoutMs: data.idleTimeoutMs });
+/**
+ * Makes `raw` this channel's connection if it comes from the reserved source's address, authenticates (TLS,
+ * when the agent has credentials) and opens with the assigned reservation's ChannelHello. Anything else is
+ * dropped: at once before the assignment or from another address, after a short timeout otherwise.
+ */
+async function offer(raw: Socket): Promise<void> {
+  const data = assignment;
+  if (!data || connection || !sameAddress(raw.remoteAddress, data.sourceAddress)) {
+    raw.destroy();
+    return;
+  }
+  if (opening.size >= MAX_OPENING) {
+    const silent = [...opening].find((socket) => !spoke.has(socket));
+    (silent ?? opening.values().next().value)?.destroy();
+  }
+  opening.add(raw);
+  raw.once('close', () => opening.delete(raw));
+  const timeoutMs = Math.min(OPEN_TIMEOUT_MS, data.idleTimeoutMs);
+  let conn: FramedSocket | undefined;
   let opens = false;
   try {
-    const hello = await conn.receive(data.idleTimeoutMs, 'ChannelHello');
+    // Unread until then: TLS (or the frame decoder) takes the buffered bytes when it wraps the socket.
+    await firstBytes(raw, timeoutMs);
+    spoke.add(raw);
+    conn = new FramedSocket(await secureServer(raw, security, timeoutMs), { idleTimeoutMs: data.idleTimeoutMs });
+    const hello = await conn.receive(timeoutMs, 'ChannelHello');
     opens =
       hello.type === FrameType.ChannelHello &&
       hello.message.reservationId === data.reservationId &&
       hello.message.channel === data.channel;
   } catch {
-    // closed, garbled or silent before its first frame: not this channel's source
+    // not authenticated, closed, garbled or silent before its first frame: not this channel's source
   }
+  opening.delete(raw);
+  if (!conn) return;
   if (!opens || connection) {
     conn.abort(new HandshakeError(`data channel ${data.channel} was not opened with this reservation's ChannelHello`));
     return;
@@ -65,7 +91,30 @@ async function offer(socket: Socket): Promise<void> {
   connection = conn;
   clearTimeout(noSource);
   server.close();
+  for (const other of opening) other.destroy();
   await serve(conn, data);
+}
+
+/** Resolves once `socket` has bytes to read (left unread); rejects when it closes or stays silent for `timeoutMs`. */
+function firstBytes(socket: Socket, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error): void => {
+      clearTimeout(timer);
+      socket.off('readable', onReadable).off('close', onClose);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onReadable = (): void => done();
+    const onClose = (): void => done(new Error('closed before its first bytes'));
+    const timer = setTimeout(() => done(new Error(`silent for ${timeoutMs} ms`)), timeoutMs);
+    socket.on('readable', onReadable).once('close', onClose);
+  });
+}
+
+/** Whether two socket addresses are the same host (an IPv4 address may appear IPv4-mapped on a dual-stack socket). */
+function sameAddress(a: string | undefined, b: string): boolean {
+  const plain = (address: string | undefined): string | undefined => address?.replace(/^::ffff:/, '');
+  return plain(a) === plain(b);
 }
 
 async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void> {
@@ -132,7 +181,6 @@ function fail(error: unknown): void {
 }
 
 const server = createServer((socket) => void offer(socket).catch(fail));
-server.maxConnections = MAX_CONNECTIONS;
 // A worker that cannot listen fails to spawn: the pool never hands it out.
 server.once('error', (error) => {
   throw error;
@@ -151,7 +199,9 @@ port.on('message', (command: ReceiverCommand) => {
     noSource = setTimeout(() => {
       fail(new TimeoutError(`data channel ${data.channel}: the source did not connect within ${data.idleTimeoutMs} ms`));
     }, data.idleTimeoutMs);
-    assign(data);
+    assignment = data;
+    // The reservation sends Accept (and the source learns this port) only after this reply.
+    post({ type: 'assigned' });
   } else {
     connection?.destroy();
     port.close();

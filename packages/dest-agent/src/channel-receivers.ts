@@ -11,6 +11,8 @@ export interface ChannelReceiversOptions {
   memory: GuestMemory;
   checksums: PageChecksums;
   idleTimeoutMs: number;
+  /** Where the source's control connection comes from: the only address a data port takes connections from. */
+  sourceAddress: string;
 }
 
 /** What the main thread knows of one channel, from its worker's reports. */
@@ -46,7 +48,8 @@ export class ChannelReceivers {
 
   /**
    * Takes `count` workers from the pool, already listening on their ports, and assigns them the reservation's
-   * channels. Resolves without waiting for them: a pooled worker's port is known from its greeting.
+   * channels. Resolves once each said it is assigned (a message round trip; a pooled worker's port is known
+   * from its greeting).
    * @throws the failure of a worker spawned because the pool had too few, or of one before it was assigned
    *   (every worker taken is terminated then)
    */
@@ -62,9 +65,12 @@ export class ChannelReceivers {
           reservationId: options.reservationId,
           channel,
           idleTimeoutMs: options.idleTimeoutMs,
+          sourceAddress: options.sourceAddress,
         };
         receivers.threads.post(channel, { type: 'assign', data });
       });
+      // A port drops every connection until it is assigned: Accept may name it only after this.
+      await Promise.all(receivers.channels.map((_, channel) => receivers.threads.reply(channel, 'assigned')));
     } catch (error) {
       receivers.threads.terminate();
       throw error;
@@ -99,8 +105,9 @@ export class ChannelReceivers {
     await this.threads.close();
   }
 
-  /** Every message of a receiver worker is a report: none is a reply. */
+  /** Every message of a receiver worker is a report, except `assigned`: the reply to `assign`. */
   private onEvent(channel: Channel, event: ReceiverEvent): boolean {
+    if (event.type === 'assigned') return false;
     if (event.type === 'progress') {
       channel.openPages = event.pages;
       channel.openBytes = event.bytes;

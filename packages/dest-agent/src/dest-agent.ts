@@ -4,9 +4,27 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FrameType, OutcomeDecidedError, RefusedError, type Frame } from '@livemig/protocol';
-import { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, silentLogger, warmUpConnections, type Logger } from '@livemig/agent-runtime';
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  FramedSocket,
+  PLAINTEXT,
+  errorSummary,
+  secureServer,
+  silentLogger,
+  warmUpConnections,
+  type Logger,
+  type TransportSecurity,
+} from '@livemig/agent-runtime';
 import type { ChannelReceivers } from './channel-receivers.js';
 import { CommitJournal } from './commit-journal.js';
+import {
+  DEFAULT_MAX_ENDED_RECORDS,
+  DEFAULT_MAX_INCOMING,
+  DEFAULT_MAX_PENDING_CONNECTIONS,
+  DEFAULT_PRE_AUTH_TIMEOUT_MS,
+  pruneEndedRecords,
+  type AdmissionLimits,
+} from './admission.js';
 import { HELLO_TIMEOUT_MS, sendRefuse } from './incoming/handshake.js';
 import { serveOutcomeQuery } from './incoming/outcome-query.js';
 import { ParkedGuests } from './incoming/parked-guests.js';
@@ -19,10 +37,13 @@ import { VcpuPool } from './vcpu-pool.js';
 
 export type { ArrivedGuest } from './incoming/incoming-migration.js';
 
-export interface DestAgentOptions {
+export interface DestAgentOptions extends AdmissionLimits {
   /** Guest memory this agent may hold at once (reservations beyond it are refused). */
   maxMemoryBytes: number;
-  token?: string;
+  /** Threads (data channels plus vCPUs) its incoming guests may claim at once (default 64). */
+  maxThreads?: number;
+  /** How connections to this agent (control, data channels, outcome queries) are secured; default plain TCP. */
+  security?: TransportSecurity;
   log?: Logger;
   /** An incoming migration with no traffic for this long fails with LM_ERR_TIMEOUT. */
   idleTimeoutMs?: number;
@@ -44,6 +65,8 @@ export interface DestAgentEvents {
   incoming: [remote: string, id: string];
   arrived: [arrival: ArrivedGuest];
   failed: [report: IncomingReport];
+  /** A connection refused before anything was read from it: its TLS handshake failed, or its peer is not allowed. */
+  unauthenticated: [error: { code: string; message: string }];
 }
 
 /**
@@ -54,6 +77,7 @@ export interface DestAgentEvents {
 export class DestAgent extends EventEmitter<DestAgentEvents> {
   readonly reservations: MemoryReservations;
   private readonly log: Logger;
+  private readonly security: TransportSecurity;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private accepting = true;
@@ -73,11 +97,14 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   private readonly inFlight = new Set<string>();
   /** Incoming migrations on their control connections now. */
   private receiving = 0;
+  /** Connections on the main port not yet authenticated or without their first frame. */
+  private pending = 0;
 
   constructor(private readonly options: DestAgentOptions) {
     super();
-    this.reservations = new MemoryReservations(options.maxMemoryBytes);
+    this.reservations = new MemoryReservations(options.maxMemoryBytes, options.maxThreads);
     this.log = options.log ?? silentLogger();
+    this.security = options.security ?? PLAINTEXT;
     this.server = createServer();
     this.vcpuPool = new VcpuPool(options.warmVcpus ?? 2);
   }
@@ -103,7 +130,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     const address = this.server.address() as AddressInfo;
     const pool = new ReceiverPool(this.options.warmChannels ?? 2, {
       host,
-      idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      security: this.security,
     });
     this.pool = pool;
     // Registered in the same turn as the listen completed: no connection can come before it.
@@ -199,37 +226,70 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     void stopped.finally(() => this.stopping.delete(stopped));
   }
 
-  private async handle(socket: Socket, pool: ReceiverPool): Promise<void> {
-    this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
-    const conn = new FramedSocket(socket, { idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
-    // The first frame tells a migration (Hello) from an outcome connection (OutcomeQuery).
-    const first = conn.receive(this.options.helloTimeoutMs ?? HELLO_TIMEOUT_MS, 'Hello');
-    const query = await first.then((frame) => (frame.type === FrameType.OutcomeQuery ? frame : undefined), () => undefined);
-    if (query) {
-      await serveOutcomeQuery(conn, query.message, {
+  private async handle(raw: Socket, pool: ReceiverPool): Promise<void> {
+    if (this.pending >= (this.options.maxPendingConnections ?? DEFAULT_MAX_PENDING_CONNECTIONS)) {
+      // Closed unread: connections that never authenticate can hold only this many slots, never memory.
+      raw.destroy();
+      return;
+    }
+    this.sockets.add(raw);
+    raw.once('close', () => this.sockets.delete(raw));
+    this.pending += 1;
+    const opened = await this.open(raw);
+    this.pending -= 1;
+    if (!opened) return;
+    const { conn, first } = opened;
+    if (first.type === FrameType.OutcomeQuery) {
+      await serveOutcomeQuery(conn, first.message, {
         journal: this.journal,
         parked: this.parked,
         inFlight: this.inFlight,
         log: this.log,
         confirmTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-        ...(this.options.token === undefined ? {} : { token: this.options.token }),
       });
       return;
     }
-    if (!this.accepting) {
+    const busy = this.receiving >= (this.options.maxIncoming ?? DEFAULT_MAX_INCOMING);
+    if (!this.accepting || busy) {
       // Only the migration in flight may still be asked about; a new one is refused, and never recorded.
-      const frame = await first.catch(() => undefined);
-      if (frame?.type === FrameType.Hello) await sendRefuse(conn, new RefusedError('this destination takes no more migrations')).catch(() => conn.destroy());
+      const refusal = busy
+        ? new RefusedError(`this destination is receiving ${this.receiving} migrations, its limit (--max-incoming)`)
+        : new RefusedError('this destination takes no more migrations');
+      if (first.type === FrameType.Hello) await sendRefuse(conn, refusal).catch(() => conn.destroy());
       else conn.destroy();
       return;
     }
     this.receiving += 1;
     try {
-      await this.receive(conn, first, pool);
+      await this.receive(conn, Promise.resolve(first), pool);
     } finally {
       this.receiving -= 1;
       this.closeWhenSettled();
+    }
+  }
+
+  /**
+   * A connection authenticated (TLS, with credentials) and its first frame, which tells a migration (Hello) from
+   * an outcome connection (OutcomeQuery); undefined when it failed either (logged when it did not authenticate).
+   */
+  private async open(raw: Socket): Promise<{ conn: FramedSocket; first: Frame } | undefined> {
+    let socket: Socket;
+    try {
+      // Authenticated first: nothing of a stranger's bytes is decoded, and nothing is recorded or reserved for it.
+      socket = await secureServer(raw, this.security, this.options.preAuthTimeoutMs ?? DEFAULT_PRE_AUTH_TIMEOUT_MS);
+    } catch (error) {
+      this.log.warn({ source: `${raw.remoteAddress}:${raw.remotePort}`, err: errorSummary(error) }, 'connection refused: not authenticated');
+      this.emit('unauthenticated', errorSummary(error));
+      return undefined;
+    }
+    const conn = new FramedSocket(socket, { idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
+    try {
+      return { conn, first: await conn.receive(this.options.helloTimeoutMs ?? HELLO_TIMEOUT_MS, 'Hello') };
+    } catch (error) {
+      // Silent, closed or garbled before its first frame: told why (as a failed Hello would be), then closed.
+      this.log.warn({ source: conn.remote, err: errorSummary(error) }, 'connection dropped before its first frame');
+      conn.abort(error instanceof Error ? error : new Error(String(error)));
+      return undefined;
     }
   }
 
@@ -251,12 +311,12 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
         pool,
         vcpuPool: this.vcpuPool,
         ...(this.options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.options.idleTimeoutMs }),
-        ...(this.options.token === undefined ? {} : { token: this.options.token }),
         stopChannels: (channels) => this.stopChannels(channels),
         refillPools: () => this.refillPools(),
       },
       record,
     );
+    pruneEndedRecords(this.incomingRecords, this.options.maxEndedRecords ?? DEFAULT_MAX_ENDED_RECORDS);
     if (arrived) this.emit('arrived', arrived);
     else this.emit('failed', record.report);
   }

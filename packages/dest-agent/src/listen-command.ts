@@ -1,21 +1,33 @@
 import { totalmem } from 'node:os';
 import { writeFile } from 'node:fs/promises';
-import { parseDuration, parseHostPort, parseSize, type Logger } from '@livemig/agent-runtime';
+import {
+  checkControlBinding,
+  checkListenSecurity,
+  loadControlAccess,
+  loadTransportSecurity,
+  parseDuration,
+  parseHostPort,
+  parseSize,
+  type ControlAccessArguments,
+  type Logger,
+  type TlsArguments,
+} from '@livemig/agent-runtime';
 import { ControlApi, GuestHost, planMigration } from '@livemig/source-agent';
 import { BadArgumentError } from '@livemig/protocol';
 import { writeReportHtml } from '@livemig/report-html';
 import { DestAgent, type ArrivedGuest } from './dest-agent.js';
 import type { IncomingReport } from './incoming-report.js';
 
-export interface ListenArguments {
+export interface ListenArguments extends TlsArguments, ControlAccessArguments {
   port: number;
   host: string;
   once: boolean;
   maxMemory?: string;
+  maxThreads: number;
+  maxIncoming: number;
   runFor?: string;
   report?: string;
   reportHtml?: string;
-  token?: string;
   stateDir?: string;
   migrateTo?: string;
   migrateAfter: string;
@@ -40,15 +52,24 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
     throw new BadArgumentError(`--port: expected 0..65535, got ${args.port}`);
   }
   const maxMemoryBytes = args.maxMemory === undefined ? defaultMaxMemory() : parseSize(args.maxMemory, 'max-memory');
+  for (const [flag, value] of [['--max-threads', args.maxThreads], ['--max-incoming', args.maxIncoming]] as const) {
+    if (!Number.isInteger(value) || value < 1 || value > 4096) throw new BadArgumentError(`${flag}: expected 1..4096, got ${value}`);
+  }
   const runForMs = args.runFor === undefined ? undefined : parseDuration(args.runFor, 'run-for');
   const onward = args.migrateTo === undefined ? undefined : parseHostPort(args.migrateTo);
   const migrateAfterMs = parseDuration(args.migrateAfter, 'migrate-after');
   const downtimeLimitMs = parseDuration(args.downtimeLimit, 'downtime-limit');
+  const security = loadTransportSecurity(args);
+  checkListenSecurity(args.host, security, args.insecure ?? false, log);
+  const access = loadControlAccess(args);
+  if (args.controlPort !== undefined) checkControlBinding(args.controlHost, access, () => {});
 
   const agent = new DestAgent({
     maxMemoryBytes,
+    maxThreads: args.maxThreads,
+    maxIncoming: args.maxIncoming,
     log,
-    ...(args.token === undefined ? {} : { token: args.token }),
+    security,
     ...(args.stateDir === undefined ? {} : { stateDir: args.stateDir }),
   });
   const address = await agent.listen(args.port, args.host);
@@ -68,7 +89,8 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
             listening: `${address.host}:${address.port}`,
             reservations: { limitBytes: agent.reservations.limitBytes, freeBytes: agent.reservations.freeBytes },
           }),
-          ...(args.token === undefined ? {} : { migrationDefaults: { token: args.token } }),
+          migrationDefaults: { security },
+          access,
           log,
         });
   if (control) {
@@ -101,7 +123,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
           afterMs: migrateAfterMs,
           downtimeLimitMs,
           maxRounds: args.maxRounds,
-          ...(args.token === undefined ? {} : { token: args.token }),
+          security,
         },
         log,
       );

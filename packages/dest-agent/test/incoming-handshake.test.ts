@@ -14,13 +14,12 @@ import { DestAgent, type IncomingReport } from '@livemig/dest-agent';
 import { PAGES, connectTo, hello, pausedGuestRegisters } from './helpers.js';
 
 const LIMIT_BYTES = 1024 * 1024;
-const TOKEN = 'secret';
 
 // The handshake phase of the destination, spoken to over loopback as a source would: a Hello this agent will
 // not serve is answered with Refuse (then the connection ends, with no Abort after it), anything else that
 // fails before Accept with Abort; nothing is reserved either way.
 describe('incoming handshake', () => {
-  const agent = new DestAgent({ maxMemoryBytes: LIMIT_BYTES, token: TOKEN, warmChannels: 1, warmVcpus: 1 });
+  const agent = new DestAgent({ maxMemoryBytes: LIMIT_BYTES, warmChannels: 1, warmVcpus: 1 });
   let address: { host: string; port: number };
   beforeAll(async () => {
     address = await agent.listen(0);
@@ -53,24 +52,19 @@ describe('incoming handshake', () => {
 
   it('refuses a Hello of another protocol version with LM_ERR_HANDSHAKE', async () => {
     await expectRefused(
-      hello({ protocolVersion: PROTOCOL_VERSION + 1, token: TOKEN }),
+      hello({ protocolVersion: PROTOCOL_VERSION + 1 }),
       'LM_ERR_HANDSHAKE',
       `source speaks protocol version ${PROTOCOL_VERSION + 1}, this agent ${PROTOCOL_VERSION}`,
     );
   });
 
-  it('refuses a wrong token and a missing one with LM_ERR_HANDSHAKE', async () => {
-    await expectRefused(hello({ token: 'guessed' }), 'LM_ERR_HANDSHAKE', 'authentication failed: wrong or missing token');
-    await expectRefused(hello(), 'LM_ERR_HANDSHAKE', 'authentication failed: wrong or missing token');
-  });
-
   it('refuses a source that lacks a required capability with LM_ERR_HANDSHAKE', async () => {
-    await expectRefused(hello({ capabilities: [CAPABILITY_CHANNELS], token: TOKEN }), 'LM_ERR_HANDSHAKE', 'source lacks capability pages-v1');
+    await expectRefused(hello({ capabilities: [CAPABILITY_CHANNELS] }), 'LM_ERR_HANDSHAKE', 'source lacks capability pages-v1');
   });
 
   it('refuses a workload this agent does not know with LM_ERR_HANDSHAKE', async () => {
     const { answer, report, source } = await answerTo(
-      hello({ workload: { name: 'no-such-workload', seed: 1, ops: 0, params: {} }, token: TOKEN }),
+      hello({ workload: { name: 'no-such-workload', seed: 1, ops: 0, params: {} } }),
     );
     const frame = await answer;
     expect(frame.type === FrameType.Refuse && frame.message.code).toBe('LM_ERR_HANDSHAKE');
@@ -80,7 +74,7 @@ describe('incoming handshake', () => {
 
   it('refuses a guest larger than the free memory with LM_ERR_REFUSED, naming what is free', async () => {
     await expectRefused(
-      hello({ geometry: { pageSize: PAGE_SIZE, memoryBytes: 2 * LIMIT_BYTES, slotBytes: 2 * LIMIT_BYTES, vcpus: 1 }, token: TOKEN }),
+      hello({ geometry: { pageSize: PAGE_SIZE, memoryBytes: 2 * LIMIT_BYTES, slotBytes: 2 * LIMIT_BYTES, vcpus: 1 } }),
       'LM_ERR_REFUSED',
       'guest needs 2.0 MiB, this agent has 1.0 MiB free of 1.0 MiB (--max-memory)',
     );
@@ -98,7 +92,7 @@ describe('incoming handshake', () => {
   });
 
   it('reports what the refused Hello said about the guest', async () => {
-    const { report, source } = await answerTo(hello({ guestId: 'refused-guest', token: 'wrong' }));
+    const { report, source } = await answerTo(hello({ guestId: 'refused-guest', capabilities: [CAPABILITY_CHANNELS] }));
     expect(report).toMatchObject({ guestId: 'refused-guest', memoryBytes: PAGES * PAGE_SIZE, vcpus: 1, workload: 'idle', rounds: 0, pagesReceived: 0 });
     expect(agent.incoming().find((incoming) => incoming.id === report.id)?.status).toBe('failed');
     source.destroy();

@@ -55,3 +55,16 @@ describe('MemoryReservations', () => {
     expect(reservations.tryReserve(100 * MiB)?.bytes).toBe(100 * MiB);
   });
 });
+
+describe('MemoryReservations: threads', () => {
+  it('counts the data channels and vCPUs a guest claims against the thread budget, and gives them back', () => {
+    const reservations = new MemoryReservations(256 * MiB, 20);
+    const held = reservations.tryReserve(MiB, 18)!;
+    expect(reservations.freeThreads).toBe(2);
+    // A tiny guest that claims many threads is refused, reserving nothing.
+    expect(reservations.tryReserve(64 * 1024, 3)).toBeUndefined();
+    expect(reservations.freeBytes).toBe(255 * MiB);
+    held.release();
+    expect(reservations.tryReserve(64 * 1024, 20)?.threads).toBe(20);
+  });
+});

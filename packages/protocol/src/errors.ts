@@ -228,6 +228,18 @@ export class JournalError extends MigrationError {
   }
 }
 
+/**
+ * LM_ERR_AUTH: The peer could not be authenticated, or did not authenticate us: a TLS handshake that failed (a
+ * wrong or unknown pre-shared key, a certificate that does not verify or names another host, a peer that does
+ * not speak TLS), or a verified peer whose name is not on the allow-list.
+ */
+export class AuthError extends MigrationError {
+  constructor(message = 'authentication failed', options?: { cause?: unknown }) {
+    super('LM_ERR_AUTH', message, options);
+    this.name = 'AuthError';
+  }
+}
+
 /** The code of InternalError, and what an agent tells the peer in Abort for an error with no code of ours. */
 export const INTERNAL_ERROR_CODE = 'LM_ERR_INTERNAL';
 
@@ -270,6 +282,7 @@ export const WIRE_ERROR_CLASSES: ReadonlyMap<string, MigrationErrorClass> = new 
   ['LM_ERR_PROOF_MISMATCH', ProofMismatchError],
   ['LM_ERR_OUTCOME_DECIDED', OutcomeDecidedError],
   ['LM_ERR_JOURNAL', JournalError],
+  ['LM_ERR_AUTH', AuthError],
 ]);
 
 /**

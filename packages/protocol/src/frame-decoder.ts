@@ -94,6 +94,19 @@ export class FrameDecoder {
     throw this.#error;
   }
 
+  /**
+   * Lets go of every buffer this decoder holds (a partial frame of up to the payload limit, released copies):
+   * call when the connection has closed, so that a peer that sent most of a large frame and left costs nothing
+   * afterwards. Later calls of `push` and `end` throw TruncatedFrameError.
+   */
+  dispose(): void {
+    if (this.#error === undefined && this.hasPartialFrame) this.#error = new TruncatedFrameError('connection closed inside a frame');
+    this.#error ??= new TruncatedFrameError('decoder disposed: the connection closed');
+    this.#spanning = undefined;
+    this.#headerFilled = 0;
+    this.#free.length = 0;
+  }
+
   /** Decodes `chunk`, adding each frame to `frames` as it completes (so a throw leaves the good ones there). */
   #push(chunk: Buffer, frames: Frame[]): void {
     let offset = 0;

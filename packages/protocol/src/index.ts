@@ -32,6 +32,7 @@ export {
 export { channelOfPage } from './channels.js';
 export {
   BadArgumentError,
+  AuthError,
   BadFlagsError,
   BadMagicError,
   BadMessageError,

@@ -39,6 +39,7 @@ const table: Array<[string, string]> = [
   ['ProofMismatchError', 'LM_ERR_PROOF_MISMATCH'],
   ['OutcomeDecidedError', 'LM_ERR_OUTCOME_DECIDED'],
   ['JournalError', 'LM_ERR_JOURNAL'],
+  ['AuthError', 'LM_ERR_AUTH'],
 ];
 
 /** Failures of our own code: never adopted from a peer's Abort. */

@@ -1,4 +1,5 @@
 import type { SharedMemoryHandles } from '@livemig/guest';
+import type { TransportSecurity } from '@livemig/agent-runtime/transport';
 
 /** Per-encoding counters as the page batch writer keeps them (pages, and entry bytes on the wire). */
 export interface EncodingStats {
@@ -16,6 +17,7 @@ export interface SenderWorkerData {
   deltaCacheBytes: number;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
+  security: TransportSecurity;
   /** The migration's SharedRateLimiter buffer (--max-bandwidth), shared by every channel. */
   rateLimit?: SharedArrayBuffer;
   /** The destination reads Lz4Run entries (it agreed to CAPABILITY_LZ4_RUNS). */

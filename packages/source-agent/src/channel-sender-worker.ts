@@ -34,7 +34,7 @@ interface OpenChannel {
 async function open(data: SenderWorkerData): Promise<OpenChannel> {
   const memory = GuestMemory.attach(data.memory);
   const checksums = PageChecksums.attach(data.checksums);
-  const socket = await connectTcp({ host: data.host, port: data.port }, data.connectTimeoutMs);
+  const socket = await connectTcp({ host: data.host, port: data.port }, data.connectTimeoutMs, data.security);
   const conn = new FramedSocket(socket, { idleTimeoutMs: data.idleTimeoutMs });
   await conn.send(encodeChannelHello({ reservationId: data.reservationId, channel: data.channel }));
   post({ type: 'opened', at: performance.timeOrigin + performance.now() });

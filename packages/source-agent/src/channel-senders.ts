@@ -1,4 +1,4 @@
-import { ChannelThreads, spawnThreads, type ReadyThread } from '@livemig/agent-runtime';
+import { ChannelThreads, spawnThreads, type ReadyThread, type TransportSecurity } from '@livemig/agent-runtime';
 import type { GuestMemory } from '@livemig/guest';
 import { channelOfPage, localErrorFromCode, type PageChecksums } from '@livemig/protocol';
 import type { EncodingStats, SenderCommand, SenderEvent, SenderWorkerData } from './channel-messages.js';
@@ -14,6 +14,8 @@ export interface ChannelSendersOptions {
   deltaCacheBytes: number;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
+  /** How each channel's connection is secured: the control connection's credentials. */
+  security: TransportSecurity;
   /** The migration's SharedRateLimiter buffer, if it has a bandwidth limit. */
   rateLimit?: SharedArrayBuffer;
   /** Send consecutive pages in Lz4Run entries (the destination agreed to CAPABILITY_LZ4_RUNS). */
@@ -83,6 +85,7 @@ export class ChannelSenders {
         deltaCacheBytes: Math.floor(options.deltaCacheBytes / this.channels.length),
         idleTimeoutMs: options.idleTimeoutMs,
         connectTimeoutMs: options.connectTimeoutMs,
+        security: options.security,
         lz4Runs: options.lz4Runs,
         ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
       };

@@ -1,4 +1,4 @@
-import { runCli } from '@livemig/agent-runtime';
+import { runCli, withControlAccessOptions, withTlsOptions } from '@livemig/agent-runtime';
 import { WORKLOAD_NAMES } from '@livemig/guest';
 import { migrateCommand, resolveCommand, statusCommand, type MigrateArguments, type ResolveArguments } from './migrate-command.js';
 import { reportCommand, type ReportArguments } from './report-command.js';
@@ -11,7 +11,7 @@ export function main(argv: string[]): Promise<number> {
       'run',
       'boot a guest on vCPU worker threads and optionally live-migrate it to a destination agent',
       (command) =>
-        command
+        withControlAccessOptions(withTlsOptions(command), 'server')
           .option('memory', { type: 'string', describe: 'guest memory size (e.g. 256MiB, 6GiB; default 256MiB, or the image file size)' })
           .option('image-file', { type: 'string', describe: 'start guest memory as the bytes of this raw image file' })
           .option('paused', { type: 'boolean', default: false, describe: 'boot with every vCPU parked (a paused guest migrates as pure stop-and-copy)' })
@@ -39,7 +39,6 @@ export function main(argv: string[]): Promise<number> {
           .option('control-port', { type: 'number', describe: 'serve the control API (JSON over HTTP) on this port; the agent then runs until signalled' })
           .option('control-host', { type: 'string', default: '127.0.0.1', describe: 'address of the control API' })
           .option('run-for', { type: 'string', describe: 'stop hosting the guest after this long' })
-          .option('token', { type: 'string', describe: 'shared secret the destination expects in the handshake' })
           .option('answer-timeout', { type: 'string', describe: "after Complete, wait this long for each of the destination's answers (Committed, Activated, Outcome) before taking it as lost (default 60s)" })
           .option('outcome-timeout', { type: 'string', describe: 'after a lost answer to Complete, ask the destination for the outcome this long (default 60s)' })
           .option('report', { type: 'string', describe: 'write the JSON report to this file' })
@@ -52,7 +51,7 @@ export function main(argv: string[]): Promise<number> {
       'migrate',
       'start a migration on a running source agent (its control API) and follow it with a progress bar',
       (command) =>
-        command
+        withControlAccessOptions(command, 'client')
           .option('control', { type: 'string', demandOption: true, describe: 'control API of the source agent (e.g. http://127.0.0.1:7400)' })
           .option('to', { type: 'string', demandOption: true, describe: 'destination agent HOST:PORT' })
           .option('policy', { type: 'string', describe: 'switchover policy: downtime, xen, patterns' })
@@ -63,7 +62,6 @@ export function main(argv: string[]): Promise<number> {
           .option('auto-converge', { type: 'boolean', describe: 'throttle the vCPUs when they dirty pages faster than they are sent' })
           .option('streams', { type: 'number', describe: 'data channels' })
           .option('delta-cache', { type: 'string', describe: 'memory for delta-encoding resent pages' })
-          .option('token', { type: 'string', describe: 'shared secret the destination expects' })
           .option('json', { type: 'boolean', default: false, describe: 'print the final report as JSON' }),
       async (args) => {
         context.setExitCode(await migrateCommand(args as unknown as MigrateArguments, context.log, context.signal));
@@ -73,7 +71,7 @@ export function main(argv: string[]): Promise<number> {
       'resolve',
       "decide a migration whose outcome is unknown (POST /migrations/:id/resolve): resume the guest here, or discard it here",
       (command) =>
-        command
+        withControlAccessOptions(command, 'client')
           .option('control', { type: 'string', demandOption: true, describe: 'control API URL' })
           .option('id', { type: 'string', demandOption: true, describe: 'the migration id' })
           .option('action', { type: 'string', choices: ['resume', 'discard'], demandOption: true, describe: 'resume: the guest runs here again; discard: it is dropped here' }),
@@ -95,9 +93,9 @@ export function main(argv: string[]): Promise<number> {
     .command(
       'status',
       "print a running agent's status (GET /status) as JSON",
-      (command) => command.option('control', { type: 'string', demandOption: true, describe: 'control API URL' }),
+      (command) => withControlAccessOptions(command, 'client').option('control', { type: 'string', demandOption: true, describe: 'control API URL' }),
       async (args) => {
-        context.setExitCode(await statusCommand(args as unknown as { control: string }));
+        context.setExitCode(await statusCommand(args as unknown as { control: string; controlTokenFile?: string }));
       },
     ),
   );

@@ -7,6 +7,7 @@ import {
   metricsHandler,
   optionSchema,
   readOptions,
+  type ControlAccess,
   type ControlMetrics,
   type ListenAddress,
   type MetricSample,
@@ -35,7 +36,9 @@ export interface ControlApiSource {
    * that migration holds no parked guest
    */
   resolveIncoming?(id: string, action: 'resume' | 'discard'): Promise<Record<string, unknown>>;
-  /** Defaults for POST /migrations (e.g. the agent's --token). */
+  /** Who may use the API: bearer token and allowed Host names (--control-token-file, --control-allow-host). */
+  access?: ControlAccess;
+  /** Defaults for POST /migrations: the command line's flags, and the agent's credentials (never taken from a request). */
   migrationDefaults?: Partial<MigrationOptions>;
   log?: Logger;
 }
@@ -56,7 +59,6 @@ const START_OPTIONS = optionSchema({
   ...PARAMETER_OPTIONS,
   streams: { type: 'number', integer: true, min: 1, max: MAX_STREAMS },
   deltaCacheBytes: { type: 'number', integer: true, min: 0 },
-  token: { type: 'string' },
 });
 
 /**
@@ -75,7 +77,7 @@ export class ControlApi {
     this.metrics = createMetrics(`livemig_${source.agent}`, METRICS, () => this.samples(), {
       defaultLabels: { agent: source.agent },
     });
-    this.server = new ControlServer(this.routes(), source.log ? { logger: source.log } : {});
+    this.server = new ControlServer(this.routes(), { ...(source.log ? { logger: source.log } : {}), ...(source.access ? { access: source.access } : {}) });
   }
 
   listen(port: number, host = '127.0.0.1'): Promise<ListenAddress> {

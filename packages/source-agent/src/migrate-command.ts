@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ControlClient, parseDuration, parseHostPort, parseRate, parseSize, type Logger } from '@livemig/agent-runtime';
+import { ControlClient, loadControlAccess, parseDuration, parseHostPort, parseRate, parseSize, type Logger } from '@livemig/agent-runtime';
 import type { MigrationStats } from './outgoing/live-stats.js';
 import { isFinalPhase } from './outgoing/phases.js';
 import { ProgressBar } from './progress-bar.js';
@@ -9,6 +9,7 @@ import { requirePolicyName } from './switchover/index.js';
 
 export interface MigrateArguments {
   control: string;
+  controlTokenFile?: string;
   to: string;
   policy?: string;
   downtimeLimit?: string;
@@ -18,7 +19,6 @@ export interface MigrateArguments {
   autoConverge?: boolean;
   streams?: number;
   deltaCache?: string;
-  token?: string;
   json: boolean;
 }
 
@@ -31,7 +31,7 @@ const POLL_MS = 200;
  * Returns 0 when it completed, 1 otherwise.
  */
 export async function migrateCommand(args: MigrateArguments, log: Logger, signal: AbortSignal): Promise<number> {
-  const client = new ControlClient(args.control);
+  const client = controlClient(args);
   parseHostPort(args.to);
   const options: Record<string, unknown> = { target: args.to };
   if (args.policy !== undefined) options.policy = requirePolicyName(args.policy, '--policy');
@@ -42,7 +42,6 @@ export async function migrateCommand(args: MigrateArguments, log: Logger, signal
   if (args.autoConverge !== undefined) options.autoConverge = args.autoConverge;
   if (args.streams !== undefined) options.streams = args.streams;
   if (args.deltaCache !== undefined) options.deltaCacheBytes = parseSize(args.deltaCache, 'delta-cache');
-  if (args.token !== undefined) options.token = args.token;
 
   const started = await client.post<MigrationStats>('/migrations', options);
   const path = `/migrations/${encodeURIComponent(started.id)}`;
@@ -85,6 +84,7 @@ export async function migrateCommand(args: MigrateArguments, log: Logger, signal
 /** `source-agent status`: prints the agent's GET /status as JSON. */
 export interface ResolveArguments {
   control: string;
+  controlTokenFile?: string;
   id: string;
   action: 'resume' | 'discard';
 }
@@ -95,13 +95,19 @@ export interface ResolveArguments {
  * @throws ControlClientError when the agent refuses (409 while it still asks the destination, or nothing to resolve)
  */
 export async function resolveCommand(args: ResolveArguments): Promise<number> {
-  const migration = await new ControlClient(args.control).post<unknown>(`/migrations/${encodeURIComponent(args.id)}/resolve`, { action: args.action });
+  const migration = await controlClient(args).post<unknown>(`/migrations/${encodeURIComponent(args.id)}/resolve`, { action: args.action });
   process.stdout.write(`${JSON.stringify(migration, null, 2)}\n`);
   return 0;
 }
 
-export async function statusCommand(args: { control: string }): Promise<number> {
-  const status = await new ControlClient(args.control).get<unknown>('/status');
+export async function statusCommand(args: { control: string; controlTokenFile?: string }): Promise<number> {
+  const status = await controlClient(args).get<unknown>('/status');
   process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
   return 0;
+}
+
+/** The client of the agent at `--control`, with its bearer token when `--control-token-file` is given. */
+function controlClient(args: { control: string; controlTokenFile?: string }): ControlClient {
+  const { token } = loadControlAccess(args);
+  return new ControlClient(args.control, token === undefined ? {} : { token });
 }

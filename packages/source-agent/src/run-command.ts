@@ -10,9 +10,23 @@ import { requirePolicyName } from './switchover/index.js';
 import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, checkStreams } from './outgoing/index.js';
 import { emptyReport, type MigrationReport } from './report.js';
 import { writeReportHtml } from '@livemig/report-html';
-import { formatBytes, parseDuration, parseHostPort, parseRate, parseSize, warmUpConnections, type Logger } from '@livemig/agent-runtime';
+import {
+  formatBytes,
+  isLoopback,
+  loadTransportSecurity,
+  parseDuration,
+  parseHostPort,
+  parseRate,
+  parseSize,
+  warmUpConnections,
+  type Logger,
+  type TlsArguments,
+  checkControlBinding,
+  loadControlAccess,
+  type ControlAccessArguments,
+} from '@livemig/agent-runtime';
 
-export interface RunArguments {
+export interface RunArguments extends TlsArguments, ControlAccessArguments {
   memory?: string;
   imageFile?: string;
   paused: boolean;
@@ -37,7 +51,6 @@ export interface RunArguments {
   runFor?: string;
   report?: string;
   reportHtml?: string;
-  token?: string;
   outcomeTimeout?: string;
   answerTimeout?: string;
 }
@@ -68,6 +81,13 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   const maxBandwidthBytesPerSec = args.maxBandwidth === undefined ? 0 : parseRate(args.maxBandwidth, 'max-bandwidth');
 
   const deltaCacheBytes = parseSize(args.deltaCache, 'delta-cache');
+  const security = loadTransportSecurity(args);
+  const access = loadControlAccess(args);
+  // Before the guest boots: a control API that would refuse to listen fails the command at once (exit 2).
+  if (args.controlPort !== undefined) checkControlBinding(args.controlHost, access, () => {});
+  if (security.kind === 'none' && target !== undefined && !isLoopback(target.host)) {
+    log.warn({ target: args.migrateTo }, 'migrating to a non-loopback address without TLS: the guest crosses the network in clear');
+  }
   checkStreams(args.streams);
   // The channel threads load their code while the image is read and the guest boots.
   const channels = target === undefined ? undefined : ChannelSenders.spawn(args.streams);
@@ -97,7 +117,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     autoConverge: args.autoConverge,
     streams: args.streams,
     deltaCacheBytes,
-    ...(args.token === undefined ? {} : { token: args.token }),
+    security,
     ...(args.outcomeTimeout === undefined ? {} : { outcomeTimeoutMs: parseDuration(args.outcomeTimeout, 'outcome-timeout') }),
     ...(answerTimeoutMs === undefined ? {} : { answerTimeoutMs }),
   };
@@ -109,7 +129,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     // Only a control API can take the operator's decision on an unknown outcome.
     unresolved: args.controlPort === undefined ? 'end' : 'wait',
   });
-  const control = args.controlPort === undefined ? undefined : new ControlApi({ agent: 'source', host: () => host, migrationDefaults, log });
+  const control = args.controlPort === undefined ? undefined : new ControlApi({ agent: 'source', host: () => host, migrationDefaults, access, log });
   if (control) {
     control.watch(host);
     const address = await control.listen(args.controlPort!, args.controlHost);

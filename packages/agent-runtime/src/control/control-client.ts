@@ -12,12 +12,15 @@ export interface ControlEvent {
 export interface ControlClientOptions {
   /** Time limit of each request (not of event streams); default 30000 ms. */
   timeoutMs?: number;
+  /** Bearer token the agent requires (its --control-token-file). */
+  token?: string;
 }
 
 /** Client of an agent's control API, for the CLI. `baseUrl` is `http://host:port` (a bare `host:port` works too). */
 export class ControlClient {
   readonly baseUrl: string;
   private readonly timeoutMs: number;
+  private readonly authorization: Record<string, string>;
 
   constructor(baseUrl: string, options: ControlClientOptions = {}) {
     const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(baseUrl) ? baseUrl : `http://${baseUrl}`;
@@ -32,6 +35,7 @@ export class ControlClient {
     }
     this.baseUrl = url.href.replace(/\/+$/, '');
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.authorization = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
   }
 
   get<T>(path: string): Promise<T> {
@@ -124,6 +128,7 @@ export class ControlClient {
   }
 
   private async fetch(url: string, init: RequestInit): Promise<Response> {
+    init.headers = { ...(init.headers as Record<string, string> | undefined), ...this.authorization };
     try {
       return await fetch(url, init);
     } catch (err) {

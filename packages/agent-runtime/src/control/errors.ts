@@ -14,7 +14,9 @@ import { errorSummary } from '../error-summary.js';
 export const CONTROL_ERRORS = {
   /** Malformed JSON, a body that is not an object, an unknown option or a value out of range. */
   LM_ERR_BAD_REQUEST: { status: 400, message: 'bad request' },
-  /** A request from a web page (it has an Origin header). */
+  /** A request without the bearer token (--control-token-file), or with another one. */
+  LM_ERR_UNAUTHORIZED: { status: 401, message: 'unauthorized' },
+  /** A request from a web page (it has an Origin header), or naming a Host the agent does not answer to. */
   LM_ERR_FORBIDDEN: { status: 403, message: 'forbidden' },
   /** An unknown path, migration id, or no guest to show. */
   LM_ERR_NOT_FOUND: { status: 404, message: 'not found' },
@@ -26,6 +28,8 @@ export const CONTROL_ERRORS = {
   LM_ERR_PAYLOAD_TOO_LARGE: { status: 413, message: 'request body too large' },
   /** A request body that is not application/json in UTF-8. */
   LM_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'request body must be JSON' },
+  /** An event stream beyond the server's limit of clients at once. */
+  LM_ERR_TOO_MANY_CLIENTS: { status: 429, message: 'too many clients' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 /** The control API client's own codes (ControlClientError), with the message when none is given. */

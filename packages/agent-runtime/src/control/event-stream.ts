@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { controlError } from './errors.js';
 
 export interface EventStreamOptions {
   /** Interval of the keep-alive comment; default 15000 ms. Proxies and clients drop streams silent for long. */
@@ -7,6 +8,8 @@ export interface EventStreamOptions {
   backlog?: number;
   /** A client whose unsent output exceeds this many bytes is too slow and is dropped; default 1 MiB. */
   maxBufferedBytes?: number;
+  /** Clients at once; one more is refused with LM_ERR_TOO_MANY_CLIENTS (429); default 32. */
+  maxClients?: number;
 }
 
 interface Sent {
@@ -24,6 +27,7 @@ export class EventStream {
   private readonly heartbeatMs: number;
   private readonly backlogSize: number;
   private readonly maxBufferedBytes: number;
+  private readonly maxClients: number;
   private readonly backlog: Sent[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
   private lastId = 0;
@@ -33,6 +37,7 @@ export class EventStream {
     this.heartbeatMs = options.heartbeatMs ?? 15_000;
     this.backlogSize = options.backlog ?? 100;
     this.maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
+    this.maxClients = options.maxClients ?? 32;
   }
 
   /** Number of connected clients. */
@@ -48,8 +53,12 @@ export class EventStream {
   /**
    * Takes over `res`: answers 200 text/event-stream and keeps the response open until the client leaves or
    * close() is called. A client sending `Last-Event-ID: N` first gets the kept events after N.
+   * @throws ControlError LM_ERR_TOO_MANY_CLIENTS when `maxClients` are connected (nothing is written then)
    */
   attach(req: IncomingMessage, res: ServerResponse): void {
+    if (this.clientSet.size >= this.maxClients) {
+      throw controlError('LM_ERR_TOO_MANY_CLIENTS', `${this.clientSet.size} event streams are open, this agent's limit`);
+    }
     if (this.closed) {
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end('event stream closed\n');
       return;

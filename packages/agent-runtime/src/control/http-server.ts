@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { checkAccess, checkControlBinding, type ControlAccess } from './access.js';
 import { controlError, errorBody, toControlError } from './errors.js';
 import { DEFAULT_BODY_LIMIT, readJsonObjectBody } from './json-body.js';
 import { Router, type HttpMethod } from './router.js';
@@ -43,6 +44,8 @@ export interface ControlServerOptions {
   bodyLimit?: number;
   /** How long close() lets requests in flight finish before it drops their connections; default 5000 ms. */
   closeGraceMs?: number;
+  /** Bearer token and Host names: checked on every request, before routing (see checkAccess). */
+  access?: ControlAccess;
 }
 
 export interface ListenAddress {
@@ -59,6 +62,7 @@ export class ControlServer {
   private readonly logger: ControlLogger | undefined;
   private readonly bodyLimit: number;
   private readonly closeGraceMs: number;
+  private readonly access: ControlAccess;
   private readonly streams = new Set<ServerResponse>();
   /** Open connections and how many of their requests are not answered yet. */
   private readonly sockets = new Map<Socket, number>();
@@ -70,6 +74,7 @@ export class ControlServer {
     this.logger = options.logger;
     this.bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
     this.closeGraceMs = options.closeGraceMs ?? 5000;
+    this.access = options.access ?? {};
   }
 
   /** The bound address while listening. */
@@ -79,10 +84,18 @@ export class ControlServer {
     return { host: address.address, port: address.port };
   }
 
-  /** Binds the server; port 0 picks a free port. Resolves with the bound address. */
+  /**
+   * Binds the server; port 0 picks a free port. Resolves with the bound address.
+   * @throws BadArgumentError (rejects) for an address beyond loopback without a bearer token
+   */
   listen(port: number, host = '127.0.0.1'): Promise<ListenAddress> {
     if (this.server !== undefined || this.closing !== undefined) {
       return Promise.reject(new Error('control server: listen() after listen() or close()'));
+    }
+    try {
+      checkControlBinding(host, this.access, (message) => this.logger?.warn({ host }, message));
+    } catch (error) {
+      return Promise.reject(error);
     }
     const server = createServer((req, res) => void this.handle(req, res));
     server.on('connection', (socket: Socket) => {
@@ -154,6 +167,8 @@ export class ControlServer {
       if (req.headers.origin !== undefined) {
         throw controlError('LM_ERR_FORBIDDEN', `requests from a web page (Origin ${oneLineHeader(req.headers.origin)}) are refused`);
       }
+      // Before routing: every path, those added later included, needs the token and a Host this agent answers to.
+      checkAccess(req, this.access);
       const match = this.router.match(method, url.pathname);
       if (match.kind === 'not-found') {
         throw controlError('LM_ERR_NOT_FOUND', `unknown path ${url.pathname}`);

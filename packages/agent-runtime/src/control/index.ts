@@ -1,3 +1,4 @@
+export { checkAccess, checkControlBinding, readControlToken, type ControlAccess } from './access.js';
 export { ControlClient, type ControlClientOptions, type ControlEvent } from './control-client.js';
 export {
   CONTROL_CLIENT_ERRORS,
@@ -34,6 +35,7 @@ export {
   type MetricsCollector,
 } from './metrics.js';
 export {
+  MAX_STRING_OPTION_CHARS,
   optionSchema,
   readOptions,
   type BooleanOption,

@@ -6,7 +6,12 @@ export interface StringOption {
   required?: boolean;
   /** The only values allowed. */
   enum?: readonly string[];
+  /** The longest value taken, in characters; default MAX_STRING_OPTION_CHARS. */
+  maxLength?: number;
 }
+
+/** Every string option is bounded: the longest value taken when its spec names no other limit. */
+export const MAX_STRING_OPTION_CHARS = 256;
 
 export interface NumberOption {
   type: 'number';
@@ -87,7 +92,9 @@ function checkValue(spec: OptionSpec, value: unknown): string | undefined {
         const allowed = `one of ${spec.enum.map(quote).join(', ')}`;
         return typeof value === 'string' && spec.enum.includes(value) ? undefined : allowed;
       }
-      return typeof value === 'string' ? undefined : 'a string';
+      if (typeof value !== 'string') return 'a string';
+      const maxLength = spec.maxLength ?? MAX_STRING_OPTION_CHARS;
+      return value.length <= maxLength ? undefined : `a string of at most ${maxLength} characters`;
     }
     case 'boolean':
       return typeof value === 'boolean' ? undefined : 'a boolean';

@@ -1,10 +1,17 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { ConnectError } from '@livemig/protocol';
 import type { HostPort } from '../units.js';
+import { secureClient, type TransportSecurity } from './transport-security.js';
 
-/** Opens a TCP connection or fails with LM_ERR_CONNECT naming the target and the cause. */
-export function connectTcp(target: HostPort, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
+/**
+ * Opens a connection to `target`, secured as `security` says (TLS 1.3, mutually authenticated, or plain TCP):
+ * every connection an agent opens goes through here, so none can skip the agent's credentials.
+ * @throws ConnectError (LM_ERR_CONNECT) naming the target and the cause; AuthError (LM_ERR_AUTH) when the TLS
+ *   handshake fails or the peer is not the one allowed
+ */
+export async function connectTcp(target: HostPort, timeoutMs: number, security: TransportSecurity): Promise<Socket> {
+  const started = performance.now();
+  const socket = await new Promise<Socket>((resolve, reject) => {
     const socket = netConnect({ host: target.host, port: target.port });
     const timer = setTimeout(() => {
       socket.destroy();
@@ -20,4 +27,5 @@ export function connectTcp(target: HostPort, timeoutMs: number): Promise<Socket>
       reject(new ConnectError(`cannot connect to ${target.host}:${target.port}: ${error.code ?? error.message}`, { cause: error }));
     });
   });
+  return secureClient(socket, target, security, Math.max(1, timeoutMs - (performance.now() - started)));
 }

@@ -10,6 +10,7 @@ import {
   type Frame,
   MigrationError,
 } from '@livemig/protocol';
+import { isTlsError, tlsFailure } from './transport-security.js';
 
 /** A peer silent this long fails the connection (LM_ERR_TIMEOUT); also how long a peer gets to answer. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
@@ -62,10 +63,16 @@ export class FramedSocket {
         this.fail(asError(error));
       }
     });
-    socket.on('error', (error) =>
-      this.fail(new PeerClosedError(`connection failed: ${error.message}`, { cause: error })),
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      // A TLS alert after the handshake (TLS 1.3 rejects a client certificate after the client is done) is an
+      // authentication failure, not a broken connection.
+      this.fail(isTlsError(error) ? tlsFailure(error, this.remote) : new PeerClosedError(`connection failed: ${error.message}`, { cause: error })),
     );
-    socket.on('close', () => this.fail(new PeerClosedError('connection closed')));
+    socket.on('close', () => {
+      this.fail(new PeerClosedError('connection closed'));
+      // Frames already queued keep their own bytes; a partial frame's buffer is let go now.
+      this.decoder.dispose();
+    });
     socket.on('timeout', () => {
       this.fail(new TimeoutError(`no traffic from peer for ${options.idleTimeoutMs} ms`));
       socket.destroy();

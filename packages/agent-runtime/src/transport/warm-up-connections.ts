@@ -15,6 +15,7 @@ import {
 } from '@livemig/protocol';
 import { connectTcp } from './connect.js';
 import { FramedSocket } from './framed-socket.js';
+import { PLAINTEXT } from './transport-security.js';
 
 /** A warm-up that has not finished by then is cut: it must never hold a thread or a port for long. */
 const WARM_UP_TIMEOUT_MS = 5_000;
@@ -45,7 +46,7 @@ export async function warmUpConnections(): Promise<void> {
     });
     const address = server.address();
     if (address === null || typeof address !== 'object') return;
-    const client = await connectTcp({ host: '127.0.0.1', port: address.port }, WARM_UP_TIMEOUT_MS);
+    const client = await connectTcp({ host: '127.0.0.1', port: address.port }, WARM_UP_TIMEOUT_MS, PLAINTEXT);
     sockets.push(client);
     client.unref();
     const peer = await accepted;

@@ -32,15 +32,12 @@ export async function readHello(firstFrame: Promise<Frame>): Promise<HelloMessag
 }
 
 /**
- * The refusal a Hello earns, or the workload it describes, parsed: the protocol version, the token (when this
- * agent has one), the required capabilities, the vCPU count this agent can run and the workload.
+ * The refusal a Hello earns, or the workload it describes, parsed: the protocol version (the peer was
+ * authenticated before its first frame was read: see secureServer), the required capabilities, the vCPU count this agent can run and the workload.
  */
-export function checkHello(hello: HelloMessage, token: string | undefined): MigrationError | WorkloadSpec {
+export function checkHello(hello: HelloMessage): MigrationError | WorkloadSpec {
   if (hello.protocolVersion !== PROTOCOL_VERSION) {
     return new HandshakeError(`source speaks protocol version ${hello.protocolVersion}, this agent ${PROTOCOL_VERSION}`);
-  }
-  if (token !== undefined && hello.token !== token) {
-    return new HandshakeError('authentication failed: wrong or missing token');
   }
   for (const capability of REQUIRED_CAPABILITIES) {
     if (!hello.capabilities.includes(capability)) return new HandshakeError(`source lacks capability ${capability}`);

@@ -17,8 +17,6 @@ import { openChannels, reserveMemory, sendAccept, startParkedVcpus, type Incomin
 
 export interface IncomingOptions {
   reservations: MemoryReservations;
-  /** When set, a Hello without this token is refused. */
-  token?: string;
   log: Logger;
   /** Warm receiver workers for the data channels, each listening on a port of its own. */
   pool: ReceiverPool;
@@ -150,7 +148,7 @@ class IncomingMigration {
   private async handshake(): Promise<{ hello: HelloMessage; workload: WorkloadSpec }> {
     const hello = await readHello(this.firstFrame);
     this.record.hello = hello;
-    const workload = checkHello(hello, this.options.token);
+    const workload = checkHello(hello);
     if (workload instanceof MigrationError) throw this.refuse(workload);
     // An id is one attempt (PROTOCOL.md, "Commit", rule 8); a restarted destination remembers it from its journal.
     const known = this.options.journal.get(hello.migrationId);
@@ -170,10 +168,16 @@ class IncomingMigration {
   /** Memory, data channels and Accept, then the parked vCPUs. @throws the refusal when the guest does not fit. */
   private async reserve(hello: HelloMessage, workload: WorkloadSpec): Promise<Reserved> {
     const { conn, options } = this;
-    const reservation = reserveMemory(options.reservations, hello.geometry.memoryBytes);
+    const reservation = reserveMemory(options.reservations, hello);
     if (reservation instanceof MigrationError) throw this.refuse(reservation);
     this.reservation = reservation;
-    const image = await openChannels({ pool: options.pool, hello, reservation, idleTimeoutMs: this.idleTimeoutMs });
+    const image = await openChannels({
+      pool: options.pool,
+      hello,
+      reservation,
+      idleTimeoutMs: this.idleTimeoutMs,
+      sourceAddress: conn.socket.remoteAddress ?? '',
+    });
     this.channels = image.channels;
     this.record.channels = image.channels;
     await sendAccept(conn, hello, reservation, image.channels);

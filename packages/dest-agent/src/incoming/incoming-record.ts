@@ -16,8 +16,12 @@ export class IncomingRecord {
   /** Set by the reservation: rounds, pages and bytes received so far. */
   channels: ChannelReceivers | null = null;
   private readonly started = performance.now();
+  /** The control connection while the migration is in flight; let go when it ends (with its decoder's buffers). */
+  private conn: FramedSocket | undefined;
+  private controlBytes = 0;
 
-  constructor(private readonly conn: FramedSocket) {
+  constructor(conn: FramedSocket) {
+    this.conn = conn;
     this.report = {
       id: randomUUID(),
       status: 'receiving',
@@ -52,7 +56,8 @@ export class IncomingRecord {
     report.workload = hello?.workload.name ?? null;
     report.rounds = channels?.roundsDone ?? 0;
     report.pagesReceived = channels?.pagesReceived ?? 0;
-    report.bytesReceived = this.conn.bytesReceived + (channels?.bytesReceived ?? 0);
+    if (this.conn) this.controlBytes = this.conn.bytesReceived;
+    report.bytesReceived = this.controlBytes + (channels?.bytesReceived ?? 0);
     report.peakRssBytes = process.resourceUsage().maxRSS * 1024;
     report.totalTimeMs = Math.round(performance.now() - this.started);
   }
@@ -62,11 +67,24 @@ export class IncomingRecord {
     this.refresh();
     this.report.status = 'failed';
     this.report.error = errorSummary(error);
+    this.letGo();
   }
 
   /** The guest is committed and runs here. */
   completed(): void {
     this.refresh();
     this.report.status = 'completed';
+    this.letGo();
+  }
+
+  /** Whether the migration has ended (completed or failed): the report is final. */
+  get ended(): boolean {
+    return this.report.status === 'completed' || this.report.status === 'failed';
+  }
+
+  /** An ended record keeps its report and Hello only: not the connection, its decoder or the channels. */
+  private letGo(): void {
+    this.conn = undefined;
+    this.channels = null;
   }
 }

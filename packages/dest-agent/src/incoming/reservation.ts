@@ -8,12 +8,19 @@ import type { MemoryReservations, Reservation } from '../reservations.js';
 import { agreedCapabilities } from './handshake.js';
 
 /**
- * The reservation: the guest's memory out of what `--max-memory` leaves, or the refusal that names how
- * much is free.
+ * The reservation: the guest's memory out of what `--max-memory` leaves and its threads (data channels and
+ * vCPUs) out of what `--max-threads` leaves, or the refusal that names what is free.
  */
-export function reserveMemory(reservations: MemoryReservations, memoryBytes: number): Reservation | RefusedError {
-  const reservation = reservations.tryReserve(memoryBytes);
+export function reserveMemory(reservations: MemoryReservations, hello: HelloMessage): Reservation | RefusedError {
+  const { memoryBytes, vcpus } = hello.geometry;
+  const threads = hello.channels + vcpus;
+  const reservation = reservations.tryReserve(memoryBytes, threads);
   if (reservation) return reservation;
+  if (threads > reservations.freeThreads) {
+    return new RefusedError(
+      `guest needs ${threads} threads (${hello.channels} data channels, ${vcpus} vCPUs), this agent has ${reservations.freeThreads} free of ${reservations.threadLimit} (--max-threads)`,
+    );
+  }
   return new RefusedError(
     `guest needs ${formatBytes(memoryBytes)}, this agent has ${formatBytes(reservations.freeBytes)} free of ${formatBytes(reservations.limitBytes)} (--max-memory)`,
   );
@@ -31,6 +38,8 @@ export interface OpenChannelsOptions {
   hello: HelloMessage;
   reservation: Reservation;
   idleTimeoutMs: number;
+  /** The source's address: the data ports take connections from it alone. */
+  sourceAddress: string;
 }
 
 /**
@@ -49,6 +58,7 @@ export async function openChannels(options: OpenChannelsOptions): Promise<Incomi
     memory,
     checksums,
     idleTimeoutMs: options.idleTimeoutMs,
+    sourceAddress: options.sourceAddress,
   });
   return { memory, checksums, channels };
 }

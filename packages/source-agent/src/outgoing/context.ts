@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import { CancelledError, type PageChecksums } from '@livemig/protocol';
 import type { Guest } from '@livemig/guest';
-import { DEFAULT_IDLE_TIMEOUT_MS, silentLogger, type FramedSocket, type Logger } from '@livemig/agent-runtime';
+import { DEFAULT_IDLE_TIMEOUT_MS, PLAINTEXT, silentLogger, type FramedSocket, type Logger, type TransportSecurity } from '@livemig/agent-runtime';
 import { AutoConverge } from '../auto-converge.js';
 import type { ChannelSenders } from '../channel-senders.js';
 import { SharedRateLimiter } from '../rate-limiter.js';
@@ -33,6 +33,8 @@ export class MigrationContext {
   /** Data channels this migration opens (the `streams` option). */
   readonly channelCount: number;
   readonly connectTimeoutMs: number;
+  /** How every connection of this migration is secured (control, data channels, outcome queries). */
+  readonly security: TransportSecurity;
   /** How long to wait for Committed, Activated and Outcome: the answers whose loss the outcome query handles. */
   readonly answerTimeoutMs: number;
   readonly idleTimeoutMs: number;
@@ -98,6 +100,7 @@ export class MigrationContext {
     this.report.migrationId = this.id;
     this.stats = new LiveStats(this);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.security = options.security ?? PLAINTEXT;
     this.answerTimeoutMs = options.answerTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.wasRunning = !guest.parked;

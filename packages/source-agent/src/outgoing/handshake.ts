@@ -6,7 +6,7 @@ import { checkMigratable } from './parameters.js';
 
 /**
  * Phase 1, handshake: connects to the destination and sends Hello (protocol version, capabilities, guest
- * geometry, workload, data-channel count, token). The channel threads start meanwhile.
+ * geometry, workload, data-channel count) over the connection secured by the agent's credentials. The channel threads start meanwhile.
  * @throws BadArgumentError before connecting, for parameters out of range or a guest that cannot be
  *   migrated; CancelledError; the connection's errors
  */
@@ -19,7 +19,7 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
   // Worker threads take ~100 ms to start: let them start while we connect and negotiate.
   ctx.spawned = options.channels ?? ChannelSenders.spawn(ctx.channelCount);
   ctx.spawned.catch(() => {});
-  const socket = await ctx.guard(connectTcp(options.target, ctx.connectTimeoutMs));
+  const socket = await ctx.guard(connectTcp(options.target, ctx.connectTimeoutMs, ctx.security));
   ctx.connection = new FramedSocket(socket, { idleTimeoutMs: ctx.idleTimeoutMs });
   ctx.log.info(
     { target: report.target, guestId: report.guestId, migrationId: ctx.id, streams: ctx.channelCount },
@@ -40,7 +40,6 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
         },
         workload: { ...guest.workload },
         channels: ctx.channelCount,
-        ...(options.token === undefined ? {} : { token: options.token }),
       }),
     ),
   );

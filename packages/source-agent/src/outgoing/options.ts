@@ -1,5 +1,5 @@
 import { MAX_CHANNELS } from '@livemig/protocol';
-import type { HostPort, Logger } from '@livemig/agent-runtime';
+import type { HostPort, Logger, TransportSecurity } from '@livemig/agent-runtime';
 import type { ChannelSenders } from '../channel-senders.js';
 import type { RoundReport } from '../report.js';
 import type { PolicyName } from '../switchover/index.js';
@@ -25,7 +25,8 @@ export interface MigrationOptions {
   deltaCacheBytes?: number;
   /** Channel workers spawned ahead (ChannelSenders.spawn(streams)); else they are spawned at the start. */
   channels?: Promise<ChannelSenders>;
-  token?: string;
+  /** How every connection of the migration is secured (TLS 1.3 with the agent's credentials); default plain TCP. */
+  security?: TransportSecurity;
   connectTimeoutMs?: number;
   /**
    * How long to wait for Committed after Complete, Activated after Confirm and Outcome on an outcome connection,

@@ -86,10 +86,10 @@ async function askUntilAnswered(ctx: MigrationContext): Promise<Answer> {
  */
 async function askOnce(ctx: MigrationContext, budgetMs: number): Promise<Answer> {
   const { options, report } = ctx;
-  const socket = await connectTcp(options.target, Math.min(ctx.connectTimeoutMs, budgetMs));
+  const socket = await connectTcp(options.target, Math.min(ctx.connectTimeoutMs, budgetMs), ctx.security);
   const conn = new FramedSocket(socket, { idleTimeoutMs: ctx.idleTimeoutMs });
   try {
-    await conn.send(encodeOutcomeQuery({ migrationId: ctx.id, ...(options.token === undefined ? {} : { token: options.token }) }));
+    await conn.send(encodeOutcomeQuery({ migrationId: ctx.id }));
     const frame = await conn.receive(Math.min(ctx.answerTimeoutMs, budgetMs), 'Outcome');
     expectFrame(frame, FrameType.Outcome, 'outcome-query');
     const answer = { outcome: frame.message.outcome, reason: frame.message.reason ?? null };

@@ -43,6 +43,7 @@ export async function reservation(ctx: MigrationContext): Promise<'pre-copy'> {
     deltaCacheBytes: options.deltaCacheBytes ?? DEFAULT_DELTA_CACHE_BYTES,
     idleTimeoutMs: ctx.idleTimeoutMs,
     connectTimeoutMs: ctx.connectTimeoutMs,
+    security: ctx.security,
     rateLimit: ctx.limiter.buffer,
     lz4Runs: answer.message.capabilities.includes(CAPABILITY_LZ4_RUNS),
   });
