@@ -1,6 +1,7 @@
 import { runCli } from '@livemig/agent-runtime';
 import { WORKLOAD_NAMES } from '@livemig/guest';
 import { migrateCommand, resolveCommand, statusCommand, type MigrateArguments, type ResolveArguments } from './migrate-command.js';
+import { modelCommand, type ModelArguments } from './model/model-command.js';
 import { RUN_DEFAULTS, runCommand, type RunArguments } from './run-command.js';
 
 /** `source-agent run ...`: returns the process exit status. */
@@ -76,6 +77,22 @@ export function main(argv: string[]): Promise<number> {
           .option('action', { type: 'string', choices: ['resume', 'discard'], demandOption: true, describe: 'resume: the guest runs here again; discard: it is dropped here' }),
       async (args) => {
         context.setExitCode(await resolveCommand(args as unknown as ResolveArguments));
+      },
+    )
+    .command(
+      'model',
+      "evaluate the migration-time model (Zaw and Thein's equations 1-8) for pre-copy and, with --working-set, their framework",
+      (command) =>
+        command
+          .option('memory', { type: 'string', demandOption: true, describe: 'guest memory size M (e.g. 512MiB)' })
+          .option('bandwidth', { type: 'string', demandOption: true, describe: 'link bandwidth B (e.g. 5.625MB/s)' })
+          .option('dirty-pages', { type: 'string', demandOption: true, describe: 'pages modified per second W_M (e.g. 512/s)' })
+          .option('working-set', { type: 'number', describe: 'working set list W_S in pages (0 or absent: pre-copy only)' })
+          .option('ws-preprocess', { type: 'string', describe: 'length of the preprocessing phase T_pre (default 0)' })
+          .option('max-rounds', { type: 'number', describe: `bound on the push rounds (default ${RUN_DEFAULTS.maxRounds})` })
+          .option('json', { type: 'boolean', default: false, describe: 'print the figures as JSON' }),
+      (args) => {
+        context.setExitCode(modelCommand(args as unknown as ModelArguments));
       },
     )
     .command(
