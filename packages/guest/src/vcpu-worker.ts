@@ -19,9 +19,10 @@ import {
 } from './control.js';
 import { GuestMemory, type SharedMemoryHandles } from './memory.js';
 import { readU64, Reg, registerFileOffset, REGISTER_WORDS, writeU64 } from './registers.js';
+import { AccessMarker } from './access-marker.js';
 import { DirtyMarker } from './dirty-marker.js';
 import { ThrottleClock } from './throttle.js';
-import { dirtyLogEnabled, opsPerSecond, type WorkloadSpec } from './workload-spec.js';
+import { accessLogEnabled, dirtyLogEnabled, opsPerSecond, type WorkloadSpec } from './workload-spec.js';
 import { PROGRAMS } from './workloads/index.js';
 
 export interface VcpuWorkerData {
@@ -53,6 +54,7 @@ function run(data: VcpuWorkerData): void {
     slotWords: memory.slots.map((s) => new Uint32Array(s.buffer, s.byteOffset, s.byteLength >>> 2)),
     pagesPerSlot: memory.pagesPerSlot,
     dirty,
+    accessed: new AccessMarker(memory.accessedBitmap, accessLogEnabled(data.workload)),
     params: data.workload.params,
     vcpus: data.vcpus,
   });
