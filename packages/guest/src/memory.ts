@@ -204,12 +204,17 @@ export class GuestMemory {
     return setBits(taken);
   }
 
-  /** Pages currently dirty, without clearing the log. */
-  dirtyCount(): number {
+  /** Pages currently dirty, without clearing the log; with `except`, not counting the pages it accepts. */
+  dirtyCount(except?: (page: number) => boolean): number {
     let count = 0;
     for (let w = 0; w < this.#dirty.length; w++) {
       const bits = Atomics.load(this.#dirty, w);
-      if (bits !== 0) count += popcount32(bits);
+      if (bits === 0) continue;
+      if (!except) {
+        count += popcount32(bits);
+        continue;
+      }
+      for (let b = 0; b < 32; b++) if ((bits >>> b) & 1 && !except(w * 32 + b)) count++;
     }
     return count;
   }

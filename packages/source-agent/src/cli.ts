@@ -40,6 +40,8 @@ export function main(argv: string[]): Promise<number> {
           .option('control-host', { type: 'string', default: '127.0.0.1', describe: 'address of the control API' })
           .option('run-for', { type: 'string', describe: 'stop hosting the guest after this long' })
           .option('token', { type: 'string', describe: 'shared secret the destination expects in the handshake' })
+          .option('working-set', { type: 'number', describe: 'working-set prediction (Zaw and Thein): rounds skip the LRU working set of this many pages, stop-and-copy sends it (0 = off)' })
+          .option('ws-preprocess', { type: 'string', describe: 'with --working-set: its preprocessing phase before round 1 (default 1s)' })
           .option('outcome-timeout', { type: 'string', describe: 'after a lost answer to Complete, ask the destination for the outcome this long (default 60s)' })
           .option('report', { type: 'string', describe: 'write the JSON report to this file' }),
       async (args) => {

@@ -1,5 +1,7 @@
 import { emptyEncodingCounts, type EncodingName } from '@livemig/protocol';
+import type { ModelCheck } from './model/model-check.js';
 import type { MigrationParameters } from './outgoing/parameters.js';
+import type { WorkingSetReport } from './working-set/working-set-framework.js';
 
 export { ENCODING_NAMES } from '@livemig/protocol';
 
@@ -95,6 +97,10 @@ export interface MigrationReport {
   outcome: OutcomeReport | null;
   /** An operator's decision on an `outcome-unknown` migration: resume (the guest runs here again) or discard. */
   resolution: { action: 'resume' | 'discard'; at: string } | null;
+  /** The working-set framework (Zaw and Thein) when `--working-set` was given; null for plain pre-copy. */
+  workingSet: WorkingSetReport | null;
+  /** The migration-time model's prediction from the parameters measured in this run, next to what happened. */
+  model: ModelCheck | null;
 }
 
 /** A report with nothing sent yet: the start of a migration's report, or the whole of `not-migrated`. */
@@ -132,5 +138,7 @@ export function emptyReport(
     confirmSent: false,
     outcome: null,
     resolution: null,
+    workingSet: null,
+    model: null,
   };
 }

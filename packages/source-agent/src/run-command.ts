@@ -9,6 +9,7 @@ import { loadImageFile } from './image-file.js';
 import { requirePolicyName } from './switchover/index.js';
 import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, checkStreams } from './outgoing/index.js';
 import { emptyReport, type MigrationReport } from './report.js';
+import { workingSetOptions } from './working-set/working-set-options.js';
 import { formatBytes, parseDuration, parseHostPort, parseRate, parseSize, warmUpConnections, type Logger } from '@livemig/agent-runtime';
 
 export interface RunArguments {
@@ -37,6 +38,8 @@ export interface RunArguments {
   report?: string;
   token?: string;
   outcomeTimeout?: string;
+  workingSet?: number;
+  wsPreprocess?: string;
 }
 
 /** The source report: the migration's fields, plus what became of the guest here. */
@@ -72,6 +75,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
       ? GuestMemory.create(requestedBytes ?? DEFAULT_MEMORY_BYTES)
       : loadImageFile(args.imageFile, requestedBytes);
   const memoryBytes = memory.memoryBytes;
+  const workingSet = workingSetOptions(args.workingSet, args.wsPreprocess, memory.pageCount);
   const guest = await Guest.start({ memory, vcpus: args.vcpus, workload, paused: args.paused });
   const guestId = randomUUID();
   log.info(
@@ -90,6 +94,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     autoConverge: args.autoConverge,
     streams: args.streams,
     deltaCacheBytes,
+    ...workingSet,
     ...(args.token === undefined ? {} : { token: args.token }),
     ...(args.outcomeTimeout === undefined ? {} : { outcomeTimeoutMs: parseDuration(args.outcomeTimeout, 'outcome-timeout') }),
   };

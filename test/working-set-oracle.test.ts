@@ -1,0 +1,49 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { finalDigestOf, oracleDigest, readJson, runSource, startDest, tempDir } from './support/agents.js';
+
+// The deterministic oracle with Zaw and Thein's framework: rounds skip the working set, stop-and-copy sends
+// it, and the guest still ends with the digest of the same run without a migration. A downtime limit of 0
+// keeps pre-copy iterating for four rounds, so pages are deferred, dirtied again, and (stream) fall out of
+// the working set again before the stop.
+const CASES = [
+  { workload: 'uniform', ops: 6000, extra: ['--dirty-rate', '24MiB'] },
+  { workload: 'hotcold', ops: 12000, extra: ['--dirty-rate', '48MiB', '--hot-bytes', '2MiB'] },
+  { workload: 'stream', ops: 24000, extra: ['--dirty-rate', '96MiB'] },
+];
+
+describe('deterministic oracle with --working-set', () => {
+  const dir = tempDir();
+  afterAll(() => dir.remove());
+
+  for (const { workload, ops, extra } of CASES) {
+    it(`${workload}, 2 vCPUs, working set of 256 pages: the digest of the run without migration`, async () => {
+      const guestArgs = ['--memory', '64MiB', '--vcpus', '2', '--workload', workload, '--seed', '7', '--ops', String(ops), ...extra];
+      const expected = await oracleDigest(guestArgs);
+      const sourceReport = dir.file(`${workload}-ws-source.json`);
+      const dest = await startDest(['--once']);
+      const source = runSource([
+        ...guestArgs,
+        ...['--working-set', '256', '--ws-preprocess', '200ms', '--downtime-limit', '0ms', '--max-rounds', '4'],
+        ...['--migrate-to', dest.address, '--migrate-after', '300ms', '--report', sourceReport],
+      ]);
+      const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
+      expect(sourceDone.code, sourceDone.stderr).toBe(0);
+      expect(destDone.code, destDone.stderr).toBe(0);
+      const report = readJson(sourceReport);
+      expect(report.status).toBe('completed');
+      expect(report.guestOpsAtStart).toBeLessThan(2 * ops);
+      expect(finalDigestOf(destDone.stdout)).toBe(expected);
+      const ws = report.workingSet;
+      expect(ws.capacityPages).toBe(256);
+      expect(ws.sizePages).toBe(256);
+      expect(ws.preprocessMs).toBeGreaterThanOrEqual(200);
+      expect(ws.pagesDeferred).toBeGreaterThan(0);
+      expect(ws.deferredDirtyAtStop).toBeLessThanOrEqual(ws.pagesDeferred);
+      const stop = report.rounds.at(-1);
+      expect(stop.final).toBe(true);
+      expect(stop.pagesSent).toBeGreaterThanOrEqual(ws.pagesDeferred);
+      expect(report.model.measured.pushRounds).toBe(report.rounds.length - 1);
+      expect(report.model.input.workingSetPages).toBe(256);
+    });
+  }
+});
