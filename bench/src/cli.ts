@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { parseSize } from '@livemig/agent-runtime';
+import { parseRate, parseSize } from '@livemig/agent-runtime';
 import { baseline, formatBaseline } from './baseline-bench.js';
 import { killAll } from './child.js';
 import { encode, formatEncode } from './encode.js';
@@ -16,6 +16,8 @@ import type { BenchOutput } from './output.js';
 import { formatStopCopy, stopCopy } from './stop-copy.js';
 import { formatTracking, tracking, TRACKING_WORKLOADS } from './tracking.js';
 import { UsageError, parsePositiveInt } from './units.js';
+import { WS_SIZES, formatWorkingSet, workingSetBench } from './working-set.js';
+import { removeLink } from './working-set-link.js';
 
 const USAGE = `usage: npm run bench -- NAME [--json] [options]
 
@@ -25,6 +27,7 @@ benchmarks:
   encode      per-encoding throughput on one core: zero check, zero, same-byte, lz4, raw, delta; decode
   tracking    guest ops/s with dirty logging (and a harvester) against without, per workload
   live        live migration of a running guest between two agents, per workload and switchover policy
+  working-set plain pre-copy against Zaw and Thein's working-set framework over a tbf-shaped netns link (root)
 
 options:
   --json               print one JSON object instead of a table
@@ -44,6 +47,9 @@ options:
                        (or a family: uniform); default all
   --policies LIST      live: comma-separated of ${LIVE_POLICIES.join(',')} (default all)
   --downtime-limit T   live: passed to source-agent --downtime-limit (default: the agent's own, 300ms)
+  --rate RATE          working-set: the link's rate each way (default 5.625MB/s, the paper's Table 1)
+  --sizes LIST         working-set: comma-separated working-set sizes in pages, 0 = plain pre-copy
+                       (default ${WS_SIZES.join(',')}); --size is the guest (default 128MiB), --reps default 3
 `;
 
 type AnyOutput = BenchOutput<unknown, unknown>;
@@ -68,6 +74,8 @@ async function main(argv: string[]): Promise<number> {
       workloads: { type: 'string' },
       policies: { type: 'string' },
       'downtime-limit': { type: 'string' },
+      rate: { type: 'string' },
+      sizes: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -77,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined && !values.help ? 2 : 0;
   }
   if (positionals.length > 1) throw new UsageError(`one benchmark at a time, got ${positionals.join(' ')}`);
-  const reps = parsePositiveInt(values.reps ?? (name === 'live' ? '3' : '5'), 'reps');
+  const reps = parsePositiveInt(values.reps ?? (name === 'live' || name === 'working-set' ? '3' : '5'), 'reps');
   const timeoutMs = parsePositiveInt(values.timeout, 'timeout') * 1000;
   const kinds = (fallback: ImageKind[]): ImageKind[] => {
     if (values.images === undefined) return fallback;
@@ -129,6 +137,19 @@ async function main(argv: string[]): Promise<number> {
       [output, text] = [out as AnyOutput, formatLive(out)];
       break;
     }
+    case 'working-set': {
+      const size = parseSize(values.size ?? '128MiB', 'size');
+      const rateBytesPerSec = parseRate(values.rate ?? '5.625MB/s', 'rate');
+      const sizes = (values.sizes ?? WS_SIZES.join(',')).split(',').map((text) => {
+        const n = Number(text.trim());
+        if (!Number.isSafeInteger(n) || n < 0 || text.trim() === '') throw new UsageError(`--sizes: expected pages >= 0, got "${text}"`);
+        return n;
+      });
+      const params = { size, rateBytesPerSec, reps, sizes, dirtyRate: '2MiB', hotBytes: '4MiB', preprocess: '1s', migrateAfter: '2s', timeoutMs };
+      const out = await workingSetBench(params);
+      [output, text] = [out as AnyOutput, formatWorkingSet(out)];
+      break;
+    }
     default:
       throw new UsageError(`unknown benchmark "${name}"\n\n${USAGE}`);
   }
@@ -146,6 +167,7 @@ async function main(argv: string[]): Promise<number> {
 
 function interrupted(signal: NodeJS.Signals): void {
   killAll();
+  removeLink();
   Scratch.disposeAllSync();
   process.stderr.write(`bench: ${signal}, stopped\n`);
   process.exit(130);

@@ -30,6 +30,7 @@ describe('WorkingSetFramework: rounds skip the working set, stop-and-copy sends 
       deferrals: 4,
       pagesDeferred: 2,
       deferredDirtyAtStop: 1,
+      deferredRedirtied: 1,
       releasedPages: 2,
     });
   });

@@ -22,8 +22,10 @@ export interface WorkingSetReport {
   firstRoundDeferred: number;
   /** Distinct pages stop-and-copy sent because a round had deferred them. */
   pagesDeferred: number;
-  /** Of those, pages that were dirty at the stop anyway (the prediction was right: a resend was saved). */
+  /** Of those, pages that were dirty at the stop anyway (dirtied during the last push round). */
   deferredDirtyAtStop: number;
+  /** Of those, pages dirtied again after a round deferred them, up to the stop: each saved at least one resend. */
+  deferredRedirtied: number;
   /** Deferred pages that left the working set before the stop and went in a later round. */
   releasedPages: number;
 }
@@ -41,6 +43,8 @@ export class WorkingSetFramework {
   readonly lru: WorkingSetLru;
   readonly #memory: GuestMemory;
   readonly #deferred: Uint8Array;
+  /** 1: deferred and dirtied again since (a resend the deferral saved). */
+  readonly #redirtied: Uint8Array;
   #deferredCount = 0;
   #released: number[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -49,12 +53,13 @@ export class WorkingSetFramework {
   #releasedTotal = 0;
   #preprocessMs = 0;
   #firstRoundDeferred = 0;
-  #final: { pages: number; dirtyAnyway: number } = { pages: 0, dirtyAnyway: 0 };
+  #final = { pages: 0, dirtyAnyway: 0, redirtied: 0 };
 
   constructor(memory: GuestMemory, capacityPages: number) {
     this.#memory = memory;
     this.lru = new WorkingSetLru(memory.pageCount, capacityPages);
     this.#deferred = new Uint8Array(memory.pageCount);
+    this.#redirtied = new Uint8Array(memory.pageCount);
     this.lru.onEvict = (page) => {
       if (this.#deferred[page] === 1) this.#released.push(page);
     };
@@ -124,7 +129,14 @@ export class WorkingSetFramework {
   /** What stop-and-copy sends: the last dirty pages and every deferred page. @returns ascending page indices */
   stopRound(dirty: Uint32Array): Uint32Array {
     let dirtyAnyway = 0;
-    for (const page of dirty) if (this.#deferred[page] === 1) dirtyAnyway++;
+    for (const page of dirty) {
+      if (this.#deferred[page] === 1) {
+        dirtyAnyway++;
+        this.#redirtied[page] = 1;
+      }
+    }
+    let redirtied = 0;
+    for (let page = 0; page < this.#deferred.length; page++) redirtied += this.#deferred[page]! & this.#redirtied[page]!;
     const out = new Uint32Array(dirty.length + this.#deferredCount - dirtyAnyway);
     out.set(dirty);
     let end = dirty.length;
@@ -133,7 +145,7 @@ export class WorkingSetFramework {
     for (let page = 0; page < this.#deferred.length; page++) {
       if (this.#deferred[page] === 1 && isDirty[page] === 0) out[end++] = page;
     }
-    this.#final = { pages: this.#deferredCount, dirtyAnyway };
+    this.#final = { pages: this.#deferredCount, dirtyAnyway, redirtied };
     this.#deferred.fill(0);
     this.#deferredCount = 0;
     this.stop();
@@ -151,6 +163,7 @@ export class WorkingSetFramework {
       deferrals: this.#deferrals,
       pagesDeferred: this.#final.pages,
       deferredDirtyAtStop: this.#final.dirtyAnyway,
+      deferredRedirtied: this.#final.redirtied,
       releasedPages: this.#releasedTotal,
     };
   }
@@ -160,11 +173,14 @@ export class WorkingSetFramework {
     if (this.#deferred[page] === 0) {
       this.#deferred[page] = 1;
       this.#deferredCount++;
+    } else {
+      this.#redirtied[page] = 1;
     }
   }
 
   #undefer(page: number): void {
     this.#deferred[page] = 0;
+    this.#redirtied[page] = 0;
     this.#deferredCount--;
   }
 }
