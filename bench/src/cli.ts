@@ -50,6 +50,9 @@ options:
   --rate RATE          working-set: the link's rate each way (default 5.625MB/s, the paper's Table 1)
   --sizes LIST         working-set: comma-separated working-set sizes in pages, 0 = plain pre-copy
                        (default ${WS_SIZES.join(',')}); --size is the guest (default 128MiB), --reps default 3
+  --dirty-rate RATE    working-set: the hotcold guest's writes per second (default 2MiB, the paper's 512 pages/s)
+  --hot-bytes SIZE     working-set: its hot set (default 4MiB)
+  --max-rounds N       working-set: passed to source-agent --max-rounds (default 30)
 `;
 
 type AnyOutput = BenchOutput<unknown, unknown>;
@@ -75,6 +78,9 @@ async function main(argv: string[]): Promise<number> {
       policies: { type: 'string' },
       'downtime-limit': { type: 'string' },
       rate: { type: 'string' },
+      'dirty-rate': { type: 'string' },
+      'hot-bytes': { type: 'string' },
+      'max-rounds': { type: 'string' },
       sizes: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -145,7 +151,10 @@ async function main(argv: string[]): Promise<number> {
         if (!Number.isSafeInteger(n) || n < 0 || text.trim() === '') throw new UsageError(`--sizes: expected pages >= 0, got "${text}"`);
         return n;
       });
-      const params = { size, rateBytesPerSec, reps, sizes, dirtyRate: '2MiB', hotBytes: '4MiB', preprocess: '1s', migrateAfter: '2s', timeoutMs };
+      const maxRounds = parsePositiveInt(values['max-rounds'] ?? '30', 'max-rounds');
+      const dirtyRate = values['dirty-rate'] ?? '2MiB';
+      const hotBytes = values['hot-bytes'] ?? '4MiB';
+      const params = { size, rateBytesPerSec, reps, sizes, dirtyRate, hotBytes, maxRounds, preprocess: '1s', migrateAfter: '2s', timeoutMs };
       const out = await workingSetBench(params);
       [output, text] = [out as AnyOutput, formatWorkingSet(out)];
       break;

@@ -20,6 +20,7 @@ export interface WorkingSetParams {
   sizes: number[];
   dirtyRate: string;
   hotBytes: string;
+  maxRounds: number;
   preprocess: string;
   migrateAfter: string;
   timeoutMs: number;
@@ -55,6 +56,9 @@ export interface WorkingSetResult {
   rounds: number | null;
   pagesSent: number | null;
   downtimeMs: number | null;
+  /** The stop-and-copy round alone (park to the last page on the wire), and the model's T_stop. */
+  stopMs: number | null;
+  predictedStopMs: number | null;
   predictedSec: number | null;
   measuredSec: number | null;
   modelError: number | null;
@@ -91,7 +95,7 @@ async function oneRun(params: WorkingSetParams, image: string, dir: string, work
         [
           ...['run', '--image-file', image, '--workload', 'hotcold', '--vcpus', '2', '--seed', String(rep + 1)],
           ...['--dirty-rate', params.dirtyRate, '--hot-bytes', params.hotBytes, '--migrate-after', params.migrateAfter],
-          ...['--migrate-to', `${LINK.dest.address}:${port}`, '--report', report],
+          ...['--migrate-to', `${LINK.dest.address}:${port}`, '--report', report, '--max-rounds', String(params.maxRounds)],
           ...(workingSet > 0 ? ['--working-set', String(workingSet), '--ws-preprocess', params.preprocess] : []),
         ],
         { timeoutMs: params.timeoutMs, cwd: ROOT, wrap: wrap.source },
@@ -169,6 +173,8 @@ export async function workingSetBench(params: WorkingSetParams): Promise<BenchOu
       rounds: m(ws, (r) => r.rounds),
       pagesSent: m(ws, (r) => r.pagesSent),
       downtimeMs: m(ws, (r) => r.downtimeMs),
+      stopMs: m(ws, (r) => (r.measuredStopSec === null ? null : r.measuredStopSec * 1000)),
+      predictedStopMs: m(ws, (r) => (r.predictedStopSec === null ? null : r.predictedStopSec * 1000)),
       predictedSec: m(ws, (r) => r.predictedSec),
       measuredSec: m(ws, (r) => r.measuredSec),
       modelError: m(ws, (r) => r.modelError),
@@ -182,8 +188,9 @@ export async function workingSetBench(params: WorkingSetParams): Promise<BenchOu
   });
   const notes = [
     `link: veth between netns ${LINK.source.ns} and ${LINK.dest.ns}, tc tbf ${params.rateBytesPerSec} B/s each way; guest: ${params.size} bytes of random image ` +
-      `(every page written, none compresses), hotcold ${params.dirtyRate}/s of writes, 95 % to a ${params.hotBytes} hot set it also reads; 2 vCPUs, 2 streams, default policy (downtime 300ms)`,
+      `(every page written, none compresses), hotcold ${params.dirtyRate}/s of writes, 95 % to a ${params.hotBytes} hot set it also reads; 2 vCPUs, 2 streams, default policy (downtime 300ms), at most ${params.maxRounds} rounds`,
     `working set 0 = plain pre-copy; others: --working-set N --ws-preprocess ${params.preprocess}; migration after ${params.migrateAfter}; the sizes alternate, order rotating per repetition`,
+    'downtime = park to activated at the destination (its image check over the whole guest included); stop = the stop-and-copy round alone',
     'model = the report\'s model check: equations 1-8 with M, B, W_M, W_S and T_pre measured in that run; measured = T_pre + the rounds\' time; error = predicted / measured - 1',
     `medians over completed runs; load average ${loadBefore.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end`,
   ];
@@ -194,7 +201,7 @@ const pct = (x: number | null): string => (x === null ? '-' : `${(x * 100).toFix
 
 export function formatWorkingSet(output: BenchOutput<WorkingSetParams, WorkingSetResult>): string {
   return table(
-    ['working set', 'runs', 'total s', 'vs pre-copy', 'rounds', 'pages', 'downtime ms', 'T_pre ms', 'deferred', 'redirtied', 'dirty at stop', 'model s', 'measured s', 'model error'],
+    ['working set', 'runs', 'total s', 'vs pre-copy', 'rounds', 'pages', 'downtime ms', 'stop ms', 'model stop ms', 'T_pre ms', 'deferred', 'redirtied', 'dirty at stop', 'model s', 'measured s', 'model error'],
     output.results.map((r) => [
       r.workingSet === 0 ? 'pre-copy' : String(r.workingSet),
       String(r.runs),
@@ -203,6 +210,8 @@ export function formatWorkingSet(output: BenchOutput<WorkingSetParams, WorkingSe
       fixed(r.rounds, 1),
       fixed(r.pagesSent, 0),
       fixed(r.downtimeMs, 0),
+      fixed(r.stopMs, 0),
+      fixed(r.predictedStopMs, 0),
       fixed(r.preprocessMs, 0),
       fixed(r.pagesDeferred, 0),
       fixed(r.deferredRedirtied, 0),
