@@ -15,6 +15,28 @@ describe('deterministic oracle with --working-set', () => {
   const dir = tempDir();
   afterAll(() => dir.remove());
 
+  it('hotcold under the patterns and xen policies: they still decide, and the digest holds', async () => {
+    const guestArgs = ['--memory', '64MiB', '--vcpus', '2', '--workload', 'hotcold', '--seed', '5', '--ops', '24000', '--dirty-rate', '48MiB', '--hot-bytes', '2MiB'];
+    const expected = await oracleDigest(guestArgs);
+    for (const policy of ['patterns', 'xen']) {
+      const sourceReport = dir.file(`policy-${policy}-ws-source.json`);
+      const dest = await startDest(['--once']);
+      const source = runSource([
+        ...guestArgs,
+        ...['--working-set', '1024', '--ws-preprocess', '200ms', '--policy', policy],
+        ...['--migrate-to', dest.address, '--migrate-after', '300ms', '--report', sourceReport],
+      ]);
+      const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
+      expect(sourceDone.code, sourceDone.stderr).toBe(0);
+      const report = readJson(sourceReport);
+      expect(report.status).toBe('completed');
+      expect(report.policy).toBe(policy);
+      expect(report.switchoverReason).toMatch(policy === 'xen' ? /^xen-/ : /^(patterns-|max-)/);
+      expect(report.workingSet.capacityPages).toBe(1024);
+      expect(finalDigestOf(destDone.stdout), `${policy}: ${destDone.stdout} ${destDone.stderr.slice(-500)} ${JSON.stringify(report.rounds.map((r: { pagesSent: number }) => r.pagesSent))} ops at park ${report.guestOpsAtPark}`).toBe(expected);
+    }
+  });
+
   for (const { workload, ops, extra } of CASES) {
     it(`${workload}, 2 vCPUs, working set of 256 pages: the digest of the run without migration`, async () => {
       const guestArgs = ['--memory', '64MiB', '--vcpus', '2', '--workload', workload, '--seed', '7', '--ops', String(ops), ...extra];

@@ -5,6 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseRate, parseSize } from '@livemig/agent-runtime';
+import { access, formatAccess } from './access.js';
 import { baseline, formatBaseline } from './baseline-bench.js';
 import { killAll } from './child.js';
 import { encode, formatEncode } from './encode.js';
@@ -26,6 +27,7 @@ benchmarks:
   stop-copy   paused-guest migration of generated images against the baseline on the same bytes
   encode      per-encoding throughput on one core: zero check, zero, same-byte, lz4, raw, delta; decode
   tracking    guest ops/s with dirty logging (and a harvester) against without, per workload
+  access      guest ops/s with the accessed bitmap against without, in pairs of adjacent windows, per workload
   live        live migration of a running guest between two agents, per workload and switchover policy
   working-set plain pre-copy against Zaw and Thein's working-set framework over a tbf-shaped netns link (root)
 
@@ -33,7 +35,7 @@ options:
   --json               print one JSON object instead of a table
   --out FILE           also write the JSON object to FILE
   --size SIZE          image size (default 1GiB; encode: 256MiB per case; tracking: guest memory, 256MiB)
-  --reps N             repetitions, medians reported (default 5; live: 3)
+  --reps N             repetitions, medians reported (default 5; live: 3; access: 12 pairs each)
   --seconds S          tracking: measured seconds per run (default 1)
   --images LIST        baseline, stop-copy: comma-separated of ${IMAGE_KINDS.join(',')}
                        (default: stop-copy all, baseline random; "" for none)
@@ -141,6 +143,12 @@ async function main(argv: string[]): Promise<number> {
       const policies = selectPolicies(values.policies);
       const out = await live({ reps, workloads, policies, downtimeLimit: values['downtime-limit'] ?? null, timeoutMs });
       [output, text] = [out as AnyOutput, formatLive(out)];
+      break;
+    }
+    case 'access': {
+      const size = parseSize(values.size ?? '256MiB', 'size');
+      const out = await access({ size, vcpus: 2, pairs: reps * 12 + 6, warmupPairs: 6, windowMs: 100 });
+      [output, text] = [out as AnyOutput, formatAccess(out)];
       break;
     }
     case 'working-set': {
