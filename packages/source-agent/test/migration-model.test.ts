@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '@livemig/source-agent';
+import { emptyReport, main } from '@livemig/source-agent';
+import { checkModel } from '../src/model/model-check.js';
 import { evaluateModel, TABLE_1, type ModelInput } from '../src/model/migration-model.js';
 
 const table1 = (workingSetPages: number, preprocessSec = 0): ModelInput => ({ ...TABLE_1, workingSetPages, preprocessSec, maxRounds: 30 });
@@ -102,5 +103,43 @@ describe('source-agent model', () => {
     expect(err.trimEnd().split('\n')).toHaveLength(1);
     expect(err).toContain(names);
     expect(out).toBe('');
+  });
+});
+
+describe('checkModel: the prediction from what a run measured', () => {
+  const round = (n: number, pagesSent: number, ms: number, final = false) =>
+    ({ round: n, final, pagesSent, ms, pagesResent: 0, bytesOnWire: 0, pagesDirtiedMeanwhile: 0, expectedDowntimeMs: 0, switchoverCostMs: 0, bandwidthBytesPerSec: 0, throttlePercent: 0 });
+  const report = () =>
+    emptyReport({ status: 'completed', guestId: 'g', target: 't:1', policy: 'downtime', streams: 1, memoryBytes: 4096 * 2000, guestOpsAtStart: 0, peakRssBytes: 0 });
+
+  it('reads M, B and W_M from the rounds and compares the model with them', () => {
+    const r = report();
+    r.rounds = [round(1, 1000, 2000), round(2, 200, 200), round(3, 10, 10, true)];
+    const check = checkModel(r)!;
+    // M = 1000 pages; B = 1200 pages * 4096 B / 2.2 s = 2,234,182 B/s; W_M = (200 + 10) pages / 2.2 s = 95.45/s.
+    expect(check.input).toMatchObject({ memoryPages: 1000, workingSetPages: 0, preprocessSec: 0 });
+    expect(check.input.bandwidthBytesPerSec).toBeCloseTo((1200 * 4096) / 2.2, 6);
+    expect(check.input.dirtyPagesPerSec).toBeCloseTo(210 / 2.2, 9);
+    // By hand: T_0 = 1000 * 4096 / B = 1.8333 s; M_1 = 175 > W_M; T_1 = 0.3208 s; M_2 = 30.6 <= W_M stops;
+    // T_stop = 0.0561 s; T_total = 2.2103 s over 1205.6 pages.
+    expect(check.predicted).toEqual({ pushRounds: 2, stopSec: 0.056, totalSec: 2.21, totalPages: 1206 });
+    expect(check.measured).toEqual({ pushRounds: 2, stopSec: 0.01, totalSec: 2.21, totalPages: 1210 });
+    expect(check.totalError).toBe(0);
+  });
+
+  it('counts the working set deferred by round 1 in M and leaves the deferred pages out of W_M', () => {
+    const r = report();
+    r.rounds = [round(1, 900, 900), round(2, 0, 5), round(3, 150, 20, true)];
+    r.workingSet = { capacityPages: 128, sizePages: 128, inactivePages: 0, preprocessMs: 500, samples: 5, firstRoundDeferred: 100, deferrals: 100, pagesDeferred: 100, deferredDirtyAtStop: 0, deferredRedirtied: 0, releasedPages: 0 };
+    const check = checkModel(r)!;
+    expect(check.input.memoryPages).toBe(1000);
+    expect(check.input.workingSetPages).toBe(128);
+    expect(check.input.preprocessSec).toBe(0.5);
+    expect(check.input.dirtyPagesPerSec).toBeCloseTo(50 / 0.905, 9);
+    expect(check.measured.totalSec).toBeCloseTo(0.5 + 0.925, 9);
+  });
+
+  it('is null for a run without a stop-and-copy round', () => {
+    expect(checkModel(report())).toBeNull();
   });
 });

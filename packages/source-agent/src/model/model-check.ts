@@ -61,7 +61,7 @@ export function checkModel(report: MigrationReport): ModelCheck | null {
     input,
     predicted: { pushRounds: model.pushRounds, stopSec: round3(model.stopSec), totalSec: round3(model.totalSec), totalPages: Math.round(model.totalPages) },
     measured,
-    totalError: round3(model.totalSec / measured.totalSec - 1),
+    totalError: measured.totalSec > 0 ? round3(model.totalSec / measured.totalSec - 1) : 0,
     stopError: measured.stopSec > 0 ? round3(model.stopSec / measured.stopSec - 1) : 0,
   };
 }
