@@ -55,6 +55,7 @@ options:
   --dirty-rate RATE    working-set: the hotcold guest's writes per second (default 2MiB, the paper's 512 pages/s)
   --hot-bytes SIZE     working-set: its hot set (default 4MiB)
   --max-rounds N       working-set: passed to source-agent --max-rounds (default 30)
+  --ws-preprocess T    working-set: passed to source-agent --ws-preprocess (default 1s)
 `;
 
 type AnyOutput = BenchOutput<unknown, unknown>;
@@ -83,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
       'dirty-rate': { type: 'string' },
       'hot-bytes': { type: 'string' },
       'max-rounds': { type: 'string' },
+      'ws-preprocess': { type: 'string' },
       sizes: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -162,7 +164,8 @@ async function main(argv: string[]): Promise<number> {
       const maxRounds = parsePositiveInt(values['max-rounds'] ?? '30', 'max-rounds');
       const dirtyRate = values['dirty-rate'] ?? '2MiB';
       const hotBytes = values['hot-bytes'] ?? '4MiB';
-      const params = { size, rateBytesPerSec, reps, sizes, dirtyRate, hotBytes, maxRounds, preprocess: '1s', migrateAfter: '2s', timeoutMs };
+      const preprocess = values['ws-preprocess'] ?? '1s';
+      const params = { size, rateBytesPerSec, reps, sizes, dirtyRate, hotBytes, maxRounds, preprocess, migrateAfter: '2s', timeoutMs };
       const out = await workingSetBench(params);
       [output, text] = [out as AnyOutput, formatWorkingSet(out)];
       break;
