@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { finalDigestOf, oracleDigest, readJson, runSource, startDest, tempDir } from './support/agents.js';
+import { SOURCE_BIN, finalDigestOf, oracleDigest, readJson, runSource, startAgent, startDest, tempDir, waitForLine } from './support/agents.js';
 
 // The deterministic oracle with Zaw and Thein's framework: rounds skip the working set, stop-and-copy sends
 // it, and the guest still ends with the digest of the same run without a migration. A downtime limit of 0
@@ -35,6 +35,24 @@ describe('deterministic oracle with --working-set', () => {
       expect(report.workingSet.capacityPages).toBe(1024);
       expect(finalDigestOf(destDone.stdout), `${policy}: ${destDone.stdout} ${destDone.stderr.slice(-500)} ${JSON.stringify(report.rounds.map((r: { pagesSent: number }) => r.pagesSent))} ops at park ${report.guestOpsAtPark}`).toBe(expected);
     }
+  });
+
+  it('source-agent migrate --working-set through the control API: the report says what it deferred, the digest holds', async () => {
+    const guestArgs = ['--memory', '64MiB', '--vcpus', '2', '--workload', 'hotcold', '--seed', '6', '--ops', '24000', '--dirty-rate', '48MiB', '--hot-bytes', '2MiB'];
+    const expected = await oracleDigest(guestArgs);
+    const dest = await startDest(['--once']);
+    const source = runSource([...guestArgs, '--control-port', '0']);
+    const control = (await waitForLine(source, /^control (http:\/\/\S+)$/))[1]!;
+    const migrate = await startAgent(SOURCE_BIN, ['migrate', '--control', control, '--to', dest.address, '--working-set', '512', '--ws-preprocess', '200ms', '--json']).done;
+    expect(migrate.code, migrate.stderr).toBe(0);
+    const report = JSON.parse(migrate.stdout);
+    expect(report.status).toBe('completed');
+    expect(report.workingSet).toMatchObject({ capacityPages: 512, sizePages: 512 });
+    expect(report.workingSet.preprocessMs).toBeGreaterThanOrEqual(200);
+    expect(report.model.input.workingSetPages).toBe(512);
+    expect(finalDigestOf((await dest.done).stdout)).toBe(expected);
+    source.child.kill('SIGTERM');
+    await source.done;
   });
 
   for (const { workload, ops, extra } of CASES) {

@@ -63,6 +63,8 @@ export function main(argv: string[]): Promise<number> {
           .option('auto-converge', { type: 'boolean', describe: 'throttle the vCPUs when they dirty pages faster than they are sent' })
           .option('streams', { type: 'number', describe: 'data channels' })
           .option('delta-cache', { type: 'string', describe: 'memory for delta-encoding resent pages' })
+          .option('working-set', { type: 'number', describe: 'working-set prediction: rounds skip this many LRU pages, stop-and-copy sends them (0 = off)' })
+          .option('ws-preprocess', { type: 'string', describe: 'with --working-set: its preprocessing phase before round 1' })
           .option('token', { type: 'string', describe: 'shared secret the destination expects' })
           .option('json', { type: 'boolean', default: false, describe: 'print the final report as JSON' }),
       async (args) => {
