@@ -27,9 +27,16 @@ export class NodeChild {
   #timer: NodeJS.Timeout | undefined;
   #poll: NodeJS.Timeout | undefined;
 
-  constructor(name: string, script: string, args: string[], options: { timeoutMs: number; cwd?: string; env?: Record<string, string> }) {
+  constructor(
+    name: string,
+    script: string,
+    args: string[],
+    /** `wrap`: a command that runs node, e.g. ['ip', 'netns', 'exec', 'NAME'] (it must exec, keeping the pid). */
+    options: { timeoutMs: number; cwd?: string; env?: Record<string, string>; wrap?: string[] },
+  ) {
     this.name = name;
-    this.process = spawn(process.execPath, [script, ...args], {
+    const command = [...(options.wrap ?? []), process.execPath, script, ...args];
+    this.process = spawn(command[0]!, command.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...options.env },

@@ -4,7 +4,8 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { parseSize } from '@livemig/agent-runtime';
+import { parseRate, parseSize } from '@livemig/agent-runtime';
+import { access, formatAccess } from './access.js';
 import { baseline, formatBaseline } from './baseline-bench.js';
 import { killAll } from './child.js';
 import { confirmBench, formatConfirm } from './confirm.js';
@@ -19,6 +20,8 @@ import { writeCharts } from './charts/write-charts.js';
 import { formatStopCopy, stopCopy } from './stop-copy.js';
 import { formatTracking, tracking, TRACKING_WORKLOADS } from './tracking.js';
 import { UsageError, parsePositiveInt } from './units.js';
+import { WS_SIZES, formatWorkingSet, workingSetBench } from './working-set.js';
+import { removeLink } from './working-set-link.js';
 
 const USAGE = `usage: npm run bench -- NAME [--json] [options]
 
@@ -27,8 +30,10 @@ benchmarks:
   stop-copy   paused-guest migration of generated images against the baseline on the same bytes
   encode      per-encoding throughput on one core: zero check, zero, same-byte, lz4, raw, delta; decode
   tracking    guest ops/s with dirty logging (and a harvester) against without, per workload
+  access      guest ops/s with the accessed bitmap against without, in pairs of adjacent windows, per workload
   live        live migration of a running guest between two agents, per workload and switchover policy
   confirm     what Confirm adds to the downtime: the destination's wait for it, against a loopback round trip
+  working-set plain pre-copy against Zaw and Thein's working-set framework over a tbf-shaped netns link (root)
 
 options:
   --json               print one JSON object instead of a table
@@ -36,7 +41,7 @@ options:
   --charts DIR         also draw the results as PNG figures (and one HTML page) in DIR, with headless
                        Chromium (/usr/bin/chromium, or CHROMIUM_PATH)
   --size SIZE          image size (default 1GiB; encode: 256MiB per case; tracking: guest memory, 256MiB)
-  --reps N             repetitions, medians reported (default 5; live: 3)
+  --reps N             repetitions, medians reported (default 5; live: 3; access: 12 pairs each)
   --seconds S          tracking: measured seconds per run (default 1)
   --images LIST        baseline, stop-copy: comma-separated of ${IMAGE_KINDS.join(',')}
                        (default: stop-copy all, baseline random; "" for none)
@@ -52,6 +57,13 @@ options:
   --policies LIST      live: comma-separated of ${LIVE_POLICIES.join(',')} (default all)
   --downtime-limit T   live: passed to source-agent --downtime-limit (default: the agent's own, 300ms)
   --pings N            confirm: round trips timed per repetition (default 200)
+  --rate RATE          working-set: the link's rate each way (default 5.625MB/s, the paper's Table 1)
+  --sizes LIST         working-set: comma-separated working-set sizes in pages, 0 = plain pre-copy
+                       (default ${WS_SIZES.join(',')}); --size is the guest (default 128MiB), --reps default 3
+  --dirty-rate RATE    working-set: the hotcold guest's writes per second (default 2MiB, the paper's 512 pages/s)
+  --hot-bytes SIZE     working-set: its hot set (default 4MiB)
+  --max-rounds N       working-set: passed to source-agent --max-rounds (default 30)
+  --ws-preprocess T    working-set: passed to source-agent --ws-preprocess (default 1s)
 `;
 
 type AnyOutput = BenchOutput<unknown, unknown>;
@@ -79,6 +91,12 @@ async function main(argv: string[]): Promise<number> {
       policies: { type: 'string' },
       'downtime-limit': { type: 'string' },
       pings: { type: 'string', default: '200' },
+      rate: { type: 'string' },
+      'dirty-rate': { type: 'string' },
+      'hot-bytes': { type: 'string' },
+      'max-rounds': { type: 'string' },
+      'ws-preprocess': { type: 'string' },
+      sizes: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -88,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined && !values.help ? 2 : 0;
   }
   if (positionals.length > 1) throw new UsageError(`one benchmark at a time, got ${positionals.join(' ')}`);
-  const reps = parsePositiveInt(values.reps ?? (name === 'live' ? '3' : '5'), 'reps');
+  const reps = parsePositiveInt(values.reps ?? (name === 'live' || name === 'working-set' ? '3' : '5'), 'reps');
   const timeoutMs = parsePositiveInt(values.timeout, 'timeout') * 1000;
   const kinds = (fallback: ImageKind[]): ImageKind[] => {
     if (values.images === undefined) return fallback;
@@ -146,6 +164,29 @@ async function main(argv: string[]): Promise<number> {
       [output, text] = [out as AnyOutput, formatConfirm(out)];
       break;
     }
+    case 'access': {
+      const size = parseSize(values.size ?? '256MiB', 'size');
+      const out = await access({ size, vcpus: 2, pairs: reps * 12 + 6, warmupPairs: 6, windowMs: 100 });
+      [output, text] = [out as AnyOutput, formatAccess(out)];
+      break;
+    }
+    case 'working-set': {
+      const size = parseSize(values.size ?? '128MiB', 'size');
+      const rateBytesPerSec = parseRate(values.rate ?? '5.625MB/s', 'rate');
+      const sizes = (values.sizes ?? WS_SIZES.join(',')).split(',').map((text) => {
+        const n = Number(text.trim());
+        if (!Number.isSafeInteger(n) || n < 0 || text.trim() === '') throw new UsageError(`--sizes: expected pages >= 0, got "${text}"`);
+        return n;
+      });
+      const maxRounds = parsePositiveInt(values['max-rounds'] ?? '30', 'max-rounds');
+      const dirtyRate = values['dirty-rate'] ?? '2MiB';
+      const hotBytes = values['hot-bytes'] ?? '4MiB';
+      const preprocess = values['ws-preprocess'] ?? '1s';
+      const params = { size, rateBytesPerSec, reps, sizes, dirtyRate, hotBytes, maxRounds, preprocess, migrateAfter: '2s', timeoutMs };
+      const out = await workingSetBench(params);
+      [output, text] = [out as AnyOutput, formatWorkingSet(out)];
+      break;
+    }
     default:
       throw new UsageError(`unknown benchmark "${name}"\n\n${USAGE}`);
   }
@@ -167,6 +208,7 @@ async function main(argv: string[]): Promise<number> {
 
 function interrupted(signal: NodeJS.Signals): void {
   killAll();
+  removeLink();
   Scratch.disposeAllSync();
   process.stderr.write(`bench: ${signal}, stopped\n`);
   process.exit(130);

@@ -3,9 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Guest, type GuestMemory, parseWorkloadSpec, type WorkloadName } from '@livemig/guest';
 import { median } from './stats.js';
 
-/** off: dirtyLog 0; on: dirty logging, nobody harvests; harvest: dirty logging and a harvester, as in pre-copy. */
-export type TrackingMode = 'off' | 'on' | 'harvest';
-export const TRACKING_MODES: readonly TrackingMode[] = ['off', 'on', 'harvest'];
+/**
+ * off: no dirty log, no accessed bitmap; on: both, nobody harvests; harvest: both and a harvester of the dirty
+ * log, as in pre-copy; no-access: dirty logging without the accessed bitmap (the baseline of its cost).
+ */
+export type TrackingMode = 'off' | 'on' | 'harvest' | 'no-access';
+export const TRACKING_MODES: readonly TrackingMode[] = ['off', 'on', 'harvest', 'no-access'];
 
 export interface TrackingRun {
   mode: TrackingMode;
@@ -64,7 +67,7 @@ export class TrackingGuests {
     const guests = new Map<TrackingMode, Guest>();
     try {
       for (const mode of TRACKING_MODES) {
-        const spec = parseWorkloadSpec({ name: workload, seed, ops: 0, params: { dirtyRate: 0, dirtyLog: mode === 'off' ? 0 : 1 } });
+        const spec = parseWorkloadSpec({ name: workload, seed, ops: 0, params: { dirtyRate: 0, dirtyLog: mode === 'off' ? 0 : 1, accessLog: mode === 'off' || mode === 'no-access' ? 0 : 1 } });
         guests.set(mode, await Guest.start({ memory, vcpus, workload: spec, paused: true }));
       }
     } catch (error) {

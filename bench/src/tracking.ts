@@ -36,6 +36,8 @@ export interface TrackingResult {
   overhead: number | null;
   /** 1 - harvest / off, likewise. */
   harvestOverhead: number | null;
+  /** 1 - on / no-access: what the accessed bitmap adds to dirty logging. */
+  accessOverhead: number | null;
   pagesPerHarvest: number | null;
   harvestMs: number | null;
   slices: TrackingSlice[];
@@ -57,8 +59,8 @@ function byRep<T>(slices: TrackingSlice[], reps: number, f: (mine: TrackingSlice
   return Array.from({ length: reps }, (_, rep) => f(slices.filter((s) => s.rep === rep)));
 }
 
-function overhead(slices: TrackingSlice[], mode: TrackingMode): number | null {
-  const r = ratio(opsPerSec(slices, mode), opsPerSec(slices, 'off'));
+function overhead(slices: TrackingSlice[], mode: TrackingMode, base: TrackingMode = 'off'): number | null {
+  const r = ratio(opsPerSec(slices, mode), opsPerSec(slices, base));
   return r === null ? null : 1 - r;
 }
 
@@ -99,6 +101,7 @@ async function measureWorkload(workload: WorkloadName, params: TrackingParams): 
     harvestOpsPerSec: medianOps('harvest'),
     overhead: median(byRep(slices, params.reps, (mine) => overhead(mine, 'on'))),
     harvestOverhead: median(byRep(slices, params.reps, (mine) => overhead(mine, 'harvest'))),
+    accessOverhead: median(byRep(slices, params.reps, (mine) => overhead(mine, 'on', 'no-access'))),
     pagesPerHarvest: median(harvesting.map((s) => s.pagesPerHarvest)),
     harvestMs: median(harvesting.map((s) => s.harvestMs)),
     slices,
@@ -112,8 +115,9 @@ export async function tracking(params: TrackingParams): Promise<BenchOutput<Trac
   const notes = [
     `each repetition boots one guest per mode, parked, flat out (dirtyRate 0) on the same ${formatBytes(params.size)} of prefaulted memory, ` +
       `${params.vcpus} vCPUs, one running at a time; each runs ${params.warmupMs} ms untimed first`,
-    'off = workload param dirtyLog 0 (no Atomics.or per written page); on = dirty logging, never harvested; ' +
-      `harvest = dirty logging and memory.harvestDirty() on the main thread every ${params.harvestEveryMs} ms`,
+    'off = workload params dirtyLog 0 and accessLog 0 (no marks at all); on = dirty logging and the accessed bitmap, never harvested; ' +
+      `harvest = both and memory.harvestDirty() on the main thread every ${params.harvestEveryMs} ms; no-access = dirty logging only (accessLog 0)`,
+    'access = 1 - ops/s(on) / ops/s(no-access): what the accessed bitmap costs on top of dirty logging',
     `a repetition gives each mode ${params.seconds} s in windows of at most ${params.sliceMs} ms, the modes taking turns (one cycle = one window each, order rotating)`,
     `overhead = 1 - ops/s / ops/s(off) within a repetition, median over repetitions; target <= ${TRACKING_TARGET * 100}%`,
   ];
@@ -130,7 +134,7 @@ function mops(value: number | null): string {
 
 export function formatTracking(output: BenchOutput<TrackingParams, TrackingResult>): string {
   return table(
-    ['workload', 'reps', 'off Mops/s', 'on Mops/s', 'harvest Mops/s', 'overhead', 'w/ harvest', 'pages/harvest', 'harvest ms'],
+    ['workload', 'reps', 'off Mops/s', 'on Mops/s', 'harvest Mops/s', 'overhead', 'w/ harvest', 'access', 'pages/harvest', 'harvest ms'],
     output.results.map((r) => [
       r.workload,
       String(r.reps),
@@ -139,6 +143,7 @@ export function formatTracking(output: BenchOutput<TrackingParams, TrackingResul
       mops(r.harvestOpsPerSec),
       percent(r.overhead),
       percent(r.harvestOverhead),
+      percent(r.accessOverhead),
       fixed(r.pagesPerHarvest, 0),
       fixed(r.harvestMs, 2),
     ]),

@@ -6,5 +6,5 @@ export { checkIncrPattern, type IncrCheck } from './incr-check.js';
 export { GuestMemory, type SharedMemoryHandles } from './memory.js';
 export { MAX_THROTTLE_PERCENT, THROTTLE_TIMESLICE_MS, ThrottleClock, throttleSleepMs } from './throttle.js';
 export { type CpuState, REGISTER_FILE_BYTES, validateCpuState } from './registers.js';
-export { dirtyLogEnabled, parseWorkloadSpec, WORKLOAD_NAMES, type WorkloadName, type WorkloadSpec } from './workload-spec.js';
+export { accessLogEnabled, dirtyLogEnabled, parseWorkloadSpec, WORKLOAD_NAMES, type WorkloadName, type WorkloadSpec } from './workload-spec.js';
 export { MAX_VCPUS } from './constants.js';

@@ -10,6 +10,8 @@ export interface SharedMemoryHandles {
   dirty: SharedArrayBuffer;
   /** The touched map, shared so that the destination's channel workers can mark the pages they receive. */
   touched?: SharedArrayBuffer;
+  /** The accessed bitmap the vCPUs mark on reads and writes (working-set prediction); absent: a fresh one. */
+  accessed?: SharedArrayBuffer;
 }
 
 function badGeometry(message: string): GuestError {
@@ -54,6 +56,9 @@ export class GuestMemory {
   readonly #dirty: Int32Array;
   readonly #touchedBuffer: SharedArrayBuffer;
   readonly #touched: Int32Array;
+  readonly #accessedBuffer: SharedArrayBuffer;
+  /** One bit per page, set by the vCPUs on reads and writes (AccessMarker), taken by harvestAccessed. */
+  readonly accessedBitmap: Int32Array;
   #afterHarvest: (() => void) | undefined;
 
   private constructor(handles: SharedMemoryHandles) {
@@ -67,6 +72,8 @@ export class GuestMemory {
     this.#dirty = new Int32Array(handles.dirty);
     this.#touchedBuffer = handles.touched ?? new SharedArrayBuffer(bitmapWords(this.pageCount) * 4);
     this.#touched = new Int32Array(this.#touchedBuffer);
+    this.#accessedBuffer = handles.accessed ?? new SharedArrayBuffer(handles.dirty.byteLength);
+    this.accessedBitmap = new Int32Array(this.#accessedBuffer);
   }
 
   /** @throws GuestError LM_ERR_BAD_GEOMETRY unless both sizes are positive multiples of PAGE_SIZE within limits. */
@@ -85,7 +92,8 @@ export class GuestMemory {
     }
     const dirty = new SharedArrayBuffer(bitmapWords(memoryBytes / PAGE_SIZE) * 4);
     const touched = new SharedArrayBuffer(bitmapWords(memoryBytes / PAGE_SIZE) * 4);
-    return new GuestMemory({ memoryBytes, slotBytes, slots, dirty, touched });
+    const accessed = new SharedArrayBuffer(bitmapWords(memoryBytes / PAGE_SIZE) * 4);
+    return new GuestMemory({ memoryBytes, slotBytes, slots, dirty, touched, accessed });
   }
 
   /** Views the same shared memory (used inside vCPU and channel workers), touched map included. */
@@ -109,6 +117,10 @@ export class GuestMemory {
     if (touched !== undefined && (!(touched instanceof SharedArrayBuffer) || touched.byteLength !== dirty.byteLength)) {
       throw badGeometry('touched map has the wrong size');
     }
+    const { accessed } = handles;
+    if (accessed !== undefined && (!(accessed instanceof SharedArrayBuffer) || accessed.byteLength !== dirty.byteLength)) {
+      throw badGeometry('accessed bitmap has the wrong size');
+    }
     return new GuestMemory(handles);
   }
 
@@ -119,6 +131,7 @@ export class GuestMemory {
       slots: [...this.#slotBuffers],
       dirty: this.#dirtyBuffer,
       touched: this.#touchedBuffer,
+      accessed: this.#accessedBuffer,
     };
   }
 
@@ -177,12 +190,31 @@ export class GuestMemory {
     this.#afterHarvest = barrier;
   }
 
-  /** Pages currently dirty, without clearing the log. */
-  dirtyCount(): number {
+  /**
+   * Takes and clears the accessed bitmap, one `Atomics.exchange` per non-empty word: the pages the vCPUs read
+   * or wrote since the last call (a hint for the working-set prediction, never for what to send).
+   * @returns ascending page indices
+   */
+  harvestAccessed(): Uint32Array {
+    const words = this.accessedBitmap;
+    const taken = new Int32Array(words.length);
+    for (let w = 0; w < words.length; w++) {
+      if (Atomics.load(words, w) !== 0) taken[w] = Atomics.exchange(words, w, 0);
+    }
+    return setBits(taken);
+  }
+
+  /** Pages currently dirty, without clearing the log; with `except`, not counting the pages it accepts. */
+  dirtyCount(except?: (page: number) => boolean): number {
     let count = 0;
     for (let w = 0; w < this.#dirty.length; w++) {
       const bits = Atomics.load(this.#dirty, w);
-      if (bits !== 0) count += popcount32(bits);
+      if (bits === 0) continue;
+      if (!except) {
+        count += popcount32(bits);
+        continue;
+      }
+      for (let b = 0; b < 32; b++) if ((bits >>> b) & 1 && !except(w * 32 + b)) count++;
     }
     return count;
   }

@@ -19,9 +19,10 @@ import {
 } from './control.js';
 import { GuestMemory, type SharedMemoryHandles } from './memory.js';
 import { readU64, Reg, registerFileOffset, REGISTER_WORDS, writeU64 } from './registers.js';
+import { AccessMarker } from './access-marker.js';
 import { DirtyMarker } from './dirty-marker.js';
 import { ThrottleClock } from './throttle.js';
-import { dirtyLogEnabled, opsPerSecond, type WorkloadSpec } from './workload-spec.js';
+import { accessLogEnabled, dirtyLogEnabled, opsPerSecond, type WorkloadSpec } from './workload-spec.js';
 import { PROGRAMS } from './workloads/index.js';
 
 export interface VcpuWorkerData {
@@ -47,12 +48,14 @@ function run(data: VcpuWorkerData): void {
   const control = controlView(data.control);
   const myState = stateWord(data.index);
   const dirty = new DirtyMarker(new Int32Array(data.memory.dirty), dirtyLogEnabled(data.workload));
+  const accessed = new AccessMarker(memory.accessedBitmap, accessLogEnabled(data.workload));
   const op = PROGRAMS[data.workload.name]({
     regs,
     slots: memory.slots,
     slotWords: memory.slots.map((s) => new Uint32Array(s.buffer, s.byteOffset, s.byteLength >>> 2)),
     pagesPerSlot: memory.pagesPerSlot,
     dirty,
+    accessed,
     params: data.workload.params,
     vcpus: data.vcpus,
   });
@@ -63,6 +66,7 @@ function run(data: VcpuWorkerData): void {
   // Every state change is a point where the guest may be harvested as still: marks go out first.
   const publish = (state: number): void => {
     dirty.flush();
+    accessed.flush();
     Atomics.store(control, myState, state);
     Atomics.notify(control, myState);
   };
@@ -134,6 +138,7 @@ function run(data: VcpuWorkerData): void {
         if (throttle.asleep !== wasAsleep) count(wasAsleep ? ThrottleCounter.ENDED : ThrottleCounter.BEGUN);
         if (wait > 0) {
           dirty.flush();
+          accessed.flush();
           // On the command word, so a PARK, STOP or new throttle (Guest.setThrottle notifies) wakes it at once.
           Atomics.wait(control, COMMAND_WORD, Command.RUN, Math.min(wait, MAX_SLEEP_MS));
           // A throttled vCPU is off its CPU: pacing owes no ops for the sleep, so a paced workload's rate
@@ -152,6 +157,7 @@ function run(data: VcpuWorkerData): void {
       const due = epoch + opsSinceEpoch * msPerOp;
       if (due - now >= 1) {
         dirty.flush();
+        accessed.flush();
         // Sleep on the command word, so a PARK or STOP wakes the vCPU at once.
         Atomics.wait(control, COMMAND_WORD, Command.RUN, Math.min(due - now, MAX_SLEEP_MS));
         continue;

@@ -14,7 +14,7 @@ export interface WorkloadSpec {
   /**
    * Every parameter the workload reads, defaults filled in by parseWorkloadSpec. Every writing workload
    * takes `dirtyLog` (1 by default): 0 makes its vCPUs skip marking written pages dirty, for measuring
-   * what dirty logging costs. Such a guest cannot be migrated correctly (pre-copy would never resend a
+   * what dirty logging costs; `accessLog` likewise for the accessed bitmap. Such a guest cannot be migrated correctly (pre-copy would never resend a
    * rewritten page, the destination would diverge silently): a migration source must refuse it, see
    * dirtyLogEnabled.
    */
@@ -36,12 +36,12 @@ const MiB = 1024 * 1024;
 const DEFAULT_PARAMS: Readonly<Record<WorkloadName, Readonly<Record<string, number>>>> = Object.freeze({
   // One op = one RNG step, no writes; paced so `ops` still terminates in a known time.
   idle: { opsRate: 1000 },
-  uniform: { dirtyRate: 32 * MiB, dirtyLog: 1 },
+  uniform: { dirtyRate: 32 * MiB, dirtyLog: 1, accessLog: 1 },
   // Clark et al.'s Quake server: a small hot set takes most writes.
-  hotcold: { dirtyRate: 64 * MiB, hotFraction: 0.95, hotBytes: 4 * MiB, dirtyLog: 1 },
+  hotcold: { dirtyRate: 64 * MiB, hotFraction: 0.95, hotBytes: 4 * MiB, dirtyLog: 1, accessLog: 1 },
   // Both dirty faster than a network drains them unless throttled.
-  stream: { dirtyRate: 0, dirtyLog: 1 },
-  incr: { dirtyRate: 0, dirtyLog: 1 },
+  stream: { dirtyRate: 0, dirtyLog: 1, accessLog: 1 },
+  incr: { dirtyRate: 0, dirtyLog: 1, accessLog: 1 },
 });
 
 /** Largest `ops`: the register file holds it as two u32 words. */
@@ -88,6 +88,7 @@ export function parseWorkloadSpec(value: {
   checkParam(params, 'hotFraction', (v) => v >= 0 && v <= 1, 'a fraction in [0, 1]');
   checkParam(params, 'hotBytes', (v) => Number.isSafeInteger(v) && v >= PAGE_SIZE, `an integer >= ${PAGE_SIZE}`);
   checkParam(params, 'dirtyLog', (v) => v === 0 || v === 1, '1 (mark written pages dirty) or 0 (measurement only)');
+  checkParam(params, 'accessLog', (v) => v === 0 || v === 1, '1 (mark read and written pages accessed) or 0 (measurement only)');
   return { name, seed, ops, params };
 }
 
@@ -103,6 +104,15 @@ function checkParam(params: Record<string, number>, key: string, ok: (v: number)
  */
 export function dirtyLogEnabled(spec: WorkloadSpec): boolean {
   return spec.params['dirtyLog'] !== 0;
+}
+
+/**
+ * Whether the guest's vCPUs mark the pages they read and write in the accessed bitmap (workload param
+ * accessLog, 1 by default; 0 only to measure what it costs). Without it the working-set prediction sees no
+ * accesses: its working set stays empty and the framework behaves as plain pre-copy.
+ */
+export function accessLogEnabled(spec: WorkloadSpec): boolean {
+  return spec.params['accessLog'] !== 0;
 }
 
 /** Operations per second one vCPU is paced to; 0 = unthrottled. Pacing never changes what is written. */

@@ -2,6 +2,7 @@ import { runCli, withControlAccessOptions, withTlsOptions } from '@livemig/agent
 import { WORKLOAD_NAMES } from '@livemig/guest';
 import { migrateCommand, resolveCommand, statusCommand, type MigrateArguments, type ResolveArguments } from './migrate-command.js';
 import { reportCommand, type ReportArguments } from './report-command.js';
+import { modelCommand, type ModelArguments } from './model/model-command.js';
 import { RUN_DEFAULTS, runCommand, type RunArguments } from './run-command.js';
 
 /** `source-agent run ...`: returns the process exit status. */
@@ -40,6 +41,8 @@ export function main(argv: string[]): Promise<number> {
           .option('control-host', { type: 'string', default: '127.0.0.1', describe: 'address of the control API' })
           .option('run-for', { type: 'string', describe: 'stop hosting the guest after this long' })
           .option('answer-timeout', { type: 'string', describe: "after Complete, wait this long for each of the destination's answers (Committed, Activated, Outcome) before taking it as lost (default 60s)" })
+          .option('working-set', { type: 'number', describe: 'working-set prediction (Zaw and Thein): rounds skip the LRU working set of this many pages, stop-and-copy sends it (0 = off)' })
+          .option('ws-preprocess', { type: 'string', describe: 'with --working-set: its preprocessing phase before round 1 (default 1s)' })
           .option('outcome-timeout', { type: 'string', describe: 'after a lost answer to Complete, ask the destination for the outcome this long (default 60s)' })
           .option('report', { type: 'string', describe: 'write the JSON report to this file' })
           .option('report-html', { type: 'string', describe: 'write the report as a self-contained HTML page with charts to this file' }),
@@ -62,6 +65,8 @@ export function main(argv: string[]): Promise<number> {
           .option('auto-converge', { type: 'boolean', describe: 'throttle the vCPUs when they dirty pages faster than they are sent' })
           .option('streams', { type: 'number', describe: 'data channels' })
           .option('delta-cache', { type: 'string', describe: 'memory for delta-encoding resent pages' })
+          .option('working-set', { type: 'number', describe: 'working-set prediction: rounds skip this many LRU pages, stop-and-copy sends them (0 = off)' })
+          .option('ws-preprocess', { type: 'string', describe: 'with --working-set: its preprocessing phase before round 1' })
           .option('json', { type: 'boolean', default: false, describe: 'print the final report as JSON' }),
       async (args) => {
         context.setExitCode(await migrateCommand(args as unknown as MigrateArguments, context.log, context.signal));
@@ -88,6 +93,22 @@ export function main(argv: string[]): Promise<number> {
           .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'the HTML file to write' }),
       async (args) => {
         context.setExitCode(await reportCommand(args as unknown as ReportArguments));
+      },
+    )
+    .command(
+      'model',
+      "evaluate the migration-time model (Zaw and Thein's equations 1-8) for pre-copy and, with --working-set, their framework",
+      (command) =>
+        command
+          .option('memory', { type: 'string', demandOption: true, describe: 'guest memory size M (e.g. 512MiB)' })
+          .option('bandwidth', { type: 'string', demandOption: true, describe: 'link bandwidth B (e.g. 5.625MB/s)' })
+          .option('dirty-pages', { type: 'string', demandOption: true, describe: 'pages modified per second W_M (e.g. 512/s)' })
+          .option('working-set', { type: 'number', describe: 'working set list W_S in pages (0 or absent: pre-copy only)' })
+          .option('ws-preprocess', { type: 'string', describe: 'length of the preprocessing phase T_pre (default 0)' })
+          .option('max-rounds', { type: 'number', describe: `bound on the push rounds (default ${RUN_DEFAULTS.maxRounds})` })
+          .option('json', { type: 'boolean', default: false, describe: 'print the figures as JSON' }),
+      (args) => {
+        context.setExitCode(modelCommand(args as unknown as ModelArguments));
       },
     )
     .command(

@@ -59,6 +59,8 @@ const START_OPTIONS = optionSchema({
   ...PARAMETER_OPTIONS,
   streams: { type: 'number', integer: true, min: 1, max: MAX_STREAMS },
   deltaCacheBytes: { type: 'number', integer: true, min: 0 },
+  workingSetPages: { type: 'number', integer: true, min: 0 },
+  wsPreprocessMs: { type: 'number', min: 0 },
 });
 
 /**

@@ -19,6 +19,8 @@ export interface MigrateArguments {
   autoConverge?: boolean;
   streams?: number;
   deltaCache?: string;
+  workingSet?: number;
+  wsPreprocess?: string;
   json: boolean;
 }
 
@@ -42,6 +44,8 @@ export async function migrateCommand(args: MigrateArguments, log: Logger, signal
   if (args.autoConverge !== undefined) options.autoConverge = args.autoConverge;
   if (args.streams !== undefined) options.streams = args.streams;
   if (args.deltaCache !== undefined) options.deltaCacheBytes = parseSize(args.deltaCache, 'delta-cache');
+  if (args.workingSet !== undefined) options.workingSetPages = args.workingSet;
+  if (args.wsPreprocess !== undefined) options.wsPreprocessMs = parseDuration(args.wsPreprocess, 'ws-preprocess');
 
   const started = await client.post<MigrationStats>('/migrations', options);
   const path = `/migrations/${encodeURIComponent(started.id)}`;

@@ -1,6 +1,8 @@
 import { emptyEncodingCounts, type EncodingName, type MigrationOutcome } from '@livemig/protocol';
+import type { ModelCheck } from './model/model-check.js';
 import type { MigrationParameters } from './outgoing/parameters.js';
 import type { PhaseMark, StatsSeriesReport } from './outgoing/stats-series.js';
+import type { WorkingSetReport } from './working-set/working-set-framework.js';
 
 export { ENCODING_NAMES } from '@livemig/protocol';
 
@@ -102,6 +104,10 @@ export interface MigrationReport {
   phases: PhaseMark[];
   /** The live statistics over time, sampled every 100 ms and downsampled past 600 samples (stats-series.ts). */
   series: StatsSeriesReport;
+  /** The working-set framework (Zaw and Thein) when `--working-set` was given; null for plain pre-copy. */
+  workingSet: WorkingSetReport | null;
+  /** The migration-time model's prediction from the parameters measured in this run, next to what happened. */
+  model: ModelCheck | null;
 }
 
 /** A report with nothing sent yet: the start of a migration's report, or the whole of `not-migrated`. */
@@ -141,5 +147,7 @@ export function emptyReport(
     resolution: null,
     phases: [],
     series: { intervalMs: 0, maxSamples: 0, samples: [] },
+    workingSet: null,
+    model: null,
   };
 }

@@ -25,6 +25,7 @@ import {
   loadControlAccess,
   type ControlAccessArguments,
 } from '@livemig/agent-runtime';
+import { workingSetOptions } from './working-set/working-set-options.js';
 
 export interface RunArguments extends TlsArguments, ControlAccessArguments {
   memory?: string;
@@ -53,6 +54,8 @@ export interface RunArguments extends TlsArguments, ControlAccessArguments {
   reportHtml?: string;
   outcomeTimeout?: string;
   answerTimeout?: string;
+  workingSet?: number;
+  wsPreprocess?: string;
 }
 
 /** The source report: the migration's fields, plus what became of the guest here. */
@@ -99,6 +102,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
       ? GuestMemory.create(requestedBytes ?? DEFAULT_MEMORY_BYTES)
       : loadImageFile(args.imageFile, requestedBytes);
   const memoryBytes = memory.memoryBytes;
+  const workingSet = workingSetOptions(args.workingSet, args.wsPreprocess, memory.pageCount);
   const guest = await Guest.start({ memory, vcpus: args.vcpus, workload, paused: args.paused });
   const guestId = randomUUID();
   log.info(
@@ -118,6 +122,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     streams: args.streams,
     deltaCacheBytes,
     security,
+    ...workingSet,
     ...(args.outcomeTimeout === undefined ? {} : { outcomeTimeoutMs: parseDuration(args.outcomeTimeout, 'outcome-timeout') }),
     ...(answerTimeoutMs === undefined ? {} : { answerTimeoutMs }),
   };

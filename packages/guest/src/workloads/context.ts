@@ -1,4 +1,5 @@
 import { PAGE_SHIFT } from '../constants.js';
+import type { AccessMarker } from '../access-marker.js';
 import type { DirtyMarker } from '../dirty-marker.js';
 
 /** What a workload program sees inside its vCPU worker. */
@@ -11,6 +12,8 @@ export interface VcpuContext {
   readonly pagesPerSlot: number;
   /** This vCPU's writer of the shared dirty log. */
   readonly dirty: DirtyMarker;
+  /** This vCPU's writer of the shared accessed bitmap (working-set prediction). */
+  readonly accessed: AccessMarker;
   readonly params: Readonly<Record<string, number>>;
   readonly vcpus: number;
 }

@@ -1,12 +1,15 @@
 import { PAGE_SIZE } from '../constants.js';
 import { Reg } from '../registers.js';
 import { nextRandom } from '../rng.js';
-import type { Program } from './context.js';
+import { markAccessed } from './accessed.js';
+import { offsetOf, slotWordsOf, type Program } from './context.js';
 import { writeRandomLine } from './line-write.js';
 
 /**
  * Like uniform, but `hotFraction` of the ops hit a hot set at the start of the partition (`hotBytes` for
- * the whole guest, split over the vCPUs): the writable working set of Clark et al.'s Quake server.
+ * the whole guest, split over the vCPUs): the writable working set of Clark et al.'s Quake server. Each op
+ * also reads a word of a random hot page and mixes it into what it writes, so the hot set is read as well as
+ * written (what the working-set prediction sees in its accessed bits).
  */
 export const hotcold: Program = (ctx) => {
   const regs = ctx.regs;
@@ -19,7 +22,12 @@ export const hotcold: Program = (ctx) => {
   return () => {
     const start = regs[Reg.PART_START] as number;
     const length = regs[Reg.PART_LEN] as number;
-    const span = nextRandom(regs) < threshold ? Math.min(hotPagesPerVcpu, length) : length;
-    writeRandomLine(ctx, start + (nextRandom(regs) % span));
+    const hot = Math.min(hotPagesPerVcpu, length);
+    const draw = nextRandom(regs);
+    const read = start + (draw % hot);
+    const word = slotWordsOf(ctx, read)[(offsetOf(ctx, read) >>> 2) + (draw >>> 22)] as number;
+    markAccessed(ctx, read);
+    const span = nextRandom(regs) < threshold ? hot : length;
+    writeRandomLine(ctx, start + (nextRandom(regs) % span), word);
   };
 };

@@ -1,4 +1,5 @@
 import { Reg } from '../registers.js';
+import { markAccessed } from './accessed.js';
 import { markDirty, offsetOf, slotOf, type Program } from './context.js';
 
 /**
@@ -13,6 +14,7 @@ export const incr: Program = (ctx) => {
     const offset = offsetOf(ctx, page);
     slot[offset] = ((slot[offset] as number) + 1) & 0xff;
     markDirty(ctx, page);
+    markAccessed(ctx, page);
     const next = (regs[Reg.CURSOR] as number) + 1;
     regs[Reg.CURSOR] = next === regs[Reg.PART_LEN] ? 0 : next;
   };

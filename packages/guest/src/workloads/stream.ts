@@ -1,4 +1,5 @@
 import { Reg } from '../registers.js';
+import { markAccessed } from './accessed.js';
 import { nextRandom } from '../rng.js';
 import { markDirty, offsetOf, slotWordsOf, type Program } from './context.js';
 
@@ -15,6 +16,7 @@ export const stream: Program = (ctx) => {
     const first = offsetOf(ctx, page) >>> 2;
     words.fill(value, first, first + 1024);
     markDirty(ctx, page);
+    markAccessed(ctx, page);
     const next = (regs[Reg.CURSOR] as number) + 1;
     if (next === regs[Reg.PART_LEN]) {
       regs[Reg.CURSOR] = 0;

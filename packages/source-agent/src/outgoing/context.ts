@@ -14,6 +14,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_STREAMS, initialParameters, type Mi
 import type { MigrationParameters } from './parameters.js';
 import type { MigrationPhase } from './phases.js';
 import type { SentRound } from './rounds.js';
+import { WorkingSetFramework } from '../working-set/working-set-framework.js';
 
 /**
  * What the phases of one outgoing migration share: its guest, options, parameters and report, the
@@ -40,6 +41,8 @@ export class MigrationContext {
   readonly idleTimeoutMs: number;
   /** A paused guest is migrated paused and stays paused wherever it ends up (QEMU keeps the run state too). */
   readonly wasRunning: boolean;
+  /** Zaw and Thein's framework, with the `workingSetPages` option; undefined: plain pre-copy. */
+  readonly workingSet: WorkingSetFramework | undefined;
   phase: MigrationPhase = 'handshake';
 
   /** The control connection, from the handshake on. */
@@ -104,6 +107,8 @@ export class MigrationContext {
     this.answerTimeoutMs = options.answerTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.wasRunning = !guest.parked;
+    const wsPages = options.workingSetPages ?? 0;
+    this.workingSet = wsPages > 0 ? new WorkingSetFramework(guest.memory, wsPages) : undefined;
     this.cancelled = new Promise<never>((_, reject) => {
       this.abortController.signal.addEventListener('abort', () => reject(this.abortController.signal.reason), { once: true });
     });

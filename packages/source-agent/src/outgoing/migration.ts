@@ -152,6 +152,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
       handleFailure(ctx, error);
     } finally {
       clearInterval(ticker);
+      ctx.workingSet?.stop();
       closeReport(ctx);
     }
     this.finalReport = ctx.report;

@@ -40,6 +40,10 @@ export interface MigrationOptions {
   signal?: AbortSignal;
   /** How long to keep asking the destination for the outcome once the answer to Complete was lost. */
   outcomeTimeoutMs?: number;
+  /** Zaw and Thein's framework: the working set list's capacity in pages (0 or absent: plain pre-copy). */
+  workingSetPages?: number;
+  /** Its preprocessing phase before round 1 (T_pre). */
+  wsPreprocessMs?: number;
 }
 
 export const DEFAULT_DOWNTIME_LIMIT_MS = 300;

@@ -1,5 +1,6 @@
 import { CancelledError, OutcomeUnknownError, PAGE_SIZE } from '@livemig/protocol';
 import { errorSummary } from '@livemig/agent-runtime';
+import { checkModel } from '../model/model-check.js';
 import type { MigrationStatus } from '../report.js';
 import { roundTenth } from '../round-tenth.js';
 import type { MigrationContext } from './context.js';
@@ -52,6 +53,8 @@ export function closeReport(ctx: MigrationContext): void {
   report.bytesOnWire = ctx.stats.bytesOnWire;
   report.peakRssBytes = process.resourceUsage().maxRSS * 1024;
   report.parameters = ctx.parameters();
+  report.workingSet = ctx.workingSet?.report() ?? null;
+  report.model = checkModel(report);
 }
 
 /** The phase a migration ends in, from its report's status. */

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PAGE_SIZE } from '@livemig/protocol';
 import { SentHistory, decide, type SwitchoverDecision } from '../switchover/index.js';
 import type { MigrationContext } from './context.js';
@@ -15,8 +16,15 @@ import { recordRound, sendRound, type SentRound } from './rounds.js';
 export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy'> {
   const { memory } = ctx.guest;
   ctx.enter('pre-copy');
+  // Zaw and Thein's framework: the preprocessing phase fills the working-set LRU before round 1; from then on
+  // the rounds skip the working set (pushRound) and stop-and-copy sends it.
+  const ws = ctx.workingSet;
+  if (ws) {
+    await ws.preprocess(ctx.options.wsPreprocessMs ?? 0, (ms) => ctx.guard(sleep(ms)));
+    ctx.log.info({ workingSetPages: ws.lru.size, preprocessMs: ws.report().preprocessMs }, 'working set predicted');
+  }
   memory.harvestDirty();
-  let pages = memory.touchedPages();
+  let pages = ws ? ws.pushRound(memory.touchedPages(), true) : memory.touchedPages();
   const moved = { bytes: 0, ms: 0 };
   ctx.history = new SentHistory(memory.pageCount);
   const dirtyHistory: number[] = [];
@@ -27,7 +35,8 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy'> {
     const sent = await sendRound(ctx, pages);
     moved.bytes += pages.length * PAGE_SIZE;
     moved.ms += sent.ms;
-    const dirty = memory.dirtyCount();
+    // What the next round would send: with a working set, only the dirty pages outside it.
+    const dirty = ws ? memory.dirtyCount((page) => ws.lru.has(page)) : memory.dirtyCount();
     dirtyHistory.push(dirty);
     const pagesResent = ctx.history.record(pages);
     const decision = decideSwitchover(ctx, { pages, sent, pagesResent, dirty, dirtyHistory, moved });
@@ -50,7 +59,7 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy'> {
       return 'stop-and-copy';
     }
     ctx.checkCancelled();
-    pages = memory.harvestDirty();
+    pages = ws ? ws.pushRound(memory.harvestDirty()) : memory.harvestDirty();
   }
 }
 

@@ -20,7 +20,9 @@ export async function stopAndCopy(ctx: MigrationContext): Promise<'commit'> {
   report.timeToParkMs = roundTenth(ctx.parkedAt - ctx.started);
   await ctx.guard(guest.park());
   report.guestOpsAtPark = guest.opsDone();
-  const pages = guest.memory.harvestDirty();
+  const dirty = guest.memory.harvestDirty();
+  // With a working set, the pages the rounds deferred go now (Zaw and Thein's stop phase).
+  const pages = ctx.workingSet ? ctx.workingSet.stopRound(dirty) : dirty;
   ctx.round += 1;
   const sent = await sendRound(ctx, pages, true);
   const cpuState = guest.cpuState();
