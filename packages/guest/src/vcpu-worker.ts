@@ -20,6 +20,8 @@ import {
 import { GuestMemory, type SharedMemoryHandles } from './memory.js';
 import { readU64, Reg, registerFileOffset, REGISTER_WORDS, writeU64 } from './registers.js';
 import { DirtyMarker } from './dirty-marker.js';
+import { PresentBarrier } from './present-barrier.js';
+import type { PresentMapHandles } from './present-map.js';
 import { ThrottleClock } from './throttle.js';
 import { dirtyLogEnabled, opsPerSecond, type WorkloadSpec } from './workload-spec.js';
 import { PROGRAMS } from './workloads/index.js';
@@ -31,6 +33,8 @@ export interface VcpuWorkerData {
   index: number;
   vcpus: number;
   workload: WorkloadSpec;
+  /** The post-copy present map; without it the access barrier is off for good. */
+  present?: PresentMapHandles;
 }
 
 /** Longest single sleep, so a paced or throttled vCPU re-reads its clock and throttle at least this often. */
@@ -47,12 +51,14 @@ function run(data: VcpuWorkerData): void {
   const control = controlView(data.control);
   const myState = stateWord(data.index);
   const dirty = new DirtyMarker(new Int32Array(data.memory.dirty), dirtyLogEnabled(data.workload));
+  const present = new PresentBarrier(data.present, data.index);
   const op = PROGRAMS[data.workload.name]({
     regs,
     slots: memory.slots,
     slotWords: memory.slots.map((s) => new Uint32Array(s.buffer, s.byteOffset, s.byteLength >>> 2)),
     pagesPerSlot: memory.pagesPerSlot,
     dirty,
+    present,
     params: data.workload.params,
     vcpus: data.vcpus,
   });
@@ -103,6 +109,8 @@ function run(data: VcpuWorkerData): void {
       while (Atomics.load(control, COMMAND_WORD) === Command.PARK) Atomics.wait(control, COMMAND_WORD, Command.PARK);
       // Store RUNNING before the command is re-read at the top of the loop (see control.ts).
       Atomics.store(control, myState, VcpuState.RUNNING);
+      // A switch to post-copy happens while the guest is parked.
+      present.refresh();
       epoch = performance.now();
       opsSinceEpoch = 0;
       throttle.reset();
@@ -162,7 +170,16 @@ function run(data: VcpuWorkerData): void {
         opsSinceEpoch = 0;
       }
     }
-    op();
+    if (present.active) {
+      if (!present.runGuarded(op, regs)) {
+        // A page is missing: the op wrote nothing and its registers are restored. Wait at the op boundary.
+        dirty.flush();
+        present.waitForMissing(control, dirtyEpoch);
+        continue;
+      }
+    } else {
+      op();
+    }
     writeU64(regs, Reg.OPS_DONE_LO, done + 1);
     opsSinceEpoch++;
   }

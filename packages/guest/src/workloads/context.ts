@@ -1,5 +1,6 @@
 import { PAGE_SHIFT } from '../constants.js';
 import type { DirtyMarker } from '../dirty-marker.js';
+import type { PresentBarrier } from '../present-barrier.js';
 
 /** What a workload program sees inside its vCPU worker. */
 export interface VcpuContext {
@@ -11,6 +12,8 @@ export interface VcpuContext {
   readonly pagesPerSlot: number;
   /** This vCPU's writer of the shared dirty log. */
   readonly dirty: DirtyMarker;
+  /** This vCPU's access barrier of post-copy (see workloads/present.ts). */
+  readonly present: PresentBarrier;
   readonly params: Readonly<Record<string, number>>;
   readonly vcpus: number;
 }

@@ -1,5 +1,6 @@
 import { nextRandom } from '../rng.js';
 import { markDirty, offsetOf, slotOf, type VcpuContext } from './context.js';
+import { ensurePresent } from './present.js';
 
 const LINE_BYTES = 64;
 const LINES_PER_PAGE = 64;
@@ -9,6 +10,7 @@ const LINES_PER_PAGE = 64;
  * image does not depend on host byte order), then marks the page.
  */
 export function writeRandomLine(ctx: VcpuContext, page: number): void {
+  ensurePresent(ctx, page);
   const regs = ctx.regs;
   const slot = slotOf(ctx, page);
   const base = offsetOf(ctx, page) + (nextRandom(regs) % LINES_PER_PAGE) * LINE_BYTES;
