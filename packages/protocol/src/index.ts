@@ -83,9 +83,15 @@ export {
   encodeHello,
   encodeOutcome,
   encodeOutcomeQuery,
+  encodePageRequest,
+  encodePostcopyDiscard,
+  encodePostcopyDone,
+  encodePostcopyEnd,
+  encodePostcopyRun,
   encodeRefuse,
   encodeRoundBegin,
   encodeRoundEnd,
+  encodeUrgentHello,
   type AbortMessage,
   type AcceptInput,
   type AcceptMessage,
@@ -114,6 +120,18 @@ export {
   type OutcomeMessage,
   type OutcomeQueryMessage,
 } from './commit-messages.js';
+export {
+  MAX_DISCARD_PAGES,
+  MAX_REQUEST_PAGES,
+  checkPageIndices,
+  encodePageList,
+  type PageRequestMessage,
+  type PostcopyDiscardMessage,
+  type PostcopyDoneMessage,
+  type PostcopyEndMessage,
+  type PostcopyRunMessage,
+  type UrgentHelloMessage,
+} from './postcopy-messages.js';
 export { crc32 } from './crc32.js';
 export { Crc32Shift, ZERO_PAGE_CRC, crc32Combine } from './crc32-combine.js';
 export { isZeroPage } from './page-encoding.js';
@@ -125,6 +143,7 @@ export {
   CAPABILITY_CHANNELS,
   CAPABILITY_LZ4_RUNS,
   CAPABILITY_PAGES,
+  CAPABILITY_POSTCOPY,
   OPTIONAL_CAPABILITIES,
   REQUIRED_CAPABILITIES,
 } from './capabilities.js';
