@@ -5,6 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseSize } from '@livemig/agent-runtime';
+import { barrier, BARRIER_WORKLOADS, formatBarrier } from './barrier.js';
 import { baseline, formatBaseline } from './baseline-bench.js';
 import { killAll } from './child.js';
 import { encode, formatEncode } from './encode.js';
@@ -24,6 +25,7 @@ benchmarks:
   stop-copy   paused-guest migration of generated images against the baseline on the same bytes
   encode      per-encoding throughput on one core: zero check, zero, same-byte, lz4, raw, delta; decode
   tracking    guest ops/s with dirty logging (and a harvester) against without, per workload
+  barrier     guest ops/s with the post-copy access barrier on against without, per workload
   live        live migration of a running guest between two agents, per workload and switchover policy
 
 options:
@@ -31,7 +33,7 @@ options:
   --out FILE           also write the JSON object to FILE
   --size SIZE          image size (default 1GiB; encode: 256MiB per case; tracking: guest memory, 256MiB)
   --reps N             repetitions, medians reported (default 5; live: 3)
-  --seconds S          tracking: measured seconds per run (default 1)
+  --seconds S          tracking, barrier: measured seconds per run (default 1)
   --images LIST        baseline, stop-copy: comma-separated of ${IMAGE_KINDS.join(',')}
                        (default: stop-copy all, baseline random; "" for none)
   --image-file PATH    baseline, stop-copy: also use this image file
@@ -120,6 +122,14 @@ async function main(argv: string[]): Promise<number> {
       const params = { size, vcpus: 2, reps, seconds, sliceMs: 250, warmupMs: 300, harvestEveryMs: 50, workloads: [...TRACKING_WORKLOADS] };
       const out = await tracking(params);
       [output, text] = [out as AnyOutput, formatTracking(out)];
+      break;
+    }
+    case 'barrier': {
+      const size = parseSize(values.size ?? '256MiB', 'size');
+      const seconds = Number(values.seconds);
+      if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--seconds: expected a positive number, got "${values.seconds}"`);
+      const out = await barrier({ size, vcpus: 2, reps, seconds, sliceMs: 250, warmupMs: 300, workloads: [...BARRIER_WORKLOADS] });
+      [output, text] = [out as AnyOutput, formatBarrier(out)];
       break;
     }
     case 'live': {
