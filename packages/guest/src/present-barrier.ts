@@ -10,7 +10,7 @@ import {
   TimeWord,
   vcpuBlockedWord,
 } from './present-map.js';
-import { REGISTER_WORDS } from './registers.js';
+import { Reg } from './registers.js';
 
 /**
  * Thrown by `ensure` when a page is missing. A workload checks every page an op touches before the op writes
@@ -18,6 +18,13 @@ import { REGISTER_WORDS } from './registers.js';
  * op boundary, where the vCPU can still be parked and its register file is complete. Not an Error: no stack.
  */
 export const PAGE_MISSING: unique symbol = Symbol('page missing');
+
+/**
+ * The registers an op may change: the RNG words and the sweep's cursor and pass (Reg.RNG0..Reg.PASS, in a
+ * row). The others are constants of the vCPU or OPS_DONE, which the worker loop advances after the op.
+ */
+const FIRST_MUTABLE = Reg.RNG0;
+const MUTABLE_WORDS = Reg.PASS - Reg.RNG0 + 1;
 
 /** Ops between two looks at the shared "barrier off" word while the barrier is on. */
 const POLL_OPS = 1024;
@@ -40,7 +47,7 @@ export class PresentBarrier {
   readonly #map: PresentMap | undefined;
   readonly #vcpu: number;
   readonly #known: Uint32Array;
-  readonly #saved = new Uint32Array(REGISTER_WORDS);
+  readonly #saved = new Uint32Array(MUTABLE_WORDS);
   #generation = -1;
   #countdown = POLL_OPS;
   /** The page the last ensure() found missing. */
@@ -91,13 +98,13 @@ export class PresentBarrier {
       this.refresh();
     }
     const saved = this.#saved;
-    for (let i = 0; i < REGISTER_WORDS; i++) saved[i] = regs[i]!;
+    for (let i = 0; i < MUTABLE_WORDS; i++) saved[i] = regs[FIRST_MUTABLE + i]!;
     try {
       op();
       return true;
     } catch (error) {
       if (error !== PAGE_MISSING) throw error;
-      for (let i = 0; i < REGISTER_WORDS; i++) regs[i] = saved[i]!;
+      for (let i = 0; i < MUTABLE_WORDS; i++) regs[FIRST_MUTABLE + i] = saved[i]!;
       return false;
     }
   }
