@@ -4,7 +4,8 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { parseSize } from '@livemig/agent-runtime';
+import { parseRate, parseSize } from '@livemig/agent-runtime';
+import type { WorkloadName } from '@livemig/guest';
 import { barrier, BARRIER_WORKLOADS, formatBarrier } from './barrier.js';
 import { baseline, formatBaseline } from './baseline-bench.js';
 import { killAll } from './child.js';
@@ -12,6 +13,7 @@ import { encode, formatEncode } from './encode.js';
 import { Scratch } from './image-set.js';
 import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
 import { formatLive, live } from './live.js';
+import { formatPrepaging, prepaging } from './prepaging.js';
 import { LIVE_POLICIES, LIVE_WORKLOADS, selectPolicies, selectWorkloads } from './live-cases.js';
 import type { BenchOutput } from './output.js';
 import { formatStopCopy, stopCopy } from './stop-copy.js';
@@ -26,6 +28,7 @@ benchmarks:
   encode      per-encoding throughput on one core: zero check, zero, same-byte, lz4, raw, delta; decode
   tracking    guest ops/s with dirty logging (and a harvester) against without, per workload
   barrier     guest ops/s with the post-copy access barrier on against without, per workload
+  prepaging   post-copy push orders (bubble, forward, linear) on a real guest over a SIMULATED wire: faults
   live        live migration of a running guest between two agents, per workload and switchover policy
 
 options:
@@ -42,10 +45,13 @@ options:
   --guest image|idle   stop-copy: migrate the image (--image-file --paused, the default) or an idle guest of
                        the same size (--memory --workload idle, for agents without image support)
   --timeout SECONDS    stop-copy, baseline, live: kill a child process after this long (default 600)
-  --workloads LIST     live: comma-separated of ${LIVE_WORKLOADS.map((w) => w.name).join(',')}
+  --workloads LIST     barrier: comma-separated of uniform,hotcold,stream,incr (default all)
+                       live: comma-separated of ${LIVE_WORKLOADS.map((w) => w.name).join(',')}
                        (or a family: uniform); default all
   --policies LIST      live: comma-separated of ${LIVE_POLICIES.join(',')} (default all)
   --downtime-limit T   live: passed to source-agent --downtime-limit (default: the agent's own, 300ms)
+  --bandwidth RATE     prepaging: the simulated wire's rate (default 100MB/s)
+  --workload NAME      prepaging: the guest's workload (default hotcold)
 `;
 
 type AnyOutput = BenchOutput<unknown, unknown>;
@@ -70,6 +76,8 @@ async function main(argv: string[]): Promise<number> {
       workloads: { type: 'string' },
       policies: { type: 'string' },
       'downtime-limit': { type: 'string' },
+      bandwidth: { type: 'string', default: '100MB/s' },
+      workload: { type: 'string', default: 'hotcold' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -128,8 +136,20 @@ async function main(argv: string[]): Promise<number> {
       const size = parseSize(values.size ?? '256MiB', 'size');
       const seconds = Number(values.seconds);
       if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--seconds: expected a positive number, got "${values.seconds}"`);
-      const out = await barrier({ size, vcpus: 2, reps, seconds, sliceMs: 250, warmupMs: 300, workloads: [...BARRIER_WORKLOADS] });
+      const workloads = values.workloads === undefined ? [...BARRIER_WORKLOADS] : values.workloads.split(',').map((w) => w.trim());
+      for (const w of workloads) if (!(BARRIER_WORKLOADS as readonly string[]).includes(w)) throw new UsageError(`--workloads: "${w}" is not one of ${BARRIER_WORKLOADS.join(', ')}`);
+      const out = await barrier({ size, vcpus: 2, reps, seconds, sliceMs: 250, warmupMs: 300, workloads: workloads as WorkloadName[] });
       [output, text] = [out as AnyOutput, formatBarrier(out)];
+      break;
+    }
+    case 'prepaging': {
+      const size = parseSize(values.size ?? '256MiB', 'size');
+      const bytesPerSec = parseRate(values.bandwidth, 'bandwidth');
+      const workload = values.workload;
+      if (!(BARRIER_WORKLOADS as readonly string[]).includes(workload)) throw new UsageError(`--workload: "${workload}" is not one of ${BARRIER_WORKLOADS.join(', ')}`);
+      const params = { size, vcpus: 2, reps, workload: workload as WorkloadName, sourceRunMs: 2000, bytesPerSec, roundTripMs: 0.2, tickMs: 1 };
+      const out = await prepaging(params);
+      [output, text] = [out as AnyOutput, formatPrepaging(out)];
       break;
     }
     case 'live': {

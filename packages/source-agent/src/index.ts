@@ -38,3 +38,4 @@ export {
   type SwitchoverDecision,
 } from './switchover/index.js';
 export { ControlApi, type ControlApiSource } from './control-api.js';
+export { MAX_CHUNK_PAGES, MIN_CHUNK_PAGES, PREPAGING_NAMES, PushOrder, type Prepaging, type PushOrderOptions } from './postcopy/push-order.js';
