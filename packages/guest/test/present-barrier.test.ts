@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Guest, GuestMemory, PAGE_SIZE, PresentMap, type WorkloadSpec } from '@livemig/guest';
+import { checkIncrPattern, Guest, GuestMemory, PAGE_SIZE, PresentMap, type WorkloadSpec } from '@livemig/guest';
 import { sleep, spec, straightDigest, waitFor } from './helpers.js';
 
 const PAGES = 256;
@@ -143,6 +143,37 @@ describe('present map and access barrier', () => {
       expect(map.complete).toBe(true);
       expect(map.stats().faults).toBeGreaterThanOrEqual(VCPUS);
       expect(guest.digest()).toBe(await straightDigest(MEMORY_BYTES, VCPUS, workload));
+    } finally {
+      await guest.stop();
+    }
+  });
+
+  it("QEMU's incr check holds at the destination while pages arrive late and the guest keeps running", async () => {
+    // incr runs forever: the check needs no oracle, only that no page was lost, stale or torn.
+    const workload = spec('incr', 5, 0);
+    const source = GuestMemory.create(MEMORY_BYTES);
+    const sourceGuest = await Guest.start({ memory: source, vcpus: VCPUS, workload });
+    await waitFor(() => sourceGuest.opsDone() > 3 * PAGES, { what: 'the source to sweep its memory a few times' });
+    await sourceGuest.park();
+    const cpuState = sourceGuest.cpuState();
+    await sourceGuest.stop();
+    const written = source.writtenPages();
+    const memory = GuestMemory.create(MEMORY_BYTES);
+    const map = PresentMap.create(PAGES, VCPUS);
+    map.startPostcopy(written);
+    const guest = await Guest.start({ memory, vcpus: VCPUS, workload, cpuState, present: map });
+    try {
+      await waitFor(() => allWaiting(map), { what: 'every vCPU to fault' });
+      for (const page of shuffled(written, 7)) {
+        map.place(memory, page, source.page(page));
+        if (page % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      const ops = guest.opsDone();
+      await waitFor(() => guest.opsDone() > ops + 2 * PAGES, { what: 'the guest to sweep on after the last page' });
+      await guest.park();
+      const check = checkIncrPattern(memory, VCPUS);
+      expect(check.ok, check.detail).toBe(true);
+      expect(map.complete).toBe(true);
     } finally {
       await guest.stop();
     }
