@@ -1,4 +1,4 @@
-import type { SharedMemoryHandles } from '@livemig/guest';
+import type { PresentMapHandles, SharedMemoryHandles } from '@livemig/guest';
 
 /**
  * What a receiver worker is spawned with (its `workerData`): the address its port listens on, and how long a
@@ -15,6 +15,11 @@ export interface ReceiverWorkerData {
   reservationId: string;
   channel: number;
   idleTimeoutMs: number;
+  /**
+   * The guest's present map, when post-copy was agreed: page batches outside a round are then the push of
+   * post-copy, placed only if absent once the switch has happened.
+   */
+  present?: PresentMapHandles;
 }
 
 /** Receiver worker -> main thread. `online` (its greeting): code loaded and listening on `port`. */

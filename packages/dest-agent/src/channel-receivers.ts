@@ -1,5 +1,5 @@
 import { ChannelThreads, type ReadyThread } from '@livemig/agent-runtime';
-import type { GuestMemory } from '@livemig/guest';
+import type { GuestMemory, PresentMap } from '@livemig/guest';
 import { localErrorFromCode, type PageChecksums } from '@livemig/protocol';
 import type { ReceiverCommand, ReceiverEvent, ReceiverWorkerData } from './channel-messages.js';
 import type { ReceiverGreeting, ReceiverPool } from './receiver-pool.js';
@@ -11,6 +11,8 @@ export interface ChannelReceiversOptions {
   memory: GuestMemory;
   checksums: PageChecksums;
   idleTimeoutMs: number;
+  /** Post-copy agreed: the guest's present map (see ReceiverWorkerData.present). */
+  present?: PresentMap;
 }
 
 /** What the main thread knows of one channel, from its worker's reports. */
@@ -62,6 +64,7 @@ export class ChannelReceivers {
           reservationId: options.reservationId,
           channel,
           idleTimeoutMs: options.idleTimeoutMs,
+          ...(options.present ? { present: options.present.handles() } : {}),
         };
         receivers.threads.post(channel, { type: 'assign', data });
       });

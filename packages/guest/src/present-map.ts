@@ -163,8 +163,28 @@ export class PresentMap {
     }
     this.claimed.set(this.present);
     Atomics.store(this.header, PresentWord.PRESENT_COUNT, count);
-    Atomics.add(this.header, PresentWord.GENERATION, 1);
     Atomics.store(this.header, PresentWord.OFF, count === this.pageCount ? 1 : 0);
+    Atomics.add(this.header, PresentWord.GENERATION, 1);
+    Atomics.notify(this.header, PresentWord.GENERATION);
+  }
+
+  /** Resolves once startPostcopy has run here or in another thread; never blocks the thread. */
+  async untilSwitched(): Promise<void> {
+    for (;;) {
+      const generation = Atomics.load(this.header, PresentWord.GENERATION);
+      if (generation > 0) return;
+      const waited = Atomics.waitAsync(this.header, PresentWord.GENERATION, generation, 1000);
+      if (waited.async) await waited.value;
+    }
+  }
+
+  /** Resolves once every page is present; never blocks the thread. */
+  async untilComplete(): Promise<void> {
+    for (;;) {
+      if (Atomics.load(this.header, PresentWord.OFF) === 1) return;
+      const waited = Atomics.waitAsync(this.header, PresentWord.OFF, 0, 1000);
+      if (waited.async) await waited.value;
+    }
   }
 
   /** True when this caller owns `page`: no copy of it was claimed before. */
@@ -183,6 +203,7 @@ export class PresentMap {
     if ((Atomics.or(this.present, w, bit) & bit) !== 0) return;
     if (Atomics.add(this.header, PresentWord.PRESENT_COUNT, 1) + 1 === this.pageCount) {
       Atomics.store(this.header, PresentWord.OFF, 1);
+      Atomics.notify(this.header, PresentWord.OFF);
     }
     if (Atomics.load(this.header, PresentWord.WAITERS) > 0) Atomics.notify(this.present, w);
   }

@@ -19,9 +19,11 @@ export const MAX_REQUEST_PAGES = 1024;
 export interface PostcopyDiscardMessage { pages: Uint32Array }
 /**
  * source -> dest, control, after the discard frames and CpuState: the switch. `discarded` counts the pages of
- * every PostcopyDiscard; the destination checks it, then runs the guest. The commit point of post-copy.
+ * every PostcopyDiscard; `rounds` the pre-copy rounds every data channel carried before it (the destination
+ * applies them all before the guest runs). The destination checks both, then runs the guest. The commit point
+ * of post-copy.
  */
-export interface PostcopyRunMessage { discarded: number }
+export interface PostcopyRunMessage { discarded: number; rounds: number }
 /** source -> dest, first frame of the urgent connection: the reservation it serves. */
 export interface UrgentHelloMessage { reservationId: string }
 /** dest -> source, urgent connection: pages a vCPU waits for. */
@@ -69,7 +71,8 @@ export function validatePostcopyDiscard(value: unknown): PostcopyDiscardMessage 
 }
 
 export function validatePostcopyRun(value: unknown): PostcopyRunMessage {
-  return { discarded: integer(own(record(value, 'message'), 'discarded'), 'discarded', 0, MAX_COUNT) };
+  const o = record(value, 'message');
+  return { discarded: integer(own(o, 'discarded'), 'discarded', 0, MAX_COUNT), rounds: integer(own(o, 'rounds'), 'rounds', 0, MAX_COUNT) };
 }
 
 export function validateUrgentHello(value: unknown): UrgentHelloMessage {

@@ -40,7 +40,7 @@ const frames: Array<[string, number, Buffer, object, object]> = [
     { pages: pageBin([0, 7, 0x10000, 0xfffffffe]) },
     { pages: Uint32Array.of(0, 7, 0x10000, 0xfffffffe) },
   ],
-  ['PostcopyRun', 0x51, encodePostcopyRun({ discarded: 4 }), { discarded: 4 }, { discarded: 4 }],
+  ['PostcopyRun', 0x51, encodePostcopyRun({ discarded: 4, rounds: 3 }), { discarded: 4, rounds: 3 }, { discarded: 4, rounds: 3 }],
   ['UrgentHello', 0x52, encodeUrgentHello({ reservationId: 'r-1' }), { reservationId: 'r-1' }, { reservationId: 'r-1' }],
   [
     'PageRequest (any order)',
@@ -98,7 +98,8 @@ describe('post-copy frames', () => {
     ['a discard list with a page twice', 0x50, { pages: pageBin([5, 5]) }, /not strictly ascending/],
     ['a request for more than MAX_REQUEST_PAGES', 0x53, { pages: Buffer.alloc((MAX_REQUEST_PAGES + 1) * 4) }, /'pages': 4100 bytes, at most 4096/],
     ['a page list that is not bin', 0x53, { pages: [1, 2] }, /'pages': expected bin/],
-    ['a discarded count beyond 2^32', 0x51, { discarded: 2 ** 32 + 1 }, /discarded/],
+    ['a discarded count beyond 2^32', 0x51, { discarded: 2 ** 32 + 1, rounds: 1 }, /discarded/],
+    ['a switch without its rounds', 0x51, { discarded: 1 }, /rounds/],
     ['a negative pushed count', 0x54, { pagesPushed: -1, pagesAnswered: 0 }, /pagesPushed/],
     ['an urgent port of 0', 0x02, { reservationId: 'r', capabilities: [], urgentPort: 0 }, /urgentPort/],
     ['an UrgentHello without a reservation', 0x52, {}, /reservationId/],

@@ -7,6 +7,8 @@ import { GuestHost, planMigration, type HostOutcome } from './guest-host.js';
 import { ChannelSenders } from './channel-senders.js';
 import { loadImageFile } from './image-file.js';
 import { requirePolicyName } from './switchover/index.js';
+import { MIGRATION_MODES, type MigrationMode } from './outgoing/options.js';
+import { PREPAGING_NAMES, type Prepaging } from './postcopy/push-order.js';
 import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, checkStreams } from './outgoing/index.js';
 import { emptyReport, type MigrationReport } from './report.js';
 import { formatBytes, parseDuration, parseHostPort, parseRate, parseSize, warmUpConnections, type Logger } from '@livemig/agent-runtime';
@@ -29,6 +31,8 @@ export interface RunArguments {
   maxRounds: number;
   maxTime?: string;
   policy: string;
+  mode: string;
+  prepaging: string;
   maxBandwidth?: string;
   autoConverge: boolean;
   controlPort?: number;
@@ -57,6 +61,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   const downtimeLimitMs = parseDuration(args.downtimeLimit, 'downtime-limit');
   const maxTimeMs = args.maxTime === undefined ? undefined : parseDuration(args.maxTime, 'max-time');
   const policy = requirePolicyName(args.policy, '--policy');
+  const { mode, prepaging } = parseModeFlags(args.mode, args.prepaging);
   const runForMs = args.runFor === undefined ? undefined : parseDuration(args.runFor, 'run-for');
   const maxBandwidthBytesPerSec = args.maxBandwidth === undefined ? 0 : parseRate(args.maxBandwidth, 'max-bandwidth');
 
@@ -85,6 +90,8 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     downtimeLimitMs,
     maxRounds: args.maxRounds,
     policy,
+    mode,
+    prepaging,
     ...(maxTimeMs === undefined ? {} : { maxTimeMs }),
     maxBandwidthBytesPerSec,
     autoConverge: args.autoConverge,
@@ -174,3 +181,14 @@ export const RUN_DEFAULTS = {
   streams: DEFAULT_STREAMS,
   deltaCache: `${DEFAULT_DELTA_CACHE_BYTES / 1024 / 1024}MiB`,
 };
+
+/** `--mode` and `--prepaging`. @throws BadArgumentError for a name not in their lists */
+function parseModeFlags(mode: string, prepaging: string): { mode: MigrationMode; prepaging: Prepaging } {
+  if (!(MIGRATION_MODES as readonly string[]).includes(mode)) {
+    throw new BadArgumentError(`--mode: expected one of ${MIGRATION_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
+  }
+  if (!(PREPAGING_NAMES as readonly string[]).includes(prepaging)) {
+    throw new BadArgumentError(`--prepaging: expected one of ${PREPAGING_NAMES.join(', ')}, got ${JSON.stringify(prepaging)}`);
+  }
+  return { mode: mode as MigrationMode, prepaging: prepaging as Prepaging };
+}

@@ -1,4 +1,4 @@
-import { CAPABILITIES, PAGE_SIZE, PROTOCOL_VERSION, encodeHello } from '@livemig/protocol';
+import { CAPABILITIES, CAPABILITY_POSTCOPY, PAGE_SIZE, PROTOCOL_VERSION, encodeHello } from '@livemig/protocol';
 import { FramedSocket, connectTcp } from '@livemig/agent-runtime';
 import { ChannelSenders } from '../channel-senders.js';
 import type { MigrationContext } from './context.js';
@@ -29,7 +29,8 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
     ctx.connection.send(
       encodeHello({
         protocolVersion: PROTOCOL_VERSION,
-        capabilities: [...CAPABILITIES],
+        // Post-copy is offered only when asked for: a destination that agrees opens an urgent port for it.
+        capabilities: ctx.mode === 'postcopy' ? [...CAPABILITIES, CAPABILITY_POSTCOPY] : [...CAPABILITIES],
         guestId: report.guestId,
         migrationId: ctx.id,
         geometry: {

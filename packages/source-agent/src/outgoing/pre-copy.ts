@@ -12,9 +12,15 @@ import { recordRound, sendRound, type SentRound } from './rounds.js';
  * guest at the destination and serve the pages still dirty from here), where this returns `stop-and-copy`.
  * @throws CancelledError; a data channel's or the control connection's failure
  */
-export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy'> {
+export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy' | 'post-copy'> {
   const { memory } = ctx.guest;
   ctx.enter('pre-copy');
+  if (ctx.mode === 'postcopy') {
+    // Pure post-copy: one empty round opens the data channels, then the switch.
+    ctx.round = 1;
+    await sendRound(ctx, new Uint32Array(0));
+    return 'post-copy';
+  }
   memory.harvestDirty();
   let pages = memory.touchedPages();
   const moved = { bytes: 0, ms: 0 };
