@@ -1,0 +1,99 @@
+import { once } from 'node:events';
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkIncrPattern } from '@livemig/guest';
+import { DestAgent, type ArrivedGuest } from '@livemig/dest-agent';
+import { finalDigestOf, oracleDigest, readJson, runSource, startDest, tempDir, waitForLog } from './support/agents.js';
+import { waitFor } from './support/wait.js';
+
+// The deterministic oracle in post-copy: the guest runs at the destination from the switch on, its pages
+// arriving as it faults on them and as the source pushes them; the final digest must equal the run without
+// migration. Rates as in oracle.test.ts, so that the switch comes in mid-run.
+const CASES = [
+  { workload: 'uniform', ops: 6000, extra: ['--dirty-rate', '24MiB'], prepaging: 'bubble' },
+  { workload: 'hotcold', ops: 12000, extra: ['--dirty-rate', '48MiB', '--hot-bytes', '2MiB'], prepaging: 'forward' },
+  { workload: 'stream', ops: 24000, extra: ['--dirty-rate', '96MiB'], prepaging: 'linear' },
+];
+
+describe('post-copy', () => {
+  const dir = tempDir();
+  afterAll(() => dir.remove());
+
+  for (const { workload, ops, extra, prepaging } of CASES) {
+    it(`${workload}, 2 vCPUs, ${prepaging}: the oracle holds and every page crosses once`, async () => {
+      const guestArgs = ['--memory', '64MiB', '--vcpus', '2', '--workload', workload, '--seed', '7', '--ops', String(ops), ...extra];
+      const expected = await oracleDigest(guestArgs);
+      const destReport = dir.file(`${workload}-dest.json`);
+      const sourceReport = dir.file(`${workload}-source.json`);
+      const dest = await startDest(['--once', '--report', destReport]);
+      const source = runSource([...guestArgs, '--mode', 'postcopy', '--prepaging', prepaging, '--migrate-to', dest.address, '--migrate-after', '400ms', '--report', sourceReport]);
+      const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
+
+      expect(sourceDone.code, sourceDone.stderr).toBe(0);
+      expect(destDone.code, destDone.stderr).toBe(0);
+      const report = readJson(sourceReport);
+      expect(report.status).toBe('completed');
+      expect(report.guestOpsAtStart).toBeGreaterThan(0);
+      expect(report.guestOpsAtPark).toBeLessThan(2 * ops);
+      expect(report.postcopy.prepaging).toBe(prepaging);
+      expect(report.postcopy.pagesSentTwice).toBe(0);
+      expect(report.postcopy.pagesPushed + report.postcopy.pagesAnswered).toBe(report.postcopy.missingAtSwitch);
+      expect(finalDigestOf(sourceDone.stdout)).toBeUndefined();
+      expect(finalDigestOf(destDone.stdout)).toBe(expected);
+      const received = readJson(destReport);
+      expect(received.finalDigest).toBe(expected);
+      expect(received.postcopy.missingAtSwitch).toBe(report.postcopy.missingAtSwitch);
+      expect(received.postcopy.latencyBuckets).toHaveLength(24);
+      expect(received.postcopy.vcpuFaults).toHaveLength(2);
+    });
+  }
+
+  it("incr: QEMU's check holds at the destination, and the guest keeps running", async () => {
+    const agent = new DestAgent({ maxMemoryBytes: 1024 ** 3 });
+    const { port } = await agent.listen(0);
+    const arrived = once(agent, 'arrived') as Promise<[ArrivedGuest]>;
+    const source = runSource(['--memory', '32MiB', '--vcpus', '2', '--workload', 'incr', '--dirty-rate', '64MiB', '--mode', 'postcopy', '--migrate-to', `127.0.0.1:${port}`, '--migrate-after', '500ms']);
+    const [{ guest, report }] = await arrived;
+    try {
+      const sourceDone = await source.done;
+      expect(sourceDone.code, sourceDone.stderr).toBe(0);
+      expect(report.status).toBe('completed');
+      expect(report.postcopy?.missingAtSwitch).toBeGreaterThan(0);
+      const before = guest.opsDone();
+      await waitFor(() => guest.opsDone() > before, { what: 'the guest to run at the destination' });
+      await guest.park();
+      const check = checkIncrPattern(guest.memory, guest.vcpuCount);
+      expect(check.ok, check.detail).toBe(true);
+      expect(check.edges).toBeLessThanOrEqual(guest.vcpuCount);
+    } finally {
+      await guest.stop();
+      await agent.close();
+    }
+  });
+
+  it('the destination dies after the switch: the source reports LM_ERR_POSTCOPY_FAILED and never resumes its guest', async () => {
+    // Every page of a 256 MiB stream guest is written, so the push is still running when the destination dies.
+    const sourceReport = dir.file('killed-source.json');
+    const dest = await startDest(['--once']);
+    const source = runSource(['--memory', '256MiB', '--vcpus', '2', '--workload', 'stream', '--dirty-rate', '0', '--mode', 'postcopy', '--prepaging', 'linear', '--migrate-to', dest.address, '--migrate-after', '1500ms', '--run-for', '6s', '--report', sourceReport]);
+    await waitForLog(source, { msg: 'switched to post-copy: the guest runs at the destination' });
+    dest.child.kill('SIGKILL');
+    const done = await source.done;
+    expect(done.code).toBe(1);
+    const report = readJson(sourceReport);
+    expect(report.status).toBe('failed');
+    expect(report.error.code).toBe('LM_ERR_POSTCOPY_FAILED');
+    // Parked at the switch and never resumed: not one op after the park.
+    expect(report.opsDone).toBe(report.guestOpsAtPark);
+    expect(finalDigestOf(done.stdout)).toBeUndefined();
+    expect(done.stderr).toMatch(/LM_ERR_POSTCOPY_FAILED/);
+  });
+
+  it('a bad --mode or --prepaging is a usage error before anything starts', async () => {
+    const badOrder = await runSource(['--memory', '16MiB', '--workload', 'idle', '--mode', 'postcopy', '--prepaging', 'sideways', '--migrate-to', '127.0.0.1:9']).done;
+    expect(badOrder.code).toBe(2);
+    expect(badOrder.stderr).toMatch(/--prepaging: expected one of bubble, forward, linear/);
+    const badMode = await runSource(['--memory', '16MiB', '--workload', 'idle', '--mode', 'sideways', '--migrate-to', '127.0.0.1:9']).done;
+    expect(badMode.code).toBe(2);
+    expect(badMode.stderr).toMatch(/--mode: expected one of precopy, postcopy/);
+  });
+});
