@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkIncrPattern } from '@livemig/guest';
 import { DestAgent, type ArrivedGuest } from '@livemig/dest-agent';
-import { finalDigestOf, oracleDigest, readJson, runSource, startDest, tempDir, waitForLog } from './support/agents.js';
+import { finalDigestOf, migrateOnce, oracleDigest, readJson, runSource, startDest, tempDir, waitForLog } from './support/agents.js';
 import { waitFor } from './support/wait.js';
 
 // The deterministic oracle in post-copy: the guest runs at the destination from the switch on, its pages
@@ -22,15 +22,8 @@ describe('post-copy', () => {
     it(`${workload}, 2 vCPUs, ${prepaging}: the oracle holds and every page crosses once`, async () => {
       const guestArgs = ['--memory', '64MiB', '--vcpus', '2', '--workload', workload, '--seed', '7', '--ops', String(ops), ...extra];
       const expected = await oracleDigest(guestArgs);
-      const destReport = dir.file(`${workload}-dest.json`);
-      const sourceReport = dir.file(`${workload}-source.json`);
-      const dest = await startDest(['--once', '--report', destReport]);
-      const source = runSource([...guestArgs, '--mode', 'postcopy', '--prepaging', prepaging, '--migrate-to', dest.address, '--migrate-after', '400ms', '--report', sourceReport]);
-      const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
-
-      expect(sourceDone.code, sourceDone.stderr).toBe(0);
-      expect(destDone.code, destDone.stderr).toBe(0);
-      const report = readJson(sourceReport);
+      const sourceArgs = ['--mode', 'postcopy', '--prepaging', prepaging, '--migrate-after', '400ms'];
+      const { sourceDone, destDone, report, received } = await migrateOnce(dir, workload, guestArgs, sourceArgs);
       expect(report.status).toBe('completed');
       expect(report.guestOpsAtStart).toBeGreaterThan(0);
       expect(report.guestOpsAtPark).toBeLessThan(2 * ops);
@@ -39,7 +32,6 @@ describe('post-copy', () => {
       expect(report.postcopy.pagesPushed + report.postcopy.pagesAnswered).toBe(report.postcopy.missingAtSwitch);
       expect(finalDigestOf(sourceDone.stdout)).toBeUndefined();
       expect(finalDigestOf(destDone.stdout)).toBe(expected);
-      const received = readJson(destReport);
       expect(received.finalDigest).toBe(expected);
       expect(received.postcopy.missingAtSwitch).toBe(report.postcopy.missingAtSwitch);
       expect(received.postcopy.latencyBuckets).toHaveLength(24);
