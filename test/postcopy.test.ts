@@ -2,8 +2,8 @@ import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkIncrPattern } from '@livemig/guest';
 import { DestAgent, type ArrivedGuest } from '@livemig/dest-agent';
-import { finalDigestOf, migrateOnce, oracleDigest, readJson, runSource, startDest, tempDir, waitForLog } from './support/agents.js';
-import { waitFor } from './support/wait.js';
+import { finalDigestOf, migrateOnce, oracleDigest, readJson, runSource, startDest, tempDir, waitForLine, waitForLog } from './support/agents.js';
+import { waitFor, waitForValue } from './support/wait.js';
 
 // The deterministic oracle in post-copy: the guest runs at the destination from the switch on, its pages
 // arriving as it faults on them and as the source pushes them; the final digest must equal the run without
@@ -78,6 +78,36 @@ describe('post-copy', () => {
     expect(report.opsDone).toBe(report.guestOpsAtPark);
     expect(finalDigestOf(done.stdout)).toBeUndefined();
     expect(done.stderr).toMatch(/LM_ERR_POSTCOPY_FAILED/);
+  });
+
+  it('POST /migrations with mode postcopy: the guest switches and completes at the destination', async () => {
+    const dest = await startDest(['--once']);
+    const source = runSource(['--memory', '64MiB', '--vcpus', '2', '--workload', 'hotcold', '--control-port', '0']);
+    try {
+      const url = (await waitForLine(source, /^control (http:\/\/\S+)$/))[1]!;
+      const post = await fetch(`${url}/migrations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ target: dest.address, mode: 'postcopy', prepaging: 'bubble' }),
+      });
+      expect(post.status).toBe(201);
+      const { id } = (await post.json()) as { id: string };
+      const done = await waitForValue(
+        async () => (await (await fetch(`${url}/migrations/${id}`)).json()) as { report: Record<string, any> | null },
+        (body) => body.report !== null,
+        { intervalMs: 100, what: 'the migration to end' },
+      );
+      expect(done.report!.status).toBe('completed');
+      expect(done.report!.postcopy.prepaging).toBe('bubble');
+      const refused = await fetch(`${url}/migrations/${id}`, { method: 'DELETE' });
+      expect(refused.status).toBe(409);
+      const badMode = await fetch(`${url}/migrations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: dest.address, mode: 'sideways' }) });
+      expect(badMode.status).toBe(400);
+    } finally {
+      source.child.kill('SIGTERM');
+      dest.child.kill('SIGTERM');
+      await Promise.all([source.done, dest.done]);
+    }
   });
 
   it('a bad --mode or --prepaging is a usage error before anything starts', async () => {

@@ -18,6 +18,8 @@ import { HostBusyError } from './errors.js';
 import type { GuestHost } from './guest-host.js';
 import { isCancellable, isFinalPhase, MAX_STREAMS, MIGRATION_PHASES, type Migration, type MigrationOptions, type MigrationParameters } from './outgoing/index.js';
 import { POLICY_NAMES } from './switchover/index.js';
+import { MIGRATION_MODES } from './outgoing/options.js';
+import { PREPAGING_NAMES } from './postcopy/push-order.js';
 
 /** What an agent exposes through its control API. */
 export interface ControlApiSource {
@@ -56,6 +58,8 @@ const START_OPTIONS = optionSchema({
   streams: { type: 'number', integer: true, min: 1, max: MAX_STREAMS },
   deltaCacheBytes: { type: 'number', integer: true, min: 0 },
   token: { type: 'string' },
+  mode: { type: 'string', enum: MIGRATION_MODES },
+  prepaging: { type: 'string', enum: PREPAGING_NAMES },
 });
 
 /**
@@ -194,7 +198,11 @@ export class ControlApi {
           const migration = this.find(params.id!);
           const phase = migration.phase;
           if (!migration.cancel('cancelled through the control API')) {
-            const why = isFinalPhase(phase) ? `it has already ${phase === 'completed' ? 'completed' : `ended (${phase})`}` : `it is in phase ${phase}: the destination decides now`;
+            const why = isFinalPhase(phase)
+              ? `it has already ${phase === 'completed' ? 'completed' : `ended (${phase})`}`
+              : phase === 'post-copy'
+                ? 'it switched to post-copy: the guest runs at the destination and is never resumed here'
+                : `it is in phase ${phase}: the destination decides now`;
             throw controlError('LM_ERR_CONFLICT', `migration ${migration.id} cannot be cancelled: ${why}`);
           }
           return { status: 202, body: { id: migration.id, phase, cancelling: true } };
