@@ -60,6 +60,7 @@ const START_OPTIONS = optionSchema({
   token: { type: 'string' },
   mode: { type: 'string', enum: MIGRATION_MODES },
   prepaging: { type: 'string', enum: PREPAGING_NAMES },
+  postcopyAfterRounds: { type: 'number', integer: true, min: 1 },
 });
 
 /**
@@ -206,6 +207,17 @@ export class ControlApi {
             throw controlError('LM_ERR_CONFLICT', `migration ${migration.id} cannot be cancelled: ${why}`);
           }
           return { status: 202, body: { id: migration.id, phase, cancelling: true } };
+        },
+      },
+      {
+        method: 'POST',
+        path: '/migrations/:id/postcopy',
+        handler: ({ params }) => {
+          const migration = this.find(params.id!);
+          if (!migration.startPostcopy()) {
+            throw controlError('LM_ERR_CONFLICT', `migration ${migration.id} cannot switch to post-copy: only a hybrid migration in pre-copy can (it is in phase ${migration.phase})`);
+          }
+          return { status: 202, body: { id: migration.id, phase: migration.phase, postcopyRequested: true } };
         },
       },
       {

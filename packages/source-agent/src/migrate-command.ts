@@ -19,6 +19,9 @@ export interface MigrateArguments {
   streams?: number;
   deltaCache?: string;
   token?: string;
+  mode?: string;
+  prepaging?: string;
+  postcopyAfter?: number;
   json: boolean;
 }
 
@@ -43,6 +46,10 @@ export async function migrateCommand(args: MigrateArguments, log: Logger, signal
   if (args.streams !== undefined) options.streams = args.streams;
   if (args.deltaCache !== undefined) options.deltaCacheBytes = parseSize(args.deltaCache, 'delta-cache');
   if (args.token !== undefined) options.token = args.token;
+  // Checked by the agent (400 LM_ERR_BAD_ARGUMENT names the field).
+  if (args.mode !== undefined) options.mode = args.mode;
+  if (args.prepaging !== undefined) options.prepaging = args.prepaging;
+  if (args.postcopyAfter !== undefined) options.postcopyAfterRounds = args.postcopyAfter;
 
   const started = await client.post<MigrationStats>('/migrations', options);
   const path = `/migrations/${encodeURIComponent(started.id)}`;

@@ -33,6 +33,7 @@ export interface RunArguments {
   policy: string;
   mode: string;
   prepaging: string;
+  postcopyAfter?: number;
   maxBandwidth?: string;
   autoConverge: boolean;
   controlPort?: number;
@@ -92,6 +93,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     policy,
     mode,
     prepaging,
+    ...(args.postcopyAfter === undefined ? {} : { postcopyAfterRounds: checkPostcopyAfter(args.postcopyAfter) }),
     ...(maxTimeMs === undefined ? {} : { maxTimeMs }),
     maxBandwidthBytesPerSec,
     autoConverge: args.autoConverge,
@@ -191,4 +193,10 @@ function parseModeFlags(mode: string, prepaging: string): { mode: MigrationMode;
     throw new BadArgumentError(`--prepaging: expected one of ${PREPAGING_NAMES.join(', ')}, got ${JSON.stringify(prepaging)}`);
   }
   return { mode: mode as MigrationMode, prepaging: prepaging as Prepaging };
+}
+
+/** `--postcopy-after N`: a positive integer. @throws BadArgumentError */
+function checkPostcopyAfter(rounds: number): number {
+  if (!Number.isInteger(rounds) || rounds < 1) throw new BadArgumentError(`--postcopy-after: expected a positive integer, got ${rounds}`);
+  return rounds;
 }

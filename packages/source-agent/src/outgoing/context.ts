@@ -60,6 +60,8 @@ export class MigrationContext {
    * resumes its vCPUs again (outcome.ts).
    */
   switched = false;
+  /** hybrid: the operator asked for post-copy (POST /migrations/:id/postcopy); taken after the round in flight. */
+  postcopyRequested = false;
   /** Post-copy: the urgent connection (page requests in, answers out). */
   urgent: FramedSocket | undefined;
   /** Reservation, post-copy only: where the urgent connection goes, and the reservation it serves. */

@@ -30,7 +30,7 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
       encodeHello({
         protocolVersion: PROTOCOL_VERSION,
         // Post-copy is offered only when asked for: a destination that agrees opens an urgent port for it.
-        capabilities: ctx.mode === 'postcopy' ? [...CAPABILITIES, CAPABILITY_POSTCOPY] : [...CAPABILITIES],
+        capabilities: ctx.mode === 'precopy' ? [...CAPABILITIES] : [...CAPABILITIES, CAPABILITY_POSTCOPY],
         guestId: report.guestId,
         migrationId: ctx.id,
         geometry: {

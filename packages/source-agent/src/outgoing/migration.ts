@@ -102,6 +102,17 @@ export class Migration extends EventEmitter<MigrationEvents> {
    * Cancels the migration if it has not sent Complete yet; the source's guest carries on. Returns false when
    * it is too late (commit or later) or already over.
    */
+  /**
+   * Switches a running hybrid migration to post-copy once the round in flight is sent (QEMU's
+   * migrate-start-postcopy). @returns false unless it is hybrid, in pre-copy, with a destination that serves it
+   */
+  startPostcopy(): boolean {
+    const ctx = this.context;
+    if (ctx.mode !== 'hybrid' || ctx.phase !== 'pre-copy' || !ctx.postcopyTarget) return false;
+    ctx.postcopyRequested = true;
+    return true;
+  }
+
   cancel(reason = 'migration cancelled at the source'): boolean {
     if (!isCancellable(this.context.phase)) return false;
     this.context.abort(reason);

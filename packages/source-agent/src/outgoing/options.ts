@@ -13,8 +13,11 @@ export interface MigrationOptions {
   /**
    * precopy (default): iterate, then stop-and-copy. postcopy: park at once, send the CPU state and run the
    * guest at the destination, then serve its faults and push the pages (Hines and Gopalan; PROTOCOL.md).
+   * hybrid: pre-copy, switching to post-copy where stop-and-copy would exceed the downtime limit.
    */
   mode?: MigrationMode;
+  /** hybrid: switch to post-copy after this many pre-copy rounds, whatever the policy says. */
+  postcopyAfterRounds?: number;
   /** Post-copy's push order (default bubble). */
   prepaging?: Prepaging;
   /** When to stop iterating: downtime (QEMU), xen, or patterns (Ibrahim et al.). */
@@ -46,8 +49,8 @@ export interface MigrationOptions {
   outcomeTimeoutMs?: number;
 }
 
-export type MigrationMode = 'precopy' | 'postcopy';
-export const MIGRATION_MODES: readonly MigrationMode[] = Object.freeze(['precopy', 'postcopy']);
+export type MigrationMode = 'precopy' | 'postcopy' | 'hybrid';
+export const MIGRATION_MODES: readonly MigrationMode[] = Object.freeze(['precopy', 'postcopy', 'hybrid']);
 
 export const DEFAULT_DOWNTIME_LIMIT_MS = 300;
 export const DEFAULT_MAX_ROUNDS = 30;

@@ -44,9 +44,10 @@ export async function postCopy(ctx: MigrationContext): Promise<'completed'> {
   await ctx.guard(guest.park());
   report.guestOpsAtPark = guest.opsDone();
   const { memory } = guest;
-  memory.harvestDirty();
-  // Every page ever written; the others are zero at the destination too.
-  const missing = memory.touchedPages();
+  // Pure post-copy sent nothing before: every page ever written is missing (the others are zero there too).
+  // After pre-copy rounds (hybrid), the pages dirtied since they were last sent (QEMU's discard list).
+  const dirtied = memory.harvestDirty();
+  const missing = ctx.pagesBeforeRound === 0 ? memory.touchedPages() : dirtied;
   for (let at = 0; at < missing.length; at += MAX_DISCARD_PAGES) {
     await ctx.guard(conn.send(encodePostcopyDiscard({ pages: missing.subarray(at, at + MAX_DISCARD_PAGES) })));
   }

@@ -27,12 +27,15 @@ export async function reservation(ctx: MigrationContext): Promise<'pre-copy'> {
   if (ports.length !== ctx.channelCount) {
     throw new HandshakeError(`destination opened ${ports.length} data channels, ${ctx.channelCount} were asked for`);
   }
-  if (ctx.mode === 'postcopy') {
+  if (ctx.mode !== 'precopy') {
     const { urgentPort, capabilities, reservationId } = answer.message;
-    if (!capabilities.includes(CAPABILITY_POSTCOPY) || urgentPort === undefined) {
+    if (capabilities.includes(CAPABILITY_POSTCOPY) && urgentPort !== undefined) {
+      ctx.postcopyTarget = { host: options.target.host, port: urgentPort, reservationId };
+    } else if (ctx.mode === 'postcopy') {
       throw new HandshakeError('the destination does not serve post-copy (it did not agree to postcopy-v1 with an urgent port)');
+    } else {
+      ctx.log.warn('the destination does not serve post-copy: this hybrid migration stays in pre-copy');
     }
-    ctx.postcopyTarget = { host: options.target.host, port: urgentPort, reservationId };
   }
   ctx.checksums = PageChecksums.create(memory.pageCount);
   const channels = await ctx.guard(ctx.channelThreads);
