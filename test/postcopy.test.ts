@@ -39,6 +39,63 @@ describe('post-copy', () => {
     });
   }
 
+  for (const { workload, ops, extra } of CASES) {
+    it(`hybrid, ${workload}, 2 vCPUs: pre-copy rounds over the downtime limit, then post-copy; the oracle holds`, async () => {
+      const guestArgs = ['--memory', '64MiB', '--vcpus', '2', '--workload', workload, '--seed', '8', '--ops', String(ops), ...extra];
+      const expected = await oracleDigest(guestArgs);
+      // A 1 ms limit no stop-and-copy can meet: at max-rounds the policy gives up, and hybrid switches instead.
+      const sourceArgs = ['--mode', 'hybrid', '--downtime-limit', '1ms', '--max-rounds', '3', '--migrate-after', '400ms'];
+      const { sourceDone, destDone, report } = await migrateOnce(dir, `hybrid-${workload}`, guestArgs, sourceArgs);
+      expect(report.status).toBe('completed');
+      expect(report.switchoverReason).toBe('postcopy-over-limit');
+      expect(report.rounds).toHaveLength(3);
+      expect(report.postcopy.missingAtSwitch).toBeGreaterThan(0);
+      expect(report.postcopy.pagesSentTwice).toBe(0);
+      expect(finalDigestOf(sourceDone.stdout)).toBeUndefined();
+      expect(finalDigestOf(destDone.stdout)).toBe(expected);
+    });
+  }
+
+  it('POST /migrations/:id/postcopy switches a hybrid migration in pre-copy; outside it, 409', async () => {
+    const guestArgs = ['--memory', '64MiB', '--vcpus', '2', '--workload', 'uniform', '--seed', '9', '--dirty-rate', '256MiB', '--ops', '300000'];
+    const expected = await oracleDigest(guestArgs.map((arg, i) => (guestArgs[i - 1] === '--dirty-rate' ? '0' : arg)));
+    const dest = await startDest(['--once']);
+    const source = runSource([...guestArgs, '--control-port', '0']);
+    try {
+      const url = (await waitForLine(source, /^control (http:\/\/\S+)$/))[1]!;
+      const call = async (path: string, body?: unknown): Promise<{ status: number; body: any }> => {
+        const res = await fetch(`${url}${path}`, body === undefined ? { method: 'POST' } : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        return { status: res.status, body: await res.json() };
+      };
+      // 3 MB/s cannot keep up with the guest: pre-copy goes on, round after round, until told.
+      const started = await call('/migrations', { target: dest.address, mode: 'hybrid', maxBandwidthBytesPerSec: 3_000_000, downtimeLimitMs: 1 });
+      expect(started.status).toBe(201);
+      const id: string = started.body.id;
+      await waitForValue(async () => (await (await fetch(`${url}/migrations/${id}`)).json()) as { round: number; phase: string }, (m) => m.phase === 'pre-copy' && m.round >= 2, {
+        intervalMs: 100,
+        what: 'a second pre-copy round',
+      });
+      const switched = await call(`/migrations/${id}/postcopy`);
+      expect(switched.status).toBe(202);
+      const done = await waitForValue(
+        async () => (await (await fetch(`${url}/migrations/${id}`)).json()) as { report: Record<string, any> | null },
+        (body) => body.report !== null,
+        { intervalMs: 100, what: 'the migration to end' },
+      );
+      expect(done.report!.status).toBe('completed');
+      expect(done.report!.switchoverReason).toBe('postcopy-requested');
+      const again = await call(`/migrations/${id}/postcopy`);
+      expect(again.status).toBe(409);
+      expect(again.body.error.code).toBe('LM_ERR_CONFLICT');
+      const destDone = await dest.done;
+      expect(finalDigestOf(destDone.stdout)).toBe(expected);
+    } finally {
+      source.child.kill('SIGTERM');
+      dest.child.kill('SIGTERM');
+      await Promise.all([source.done, dest.done]);
+    }
+  });
+
   it("incr: QEMU's check holds at the destination, and the guest keeps running", async () => {
     const agent = new DestAgent({ maxMemoryBytes: 1024 ** 3 });
     const { port } = await agent.listen(0);
