@@ -41,7 +41,8 @@ describe('post-copy', () => {
 
   for (const { workload, ops, extra } of CASES) {
     it(`hybrid, ${workload}, 2 vCPUs: pre-copy rounds over the downtime limit, then post-copy; the oracle holds`, async () => {
-      const guestArgs = ['--memory', '64MiB', '--vcpus', '2', '--workload', workload, '--seed', '8', '--ops', String(ops), ...extra];
+      // Three times the ops: the guest must still run when pre-copy gives up, also on a slow host.
+      const guestArgs = ['--memory', '64MiB', '--vcpus', '2', '--workload', workload, '--seed', '8', '--ops', String(3 * ops), ...extra];
       const expected = await oracleDigest(guestArgs);
       // A 1 ms limit no stop-and-copy can meet: at max-rounds the policy gives up, and hybrid switches instead.
       const sourceArgs = ['--mode', 'hybrid', '--downtime-limit', '1ms', '--max-rounds', '3', '--migrate-after', '400ms'];
@@ -55,6 +56,23 @@ describe('post-copy', () => {
       expect(finalDigestOf(destDone.stdout)).toBe(expected);
     });
   }
+
+  it('hybrid with nothing dirty ends in stop-and-copy, with a destination ready for post-copy', async () => {
+    // A paused guest dirties nothing: the policy stops after one round, and a stop-and-copy is best.
+    const sourceReport = dir.file('hybrid-paused-source.json');
+    const destReport = dir.file('hybrid-paused-dest.json');
+    const dest = await startDest(['--once', '--run-for', '200ms', '--report', destReport]);
+    const source = runSource(['--memory', '16MiB', '--vcpus', '2', '--workload', 'uniform', '--paused', '--mode', 'hybrid', '--migrate-to', dest.address, '--migrate-after', '0ms', '--report', sourceReport]);
+    const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
+    expect(sourceDone.code, sourceDone.stderr).toBe(0);
+    expect(destDone.code, destDone.stderr).toBe(0);
+    const report = readJson(sourceReport);
+    expect(report.status).toBe('completed');
+    // Under the downtime limit, or nothing dirty: either way no reason to go on in post-copy.
+    expect(report.switchoverReason).toMatch(/^(downtime-limit|nothing-dirty)$/);
+    expect(report.postcopy).toBeUndefined();
+    expect(readJson(destReport).status).toBe('completed');
+  });
 
   it('POST /migrations/:id/postcopy switches a hybrid migration in pre-copy; outside it, 409', async () => {
     const guestArgs = ['--memory', '64MiB', '--vcpus', '2', '--workload', 'uniform', '--seed', '9', '--dirty-rate', '256MiB', '--ops', '300000'];

@@ -13,6 +13,7 @@ import { encode, formatEncode } from './encode.js';
 import { Scratch } from './image-set.js';
 import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
 import { formatLive, live } from './live.js';
+import { formatPostcopy, postcopyBench } from './postcopy.js';
 import { formatPrepaging, prepaging } from './prepaging.js';
 import { LIVE_POLICIES, LIVE_WORKLOADS, selectPolicies, selectWorkloads } from './live-cases.js';
 import type { BenchOutput } from './output.js';
@@ -29,6 +30,7 @@ benchmarks:
   tracking    guest ops/s with dirty logging (and a harvester) against without, per workload
   barrier     guest ops/s with the post-copy access barrier on against without, per workload
   prepaging   post-copy push orders (bubble, forward, linear) on a real guest over a SIMULATED wire: faults
+  postcopy    post-copy (each push order) and hybrid through the real agents: downtime, faults, blocktime
   live        live migration of a running guest between two agents, per workload and switchover policy
 
 options:
@@ -140,6 +142,11 @@ async function main(argv: string[]): Promise<number> {
       for (const w of workloads) if (!(BARRIER_WORKLOADS as readonly string[]).includes(w)) throw new UsageError(`--workloads: "${w}" is not one of ${BARRIER_WORKLOADS.join(', ')}`);
       const out = await barrier({ size, vcpus: 2, reps, seconds, sliceMs: 250, warmupMs: 300, workloads: workloads as WorkloadName[] });
       [output, text] = [out as AnyOutput, formatBarrier(out)];
+      break;
+    }
+    case 'postcopy': {
+      const out = await postcopyBench({ reps, migrateAfter: '2s', timeoutMs });
+      [output, text] = [out as AnyOutput, formatPostcopy(out)];
       break;
     }
     case 'prepaging': {

@@ -15,7 +15,7 @@ import type { ConfirmDecision, ParkedGuests } from './parked-guests.js';
 import { receiveUntilComplete, type ReceivedState } from './receive.js';
 import { PostcopyFailedError } from '@livemig/source-agent';
 import { UrgentListener } from '../postcopy/urgent-connection.js';
-import { activatePostcopy, receiveSwitch, servePostcopy } from './post-copy.js';
+import { activatePostcopy, receiveSwitch, servePostcopy, type PostcopySwitch } from './post-copy.js';
 import { openChannels, reserveMemory, sendAccept, startParkedVcpus, wantsPostcopy, type IncomingImage } from './reservation.js';
 
 export interface IncomingOptions {
@@ -118,9 +118,17 @@ class IncomingMigration {
     try {
       const { hello, workload } = await this.handshake();
       const reserved = await this.reserve(hello, workload);
-      // Post-copy: the switch is the commit point, and the guest runs here before its pages have all come.
-      if (reserved.urgent) return await this.postcopy(hello, reserved, reserved.urgent);
-      const received = await receiveUntilComplete(this.conn, reserved.channels, hello.geometry, reserved.memory.pageCount);
+      let received: ReceivedState;
+      if (reserved.urgent) {
+        // Post-copy or hybrid: the switch is the commit point, and the guest runs here before its pages have
+        // all come. A hybrid migration that ended in stop-and-copy goes on as pre-copy does.
+        const ended = await receiveSwitch(this.conn, reserved.channels, hello.geometry, reserved.memory.pageCount);
+        if (!('complete' in ended)) return await this.postcopy(hello, reserved, reserved.urgent, ended);
+        reserved.urgent.close();
+        received = ended;
+      } else {
+        received = await receiveUntilComplete(this.conn, reserved.channels, hello.geometry, reserved.memory.pageCount);
+      }
       const receivedDigest = await commit(this.conn, received, {
         channels: reserved.channels,
         checksums: reserved.checksums,
@@ -188,12 +196,11 @@ class IncomingMigration {
    * after the switch parks the guest here and keeps it (the source keeps its pages and never resumes it):
    * neither side can run it alone, and recovery is not built yet.
    */
-  private async postcopy(hello: HelloMessage, reserved: Reserved, urgent: UrgentListener): Promise<ArrivedGuest | null> {
+  private async postcopy(hello: HelloMessage, reserved: Reserved, urgent: UrgentListener, received: PostcopySwitch): Promise<ArrivedGuest | null> {
     const { conn, options, record } = this;
     let activated;
     let missing;
     try {
-      const received = await receiveSwitch(conn, reserved.channels, hello.geometry, reserved.memory.pageCount);
       await Promise.race([reserved.channels.untilRound(received.rounds), reserved.channels.failed]);
       await options.journal.recordCommitted(hello.migrationId);
       missing = received.missing.length;

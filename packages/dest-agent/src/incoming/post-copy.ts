@@ -12,7 +12,7 @@ import type { FramedSocket } from '@livemig/agent-runtime';
 import type { ChannelReceivers } from '../channel-receivers.js';
 import { FaultService, type UrgentListener } from '../postcopy/urgent-connection.js';
 import type { IncomingImage } from './reservation.js';
-import { checkedCpuState } from './stop-and-copy.js';
+import { checkedCpuState, type ReceivedState } from './stop-and-copy.js';
 
 /** What the source sent up to the switch: the pages this side lacks, the CPU state, the pre-copy rounds. */
 export interface PostcopySwitch {
@@ -37,12 +37,18 @@ export interface PostcopyDestReport {
 }
 
 /**
- * Reads the control connection up to PostcopyRun: PostcopyDiscard frames (pages checked against the guest
- * before they are kept, and counted against the guest's size), CpuState (checked against the geometry), then
- * PostcopyRun, whose count must match.
+ * Reads the control connection of a migration that may switch to post-copy, up to PostcopyRun: PostcopyDiscard
+ * frames (pages checked against the guest before they are kept, and counted against the guest's size),
+ * CpuState (checked against the geometry), then PostcopyRun, whose count must match. A hybrid migration may
+ * also end as pre-copy does: CpuState, then Complete (no discard list): that is returned as a ReceivedState.
  * @throws BadMessageError, PageIndexOutOfRangeError, UnexpectedFrameError; a channel's or the connection's error
  */
-export async function receiveSwitch(conn: FramedSocket, channels: ChannelReceivers, geometry: GuestGeometry, pageCount: number): Promise<PostcopySwitch> {
+export async function receiveSwitch(
+  conn: FramedSocket,
+  channels: ChannelReceivers,
+  geometry: GuestGeometry,
+  pageCount: number,
+): Promise<PostcopySwitch | ReceivedState> {
   const lists: Uint32Array[] = [];
   let discarded = 0;
   let state: { cpuState: CpuState; running: boolean } | undefined;
@@ -58,6 +64,9 @@ export async function receiveSwitch(conn: FramedSocket, channels: ChannelReceive
       case FrameType.CpuState:
         state = checkedCpuState(frame.message, geometry, pageCount);
         break;
+      case FrameType.Complete:
+        if (!state || lists.length > 0) throw new UnexpectedFrameError('Complete without the CPU state, or after a discard list');
+        return { ...state, complete: frame.message };
       case FrameType.PostcopyRun: {
         if (!state) throw new UnexpectedFrameError('PostcopyRun before the CPU state');
         if (frame.message.discarded !== discarded) {

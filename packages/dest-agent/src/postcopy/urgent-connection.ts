@@ -28,12 +28,13 @@ export class UrgentListener {
   readonly port: number;
   readonly #server: Server;
   readonly #connection: Promise<FramedSocket>;
+  #timer: NodeJS.Timeout | undefined;
 
   private constructor(server: Server, reservationId: string, idleTimeoutMs: number) {
     this.#server = server;
     this.port = (server.address() as AddressInfo).port;
     this.#connection = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new HandshakeError(`the source did not open the urgent connection within ${idleTimeoutMs} ms`)), idleTimeoutMs);
+      this.#timer = setTimeout(() => reject(new HandshakeError(`the source did not open the urgent connection within ${idleTimeoutMs} ms`)), idleTimeoutMs);
       server.on('connection', (socket) => {
         const conn = new FramedSocket(socket);
         conn.receive(idleTimeoutMs, 'UrgentHello').then(
@@ -42,7 +43,7 @@ export class UrgentListener {
               conn.abort(new HandshakeError('the urgent connection was not opened with this reservation\'s UrgentHello'));
               return;
             }
-            clearTimeout(timer);
+            clearTimeout(this.#timer);
             server.close();
             conn.keepAliveWhileSilent();
             resolve(conn);
@@ -68,7 +69,9 @@ export class UrgentListener {
     return this.#connection;
   }
 
+  /** Stops listening (a hybrid migration that ended in stop-and-copy, or the end of post-copy). */
   close(): void {
+    clearTimeout(this.#timer);
     this.#server.close();
   }
 }
