@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkIncrPattern, Guest, GuestMemory, PAGE_SIZE, PresentMap, type WorkloadSpec } from '@livemig/guest';
-import { sleep, spec, straightDigest, waitFor } from './helpers.js';
+import { sleep, spec, straightDigest, waitFor, waitForValue } from './helpers.js';
 
 const PAGES = 256;
 const MEMORY_BYTES = PAGES * PAGE_SIZE;
@@ -153,8 +153,18 @@ describe('present map and access barrier', () => {
     const workload = spec('incr', 5, 0);
     const source = GuestMemory.create(MEMORY_BYTES);
     const sourceGuest = await Guest.start({ memory: source, vcpus: VCPUS, workload });
-    await waitFor(() => sourceGuest.opsDone() > 3 * PAGES, { what: 'the source to sweep its memory a few times' });
-    await sourceGuest.park();
+    // Every vCPU must have swept its partition (one may start late on a busy host). Marks of the word a vCPU
+    // writes last are published when it parks (DirtyMarker), so the written pages are counted parked.
+    await waitForValue(
+      async () => {
+        await sourceGuest.park();
+        if (source.writtenPages().length === PAGES) return true;
+        sourceGuest.resume();
+        return false;
+      },
+      (swept) => swept,
+      { what: 'every vCPU to sweep its partition' },
+    );
     const cpuState = sourceGuest.cpuState();
     await sourceGuest.stop();
     const written = source.writtenPages();
