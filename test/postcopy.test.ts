@@ -174,6 +174,9 @@ describe('post-copy', () => {
       );
       expect(done.report!.status).toBe('completed');
       expect(done.report!.postcopy.prepaging).toBe('bubble');
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      expect(metrics).toMatch(new RegExp(`^livemig_source_migration_postcopy_pages\\{.*kind="missing".*\\} ${done.report!.postcopy.missingAtSwitch}$`, 'm'));
+      expect(metrics).toMatch(/^livemig_source_migration_postcopy_pages\{.*kind="sent-twice".*\} 0$/m);
       const refused = await fetch(`${url}/migrations/${id}`, { method: 'DELETE' });
       expect(refused.status).toBe(409);
       const badMode = await fetch(`${url}/migrations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: dest.address, mode: 'sideways' }) });

@@ -314,6 +314,11 @@ export class ControlApi {
         samples.push({ name: 'migration_expected_downtime_seconds', value: stats.expectedDowntimeMs / 1000 });
       }
       if (stats.downtimeMs !== null) samples.push({ name: 'migration_downtime_seconds', value: stats.downtimeMs / 1000 });
+      const postcopy = last.postcopy;
+      if (postcopy) {
+        const kinds = { missing: postcopy.missingAtSwitch, requested: postcopy.pagesRequested, answered: postcopy.pagesAnswered, pushed: postcopy.pagesPushed, 'sent-twice': postcopy.pagesSentTwice };
+        for (const [kind, value] of Object.entries(kinds)) samples.push({ name: 'migration_postcopy_pages', labels: { kind }, value });
+      }
     }
     return samples;
   }
@@ -352,4 +357,5 @@ const METRICS = [
   { name: 'migration_throttle_percent', help: 'vCPU throttle applied by auto-converge.', type: 'gauge' },
   { name: 'migration_expected_downtime_seconds', help: 'Expected downtime if the guest were stopped now.', type: 'gauge' },
   { name: 'migration_downtime_seconds', help: 'Measured downtime of the latest completed migration.', type: 'gauge' },
+  { name: 'migration_postcopy_pages', help: 'Post-copy of the latest outgoing migration: pages missing at the switch, requested, answered, pushed, sent twice.', type: 'gauge', labelNames: ['kind'] },
 ] as const;

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Guest } from '@livemig/guest';
-import type { MigrationReport, RoundReport } from '../report.js';
+import type { MigrationReport, PostcopySourceReport, RoundReport } from '../report.js';
 import { MigrationContext } from './context.js';
 import { STATS_SAMPLE_INTERVAL_MS, type MigrationStats } from './live-stats.js';
 import type { MigrationOptions } from './options.js';
@@ -111,6 +111,11 @@ export class Migration extends EventEmitter<MigrationEvents> {
     if (ctx.mode !== 'hybrid' || ctx.phase !== 'pre-copy' || !ctx.postcopyTarget) return false;
     ctx.postcopyRequested = true;
     return true;
+  }
+
+  /** Post-copy's page counts so far (the report's `postcopy`), once the migration switched; else undefined. */
+  get postcopy(): PostcopySourceReport | undefined {
+    return this.context.report.postcopy;
   }
 
   cancel(reason = 'migration cancelled at the source'): boolean {

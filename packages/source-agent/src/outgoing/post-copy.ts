@@ -62,7 +62,10 @@ export async function postCopy(ctx: MigrationContext): Promise<'completed'> {
   log.info({ missing: missing.length, prepaging: options.prepaging ?? 'bubble' }, 'switched to post-copy: the guest runs at the destination');
 
   const order = new PushOrder(memory.pageCount, missing, { policy: options.prepaging ?? 'bubble', pivots: guest.vcpuCount });
-  const server = new PageServer(urgent, memory, order, ctx.checksums);
+  // Filled in as post-copy runs: the live statistics and /metrics read it.
+  const figures = { prepaging: options.prepaging ?? 'bubble', missingAtSwitch: missing.length, pagesRequested: 0, pagesAnswered: 0, pagesPushed: 0, pagesSentTwice: 0 };
+  report.postcopy = figures;
+  const server = new PageServer(urgent, memory, order, ctx.checksums, figures);
   const serving = server.serve();
   const served = serving.then(() => new Promise<never>(() => {}));
   served.catch(() => {});
@@ -71,12 +74,12 @@ export async function postCopy(ctx: MigrationContext): Promise<'completed'> {
     const chunk = order.next();
     await Promise.race([sendRound(ctx, Uint32Array.from(chunk), false, true), served]);
     pushed += chunk.length;
+    figures.pagesPushed = pushed;
   }
   await conn.send(encodePostcopyEnd({ pagesPushed: pushed, pagesAnswered: server.stats.pagesAnswered }));
   const done = await Promise.race([conn.receive(undefined, 'PostcopyDone'), served]);
   expectFrame(done, FrameType.PostcopyDone, 'post-copy');
   report.downtimeMs = report.sourceDowntimeMs;
-  report.postcopy = { ...server.stats, pagesPushed: pushed, prepaging: options.prepaging ?? 'bubble', missingAtSwitch: missing.length };
   ctx.committed = true;
   server.stop();
   urgent.close();

@@ -20,7 +20,7 @@ export interface PageServerStats {
  * on a data channel (QEMU's `get_queued_page` skips sent pages too), so every page crosses the wire once.
  */
 export class PageServer {
-  readonly stats: PageServerStats = { pagesRequested: 0, pagesAnswered: 0, pagesSentTwice: 0 };
+  readonly stats: PageServerStats;
   readonly #conn: FramedSocket;
   readonly #memory: GuestMemory;
   readonly #order: PushOrder;
@@ -28,7 +28,9 @@ export class PageServer {
   readonly #writer = new PageBatchWriter();
   #stopped = false;
 
-  constructor(conn: FramedSocket, memory: GuestMemory, order: PushOrder, checksums: PageChecksums) {
+  /** `stats`: where to count (the migration's report, so that its live statistics see the counts). */
+  constructor(conn: FramedSocket, memory: GuestMemory, order: PushOrder, checksums: PageChecksums, stats: PageServerStats) {
+    this.stats = stats;
     this.#conn = conn;
     this.#memory = memory;
     this.#order = order;
