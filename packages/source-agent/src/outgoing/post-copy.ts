@@ -76,12 +76,14 @@ export async function postCopy(ctx: MigrationContext): Promise<'completed'> {
     pushed += chunk.length;
     figures.pagesPushed = pushed;
   }
+  // Every page is on its way: no request can need an answer any more, and the destination may close the
+  // urgent connection before its PostcopyDone arrives on the control one.
+  server.stop();
   await conn.send(encodePostcopyEnd({ pagesPushed: pushed, pagesAnswered: server.stats.pagesAnswered }));
-  const done = await Promise.race([conn.receive(undefined, 'PostcopyDone'), served]);
+  const done = await conn.receive(undefined, 'PostcopyDone');
   expectFrame(done, FrameType.PostcopyDone, 'post-copy');
   report.downtimeMs = report.sourceDowntimeMs;
   ctx.committed = true;
-  server.stop();
   urgent.close();
   await guest.stop();
   await ctx.dataChannels.finish().catch(() => ctx.dataChannels.terminate());
