@@ -156,7 +156,8 @@ describe('post-copy', () => {
   });
 
   it('POST /migrations with mode postcopy: the guest switches and completes at the destination', async () => {
-    const dest = await startDest(['--once']);
+    const dest = await startDest(['--once', '--run-for', '30s', '--control-port', '0']);
+    const destUrl = (await waitForLine(dest, /^control (http:\/\/\S+)$/))[1]!;
     const source = runSource(['--memory', '64MiB', '--vcpus', '2', '--workload', 'hotcold', '--control-port', '0']);
     try {
       const url = (await waitForLine(source, /^control (http:\/\/\S+)$/))[1]!;
@@ -177,6 +178,9 @@ describe('post-copy', () => {
       const metrics = await (await fetch(`${url}/metrics`)).text();
       expect(metrics).toMatch(new RegExp(`^livemig_source_migration_postcopy_pages\\{.*kind="missing".*\\} ${done.report!.postcopy.missingAtSwitch}$`, 'm'));
       expect(metrics).toMatch(/^livemig_source_migration_postcopy_pages\{.*kind="sent-twice".*\} 0$/m);
+      const destMetrics = await (await fetch(`${destUrl}/metrics`)).text();
+      expect(destMetrics).toMatch(/^livemig_dest_incoming_postcopy_faults\{.*kind="faults".*\} \d+$/m);
+      expect(destMetrics).toMatch(/^livemig_dest_incoming_postcopy_blocktime_seconds(\{.*\})? [\d.e-]+$/m);
       const refused = await fetch(`${url}/migrations/${id}`, { method: 'DELETE' });
       expect(refused.status).toBe(409);
       const badMode = await fetch(`${url}/migrations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ target: dest.address, mode: 'sideways' }) });

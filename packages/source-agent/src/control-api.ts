@@ -29,7 +29,7 @@ export interface ControlApiSource {
   /** Agent-specific fields of GET /status (the destination: listen address, reservations, incoming). */
   status?(): Record<string, unknown>;
   /** Incoming migrations (the destination), listed by GET /migrations and GET /migrations/:id. */
-  incoming?(): { id: string; status: string }[];
+  incoming?(): { id: string; status: string; postcopy?: { faults: number; pagesRequested: number; blocktimeMs: number } }[];
   /**
    * The destination's operator decision on a committed guest parked waiting for Confirm (POST
    * /migrations/:id/resolve on an incoming id): resolves with its report. @throws MigrationError (409) when
@@ -296,6 +296,14 @@ export class ControlApi {
     const incoming = new Map<string, number>();
     for (const entry of this.source.incoming?.() ?? []) incoming.set(entry.status, (incoming.get(entry.status) ?? 0) + 1);
     for (const [status, count] of incoming) samples.push({ name: 'migrations_total', labels: { direction: 'in', status }, value: count });
+    const arrivedByPostcopy = (this.source.incoming?.() ?? []).filter((entry) => entry.postcopy).at(-1)?.postcopy;
+    if (arrivedByPostcopy) {
+      samples.push(
+        { name: 'incoming_postcopy_faults', labels: { kind: 'faults' }, value: arrivedByPostcopy.faults },
+        { name: 'incoming_postcopy_faults', labels: { kind: 'requested' }, value: arrivedByPostcopy.pagesRequested },
+        { name: 'incoming_postcopy_blocktime_seconds', value: arrivedByPostcopy.blocktimeMs / 1000 },
+      );
+    }
     const last = [...this.outgoing.values()].at(-1);
     if (last) {
       const stats = last.stats();
@@ -357,5 +365,7 @@ const METRICS = [
   { name: 'migration_throttle_percent', help: 'vCPU throttle applied by auto-converge.', type: 'gauge' },
   { name: 'migration_expected_downtime_seconds', help: 'Expected downtime if the guest were stopped now.', type: 'gauge' },
   { name: 'migration_downtime_seconds', help: 'Measured downtime of the latest completed migration.', type: 'gauge' },
+  { name: 'incoming_postcopy_faults', help: 'Post-copy of the latest incoming migration that used it: vCPU faults, and pages requested from the source.', type: 'gauge', labelNames: ['kind'] },
+  { name: 'incoming_postcopy_blocktime_seconds', help: 'Post-copy of the latest incoming migration that used it: time all vCPUs were blocked at once (QEMU postcopy-blocktime).', type: 'gauge' },
   { name: 'migration_postcopy_pages', help: 'Post-copy of the latest outgoing migration: pages missing at the switch, requested, answered, pushed, sent twice.', type: 'gauge', labelNames: ['kind'] },
 ] as const;
