@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { finalDigestOf, oracleDigest, readJson, runSource, startDest, tempDir } from './support/agents.js';
+import { finalDigestOf, migrateOnce, oracleDigest, readJson, runSource, startDest, tempDir } from './support/agents.js';
 
 // The deterministic oracle: for a workload with seed S and N operations per vCPU, the final digest after a
 // migration in mid-run equals the final digest of the same run without migration. Rates are set so that a
@@ -19,22 +19,13 @@ describe('deterministic oracle: a migration in mid-run changes nothing', () => {
       const guestArgs = ['--memory', '64MiB', '--vcpus', '2', '--workload', workload, '--seed', '7', '--ops', String(ops), ...extra];
       const expected = await oracleDigest(guestArgs);
 
-      const destReport = dir.file(`${workload}-dest.json`);
-      const sourceReport = dir.file(`${workload}-source.json`);
-      const dest = await startDest(['--once', '--report', destReport]);
-      const source = runSource([...guestArgs, '--migrate-to', dest.address, '--migrate-after', '400ms', '--report', sourceReport]);
-      const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
-
-      expect(sourceDone.code, sourceDone.stderr).toBe(0);
-      expect(destDone.code, destDone.stderr).toBe(0);
-      const report = readJson(sourceReport);
+      const { sourceDone, destDone, report, received } = await migrateOnce(dir, workload, guestArgs, ['--migrate-after', '400ms']);
       expect(report.status).toBe('completed');
       // The migration really happened in mid-run: it started after the guest had begun and before it finished.
       expect(report.guestOpsAtStart).toBeGreaterThan(0);
       expect(report.guestOpsAtStart).toBeLessThan(2 * ops);
       expect(finalDigestOf(sourceDone.stdout)).toBeUndefined();
       expect(finalDigestOf(destDone.stdout)).toBe(expected);
-      const received = readJson(destReport);
       expect(received.receivedDigest).toBe(report.sourceDigest);
       expect(received.finalDigest).toBe(expected);
     });

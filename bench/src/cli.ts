@@ -6,6 +6,8 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseRate, parseSize } from '@livemig/agent-runtime';
 import { access, formatAccess } from './access.js';
+import type { WorkloadName } from '@livemig/guest';
+import { barrier, BARRIER_WORKLOADS, formatBarrier } from './barrier.js';
 import { baseline, formatBaseline } from './baseline-bench.js';
 import { killAll } from './child.js';
 import { confirmBench, formatConfirm } from './confirm.js';
@@ -13,6 +15,8 @@ import { encode, formatEncode } from './encode.js';
 import { Scratch } from './image-set.js';
 import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
 import { formatLive, live } from './live.js';
+import { formatPostcopy, postcopyBench } from './postcopy.js';
+import { formatPrepaging, prepaging } from './prepaging.js';
 import { LIVE_POLICIES, LIVE_WORKLOADS, selectPolicies, selectWorkloads } from './live-cases.js';
 import { progress, type BenchOutput } from './output.js';
 import { benchFigures } from './charts/figures.js';
@@ -31,6 +35,9 @@ benchmarks:
   encode      per-encoding throughput on one core: zero check, zero, same-byte, lz4, raw, delta; decode
   tracking    guest ops/s with dirty logging (and a harvester) against without, per workload
   access      guest ops/s with the accessed bitmap against without, in pairs of adjacent windows, per workload
+  barrier     guest ops/s with the post-copy access barrier on against without, per workload
+  prepaging   post-copy push orders (bubble, forward, linear) on a real guest over a SIMULATED wire: faults
+  postcopy    post-copy (each push order) and hybrid through the real agents: downtime, faults, blocktime
   live        live migration of a running guest between two agents, per workload and switchover policy
   confirm     what Confirm adds to the downtime: the destination's wait for it, against a loopback round trip
   working-set plain pre-copy against Zaw and Thein's working-set framework over a tbf-shaped netns link (root)
@@ -42,7 +49,7 @@ options:
                        Chromium (/usr/bin/chromium, or CHROMIUM_PATH)
   --size SIZE          image size (default 1GiB; encode: 256MiB per case; tracking: guest memory, 256MiB)
   --reps N             repetitions, medians reported (default 5; live: 3; access: 12 pairs each)
-  --seconds S          tracking: measured seconds per run (default 1)
+  --seconds S          tracking, barrier: measured seconds per run (default 1)
   --images LIST        baseline, stop-copy: comma-separated of ${IMAGE_KINDS.join(',')}
                        (default: stop-copy all, baseline random; "" for none)
   --image-file PATH    baseline, stop-copy: also use this image file
@@ -52,7 +59,8 @@ options:
   --guest image|idle   stop-copy: migrate the image (--image-file --paused, the default) or an idle guest of
                        the same size (--memory --workload idle, for agents without image support)
   --timeout SECONDS    stop-copy, baseline, live: kill a child process after this long (default 600)
-  --workloads LIST     live: comma-separated of ${LIVE_WORKLOADS.map((w) => w.name).join(',')}
+  --workloads LIST     barrier: comma-separated of uniform,hotcold,stream,incr (default all)
+                       live: comma-separated of ${LIVE_WORKLOADS.map((w) => w.name).join(',')}
                        (or a family: uniform); default all
   --policies LIST      live: comma-separated of ${LIVE_POLICIES.join(',')} (default all)
   --downtime-limit T   live: passed to source-agent --downtime-limit (default: the agent's own, 300ms)
@@ -64,6 +72,8 @@ options:
   --hot-bytes SIZE     working-set: its hot set (default 4MiB)
   --max-rounds N       working-set: passed to source-agent --max-rounds (default 30)
   --ws-preprocess T    working-set: passed to source-agent --ws-preprocess (default 1s)
+  --bandwidth RATE     prepaging: the simulated wire's rate (default 100MB/s)
+  --workload NAME      prepaging: the guest's workload (default hotcold)
 `;
 
 type AnyOutput = BenchOutput<unknown, unknown>;
@@ -97,6 +107,8 @@ async function main(argv: string[]): Promise<number> {
       'max-rounds': { type: 'string' },
       'ws-preprocess': { type: 'string' },
       sizes: { type: 'string' },
+      bandwidth: { type: 'string', default: '100MB/s' },
+      workload: { type: 'string', default: 'hotcold' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -149,6 +161,31 @@ async function main(argv: string[]): Promise<number> {
       const params = { size, vcpus: 2, reps, seconds, sliceMs: 250, warmupMs: 300, harvestEveryMs: 50, workloads: [...TRACKING_WORKLOADS] };
       const out = await tracking(params);
       [output, text] = [out as AnyOutput, formatTracking(out)];
+      break;
+    }
+    case 'barrier': {
+      const size = parseSize(values.size ?? '256MiB', 'size');
+      const seconds = Number(values.seconds);
+      if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--seconds: expected a positive number, got "${values.seconds}"`);
+      const workloads = values.workloads === undefined ? [...BARRIER_WORKLOADS] : values.workloads.split(',').map((w) => w.trim());
+      for (const w of workloads) if (!(BARRIER_WORKLOADS as readonly string[]).includes(w)) throw new UsageError(`--workloads: "${w}" is not one of ${BARRIER_WORKLOADS.join(', ')}`);
+      const out = await barrier({ size, vcpus: 2, reps, seconds, sliceMs: 250, warmupMs: 300, workloads: workloads as WorkloadName[] });
+      [output, text] = [out as AnyOutput, formatBarrier(out)];
+      break;
+    }
+    case 'postcopy': {
+      const out = await postcopyBench({ reps, migrateAfter: '2s', timeoutMs });
+      [output, text] = [out as AnyOutput, formatPostcopy(out)];
+      break;
+    }
+    case 'prepaging': {
+      const size = parseSize(values.size ?? '256MiB', 'size');
+      const bytesPerSec = parseRate(values.bandwidth, 'bandwidth');
+      const workload = values.workload;
+      if (!(BARRIER_WORKLOADS as readonly string[]).includes(workload)) throw new UsageError(`--workload: "${workload}" is not one of ${BARRIER_WORKLOADS.join(', ')}`);
+      const params = { size, vcpus: 2, reps, workload: workload as WorkloadName, sourceRunMs: 2000, bytesPerSec, roundTripMs: 0.2, tickMs: 1 };
+      const out = await prepaging(params);
+      [output, text] = [out as AnyOutput, formatPrepaging(out)];
       break;
     }
     case 'live': {

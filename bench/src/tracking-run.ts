@@ -10,8 +10,8 @@ import { median } from './stats.js';
 export type TrackingMode = 'off' | 'on' | 'harvest' | 'no-access';
 export const TRACKING_MODES: readonly TrackingMode[] = ['off', 'on', 'harvest', 'no-access'];
 
-export interface TrackingRun {
-  mode: TrackingMode;
+export interface TrackingRun<M extends string = TrackingMode> {
+  mode: M;
   /** Guest-wide ops over the window, and the window's wall time. */
   ops: number;
   ms: number;
@@ -52,36 +52,39 @@ class Harvester {
  * shared host, neighbouring windows see the same noise. Only one guest runs at a time, so sharing the
  * memory is safe; what they write does not matter here.
  */
-export class TrackingGuests {
+export class AlternatingGuests<M extends string> {
   readonly #memory: GuestMemory;
-  readonly #guests: Map<TrackingMode, Guest>;
-  readonly #harvestEveryMs: number;
+  readonly #guests: Map<M, Guest>;
+  readonly #harvest: { mode: M; everyMs: number } | undefined;
 
-  private constructor(memory: GuestMemory, guests: Map<TrackingMode, Guest>, harvestEveryMs: number) {
+  private constructor(memory: GuestMemory, guests: Map<M, Guest>, harvest: { mode: M; everyMs: number } | undefined) {
     this.#memory = memory;
     this.#guests = guests;
-    this.#harvestEveryMs = harvestEveryMs;
+    this.#harvest = harvest;
   }
 
-  static async boot(memory: GuestMemory, workload: WorkloadName, vcpus: number, seed: number, harvestEveryMs: number): Promise<TrackingGuests> {
-    const guests = new Map<TrackingMode, Guest>();
+  /** Boots one paused guest per mode with `start`; in `harvest.mode` a harvester runs during each window. */
+  static async boot<M extends string>(
+    memory: GuestMemory,
+    modes: readonly M[],
+    start: (mode: M) => Promise<Guest>,
+    harvest?: { mode: M; everyMs: number },
+  ): Promise<AlternatingGuests<M>> {
+    const guests = new Map<M, Guest>();
     try {
-      for (const mode of TRACKING_MODES) {
-        const spec = parseWorkloadSpec({ name: workload, seed, ops: 0, params: { dirtyRate: 0, dirtyLog: mode === 'off' ? 0 : 1, accessLog: mode === 'off' || mode === 'no-access' ? 0 : 1 } });
-        guests.set(mode, await Guest.start({ memory, vcpus, workload: spec, paused: true }));
-      }
+      for (const mode of modes) guests.set(mode, await start(mode));
     } catch (error) {
       await Promise.all([...guests.values()].map((g) => g.stop()));
       throw error;
     }
-    return new TrackingGuests(memory, guests, harvestEveryMs);
+    return new AlternatingGuests(memory, guests, harvest);
   }
 
-  /** Runs the mode's guest for `ms` (with the harvester in mode harvest) and counts its ops. */
-  async window(mode: TrackingMode, ms: number): Promise<TrackingRun> {
+  /** Runs the mode's guest for `ms` (with the harvester in the harvest mode) and counts its ops. */
+  async window(mode: M, ms: number): Promise<TrackingRun<M>> {
     const guest = this.#guests.get(mode)!;
     this.#memory.harvestDirty(); // every window starts from a clean log
-    const harvester = mode === 'harvest' ? new Harvester(this.#memory, this.#harvestEveryMs) : undefined;
+    const harvester = this.#harvest?.mode === mode ? new Harvester(this.#memory, this.#harvest.everyMs) : undefined;
     const ops0 = guest.opsDone();
     const t0 = performance.now();
     guest.resume();
@@ -104,4 +107,23 @@ export class TrackingGuests {
   async stop(): Promise<void> {
     await Promise.all([...this.#guests.values()].map((g) => g.stop()));
   }
+}
+
+/** The tracking benchmark's guests: dirty logging off, on, and on with a harvester. */
+export function bootTrackingGuests(
+  memory: GuestMemory,
+  workload: WorkloadName,
+  vcpus: number,
+  seed: number,
+  harvestEveryMs: number,
+): Promise<AlternatingGuests<TrackingMode>> {
+  return AlternatingGuests.boot(
+    memory,
+    TRACKING_MODES,
+    (mode) => {
+      const spec = parseWorkloadSpec({ name: workload, seed, ops: 0, params: { dirtyRate: 0, dirtyLog: mode === 'off' ? 0 : 1, accessLog: mode === 'off' || mode === 'no-access' ? 0 : 1 } });
+      return Guest.start({ memory, vcpus, workload: spec, paused: true });
+    },
+    { mode: 'harvest', everyMs: harvestEveryMs },
+  );
 }

@@ -1,28 +1,22 @@
 import { formatBytes } from '@livemig/agent-runtime';
-import { GuestMemory, type WorkloadName } from '@livemig/guest';
-import { fixed, machine, progress, table, type BenchOutput } from './output.js';
-import { median, ratio } from './stats.js';
-import { TRACKING_MODES, TrackingGuests, type TrackingMode, type TrackingRun } from './tracking-run.js';
+import type { WorkloadName } from '@livemig/guest';
+import { type AlternationParams, measureModes, medianOpsPerSec, medianOverhead, type ModeSlice, mops, percent } from './alternating.js';
+import { fixed, machine, table, type BenchOutput } from './output.js';
+import { median } from './stats.js';
+import { bootTrackingGuests, TRACKING_MODES, type TrackingMode } from './tracking-run.js';
 
 export const TRACKING_WORKLOADS: readonly WorkloadName[] = ['uniform', 'hotcold', 'stream', 'incr'];
 /** The issue's target: dirty logging may cost at most this fraction of guest throughput. */
 export const TRACKING_TARGET = 0.05;
 
-export interface TrackingParams {
-  size: number;
+export interface TrackingParams extends AlternationParams {
   vcpus: number;
-  reps: number;
-  /** Measured seconds per mode and repetition. */
-  seconds: number;
-  /** Longest window: a repetition's seconds are cut into windows of at most this, the modes taking turns. */
-  sliceMs: number;
-  warmupMs: number;
   harvestEveryMs: number;
   workloads: WorkloadName[];
 }
 
 /** One window of one mode; a cycle is one window of each mode, back to back. */
-export type TrackingSlice = TrackingRun & { rep: number; cycle: number };
+export type TrackingSlice = ModeSlice<TrackingMode>;
 
 export interface TrackingResult {
   workload: WorkloadName;
@@ -43,65 +37,21 @@ export interface TrackingResult {
   slices: TrackingSlice[];
 }
 
-/** The order rotates from cycle to cycle, so no mode always runs first (or last) in a cycle. */
-function modeOrder(cycle: number): TrackingMode[] {
-  return TRACKING_MODES.map((_, i) => TRACKING_MODES[(i + cycle) % TRACKING_MODES.length]!);
-}
-
-/** Ops over time of these windows of `mode`. */
-function opsPerSec(slices: TrackingSlice[], mode: TrackingMode): number | null {
-  const mine = slices.filter((s) => s.mode === mode);
-  const ms = mine.reduce((sum, s) => sum + s.ms, 0);
-  return ms > 0 ? mine.reduce((sum, s) => sum + s.ops, 0) / (ms / 1000) : null;
-}
-
-function byRep<T>(slices: TrackingSlice[], reps: number, f: (mine: TrackingSlice[]) => T): T[] {
-  return Array.from({ length: reps }, (_, rep) => f(slices.filter((s) => s.rep === rep)));
-}
-
-function overhead(slices: TrackingSlice[], mode: TrackingMode, base: TrackingMode = 'off'): number | null {
-  const r = ratio(opsPerSec(slices, mode), opsPerSec(slices, base));
-  return r === null ? null : 1 - r;
-}
-
-/**
- * A repetition boots one guest per mode (the JIT of a fresh worker differs from boot to boot, so every
- * repetition gets fresh ones), then gives the modes turns of at most sliceMs until each had `seconds`.
- */
 async function measureWorkload(workload: WorkloadName, params: TrackingParams): Promise<TrackingResult> {
-  const memory = GuestMemory.create(params.size);
-  // First touches would land in whichever window comes first: take them all now.
-  for (const slot of memory.slots) slot.fill(0);
-  const slices: TrackingSlice[] = [];
-  const perRep = Math.max(1, Math.round((params.seconds * 1000) / params.sliceMs));
-  const windowMs = (params.seconds * 1000) / perRep;
-  let cycle = 0;
-  for (let rep = 0; rep < params.reps; rep++) {
-    const guests = await TrackingGuests.boot(memory, workload, params.vcpus, rep + 1, params.harvestEveryMs);
-    try {
-      for (const mode of TRACKING_MODES) await guests.window(mode, params.warmupMs);
-      for (let i = 0; i < perRep; i++, cycle++) {
-        for (const mode of modeOrder(cycle)) slices.push({ ...(await guests.window(mode, windowMs)), rep, cycle });
-      }
-    } finally {
-      await guests.stop();
-    }
-    const mine = slices.filter((s) => s.rep === rep);
-    const line = TRACKING_MODES.map((m) => `${m} ${mops(opsPerSec(mine, m))}`);
-    progress(`${workload} rep ${rep + 1}/${params.reps}: Mops/s ${line.join(', ')}`);
-  }
+  const slices = await measureModes(workload, params, TRACKING_MODES, (memory, rep) =>
+    bootTrackingGuests(memory, workload, params.vcpus, rep + 1, params.harvestEveryMs),
+  );
   const harvesting = slices.filter((s) => s.mode === 'harvest');
-  const medianOps = (mode: TrackingMode): number | null => median(byRep(slices, params.reps, (mine) => opsPerSec(mine, mode)));
   return {
     workload,
     reps: params.reps,
-    cycles: perRep * params.reps,
-    offOpsPerSec: medianOps('off'),
-    onOpsPerSec: medianOps('on'),
-    harvestOpsPerSec: medianOps('harvest'),
-    overhead: median(byRep(slices, params.reps, (mine) => overhead(mine, 'on'))),
-    harvestOverhead: median(byRep(slices, params.reps, (mine) => overhead(mine, 'harvest'))),
-    accessOverhead: median(byRep(slices, params.reps, (mine) => overhead(mine, 'on', 'no-access'))),
+    cycles: Math.max(0, ...slices.map((s) => s.cycle + 1)),
+    offOpsPerSec: medianOpsPerSec(slices, params.reps, 'off'),
+    onOpsPerSec: medianOpsPerSec(slices, params.reps, 'on'),
+    harvestOpsPerSec: medianOpsPerSec(slices, params.reps, 'harvest'),
+    overhead: medianOverhead(slices, params.reps, 'on', 'off'),
+    harvestOverhead: medianOverhead(slices, params.reps, 'harvest', 'off'),
+    accessOverhead: medianOverhead(slices, params.reps, 'on', 'no-access'),
     pagesPerHarvest: median(harvesting.map((s) => s.pagesPerHarvest)),
     harvestMs: median(harvesting.map((s) => s.harvestMs)),
     slices,
@@ -122,14 +72,6 @@ export async function tracking(params: TrackingParams): Promise<BenchOutput<Trac
     `overhead = 1 - ops/s / ops/s(off) within a repetition, median over repetitions; target <= ${TRACKING_TARGET * 100}%`,
   ];
   return { bench: 'tracking', machine: machine(), params, results, notes };
-}
-
-function percent(value: number | null): string {
-  return value === null ? '-' : `${(value * 100).toFixed(1)}%`;
-}
-
-function mops(value: number | null): string {
-  return fixed(value === null ? null : value / 1e6, 3);
 }
 
 export function formatTracking(output: BenchOutput<TrackingParams, TrackingResult>): string {

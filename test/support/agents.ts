@@ -133,3 +133,24 @@ export async function oracleDigest(args: string[]): Promise<string> {
   if (finished.code !== 0 || !digest) throw new Error(`baseline run failed (${finished.code}):\n${finished.stderr}`);
   return digest;
 }
+
+/**
+ * One migration between two real agents: a destination with --once and a source that runs `guestArgs` and
+ * migrates with `sourceArgs`. Both must exit 0; returns their outputs and both JSON reports (`name`-source.json
+ * and `name`-dest.json in `dir`).
+ */
+export async function migrateOnce(
+  dir: { file(name: string): string },
+  name: string,
+  guestArgs: string[],
+  sourceArgs: string[],
+): Promise<{ sourceDone: Finished; destDone: Finished; report: Record<string, any>; received: Record<string, any> }> {
+  const destReport = dir.file(`${name}-dest.json`);
+  const sourceReport = dir.file(`${name}-source.json`);
+  const dest = await startDest(['--once', '--report', destReport]);
+  const source = runSource([...guestArgs, ...sourceArgs, '--migrate-to', dest.address, '--report', sourceReport]);
+  const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
+  if (sourceDone.code !== 0) throw new Error(`source exited ${sourceDone.code}:\n${sourceDone.stderr}`);
+  if (destDone.code !== 0) throw new Error(`destination exited ${destDone.code}:\n${destDone.stderr}`);
+  return { sourceDone, destDone, report: readJson(sourceReport), received: readJson(destReport) };
+}

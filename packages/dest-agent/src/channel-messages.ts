@@ -1,4 +1,4 @@
-import type { SharedMemoryHandles } from '@livemig/guest';
+import type { PresentMapHandles, SharedMemoryHandles } from '@livemig/guest';
 import type { TransportSecurity } from '@livemig/agent-runtime/transport';
 
 /** What a receiver worker is spawned with (its `workerData`): the address its port listens on. */
@@ -16,6 +16,11 @@ export interface ReceiverWorkerData {
   idleTimeoutMs: number;
   /** The source's address (its control connection's): connections from anywhere else are dropped at once. */
   sourceAddress: string;
+  /**
+   * The guest's present map, when post-copy was agreed: page batches outside a round are then the push of
+   * post-copy, placed only if absent once the switch has happened.
+   */
+  present?: PresentMapHandles;
 }
 
 /** Receiver worker -> main thread. `online` (its greeting): code loaded and listening on `port`. */

@@ -10,7 +10,8 @@
  */
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
-import { GuestMemory } from '@livemig/guest';
+import { GuestMemory, PresentMap } from '@livemig/guest';
+import { PlacingSink } from './postcopy/placing-sink.js';
 import {
   FrameType,
   HandshakeError,
@@ -23,7 +24,7 @@ import {
   readPageBatch,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
-import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, errorSummary, secureServer, warmUpConnections } from '@livemig/agent-runtime/transport';
+import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, errorSummary, sameAddress, secureServer, warmUpConnections } from '@livemig/agent-runtime/transport';
 import type { ReceiverCommand, ReceiverEvent, ReceiverSpawnData, ReceiverWorkerData } from './channel-messages.js';
 
 /**
@@ -112,11 +113,6 @@ function firstBytes(socket: Socket, timeoutMs: number): Promise<void> {
 }
 
 /** Whether two socket addresses are the same host (an IPv4 address may appear IPv4-mapped on a dual-stack socket). */
-function sameAddress(a: string | undefined, b: string): boolean {
-  const plain = (address: string | undefined): string | undefined => address?.replace(/^::ffff:/, '');
-  return plain(a) === plain(b);
-}
-
 async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void> {
   const memory = GuestMemory.attach(data.memory);
   const checksums = PageChecksums.attach(data.checksums);
@@ -130,6 +126,7 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
     checksums.record(index, pageCrc);
     if (encoding !== PageEncoding.Zero) memory.markTouched(index);
   };
+  const pushed = data.present ? new PushReceiver(memory, PresentMap.attach(data.present), checksums) : undefined;
   let openRound = 0;
   let roundsDone = 0;
   let pages = 0;
@@ -146,7 +143,12 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
         pages = 0;
         break;
       case FrameType.PageBatch:
-        if (openRound === 0) throw new UnexpectedFrameError(`channel ${data.channel}: page batch outside a round`);
+        if (openRound === 0) {
+          if (!pushed) throw new UnexpectedFrameError(`channel ${data.channel}: page batch outside a round`);
+          await pushed.place(frame.payload, frame.rawPageCrcs);
+          conn.release(frame);
+          break;
+        }
         pages += readPageBatch(frame.payload, sink, onPage, frame.rawPageCrcs);
         // Applied: the frame's buffer may carry a later batch.
         conn.release(frame);
@@ -170,6 +172,26 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
       default:
         throw new UnexpectedFrameError(`channel ${data.channel}: unexpected ${frameTypeName(frame.type)}`);
     }
+  }
+}
+
+/**
+ * Post-copy's push on this channel: page batches outside any round. They come only after PostcopyRun, but may be
+ * read here before the main thread has switched the present map (startPostcopy bumps its generation): the first
+ * one waits for that, then every page is placed only if absent.
+ */
+class PushReceiver {
+  readonly #sink: PlacingSink;
+  readonly #map: PresentMap;
+
+  constructor(memory: GuestMemory, map: PresentMap, checksums: PageChecksums) {
+    this.#map = map;
+    this.#sink = new PlacingSink(memory, map, (index, crc) => checksums.record(index, crc));
+  }
+
+  async place(payload: Buffer, rawPageCrcs: readonly number[]): Promise<void> {
+    await this.#map.untilSwitched();
+    readPageBatch(payload, this.#sink, this.#sink.onPage, rawPageCrcs);
   }
 }
 

@@ -1,5 +1,5 @@
 import { ChannelThreads, type ReadyThread } from '@livemig/agent-runtime';
-import type { GuestMemory } from '@livemig/guest';
+import type { GuestMemory, PresentMap } from '@livemig/guest';
 import { localErrorFromCode, type PageChecksums } from '@livemig/protocol';
 import type { ReceiverCommand, ReceiverEvent, ReceiverWorkerData } from './channel-messages.js';
 import type { ReceiverGreeting, ReceiverPool } from './receiver-pool.js';
@@ -13,6 +13,8 @@ export interface ChannelReceiversOptions {
   idleTimeoutMs: number;
   /** Where the source's control connection comes from: the only address a data port takes connections from. */
   sourceAddress: string;
+  /** Post-copy agreed: the guest's present map (see ReceiverWorkerData.present). */
+  present?: PresentMap;
 }
 
 /** What the main thread knows of one channel, from its worker's reports. */
@@ -66,6 +68,7 @@ export class ChannelReceivers {
           channel,
           idleTimeoutMs: options.idleTimeoutMs,
           sourceAddress: options.sourceAddress,
+          ...(options.present ? { present: options.present.handles() } : {}),
         };
         receivers.threads.post(channel, { type: 'assign', data });
       });

@@ -310,6 +310,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
         log: this.log,
         pool,
         vcpuPool: this.vcpuPool,
+        security: this.security,
         ...(this.options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.options.idleTimeoutMs }),
         stopChannels: (channels) => this.stopChannels(channels),
         refillPools: () => this.refillPools(),

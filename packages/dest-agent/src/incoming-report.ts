@@ -1,4 +1,5 @@
 import type { MigrationReport } from '@livemig/source-agent';
+import type { PostcopyDestReport } from './incoming/post-copy.js';
 
 /** What the destination knows about one incoming migration (and, once hosted, what became of the guest). */
 export interface IncomingReport {
@@ -41,4 +42,6 @@ export interface IncomingReport {
   ended: 'migrated' | 'finished' | 'run-for' | 'signal' | null;
   /** When the guest was migrated onward from here (A -> B -> C). */
   onward: MigrationReport | null;
+  /** Post-copy's faults, blocktime and fault latency, when the guest came by post-copy. */
+  postcopy?: PostcopyDestReport;
 }

@@ -13,3 +13,5 @@ export { receiveMigration, type IncomingOptions } from './incoming/incoming-migr
 export { IncomingRecord } from './incoming/incoming-record.js';
 export { defaultMaxMemory, listenCommand } from './listen-command.js';
 export { MemoryReservations, type Reservation } from './reservations.js';
+export { FaultRequests } from './postcopy/fault-requests.js';
+export { PlacingSink, type Placements } from './postcopy/placing-sink.js';

@@ -17,22 +17,20 @@ import {
 import { digestGuest } from './digest.js';
 import { GuestError, GuestErrorCode } from './errors.js';
 import type { GuestMemory } from './memory.js';
+import type { PresentMap } from './present-map.js';
 import {
+  checkCpuStateFits,
   type CpuState,
   freshRegisters,
   loadOpsDone,
-  readU64,
-  Reg,
   REGISTER_FILE_BYTES,
   REGISTER_WORDS,
   registerBufferBytes,
   registerFileOffset,
-  registerWords,
-  validateCpuState,
 } from './registers.js';
 import { MAX_THROTTLE_PERCENT } from './throttle.js';
 import type { VcpuWorkerData } from './vcpu-worker.js';
-import { parseWorkloadSpec, WORKLOAD_CODES, type WorkloadSpec } from './workload-spec.js';
+import { parseWorkloadSpec, type WorkloadSpec } from './workload-spec.js';
 
 export interface GuestStartOptions {
   memory: GuestMemory;
@@ -47,6 +45,8 @@ export interface GuestStartOptions {
    * spawns its own for any vCPU beyond them.
    */
   workers?: Worker[];
+  /** The post-copy present map: while pages are missing, a vCPU checks it before it touches a page. */
+  present?: PresentMap;
 }
 
 /** One vCPU's throttle sleeps (Guest.throttleSleeps). */
@@ -91,6 +91,7 @@ export class Guest extends EventEmitter {
   #crash: GuestError | undefined;
   #stopping: Promise<void> | undefined;
   #idleWorkers: Worker[] = [];
+  #present: PresentMap | undefined;
 
   private constructor(memory: GuestMemory, vcpus: number, workload: WorkloadSpec, registers: SharedArrayBuffer) {
     super();
@@ -135,6 +136,7 @@ export class Guest extends EventEmitter {
     memory.setHarvestBarrier(() => guest.#newDirtyEpoch());
     if (options.paused) Atomics.store(guest.#control, COMMAND_WORD, Command.PARK);
     guest.#idleWorkers = [...(options.workers ?? [])];
+    guest.#present = options.present;
     for (let i = 0; i < vcpus; i++) guest.#spawn(i);
     try {
       await guest.#waitUntil((state) => (options.paused ? atSafePoint(state) : state !== VcpuState.STARTING));
@@ -153,6 +155,7 @@ export class Guest extends EventEmitter {
       index,
       vcpus: this.vcpuCount,
       workload: this.workload,
+      present: this.#present?.handles(),
     };
     const idle = this.#idleWorkers.shift();
     let worker: Worker;
@@ -260,8 +263,9 @@ export class Guest extends EventEmitter {
     // Already PARK (a paused guest): every vCPU was woken when it was stored, and none sleeps on RUN since.
     if (this.#stopping === undefined && Atomics.load(this.#control, COMMAND_WORD) !== Command.PARK) {
       Atomics.store(this.#control, COMMAND_WORD, Command.PARK);
-      // Wakes paced vCPUs sleeping on the command word.
+      // Wakes vCPUs sleeping on the command word (paced) or on a missing page.
       Atomics.notify(this.#control, COMMAND_WORD);
+      this.#present?.wakeWaiters();
     }
     await this.#waitUntil(atSafePoint);
   }
@@ -368,6 +372,7 @@ export class Guest extends EventEmitter {
     this.#stopping ??= (async () => {
       Atomics.store(this.#control, COMMAND_WORD, Command.STOP);
       Atomics.notify(this.#control, COMMAND_WORD);
+      this.#present?.wakeWaiters();
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<'late'>((resolve) => {
         timer = setTimeout(() => resolve('late'), STOP_GRACE_MS);
@@ -378,18 +383,4 @@ export class Guest extends EventEmitter {
     })();
     return this.#stopping;
   }
-}
-
-/** Register files that validate and belong to this workload (same program, same ops limit). */
-function checkCpuStateFits(state: CpuState, vcpus: number, pageCount: number, workload: WorkloadSpec): void {
-  validateCpuState(state, vcpus, pageCount);
-  state.forEach((file, i) => {
-    const regs = registerWords(file);
-    if (regs[Reg.WORKLOAD] !== WORKLOAD_CODES[workload.name]) {
-      throw new GuestError(GuestErrorCode.BAD_CPU_STATE, `register file ${i} is not a ${workload.name} vCPU`);
-    }
-    if (readU64(regs, Reg.OPS_LIMIT_LO) !== workload.ops) {
-      throw new GuestError(GuestErrorCode.BAD_CPU_STATE, `register file ${i} has an ops limit other than ${workload.ops}`);
-    }
-  });
 }

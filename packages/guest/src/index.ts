@@ -4,6 +4,7 @@ export { GUEST_ERROR_CODES, GuestError, GuestErrorCode, type GuestErrorCodeValue
 export { Guest, VCPU_WORKER_URL, type GuestStartOptions, type ThrottleSleeps } from './guest.js';
 export { checkIncrPattern, type IncrCheck } from './incr-check.js';
 export { GuestMemory, type SharedMemoryHandles } from './memory.js';
+export { LATENCY_BUCKETS, latencyBucket, PresentMap, type PresentMapHandles, type PresentStats, PresentWord, type VcpuFault } from './present-map.js';
 export { MAX_THROTTLE_PERCENT, THROTTLE_TIMESLICE_MS, ThrottleClock, throttleSleepMs } from './throttle.js';
 export { type CpuState, REGISTER_FILE_BYTES, validateCpuState } from './registers.js';
 export { accessLogEnabled, dirtyLogEnabled, parseWorkloadSpec, WORKLOAD_NAMES, type WorkloadName, type WorkloadSpec } from './workload-spec.js';

@@ -160,3 +160,17 @@ export function validateCpuState(state: CpuState, vcpus: number, pageCount: numb
     if ((regs[Reg.RNG0]! | regs[Reg.RNG1]! | regs[Reg.RNG2]! | regs[Reg.RNG3]!) === 0) throw at('RNG state is all zero');
   });
 }
+
+/** Register files that validate and belong to this workload (same program, same ops limit). */
+export function checkCpuStateFits(state: CpuState, vcpus: number, pageCount: number, workload: WorkloadSpec): void {
+  validateCpuState(state, vcpus, pageCount);
+  state.forEach((file, i) => {
+    const regs = registerWords(file);
+    if (regs[Reg.WORKLOAD] !== WORKLOAD_CODES[workload.name]) {
+      throw new GuestError(GuestErrorCode.BAD_CPU_STATE, `register file ${i} is not a ${workload.name} vCPU`);
+    }
+    if (readU64(regs, Reg.OPS_LIMIT_LO) !== workload.ops) {
+      throw new GuestError(GuestErrorCode.BAD_CPU_STATE, `register file ${i} has an ops limit other than ${workload.ops}`);
+    }
+  });
+}

@@ -21,6 +21,8 @@ import { GuestMemory, type SharedMemoryHandles } from './memory.js';
 import { readU64, Reg, registerFileOffset, REGISTER_WORDS, writeU64 } from './registers.js';
 import { AccessMarker } from './access-marker.js';
 import { DirtyMarker } from './dirty-marker.js';
+import { PresentBarrier } from './present-barrier.js';
+import type { PresentMapHandles } from './present-map.js';
 import { ThrottleClock } from './throttle.js';
 import { accessLogEnabled, dirtyLogEnabled, opsPerSecond, type WorkloadSpec } from './workload-spec.js';
 import { PROGRAMS } from './workloads/index.js';
@@ -32,6 +34,8 @@ export interface VcpuWorkerData {
   index: number;
   vcpus: number;
   workload: WorkloadSpec;
+  /** The post-copy present map; without it the access barrier is off for good. */
+  present?: PresentMapHandles;
 }
 
 /** Longest single sleep, so a paced or throttled vCPU re-reads its clock and throttle at least this often. */
@@ -49,6 +53,7 @@ function run(data: VcpuWorkerData): void {
   const myState = stateWord(data.index);
   const dirty = new DirtyMarker(new Int32Array(data.memory.dirty), dirtyLogEnabled(data.workload));
   const accessed = new AccessMarker(memory.accessedBitmap, accessLogEnabled(data.workload));
+  const present = new PresentBarrier(data.present, data.index);
   const op = PROGRAMS[data.workload.name]({
     regs,
     slots: memory.slots,
@@ -56,6 +61,7 @@ function run(data: VcpuWorkerData): void {
     pagesPerSlot: memory.pagesPerSlot,
     dirty,
     accessed,
+    present,
     params: data.workload.params,
     vcpus: data.vcpus,
   });
@@ -107,6 +113,8 @@ function run(data: VcpuWorkerData): void {
       while (Atomics.load(control, COMMAND_WORD) === Command.PARK) Atomics.wait(control, COMMAND_WORD, Command.PARK);
       // Store RUNNING before the command is re-read at the top of the loop (see control.ts).
       Atomics.store(control, myState, VcpuState.RUNNING);
+      // A switch to post-copy happens while the guest is parked.
+      present.refresh();
       epoch = performance.now();
       opsSinceEpoch = 0;
       throttle.reset();
@@ -168,7 +176,16 @@ function run(data: VcpuWorkerData): void {
         opsSinceEpoch = 0;
       }
     }
-    op();
+    if (present.active) {
+      if (!present.runGuarded(op, regs)) {
+        // A page is missing: the op wrote nothing and its registers are restored. Wait at the op boundary.
+        dirty.flush();
+        present.waitForMissing(control, dirtyEpoch);
+        continue;
+      }
+    } else {
+      op();
+    }
     writeU64(regs, Reg.OPS_DONE_LO, done + 1);
     opsSinceEpoch++;
   }

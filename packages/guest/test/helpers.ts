@@ -1,7 +1,7 @@
 import { Guest, GuestMemory, parseWorkloadSpec, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
 
 // The waits every test uses (test/support/wait.ts).
-export { sleep, waitFor } from '../../../test/support/wait.js';
+export { sleep, waitFor, waitForValue } from '../../../test/support/wait.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;

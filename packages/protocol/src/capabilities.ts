@@ -10,6 +10,13 @@ export const CAPABILITY_CHANNELS = 'channels-v1';
 /** The destination reads Lz4Run page batch entries (several consecutive pages in one lz4 block). Optional. */
 export const CAPABILITY_LZ4_RUNS = 'lz4-runs-v1';
 
+/**
+ * The post-copy frames (PostcopyDiscard, PostcopyRun, UrgentHello, PageRequest, PostcopyEnd, PostcopyDone) and
+ * Accept.urgentPort. Optional: a source switches to post-copy only with a destination that agreed to it. Not
+ * yet in OPTIONAL_CAPABILITIES: an agent offers or agrees to it only once it serves post-copy.
+ */
+export const CAPABILITY_POSTCOPY = 'postcopy-v1';
+
 /** Every capability a destination needs from its source. */
 export const REQUIRED_CAPABILITIES: readonly string[] = [CAPABILITY_PAGES, CAPABILITY_CHANNELS];
 /** Capabilities a destination agrees to when the source offers them. */

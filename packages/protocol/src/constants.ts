@@ -66,6 +66,18 @@ export const FrameType = {
   OutcomeQuery: 0x40,
   /** dest -> source, outcome connection: committed, aborted or unknown, from the destination's journal */
   Outcome: 0x41,
+  /** source -> dest: pages not present at the destination when post-copy starts (QEMU's DISCARD), ascending */
+  PostcopyDiscard: 0x50,
+  /** source -> dest, after the discard list and CpuState: the switch to post-copy; the destination runs the guest */
+  PostcopyRun: 0x51,
+  /** source -> dest, first frame of the urgent connection: the reservation it serves */
+  UrgentHello: 0x52,
+  /** dest -> source, urgent connection: pages a vCPU waits for (answered with PageBatch on the same connection) */
+  PageRequest: 0x53,
+  /** source -> dest: every page of the discard list has been sent, answered or pushed */
+  PostcopyEnd: 0x54,
+  /** dest -> source: every page is present; the source lets its copy go */
+  PostcopyDone: 0x55,
   /** either way, before commit: give up; the sender closes afterwards */
   Abort: 0x7f,
 } as const;

@@ -84,9 +84,15 @@ export {
   encodeHello,
   encodeOutcome,
   encodeOutcomeQuery,
+  encodePageRequest,
+  encodePostcopyDiscard,
+  encodePostcopyDone,
+  encodePostcopyEnd,
+  encodePostcopyRun,
   encodeRefuse,
   encodeRoundBegin,
   encodeRoundEnd,
+  encodeUrgentHello,
   type AbortMessage,
   type AcceptInput,
   type AcceptMessage,
@@ -115,6 +121,18 @@ export {
   type OutcomeMessage,
   type OutcomeQueryMessage,
 } from './commit-messages.js';
+export {
+  MAX_DISCARD_PAGES,
+  MAX_REQUEST_PAGES,
+  checkPageIndices,
+  encodePageList,
+  type PageRequestMessage,
+  type PostcopyDiscardMessage,
+  type PostcopyDoneMessage,
+  type PostcopyEndMessage,
+  type PostcopyRunMessage,
+  type UrgentHelloMessage,
+} from './postcopy-messages.js';
 export { crc32 } from './crc32.js';
 export { Crc32Shift, ZERO_PAGE_CRC, crc32Combine } from './crc32-combine.js';
 export { isZeroPage } from './page-encoding.js';
@@ -126,6 +144,7 @@ export {
   CAPABILITY_CHANNELS,
   CAPABILITY_LZ4_RUNS,
   CAPABILITY_PAGES,
+  CAPABILITY_POSTCOPY,
   OPTIONAL_CAPABILITIES,
   REQUIRED_CAPABILITIES,
 } from './capabilities.js';

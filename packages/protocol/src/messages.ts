@@ -27,6 +27,22 @@ import {
   type OutcomeQueryMessage,
 } from './commit-messages.js';
 import { BadMessageError } from './errors.js';
+import {
+  pageRequestFields,
+  postcopyDiscardFields,
+  validatePageRequest,
+  validatePostcopyDiscard,
+  validatePostcopyDone,
+  validatePostcopyEnd,
+  validatePostcopyRun,
+  validateUrgentHello,
+  type PageRequestMessage,
+  type PostcopyDiscardMessage,
+  type PostcopyDoneMessage,
+  type PostcopyEndMessage,
+  type PostcopyRunMessage,
+  type UrgentHelloMessage,
+} from './postcopy-messages.js';
 import { encodeFrame } from './frame-encoder.js';
 import { array, boolean, bytes, fail, finiteNumber, integer, lowerHex, own, record, string } from './validate.js';
 
@@ -46,8 +62,11 @@ export interface HelloMessage {
   /** Data channels the source wants, 1..16. Absent on the wire: 1. */
   channels: number;
 }
-/** channelPorts: one TCP port per data channel (1..65535), 1..16 entries. Absent on the wire: []. */
-export interface AcceptMessage { reservationId: string; capabilities: string[]; channelPorts: number[] }
+/**
+ * channelPorts: one TCP port per data channel (1..65535), 1..16 entries. Absent on the wire: []. urgentPort:
+ * the port of the post-copy urgent connection, only when `postcopy-v1` is agreed.
+ */
+export interface AcceptMessage { reservationId: string; capabilities: string[]; channelPorts: number[]; urgentPort?: number }
 /** First frame on a data-channel connection: the reservation it belongs to and its channel number (0..63). */
 export interface ChannelHelloMessage { reservationId: string; channel: number }
 export interface RefuseMessage { code: string; message: string }
@@ -97,6 +116,12 @@ export type Frame =
   | { type: typeof FrameType.Confirm; message: ConfirmMessage }
   | { type: typeof FrameType.OutcomeQuery; message: OutcomeQueryMessage }
   | { type: typeof FrameType.Outcome; message: OutcomeMessage }
+  | { type: typeof FrameType.PostcopyDiscard; message: PostcopyDiscardMessage }
+  | { type: typeof FrameType.PostcopyRun; message: PostcopyRunMessage }
+  | { type: typeof FrameType.UrgentHello; message: UrgentHelloMessage }
+  | { type: typeof FrameType.PageRequest; message: PageRequestMessage }
+  | { type: typeof FrameType.PostcopyEnd; message: PostcopyEndMessage }
+  | { type: typeof FrameType.PostcopyDone; message: PostcopyDoneMessage }
   | { type: typeof FrameType.Abort; message: AbortMessage };
 
 const MAX_PAGES = MAX_MEMORY_BYTES / PAGE_SIZE;
@@ -195,6 +220,8 @@ function acceptFields(value: unknown): AcceptInput {
     if (list.length === 0) fail('channelPorts', `0 entries, at least 1`);
     accept.channelPorts = list.map((p, i) => integer(p, `channelPorts[${i}]`, 1, 65535));
   }
+  const urgentPort = own(o, 'urgentPort');
+  if (given(urgentPort)) accept.urgentPort = integer(urgentPort, 'urgentPort', 1, 65535);
   return accept;
 }
 
@@ -312,6 +339,18 @@ export function decodeMessagePayload(type: Exclude<FrameType, typeof FrameType.P
       return { type, message: validateOutcomeQuery(unpack(type, payload)) };
     case FrameType.Outcome:
       return { type, message: validateOutcome(unpack(type, payload)) };
+    case FrameType.PostcopyDiscard:
+      return { type, message: validatePostcopyDiscard(unpack(type, payload)) };
+    case FrameType.PostcopyRun:
+      return { type, message: validatePostcopyRun(unpack(type, payload)) };
+    case FrameType.UrgentHello:
+      return { type, message: validateUrgentHello(unpack(type, payload)) };
+    case FrameType.PageRequest:
+      return { type, message: validatePageRequest(unpack(type, payload)) };
+    case FrameType.PostcopyEnd:
+      return { type, message: validatePostcopyEnd(unpack(type, payload)) };
+    case FrameType.PostcopyDone:
+      return { type, message: validatePostcopyDone(unpack(type, payload)) };
     case FrameType.Abort:
       return { type, message: validateAbort(unpack(type, payload)) };
   }
@@ -342,3 +381,9 @@ export const encodeOutcome = (m: OutcomeMessage): Buffer =>
   pack(FrameType.Outcome, validateOutcome(m.reason === undefined ? m : { ...m, reason: clipText(m.reason) }));
 export const encodeAbort = (m: AbortMessage): Buffer =>
   pack(FrameType.Abort, validateAbort({ code: m.code, message: clipText(m.message) }));
+export const encodePostcopyDiscard = (m: PostcopyDiscardMessage): Buffer => pack(FrameType.PostcopyDiscard, postcopyDiscardFields(m));
+export const encodePostcopyRun = (m: PostcopyRunMessage): Buffer => pack(FrameType.PostcopyRun, validatePostcopyRun(m));
+export const encodeUrgentHello = (m: UrgentHelloMessage): Buffer => pack(FrameType.UrgentHello, validateUrgentHello(m));
+export const encodePageRequest = (m: PageRequestMessage): Buffer => pack(FrameType.PageRequest, pageRequestFields(m));
+export const encodePostcopyEnd = (m: PostcopyEndMessage): Buffer => pack(FrameType.PostcopyEnd, validatePostcopyEnd(m));
+export const encodePostcopyDone = (m: PostcopyDoneMessage): Buffer => pack(FrameType.PostcopyDone, validatePostcopyDone(m));

@@ -27,11 +27,12 @@ export interface SenderWorkerData {
 /**
  * Main thread -> sender worker. Workers are spawned ahead of a migration and wait for `start` (connect and send
  * ChannelHello), which is followed by rounds and then `finish`; `pages` is a view over a SharedArrayBuffer:
- * this channel's share of a round; `final` marks stop-and-copy.
+ * this channel's share of a round; `final` marks stop-and-copy; `push` sends the pages as post-copy's push
+ * (page batches with no RoundBegin or RoundEnd, never as deltas).
  */
 export type SenderCommand =
   | { type: 'start'; data: SenderWorkerData }
-  | { type: 'round'; round: number; pages: Uint32Array; final: boolean }
+  | { type: 'round'; round: number; pages: Uint32Array; final: boolean; push?: boolean }
   | { type: 'finish' };
 
 /**

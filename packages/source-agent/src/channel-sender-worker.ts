@@ -26,7 +26,7 @@ const post = (event: SenderEvent): void => port.postMessage(event);
 
 /** This thread's channel, connected and opened with ChannelHello. */
 interface OpenChannel {
-  sendRound(round: number, pages: Uint32Array, final: boolean): Promise<void>;
+  sendRound(round: number, pages: Uint32Array, final: boolean, push: boolean): Promise<void>;
   /** Closes the connection once what was queued has been written. */
   close(): Promise<void>;
 }
@@ -49,7 +49,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     await conn.send(frame);
   };
 
-  const sendRound = async (round: number, pages: Uint32Array, final: boolean): Promise<void> => {
+  const sendRound = async (round: number, pages: Uint32Array, final: boolean, push: boolean): Promise<void> => {
     const before = conn.bytesSent;
     let reportedAt = performance.now();
     // Live statistics: what this round has sent so far, at most every CHANNEL_PROGRESS_INTERVAL_MS.
@@ -59,11 +59,12 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
       reportedAt = now;
       post({ type: 'progress', round, pages: pagesDone, bytes: conn.bytesSent - before });
     };
-    await send(encodeRoundBegin({ round, pages: pages.length }));
+    // A post-copy push is page batches alone: the destination places each page only if it is still absent.
+    if (!push) await send(encodeRoundBegin({ round, pages: pages.length }));
     // Round 1 carries every page once; pages sent again later are the ones worth caching for deltas. The
     // final round still encodes against the cache, but nothing follows it: filling the cache then would only
     // add copies (and the first touch of fresh cache memory) to the downtime.
-    const useDelta = cache.enabled && round > 1;
+    const useDelta = cache.enabled && round > 1 && !push;
     const fillCache = useDelta && !final;
     const hasCopy = useDelta ? (page: number) => cache.has(page) : undefined;
     for (let i = 0; i < pages.length; ) {
@@ -92,7 +93,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
       i += count;
     }
     if (writer.pageCount > 0) await send(writer.takeFrame());
-    await send(encodeRoundEnd({ round, pages: pages.length }));
+    if (!push) await send(encodeRoundEnd({ round, pages: pages.length }));
     post({
       type: 'round-done',
       round,
@@ -125,7 +126,7 @@ async function run(command: SenderCommand): Promise<void> {
     channel = await open(command.data);
   } else if (command.type === 'round') {
     if (!channel) throw new Error('round command before start');
-    await channel.sendRound(command.round, command.pages, command.final);
+    await channel.sendRound(command.round, command.pages, command.final, command.push ?? false);
   } else {
     await channel?.close();
     post({ type: 'finished' });

@@ -97,12 +97,12 @@ export class ChannelSenders {
    * Sends one round: each channel its share of `pages`, concurrently. Resolves when every channel sent it.
    * `final`: the stop-and-copy round (the guest is parked and no round follows).
    */
-  async sendRound(round: number, pages: Uint32Array, final = false): Promise<void> {
+  async sendRound(round: number, pages: Uint32Array, final = false, push = false): Promise<void> {
     const count = this.channels.length;
     const shares = splitByChannel(pages, count);
     await Promise.all(
       this.channels.map(async (channel, index) => {
-        this.threads.post(index, { type: 'round', round, pages: shares[index]!, final });
+        this.threads.post(index, { type: 'round', round, pages: shares[index]!, final, push });
         const done = await this.threads.reply(index, 'round-done');
         channel.stats = done.stats;
         channel.deltaHits = done.deltaHits;

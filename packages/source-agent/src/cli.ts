@@ -33,6 +33,9 @@ export function main(argv: string[]): Promise<number> {
           .option('max-rounds', { type: 'number', default: RUN_DEFAULTS.maxRounds, describe: 'at most this many pre-copy rounds' })
           .option('max-time', { type: 'string', describe: 'stop iterating once the migration has run this long' })
           .option('policy', { type: 'string', default: 'downtime', describe: 'switchover policy: downtime (QEMU), xen, patterns (Ibrahim et al.)' })
+          .option('mode', { type: 'string', default: 'precopy', describe: 'precopy; postcopy: run the guest at the destination at once and serve its pages from here; hybrid: pre-copy, then post-copy where stop-and-copy would exceed the downtime limit' })
+          .option('prepaging', { type: 'string', default: 'bubble', describe: 'post-copy push order: bubble (Hines and Gopalan), forward (QEMU), linear (Cloud Hypervisor)' })
+          .option('postcopy-after', { type: 'number', describe: 'hybrid: switch to post-copy after this many pre-copy rounds' })
           .option('max-bandwidth', { type: 'string', describe: 'limit pre-copy to this many bytes per second over all streams (e.g. 3MB/s)' })
           .option('auto-converge', { type: 'boolean', default: false, describe: 'throttle the vCPUs when they dirty pages faster than they are sent' })
           .option('streams', { type: 'number', default: RUN_DEFAULTS.streams, describe: 'data channels (TCP connections with an encoding thread each)' })
@@ -67,6 +70,9 @@ export function main(argv: string[]): Promise<number> {
           .option('delta-cache', { type: 'string', describe: 'memory for delta-encoding resent pages' })
           .option('working-set', { type: 'number', describe: 'working-set prediction: rounds skip this many LRU pages, stop-and-copy sends them (0 = off)' })
           .option('ws-preprocess', { type: 'string', describe: 'with --working-set: its preprocessing phase before round 1' })
+          .option('mode', { type: 'string', describe: 'precopy, postcopy or hybrid' })
+          .option('prepaging', { type: 'string', describe: 'post-copy push order: bubble, forward, linear' })
+          .option('postcopy-after', { type: 'number', describe: 'hybrid: switch to post-copy after this many pre-copy rounds' })
           .option('json', { type: 'boolean', default: false, describe: 'print the final report as JSON' }),
       async (args) => {
         context.setExitCode(await migrateCommand(args as unknown as MigrateArguments, context.log, context.signal));

@@ -20,6 +20,8 @@ import { HostBusyError } from './errors.js';
 import type { GuestHost } from './guest-host.js';
 import { isCancellable, isFinalPhase, MAX_STREAMS, MIGRATION_PHASES, SAMPLED_FIELDS, type Migration, type MigrationOptions, type MigrationParameters } from './outgoing/index.js';
 import { POLICY_NAMES } from './switchover/index.js';
+import { MIGRATION_MODES } from './outgoing/options.js';
+import { PREPAGING_NAMES } from './postcopy/push-order.js';
 
 /** What an agent exposes through its control API. */
 export interface ControlApiSource {
@@ -29,7 +31,7 @@ export interface ControlApiSource {
   /** Agent-specific fields of GET /status (the destination: listen address, reservations, incoming). */
   status?(): Record<string, unknown>;
   /** Incoming migrations (the destination), listed by GET /migrations and GET /migrations/:id. */
-  incoming?(): { id: string; status: string }[];
+  incoming?(): { id: string; status: string; postcopy?: { faults: number; pagesRequested: number; blocktimeMs: number } }[];
   /**
    * The destination's operator decision on a committed guest parked waiting for Confirm (POST
    * /migrations/:id/resolve on an incoming id): resolves with its report. @throws MigrationError (409) when
@@ -61,6 +63,9 @@ const START_OPTIONS = optionSchema({
   deltaCacheBytes: { type: 'number', integer: true, min: 0 },
   workingSetPages: { type: 'number', integer: true, min: 0 },
   wsPreprocessMs: { type: 'number', min: 0 },
+  mode: { type: 'string', enum: MIGRATION_MODES },
+  prepaging: { type: 'string', enum: PREPAGING_NAMES },
+  postcopyAfterRounds: { type: 'number', integer: true, min: 1 },
 });
 
 /**
@@ -201,10 +206,25 @@ export class ControlApi {
           const migration = this.find(params.id!);
           const phase = migration.phase;
           if (!migration.cancel('cancelled through the control API')) {
-            const why = isFinalPhase(phase) ? `it has already ${phase === 'completed' ? 'completed' : `ended (${phase})`}` : `it is in phase ${phase}: the destination decides now`;
+            const why = isFinalPhase(phase)
+              ? `it has already ${phase === 'completed' ? 'completed' : `ended (${phase})`}`
+              : phase === 'post-copy'
+                ? 'it switched to post-copy: the guest runs at the destination and is never resumed here'
+                : `it is in phase ${phase}: the destination decides now`;
             throw controlError('LM_ERR_CONFLICT', `migration ${migration.id} cannot be cancelled: ${why}`);
           }
           return { status: 202, body: { id: migration.id, phase, cancelling: true } };
+        },
+      },
+      {
+        method: 'POST',
+        path: '/migrations/:id/postcopy',
+        handler: ({ params }) => {
+          const migration = this.find(params.id!);
+          if (!migration.startPostcopy()) {
+            throw controlError('LM_ERR_CONFLICT', `migration ${migration.id} cannot switch to post-copy: only a hybrid migration in pre-copy can (it is in phase ${migration.phase})`);
+          }
+          return { status: 202, body: { id: migration.id, phase: migration.phase, postcopyRequested: true } };
         },
       },
       {
@@ -283,6 +303,14 @@ export class ControlApi {
     const incoming = new Map<string, number>();
     for (const entry of this.source.incoming?.() ?? []) incoming.set(entry.status, (incoming.get(entry.status) ?? 0) + 1);
     for (const [status, count] of incoming) samples.push({ name: 'migrations_total', labels: { direction: 'in', status }, value: count });
+    const arrivedByPostcopy = (this.source.incoming?.() ?? []).filter((entry) => entry.postcopy).at(-1)?.postcopy;
+    if (arrivedByPostcopy) {
+      samples.push(
+        { name: 'incoming_postcopy_faults', labels: { kind: 'faults' }, value: arrivedByPostcopy.faults },
+        { name: 'incoming_postcopy_faults', labels: { kind: 'requested' }, value: arrivedByPostcopy.pagesRequested },
+        { name: 'incoming_postcopy_blocktime_seconds', value: arrivedByPostcopy.blocktimeMs / 1000 },
+      );
+    }
     const last = [...this.outgoing.values()].at(-1);
     if (last) {
       const stats = last.stats();
@@ -301,6 +329,11 @@ export class ControlApi {
         samples.push({ name: 'migration_expected_downtime_seconds', value: stats.expectedDowntimeMs / 1000 });
       }
       if (stats.downtimeMs !== null) samples.push({ name: 'migration_downtime_seconds', value: stats.downtimeMs / 1000 });
+      const postcopy = last.postcopy;
+      if (postcopy) {
+        const kinds = { missing: postcopy.missingAtSwitch, requested: postcopy.pagesRequested, answered: postcopy.pagesAnswered, pushed: postcopy.pagesPushed, 'sent-twice': postcopy.pagesSentTwice };
+        for (const [kind, value] of Object.entries(kinds)) samples.push({ name: 'migration_postcopy_pages', labels: { kind }, value });
+      }
     }
     return samples;
   }
@@ -339,4 +372,7 @@ const METRICS = [
   { name: 'migration_throttle_percent', help: 'vCPU throttle applied by auto-converge.', type: 'gauge' },
   { name: 'migration_expected_downtime_seconds', help: 'Expected downtime if the guest were stopped now.', type: 'gauge' },
   { name: 'migration_downtime_seconds', help: 'Measured downtime of the latest completed migration.', type: 'gauge' },
+  { name: 'incoming_postcopy_faults', help: 'Post-copy of the latest incoming migration that used it: vCPU faults, and pages requested from the source.', type: 'gauge', labelNames: ['kind'] },
+  { name: 'incoming_postcopy_blocktime_seconds', help: 'Post-copy of the latest incoming migration that used it: time all vCPUs were blocked at once (QEMU postcopy-blocktime).', type: 'gauge' },
+  { name: 'migration_postcopy_pages', help: 'Post-copy of the latest outgoing migration: pages missing at the switch, requested, answered, pushed, sent twice.', type: 'gauge', labelNames: ['kind'] },
 ] as const;

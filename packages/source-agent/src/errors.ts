@@ -10,9 +10,22 @@ export class HostBusyError extends MigrationError {
   }
 }
 
+/**
+ * LM_ERR_POSTCOPY_FAILED: a post-copy migration failed after the switch. The guest's state is split between the
+ * hosts (CPU state and new writes there, unsent pages here), so neither side may resume it alone: the source
+ * keeps its guest parked and never restarts it.
+ */
+export class PostcopyFailedError extends MigrationError {
+  constructor(message = 'post-copy failed after the switch; the guest stays parked here and is never resumed', options?: { cause?: unknown }) {
+    super('LM_ERR_POSTCOPY_FAILED', message, options);
+    this.name = 'PostcopyFailedError';
+  }
+}
+
 /** The local failures this package raises, each class with its own code. */
 export const SOURCE_AGENT_ERROR_CLASSES: ReadonlyMap<string, MigrationErrorClass> = new Map<string, MigrationErrorClass>([
   ['LM_ERR_BUSY', HostBusyError],
+  ['LM_ERR_POSTCOPY_FAILED', PostcopyFailedError],
 ]);
 
 /**

@@ -1,5 +1,5 @@
 export { main } from './cli.js';
-export { HostBusyError, SOURCE_AGENT_ERROR_CLASSES, errorRegistry, type ErrorCodeEntry, type ErrorRegistryName } from './errors.js';
+export { HostBusyError, PostcopyFailedError, SOURCE_AGENT_ERROR_CLASSES, errorRegistry, type ErrorCodeEntry, type ErrorRegistryName } from './errors.js';
 export { GuestHost, hostGuest, planMigration, type GuestHostEvents, type HostOptions, type HostOutcome } from './guest-host.js';
 export { AutoConverge, AUTO_CONVERGE_INCREMENT, AUTO_CONVERGE_INITIAL, AUTO_CONVERGE_MAX, AUTO_CONVERGE_THRESHOLD } from './auto-converge.js';
 export { BandwidthMeter } from './bandwidth-meter.js';
@@ -44,3 +44,4 @@ export {
   type SwitchoverDecision,
 } from './switchover/index.js';
 export { ControlApi, type ControlApiSource } from './control-api.js';
+export { MAX_CHUNK_PAGES, MIN_CHUNK_PAGES, PREPAGING_NAMES, PushOrder, type Prepaging, type PushOrderOptions } from './postcopy/push-order.js';

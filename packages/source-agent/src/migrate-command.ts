@@ -21,6 +21,9 @@ export interface MigrateArguments {
   deltaCache?: string;
   workingSet?: number;
   wsPreprocess?: string;
+  mode?: string;
+  prepaging?: string;
+  postcopyAfter?: number;
   json: boolean;
 }
 
@@ -46,6 +49,10 @@ export async function migrateCommand(args: MigrateArguments, log: Logger, signal
   if (args.deltaCache !== undefined) options.deltaCacheBytes = parseSize(args.deltaCache, 'delta-cache');
   if (args.workingSet !== undefined) options.workingSetPages = args.workingSet;
   if (args.wsPreprocess !== undefined) options.wsPreprocessMs = parseDuration(args.wsPreprocess, 'ws-preprocess');
+  // Checked by the agent (400 LM_ERR_BAD_ARGUMENT names the field).
+  if (args.mode !== undefined) options.mode = args.mode;
+  if (args.prepaging !== undefined) options.prepaging = args.prepaging;
+  if (args.postcopyAfter !== undefined) options.postcopyAfterRounds = args.postcopyAfter;
 
   const started = await client.post<MigrationStats>('/migrations', options);
   const path = `/migrations/${encodeURIComponent(started.id)}`;

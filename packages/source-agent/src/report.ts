@@ -108,6 +108,22 @@ export interface MigrationReport {
   workingSet: WorkingSetReport | null;
   /** The migration-time model's prediction from the parameters measured in this run, next to what happened. */
   model: ModelCheck | null;
+  /** Post-copy's page server, when the migration switched to post-copy (absent otherwise). */
+  postcopy?: PostcopySourceReport;
+}
+
+/** What the source's page server did in post-copy (QEMU's definitions). */
+export interface PostcopySourceReport {
+  prepaging: string;
+  /** Pages the destination lacked at the switch (every page ever written here). */
+  missingAtSwitch: number;
+  /** Pages the destination requested (network faults), and of those the ones answered (not pushed before). */
+  pagesRequested: number;
+  pagesAnswered: number;
+  /** Pages the background push sent. */
+  pagesPushed: number;
+  /** Pages sent more than once. */
+  pagesSentTwice: number;
 }
 
 /** A report with nothing sent yet: the start of a migration's report, or the whole of `not-migrated`. */

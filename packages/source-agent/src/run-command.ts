@@ -7,6 +7,8 @@ import { GuestHost, planMigration, type HostOutcome } from './guest-host.js';
 import { ChannelSenders } from './channel-senders.js';
 import { loadImageFile } from './image-file.js';
 import { requirePolicyName } from './switchover/index.js';
+import { MIGRATION_MODES, type MigrationMode } from './outgoing/options.js';
+import { PREPAGING_NAMES, type Prepaging } from './postcopy/push-order.js';
 import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, checkStreams } from './outgoing/index.js';
 import { emptyReport, type MigrationReport } from './report.js';
 import { writeReportHtml } from '@livemig/report-html';
@@ -45,6 +47,9 @@ export interface RunArguments extends TlsArguments, ControlAccessArguments {
   maxRounds: number;
   maxTime?: string;
   policy: string;
+  mode: string;
+  prepaging: string;
+  postcopyAfter?: number;
   maxBandwidth?: string;
   autoConverge: boolean;
   controlPort?: number;
@@ -76,6 +81,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   const downtimeLimitMs = parseDuration(args.downtimeLimit, 'downtime-limit');
   const maxTimeMs = args.maxTime === undefined ? undefined : parseDuration(args.maxTime, 'max-time');
   const policy = requirePolicyName(args.policy, '--policy');
+  const { mode, prepaging } = parseModeFlags(args.mode, args.prepaging);
   const runForMs = args.runFor === undefined ? undefined : parseDuration(args.runFor, 'run-for');
   const answerTimeoutMs = args.answerTimeout === undefined ? undefined : parseDuration(args.answerTimeout, 'answer-timeout');
   if (answerTimeoutMs !== undefined && answerTimeoutMs <= 0) {
@@ -116,6 +122,9 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     downtimeLimitMs,
     maxRounds: args.maxRounds,
     policy,
+    mode,
+    prepaging,
+    ...(args.postcopyAfter === undefined ? {} : { postcopyAfterRounds: checkPostcopyAfter(args.postcopyAfter) }),
     ...(maxTimeMs === undefined ? {} : { maxTimeMs }),
     maxBandwidthBytesPerSec,
     autoConverge: args.autoConverge,
@@ -208,3 +217,20 @@ export const RUN_DEFAULTS = {
   streams: DEFAULT_STREAMS,
   deltaCache: `${DEFAULT_DELTA_CACHE_BYTES / 1024 / 1024}MiB`,
 };
+
+/** `--mode` and `--prepaging`. @throws BadArgumentError for a name not in their lists */
+function parseModeFlags(mode: string, prepaging: string): { mode: MigrationMode; prepaging: Prepaging } {
+  if (!(MIGRATION_MODES as readonly string[]).includes(mode)) {
+    throw new BadArgumentError(`--mode: expected one of ${MIGRATION_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
+  }
+  if (!(PREPAGING_NAMES as readonly string[]).includes(prepaging)) {
+    throw new BadArgumentError(`--prepaging: expected one of ${PREPAGING_NAMES.join(', ')}, got ${JSON.stringify(prepaging)}`);
+  }
+  return { mode: mode as MigrationMode, prepaging: prepaging as Prepaging };
+}
+
+/** `--postcopy-after N`: a positive integer. @throws BadArgumentError */
+function checkPostcopyAfter(rounds: number): number {
+  if (!Number.isInteger(rounds) || rounds < 1) throw new BadArgumentError(`--postcopy-after: expected a positive integer, got ${rounds}`);
+  return rounds;
+}

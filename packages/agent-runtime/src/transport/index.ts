@@ -5,6 +5,7 @@
  * control API and its metrics, about 7 MiB of resident memory per thread.
  */
 export { connectTcp } from './connect.js';
+export { sameAddress } from './same-address.js';
 export { PLAINTEXT, certificateNames, secureServer, type TransportSecurity } from './transport-security.js';
 // A channel thread posts its failure as errorSummary's code and message; its main thread rebuilds the error.
 export { errorSummary } from '../error-summary.js';

@@ -1,4 +1,5 @@
 import {
+  CAPABILITY_POSTCOPY,
   FrameType,
   HandshakeError,
   MigrationError,
@@ -56,7 +57,8 @@ export function checkHello(hello: HelloMessage): MigrationError | WorkloadSpec {
 
 /** What Accept agrees to: the capabilities checkHello requires, and the optional ones the source offered. */
 export function agreedCapabilities(hello: HelloMessage): string[] {
-  const optional = OPTIONAL_CAPABILITIES.filter((capability) => hello.capabilities.includes(capability));
+  // Post-copy is offered only by a source that means to use it (it costs this side an urgent port).
+  const optional = [...OPTIONAL_CAPABILITIES, CAPABILITY_POSTCOPY].filter((capability) => hello.capabilities.includes(capability));
   return [...REQUIRED_CAPABILITIES, ...optional];
 }
 

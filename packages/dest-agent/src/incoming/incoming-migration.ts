@@ -1,7 +1,7 @@
 import { BadMessageError, FrameType, MigrationError, OutcomeDecidedError, type Frame, type HelloMessage } from '@livemig/protocol';
 import { GuestError, type Guest, type WorkloadSpec } from '@livemig/guest';
 import type { VcpuPool } from '../vcpu-pool.js';
-import { DEFAULT_IDLE_TIMEOUT_MS, errorSummary, formatBytes, type FramedSocket, type Logger } from '@livemig/agent-runtime';
+import { DEFAULT_IDLE_TIMEOUT_MS, errorSummary, formatBytes, type FramedSocket, type Logger, type TransportSecurity } from '@livemig/agent-runtime';
 import type { ChannelReceivers } from '../channel-receivers.js';
 import type { CommitJournal } from '../commit-journal.js';
 import type { IncomingReport } from '../incoming-report.js';
@@ -13,7 +13,10 @@ import { checkHello, readHello, sendRefuse } from './handshake.js';
 import type { IncomingRecord } from './incoming-record.js';
 import type { ConfirmDecision, ParkedGuests } from './parked-guests.js';
 import { receiveUntilComplete, type ReceivedState } from './receive.js';
-import { openChannels, reserveMemory, sendAccept, startParkedVcpus, type IncomingImage } from './reservation.js';
+import { PostcopyFailedError } from '@livemig/source-agent';
+import { UrgentListener } from '../postcopy/urgent-connection.js';
+import { activatePostcopy, receiveSwitch, servePostcopy, type PostcopySwitch } from './post-copy.js';
+import { openChannels, reserveMemory, sendAccept, startParkedVcpus, wantsPostcopy, type IncomingImage } from './reservation.js';
 
 export interface IncomingOptions {
   reservations: MemoryReservations;
@@ -22,6 +25,8 @@ export interface IncomingOptions {
   pool: ReceiverPool;
   /** Warm vCPU workers for the guest. */
   vcpuPool: VcpuPool;
+  /** The agent's credentials: post-copy's urgent connection is authenticated like every other. */
+  security: TransportSecurity;
   /** Which migration ids were committed or aborted here: written before Committed and before Abort. */
   journal: CommitJournal;
   /** Committed guests waiting for Confirm, shared with the outcome connections and the operator. */
@@ -49,6 +54,8 @@ export interface ArrivedGuest {
 interface Reserved extends IncomingImage {
   reservation: Reservation;
   vcpus: Promise<Guest>;
+  /** Post-copy agreed: where the source opens the urgent connection. */
+  urgent?: UrgentListener;
 }
 
 /** The guest as the commit left it: verified, owned by this side, its vCPUs parked. */
@@ -82,6 +89,7 @@ class IncomingMigration {
   private readonly idleTimeoutMs: number;
   private reservation: Reservation | undefined;
   private channels: ChannelReceivers | undefined;
+  private urgent: UrgentListener | undefined;
   private vcpus: Promise<Guest> | undefined;
   /** A Hello this agent will not serve (handshake or reservation): answered with Refuse, not Abort. */
   private refusal: MigrationError | undefined;
@@ -112,11 +120,17 @@ class IncomingMigration {
     try {
       const { hello, workload } = await this.handshake();
       const reserved = await this.reserve(hello, workload);
-      // Post-copy would branch here, on a capability agreed in Accept: after the CPU state, activation would
-      // come first and be the commit point (from then on only this side has the guest), and the channels would
-      // go on receiving the pages the source pushes while the guest's faults fetch those it touches first.
-      // Pre-copy receives every page, and commits, before anything runs here.
-      const received = await receiveUntilComplete(this.conn, reserved.channels, hello.geometry, reserved.memory.pageCount);
+      let received: ReceivedState;
+      if (reserved.urgent) {
+        // Post-copy or hybrid: the switch is the commit point, and the guest runs here before its pages have
+        // all come. A hybrid migration that ended in stop-and-copy goes on as pre-copy does.
+        const ended = await receiveSwitch(this.conn, reserved.channels, hello.geometry, reserved.memory.pageCount);
+        if (!('complete' in ended)) return await this.postcopy(hello, reserved, reserved.urgent, ended);
+        reserved.urgent.close();
+        received = ended;
+      } else {
+        received = await receiveUntilComplete(this.conn, reserved.channels, hello.geometry, reserved.memory.pageCount);
+      }
       const { receivedDigest, journalMs, committedAt } = await commit(this.conn, received, {
         channels: reserved.channels,
         checksums: reserved.checksums,
@@ -180,14 +194,62 @@ class IncomingMigration {
     });
     this.channels = image.channels;
     this.record.channels = image.channels;
-    await sendAccept(conn, hello, reservation, image.channels);
-    const vcpus = startParkedVcpus(options.vcpuPool, hello, image.memory, workload);
+    const urgent = wantsPostcopy(hello) ? await UrgentListener.listen({
+          host: conn.socket.localAddress ?? '127.0.0.1',
+          reservationId: reservation.id,
+          idleTimeoutMs: this.idleTimeoutMs,
+          security: options.security,
+          sourceAddress: conn.socket.remoteAddress ?? '',
+        }) : undefined;
+    this.urgent = urgent;
+    await sendAccept(conn, hello, reservation, image.channels, urgent?.port);
+    const vcpus = startParkedVcpus(options.vcpuPool, hello, image, workload);
     this.vcpus = vcpus;
     options.log.info(
       { guestId: hello.guestId, memory: formatBytes(hello.geometry.memoryBytes), vcpus: hello.geometry.vcpus, workload: workload.name, channels: image.channels.ports },
       'guest reserved, receiving',
     );
-    return { ...image, reservation, vcpus };
+    return { ...image, reservation, vcpus, ...(urgent ? { urgent } : {}) };
+  }
+
+  /**
+   * Post-copy: up to PostcopyRun a failure is one before the commit point. The switch is journaled as the
+   * commit, the guest starts at once, and its faults are served while the push fills in the rest. A failure
+   * after the switch parks the guest here and keeps it (the source keeps its pages and never resumes it):
+   * neither side can run it alone, and recovery is not built yet.
+   */
+  private async postcopy(hello: HelloMessage, reserved: Reserved, urgent: UrgentListener, received: PostcopySwitch): Promise<ArrivedGuest | null> {
+    const { conn, options, record } = this;
+    let activated;
+    let missing;
+    try {
+      await Promise.race([reserved.channels.untilRound(received.rounds), reserved.channels.failed]);
+      await options.journal.recordCommitted(hello.migrationId);
+      missing = received.missing.length;
+      activated = await activatePostcopy(reserved.vcpus, reserved.present, received);
+    } catch (error) {
+      await this.failBeforeCommit(error);
+      return null;
+    }
+    record.report.activationMs = activated.activationMs;
+    options.log.info({ migrationId: hello.migrationId, missing }, 'switched to post-copy: the guest runs here, pages still arriving');
+    try {
+      record.report.postcopy = await servePostcopy(conn, reserved, reserved.present, urgent, missing);
+    } catch (error) {
+      const failure = new PostcopyFailedError(`post-copy failed after the switch: ${(error as Error).message}; the guest stays here, parked`, { cause: error });
+      record.failed(failure);
+      void activated.guest.park().catch(() => {});
+      options.stopChannels(reserved.channels);
+      conn.destroy();
+      options.log.error({ err: record.report.error }, 'post-copy failed after the switch; the guest stays here, parked');
+      return null;
+    }
+    options.stopChannels(reserved.channels);
+    options.refillPools();
+    conn.close();
+    record.completed();
+    options.log.info({ guestId: hello.guestId, postcopy: record.report.postcopy }, 'post-copy complete: every page is here');
+    return { guest: activated.guest, guestId: hello.guestId, report: record.report, reservation: reserved.reservation };
   }
 
   /**
@@ -316,6 +378,7 @@ class IncomingMigration {
   }
 
   private discard(): void {
+    this.urgent?.close();
     this.reservation?.release();
     if (this.channels) this.options.stopChannels(this.channels);
     void this.vcpus?.then((guest) => guest.stop(), () => {});

@@ -1,5 +1,5 @@
-import { PageChecksums, RefusedError, encodeAccept, type HelloMessage } from '@livemig/protocol';
-import { Guest, GuestMemory, type WorkloadSpec } from '@livemig/guest';
+import { CAPABILITY_POSTCOPY, PageChecksums, RefusedError, encodeAccept, type HelloMessage } from '@livemig/protocol';
+import { Guest, GuestMemory, PresentMap, type WorkloadSpec } from '@livemig/guest';
 import type { VcpuPool } from '../vcpu-pool.js';
 import { formatBytes, type FramedSocket } from '@livemig/agent-runtime';
 import { ChannelReceivers } from '../channel-receivers.js';
@@ -31,6 +31,13 @@ export interface IncomingImage {
   memory: GuestMemory;
   checksums: PageChecksums;
   channels: ChannelReceivers;
+  /** Which pages are here: all of them until a switch to post-copy. */
+  present: PresentMap;
+}
+
+/** Whether the source asked for post-copy (it offers the capability only then). */
+export function wantsPostcopy(hello: HelloMessage): boolean {
+  return hello.capabilities.includes(CAPABILITY_POSTCOPY);
 }
 
 export interface OpenChannelsOptions {
@@ -51,6 +58,7 @@ export async function openChannels(options: OpenChannelsOptions): Promise<Incomi
   const { geometry } = options.hello;
   const memory = GuestMemory.create(geometry.memoryBytes, geometry.slotBytes);
   const checksums = PageChecksums.create(memory.pageCount);
+  const present = PresentMap.create(memory.pageCount, options.hello.geometry.vcpus);
   const channels = await ChannelReceivers.open({
     pool: options.pool,
     count: options.hello.channels,
@@ -59,8 +67,9 @@ export async function openChannels(options: OpenChannelsOptions): Promise<Incomi
     checksums,
     idleTimeoutMs: options.idleTimeoutMs,
     sourceAddress: options.sourceAddress,
+    ...(wantsPostcopy(options.hello) ? { present } : {}),
   });
-  return { memory, checksums, channels };
+  return { memory, checksums, channels, present };
 }
 
 /**
@@ -68,9 +77,20 @@ export async function openChannels(options: OpenChannelsOptions): Promise<Incomi
  * may stay silent, as page data flows on the channels, which time out on their own.
  * @throws the connection's error when Accept cannot be sent.
  */
-export async function sendAccept(conn: FramedSocket, hello: HelloMessage, reservation: Reservation, channels: ChannelReceivers): Promise<void> {
+export async function sendAccept(
+  conn: FramedSocket,
+  hello: HelloMessage,
+  reservation: Reservation,
+  channels: ChannelReceivers,
+  urgentPort?: number,
+): Promise<void> {
   await conn.send(
-    encodeAccept({ reservationId: reservation.id, capabilities: agreedCapabilities(hello), channelPorts: channels.ports }),
+    encodeAccept({
+      reservationId: reservation.id,
+      capabilities: agreedCapabilities(hello),
+      channelPorts: channels.ports,
+      ...(urgentPort === undefined ? {} : { urgentPort }),
+    }),
   );
   conn.keepAliveWhileSilent();
 }
@@ -80,9 +100,10 @@ export async function sendAccept(conn: FramedSocket, hello: HelloMessage, reserv
  * tens of milliseconds, spent during pre-copy rather than the downtime. Activation loads the received CPU
  * state into them. The promise's rejection is handled here: a failure surfaces at activation.
  */
-export function startParkedVcpus(vcpuPool: VcpuPool, hello: HelloMessage, memory: GuestMemory, workload: WorkloadSpec): Promise<Guest> {
+export function startParkedVcpus(vcpuPool: VcpuPool, hello: HelloMessage, image: IncomingImage, workload: WorkloadSpec): Promise<Guest> {
   const { vcpus } = hello.geometry;
-  const guest = vcpuPool.take(vcpus).then((workers) => Guest.start({ memory, vcpus, workload, paused: true, workers }));
+  const { memory, present } = image;
+  const guest = vcpuPool.take(vcpus).then((workers) => Guest.start({ memory, vcpus, workload, paused: true, workers, present }));
   guest.catch(() => {});
   return guest;
 }

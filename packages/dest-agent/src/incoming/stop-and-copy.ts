@@ -40,7 +40,8 @@ export async function receiveStopAndCopy(
   }
 }
 
-function checkedCpuState(message: CpuStateMessage, geometry: GuestGeometry, pageCount: number): Omit<ReceivedState, 'complete'> {
+/** A CPU state message checked against the geometry. @throws BadMessageError */
+export function checkedCpuState(message: CpuStateMessage, geometry: GuestGeometry, pageCount: number): Omit<ReceivedState, 'complete'> {
   try {
     validateCpuState(message.registers, geometry.vcpus, pageCount);
   } catch (error) {

@@ -1,6 +1,7 @@
 import { PAGE_SHIFT } from '../constants.js';
 import type { AccessMarker } from '../access-marker.js';
 import type { DirtyMarker } from '../dirty-marker.js';
+import type { PresentBarrier } from '../present-barrier.js';
 
 /** What a workload program sees inside its vCPU worker. */
 export interface VcpuContext {
@@ -14,6 +15,8 @@ export interface VcpuContext {
   readonly dirty: DirtyMarker;
   /** This vCPU's writer of the shared accessed bitmap (working-set prediction). */
   readonly accessed: AccessMarker;
+  /** This vCPU's access barrier of post-copy (see workloads/present.ts). */
+  readonly present: PresentBarrier;
   readonly params: Readonly<Record<string, number>>;
   readonly vcpus: number;
 }

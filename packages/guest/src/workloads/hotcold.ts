@@ -4,6 +4,7 @@ import { nextRandom } from '../rng.js';
 import { markAccessed } from './accessed.js';
 import { offsetOf, slotWordsOf, type Program } from './context.js';
 import { writeRandomLine } from './line-write.js';
+import { ensurePresent } from './present.js';
 
 /**
  * Like uniform, but `hotFraction` of the ops hit a hot set at the start of the partition (`hotBytes` for
@@ -25,6 +26,8 @@ export const hotcold: Program = (ctx) => {
     const hot = Math.min(hotPagesPerVcpu, length);
     const draw = nextRandom(regs);
     const read = start + (draw % hot);
+    // Read only a present page: in post-copy a missing one would read as zeros.
+    ensurePresent(ctx, read);
     const word = slotWordsOf(ctx, read)[(offsetOf(ctx, read) >>> 2) + (draw >>> 22)] as number;
     markAccessed(ctx, read);
     const span = nextRandom(regs) < threshold ? hot : length;

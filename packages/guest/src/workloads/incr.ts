@@ -1,6 +1,7 @@
 import { Reg } from '../registers.js';
 import { markAccessed } from './accessed.js';
 import { markDirty, offsetOf, slotOf, type Program } from './context.js';
+import { ensurePresent } from './present.js';
 
 /**
  * QEMU's migration-test guest (its a-b boot block): increment byte 0 of every page in
@@ -10,6 +11,7 @@ export const incr: Program = (ctx) => {
   const regs = ctx.regs;
   return () => {
     const page = (regs[Reg.PART_START] as number) + (regs[Reg.CURSOR] as number);
+    ensurePresent(ctx, page);
     const slot = slotOf(ctx, page);
     const offset = offsetOf(ctx, page);
     slot[offset] = ((slot[offset] as number) + 1) & 0xff;

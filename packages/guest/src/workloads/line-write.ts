@@ -1,6 +1,7 @@
 import { nextRandom } from '../rng.js';
 import { markAccessed } from './accessed.js';
 import { markDirty, offsetOf, slotOf, type VcpuContext } from './context.js';
+import { ensurePresent } from './present.js';
 
 const LINE_BYTES = 64;
 const LINES_PER_PAGE = 64;
@@ -11,6 +12,7 @@ const LINES_PER_PAGE = 64;
  * page.
  */
 export function writeRandomLine(ctx: VcpuContext, page: number, mix = 0): void {
+  ensurePresent(ctx, page);
   const regs = ctx.regs;
   const slot = slotOf(ctx, page);
   const base = offsetOf(ctx, page) + (nextRandom(regs) % LINES_PER_PAGE) * LINE_BYTES;

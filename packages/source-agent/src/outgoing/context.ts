@@ -10,7 +10,7 @@ import { emptyReport, type MigrationReport } from '../report.js';
 import type { SentHistory, SwitchoverCost } from '../switchover/index.js';
 import { LiveStats } from './live-stats.js';
 import type { MigrationEvents } from './migration.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_STREAMS, initialParameters, type MigrationOptions } from './options.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_STREAMS, initialParameters, type MigrationMode, type MigrationOptions } from './options.js';
 import type { MigrationParameters } from './parameters.js';
 import type { MigrationPhase } from './phases.js';
 import type { SentRound } from './rounds.js';
@@ -43,6 +43,7 @@ export class MigrationContext {
   readonly wasRunning: boolean;
   /** Zaw and Thein's framework, with the `workingSetPages` option; undefined: plain pre-copy. */
   readonly workingSet: WorkingSetFramework | undefined;
+  readonly mode: MigrationMode;
   phase: MigrationPhase = 'handshake';
 
   /** The control connection, from the handshake on. */
@@ -59,6 +60,17 @@ export class MigrationContext {
   pagesBeforeRound = 0;
   /** Set once Committed carried the right digest: from then on the guest belongs to the destination. */
   committed = false;
+  /**
+   * Set once PostcopyRun is being written: the guest's state is split between the hosts, and this side never
+   * resumes its vCPUs again (outcome.ts).
+   */
+  switched = false;
+  /** hybrid: the operator asked for post-copy (POST /migrations/:id/postcopy); taken after the round in flight. */
+  postcopyRequested = false;
+  /** Post-copy: the urgent connection (page requests in, answers out). */
+  urgent: FramedSocket | undefined;
+  /** Reservation, post-copy only: where the urgent connection goes, and the reservation it serves. */
+  postcopyTarget: { host: string; port: number; reservationId: string } | undefined;
 
   // Handed from one phase to the next; each is set by the phase named before any later phase reads it.
   /** Reservation: per-page CRCs of what the channels send; Complete's digest is taken over them. */
@@ -109,6 +121,7 @@ export class MigrationContext {
     this.wasRunning = !guest.parked;
     const wsPages = options.workingSetPages ?? 0;
     this.workingSet = wsPages > 0 ? new WorkingSetFramework(guest.memory, wsPages) : undefined;
+    this.mode = options.mode ?? 'precopy';
     this.cancelled = new Promise<never>((_, reject) => {
       this.abortController.signal.addEventListener('abort', () => reject(this.abortController.signal.reason), { once: true });
     });

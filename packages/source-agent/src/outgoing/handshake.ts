@@ -1,4 +1,4 @@
-import { CAPABILITIES, PAGE_SIZE, PROTOCOL_VERSION, encodeHello } from '@livemig/protocol';
+import { BadArgumentError, CAPABILITIES, CAPABILITY_POSTCOPY, PAGE_SIZE, PROTOCOL_VERSION, encodeHello } from '@livemig/protocol';
 import { FramedSocket, connectTcp } from '@livemig/agent-runtime';
 import { ChannelSenders } from '../channel-senders.js';
 import type { MigrationContext } from './context.js';
@@ -14,6 +14,10 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
   const { guest, options, report } = ctx;
   const { memory } = guest;
   checkMigratable(guest, ctx.params, ctx.channelCount);
+  if (ctx.workingSet && ctx.mode !== 'precopy') {
+    // The framework defers working-set pages to stop-and-copy; a switch to post-copy would leave them unsent.
+    throw new BadArgumentError(`--working-set works with --mode precopy only, not ${ctx.mode}`);
+  }
   ctx.enter('handshake');
   ctx.checkCancelled();
   // Worker threads take ~100 ms to start: let them start while we connect and negotiate.
@@ -29,7 +33,8 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
     ctx.connection.send(
       encodeHello({
         protocolVersion: PROTOCOL_VERSION,
-        capabilities: [...CAPABILITIES],
+        // Post-copy is offered only when asked for: a destination that agrees opens an urgent port for it.
+        capabilities: ctx.mode === 'precopy' ? [...CAPABILITIES] : [...CAPABILITIES, CAPABILITY_POSTCOPY],
         guestId: report.guestId,
         migrationId: ctx.id,
         geometry: {

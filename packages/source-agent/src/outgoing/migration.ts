@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Guest } from '@livemig/guest';
-import type { MigrationReport, RoundReport } from '../report.js';
+import type { MigrationReport, PostcopySourceReport, RoundReport } from '../report.js';
 import { MigrationContext } from './context.js';
 import { STATS_SAMPLE_INTERVAL_MS, type MigrationStats } from './live-stats.js';
 import type { MigrationOptions } from './options.js';
@@ -109,6 +109,22 @@ export class Migration extends EventEmitter<MigrationEvents> {
    * Cancels the migration if it has not sent Complete yet; the source's guest carries on. Returns false when
    * it is too late (commit or later) or already over.
    */
+  /**
+   * Switches a running hybrid migration to post-copy once the round in flight is sent (QEMU's
+   * migrate-start-postcopy). @returns false unless it is hybrid, in pre-copy, with a destination that serves it
+   */
+  startPostcopy(): boolean {
+    const ctx = this.context;
+    if (ctx.mode !== 'hybrid' || ctx.phase !== 'pre-copy' || !ctx.postcopyTarget) return false;
+    ctx.postcopyRequested = true;
+    return true;
+  }
+
+  /** Post-copy's page counts so far (the report's `postcopy`), once the migration switched; else undefined. */
+  get postcopy(): PostcopySourceReport | undefined {
+    return this.context.report.postcopy;
+  }
+
   cancel(reason = 'migration cancelled at the source'): boolean {
     if (!isCancellable(this.context.phase)) return false;
     this.context.abort(reason);

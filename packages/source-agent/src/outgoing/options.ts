@@ -2,6 +2,7 @@ import { MAX_CHANNELS } from '@livemig/protocol';
 import type { HostPort, Logger, TransportSecurity } from '@livemig/agent-runtime';
 import type { ChannelSenders } from '../channel-senders.js';
 import type { RoundReport } from '../report.js';
+import type { Prepaging } from '../postcopy/push-order.js';
 import type { PolicyName } from '../switchover/index.js';
 import type { MigrationParameters } from './parameters.js';
 
@@ -9,6 +10,16 @@ export interface MigrationOptions {
   target: HostPort;
   /** Identity carried from host to host, so a guest keeps its id across A -> B -> A. */
   guestId?: string;
+  /**
+   * precopy (default): iterate, then stop-and-copy. postcopy: park at once, send the CPU state and run the
+   * guest at the destination, then serve its faults and push the pages (Hines and Gopalan; PROTOCOL.md).
+   * hybrid: pre-copy, switching to post-copy where stop-and-copy would exceed the downtime limit.
+   */
+  mode?: MigrationMode;
+  /** hybrid: switch to post-copy after this many pre-copy rounds, whatever the policy says. */
+  postcopyAfterRounds?: number;
+  /** Post-copy's push order (default bubble). */
+  prepaging?: Prepaging;
   /** When to stop iterating: downtime (QEMU), xen, or patterns (Ibrahim et al.). */
   policy?: PolicyName;
   downtimeLimitMs?: number;
@@ -45,6 +56,9 @@ export interface MigrationOptions {
   /** Its preprocessing phase before round 1 (T_pre). */
   wsPreprocessMs?: number;
 }
+
+export type MigrationMode = 'precopy' | 'postcopy' | 'hybrid';
+export const MIGRATION_MODES: readonly MigrationMode[] = Object.freeze(['precopy', 'postcopy', 'hybrid']);
 
 export const DEFAULT_DOWNTIME_LIMIT_MS = 300;
 export const DEFAULT_MAX_ROUNDS = 30;

@@ -1,6 +1,7 @@
 import { CancelledError, OutcomeUnknownError, PAGE_SIZE } from '@livemig/protocol';
 import { errorSummary } from '@livemig/agent-runtime';
 import { checkModel } from '../model/model-check.js';
+import { PostcopyFailedError } from '../errors.js';
 import type { MigrationStatus } from '../report.js';
 import { roundTenth } from '../round-tenth.js';
 import type { MigrationContext } from './context.js';
@@ -26,6 +27,18 @@ export function handleFailure(ctx: MigrationContext, error: unknown): void {
   if (ctx.committed) {
     report.status = 'completed';
     void guest.stop();
+    return;
+  }
+  if (ctx.switched) {
+    // Post-copy after the switch: the guest runs at the destination with pages only this side has. Resuming
+    // here would run two copies; stopping would lose the pages. It stays parked (recovery is not built yet).
+    const cause = errorSummary(error);
+    report.error = errorSummary(new PostcopyFailedError(`post-copy failed after the switch (${cause.code}: ${cause.message}); the guest stays parked here and is never resumed`));
+    report.status = 'failed';
+    ctx.channels?.terminate();
+    ctx.urgent?.destroy();
+    ctx.connection?.destroy();
+    ctx.log.error({ err: report.error }, 'post-copy failed after the switch; the guest stays parked here, never resumed');
     return;
   }
   report.status = error instanceof CancelledError ? 'cancelled' : 'failed';

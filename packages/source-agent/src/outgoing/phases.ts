@@ -1,13 +1,14 @@
 /**
- * Where an outgoing migration is. Cancel is possible up to and including stop-and-copy; from `commit` on
- * the destination decides (Complete is out), so a cancel there is refused rather than risking two running
- * copies of the guest.
+ * Where an outgoing migration is. Cancel is possible up to and including stop-and-copy; from `commit` (or
+ * `post-copy`) on the destination decides (Complete or PostcopyRun is out), so a cancel there is refused
+ * rather than risking two running copies of the guest.
  */
 export const MIGRATION_PHASES = [
   'handshake', // connecting, Hello out
   'reservation', // waiting for the destination to check and reserve (Accept or Refuse)
   'pre-copy', // iterative rounds while the guest runs (round 1 also opens the data channels)
-  'stop-and-copy', // vCPUs parked: last dirty pages, CPU state
+  'stop-and-copy', // vCPUs parked: last dirty pages, CPU state (post-copy: the discard list and CPU state)
+  'post-copy', // switched: the guest runs at the destination; serving its faults, pushing the rest; never resumed here
   'commit', // Complete sent: waiting for the destination to verify and commit
   'activation', // committed: waiting for the destination's vCPUs to start
   'outcome-query', // the answer to Complete (or to Confirm) was lost: asking the destination, guest parked

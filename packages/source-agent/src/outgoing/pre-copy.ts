@@ -9,13 +9,19 @@ import { recordRound, sendRound, type SentRound } from './rounds.js';
  * zero); each later round sends the pages dirtied while the one before was sent, until the switchover policy
  * says stop. Auto-converge throttles the vCPUs between rounds.
  *
- * The switchover is where another mode would branch: post-copy would return its own phase here (resume the
- * guest at the destination and serve the pages still dirty from here), where this returns `stop-and-copy`.
+ * In `postcopy` mode one empty round opens the channels and post-copy follows at once; in `hybrid` the
+ * switchover may go to post-copy instead of stop-and-copy (postcopyReason).
  * @throws CancelledError; a data channel's or the control connection's failure
  */
-export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy'> {
+export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy' | 'post-copy'> {
   const { memory } = ctx.guest;
   ctx.enter('pre-copy');
+  if (ctx.mode === 'postcopy') {
+    // Pure post-copy: one empty round opens the data channels, then the switch.
+    ctx.round = 1;
+    await sendRound(ctx, new Uint32Array(0));
+    return 'post-copy';
+  }
   // Zaw and Thein's framework: the preprocessing phase fills the working-set LRU before round 1; from then on
   // the rounds skip the working set (pushRound) and stop-and-copy sends it.
   const ws = ctx.workingSet;
@@ -54,6 +60,11 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy'> {
       },
       'pre-copy round sent',
     );
+    const postcopy = postcopyReason(ctx, decision, sent, dirty);
+    if (postcopy) {
+      ctx.report.switchoverReason = postcopy;
+      return 'post-copy';
+    }
     if (decision.switchover) {
       ctx.report.switchoverReason = decision.reason;
       return 'stop-and-copy';
@@ -105,4 +116,19 @@ function autoConverge(ctx: MigrationContext, dirty: number, sent: SentRound): vo
     ctx.setThrottle(level);
     ctx.log.info({ throttlePercent: level, round: ctx.round }, 'auto-converge: vCPUs throttled');
   }
+}
+
+/**
+ * hybrid: why to switch to post-copy after this round, or null. Asked for (the API, or --postcopy-after);
+ * or the policy stops iterating while the expected downtime is over the limit, where a stop-and-copy would
+ * exceed it (QEMU users' escape hatch), with pages still dirty, and only if the round moved pages (KubeVirt's "can finish" guard:
+ * no switch while the network is not moving data, since post-copy then stalls the guest too).
+ */
+function postcopyReason(ctx: MigrationContext, decision: SwitchoverDecision, sent: SentRound, dirty: number): string | null {
+  if (ctx.mode !== 'hybrid' || !ctx.postcopyTarget) return null;
+  if (ctx.postcopyRequested) return 'postcopy-requested';
+  const after = ctx.options.postcopyAfterRounds;
+  if (after !== undefined && ctx.round >= after) return 'postcopy-after-rounds';
+  if (decision.switchover && dirty > 0 && decision.expectedDowntimeMs > ctx.params.downtimeLimitMs && sent.bytes > 0) return 'postcopy-over-limit';
+  return null;
 }

@@ -1,4 +1,4 @@
-import { CAPABILITY_LZ4_RUNS, FrameType, HandshakeError, PageChecksums, RefusedError } from '@livemig/protocol';
+import { CAPABILITY_LZ4_RUNS, CAPABILITY_POSTCOPY, FrameType, HandshakeError, PageChecksums, RefusedError } from '@livemig/protocol';
 import { roundTenth } from '../round-tenth.js';
 import { SwitchoverCost } from '../switchover/index.js';
 import type { MigrationContext } from './context.js';
@@ -28,6 +28,16 @@ export async function reservation(ctx: MigrationContext): Promise<'pre-copy'> {
   const ports = answer.message.channelPorts;
   if (ports.length !== ctx.channelCount) {
     throw new HandshakeError(`destination opened ${ports.length} data channels, ${ctx.channelCount} were asked for`);
+  }
+  if (ctx.mode !== 'precopy') {
+    const { urgentPort, capabilities, reservationId } = answer.message;
+    if (capabilities.includes(CAPABILITY_POSTCOPY) && urgentPort !== undefined) {
+      ctx.postcopyTarget = { host: options.target.host, port: urgentPort, reservationId };
+    } else if (ctx.mode === 'postcopy') {
+      throw new HandshakeError('the destination does not serve post-copy (it did not agree to postcopy-v1 with an urgent port)');
+    } else {
+      ctx.log.warn('the destination does not serve post-copy: this hybrid migration stays in pre-copy');
+    }
   }
   ctx.checksums = PageChecksums.create(memory.pageCount);
   const channels = await ctx.guard(ctx.channelThreads);

@@ -24,7 +24,7 @@ export interface RoundFigures {
  * channel has sent its share.
  * @throws CancelledError on cancel, the control connection's error once it failed, or a channel's failure
  */
-export async function sendRound(ctx: MigrationContext, pages: Uint32Array, final = false): Promise<SentRound> {
+export async function sendRound(ctx: MigrationContext, pages: Uint32Array, final = false, push = false): Promise<SentRound> {
   const channels = ctx.dataChannels;
   ctx.checkCancelled();
   // The control connection is silent during pre-copy; a cut or an Abort on it ends the migration here.
@@ -33,7 +33,7 @@ export async function sendRound(ctx: MigrationContext, pages: Uint32Array, final
   const start = performance.now();
   const bytesBefore = channels.bytesSent;
   ctx.roundPages = pages.length;
-  await ctx.guard(channels.sendRound(ctx.round, pages, final));
+  await ctx.guard(channels.sendRound(ctx.round, pages, final, push));
   ctx.pagesBeforeRound += pages.length;
   ctx.roundPages = 0;
   ctx.stats.sample();

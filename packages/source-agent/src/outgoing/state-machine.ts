@@ -4,6 +4,7 @@ import type { MigrationContext } from './context.js';
 import { handshake } from './handshake.js';
 import { outcomeQuery } from './outcome-query.js';
 import type { ActivePhase } from './phases.js';
+import { postCopy } from './post-copy.js';
 import { preCopy } from './pre-copy.js';
 import { reservation } from './reservation.js';
 import { stopAndCopy } from './stop-and-copy.js';
@@ -18,7 +19,8 @@ import { stopAndCopy } from './stop-and-copy.js';
 export interface NextPhase {
   handshake: 'reservation';
   reservation: 'pre-copy';
-  'pre-copy': 'stop-and-copy';
+  'pre-copy': 'stop-and-copy' | 'post-copy';
+  'post-copy': 'completed';
   'stop-and-copy': 'commit';
   commit: 'activation' | 'outcome-query';
   activation: 'completed' | 'outcome-query';
@@ -33,6 +35,7 @@ const STEPS: { readonly [P in ActivePhase]: PhaseStep<P> } = {
   reservation,
   'pre-copy': preCopy,
   'stop-and-copy': stopAndCopy,
+  'post-copy': postCopy,
   commit,
   activation,
   'outcome-query': outcomeQuery,
