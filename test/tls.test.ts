@@ -59,6 +59,16 @@ describe('TLS on every connection', () => {
     expect(dest.logs.seen.filter((record) => record.msg === 'connection refused: not authenticated')).toHaveLength(0);
   });
 
+  it('PSK: a post-copy migration passes the oracle, its urgent connection authenticated too', async () => {
+    const { dest, done, report } = await migrate(['--tls-psk-file', pskFile], ['--tls-psk-file', pskFile, '--tls-identity', 'source', '--mode', 'postcopy'], 'psk-postcopy');
+    expect(done.code, done.stderr).toBe(0);
+    expect(report.status).toBe('completed');
+    expect(report.postcopy.pagesSentTwice).toBe(0);
+    const destDone = await dest.done;
+    expect(finalDigestOf(destDone.stdout)).toBe(expected);
+    expect(dest.logs.seen.filter((record) => record.msg === 'connection refused: not authenticated')).toHaveLength(0);
+  });
+
   it('PSK: a destination killed in mid pre-copy ends the migration as without TLS; the guest runs on', async () => {
     const dest = await startDest(['--once', '--tls-psk-file', pskFile]);
     started.push(dest);
