@@ -21,6 +21,7 @@ export function main(argv: string[]): Promise<number> {
           .option('max-rounds', { type: 'number', default: RUN_DEFAULTS.maxRounds, describe: 'with --migrate-to' })
           .option('control-port', { type: 'number', describe: 'serve the control API (JSON over HTTP) on this port' })
           .option('control-host', { type: 'string', default: '127.0.0.1', describe: 'address of the control API' })
+          .option('disk', { type: 'string', describe: "virtual disk of arriving guests that use one (the source's --disk path, on shared storage)" })
           .option('token', { type: 'string', describe: 'refuse sources that do not present this secret' })
           .option('state-dir', { type: 'string', describe: 'directory of the commit journal (default: livemig-dest-PORT under the OS temp dir)' })
           .option('report', { type: 'string', describe: 'write the JSON report to this file' }),

@@ -23,6 +23,8 @@ export interface DestAgentOptions {
   /** Guest memory this agent may hold at once (reservations beyond it are refused). */
   maxMemoryBytes: number;
   token?: string;
+  /** The virtual disk of guests that use one (fileserver): on shared storage, the path the source opens. */
+  disk?: string;
   log?: Logger;
   /** An incoming migration with no traffic for this long fails with LM_ERR_TIMEOUT. */
   idleTimeoutMs?: number;
@@ -250,6 +252,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
         vcpuPool: this.vcpuPool,
         ...(this.options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.options.idleTimeoutMs }),
         ...(this.options.token === undefined ? {} : { token: this.options.token }),
+        ...(this.options.disk === undefined ? {} : { disk: this.options.disk }),
         stopChannels: (channels) => this.stopChannels(channels),
         refillPools: () => this.refillPools(),
       },

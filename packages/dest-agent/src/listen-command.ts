@@ -14,6 +14,7 @@ export interface ListenArguments {
   runFor?: string;
   report?: string;
   token?: string;
+  disk?: string;
   stateDir?: string;
   migrateTo?: string;
   migrateAfter: string;
@@ -48,6 +49,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
     log,
     ...(args.token === undefined ? {} : { token: args.token }),
     ...(args.stateDir === undefined ? {} : { stateDir: args.stateDir }),
+    ...(args.disk === undefined ? {} : { disk: args.disk }),
   });
   const address = await agent.listen(args.port, args.host);
   process.stdout.write(`listening ${address.host}:${address.port}\n`);

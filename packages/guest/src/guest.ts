@@ -15,6 +15,8 @@ import {
   VcpuState,
 } from './control.js';
 import { digestGuest } from './digest.js';
+import { checkKernelFits } from './kernel/kernel-fits.js';
+import { digestKernelGuest } from './kernel/kernel-digest.js';
 import { GuestError, GuestErrorCode } from './errors.js';
 import type { GuestMemory } from './memory.js';
 import {
@@ -47,6 +49,8 @@ export interface GuestStartOptions {
    * spawns its own for any vCPU beyond them.
    */
   workers?: Worker[];
+  /** Path of the virtual disk (a raw file) for workloads that use one (fileserver); see kernel/disk.ts. */
+  disk?: string;
 }
 
 /** One vCPU's throttle sleeps (Guest.throttleSleeps). */
@@ -80,6 +84,8 @@ export class Guest extends EventEmitter {
   readonly memory: GuestMemory;
   readonly vcpuCount: number;
   readonly workload: WorkloadSpec;
+  /** The virtual disk's path, if the guest has one. */
+  readonly disk: string | undefined;
   readonly finished: Promise<void>;
   readonly #registers: SharedArrayBuffer;
   readonly #regs: Uint32Array[];
@@ -92,8 +98,9 @@ export class Guest extends EventEmitter {
   #stopping: Promise<void> | undefined;
   #idleWorkers: Worker[] = [];
 
-  private constructor(memory: GuestMemory, vcpus: number, workload: WorkloadSpec, registers: SharedArrayBuffer) {
+  private constructor(memory: GuestMemory, vcpus: number, workload: WorkloadSpec, registers: SharedArrayBuffer, disk: string | undefined) {
     super();
+    this.disk = disk;
     this.memory = memory;
     this.vcpuCount = vcpus;
     this.workload = workload;
@@ -121,6 +128,7 @@ export class Guest extends EventEmitter {
     if (memory.pageCount < vcpus) {
       throw new GuestError(GuestErrorCode.BAD_GEOMETRY, `${memory.pageCount} pages cannot be split over ${vcpus} vCPUs`);
     }
+    if (workload.name === 'fileserver') checkKernelFits(workload, vcpus, memory.pageCount, options.disk);
     const registers = new SharedArrayBuffer(registerBufferBytes(vcpus));
     const files = new Uint8Array(registers);
     if (options.cpuState) {
@@ -131,7 +139,7 @@ export class Guest extends EventEmitter {
         files.set(new Uint8Array(freshRegisters(workload, i, vcpus, memory.pageCount).buffer), registerFileOffset(i));
       }
     }
-    const guest = new Guest(memory, vcpus, workload, registers);
+    const guest = new Guest(memory, vcpus, workload, registers, options.disk);
     memory.setHarvestBarrier(() => guest.#newDirtyEpoch());
     if (options.paused) Atomics.store(guest.#control, COMMAND_WORD, Command.PARK);
     guest.#idleWorkers = [...(options.workers ?? [])];
@@ -153,6 +161,7 @@ export class Guest extends EventEmitter {
       index,
       vcpus: this.vcpuCount,
       workload: this.workload,
+      ...(this.disk === undefined ? {} : { disk: this.disk }),
     };
     const idle = this.#idleWorkers.shift();
     let worker: Worker;
@@ -356,10 +365,12 @@ export class Guest extends EventEmitter {
   }
 
   /**
-   * Canonical digest of memory and CPU state (see digestGuest).
-   * @throws GuestError LM_ERR_NOT_PARKED unless parked or finished
+   * Canonical digest of memory and CPU state (see digestGuest); for a guest-kernel guest, of what it can
+   * observe (see digestKernelGuest).
+   * @throws GuestError LM_ERR_NOT_PARKED unless parked or finished; LM_ERR_DISK (guest-kernel guests)
    */
   digest(): string {
+    if (this.workload.name === 'fileserver') return digestKernelGuest(this.memory, this.cpuState(), this.workload, this.disk!);
     return digestGuest(this.memory, this.cpuState());
   }
 

@@ -31,6 +31,8 @@ export interface VcpuWorkerData {
   index: number;
   vcpus: number;
   workload: WorkloadSpec;
+  /** The virtual disk's path, for workloads that use one. */
+  disk?: string;
 }
 
 /** Longest single sleep, so a paced or throttled vCPU re-reads its clock and throttle at least this often. */
@@ -55,6 +57,7 @@ function run(data: VcpuWorkerData): void {
     dirty,
     params: data.workload.params,
     vcpus: data.vcpus,
+    ...(data.disk === undefined ? {} : { disk: data.disk }),
   });
   const limit = readU64(regs, Reg.OPS_LIMIT_LO);
   const rate = opsPerSecond(data.workload, data.vcpus);

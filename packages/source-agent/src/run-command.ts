@@ -6,6 +6,7 @@ import { ControlApi } from './control-api.js';
 import { GuestHost, planMigration, type HostOutcome } from './guest-host.js';
 import { ChannelSenders } from './channel-senders.js';
 import { loadImageFile } from './image-file.js';
+import { kernelParams, prepareDisk } from './disk-options.js';
 import { requirePolicyName } from './switchover/index.js';
 import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, checkStreams } from './outgoing/index.js';
 import { emptyReport, type MigrationReport } from './report.js';
@@ -23,6 +24,11 @@ export interface RunArguments {
   ops: number;
   dirtyRate?: string;
   hotBytes?: string;
+  disk?: string;
+  diskBytes?: string;
+  cacheBytes?: string;
+  anonBytes?: string;
+  hintInterval?: string;
   migrateTo?: string;
   migrateAfter: string;
   downtimeLimit: string;
@@ -51,6 +57,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   const params: Record<string, number> = {};
   if (args.dirtyRate !== undefined) params.dirtyRate = parseSize(args.dirtyRate, 'dirty-rate');
   if (args.hotBytes !== undefined) params.hotBytes = parseSize(args.hotBytes, 'hot-bytes');
+  Object.assign(params, kernelParams(args));
   const workload = parseWorkloadSpec({ name: args.workload as WorkloadName, seed: args.seed, ops: args.ops, params });
   const target = args.migrateTo === undefined ? undefined : parseHostPort(args.migrateTo);
   const migrateAfterMs = parseDuration(args.migrateAfter, 'migrate-after');
@@ -72,7 +79,8 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
       ? GuestMemory.create(requestedBytes ?? DEFAULT_MEMORY_BYTES)
       : loadImageFile(args.imageFile, requestedBytes);
   const memoryBytes = memory.memoryBytes;
-  const guest = await Guest.start({ memory, vcpus: args.vcpus, workload, paused: args.paused });
+  if (args.disk !== undefined) prepareDisk(args.disk, workload, log);
+  const guest = await Guest.start({ memory, vcpus: args.vcpus, workload, paused: args.paused, ...(args.disk === undefined ? {} : { disk: args.disk }) });
   const guestId = randomUUID();
   log.info(
     { guestId, memory: formatBytes(memoryBytes), vcpus: args.vcpus, workload: workload.name, seed: workload.seed, ops: workload.ops, image: args.imageFile },

@@ -70,9 +70,11 @@ export async function sendAccept(conn: FramedSocket, hello: HelloMessage, reserv
  * tens of milliseconds, spent during pre-copy rather than the downtime. Activation loads the received CPU
  * state into them. The promise's rejection is handled here: a failure surfaces at activation.
  */
-export function startParkedVcpus(vcpuPool: VcpuPool, hello: HelloMessage, memory: GuestMemory, workload: WorkloadSpec): Promise<Guest> {
+export function startParkedVcpus(vcpuPool: VcpuPool, hello: HelloMessage, memory: GuestMemory, workload: WorkloadSpec, disk?: string): Promise<Guest> {
   const { vcpus } = hello.geometry;
-  const guest = vcpuPool.take(vcpus).then((workers) => Guest.start({ memory, vcpus, workload, paused: true, workers }));
+  const guest = vcpuPool
+    .take(vcpus)
+    .then((workers) => Guest.start({ memory, vcpus, workload, paused: true, workers, ...(disk === undefined ? {} : { disk }) }));
   guest.catch(() => {});
   return guest;
 }
