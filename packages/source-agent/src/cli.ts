@@ -30,6 +30,8 @@ export function main(argv: string[]): Promise<number> {
           .option('cache-bytes', { type: 'string', describe: 'fileserver: page-cache size, whole guest (default 8MiB)' })
           .option('anon-bytes', { type: 'string', describe: 'fileserver: anonymous (user-land) memory, whole guest (default 4MiB)' })
           .option('hint-interval', { type: 'string', describe: 'fileserver: how often the guest kernel publishes its soft pages (default 50ms)' })
+          .option('soft-pages', { type: 'boolean', default: false, describe: "skip the pages the guest kernel calls soft (free, clean cache) and raise its pre-suspend interrupt before stop-and-copy (SonicMigration)" })
+          .option('interrupt-timeout', { type: 'string', describe: 'with --soft-pages: how long to wait for the guest to answer the interrupt (default 1s); after it soft pages are sent' })
           .option('migrate-to', { type: 'string', describe: 'destination agent HOST:PORT' })
           .option('migrate-after', { type: 'string', default: '1s', describe: 'start the migration this long after boot' })
           .option('downtime-limit', { type: 'string', default: RUN_DEFAULTS.downtimeLimit, describe: 'switch to stop-and-copy once the expected downtime is under this' })

@@ -55,6 +55,8 @@ const START_OPTIONS = optionSchema({
   ...PARAMETER_OPTIONS,
   streams: { type: 'number', integer: true, min: 1, max: MAX_STREAMS },
   deltaCacheBytes: { type: 'number', integer: true, min: 0 },
+  softPages: { type: 'boolean' },
+  interruptTimeoutMs: { type: 'number', min: 0 },
   token: { type: 'string' },
 });
 

@@ -1,5 +1,6 @@
 import { emptyEncodingCounts, type EncodingName } from '@livemig/protocol';
 import type { MigrationParameters } from './outgoing/parameters.js';
+import type { SoftPagesReport } from './outgoing/soft-pages.js';
 
 export { ENCODING_NAMES } from '@livemig/protocol';
 
@@ -95,6 +96,8 @@ export interface MigrationReport {
   outcome: OutcomeReport | null;
   /** An operator's decision on an `outcome-unknown` migration: resume (the guest runs here again) or discard. */
   resolution: { action: 'resume' | 'discard'; at: string } | null;
+  /** With --soft-pages (soft-pages.ts): pages skipped on the guest's word, the interrupt, the hints' ages. */
+  softPages?: SoftPagesReport;
 }
 
 /** A report with nothing sent yet: the start of a migration's report, or the whole of `not-migrated`. */

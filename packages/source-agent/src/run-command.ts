@@ -43,6 +43,8 @@ export interface RunArguments {
   report?: string;
   token?: string;
   outcomeTimeout?: string;
+  softPages: boolean;
+  interruptTimeout?: string;
 }
 
 /** The source report: the migration's fields, plus what became of the guest here. */
@@ -98,6 +100,8 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     autoConverge: args.autoConverge,
     streams: args.streams,
     deltaCacheBytes,
+    softPages: args.softPages,
+    ...(args.interruptTimeout === undefined ? {} : { interruptTimeoutMs: parseDuration(args.interruptTimeout, 'interrupt-timeout') }),
     ...(args.token === undefined ? {} : { token: args.token }),
     ...(args.outcomeTimeout === undefined ? {} : { outcomeTimeoutMs: parseDuration(args.outcomeTimeout, 'outcome-timeout') }),
   };

@@ -66,7 +66,10 @@ export function serviceHost(kernel: GuestKernel, behaviour: HintBehaviour): void
     dropSoftState(kernel);
     publishHint(kernel, Date.now(), behaviour.lie);
     // The acknowledgement (SonicMigration's hypercall) is stored last: the host then reads the final hint.
+    // It returns only once the host releases it, after telling the guest to park, so nothing runs between
+    // the final hint and the suspension that could make a page hinted soft hard again.
     kernel.words.store(0, Sb.IRQ_ACK, request);
+    kernel.words.waitUntilEqual(0, Sb.IRQ_RELEASE, request);
     return;
   }
   if (behaviour.intervalMs <= 0) return;

@@ -53,6 +53,11 @@ export const Sb = {
   BALLOON_TARGET: 22,
   BALLOON_PAGES: 23,
   BALLOON_GEN: 24,
+  /**
+   * The host releases a vCPU that acknowledged IRQ_REQUEST (stores the request here) once the guest is told
+   * to park: like SonicMigration's hypercall, the acknowledgement does not return before the suspension.
+   */
+  IRQ_RELEASE: 25,
 } as const;
 
 /** A page's state in the page-info table (top 4 bits). */

@@ -53,6 +53,25 @@ export class PartitionWords {
     this.dirty?.mark(abs);
   }
 
+  /** Blocks this thread until word `i` of page `page` holds `value` (another thread stores and notifies it). */
+  waitUntilEqual(page: number, i: number, value: number): void {
+    const [words, index] = this.#at(page, i);
+    const ints = new Int32Array(words.buffer, words.byteOffset, words.length);
+    for (;;) {
+      const now = Atomics.load(ints, index);
+      if (now >>> 0 === value >>> 0) return;
+      Atomics.wait(ints, index, now, 100);
+    }
+  }
+
+  /** Atomic store of word `i` of page `page`, waking threads waiting on it (waitUntilEqual). */
+  storeAndNotify(page: number, i: number, value: number): void {
+    const [words, index] = this.#at(page, i);
+    const ints = new Int32Array(words.buffer, words.byteOffset, words.length);
+    Atomics.store(ints, index, value | 0);
+    Atomics.notify(ints, index);
+  }
+
   /** Marks partition page `page` dirty (after its bytes were written some other way, e.g. a disk read). */
   markPage(page: number): void {
     this.dirty?.mark(this.start + page);

@@ -14,6 +14,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_STREAMS, initialParameters, type Mi
 import type { MigrationParameters } from './parameters.js';
 import type { MigrationPhase } from './phases.js';
 import type { SentRound } from './rounds.js';
+import { hasGuestKernel, SoftPageFilter } from './soft-pages.js';
 
 /**
  * What the phases of one outgoing migration share: its guest, options, parameters and report, the
@@ -69,6 +70,8 @@ export class MigrationContext {
   /** Stop-and-copy: the register files sent and the nonce Complete carried; Committed's proof covers both. */
   cpuState!: readonly Uint8Array[];
   commitNonce!: string;
+  /** With `softPages`: the round filter and the pre-suspend interrupt (soft-pages.ts). */
+  softPages: SoftPageFilter | undefined;
   /** Commit or activation: the error that lost the destination's answer, when the outcome had to be asked for. */
   outcomeCause: unknown;
 
@@ -101,6 +104,8 @@ export class MigrationContext {
     this.answerTimeoutMs = options.answerTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.wasRunning = !guest.parked;
+    this.softPages = options.softPages && hasGuestKernel(guest) ? new SoftPageFilter(guest, this.log) : undefined;
+    if (this.softPages) this.report.softPages = this.softPages.report;
     this.cancelled = new Promise<never>((_, reject) => {
       this.abortController.signal.addEventListener('abort', () => reject(this.abortController.signal.reason), { once: true });
     });

@@ -1,8 +1,9 @@
-import { CAPABILITIES, PAGE_SIZE, PROTOCOL_VERSION, encodeHello } from '@livemig/protocol';
+import { BadArgumentError, CAPABILITIES, PAGE_SIZE, PROTOCOL_VERSION, encodeHello } from '@livemig/protocol';
 import { FramedSocket, connectTcp } from '@livemig/agent-runtime';
 import { ChannelSenders } from '../channel-senders.js';
 import type { MigrationContext } from './context.js';
 import { checkMigratable } from './parameters.js';
+import { hasGuestKernel } from './soft-pages.js';
 
 /**
  * Phase 1, handshake: connects to the destination and sends Hello (protocol version, capabilities, guest
@@ -14,6 +15,9 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
   const { guest, options, report } = ctx;
   const { memory } = guest;
   checkMigratable(guest, ctx.params, ctx.channelCount);
+  if (ctx.options.softPages && !hasGuestKernel(guest)) {
+    throw new BadArgumentError(`--soft-pages: the ${guest.workload.name} guest has no kernel to publish soft pages (use the fileserver workload)`);
+  }
   ctx.enter('handshake');
   ctx.checkCancelled();
   // Worker threads take ~100 ms to start: let them start while we connect and negotiate.

@@ -24,6 +24,8 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy'> {
   // A paused guest dirties nothing: one round is the whole image, then stop-and-copy finds nothing new.
   for (;;) {
     ctx.round += 1;
+    // SonicMigration: a separate filter on the round's pages, so other selections compose with it.
+    if (ctx.softPages) pages = ctx.softPages.round(pages);
     const sent = await sendRound(ctx, pages);
     moved.bytes += pages.length * PAGE_SIZE;
     moved.ms += sent.ms;
