@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { finalDigestOf, oracleDigest, readJson, runSource, startDest, tempDir } from './support/agents.js';
+import { rmSync } from 'node:fs';
+import { finalDigestOf, oracleDigest, readJson, runSource, startDest, tempDir, waitForLine } from './support/agents.js';
 
 // The oracle for a guest with a disk and a page cache: the final digest covers what the guest observes
 // (registers, accumulators, anonymous buffers, the disk as the guest sees it; see kernel-digest.ts) and
@@ -51,5 +52,80 @@ describe('fileserver: a guest with a disk and a page cache migrates', () => {
     expect(sourceDone.stderr).toMatch(/guest disk: .*--disk FILE/);
     expect(readJson(dir.file('nodisk.json')).error.code).toBe('LM_ERR_REFUSED');
     expect(finalDigestOf(sourceDone.stdout)).toBe(expected);
+  });
+
+  it('--soft-pages: pages the guest calls soft are skipped, the cache is dropped, and the oracle digest holds', async () => {
+    const expected = await oracleDigest(guestArgs(dir.file('oracle-soft.disk')));
+    const disk = dir.file('soft.disk');
+    const dest = await startDest(['--once', '--disk', disk]);
+    const source = runSource([...guestArgs(disk), '--soft-pages', '--migrate-to', dest.address, '--migrate-after', '600ms', '--report', dir.file('soft.json')]);
+    const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
+    expect(sourceDone.code, sourceDone.stderr).toBe(0);
+    const report = readJson(dir.file('soft.json'));
+    expect(report.status).toBe('completed');
+    expect(report.guestOpsAtPark).toBeLessThan(2 * 12000);
+    expect(report.softPages.pagesSkippedSoft).toBeGreaterThan(0);
+    expect(report.softPages.pagesNeverSent).toBeGreaterThan(0);
+    expect(report.softPages.vcpusAcknowledged).toBe(2);
+    expect(report.softPages.interruptMs).toBeGreaterThanOrEqual(0);
+    expect(report.softPages.roundHintAgeMs).toHaveLength(report.rounds.length);
+    expect(report.softPages.hintsRejected).toBe(0);
+    expect(finalDigestOf(destDone.stdout)).toBe(expected);
+  });
+
+  it('--soft-pages A -> B -> A: the oracle digest', async () => {
+    const expected = await oracleDigest(guestArgs(dir.file('oracle-soft-aba.disk')));
+    const disk = dir.file('soft-aba.disk');
+    const backAtA = await startDest(['--once', '--disk', disk]);
+    const atB = await startDest(['--once', '--disk', disk, '--soft-pages', '--migrate-to', backAtA.address, '--migrate-after', '300ms', '--report', dir.file('soft-b.json')]);
+    const source = runSource([...guestArgs(disk), '--soft-pages', '--migrate-to', atB.address, '--migrate-after', '500ms']);
+    const [sourceDone, bDone, aDone] = await Promise.all([source.done, atB.done, backAtA.done]);
+    expect(sourceDone.code, sourceDone.stderr).toBe(0);
+    expect(bDone.code, bDone.stderr).toBe(0);
+    const onward = readJson(dir.file('soft-b.json')).onward;
+    expect(onward.status).toBe('completed');
+    expect(onward.softPages.pagesSkippedSoft).toBeGreaterThan(0);
+    expect(finalDigestOf(aDone.stdout)).toBe(expected);
+  });
+
+  it('a guest that never answers the interrupt still migrates correctly: its soft pages are sent after all', async () => {
+    const silent = (disk: string): string[] => [...guestArgs(disk), '--guest-kernel', 'silent'];
+    const expected = await oracleDigest(silent(dir.file('oracle-silent.disk')));
+    const disk = dir.file('silent.disk');
+    const dest = await startDest(['--once', '--disk', disk]);
+    const source = runSource([...silent(disk), '--soft-pages', '--interrupt-timeout', '200ms', '--migrate-to', dest.address, '--migrate-after', '600ms', '--report', dir.file('silent.json')]);
+    const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
+    expect(sourceDone.code, sourceDone.stderr).toBe(0);
+    const report = readJson(dir.file('silent.json'));
+    expect(report.status).toBe('completed');
+    expect(report.softPages.interruptMs).toBeNull();
+    expect(report.softPages.vcpusAcknowledged).toBe(0);
+    expect(report.softPages.pagesNeverSent).toBe(0);
+    expect(finalDigestOf(destDone.stdout)).toBe(expected);
+  });
+
+  it('a lying guest (anonymous pages called soft) gets a corrupt image of its own; the agents work on and count the pages', async () => {
+    const liar = (disk: string): string[] => [...guestArgs(disk), '--guest-kernel', 'liar'];
+    const expected = await oracleDigest(liar(dir.file('oracle-liar.disk')));
+    const disk = dir.file('liar.disk');
+    const dest = await startDest(['--disk', disk]);
+    const source = runSource([...liar(disk), '--soft-pages', '--migrate-to', dest.address, '--migrate-after', '600ms', '--report', dir.file('liar.json')]);
+    const sourceDone = await source.done;
+    expect(sourceDone.code, sourceDone.stderr).toBe(0);
+    const report = readJson(dir.file('liar.json'));
+    expect(report.status).toBe('completed');
+    expect(report.softPages.pagesNeverSent).toBeGreaterThan(0);
+    // The liar finishes at the destination with a digest of its own making, not the oracle's.
+    const [, liarDigest] = (await waitForLine(dest, /^final digest (\w+)/, 120_000)) as unknown as [string, string];
+    expect(liarDigest).not.toBe(expected);
+    // The destination agent takes an honest guest afterwards (a fresh disk at the same path), which reaches its oracle digest.
+    rmSync(disk);
+    const honestExpected = await oracleDigest(guestArgs(dir.file('oracle-after-liar.disk')));
+    const honest = runSource([...guestArgs(disk), '--soft-pages', '--migrate-to', dest.address, '--migrate-after', '600ms']);
+    expect((await honest.done).code).toBe(0);
+    const [, honestDigest] = (await waitForLine(dest, new RegExp(`^final digest (?!${liarDigest})(\\w+)`), 120_000)) as unknown as [string, string];
+    expect(honestDigest).toBe(honestExpected);
+    dest.child.kill('SIGTERM');
+    await dest.done;
   });
 });

@@ -20,6 +20,7 @@ export interface ListenArguments {
   migrateAfter: string;
   downtimeLimit: string;
   maxRounds: number;
+  softPages?: boolean;
   controlPort?: number;
   controlHost: string;
 }
@@ -100,6 +101,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
           afterMs: migrateAfterMs,
           downtimeLimitMs,
           maxRounds: args.maxRounds,
+          softPages: args.softPages ?? false,
           ...(args.token === undefined ? {} : { token: args.token }),
         },
         log,

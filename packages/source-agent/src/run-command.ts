@@ -29,6 +29,7 @@ export interface RunArguments {
   cacheBytes?: string;
   anonBytes?: string;
   hintInterval?: string;
+  guestKernel?: string;
   migrateTo?: string;
   migrateAfter: string;
   downtimeLimit: string;
