@@ -15,19 +15,29 @@ describe('fileserver: a guest with a disk and a page cache migrates', () => {
   const dir = tempDir();
   afterAll(() => dir.remove());
 
-  it('plain pre-copy in mid-run: the oracle digest, disk write-backs checked', async () => {
-    const expected = await oracleDigest(guestArgs(dir.file('oracle.disk')));
-    const disk = dir.file('shared.disk');
+  /**
+   * The oracle's digest of `guest` on a fresh disk, then one migration of it in mid-run (source flags
+   * `flags`) to a destination on the same disk path: the oracle, the source's report and the destination's digest.
+   */
+  async function migrateOnce(name: string, guest: (disk: string) => string[], flags: string[]): Promise<{ expected: string; report: Record<string, any>; digest: string | undefined }> {
+    const expected = await oracleDigest(guest(dir.file(`oracle-${name}.disk`)));
+    const disk = dir.file(`${name}.disk`);
     const dest = await startDest(['--once', '--disk', disk]);
-    const source = runSource([...guestArgs(disk), '--migrate-to', dest.address, '--migrate-after', '600ms', '--report', dir.file('source.json')]);
+    const source = runSource([...guest(disk), ...flags, '--migrate-to', dest.address, '--migrate-after', '600ms', '--report', dir.file(`${name}.json`)]);
     const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
     expect(sourceDone.code, sourceDone.stderr).toBe(0);
     expect(destDone.code, destDone.stderr).toBe(0);
-    const report = readJson(dir.file('source.json'));
+    const report = readJson(dir.file(`${name}.json`));
     expect(report.status).toBe('completed');
     expect(report.guestOpsAtStart).toBeGreaterThan(0);
-    expect(report.guestOpsAtStart).toBeLessThan(2 * 12000);
-    expect(finalDigestOf(destDone.stdout)).toBe(expected);
+    expect(report.guestOpsAtPark).toBeLessThan(2 * 12000);
+    return { expected, report, digest: finalDigestOf(destDone.stdout) };
+  }
+
+  it('plain pre-copy in mid-run: the oracle digest, disk write-backs checked', async () => {
+    const { expected, report, digest } = await migrateOnce('plain', guestArgs, []);
+    expect(report.softPages).toBeUndefined();
+    expect(digest).toBe(expected);
   });
 
   it('A -> B -> A: the oracle digest', async () => {
@@ -55,53 +65,54 @@ describe('fileserver: a guest with a disk and a page cache migrates', () => {
   });
 
   it('--soft-pages: pages the guest calls soft are skipped, the cache is dropped, and the oracle digest holds', async () => {
-    const expected = await oracleDigest(guestArgs(dir.file('oracle-soft.disk')));
-    const disk = dir.file('soft.disk');
-    const dest = await startDest(['--once', '--disk', disk]);
-    const source = runSource([...guestArgs(disk), '--soft-pages', '--migrate-to', dest.address, '--migrate-after', '600ms', '--report', dir.file('soft.json')]);
-    const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
-    expect(sourceDone.code, sourceDone.stderr).toBe(0);
-    const report = readJson(dir.file('soft.json'));
-    expect(report.status).toBe('completed');
-    expect(report.guestOpsAtPark).toBeLessThan(2 * 12000);
+    const { expected, report, digest } = await migrateOnce('soft', guestArgs, ['--soft-pages']);
     expect(report.softPages.pagesSkippedSoft).toBeGreaterThan(0);
     expect(report.softPages.pagesNeverSent).toBeGreaterThan(0);
     expect(report.softPages.vcpusAcknowledged).toBe(2);
     expect(report.softPages.interruptMs).toBeGreaterThanOrEqual(0);
     expect(report.softPages.roundHintAgeMs).toHaveLength(report.rounds.length);
     expect(report.softPages.hintsRejected).toBe(0);
-    expect(finalDigestOf(destDone.stdout)).toBe(expected);
+    expect(digest).toBe(expected);
   });
 
-  it('--soft-pages A -> B -> A: the oracle digest', async () => {
+  it('--balloon: free pages given back are never read nor sent, and the oracle digest holds', async () => {
+    const { expected, report, digest } = await migrateOnce('balloon', guestArgs, ['--balloon']);
+    expect(report.balloon.inflateMs).toBeGreaterThanOrEqual(0);
+    expect(report.balloon.pagesBallooned).toBeGreaterThan(0);
+    expect(report.balloon.areasRejected).toBe(0);
+    expect(digest).toBe(expected);
+  });
+
+  it('--soft-pages with --balloon: the oracle digest', async () => {
+    const { expected, report, digest } = await migrateOnce('soft-balloon', guestArgs, ['--soft-pages', '--balloon']);
+    expect(report.softPages.vcpusAcknowledged).toBe(2);
+    expect(report.balloon.pagesBallooned).toBeGreaterThan(0);
+    expect(digest).toBe(expected);
+  });
+
+  it('--soft-pages --balloon A -> B -> A: the oracle digest', async () => {
     const expected = await oracleDigest(guestArgs(dir.file('oracle-soft-aba.disk')));
     const disk = dir.file('soft-aba.disk');
     const backAtA = await startDest(['--once', '--disk', disk]);
-    const atB = await startDest(['--once', '--disk', disk, '--soft-pages', '--migrate-to', backAtA.address, '--migrate-after', '300ms', '--report', dir.file('soft-b.json')]);
-    const source = runSource([...guestArgs(disk), '--soft-pages', '--migrate-to', atB.address, '--migrate-after', '500ms']);
+    const atB = await startDest(['--once', '--disk', disk, '--soft-pages', '--balloon', '--migrate-to', backAtA.address, '--migrate-after', '300ms', '--report', dir.file('soft-b.json')]);
+    const source = runSource([...guestArgs(disk), '--soft-pages', '--balloon', '--migrate-to', atB.address, '--migrate-after', '500ms']);
     const [sourceDone, bDone, aDone] = await Promise.all([source.done, atB.done, backAtA.done]);
     expect(sourceDone.code, sourceDone.stderr).toBe(0);
     expect(bDone.code, bDone.stderr).toBe(0);
     const onward = readJson(dir.file('soft-b.json')).onward;
     expect(onward.status).toBe('completed');
     expect(onward.softPages.pagesSkippedSoft).toBeGreaterThan(0);
+    expect(onward.balloon.pagesBallooned).toBeGreaterThan(0);
     expect(finalDigestOf(aDone.stdout)).toBe(expected);
   });
 
   it('a guest that never answers the interrupt still migrates correctly: its soft pages are sent after all', async () => {
     const silent = (disk: string): string[] => [...guestArgs(disk), '--guest-kernel', 'silent'];
-    const expected = await oracleDigest(silent(dir.file('oracle-silent.disk')));
-    const disk = dir.file('silent.disk');
-    const dest = await startDest(['--once', '--disk', disk]);
-    const source = runSource([...silent(disk), '--soft-pages', '--interrupt-timeout', '200ms', '--migrate-to', dest.address, '--migrate-after', '600ms', '--report', dir.file('silent.json')]);
-    const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
-    expect(sourceDone.code, sourceDone.stderr).toBe(0);
-    const report = readJson(dir.file('silent.json'));
-    expect(report.status).toBe('completed');
+    const { expected, report, digest } = await migrateOnce('silent', silent, ['--soft-pages', '--interrupt-timeout', '200ms']);
     expect(report.softPages.interruptMs).toBeNull();
     expect(report.softPages.vcpusAcknowledged).toBe(0);
     expect(report.softPages.pagesNeverSent).toBe(0);
-    expect(finalDigestOf(destDone.stdout)).toBe(expected);
+    expect(digest).toBe(expected);
   });
 
   it('a lying guest (anonymous pages called soft) gets a corrupt image of its own; the agents work on and count the pages', async () => {

@@ -21,6 +21,7 @@ export interface ListenArguments {
   downtimeLimit: string;
   maxRounds: number;
   softPages?: boolean;
+  balloon?: boolean;
   controlPort?: number;
   controlHost: string;
 }
@@ -102,6 +103,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
           downtimeLimitMs,
           maxRounds: args.maxRounds,
           softPages: args.softPages ?? false,
+          balloon: args.balloon ?? false,
           ...(args.token === undefined ? {} : { token: args.token }),
         },
         log,

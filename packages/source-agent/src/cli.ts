@@ -32,6 +32,7 @@ export function main(argv: string[]): Promise<number> {
           .option('hint-interval', { type: 'string', describe: 'fileserver: how often the guest kernel publishes its soft pages (default 50ms)' })
           .option('guest-kernel', { type: 'string', choices: ['honest', 'silent', 'liar'], describe: 'fileserver, for tests: a guest kernel that is honest (default), never answers the pre-suspend interrupt, or calls its anonymous pages soft' })
           .option('soft-pages', { type: 'boolean', default: false, describe: "skip the pages the guest kernel calls soft (free, clean cache) and raise its pre-suspend interrupt before stop-and-copy (SonicMigration)" })
+          .option('balloon', { type: 'boolean', default: false, describe: 'self-ballooning: the guest kernel gives its free pages back first, and they are never read nor sent' })
           .option('interrupt-timeout', { type: 'string', describe: 'with --soft-pages: how long to wait for the guest to answer the interrupt (default 1s); after it soft pages are sent' })
           .option('migrate-to', { type: 'string', describe: 'destination agent HOST:PORT' })
           .option('migrate-after', { type: 'string', default: '1s', describe: 'start the migration this long after boot' })

@@ -56,6 +56,7 @@ const START_OPTIONS = optionSchema({
   streams: { type: 'number', integer: true, min: 1, max: MAX_STREAMS },
   deltaCacheBytes: { type: 'number', integer: true, min: 0 },
   softPages: { type: 'boolean' },
+  balloon: { type: 'boolean' },
   interruptTimeoutMs: { type: 'number', min: 0 },
   token: { type: 'string' },
 });

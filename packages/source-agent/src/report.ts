@@ -1,5 +1,6 @@
 import { emptyEncodingCounts, type EncodingName } from '@livemig/protocol';
 import type { MigrationParameters } from './outgoing/parameters.js';
+import type { BalloonReport } from './outgoing/balloon.js';
 import type { SoftPagesReport } from './outgoing/soft-pages.js';
 
 export { ENCODING_NAMES } from '@livemig/protocol';
@@ -98,6 +99,8 @@ export interface MigrationReport {
   resolution: { action: 'resume' | 'discard'; at: string } | null;
   /** With --soft-pages (soft-pages.ts): pages skipped on the guest's word, the interrupt, the hints' ages. */
   softPages?: SoftPagesReport;
+  /** With --balloon (balloon.ts): the inflation and the pages never read nor sent. */
+  balloon?: BalloonReport;
 }
 
 /** A report with nothing sent yet: the start of a migration's report, or the whole of `not-migrated`. */

@@ -45,6 +45,7 @@ export interface RunArguments {
   token?: string;
   outcomeTimeout?: string;
   softPages: boolean;
+  balloon: boolean;
   interruptTimeout?: string;
 }
 
@@ -102,6 +103,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     streams: args.streams,
     deltaCacheBytes,
     softPages: args.softPages,
+    balloon: args.balloon,
     ...(args.interruptTimeout === undefined ? {} : { interruptTimeoutMs: parseDuration(args.interruptTimeout, 'interrupt-timeout') }),
     ...(args.token === undefined ? {} : { token: args.token }),
     ...(args.outcomeTimeout === undefined ? {} : { outcomeTimeoutMs: parseDuration(args.outcomeTimeout, 'outcome-timeout') }),

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatDisk, Guest, GuestMemory, HintArea, parseWorkloadSpec, PartitionWords, Sb, type KernelLayout } from '@livemig/guest';
 import { silentLogger } from '@livemig/agent-runtime';
+import { BalloonFilter } from '../src/outgoing/balloon.js';
 import { SoftPageFilter } from '../src/outgoing/soft-pages.js';
 
 const MiB = 1024 * 1024;
@@ -114,6 +115,22 @@ describe('HintArea: the guest is untrusted input', () => {
       w.set(layout.hintPage, layout.bitmapWords - 1, 0xffffffff);
       expect(() => area.header(0)).toThrow(badHint);
     }
+  });
+
+  it('refuses a balloon larger than the partition or with bits beyond it; a refused balloon skips nothing', () => {
+    const [w, layout] = words(0);
+    w.set(0, Sb.BALLOON_PAGES, layout.pages + 1);
+    expect(() => area.ballooned(0)).toThrow(badHint);
+    const filter = new BalloonFilter(guest, silentLogger());
+    w.set(layout.balloonPage, 0, 1 << layout.dataPage % 32);
+    const page = layout.start + (layout.dataPage % 32);
+    expect(Array.from(filter.filter(Uint32Array.of(page)))).toEqual([page]);
+    expect(filter.report.areasRejected).toBe(1);
+    w.set(0, Sb.BALLOON_PAGES, 1);
+    expect(Array.from(filter.filter(Uint32Array.of(page)))).toEqual([]);
+    expect(filter.report.pagesSkippedBallooned).toBe(1);
+    w.set(layout.balloonPage, 0, 0);
+    w.set(0, Sb.BALLOON_PAGES, 0);
   });
 
   it('a refused hint is counted and its pages are sent; a hint never names another vCPU\'s page', () => {

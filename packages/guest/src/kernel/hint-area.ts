@@ -92,6 +92,43 @@ export class HintArea {
     return ((this.#words[vcpu] as PartitionWords).load(layout.hintPage, rel >>> 5) >>> (rel & 31)) & 1 ? true : false;
   }
 
+  /** Asks every vCPU's kernel to balloon up to `pages` of its free pages (0: give them all back to the guest). */
+  setBalloonTarget(pages: number): void {
+    this.#words.forEach((words, vcpu) => {
+      words.store(0, Sb.BALLOON_TARGET, pages);
+      this.#memory.markDirty((this.layouts[vcpu] as KernelLayout).start);
+    });
+  }
+
+  /** Inflations vCPU `vcpu`'s kernel has made so far. */
+  balloonGeneration(vcpu: number): number {
+    return (this.#words[vcpu] as PartitionWords).load(0, Sb.BALLOON_GEN);
+  }
+
+  /**
+   * Pages vCPU `vcpu`'s kernel says it ballooned.
+   * @throws GuestError LM_ERR_BAD_HINT when the count exceeds the partition or bits lie beyond it
+   */
+  ballooned(vcpu: number): number {
+    const layout = this.layouts[vcpu] as KernelLayout;
+    const words = this.#words[vcpu] as PartitionWords;
+    const pages = words.load(0, Sb.BALLOON_PAGES);
+    if (pages > layout.pages) throw badHint(vcpu, `${pages} ballooned pages in a partition of ${layout.pages}`);
+    const tailBits = layout.pages % 32;
+    if (tailBits !== 0 && words.load(layout.balloonPage, layout.bitmapWords - 1) >>> tailBits !== 0) {
+      throw badHint(vcpu, `balloon bits set beyond the partition's ${layout.pages} pages`);
+    }
+    return pages;
+  }
+
+  /** Whether absolute page `page` (of vCPU `vcpu`'s partition) is in the balloon, read as it is now. */
+  isBallooned(vcpu: number, page: number): boolean {
+    const layout = this.layouts[vcpu] as KernelLayout;
+    const rel = page - layout.start;
+    if (rel < 0 || rel >= layout.pages) return false;
+    return ((this.#words[vcpu] as PartitionWords).load(layout.balloonPage, rel >>> 5) >>> (rel & 31)) & 1 ? true : false;
+  }
+
   /** Raises the pre-suspend interrupt on every vCPU; returns each vCPU's request number. */
   raiseInterrupt(): number[] {
     return this.#words.map((words, vcpu) => {

@@ -1,3 +1,4 @@
+import { inflateBalloon } from './balloon.js';
 import { PageState, Sb } from './layout.js';
 import type { GuestKernel } from './kernel.js';
 
@@ -59,8 +60,12 @@ export function dropSoftState(kernel: GuestKernel): void {
   kernel.setSb(Sb.DROPPED, kernel.sb(Sb.DROPPED) + dropped);
 }
 
-/** Called before every op: answers a pending pre-suspend interrupt, publishes a hint when one is due. */
+/**
+ * Called before every op: inflates the balloon towards the host's target, answers a pending pre-suspend
+ * interrupt, publishes a hint when one is due.
+ */
 export function serviceHost(kernel: GuestKernel, behaviour: HintBehaviour): void {
+  inflateBalloon(kernel);
   const request = kernel.words.load(0, Sb.IRQ_REQUEST);
   if (request !== kernel.sb(Sb.IRQ_ACK) && behaviour.acknowledge) {
     dropSoftState(kernel);

@@ -1,4 +1,5 @@
 import { GuestError, GuestErrorCode } from '../errors.js';
+import { deflateOne } from './balloon.js';
 import type { VirtualDisk } from './disk.js';
 import {
   ANON_HANDLE_PAGES,
@@ -94,6 +95,8 @@ export class GuestKernel {
     if (forCache && this.sb(Sb.CACHE_PAGES) >= l.cachePages) {
       page = this.evictOne();
     } else if (free > 0) {
+      // Only ballooned pages left: take the top one back before popping it.
+      deflateOne(this);
       page = this.#checkData(this.words.get(l.freeStackPage, free - 1), 'the free stack');
       this.setSb(Sb.FREE_COUNT, free - 1);
     } else {

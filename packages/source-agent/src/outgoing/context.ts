@@ -14,6 +14,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_STREAMS, initialParameters, type Mi
 import type { MigrationParameters } from './parameters.js';
 import type { MigrationPhase } from './phases.js';
 import type { SentRound } from './rounds.js';
+import { BalloonFilter } from './balloon.js';
 import { hasGuestKernel, SoftPageFilter } from './soft-pages.js';
 
 /**
@@ -72,6 +73,8 @@ export class MigrationContext {
   commitNonce!: string;
   /** With `softPages`: the round filter and the pre-suspend interrupt (soft-pages.ts). */
   softPages: SoftPageFilter | undefined;
+  /** With `balloon`: the balloon's inflation and round filter (balloon.ts). */
+  balloon: BalloonFilter | undefined;
   /** Commit or activation: the error that lost the destination's answer, when the outcome had to be asked for. */
   outcomeCause: unknown;
 
@@ -106,6 +109,8 @@ export class MigrationContext {
     this.wasRunning = !guest.parked;
     this.softPages = options.softPages && hasGuestKernel(guest) ? new SoftPageFilter(guest, this.log) : undefined;
     if (this.softPages) this.report.softPages = this.softPages.report;
+    this.balloon = options.balloon && hasGuestKernel(guest) ? new BalloonFilter(guest, this.log) : undefined;
+    if (this.balloon) this.report.balloon = this.balloon.report;
     this.cancelled = new Promise<never>((_, reject) => {
       this.abortController.signal.addEventListener('abort', () => reject(this.abortController.signal.reason), { once: true });
     });

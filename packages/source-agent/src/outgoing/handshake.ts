@@ -15,8 +15,8 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
   const { guest, options, report } = ctx;
   const { memory } = guest;
   checkMigratable(guest, ctx.params, ctx.channelCount);
-  if (ctx.options.softPages && !hasGuestKernel(guest)) {
-    throw new BadArgumentError(`--soft-pages: the ${guest.workload.name} guest has no kernel to publish soft pages (use the fileserver workload)`);
+  if ((ctx.options.softPages || ctx.options.balloon) && !hasGuestKernel(guest)) {
+    throw new BadArgumentError(`--soft-pages, --balloon: the ${guest.workload.name} guest has no kernel to publish soft pages (use the fileserver workload)`);
   }
   ctx.enter('handshake');
   ctx.checkCancelled();

@@ -28,6 +28,8 @@ export interface MigrationOptions {
    * stop-and-copy (SonicMigration; guests with a kernel: fileserver). See soft-pages.ts.
    */
   softPages?: boolean;
+  /** Self-ballooning: the guest kernel gives its free pages back first; rounds never read nor send them (balloon.ts). */
+  balloon?: boolean;
   /** How long stop-and-copy waits for the interrupt's acknowledgement before sending soft pages after all. */
   interruptTimeoutMs?: number;
   /** Channel workers spawned ahead (ChannelSenders.spawn(streams)); else they are spawned at the start. */

@@ -2,6 +2,7 @@ import { PAGE_SIZE } from '@livemig/protocol';
 import { SentHistory, decide, type SwitchoverDecision } from '../switchover/index.js';
 import type { MigrationContext } from './context.js';
 import { recordRound, sendRound, type SentRound } from './rounds.js';
+import { DEFAULT_INTERRUPT_TIMEOUT_MS } from './soft-pages.js';
 
 /**
  * Phase 3, iterative pre-copy (Clark et al.): round 1 sends every page ever written (never-written pages are
@@ -15,6 +16,7 @@ import { recordRound, sendRound, type SentRound } from './rounds.js';
 export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy'> {
   const { memory } = ctx.guest;
   ctx.enter('pre-copy');
+  await ctx.balloon?.inflate(ctx.options.interruptTimeoutMs ?? DEFAULT_INTERRUPT_TIMEOUT_MS);
   memory.harvestDirty();
   let pages = memory.touchedPages();
   const moved = { bytes: 0, ms: 0 };
@@ -26,6 +28,7 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy'> {
     ctx.round += 1;
     // SonicMigration: a separate filter on the round's pages, so other selections compose with it.
     if (ctx.softPages) pages = ctx.softPages.round(pages);
+    if (ctx.balloon) pages = ctx.balloon.filter(pages);
     const sent = await sendRound(ctx, pages);
     moved.bytes += pages.length * PAGE_SIZE;
     moved.ms += sent.ms;

@@ -27,7 +27,10 @@ export async function stopAndCopy(ctx: MigrationContext): Promise<'commit'> {
   await ctx.guard(parking);
   report.guestOpsAtPark = guest.opsDone();
   const harvested = guest.memory.harvestDirty();
-  const pages = ctx.softPages ? ctx.softPages.final(harvested) : harvested;
+  // The soft pages' final round may add pages skipped before; the balloon filter comes after it, so a page
+  // in the balloon is never read, whatever an earlier round skipped.
+  const hard = ctx.softPages ? ctx.softPages.final(harvested) : harvested;
+  const pages = ctx.balloon ? ctx.balloon.filter(hard, true) : hard;
   ctx.round += 1;
   const sent = await sendRound(ctx, pages, true);
   const cpuState = guest.cpuState();
