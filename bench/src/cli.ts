@@ -13,6 +13,7 @@ import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
 import { formatLive, live } from './live.js';
 import { LIVE_POLICIES, LIVE_WORKLOADS, selectPolicies, selectWorkloads } from './live-cases.js';
 import type { BenchOutput } from './output.js';
+import { formatSoftPages, softPages } from './soft-pages.js';
 import { formatStopCopy, stopCopy } from './stop-copy.js';
 import { formatTracking, tracking, TRACKING_WORKLOADS } from './tracking.js';
 import { UsageError, parsePositiveInt } from './units.js';
@@ -25,6 +26,8 @@ benchmarks:
   encode      per-encoding throughput on one core: zero check, zero, same-byte, lz4, raw, delta; decode
   tracking    guest ops/s with dirty logging (and a harvester) against without, per workload
   live        live migration of a running guest between two agents, per workload and switchover policy
+  soft-pages  SonicMigration's experiment: a fileserver guest with a full page cache, user-land memory varied,
+              default pre-copy against --soft-pages and --balloon (pages, time, agents' CPU, throughput after)
 
 options:
   --json               print one JSON object instead of a table
@@ -44,6 +47,8 @@ options:
                        (or a family: uniform); default all
   --policies LIST      live: comma-separated of ${LIVE_POLICIES.join(',')} (default all)
   --downtime-limit T   live: passed to source-agent --downtime-limit (default: the agent's own, 300ms)
+  --anon LIST          soft-pages: user-land sizes, comma-separated (default 64MiB,512MiB,900MiB of a 1GiB guest,
+                       scaled with --size); the cache and the disk are 3/4 of --size (default 1GiB)
 `;
 
 type AnyOutput = BenchOutput<unknown, unknown>;
@@ -67,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
       seconds: { type: 'string', default: '1' },
       workloads: { type: 'string' },
       policies: { type: 'string' },
+      anon: { type: 'string' },
       'downtime-limit': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -77,7 +83,7 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined && !values.help ? 2 : 0;
   }
   if (positionals.length > 1) throw new UsageError(`one benchmark at a time, got ${positionals.join(' ')}`);
-  const reps = parsePositiveInt(values.reps ?? (name === 'live' ? '3' : '5'), 'reps');
+  const reps = parsePositiveInt(values.reps ?? (name === 'live' ? '3' : name === 'soft-pages' ? '1' : '5'), 'reps');
   const timeoutMs = parsePositiveInt(values.timeout, 'timeout') * 1000;
   const kinds = (fallback: ImageKind[]): ImageKind[] => {
     if (values.images === undefined) return fallback;
@@ -127,6 +133,17 @@ async function main(argv: string[]): Promise<number> {
       const policies = selectPolicies(values.policies);
       const out = await live({ reps, workloads, policies, downtimeLimit: values['downtime-limit'] ?? null, timeoutMs });
       [output, text] = [out as AnyOutput, formatLive(out)];
+      break;
+    }
+    case 'soft-pages': {
+      const memoryBytes = parseSize(values.size ?? '1GiB', 'size');
+      const scale = memoryBytes / 2 ** 30;
+      const anonSizes = values.anon === undefined
+        ? [64, 512, 900].map((mib) => Math.floor((mib * scale) / 64) * 64 * 2 ** 20 || 2 ** 20)
+        : values.anon.split(',').map((s) => parseSize(s.trim(), 'anon'));
+      const cacheBytes = Math.floor((memoryBytes * 3) / 4 / 4096) * 4096;
+      const out = await softPages({ memoryBytes, cacheBytes, anonSizes, reps, settleMs: 2000, afterMs: 5000, timeoutMs });
+      [output, text] = [out as AnyOutput, formatSoftPages(out)];
       break;
     }
     default:

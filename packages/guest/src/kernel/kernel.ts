@@ -179,12 +179,15 @@ export class GuestKernel {
     return page;
   }
 
-  /** Writes back up to `max` dirty pages from the flush cursor on (the periodic flusher). */
-  flushSome(max: number): void {
+  /**
+   * Writes back up to `max` dirty pages among the next `scan` pages from the flush cursor (the periodic
+   * flusher: bounded, so a flush op costs about as much as any other).
+   */
+  flushSome(max: number, scan: number): void {
     const l = this.layout;
     let page = this.sb(Sb.FLUSH_CURSOR);
     let done = 0;
-    for (let scanned = 0; scanned < l.pages && done < max; scanned++) {
+    for (let scanned = 0; scanned < scan && done < max; scanned++) {
       if (page >= l.pages || page < l.dataPage) page = l.dataPage;
       if (this.stateOf(page) === PageState.DIRTY) {
         this.writeBack(page);

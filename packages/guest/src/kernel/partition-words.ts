@@ -22,14 +22,24 @@ export class PartitionWords {
     return [this.slotWords[slot] as Uint32Array, (abs - slot * this.pagesPerSlot) * WORDS_PER_PAGE + (i % WORDS_PER_PAGE), abs];
   }
 
+  // get and set are the kernel's hot path: they compute in place what #at returns, without a tuple.
   get(page: number, i: number): number {
-    const [words, index] = this.#at(page, i);
-    return words[index] as number;
+    const abs = this.start + page + Math.floor(i / WORDS_PER_PAGE);
+    const slot = Math.floor(abs / this.pagesPerSlot);
+    return (this.slotWords[slot] as Uint32Array)[(abs - slot * this.pagesPerSlot) * WORDS_PER_PAGE + (i % WORDS_PER_PAGE)] as number;
   }
 
   set(page: number, i: number, value: number): void {
-    const [words, index, abs] = this.#at(page, i);
-    words[index] = value;
+    const abs = this.start + page + Math.floor(i / WORDS_PER_PAGE);
+    const slot = Math.floor(abs / this.pagesPerSlot);
+    (this.slotWords[slot] as Uint32Array)[(abs - slot * this.pagesPerSlot) * WORDS_PER_PAGE + (i % WORDS_PER_PAGE)] = value;
+    this.dirty?.mark(abs);
+  }
+
+  /** Fills the whole of page `page` with word `i` = `first ^ imul(i + 1, 0x9e3779b9)`, then marks it once. */
+  fillPage(page: number, first: number): void {
+    const [words, index, abs] = this.#at(page, 0);
+    for (let i = 0; i < WORDS_PER_PAGE; i++) words[index + i] = first ^ Math.imul(i + 1, 0x9e3779b9);
     this.dirty?.mark(abs);
   }
 

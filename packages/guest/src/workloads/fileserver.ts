@@ -10,8 +10,9 @@ import type { Program } from './context.js';
 /** Data words of a block (the trailer excluded) and the 16-word lines the workload writes among them. */
 const LINES_PER_BLOCK = 63;
 const LINE_WORDS = 16;
-/** Dirty pages the flusher writes back per flush op. */
+/** Dirty pages the flusher writes back per flush op, and pages it looks at for them. */
 const FLUSH_BATCH = 4;
+const FLUSH_SCAN = 256;
 
 /**
  * A postmark-like file server over the guest kernel (kernel/): first it reads its disk range into the cache
@@ -37,10 +38,7 @@ export const fileserver: Program = (ctx) => {
     lie: ctx.params['lieSoft'] === 1,
   };
   const warm = Math.min(layout.blocks, layout.cachePages);
-  const fillPage = (page: number): void => {
-    const x = nextRandom(regs);
-    for (let i = 0; i < 1024; i++) kernel.setPageWord(page, i, x ^ Math.imul(i + 1, 0x9e3779b9));
-  };
+  const fillPage = (page: number): void => words.fillPage(page, nextRandom(regs));
   const foldPage = (page: number): void => {
     let acc = kernel.sb(Sb.ACC_ANON);
     for (let i = 0; i < 1024; i += 255) acc = (Math.imul(acc, 31) + kernel.pageWord(page, i)) >>> 0;
@@ -75,7 +73,7 @@ export const fileserver: Program = (ctx) => {
       if (count === 0) kernel.anonAlloc(handle, 1, fillPage);
       else writeLine(kernel.anonWord(handle, 1 + (nextRandom(regs) % count)), nextRandom(regs) % 64);
     } else {
-      kernel.flushSome(FLUSH_BATCH);
+      kernel.flushSome(FLUSH_BATCH, FLUSH_SCAN);
     }
   };
 };
