@@ -34,6 +34,12 @@ describe('fileserver: a guest with a disk and a page cache migrates', () => {
     return { expected, report, digest: finalDigestOf(destDone.stdout) };
   }
 
+  it('--soft-pages or --balloon on a guest without a kernel is a wrong flag (exit 2, LM_ERR_BAD_ARGUMENT)', async () => {
+    const done = await runSource(['--memory', '16MiB', '--workload', 'hotcold', '--ops', '10', '--balloon']).done;
+    expect(done.code).toBe(2);
+    expect(done.stderr).toMatch(/--soft-pages, --balloon: the hotcold workload has no guest kernel/);
+  });
+
   it('plain pre-copy in mid-run: the oracle digest, disk write-backs checked', async () => {
     const { expected, report, digest } = await migrateOnce('plain', guestArgs, []);
     expect(report.softPages).toBeUndefined();

@@ -1,6 +1,7 @@
 import { runCli } from '@livemig/agent-runtime';
 import { WORKLOAD_NAMES } from '@livemig/guest';
 import { migrateCommand, resolveCommand, statusCommand, type MigrateArguments, type ResolveArguments } from './migrate-command.js';
+import { GUEST_KERNEL_BEHAVIOURS } from './disk-options.js';
 import { RUN_DEFAULTS, runCommand, type RunArguments } from './run-command.js';
 
 /** `source-agent run ...`: returns the process exit status. */
@@ -30,7 +31,7 @@ export function main(argv: string[]): Promise<number> {
           .option('cache-bytes', { type: 'string', describe: 'fileserver: page-cache size, whole guest (default 8MiB)' })
           .option('anon-bytes', { type: 'string', describe: 'fileserver: anonymous (user-land) memory, whole guest (default 4MiB)' })
           .option('hint-interval', { type: 'string', describe: 'fileserver: how often the guest kernel publishes its soft pages (default 50ms)' })
-          .option('guest-kernel', { type: 'string', choices: ['honest', 'silent', 'liar'], describe: 'fileserver, for tests: a guest kernel that is honest (default), never answers the pre-suspend interrupt, or calls its anonymous pages soft' })
+          .option('guest-kernel', { type: 'string', choices: GUEST_KERNEL_BEHAVIOURS, describe: 'fileserver, for tests: a guest kernel that is honest (default), never answers the pre-suspend interrupt, or calls its anonymous pages soft' })
           .option('soft-pages', { type: 'boolean', default: false, describe: "skip the pages the guest kernel calls soft (free, clean cache) and raise its pre-suspend interrupt before stop-and-copy (SonicMigration)" })
           .option('balloon', { type: 'boolean', default: false, describe: 'self-ballooning: the guest kernel gives its free pages back first, and they are never read nor sent' })
           .option('interrupt-timeout', { type: 'string', describe: 'with --soft-pages: how long to wait for the guest to answer the interrupt (default 1s); after it soft pages are sent' })

@@ -83,6 +83,9 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
       ? GuestMemory.create(requestedBytes ?? DEFAULT_MEMORY_BYTES)
       : loadImageFile(args.imageFile, requestedBytes);
   const memoryBytes = memory.memoryBytes;
+  if ((args.softPages || args.balloon) && workload.name !== 'fileserver') {
+    throw new BadArgumentError(`--soft-pages, --balloon: the ${workload.name} workload has no guest kernel (use --workload fileserver)`);
+  }
   if (args.disk !== undefined) prepareDisk(args.disk, workload, log);
   const guest = await Guest.start({ memory, vcpus: args.vcpus, workload, paused: args.paused, ...(args.disk === undefined ? {} : { disk: args.disk }) });
   const guestId = randomUUID();
