@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatDisk, Guest, GuestMemory, HintArea, parseWorkloadSpec, PartitionWords, Sb, type KernelLayout } from '@livemig/guest';
 import { silentLogger } from '@livemig/agent-runtime';
-import { BalloonFilter } from '../src/outgoing/balloon.js';
-import { SoftPageFilter } from '../src/outgoing/soft-pages.js';
+import { BalloonFilter } from '../dist/outgoing/balloon.js';
+import { SoftPageFilter } from '../dist/outgoing/soft-pages.js';
 
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'soft-pages-'));
