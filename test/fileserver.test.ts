@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { finalDigestOf, oracleDigest, readJson, runSource, startDest, tempDir, waitForLine } from './support/agents.js';
+import { waitForValue } from './support/wait.js';
 
 // The oracle for a guest with a disk and a page cache: the final digest covers what the guest observes
 // (registers, accumulators, anonymous buffers, the disk as the guest sees it; see kernel-digest.ts) and
@@ -94,6 +95,35 @@ describe('fileserver: a guest with a disk and a page cache migrates', () => {
     expect(report.softPages.vcpusAcknowledged).toBe(2);
     expect(report.balloon.pagesBallooned).toBeGreaterThan(0);
     expect(digest).toBe(expected);
+  });
+
+  it('POST /migrations with softPages and balloon: the report says what was skipped, and the oracle digest holds', async () => {
+    const expected = await oracleDigest(guestArgs(dir.file('oracle-api.disk')));
+    const disk = dir.file('api.disk');
+    const dest = await startDest(['--once', '--disk', disk]);
+    const source = runSource([...guestArgs(disk), '--control-port', '0']);
+    const [, url] = await waitForLine(source, /^control (http:\/\/\S+)$/);
+    // Past the warm-up (1024 cache reads and 64 buffers per vCPU at 3072 ops/s), well before the end.
+    await waitForValue(async () => ((await (await fetch(`${url}/guest`)).json()) as { opsDone: number }).opsDone, (ops) => ops > 2 * 1500);
+    const started = await fetch(`${url}/migrations`, {
+      method: 'POST',
+      body: JSON.stringify({ target: dest.address, softPages: true, balloon: true }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(started.status).toBe(201);
+    const { id } = (await started.json()) as { id: string };
+    const { report } = await waitForValue(
+      async () => (await (await fetch(`${url}/migrations/${id}`)).json()) as { report: Record<string, any> | null },
+      (view) => view.report !== null,
+      { intervalMs: 100, what: 'the migration report' },
+    );
+    expect(report!.status).toBe('completed');
+    expect(report!.softPages.vcpusAcknowledged).toBe(2);
+    expect(report!.softPages.pagesSkippedSoft).toBeGreaterThan(0);
+    expect(report!.balloon.inflateMs).toBeGreaterThanOrEqual(0);
+    expect(finalDigestOf((await dest.done).stdout)).toBe(expected);
+    source.child.kill('SIGTERM');
+    await source.done;
   });
 
   it('--soft-pages --balloon A -> B -> A: the oracle digest', async () => {
