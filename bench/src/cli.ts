@@ -21,6 +21,7 @@ import { LIVE_POLICIES, LIVE_WORKLOADS, selectPolicies, selectWorkloads } from '
 import { progress, type BenchOutput } from './output.js';
 import { benchFigures } from './charts/figures.js';
 import { writeCharts } from './charts/write-charts.js';
+import { formatSoftPages, softPages } from './soft-pages.js';
 import { formatStopCopy, stopCopy } from './stop-copy.js';
 import { formatTracking, tracking, TRACKING_WORKLOADS } from './tracking.js';
 import { UsageError, parsePositiveInt } from './units.js';
@@ -41,6 +42,8 @@ benchmarks:
   live        live migration of a running guest between two agents, per workload and switchover policy
   confirm     what Confirm adds to the downtime: the destination's wait for it, against a loopback round trip
   working-set plain pre-copy against Zaw and Thein's working-set framework over a tbf-shaped netns link (root)
+  soft-pages  SonicMigration's experiment: a fileserver guest with a full page cache, user-land memory varied,
+              default pre-copy against --soft-pages and --balloon (pages, time, agents' CPU, throughput after)
 
 options:
   --json               print one JSON object instead of a table
@@ -74,6 +77,8 @@ options:
   --ws-preprocess T    working-set: passed to source-agent --ws-preprocess (default 1s)
   --bandwidth RATE     prepaging: the simulated wire's rate (default 100MB/s)
   --workload NAME      prepaging: the guest's workload (default hotcold)
+  --anon LIST          soft-pages: user-land sizes, comma-separated (default 64MiB,512MiB,900MiB of a 1GiB guest,
+                       scaled with --size); the cache and the disk are 3/4 of --size (default 1GiB)
 `;
 
 type AnyOutput = BenchOutput<unknown, unknown>;
@@ -99,6 +104,7 @@ async function main(argv: string[]): Promise<number> {
       seconds: { type: 'string', default: '1' },
       workloads: { type: 'string' },
       policies: { type: 'string' },
+      anon: { type: 'string' },
       'downtime-limit': { type: 'string' },
       pings: { type: 'string', default: '200' },
       rate: { type: 'string' },
@@ -118,7 +124,7 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined && !values.help ? 2 : 0;
   }
   if (positionals.length > 1) throw new UsageError(`one benchmark at a time, got ${positionals.join(' ')}`);
-  const reps = parsePositiveInt(values.reps ?? (name === 'live' || name === 'working-set' ? '3' : '5'), 'reps');
+  const reps = parsePositiveInt(values.reps ?? (name === 'live' || name === 'working-set' ? '3' : name === 'soft-pages' ? '1' : '5'), 'reps');
   const timeoutMs = parsePositiveInt(values.timeout, 'timeout') * 1000;
   const kinds = (fallback: ImageKind[]): ImageKind[] => {
     if (values.images === undefined) return fallback;
@@ -222,6 +228,17 @@ async function main(argv: string[]): Promise<number> {
       const params = { size, rateBytesPerSec, reps, sizes, dirtyRate, hotBytes, maxRounds, preprocess, migrateAfter: '2s', timeoutMs };
       const out = await workingSetBench(params);
       [output, text] = [out as AnyOutput, formatWorkingSet(out)];
+      break;
+    }
+    case 'soft-pages': {
+      const memoryBytes = parseSize(values.size ?? '1GiB', 'size');
+      const scale = memoryBytes / 2 ** 30;
+      const anonSizes = values.anon === undefined
+        ? [64, 512, 900].map((mib) => Math.floor((mib * scale) / 64) * 64 * 2 ** 20 || 2 ** 20)
+        : values.anon.split(',').map((s) => parseSize(s.trim(), 'anon'));
+      const cacheBytes = Math.floor((memoryBytes * 3) / 4 / 4096) * 4096;
+      const out = await softPages({ memoryBytes, cacheBytes, anonSizes, reps, settleMs: 2000, afterMs: 5000, timeoutMs });
+      [output, text] = [out as AnyOutput, formatSoftPages(out)];
       break;
     }
     default:

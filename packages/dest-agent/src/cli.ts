@@ -23,8 +23,11 @@ export function main(argv: string[]): Promise<number> {
           .option('migrate-after', { type: 'string', default: '1s', describe: 'with --migrate-to: this long after arrival' })
           .option('downtime-limit', { type: 'string', default: RUN_DEFAULTS.downtimeLimit, describe: 'with --migrate-to' })
           .option('max-rounds', { type: 'number', default: RUN_DEFAULTS.maxRounds, describe: 'with --migrate-to' })
+          .option('soft-pages', { type: 'boolean', default: false, describe: 'with --migrate-to: skip the soft pages of guests with a kernel (as source-agent run --soft-pages)' })
+          .option('balloon', { type: 'boolean', default: false, describe: 'with --migrate-to: self-ballooning for guests with a kernel (as source-agent run --balloon)' })
           .option('control-port', { type: 'number', describe: 'serve the control API (JSON over HTTP) on this port' })
           .option('control-host', { type: 'string', default: '127.0.0.1', describe: 'address of the control API' })
+          .option('disk', { type: 'string', describe: "virtual disk of arriving guests that use one (the source's --disk path, on shared storage)" })
           .option('state-dir', { type: 'string', describe: 'directory of the commit journal (default: livemig-dest-PORT under the OS temp dir)' })
           .option('report', { type: 'string', describe: 'write the JSON report to this file' })
           .option('report-html', { type: 'string', describe: 'write the report as a self-contained HTML page with charts to this file' }),

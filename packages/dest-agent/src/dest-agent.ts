@@ -44,6 +44,8 @@ export interface DestAgentOptions extends AdmissionLimits {
   maxThreads?: number;
   /** How connections to this agent (control, data channels, outcome queries) are secured; default plain TCP. */
   security?: TransportSecurity;
+  /** The virtual disk of guests that use one (fileserver): on shared storage, the path the source opens. */
+  disk?: string;
   log?: Logger;
   /** An incoming migration with no traffic for this long fails with LM_ERR_TIMEOUT. */
   idleTimeoutMs?: number;
@@ -312,6 +314,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
         vcpuPool: this.vcpuPool,
         security: this.security,
         ...(this.options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.options.idleTimeoutMs }),
+        ...(this.options.disk === undefined ? {} : { disk: this.options.disk }),
         stopChannels: (channels) => this.stopChannels(channels),
         refillPools: () => this.refillPools(),
       },

@@ -28,11 +28,14 @@ export interface ListenArguments extends TlsArguments, ControlAccessArguments {
   runFor?: string;
   report?: string;
   reportHtml?: string;
+  disk?: string;
   stateDir?: string;
   migrateTo?: string;
   migrateAfter: string;
   downtimeLimit: string;
   maxRounds: number;
+  softPages?: boolean;
+  balloon?: boolean;
   controlPort?: number;
   controlHost: string;
 }
@@ -71,6 +74,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
     log,
     security,
     ...(args.stateDir === undefined ? {} : { stateDir: args.stateDir }),
+    ...(args.disk === undefined ? {} : { disk: args.disk }),
   });
   const address = await agent.listen(args.port, args.host);
   process.stdout.write(`listening ${address.host}:${address.port}\n`);
@@ -124,6 +128,8 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
           downtimeLimitMs,
           maxRounds: args.maxRounds,
           security,
+          softPages: args.softPages ?? false,
+          balloon: args.balloon ?? false,
         },
         log,
       );

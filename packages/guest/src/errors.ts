@@ -13,6 +13,10 @@ export const GuestErrorCode = {
   VCPU_CRASHED: 'LM_ERR_VCPU_CRASHED',
   /** The operation needs every vCPU at a safe point (parked, finished or stopped). */
   NOT_PARKED: 'LM_ERR_NOT_PARKED',
+  /** The virtual disk cannot be opened, is too small, or disagrees with the kernel's write-back record. */
+  DISK: 'LM_ERR_DISK',
+  /** A soft-page hint area the host cannot trust: bad header, bitmap out of place, bits beyond the partition. */
+  BAD_HINT: 'LM_ERR_BAD_HINT',
   /**
    * An argument outside its documented domain (e.g. a throttle percent not an integer in 0..99). The code is
    * owned by @livemig/protocol (BadArgumentError): this package depends on nothing of ours, so it carries the
@@ -30,6 +34,8 @@ const DEFAULT_MESSAGES: Readonly<Record<GuestErrorCodeValue, string>> = {
   LM_ERR_BAD_CPU_STATE: 'bad CPU state',
   LM_ERR_VCPU_CRASHED: 'a vCPU crashed',
   LM_ERR_NOT_PARKED: 'the guest is not parked',
+  LM_ERR_DISK: 'virtual disk unusable',
+  LM_ERR_BAD_HINT: 'bad soft-page hint',
   LM_ERR_BAD_ARGUMENT: 'bad argument',
 };
 

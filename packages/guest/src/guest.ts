@@ -15,6 +15,8 @@ import {
   VcpuState,
 } from './control.js';
 import { digestGuest } from './digest.js';
+import { checkKernelFits } from './kernel/kernel-fits.js';
+import { digestKernelGuest } from './kernel/kernel-digest.js';
 import { GuestError, GuestErrorCode } from './errors.js';
 import type { GuestMemory } from './memory.js';
 import type { PresentMap } from './present-map.js';
@@ -47,6 +49,8 @@ export interface GuestStartOptions {
   workers?: Worker[];
   /** The post-copy present map: while pages are missing, a vCPU checks it before it touches a page. */
   present?: PresentMap;
+  /** Path of the virtual disk (a raw file) for workloads that use one (fileserver); see kernel/disk.ts. */
+  disk?: string;
 }
 
 /** One vCPU's throttle sleeps (Guest.throttleSleeps). */
@@ -80,6 +84,8 @@ export class Guest extends EventEmitter {
   readonly memory: GuestMemory;
   readonly vcpuCount: number;
   readonly workload: WorkloadSpec;
+  /** The virtual disk's path, if the guest has one. */
+  readonly disk: string | undefined;
   readonly finished: Promise<void>;
   readonly #registers: SharedArrayBuffer;
   readonly #regs: Uint32Array[];
@@ -93,8 +99,9 @@ export class Guest extends EventEmitter {
   #idleWorkers: Worker[] = [];
   #present: PresentMap | undefined;
 
-  private constructor(memory: GuestMemory, vcpus: number, workload: WorkloadSpec, registers: SharedArrayBuffer) {
+  private constructor(memory: GuestMemory, vcpus: number, workload: WorkloadSpec, registers: SharedArrayBuffer, disk: string | undefined) {
     super();
+    this.disk = disk;
     this.memory = memory;
     this.vcpuCount = vcpus;
     this.workload = workload;
@@ -122,6 +129,7 @@ export class Guest extends EventEmitter {
     if (memory.pageCount < vcpus) {
       throw new GuestError(GuestErrorCode.BAD_GEOMETRY, `${memory.pageCount} pages cannot be split over ${vcpus} vCPUs`);
     }
+    if (workload.name === 'fileserver') checkKernelFits(workload, vcpus, memory.pageCount, options.disk);
     const registers = new SharedArrayBuffer(registerBufferBytes(vcpus));
     const files = new Uint8Array(registers);
     if (options.cpuState) {
@@ -132,7 +140,7 @@ export class Guest extends EventEmitter {
         files.set(new Uint8Array(freshRegisters(workload, i, vcpus, memory.pageCount).buffer), registerFileOffset(i));
       }
     }
-    const guest = new Guest(memory, vcpus, workload, registers);
+    const guest = new Guest(memory, vcpus, workload, registers, options.disk);
     memory.setHarvestBarrier(() => guest.#newDirtyEpoch());
     if (options.paused) Atomics.store(guest.#control, COMMAND_WORD, Command.PARK);
     guest.#idleWorkers = [...(options.workers ?? [])];
@@ -156,6 +164,7 @@ export class Guest extends EventEmitter {
       vcpus: this.vcpuCount,
       workload: this.workload,
       present: this.#present?.handles(),
+      ...(this.disk === undefined ? {} : { disk: this.disk }),
     };
     const idle = this.#idleWorkers.shift();
     let worker: Worker;
@@ -360,10 +369,12 @@ export class Guest extends EventEmitter {
   }
 
   /**
-   * Canonical digest of memory and CPU state (see digestGuest).
-   * @throws GuestError LM_ERR_NOT_PARKED unless parked or finished
+   * Canonical digest of memory and CPU state (see digestGuest); for a guest-kernel guest, of what it can
+   * observe (see digestKernelGuest).
+   * @throws GuestError LM_ERR_NOT_PARKED unless parked or finished; LM_ERR_DISK (guest-kernel guests)
    */
   digest(): string {
+    if (this.workload.name === 'fileserver') return digestKernelGuest(this.memory, this.cpuState(), this.workload, this.disk!);
     return digestGuest(this.memory, this.cpuState());
   }
 

@@ -9,3 +9,6 @@ export { MAX_THROTTLE_PERCENT, THROTTLE_TIMESLICE_MS, ThrottleClock, throttleSle
 export { type CpuState, REGISTER_FILE_BYTES, validateCpuState } from './registers.js';
 export { accessLogEnabled, dirtyLogEnabled, parseWorkloadSpec, WORKLOAD_NAMES, type WorkloadName, type WorkloadSpec } from './workload-spec.js';
 export { MAX_VCPUS } from './constants.js';
+export { checkKernelFits } from './kernel/kernel-fits.js';
+export { HintArea, type HintHeader } from './kernel/hint-area.js';
+export { digestKernelGuest, formatDisk, kernelLayout, kernelSizes, PageState, PartitionWords, Sb, VirtualDisk, type KernelLayout } from './kernel/index.js';

@@ -36,6 +36,8 @@ export interface VcpuWorkerData {
   workload: WorkloadSpec;
   /** The post-copy present map; without it the access barrier is off for good. */
   present?: PresentMapHandles;
+  /** The virtual disk's path, for workloads that use one. */
+  disk?: string;
 }
 
 /** Longest single sleep, so a paced or throttled vCPU re-reads its clock and throttle at least this often. */
@@ -64,6 +66,7 @@ function run(data: VcpuWorkerData): void {
     present,
     params: data.workload.params,
     vcpus: data.vcpus,
+    ...(data.disk === undefined ? {} : { disk: data.disk }),
   });
   const limit = readU64(regs, Reg.OPS_LIMIT_LO);
   const rate = opsPerSecond(data.workload, data.vcpus);

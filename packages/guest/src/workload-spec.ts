@@ -2,7 +2,7 @@ import { PAGE_SIZE } from './constants.js';
 import { GuestError, GuestErrorCode } from './errors.js';
 
 /** The workload catalog's names (workloads/index.ts has one program per name), in the CLIs' order. */
-export const WORKLOAD_NAMES = Object.freeze(['idle', 'uniform', 'hotcold', 'stream', 'incr'] as const);
+export const WORKLOAD_NAMES = Object.freeze(['idle', 'uniform', 'hotcold', 'stream', 'incr', 'fileserver'] as const);
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
 export interface WorkloadSpec {
@@ -28,6 +28,7 @@ export const WORKLOAD_CODES: Readonly<Record<WorkloadName, number>> = Object.fre
   hotcold: 3,
   stream: 4,
   incr: 5,
+  fileserver: 6,
 });
 
 const MiB = 1024 * 1024;
@@ -42,6 +43,19 @@ const DEFAULT_PARAMS: Readonly<Record<WorkloadName, Readonly<Record<string, numb
   // Both dirty faster than a network drains them unless throttled.
   stream: { dirtyRate: 0, dirtyLog: 1, accessLog: 1 },
   incr: { dirtyRate: 0, dirtyLog: 1, accessLog: 1 },
+  // The guest kernel's file server (kernel/, workloads/fileserver.ts): sizes for the whole guest, split over
+  // the vCPUs. hintIntervalMs: soft-page hints; irqAck 0 and lieSoft 1 make a guest that never answers the
+  // pre-suspend interrupt or calls its anonymous pages soft (to test the host).
+  fileserver: {
+    dirtyRate: 0,
+    dirtyLog: 1,
+    diskBytes: 16 * MiB,
+    cacheBytes: 8 * MiB,
+    anonBytes: 4 * MiB,
+    hintIntervalMs: 50,
+    irqAck: 1,
+    lieSoft: 0,
+  },
 });
 
 /** Largest `ops`: the register file holds it as two u32 words. */
@@ -87,6 +101,12 @@ export function parseWorkloadSpec(value: {
   checkParam(params, 'opsRate', (v) => v > 0, 'a rate in ops/s > 0');
   checkParam(params, 'hotFraction', (v) => v >= 0 && v <= 1, 'a fraction in [0, 1]');
   checkParam(params, 'hotBytes', (v) => Number.isSafeInteger(v) && v >= PAGE_SIZE, `an integer >= ${PAGE_SIZE}`);
+  for (const key of ['diskBytes', 'cacheBytes', 'anonBytes']) {
+    checkParam(params, key, (v) => Number.isSafeInteger(v) && v >= 0 && v % PAGE_SIZE === 0, `a multiple of ${PAGE_SIZE} >= 0`);
+  }
+  checkParam(params, 'hintIntervalMs', (v) => v >= 0, 'a duration in ms >= 0 (0: no periodic hint)');
+  checkParam(params, 'irqAck', (v) => v === 0 || v === 1, '1 (answer the pre-suspend interrupt) or 0');
+  checkParam(params, 'lieSoft', (v) => v === 0 || v === 1, '0 (honest hints) or 1 (anonymous pages called soft)');
   checkParam(params, 'dirtyLog', (v) => v === 0 || v === 1, '1 (mark written pages dirty) or 0 (measurement only)');
   checkParam(params, 'accessLog', (v) => v === 0 || v === 1, '1 (mark read and written pages accessed) or 0 (measurement only)');
   return { name, seed, ops, params };

@@ -8,6 +8,8 @@ const table: Array<[keyof typeof GuestErrorCode, GuestErrorCodeValue, string]> =
   ['BAD_CPU_STATE', 'LM_ERR_BAD_CPU_STATE', 'bad CPU state'],
   ['VCPU_CRASHED', 'LM_ERR_VCPU_CRASHED', 'a vCPU crashed'],
   ['NOT_PARKED', 'LM_ERR_NOT_PARKED', 'the guest is not parked'],
+  ['DISK', 'LM_ERR_DISK', 'virtual disk unusable'],
+  ['BAD_HINT', 'LM_ERR_BAD_HINT', 'bad soft-page hint'],
   ['BAD_ARGUMENT', 'LM_ERR_BAD_ARGUMENT', 'bad argument'],
 ];
 

@@ -67,7 +67,7 @@ describe('validateCpuState', () => {
 
 describe('parseWorkloadSpec', () => {
   it('fills defaults for every workload', () => {
-    expect(WORKLOAD_NAMES).toEqual(['idle', 'uniform', 'hotcold', 'stream', 'incr']);
+    expect(WORKLOAD_NAMES).toEqual(['idle', 'uniform', 'hotcold', 'stream', 'incr', 'fileserver']);
     expect(parseWorkloadSpec({ name: 'uniform', seed: 1, ops: 0, params: {} }).params).toEqual({ dirtyRate: 32 * 1024 * 1024, dirtyLog: 1, accessLog: 1 });
     expect(parseWorkloadSpec({ name: 'hotcold', seed: 1, ops: 0, params: { hotFraction: 0.5 } }).params).toEqual({
       dirtyRate: 64 * 1024 * 1024,

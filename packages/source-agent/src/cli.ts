@@ -3,6 +3,7 @@ import { WORKLOAD_NAMES } from '@livemig/guest';
 import { migrateCommand, resolveCommand, statusCommand, type MigrateArguments, type ResolveArguments } from './migrate-command.js';
 import { reportCommand, type ReportArguments } from './report-command.js';
 import { modelCommand, type ModelArguments } from './model/model-command.js';
+import { GUEST_KERNEL_BEHAVIOURS } from './disk-options.js';
 import { RUN_DEFAULTS, runCommand, type RunArguments } from './run-command.js';
 
 /** `source-agent run ...`: returns the process exit status. */
@@ -27,6 +28,15 @@ export function main(argv: string[]): Promise<number> {
           .option('ops', { type: 'number', default: 0, describe: 'operations per vCPU before the guest finishes (0 = forever)' })
           .option('dirty-rate', { type: 'string', describe: 'bytes of pages dirtied per second by the whole guest (0 = flat out)' })
           .option('hot-bytes', { type: 'string', describe: 'hotcold: size of the hot set' })
+          .option('disk', { type: 'string', describe: 'fileserver: the virtual disk, a raw file (created with the seed\'s contents if missing); the destination opens the same path' })
+          .option('disk-bytes', { type: 'string', describe: 'fileserver: disk size the workload uses (default 16MiB)' })
+          .option('cache-bytes', { type: 'string', describe: 'fileserver: page-cache size, whole guest (default 8MiB)' })
+          .option('anon-bytes', { type: 'string', describe: 'fileserver: anonymous (user-land) memory, whole guest (default 4MiB)' })
+          .option('hint-interval', { type: 'string', describe: 'fileserver: how often the guest kernel publishes its soft pages (default 50ms)' })
+          .option('guest-kernel', { type: 'string', choices: GUEST_KERNEL_BEHAVIOURS, describe: 'fileserver, for tests: a guest kernel that is honest (default), never answers the pre-suspend interrupt, or calls its anonymous pages soft' })
+          .option('soft-pages', { type: 'boolean', default: false, describe: "skip the pages the guest kernel calls soft (free, clean cache) and raise its pre-suspend interrupt before stop-and-copy (SonicMigration)" })
+          .option('balloon', { type: 'boolean', default: false, describe: 'self-ballooning: the guest kernel gives its free pages back first, and they are never read nor sent' })
+          .option('interrupt-timeout', { type: 'string', describe: 'with --soft-pages: how long to wait for the guest to answer the interrupt (default 1s); after it soft pages are sent' })
           .option('migrate-to', { type: 'string', describe: 'destination agent HOST:PORT' })
           .option('migrate-after', { type: 'string', default: '1s', describe: 'start the migration this long after boot' })
           .option('downtime-limit', { type: 'string', default: RUN_DEFAULTS.downtimeLimit, describe: 'switch to stop-and-copy once the expected downtime is under this' })

@@ -66,6 +66,9 @@ const START_OPTIONS = optionSchema({
   mode: { type: 'string', enum: MIGRATION_MODES },
   prepaging: { type: 'string', enum: PREPAGING_NAMES },
   postcopyAfterRounds: { type: 'number', integer: true, min: 1 },
+  softPages: { type: 'boolean' },
+  balloon: { type: 'boolean' },
+  interruptTimeoutMs: { type: 'number', min: 0 },
 });
 
 /**

@@ -3,6 +3,8 @@ import type { ModelCheck } from './model/model-check.js';
 import type { MigrationParameters } from './outgoing/parameters.js';
 import type { PhaseMark, StatsSeriesReport } from './outgoing/stats-series.js';
 import type { WorkingSetReport } from './working-set/working-set-framework.js';
+import type { BalloonReport } from './outgoing/balloon.js';
+import type { SoftPagesReport } from './outgoing/soft-pages.js';
 
 export { ENCODING_NAMES } from '@livemig/protocol';
 
@@ -110,6 +112,10 @@ export interface MigrationReport {
   model: ModelCheck | null;
   /** Post-copy's page server, when the migration switched to post-copy (absent otherwise). */
   postcopy?: PostcopySourceReport;
+  /** With --soft-pages (soft-pages.ts): pages skipped on the guest's word, the interrupt, the hints' ages. */
+  softPages?: SoftPagesReport;
+  /** With --balloon (balloon.ts): the inflation and the pages never read nor sent. */
+  balloon?: BalloonReport;
 }
 
 /** What the source's page server did in post-copy (QEMU's definitions). */

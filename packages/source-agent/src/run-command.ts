@@ -6,6 +6,7 @@ import { ControlApi } from './control-api.js';
 import { GuestHost, planMigration, type HostOutcome } from './guest-host.js';
 import { ChannelSenders } from './channel-senders.js';
 import { loadImageFile } from './image-file.js';
+import { kernelParams, prepareDisk } from './disk-options.js';
 import { requirePolicyName } from './switchover/index.js';
 import { MIGRATION_MODES, type MigrationMode } from './outgoing/options.js';
 import { PREPAGING_NAMES, type Prepaging } from './postcopy/push-order.js';
@@ -41,6 +42,12 @@ export interface RunArguments extends TlsArguments, ControlAccessArguments {
   ops: number;
   dirtyRate?: string;
   hotBytes?: string;
+  disk?: string;
+  diskBytes?: string;
+  cacheBytes?: string;
+  anonBytes?: string;
+  hintInterval?: string;
+  guestKernel?: string;
   migrateTo?: string;
   migrateAfter: string;
   downtimeLimit: string;
@@ -61,6 +68,9 @@ export interface RunArguments extends TlsArguments, ControlAccessArguments {
   answerTimeout?: string;
   workingSet?: number;
   wsPreprocess?: string;
+  softPages: boolean;
+  balloon: boolean;
+  interruptTimeout?: string;
 }
 
 /** The source report: the migration's fields, plus what became of the guest here. */
@@ -75,6 +85,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   const params: Record<string, number> = {};
   if (args.dirtyRate !== undefined) params.dirtyRate = parseSize(args.dirtyRate, 'dirty-rate');
   if (args.hotBytes !== undefined) params.hotBytes = parseSize(args.hotBytes, 'hot-bytes');
+  Object.assign(params, kernelParams(args));
   const workload = parseWorkloadSpec({ name: args.workload as WorkloadName, seed: args.seed, ops: args.ops, params });
   const target = args.migrateTo === undefined ? undefined : parseHostPort(args.migrateTo);
   const migrateAfterMs = parseDuration(args.migrateAfter, 'migrate-after');
@@ -109,7 +120,11 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
       : loadImageFile(args.imageFile, requestedBytes);
   const memoryBytes = memory.memoryBytes;
   const workingSet = workingSetOptions(args.workingSet, args.wsPreprocess, memory.pageCount);
-  const guest = await Guest.start({ memory, vcpus: args.vcpus, workload, paused: args.paused });
+  if ((args.softPages || args.balloon) && workload.name !== 'fileserver') {
+    throw new BadArgumentError(`--soft-pages, --balloon: the ${workload.name} workload has no guest kernel (use --workload fileserver)`);
+  }
+  if (args.disk !== undefined) prepareDisk(args.disk, workload, log);
+  const guest = await Guest.start({ memory, vcpus: args.vcpus, workload, paused: args.paused, ...(args.disk === undefined ? {} : { disk: args.disk }) });
   const guestId = randomUUID();
   log.info(
     { guestId, memory: formatBytes(memoryBytes), vcpus: args.vcpus, workload: workload.name, seed: workload.seed, ops: workload.ops, image: args.imageFile },
@@ -132,6 +147,9 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     deltaCacheBytes,
     security,
     ...workingSet,
+    softPages: args.softPages,
+    balloon: args.balloon,
+    ...(args.interruptTimeout === undefined ? {} : { interruptTimeoutMs: parseDuration(args.interruptTimeout, 'interrupt-timeout') }),
     ...(args.outcomeTimeout === undefined ? {} : { outcomeTimeoutMs: parseDuration(args.outcomeTimeout, 'outcome-timeout') }),
     ...(answerTimeoutMs === undefined ? {} : { answerTimeoutMs }),
   };

@@ -12,7 +12,7 @@ import {
   type Frame,
   type HelloMessage,
 } from '@livemig/protocol';
-import { MAX_VCPUS, parseWorkloadSpec, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
+import { checkKernelFits, MAX_VCPUS, PAGE_SIZE, parseWorkloadSpec, type WorkloadName, type WorkloadSpec } from '@livemig/guest';
 import type { FramedSocket } from '@livemig/agent-runtime';
 
 /** How long a source may take to send Hello after connecting. */
@@ -52,6 +52,20 @@ export function checkHello(hello: HelloMessage): MigrationError | WorkloadSpec {
     return parseWorkloadSpec({ ...hello.workload, name: hello.workload.name as WorkloadName });
   } catch (error) {
     return new HandshakeError(`workload rejected: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * The refusal a guest that needs a disk earns when this agent has none, or a different one (too small,
+ * unreadable), or a kernel that does not fit: refused here, not at activation.
+ */
+export function checkGuestDisk(hello: HelloMessage, workload: WorkloadSpec, disk: string | undefined): MigrationError | undefined {
+  if (workload.name !== 'fileserver') return undefined;
+  try {
+    checkKernelFits(workload, hello.geometry.vcpus, hello.geometry.memoryBytes / PAGE_SIZE, disk);
+    return undefined;
+  } catch (error) {
+    return new HandshakeError(`guest disk: ${(error as Error).message}`);
   }
 }
 

@@ -9,7 +9,7 @@ import type { ReceiverPool } from '../receiver-pool.js';
 import type { MemoryReservations, Reservation } from '../reservations.js';
 import { activateGuest, sendActivated } from './activation.js';
 import { commit } from './commit.js';
-import { checkHello, readHello, sendRefuse } from './handshake.js';
+import { checkGuestDisk, checkHello, readHello, sendRefuse } from './handshake.js';
 import type { IncomingRecord } from './incoming-record.js';
 import type { ConfirmDecision, ParkedGuests } from './parked-guests.js';
 import { receiveUntilComplete, type ReceivedState } from './receive.js';
@@ -20,6 +20,8 @@ import { openChannels, reserveMemory, sendAccept, startParkedVcpus, wantsPostcop
 
 export interface IncomingOptions {
   reservations: MemoryReservations;
+  /** The virtual disk guests that use one get here (shared storage: the source's path). */
+  disk?: string;
   log: Logger;
   /** Warm receiver workers for the data channels, each listening on a port of its own. */
   pool: ReceiverPool;
@@ -164,6 +166,8 @@ class IncomingMigration {
     this.record.hello = hello;
     const workload = checkHello(hello);
     if (workload instanceof MigrationError) throw this.refuse(workload);
+    const diskProblem = checkGuestDisk(hello, workload, this.options.disk);
+    if (diskProblem) throw this.refuse(diskProblem);
     // An id is one attempt (PROTOCOL.md, "Commit", rule 8); a restarted destination remembers it from its journal.
     const known = this.options.journal.get(hello.migrationId);
     if (known) throw this.refuse(new OutcomeDecidedError(`migration ${hello.migrationId} was already ${known.outcome} here at ${known.at}`));
@@ -203,7 +207,7 @@ class IncomingMigration {
         }) : undefined;
     this.urgent = urgent;
     await sendAccept(conn, hello, reservation, image.channels, urgent?.port);
-    const vcpus = startParkedVcpus(options.vcpuPool, hello, image, workload);
+    const vcpus = startParkedVcpus(options.vcpuPool, hello, image, workload, options.disk);
     this.vcpus = vcpus;
     options.log.info(
       { guestId: hello.guestId, memory: formatBytes(hello.geometry.memoryBytes), vcpus: hello.geometry.vcpus, workload: workload.name, channels: image.channels.ports },

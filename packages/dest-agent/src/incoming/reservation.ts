@@ -100,10 +100,12 @@ export async function sendAccept(
  * tens of milliseconds, spent during pre-copy rather than the downtime. Activation loads the received CPU
  * state into them. The promise's rejection is handled here: a failure surfaces at activation.
  */
-export function startParkedVcpus(vcpuPool: VcpuPool, hello: HelloMessage, image: IncomingImage, workload: WorkloadSpec): Promise<Guest> {
+export function startParkedVcpus(vcpuPool: VcpuPool, hello: HelloMessage, image: IncomingImage, workload: WorkloadSpec, disk?: string): Promise<Guest> {
   const { vcpus } = hello.geometry;
   const { memory, present } = image;
-  const guest = vcpuPool.take(vcpus).then((workers) => Guest.start({ memory, vcpus, workload, paused: true, workers, present }));
+  const guest = vcpuPool
+    .take(vcpus)
+    .then((workers) => Guest.start({ memory, vcpus, workload, paused: true, workers, present, ...(disk === undefined ? {} : { disk }) }));
   guest.catch(() => {});
   return guest;
 }

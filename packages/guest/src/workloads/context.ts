@@ -19,6 +19,8 @@ export interface VcpuContext {
   readonly present: PresentBarrier;
   readonly params: Readonly<Record<string, number>>;
   readonly vcpus: number;
+  /** Path of the guest's virtual disk (--disk), for the workloads that use one (fileserver). */
+  readonly disk?: string;
 }
 
 /** One operation: reads and writes only the registers and the vCPU's own partition. */

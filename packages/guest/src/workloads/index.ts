@@ -1,5 +1,6 @@
 import type { WorkloadName } from '../workload-spec.js';
 import type { Program } from './context.js';
+import { fileserver } from './fileserver.js';
 import { hotcold } from './hotcold.js';
 import { idle } from './idle.js';
 import { incr } from './incr.js';
@@ -15,4 +16,5 @@ export const PROGRAMS: Readonly<Record<WorkloadName, Program>> = Object.freeze({
   hotcold,
   stream,
   incr,
+  fileserver,
 });

@@ -15,6 +15,8 @@ import type { MigrationParameters } from './parameters.js';
 import type { MigrationPhase } from './phases.js';
 import type { SentRound } from './rounds.js';
 import { WorkingSetFramework } from '../working-set/working-set-framework.js';
+import { BalloonFilter } from './balloon.js';
+import { hasGuestKernel, SoftPageFilter } from './soft-pages.js';
 
 /**
  * What the phases of one outgoing migration share: its guest, options, parameters and report, the
@@ -86,6 +88,10 @@ export class MigrationContext {
   /** Stop-and-copy: the register files sent and the nonce Complete carried; Committed's proof covers both. */
   cpuState!: readonly Uint8Array[];
   commitNonce!: string;
+  /** With `softPages`: the round filter and the pre-suspend interrupt (soft-pages.ts). */
+  softPages: SoftPageFilter | undefined;
+  /** With `balloon`: the balloon's inflation and round filter (balloon.ts). */
+  balloon: BalloonFilter | undefined;
   /** Commit or activation: the error that lost the destination's answer, when the outcome had to be asked for. */
   outcomeCause: unknown;
 
@@ -122,6 +128,10 @@ export class MigrationContext {
     const wsPages = options.workingSetPages ?? 0;
     this.workingSet = wsPages > 0 ? new WorkingSetFramework(guest.memory, wsPages) : undefined;
     this.mode = options.mode ?? 'precopy';
+    this.softPages = options.softPages && hasGuestKernel(guest) ? new SoftPageFilter(guest, this.log) : undefined;
+    if (this.softPages) this.report.softPages = this.softPages.report;
+    this.balloon = options.balloon && hasGuestKernel(guest) ? new BalloonFilter(guest, this.log) : undefined;
+    if (this.balloon) this.report.balloon = this.balloon.report;
     this.cancelled = new Promise<never>((_, reject) => {
       this.abortController.signal.addEventListener('abort', () => reject(this.abortController.signal.reason), { once: true });
     });

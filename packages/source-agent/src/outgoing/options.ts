@@ -34,6 +34,15 @@ export interface MigrationOptions {
   streams?: number;
   /** Budget for the copies of resent pages that delta encoding works against (0: no delta encoding). */
   deltaCacheBytes?: number;
+  /**
+   * Skip the pages the guest kernel's hint calls soft, and raise the pre-suspend interrupt before
+   * stop-and-copy (SonicMigration; guests with a kernel: fileserver). See soft-pages.ts.
+   */
+  softPages?: boolean;
+  /** Self-ballooning: the guest kernel gives its free pages back first; rounds never read nor send them (balloon.ts). */
+  balloon?: boolean;
+  /** How long stop-and-copy waits for the interrupt's acknowledgement before sending soft pages after all. */
+  interruptTimeoutMs?: number;
   /** Channel workers spawned ahead (ChannelSenders.spawn(streams)); else they are spawned at the start. */
   channels?: Promise<ChannelSenders>;
   /** How every connection of the migration is secured (TLS 1.3 with the agent's credentials); default plain TCP. */

@@ -3,6 +3,7 @@ import { PAGE_SIZE } from '@livemig/protocol';
 import { SentHistory, decide, type SwitchoverDecision } from '../switchover/index.js';
 import type { MigrationContext } from './context.js';
 import { recordRound, sendRound, type SentRound } from './rounds.js';
+import { DEFAULT_INTERRUPT_TIMEOUT_MS } from './soft-pages.js';
 
 /**
  * Phase 3, iterative pre-copy (Clark et al.): round 1 sends every page ever written (never-written pages are
@@ -29,6 +30,7 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy' | 
     await ws.preprocess(ctx.options.wsPreprocessMs ?? 0, (ms) => ctx.guard(sleep(ms)));
     ctx.log.info({ workingSetPages: ws.lru.size, preprocessMs: ws.report().preprocessMs }, 'working set predicted');
   }
+  await ctx.balloon?.inflate(ctx.options.interruptTimeoutMs ?? DEFAULT_INTERRUPT_TIMEOUT_MS);
   memory.harvestDirty();
   let pages = ws ? ws.pushRound(memory.touchedPages(), true) : memory.touchedPages();
   const moved = { bytes: 0, ms: 0 };
@@ -38,6 +40,9 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy' | 
   // A paused guest dirties nothing: one round is the whole image, then stop-and-copy finds nothing new.
   for (;;) {
     ctx.round += 1;
+    // SonicMigration: a separate filter on the round's pages, so other selections compose with it.
+    if (ctx.softPages) pages = ctx.softPages.round(pages);
+    if (ctx.balloon) pages = ctx.balloon.filter(pages);
     const sent = await sendRound(ctx, pages);
     moved.bytes += pages.length * PAGE_SIZE;
     moved.ms += sent.ms;

@@ -2,6 +2,7 @@ import { encodeComplete, encodeCpuState, newCommitNonce } from '@livemig/protoco
 import { roundTenth } from '../round-tenth.js';
 import type { MigrationContext } from './context.js';
 import { sendRound } from './rounds.js';
+import { DEFAULT_INTERRUPT_TIMEOUT_MS } from './soft-pages.js';
 
 /**
  * Phase 4, stop-and-copy: parks the vCPUs (the downtime starts), sends the pages dirtied since the last
@@ -13,16 +14,25 @@ export async function stopAndCopy(ctx: MigrationContext): Promise<'commit'> {
   const { guest, report } = ctx;
   const conn = ctx.control;
   ctx.checkCancelled();
+  // SonicMigration's pre-suspend interrupt, while the guest still runs (off the downtime).
+  await ctx.softPages?.interrupt(ctx.options.interruptTimeoutMs ?? DEFAULT_INTERRUPT_TIMEOUT_MS);
   // With the guest parked, a slower send only lengthens the downtime: the bandwidth limit is lifted.
   ctx.limiter.setRate(0);
   ctx.enter('stop-and-copy');
   ctx.parkedAt = performance.now();
   report.timeToParkMs = roundTenth(ctx.parkedAt - ctx.started);
-  await ctx.guard(guest.park());
+  const parking = guest.park();
+  // The vCPUs that acknowledged the interrupt wait in it until the guest is told to park (done just above).
+  ctx.softPages?.release();
+  await ctx.guard(parking);
   report.guestOpsAtPark = guest.opsDone();
-  const dirty = guest.memory.harvestDirty();
-  // With a working set, the pages the rounds deferred go now (Zaw and Thein's stop phase).
-  const pages = ctx.workingSet ? ctx.workingSet.stopRound(dirty) : dirty;
+  const harvested = guest.memory.harvestDirty();
+  // With a working set, the pages the rounds deferred go now (Zaw and Thein's stop phase). The soft pages'
+  // final round may add pages skipped before; the balloon filter comes last, so a page in the balloon is never
+  // read, whatever an earlier round skipped. (--working-set excludes the other two: handshake.ts.)
+  const withDeferred = ctx.workingSet ? ctx.workingSet.stopRound(harvested) : harvested;
+  const hard = ctx.softPages ? ctx.softPages.final(withDeferred) : withDeferred;
+  const pages = ctx.balloon ? ctx.balloon.filter(hard, true) : hard;
   ctx.round += 1;
   const sent = await sendRound(ctx, pages, true);
   const cpuState = guest.cpuState();
