@@ -37,6 +37,7 @@ describe('deterministic oracle: a migration in mid-run changes nothing', () => {
       const received = readJson(destReport);
       expect(received.receivedDigest).toBe(report.sourceDigest);
       expect(received.finalDigest).toBe(expected);
+      expect(received.cpuMs).toBeGreaterThan(0);
     });
   }
 
@@ -105,5 +106,6 @@ describe('deterministic oracle: a migration in mid-run changes nothing', () => {
     expect(Object.keys(report.bytesByEncoding).sort()).toEqual(['delta', 'lz4', 'raw', 'sameByte', 'zero']);
     expect(report.timeToCommitMs).toBeGreaterThan(0);
     expect(report.peakRssBytes).toBeGreaterThan(0);
+    expect(report.cpuMs).toBeGreaterThan(0);
   });
 });

@@ -45,6 +45,9 @@ export interface StopCopyRun {
   sourceRssFrom: RssFrom;
   destPeakRssBytes: number | null;
   destRssFrom: RssFrom;
+  /** The agents' own cpuMs (their whole process over the migration); null when the report has none. */
+  sourceCpuMs: number | null;
+  destCpuMs: number | null;
   destStatus: string | null;
 }
 
@@ -61,6 +64,9 @@ export interface StopCopyResult {
   sourcePeakRssBytes: number | null;
   destPeakRssBytes: number | null;
   destRssPerImage: number | null;
+  /** CPU-seconds per GiB of image on each side (medians). */
+  sourceCpuSecPerGiB: number | null;
+  destCpuSecPerGiB: number | null;
   baselineGbps: number | null;
   ratio: number | null;
   runs: StopCopyRun[];
@@ -214,6 +220,8 @@ async function migrateOnce(
     sourceRssFrom: sourceRss !== null ? 'report' : source?.peakRssBytes != null ? 'proc' : null,
     destPeakRssBytes: destRss ?? dest.peakRssBytes,
     destRssFrom: destRss !== null ? 'report' : dest.peakRssBytes !== null ? 'proc' : null,
+    sourceCpuMs: num(src?.cpuMs),
+    destCpuMs: num(dst?.cpuMs),
     destStatus: str(dst?.status),
   };
 }
@@ -238,10 +246,16 @@ function summarise(image: PreparedImage, runs: StopCopyRun[]): StopCopyResult {
     sourcePeakRssBytes: median(ok.map((r) => r.sourcePeakRssBytes)),
     destPeakRssBytes: destRss,
     destRssPerImage: ratio(destRss, image.bytes),
+    sourceCpuSecPerGiB: cpuSecondsPerGiB(median(ok.map((r) => r.sourceCpuMs)), image.bytes),
+    destCpuSecPerGiB: cpuSecondsPerGiB(median(ok.map((r) => r.destCpuMs)), image.bytes),
     baselineGbps: median(runs.map((r) => r.baselineGbps)),
     ratio: median(ok.map((r) => r.ratio)),
     runs,
   };
+}
+
+function cpuSecondsPerGiB(cpuMs: number | null, bytes: number): number | null {
+  return cpuMs === null ? null : cpuMs / 1000 / (bytes / 2 ** 30);
 }
 
 export function formatStopCopy(output: BenchOutput<StopCopyParams, StopCopyResult>): string {
@@ -256,11 +270,13 @@ export function formatStopCopy(output: BenchOutput<StopCopyParams, StopCopyResul
     bytesOrDash(r.sourcePeakRssBytes),
     bytesOrDash(r.destPeakRssBytes),
     fixed(r.destRssPerImage, 2),
+    fixed(r.sourceCpuSecPerGiB, 2),
+    fixed(r.destCpuSecPerGiB, 2),
     fixed(r.baselineGbps, 2),
     fixed(r.ratio, 2),
   ]);
   return table(
-    ['image', 'size', 'ok', 'seconds', 'GB/s', 'on wire', 'wire %', 'src RSS', 'dest RSS', 'dest/img', 'base GB/s', 'ratio'],
+    ['image', 'size', 'ok', 'seconds', 'GB/s', 'on wire', 'wire %', 'src RSS', 'dest RSS', 'dest/img', 'src cpu s/GiB', 'dest cpu s/GiB', 'base GB/s', 'ratio'],
     rows,
   );
 }

@@ -89,6 +89,11 @@ export interface MigrationReport {
   guestOpsAtPark: number | null;
   /** Peak resident set size of this process so far. */
   peakRssBytes: number;
+  /**
+   * CPU time of this whole process from the migration's start to its end (every thread: channel threads and
+   * the guest's vCPU workers too, so a running guest's own work is in it; a paused guest's is not).
+   */
+  cpuMs: number;
   /** Whether the source sent Confirm (let go of the guest): only then can the destination's copy have run. */
   confirmSent: boolean;
   /** Set when the source had to ask the destination for the outcome. */
@@ -129,6 +134,7 @@ export function emptyReport(
     guestOpsAtStart: fields.guestOpsAtStart,
     guestOpsAtPark: null,
     peakRssBytes: fields.peakRssBytes,
+    cpuMs: 0,
     confirmSent: false,
     outcome: null,
     resolution: null,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { HelloMessage } from '@livemig/protocol';
-import { errorSummary, type FramedSocket } from '@livemig/agent-runtime';
+import { cpuMsSince, errorSummary, type FramedSocket } from '@livemig/agent-runtime';
 import type { ChannelReceivers } from '../channel-receivers.js';
 import type { IncomingReport } from '../incoming-report.js';
 
@@ -16,6 +16,7 @@ export class IncomingRecord {
   /** Set by the reservation: rounds, pages and bytes received so far. */
   channels: ChannelReceivers | null = null;
   private readonly started = performance.now();
+  private readonly cpuAtStart = process.cpuUsage();
 
   constructor(private readonly conn: FramedSocket) {
     this.report = {
@@ -36,6 +37,7 @@ export class IncomingRecord {
       confirmWaitMs: null,
       activationMs: null,
       peakRssBytes: 0,
+      cpuMs: 0,
       finalDigest: null,
       opsDone: null,
       ended: null,
@@ -55,6 +57,8 @@ export class IncomingRecord {
     report.bytesReceived = this.conn.bytesReceived + (channels?.bytesReceived ?? 0);
     report.peakRssBytes = process.resourceUsage().maxRSS * 1024;
     report.totalTimeMs = Math.round(performance.now() - this.started);
+    // Frozen once the guest is activated or discarded: what it does here afterwards is not migration cost.
+    if (report.status === 'receiving' || report.status === 'committed') report.cpuMs = cpuMsSince(this.cpuAtStart);
   }
 
   /** The migration ended without a guest running here, for `error`. */

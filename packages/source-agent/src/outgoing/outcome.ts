@@ -1,5 +1,5 @@
 import { CancelledError, OutcomeUnknownError, PAGE_SIZE } from '@livemig/protocol';
-import { errorSummary } from '@livemig/agent-runtime';
+import { cpuMsSince, errorSummary } from '@livemig/agent-runtime';
 import type { MigrationStatus } from '../report.js';
 import { roundTenth } from '../round-tenth.js';
 import type { MigrationContext } from './context.js';
@@ -51,6 +51,7 @@ export function closeReport(ctx: MigrationContext): void {
   report.imageBytes = ctx.pagesBeforeRound * PAGE_SIZE;
   report.bytesOnWire = ctx.stats.bytesOnWire;
   report.peakRssBytes = process.resourceUsage().maxRSS * 1024;
+  report.cpuMs = cpuMsSince(ctx.cpuAtStart);
   report.parameters = ctx.parameters();
 }
 
