@@ -5,6 +5,9 @@ import { gbPerSecond } from './units.js';
 const RECEIVER = fileURLToPath(new URL('./baseline-receiver.js', import.meta.url));
 const SENDER = fileURLToPath(new URL('./baseline-sender.js', import.meta.url));
 
+/** The receiver's buffer: written before the transfer, or never touched. */
+export type BaselineMemory = 'touched' | 'fresh';
+
 export interface BaselineRun {
   bytes: number;
   /** Receiver's accepted connection to its last byte. */
@@ -15,9 +18,11 @@ export interface BaselineRun {
 /**
  * One baseline transfer: a receiver process and a sender process push the image file's bytes over loopback
  * TCP with no processing. The sender has loaded the file before it connects; the receiver times the transfer.
+ * `memory`: the receiver's buffer pre-touched (no page faults in the timing) or fresh (as a destination's new
+ * guest memory: every page faults on its first write).
  */
-export async function runBaseline(imagePath: string, bytes: number, timeoutMs: number): Promise<BaselineRun> {
-  const receiver = track(new NodeChild('baseline receiver', RECEIVER, [String(bytes)], { timeoutMs }));
+export async function runBaseline(imagePath: string, bytes: number, timeoutMs: number, memory: BaselineMemory = 'touched'): Promise<BaselineRun> {
+  const receiver = track(new NodeChild('baseline receiver', RECEIVER, [String(bytes), memory], { timeoutMs }));
   let sender: NodeChild | undefined;
   try {
     const [, address] = await receiver.waitForLine(/^listening (\S+)$/);

@@ -9,12 +9,13 @@ import { baseline, formatBaseline } from './baseline-bench.js';
 import { killAll } from './child.js';
 import { confirmBench, formatConfirm } from './confirm.js';
 import { encode, formatEncode } from './encode.js';
+import { firstTouch, formatFirstTouch } from './first-touch.js';
 import { Scratch } from './image-set.js';
 import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
 import { formatLive, live } from './live.js';
 import { LIVE_POLICIES, LIVE_WORKLOADS, selectPolicies, selectWorkloads } from './live-cases.js';
 import type { BenchOutput } from './output.js';
-import { formatStopCopy, stopCopy } from './stop-copy.js';
+import { DEST_MEMORIES, formatStopCopy, stopCopy, type DestMemory } from './stop-copy.js';
 import { formatTracking, tracking, TRACKING_WORKLOADS } from './tracking.js';
 import { UsageError, parsePositiveInt } from './units.js';
 
@@ -26,6 +27,7 @@ benchmarks:
   encode      per-encoding throughput on one core: zero check, zero, same-byte, lz4, raw, delta; decode
   tracking    guest ops/s with dirty logging (and a harvester) against without, per workload
   live        live migration of a running guest between two agents, per workload and switchover policy
+  first-touch filling fresh SharedArrayBuffer memory against pre-touched memory and a pre-faulting worker
   confirm     what Confirm adds to the downtime: the destination's wait for it, against a loopback round trip
 
 options:
@@ -39,6 +41,8 @@ options:
   --image-file PATH    baseline, stop-copy: also use this image file
   --streams N          stop-copy: passed to source-agent --streams
   --delta-cache SIZE   stop-copy: passed to source-agent --delta-cache
+  --dest-memory LIST   stop-copy: fresh,prefault: migrate into fresh destination memory and/or into memory the
+                       destination faulted in before (dest-agent --prefault), alternating (default fresh)
   --guest image|idle   stop-copy: migrate the image (--image-file --paused, the default) or an idle guest of
                        the same size (--memory --workload idle, for agents without image support)
   --timeout SECONDS    stop-copy, baseline, live: kill a child process after this long (default 600)
@@ -65,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
       'image-file': { type: 'string' },
       streams: { type: 'string' },
       'delta-cache': { type: 'string' },
+      'dest-memory': { type: 'string' },
       timeout: { type: 'string', default: '600' },
       guest: { type: 'string', default: 'image' },
       seconds: { type: 'string', default: '1' },
@@ -107,7 +112,9 @@ async function main(argv: string[]): Promise<number> {
       const deltaCache = values['delta-cache'] ?? null;
       const guest = values.guest;
       if (guest !== 'image' && guest !== 'idle') throw new UsageError(`--guest: expected image or idle, got "${guest}"`);
-      const out = await stopCopy({ size, reps, images, streams, deltaCache, guest, timeoutMs }, values['image-file'], images);
+      const destMemory = (values['dest-memory'] ?? 'fresh').split(',').map((m) => m.trim());
+      for (const m of destMemory) if (!(DEST_MEMORIES as readonly string[]).includes(m)) throw new UsageError(`--dest-memory: unknown "${m}" (${DEST_MEMORIES.join(', ')})`);
+      const out = await stopCopy({ size, reps, images, streams, deltaCache, guest, destMemory: destMemory as DestMemory[], timeoutMs }, values['image-file'], images);
       [output, text] = [out as AnyOutput, formatStopCopy(out)];
       break;
     }
@@ -133,6 +140,12 @@ async function main(argv: string[]): Promise<number> {
       [output, text] = [out as AnyOutput, formatLive(out)];
       break;
     }
+    case 'first-touch': {
+      const size = parseSize(values.size ?? '1GiB', 'size');
+      const out = await firstTouch({ size, reps, timeoutMs });
+      [output, text] = [out as AnyOutput, formatFirstTouch(out)];
+      break;
+    }
     case 'confirm': {
       const pings = parsePositiveInt(values.pings, 'pings');
       const out = await confirmBench({ reps, memory: '32MiB', workload: 'hotcold', migrateAfter: '500ms', pings, timeoutMs });
@@ -147,7 +160,7 @@ async function main(argv: string[]): Promise<number> {
   if (values.json) {
     process.stdout.write(json);
   } else {
-    process.stdout.write(`${output.bench}: ${output.machine.cpus} x ${output.machine.model}, node ${output.machine.node}\n\n${text}\n`);
+    process.stdout.write(`${output.bench}: ${output.machine.cpus} x ${output.machine.model}, node ${output.machine.node}, load ${output.machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}\n\n${text}\n`);
     for (const note of output.notes) process.stdout.write(`\nnote: ${note}`);
     process.stdout.write(output.notes.length > 0 ? '\n' : '');
   }

@@ -1,5 +1,5 @@
 import { DEST_AGENT, ROOT, SOURCE_AGENT, firstLine, sourceRunHelp } from './agents.js';
-import { runBaseline } from './baseline.js';
+import { runBaseline, type BaselineRun } from './baseline.js';
 import { NodeChild, exitsWithin, track } from './child.js';
 import { Scratch, prepareImages, type PreparedImage } from './image-set.js';
 import type { ImageKind } from './images.js';
@@ -17,16 +17,24 @@ export interface StopCopyParams {
   deltaCache: string | null;
   /** `image`: --image-file IMG --paused; `idle`: --memory SIZE --workload idle (agents without image support). */
   guest: 'image' | 'idle';
+  /** The destination's guest memory, one migration each per repetition: fresh, or faulted in before (`--prefault`). */
+  destMemory: DestMemory[];
   timeoutMs: number;
 }
+
+export const DEST_MEMORIES = ['fresh', 'prefault'] as const;
+export type DestMemory = (typeof DEST_MEMORIES)[number];
 
 /** Where a peak RSS came from: the agent's own report, or VmHWM sampled from /proc while it ran. */
 type RssFrom = 'report' | 'proc' | null;
 
 export interface StopCopyRun {
   rep: number;
+  destMemory: DestMemory;
+  /** The raw push into pre-touched memory, and into fresh memory, in the same repetition. */
   baselineMs: number;
   baselineGbps: number;
+  baselineFreshGbps: number;
   status: string;
   error: string | null;
   /** Migration start to commit (the source report's timeToCommitMs, or totalTimeMs where that is missing). */
@@ -34,8 +42,9 @@ export interface StopCopyRun {
   timeField: 'timeToCommitMs' | 'totalTimeMs' | null;
   totalTimeMs: number | null;
   gbps: number | null;
-  /** Migration GB/s over the baseline GB/s of the same repetition. */
+  /** Migration GB/s over the baseline GB/s (pre-touched, and fresh) of the same repetition. */
   ratio: number | null;
+  ratioFresh: number | null;
   bytesOnWire: number | null;
   reportedImageBytes: number | null;
   memoryBytes: number | null;
@@ -53,6 +62,7 @@ export interface StopCopyRun {
 
 export interface StopCopyResult {
   image: string;
+  destMemory: DestMemory;
   imageBytes: number;
   reps: number;
   completed: number;
@@ -68,7 +78,9 @@ export interface StopCopyResult {
   sourceCpuSecPerGiB: number | null;
   destCpuSecPerGiB: number | null;
   baselineGbps: number | null;
+  baselineFreshGbps: number | null;
   ratio: number | null;
+  ratioFresh: number | null;
   runs: StopCopyRun[];
 }
 
@@ -110,18 +122,21 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
     const images = await prepareImages(scratch, kinds, params.size, imageFile);
     const results: StopCopyResult[] = [];
     for (const image of images) {
-      const runs: StopCopyRun[] = [];
+      const runs = new Map<DestMemory, StopCopyRun[]>(params.destMemory.map((m) => [m, []]));
       for (let rep = 1; rep <= params.reps; rep++) {
-        const baseline = await runBaseline(image.path, image.bytes, params.timeoutMs);
-        const run = await migrateOnce(image, rep, baseline, params, imageMode, scratch);
-        progress(
-          `${image.name} rep ${rep}/${params.reps}: baseline ${baseline.gbps.toFixed(2)} GB/s, migration ${run.status}` +
-            (run.ms === null ? '' : ` ${(run.ms / 1000).toFixed(3)} s, ${fixed(run.gbps, 2)} GB/s, ratio ${fixed(run.ratio, 2)}`) +
-            (run.error ? ` (${run.error})` : ''),
-        );
-        runs.push(run);
+        const baseline = await runBaseline(image.path, image.bytes, params.timeoutMs, 'touched');
+        const fresh = await runBaseline(image.path, image.bytes, params.timeoutMs, 'fresh');
+        for (const destMemory of params.destMemory) {
+          const run = await migrateOnce(image, rep, { baseline, fresh, destMemory }, params, imageMode, scratch);
+          progress(
+            `${image.name} rep ${rep}/${params.reps}: baseline ${baseline.gbps.toFixed(2)} GB/s (fresh ${fresh.gbps.toFixed(2)}), migration into ${destMemory} memory ${run.status}` +
+              (run.ms === null ? '' : ` ${(run.ms / 1000).toFixed(3)} s, ${fixed(run.gbps, 2)} GB/s, ratio ${fixed(run.ratio, 2)}`) +
+              (run.error ? ` (${run.error})` : ''),
+          );
+          runs.get(destMemory)!.push(run);
+        }
       }
-      results.push(summarise(image, runs));
+      for (const destMemory of params.destMemory) results.push(summarise(image, destMemory, runs.get(destMemory)!));
     }
     if (results.some((r) => r.runs.some((run) => run.timeField === 'totalTimeMs'))) {
       notes.push('the source report has no timeToCommitMs yet: times are its totalTimeMs (connect to commit plus the wait for activation)');
@@ -138,19 +153,22 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
 async function migrateOnce(
   image: PreparedImage,
   rep: number,
-  baseline: { ms: number; gbps: number },
+  { baseline, fresh, destMemory }: { baseline: BaselineRun; fresh: BaselineRun; destMemory: DestMemory },
   params: StopCopyParams,
   imageMode: boolean,
   scratch: Scratch,
 ): Promise<StopCopyRun> {
-  const sourceReport = scratch.file(`source-${rep}.json`);
-  const destReport = scratch.file(`dest-${rep}.json`);
+  const sourceReport = scratch.file(`source-${rep}-${destMemory}.json`);
+  const destReport = scratch.file(`dest-${rep}-${destMemory}.json`);
   const { timeoutMs } = params;
   const dest = track(
     new NodeChild(
       'dest-agent',
       DEST_AGENT,
-      ['listen', '--port', '0', '--once', '--run-for', '0', '--max-memory', String(2 * image.bytes), '--report', destReport],
+      [
+        'listen', '--port', '0', '--once', '--run-for', '0', '--max-memory', String(2 * image.bytes), '--report', destReport,
+        ...(destMemory === 'prefault' ? ['--prefault', String(image.bytes)] : []),
+      ],
       { timeoutMs, cwd: ROOT },
     ),
   );
@@ -202,8 +220,10 @@ async function migrateOnce(
   const destRss = num(dst?.peakRssBytes);
   return {
     rep,
+    destMemory,
     baselineMs: baseline.ms,
     baselineGbps: baseline.gbps,
+    baselineFreshGbps: fresh.gbps,
     status,
     error: error ?? (completed ? null : (str((src?.error as Record<string, unknown> | undefined)?.message) ?? null)),
     ms,
@@ -211,6 +231,7 @@ async function migrateOnce(
     totalTimeMs: total,
     gbps,
     ratio: ratio(gbps, baseline.gbps),
+    ratioFresh: ratio(gbps, fresh.gbps),
     bytesOnWire: num(src?.bytesOnWire),
     reportedImageBytes: num(src?.imageBytes),
     memoryBytes: num(src?.memoryBytes),
@@ -229,13 +250,14 @@ async function migrateOnce(
 /** How long one agent may outlive the other before it counts as hung. */
 const EXIT_GRACE_MS = 30_000;
 
-function summarise(image: PreparedImage, runs: StopCopyRun[]): StopCopyResult {
+function summarise(image: PreparedImage, destMemory: DestMemory, runs: StopCopyRun[]): StopCopyResult {
   const ok = runs.filter((r) => r.ms !== null);
   const wire = median(ok.map((r) => r.bytesOnWire));
   const destRss = median(ok.map((r) => r.destPeakRssBytes));
   const ms = median(ok.map((r) => r.ms));
   return {
     image: image.name,
+    destMemory,
     imageBytes: image.bytes,
     reps: runs.length,
     completed: ok.length,
@@ -249,7 +271,9 @@ function summarise(image: PreparedImage, runs: StopCopyRun[]): StopCopyResult {
     sourceCpuSecPerGiB: cpuSecondsPerGiB(median(ok.map((r) => r.sourceCpuMs)), image.bytes),
     destCpuSecPerGiB: cpuSecondsPerGiB(median(ok.map((r) => r.destCpuMs)), image.bytes),
     baselineGbps: median(runs.map((r) => r.baselineGbps)),
+    baselineFreshGbps: median(runs.map((r) => r.baselineFreshGbps)),
     ratio: median(ok.map((r) => r.ratio)),
+    ratioFresh: median(ok.map((r) => r.ratioFresh)),
     runs,
   };
 }
@@ -261,6 +285,7 @@ function cpuSecondsPerGiB(cpuMs: number | null, bytes: number): number | null {
 export function formatStopCopy(output: BenchOutput<StopCopyParams, StopCopyResult>): string {
   const rows = output.results.map((r) => [
     r.image,
+    r.destMemory,
     bytesOrDash(r.imageBytes),
     `${r.completed}/${r.reps}`,
     fixed(r.seconds, 3),
@@ -273,10 +298,12 @@ export function formatStopCopy(output: BenchOutput<StopCopyParams, StopCopyResul
     fixed(r.sourceCpuSecPerGiB, 2),
     fixed(r.destCpuSecPerGiB, 2),
     fixed(r.baselineGbps, 2),
+    fixed(r.baselineFreshGbps, 2),
     fixed(r.ratio, 2),
+    fixed(r.ratioFresh, 2),
   ]);
   return table(
-    ['image', 'size', 'ok', 'seconds', 'GB/s', 'on wire', 'wire %', 'src RSS', 'dest RSS', 'dest/img', 'src cpu s/GiB', 'dest cpu s/GiB', 'base GB/s', 'ratio'],
+    ['image', 'dest mem', 'size', 'ok', 'seconds', 'GB/s', 'on wire', 'wire %', 'src RSS', 'dest RSS', 'dest/img', 'src cpu s/GiB', 'dest cpu s/GiB', 'base GB/s', 'fresh GB/s', 'ratio', 'x fresh'],
     rows,
   );
 }

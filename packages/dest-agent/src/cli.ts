@@ -14,6 +14,7 @@ export function main(argv: string[]): Promise<number> {
           .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to bind' })
           .option('once', { type: 'boolean', default: false, describe: 'exit after the first guest finished, ran for --run-for or failed to arrive' })
           .option('max-memory', { type: 'string', describe: 'refuse guests beyond this much memory in total (default: half of RAM)' })
+          .option('prefault', { type: 'string', describe: 'fault in this much guest memory before listening, for the first guests to arrive (default: none)' })
           .option('run-for', { type: 'string', describe: 'host each arrived guest for this long, then stop it' })
           .option('migrate-to', { type: 'string', describe: 'migrate each arrived guest onward to HOST:PORT' })
           .option('migrate-after', { type: 'string', default: '1s', describe: 'with --migrate-to: this long after arrival' })

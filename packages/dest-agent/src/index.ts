@@ -13,3 +13,4 @@ export { receiveMigration, type IncomingOptions } from './incoming/incoming-migr
 export { IncomingRecord } from './incoming/incoming-record.js';
 export { defaultMaxMemory, listenCommand } from './listen-command.js';
 export { MemoryReservations, type Reservation } from './reservations.js';
+export { PrefaultedMemory } from './prefaulted-memory.js';

@@ -11,6 +11,7 @@ export interface ListenArguments {
   host: string;
   once: boolean;
   maxMemory?: string;
+  prefault?: string;
   runFor?: string;
   report?: string;
   token?: string;
@@ -38,6 +39,8 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
     throw new BadArgumentError(`--port: expected 0..65535, got ${args.port}`);
   }
   const maxMemoryBytes = args.maxMemory === undefined ? defaultMaxMemory() : parseSize(args.maxMemory, 'max-memory');
+  const prefaultBytes = args.prefault === undefined ? 0 : parseSize(args.prefault, 'prefault');
+  if (prefaultBytes > maxMemoryBytes) throw new BadArgumentError(`--prefault: ${args.prefault} is more than --max-memory allows`);
   const runForMs = args.runFor === undefined ? undefined : parseDuration(args.runFor, 'run-for');
   const onward = args.migrateTo === undefined ? undefined : parseHostPort(args.migrateTo);
   const migrateAfterMs = parseDuration(args.migrateAfter, 'migrate-after');
@@ -48,6 +51,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
     log,
     ...(args.token === undefined ? {} : { token: args.token }),
     ...(args.stateDir === undefined ? {} : { stateDir: args.stateDir }),
+    prefaultBytes,
   });
   const address = await agent.listen(args.port, args.host);
   process.stdout.write(`listening ${address.host}:${address.port}\n`);

@@ -1,5 +1,5 @@
 import { BadMessageError, FrameType, MigrationError, OutcomeDecidedError, type Frame, type HelloMessage } from '@livemig/protocol';
-import { GuestError, type Guest, type WorkloadSpec } from '@livemig/guest';
+import { GuestError, type Guest, type SlotAllocator, type WorkloadSpec } from '@livemig/guest';
 import type { VcpuPool } from '../vcpu-pool.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, errorSummary, formatBytes, type FramedSocket, type Logger } from '@livemig/agent-runtime';
 import type { ChannelReceivers } from '../channel-receivers.js';
@@ -24,6 +24,8 @@ export interface IncomingOptions {
   pool: ReceiverPool;
   /** Warm vCPU workers for the guest. */
   vcpuPool: VcpuPool;
+  /** Gives the guest's memory slots (pre-faulted ones when the agent has them). */
+  allocateSlot: SlotAllocator;
   /** Which migration ids were committed or aborted here: written before Committed and before Abort. */
   journal: CommitJournal;
   /** Committed guests waiting for Confirm, shared with the outcome connections and the operator. */
@@ -173,7 +175,7 @@ class IncomingMigration {
     const reservation = reserveMemory(options.reservations, hello.geometry.memoryBytes);
     if (reservation instanceof MigrationError) throw this.refuse(reservation);
     this.reservation = reservation;
-    const image = await openChannels({ pool: options.pool, hello, reservation, idleTimeoutMs: this.idleTimeoutMs });
+    const image = await openChannels({ pool: options.pool, allocateSlot: options.allocateSlot, hello, reservation, idleTimeoutMs: this.idleTimeoutMs });
     this.channels = image.channels;
     this.record.channels = image.channels;
     await sendAccept(conn, hello, reservation, image.channels);

@@ -1,5 +1,5 @@
 import { PageChecksums, RefusedError, encodeAccept, type HelloMessage } from '@livemig/protocol';
-import { Guest, GuestMemory, type WorkloadSpec } from '@livemig/guest';
+import { Guest, GuestMemory, type SlotAllocator, type WorkloadSpec } from '@livemig/guest';
 import type { VcpuPool } from '../vcpu-pool.js';
 import { formatBytes, type FramedSocket } from '@livemig/agent-runtime';
 import { ChannelReceivers } from '../channel-receivers.js';
@@ -28,19 +28,20 @@ export interface IncomingImage {
 
 export interface OpenChannelsOptions {
   pool: ReceiverPool;
+  allocateSlot: SlotAllocator;
   hello: HelloMessage;
   reservation: Reservation;
   idleTimeoutMs: number;
 }
 
 /**
- * Fresh guest memory for the reserved geometry, and one pooled channel thread per data channel the source asked
+ * Guest memory for the reserved geometry (fresh, or pre-faulted slots that fit), and one pooled channel thread per data channel the source asked
  * for, assigned to the reservation (their ports go in Accept).
  * @throws GuestError when the geometry cannot be laid out in memory; the pool's error when a thread fails.
  */
 export async function openChannels(options: OpenChannelsOptions): Promise<IncomingImage> {
   const { geometry } = options.hello;
-  const memory = GuestMemory.create(geometry.memoryBytes, geometry.slotBytes);
+  const memory = GuestMemory.create(geometry.memoryBytes, geometry.slotBytes, options.allocateSlot);
   const checksums = PageChecksums.create(memory.pageCount);
   const channels = await ChannelReceivers.open({
     pool: options.pool,
