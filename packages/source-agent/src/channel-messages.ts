@@ -1,4 +1,5 @@
 import type { SharedMemoryHandles } from '@livemig/guest';
+import type { BatchCounts, CompressMode } from './compression-choice.js';
 
 /** Per-encoding counters as the page batch writer keeps them (pages, and entry bytes on the wire). */
 export interface EncodingStats {
@@ -20,6 +21,10 @@ export interface SenderWorkerData {
   rateLimit?: SharedArrayBuffer;
   /** The destination reads Lz4Run entries (it agreed to CAPABILITY_LZ4_RUNS). */
   lz4Runs: boolean;
+  /** --compress. */
+  compress: CompressMode;
+  /** The destination reads ZstdRun entries (it agreed to CAPABILITY_ZSTD_RUNS). */
+  zstdRuns: boolean;
 }
 
 /**
@@ -40,6 +45,6 @@ export type SenderEvent =
   | { type: 'online' }
   | { type: 'opened'; at: number }
   | { type: 'progress'; round: number; pages: number; bytes: number }
-  | { type: 'round-done'; round: number; pages: number; bytes: number; stats: EncodingStats; deltaHits: number }
+  | { type: 'round-done'; round: number; pages: number; bytes: number; stats: EncodingStats; deltaHits: number; batches: BatchCounts }
   | { type: 'error'; code: string; message: string }
   | { type: 'finished' };

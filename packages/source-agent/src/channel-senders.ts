@@ -2,6 +2,7 @@ import { ChannelThreads, spawnThreads, type ReadyThread } from '@livemig/agent-r
 import type { GuestMemory } from '@livemig/guest';
 import { channelOfPage, localErrorFromCode, type PageChecksums } from '@livemig/protocol';
 import type { EncodingStats, SenderCommand, SenderEvent, SenderWorkerData } from './channel-messages.js';
+import { emptyBatchCounts, type BatchCounts, type CompressMode } from './compression-choice.js';
 
 const SENDER_WORKER_URL = new URL('./channel-sender-worker.js', import.meta.url);
 
@@ -18,6 +19,10 @@ export interface ChannelSendersOptions {
   rateLimit?: SharedArrayBuffer;
   /** Send consecutive pages in Lz4Run entries (the destination agreed to CAPABILITY_LZ4_RUNS). */
   lz4Runs: boolean;
+  /** --compress (CompressionChoice). */
+  compress: CompressMode;
+  /** The destination reads ZstdRun entries (it agreed to CAPABILITY_ZSTD_RUNS). */
+  zstdRuns: boolean;
 }
 
 /** What the main thread knows of one channel, from its worker's reports. */
@@ -44,6 +49,8 @@ interface Channel {
 export class ChannelSenders {
   private readonly threads: ChannelThreads<SenderCommand, SenderEvent>;
   private readonly channels: Channel[];
+  /** Page batches per compression in the last round sent, over every channel. */
+  lastRoundBatches: BatchCounts = emptyBatchCounts();
 
   private constructor(threads: ReadyThread[]) {
     this.channels = threads.map(() => ({ stats: { pages: {}, bytes: {} }, deltaHits: 0, openedAt: 0, bytes: 0, roundPages: 0, roundBytes: 0 }));
@@ -84,6 +91,8 @@ export class ChannelSenders {
         idleTimeoutMs: options.idleTimeoutMs,
         connectTimeoutMs: options.connectTimeoutMs,
         lz4Runs: options.lz4Runs,
+        compress: options.compress,
+        zstdRuns: options.zstdRuns,
         ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
       };
       this.threads.post(index, { type: 'start', data });
@@ -97,6 +106,7 @@ export class ChannelSenders {
   async sendRound(round: number, pages: Uint32Array, final = false): Promise<void> {
     const count = this.channels.length;
     const shares = splitByChannel(pages, count);
+    const batches = emptyBatchCounts();
     await Promise.all(
       this.channels.map(async (channel, index) => {
         this.threads.post(index, { type: 'round', round, pages: shares[index]!, final });
@@ -104,10 +114,12 @@ export class ChannelSenders {
         channel.stats = done.stats;
         channel.deltaHits = done.deltaHits;
         channel.bytes += done.bytes;
+        for (const c of Object.keys(batches) as (keyof BatchCounts)[]) batches[c] += done.batches[c];
         channel.roundPages = 0;
         channel.roundBytes = 0;
       }),
     );
+    this.lastRoundBatches = batches;
   }
 
   /** Wire bytes sent so far, including the round in flight (as of the workers' last progress reports). */

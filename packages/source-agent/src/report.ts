@@ -1,4 +1,5 @@
 import { emptyEncodingCounts, type EncodingName, type MigrationOutcome } from '@livemig/protocol';
+import type { BatchCounts } from './compression-choice.js';
 import type { MigrationParameters } from './outgoing/parameters.js';
 
 export { ENCODING_NAMES } from '@livemig/protocol';
@@ -37,6 +38,8 @@ export interface RoundReport {
   bandwidthBytesPerSec: number;
   /** vCPU throttle in force after this round's auto-converge check (0: none). */
   throttlePercent: number;
+  /** Page batches sent uncompressed (`none`), with lz4 and with zstd in this round: --compress's choice. */
+  batches: BatchCounts;
 }
 
 /** Pages or bytes by encoding, keyed by the protocol's ENCODING_NAMES. */

@@ -9,6 +9,7 @@ import { loadImageFile } from './image-file.js';
 import { requirePolicyName } from './switchover/index.js';
 import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, checkStreams } from './outgoing/index.js';
 import { emptyReport, type MigrationReport } from './report.js';
+import { COMPRESS_MODES, DEFAULT_COMPRESS, isCompressMode } from './compression-choice.js';
 import { formatBytes, parseDuration, parseHostPort, parseRate, parseSize, warmUpConnections, type Logger } from '@livemig/agent-runtime';
 
 export interface RunArguments {
@@ -17,6 +18,7 @@ export interface RunArguments {
   paused: boolean;
   streams: number;
   deltaCache: string;
+  compress: string;
   vcpus: number;
   workload: string;
   seed: number;
@@ -66,6 +68,8 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   const maxBandwidthBytesPerSec = args.maxBandwidth === undefined ? 0 : parseRate(args.maxBandwidth, 'max-bandwidth');
 
   const deltaCacheBytes = parseSize(args.deltaCache, 'delta-cache');
+  const compress = args.compress ?? DEFAULT_COMPRESS;
+  if (!isCompressMode(compress)) throw new BadArgumentError(`--compress: expected one of ${COMPRESS_MODES.join(', ')}, got "${compress}"`);
   checkStreams(args.streams);
   // The channel threads load their code while the image is read and the guest boots.
   const channels = target === undefined ? undefined : ChannelSenders.spawn(args.streams);
@@ -95,6 +99,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     autoConverge: args.autoConverge,
     streams: args.streams,
     deltaCacheBytes,
+    compress,
     ...(args.token === undefined ? {} : { token: args.token }),
     ...(args.outcomeTimeout === undefined ? {} : { outcomeTimeoutMs: parseDuration(args.outcomeTimeout, 'outcome-timeout') }),
     ...(answerTimeoutMs === undefined ? {} : { answerTimeoutMs }),
@@ -179,4 +184,5 @@ export const RUN_DEFAULTS = {
   maxRounds: DEFAULT_MAX_ROUNDS,
   streams: DEFAULT_STREAMS,
   deltaCache: `${DEFAULT_DELTA_CACHE_BYTES / 1024 / 1024}MiB`,
+  compress: DEFAULT_COMPRESS,
 };

@@ -1,6 +1,7 @@
 import { MAX_CHANNELS } from '@livemig/protocol';
 import type { HostPort, Logger } from '@livemig/agent-runtime';
 import type { ChannelSenders } from '../channel-senders.js';
+import type { CompressMode } from '../compression-choice.js';
 import type { RoundReport } from '../report.js';
 import type { PolicyName } from '../switchover/index.js';
 import type { MigrationParameters } from './parameters.js';
@@ -23,6 +24,8 @@ export interface MigrationOptions {
   streams?: number;
   /** Budget for the copies of resent pages that delta encoding works against (0: no delta encoding). */
   deltaCacheBytes?: number;
+  /** How page batches are compressed: auto (chosen per batch from the measured link and cores), none, lz4, zstd. */
+  compress?: CompressMode;
   /** Channel workers spawned ahead (ChannelSenders.spawn(streams)); else they are spawned at the start. */
   channels?: Promise<ChannelSenders>;
   token?: string;

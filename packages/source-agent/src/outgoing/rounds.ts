@@ -56,6 +56,7 @@ export function recordRound(ctx: MigrationContext, round: RoundFigures, message:
     switchoverCostMs: roundTenth(round.switchoverCostMs),
     bandwidthBytesPerSec: Math.round(ctx.stats.wire.rate() * 1000),
     throttlePercent: ctx.autoConverge.throttlePercent,
+    batches: ctx.dataChannels.lastRoundBatches,
   };
   ctx.report.rounds.push(entry);
   ctx.log.info(entry, message);
