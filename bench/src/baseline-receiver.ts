@@ -1,5 +1,5 @@
 /**
- * Baseline receiver: `node baseline-receiver.js BYTES [touched|fresh]`. Listens on 127.0.0.1, port 0, and prints
+ * Baseline receiver: `node baseline-receiver.js BYTES [touched|fresh] [HOST]`. Listens on HOST (default 127.0.0.1), port 0, and prints
  * `listening HOST:PORT`. Accepts one connection and copies every chunk into a preallocated buffer of BYTES
  * (SharedArrayBuffer slots of at most 1 GiB, as guest memory). `touched` (the default) writes every page before
  * listening, so no page fault lands in the timing; `fresh` leaves them untouched, as a destination's new guest
@@ -60,7 +60,7 @@ const server = createServer((socket) => {
     }
   });
 });
-server.listen(0, '127.0.0.1', () => {
+server.listen(0, process.argv[4] ?? '127.0.0.1', () => {
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('no TCP address');
   process.stdout.write(`listening ${address.address}:${address.port}\n`);

@@ -27,9 +27,12 @@ export class NodeChild {
   #timer: NodeJS.Timeout | undefined;
   #poll: NodeJS.Timeout | undefined;
 
-  constructor(name: string, script: string, args: string[], options: { timeoutMs: number; cwd?: string; env?: Record<string, string> }) {
+  /** `wrap`: a command prefix that execs node in the end (e.g. `ip netns exec NAME`), so the pid is still node's. */
+  constructor(name: string, script: string, args: string[], options: { timeoutMs: number; cwd?: string; env?: Record<string, string>; wrap?: string[] }) {
     this.name = name;
-    this.process = spawn(process.execPath, [script, ...args], {
+    const wrap = options.wrap ?? [];
+    const command = [...wrap, process.execPath, script, ...args];
+    this.process = spawn(command[0]!, command.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...options.env },

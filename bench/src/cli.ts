@@ -13,6 +13,7 @@ import { firstTouch, formatFirstTouch } from './first-touch.js';
 import { Scratch } from './image-set.js';
 import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
 import { formatLive, live } from './live.js';
+import { LINKS, formatLinks, links, type LinkName } from './links.js';
 import { LIVE_POLICIES, LIVE_WORKLOADS, selectPolicies, selectWorkloads } from './live-cases.js';
 import type { BenchOutput } from './output.js';
 import { DEST_MEMORIES, formatStopCopy, stopCopy, type DestMemory } from './stop-copy.js';
@@ -27,6 +28,8 @@ benchmarks:
   encode      per-encoding throughput on one core: zero check, zero, same-byte, lz4, raw, delta; decode
   tracking    guest ops/s with dirty logging (and a harvester) against without, per workload
   live        live migration of a running guest between two agents, per workload and switchover policy
+  links       per link (loopback; 10gbit, 1gbit, 100mbit between network namespaces): the raw push and a
+              migration per --compress mode, time and wire bytes (needs root)
   first-touch filling fresh SharedArrayBuffer memory against pre-touched memory and a pre-faulting worker
   confirm     what Confirm adds to the downtime: the destination's wait for it, against a loopback round trip
 
@@ -41,6 +44,7 @@ options:
   --image-file PATH    baseline, stop-copy: also use this image file
   --streams N          stop-copy: passed to source-agent --streams
   --delta-cache SIZE   stop-copy: passed to source-agent --delta-cache
+  --links LIST         links: comma-separated of ${LINKS.map((l) => l.name).join(',')} (default all)
   --dest-memory LIST   stop-copy: fresh,prefault: migrate into fresh destination memory and/or into memory the
                        destination faulted in before (dest-agent --prefault), alternating (default fresh)
   --guest image|idle   stop-copy: migrate the image (--image-file --paused, the default) or an idle guest of
@@ -70,6 +74,7 @@ async function main(argv: string[]): Promise<number> {
       streams: { type: 'string' },
       'delta-cache': { type: 'string' },
       'dest-memory': { type: 'string' },
+      links: { type: 'string' },
       timeout: { type: 'string', default: '600' },
       guest: { type: 'string', default: 'image' },
       seconds: { type: 'string', default: '1' },
@@ -138,6 +143,16 @@ async function main(argv: string[]): Promise<number> {
       const policies = selectPolicies(values.policies);
       const out = await live({ reps, workloads, policies, downtimeLimit: values['downtime-limit'] ?? null, timeoutMs });
       [output, text] = [out as AnyOutput, formatLive(out)];
+      break;
+    }
+    case 'links': {
+      const images = kinds(['mixed']);
+      const size = parseSize(values.size ?? '64MiB', 'size');
+      const names = LINKS.map((l) => l.name) as string[];
+      const list = values.links === undefined ? names : values.links.split(',').map((l) => l.trim());
+      for (const l of list) if (!names.includes(l)) throw new UsageError(`--links: unknown link "${l}" (${names.join(', ')})`);
+      const out = await links({ size, reps, images, links: list as LinkName[], timeoutMs }, values['image-file'], images);
+      [output, text] = [out as AnyOutput, formatLinks(out)];
       break;
     }
     case 'first-touch': {

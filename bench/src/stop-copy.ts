@@ -1,6 +1,6 @@
-import { DEST_AGENT, ROOT, SOURCE_AGENT, firstLine, sourceRunHelp } from './agents.js';
+import { DEST_AGENT, ROOT, SOURCE_AGENT, runAgentPair, sourceRunHelp } from './agents.js';
 import { runBaseline, type BaselineRun } from './baseline.js';
-import { NodeChild, exitsWithin, track } from './child.js';
+import { NodeChild, track } from './child.js';
 import { Scratch, prepareImages, type PreparedImage } from './image-set.js';
 import type { ImageKind } from './images.js';
 import { bytesOrDash, fixed, machine, progress, table, type BenchOutput } from './output.js';
@@ -172,12 +172,9 @@ async function migrateOnce(
       { timeoutMs, cwd: ROOT },
     ),
   );
-  let source: NodeChild | undefined;
-  let error: string | null = null;
-  try {
-    const [, address] = await dest.waitForLine(/^listening (\S+)$/);
+  const { error, source } = await runAgentPair(dest, (address) => {
     const guest = imageMode ? ['--image-file', image.path, '--paused'] : ['--memory', String(image.bytes), '--workload', 'idle'];
-    source = track(
+    return track(
       new NodeChild(
         'source-agent',
         SOURCE_AGENT,
@@ -185,7 +182,7 @@ async function migrateOnce(
           'run',
           ...guest,
           '--migrate-to',
-          address!,
+          address,
           '--migrate-after',
           '0',
           ...(params.streams === null ? [] : ['--streams', String(params.streams)]),
@@ -196,18 +193,7 @@ async function migrateOnce(
         { timeoutMs, cwd: ROOT },
       ),
     );
-    // Each side must end once the other has: a paused guest has nothing left to run after the commit.
-    await Promise.race([source.exited, dest.exited]);
-    await Promise.all([exitsWithin(source, EXIT_GRACE_MS), exitsWithin(dest, EXIT_GRACE_MS)]);
-    await source.succeeded();
-    await dest.succeeded();
-  } catch (e) {
-    error = firstLine(e);
-  } finally {
-    dest.kill();
-    source?.kill();
-    await Promise.allSettled([dest.exited, source?.exited]);
-  }
+  });
   const { src, dst } = await takeReports(sourceReport, destReport);
 
   const timeToCommit = num(src?.timeToCommitMs);
@@ -246,9 +232,6 @@ async function migrateOnce(
     destStatus: str(dst?.status),
   };
 }
-
-/** How long one agent may outlive the other before it counts as hung. */
-const EXIT_GRACE_MS = 30_000;
 
 function summarise(image: PreparedImage, destMemory: DestMemory, runs: StopCopyRun[]): StopCopyResult {
   const ok = runs.filter((r) => r.ms !== null);
