@@ -1,7 +1,6 @@
 import { formatBytes } from '@livemig/agent-runtime';
 import { runBaseline, type BaselineMemory } from './baseline.js';
-import { Scratch, prepareImages } from './image-set.js';
-import type { ImageKind } from './images.js';
+import { Scratch, prepareImages, type BenchImage } from './image-set.js';
 import { fixed, machine, progress, table, type BenchOutput } from './output.js';
 import { median, range, ratio } from './stats.js';
 
@@ -31,7 +30,7 @@ export interface BaselineResult {
 const MEMORIES: readonly BaselineMemory[] = ['touched', 'fresh'];
 
 /** The physical limit: two processes move the image's bytes over loopback TCP with nothing else to do. */
-export async function baseline(params: BaselineParams, imageFile: string | undefined, kinds: ImageKind[]): Promise<BenchOutput<BaselineParams, BaselineResult>> {
+export async function baseline(params: BaselineParams, imageFile: string | undefined, kinds: BenchImage[]): Promise<BenchOutput<BaselineParams, BaselineResult>> {
   const scratch = await Scratch.create();
   try {
     const images = await prepareImages(scratch, kinds, params.size, imageFile);

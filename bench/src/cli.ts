@@ -10,7 +10,7 @@ import { killAll } from './child.js';
 import { confirmBench, formatConfirm } from './confirm.js';
 import { encode, formatEncode } from './encode.js';
 import { firstTouch, formatFirstTouch } from './first-touch.js';
-import { Scratch } from './image-set.js';
+import { REAL_IMAGE, Scratch, type BenchImage } from './image-set.js';
 import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
 import { formatLive, live } from './live.js';
 import { LINKS, formatLinks, links, type LinkName } from './links.js';
@@ -39,8 +39,9 @@ options:
   --size SIZE          image size (default 1GiB; encode: 256MiB per case; tracking: guest memory, 256MiB)
   --reps N             repetitions, medians reported (default 5; live: 3)
   --seconds S          tracking: measured seconds per run (default 1)
-  --images LIST        baseline, stop-copy: comma-separated of ${IMAGE_KINDS.join(',')}
-                       (default: stop-copy all, baseline random; "" for none)
+  --images LIST        baseline, stop-copy, links: comma-separated of ${IMAGE_KINDS.join(',')},${REAL_IMAGE}
+                       (default: stop-copy all but real, baseline random, links mixed; "" for none);
+                       real: memory of running programs dumped with gcore (needs gdb)
   --image-file PATH    baseline, stop-copy: also use this image file
   --streams N          stop-copy: passed to source-agent --streams
   --delta-cache SIZE   stop-copy: passed to source-agent --delta-cache
@@ -93,11 +94,13 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError(`one benchmark at a time, got ${positionals.join(' ')}`);
   const reps = parsePositiveInt(values.reps ?? (name === 'live' ? '3' : '5'), 'reps');
   const timeoutMs = parsePositiveInt(values.timeout, 'timeout') * 1000;
-  const kinds = (fallback: ImageKind[]): ImageKind[] => {
+  const kinds = (fallback: ImageKind[]): BenchImage[] => {
     if (values.images === undefined) return fallback;
     const list = values.images.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    for (const kind of list) if (!isImageKind(kind)) throw new UsageError(`--images: unknown image "${kind}" (${IMAGE_KINDS.join(', ')})`);
-    return list as ImageKind[];
+    for (const kind of list) {
+      if (!isImageKind(kind) && kind !== REAL_IMAGE) throw new UsageError(`--images: unknown image "${kind}" (${[...IMAGE_KINDS, REAL_IMAGE].join(', ')})`);
+    }
+    return list as BenchImage[];
   };
 
   let output: AnyOutput;

@@ -1,8 +1,7 @@
 import { DEST_AGENT, ROOT, SOURCE_AGENT, firstLine, runAgentPair } from './agents.js';
 import { runBaseline, type BaselineNet } from './baseline.js';
 import { NodeChild, track } from './child.js';
-import { Scratch, prepareImages, type PreparedImage } from './image-set.js';
-import type { ImageKind } from './images.js';
+import { Scratch, imageNotes, prepareImages, type BenchImage, type PreparedImage } from './image-set.js';
 import { ADDRESS_B, withLinkNamespaces, type LinkNet } from './link-namespaces.js';
 import { bytesOrDash, fixed, machine, progress, table, type BenchOutput } from './output.js';
 import { num, str, takeReports } from './report-file.js';
@@ -57,7 +56,7 @@ export interface LinkResult {
  * they share the machine's noise), time to commit and bytes on the wire. The namespaces are made and removed
  * by the bench, also when it fails.
  */
-export async function links(params: LinksParams, imageFile: string | undefined, kinds: ImageKind[]): Promise<BenchOutput<LinksParams, LinkResult>> {
+export async function links(params: LinksParams, imageFile: string | undefined, kinds: BenchImage[]): Promise<BenchOutput<LinksParams, LinkResult>> {
   const scratch = await Scratch.create();
   try {
     const images = await prepareImages(scratch, kinds, params.size, imageFile);
@@ -107,6 +106,7 @@ export async function links(params: LinksParams, imageFile: string | undefined, 
       `links: veth pair between network namespaces, tbf on both ends; loopback: 127.0.0.1 without namespaces`,
       'raw push: two processes move the image bytes with no processing into pre-touched memory (bench baseline); migrations: paused image, time to commit',
     ];
+    notes.push(...imageNotes(images));
     return { bench: 'links', machine: machine(), params, results, notes };
   } finally {
     await scratch.dispose();

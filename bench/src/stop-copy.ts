@@ -1,8 +1,7 @@
 import { DEST_AGENT, ROOT, SOURCE_AGENT, runAgentPair, sourceRunHelp } from './agents.js';
 import { runBaseline, type BaselineRun } from './baseline.js';
 import { NodeChild, track } from './child.js';
-import { Scratch, prepareImages, type PreparedImage } from './image-set.js';
-import type { ImageKind } from './images.js';
+import { Scratch, imageNotes, prepareImages, type BenchImage, type PreparedImage } from './image-set.js';
 import { bytesOrDash, fixed, machine, progress, table, type BenchOutput } from './output.js';
 import { num, str, takeReports } from './report-file.js';
 import { median, ratio } from './stats.js';
@@ -102,7 +101,7 @@ async function probeSourceFlags(timeoutMs: number): Promise<SourceFlags> {
   };
 }
 
-export async function stopCopy(params: StopCopyParams, imageFile: string | undefined, kinds: ImageKind[]): Promise<BenchOutput<StopCopyParams, StopCopyResult>> {
+export async function stopCopy(params: StopCopyParams, imageFile: string | undefined, kinds: BenchImage[]): Promise<BenchOutput<StopCopyParams, StopCopyResult>> {
   const notes: string[] = [];
   const flags = await probeSourceFlags(params.timeoutMs);
   const imageMode = flags.imageFile && flags.paused && params.guest === 'image';
@@ -144,6 +143,7 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
     if (results.some((r) => r.runs.some((run) => run.sourceRssFrom === 'proc' || run.destRssFrom === 'proc'))) {
       notes.push('peak RSS missing from an agent report was taken from VmHWM in /proc/PID/status, sampled every 25 ms');
     }
+    notes.push(...imageNotes(images));
     return { bench: 'stop-copy', machine: machine(), params, results, notes };
   } finally {
     await scratch.dispose();
