@@ -100,6 +100,11 @@ export class PageBatchWriter {
   readonly runPageCrcs = new Uint32Array(MAX_RUN_PAGES);
   /** For the pages added from now on; zstd needs a destination that agreed to CAPABILITY_ZSTD_RUNS. */
   compression: PageCompression = 'lz4';
+  /**
+   * Cumulative: bytes of the pages that went to compression (Raw under `none`) and of their entries: what
+   * `compression` changes (zero, same-byte, delta and random pages go alike under each). */
+  compressibleBytesIn = 0;
+  compressibleBytesOut = 0;
 
   constructor(options: PageBatchWriterOptions = {}) {
     const capacity = options.maxPayloadBytes ?? DEFAULT_BATCH_PAYLOAD;
@@ -237,16 +242,15 @@ export class PageBatchWriter {
   #addCompressible(firstIndex: number, pages: Uint8Array, from: number, to: number): PageEncoding | undefined {
     const count = to - from;
     const zstd = this.compression === 'zstd';
+    const start = this.#offset;
+    this.compressibleBytesIn += count * PAGE_SIZE;
     if (count > 1 || zstd) {
       const entry = this.#offset;
       const block = entry + RUN_HEADER_BYTES;
       const input = pages.subarray(from * PAGE_SIZE, to * PAGE_SIZE);
       const blockEnd = block + count * PAGE_SIZE - 1;
-      const length = zstd
-        ? zstdEncodeBlock(input, this.#frame, block, blockEnd)
-        : this.compression === 'lz4'
-          ? lz4.encodeBlock(input, this.#frame, block, blockEnd)
-          : 0;
+      const encode = zstd ? zstdEncodeBlock : this.compression === 'lz4' ? lz4.encodeBlock.bind(lz4) : undefined;
+      const length = encode ? encode(input, this.#frame, block, blockEnd) : 0;
       if (length > 0) {
         const frame = this.#frame;
         frame.writeUInt32BE(firstIndex + from, entry);
@@ -258,6 +262,7 @@ export class PageBatchWriter {
         const encoding = zstd ? PageEncoding.ZstdRun : PageEncoding.Lz4Run;
         this.#count(encoding, count, RUN_HEADER_BYTES + length);
         this.#pageCrc = this.runPageCrcs[to - 1]!;
+        this.compressibleBytesOut += this.#offset - start;
         return encoding;
       }
     }
@@ -266,6 +271,7 @@ export class PageBatchWriter {
       encoding = this.#add(firstIndex + k, pages, k * PAGE_SIZE, false, undefined, 0, zstd ? Content.Incompressible : Content.Compressible);
       this.runPageCrcs[k] = this.#pageCrc;
     }
+    this.compressibleBytesOut += this.#offset - start;
     return encoding;
   }
 
@@ -339,6 +345,10 @@ export class PageBatchWriter {
         frame.writeUInt16BE(length, end);
         end = block + length;
         this.#pageCrc = crc32(whole ? view : src.subarray(at, at + PAGE_SIZE));
+      }
+      if (compressible && content === Content.Unknown && encoding !== PageEncoding.Delta) {
+        this.compressibleBytesIn += PAGE_SIZE;
+        this.compressibleBytesOut += end - entry;
       }
     }
     frame[entry + 4] = encoding;

@@ -153,8 +153,10 @@ describe('compression of runs: none, lz4, zstd', () => {
     const [t0, t1] = textPages(2, 5);
     const pages = [t0!, t1!, new Uint8Array(4096), new Uint8Array(4096).fill(7)];
     const sink = memorySink(4);
-    const { seen, crcs } = roundTrip(0, pages, sink, 'none');
+    const { seen, crcs, writer } = roundTrip(0, pages, sink, 'none');
     expect(seen.map(([, encoding]) => encoding)).toEqual([PageEncoding.Raw, PageEncoding.Raw, PageEncoding.Zero, PageEncoding.SameByte]);
+    // Only the two text pages count as what the compression applied to: two Raw entries.
+    expect([writer.compressibleBytesIn, writer.compressibleBytesOut]).toEqual([2 * 4096, 2 * 4101]);
     pages.forEach((page, k) => expect(sink.page(k)).toEqual(page));
     expect(crcs).toEqual(pages.map((page) => crc32(page)));
   });

@@ -53,15 +53,24 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
   const choice = new CompressionChoice(data.compress, data.zstdRuns);
   writer.compression = choice.next();
   let batchStart = performance.now();
+  let [compressibleIn, compressibleOut] = [0, 0];
   const sendBatch = async (): Promise<void> => {
-    const { compression } = writer;
+    const { compression, compressibleBytesIn, compressibleBytesOut } = writer;
     const pageBytes = writer.pageCount * PAGE_SIZE;
     const frame = writer.takeFrame();
     const sendStart = performance.now();
     await send(frame);
     const now = performance.now();
-    choice.sent({ compression, pageBytes, wireBytes: frame.length, wallMs: now - batchStart, waitMs: now - sendStart });
-    batchStart = now;
+    choice.sent({
+      compression,
+      pageBytes,
+      wireBytes: frame.length,
+      compressibleBytes: compressibleBytesIn - compressibleIn,
+      compressibleWireBytes: compressibleBytesOut - compressibleOut,
+      wallMs: now - batchStart,
+      waitMs: now - sendStart,
+    });
+    [compressibleIn, compressibleOut, batchStart] = [compressibleBytesIn, compressibleBytesOut, now];
     writer.compression = choice.next();
   };
 

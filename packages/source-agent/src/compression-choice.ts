@@ -23,6 +23,13 @@ export interface BatchSample {
   pageBytes: number;
   /** The frame's length. */
   wireBytes: number;
+  /**
+   * Of the pages, those the compression applied to (PageBatchWriter.compressibleBytesIn), and their entries'
+   * bytes: zero, same-byte, delta and random pages cost the same under every compression, so the estimates
+   * leave them out, or a batch of zero pages would make its compression look best.
+   */
+  compressibleBytes: number;
+  compressibleWireBytes: number;
   /** From the batch's first page to its frame handed over: encoding and sending. */
   wallMs: number;
   /** Of that, the time spent waiting to send: the socket draining, or the rate limit. */
@@ -33,6 +40,11 @@ export interface BatchSample {
 const SMOOTHING = 0.25;
 /** Under `auto`, one batch in this many refreshes the estimate of a compression not chosen lately. */
 const EXPLORE_EVERY = 16;
+/**
+ * What the kernel may take before a send waits: Linux's largest TCP send buffer by default (tcp_wmem, 4 MiB).
+ * Until a channel has written more, a batch that did not wait says nothing about the link.
+ */
+const SEND_BUFFER_BYTES = 4 * 1024 * 1024;
 /** A batch that waited at least this share of its time to send was held back by the link. */
 const LINK_BOUND_SHARE = 0.2;
 
@@ -54,7 +66,8 @@ interface Estimate {
  *
  * (the thread encodes the next batch while the kernel sends the last, so the slower of the two sets the pace).
  * The link rate is the channel's wire throughput over batches that waited to send (the link was the
- * bottleneck); a batch that did not wait only shows the link is at least that fast. When the link outruns every
+ * bottleneck); a batch that did not wait, once the send buffers could be full, only shows the link is at least
+ * that fast. Until the link is measured it is taken as slow (fewest bytes first). When the link outruns every
  * compressor, raw (`none`) wins; on a slow link the compressor that leaves fewest bytes does. MECOM (Jin et al.)
  * chose the compressor by page content; this adds the link and the cores, measured, as the content may change.
  *
@@ -69,6 +82,8 @@ export class CompressionChoice {
   #linkRate = 0;
   /** Whether a batch has waited for the link yet (before, the link rate is only a lower bound). */
   #linkBound = false;
+  /** Wire bytes this channel has sent. */
+  #written = 0;
   #batch = 0;
   /** Batches per compression since the last takeCounts(). */
   #counts = emptyBatchCounts();
@@ -117,30 +132,35 @@ export class CompressionChoice {
     const e = this.#estimates.get(c);
     if (!e) return Infinity;
     const encode = 1 / e.encodeRate;
-    return this.#linkRate > 0 ? Math.max(encode, e.wireRatio / this.#linkRate) : encode;
+    // A link not measured yet is taken as slow: the fewest bytes win until it shows it is faster.
+    return this.#linkRate > 0 ? Math.max(encode, e.wireRatio / this.#linkRate) : e.wireRatio;
   }
 
   /** Learns from a batch just sent. */
   sent(sample: BatchSample): void {
     this.#counts[sample.compression] += 1;
     const batch = this.#batch++;
-    if (sample.pageBytes === 0 || sample.wallMs <= 0) return;
-    const ownMs = Math.max(sample.wallMs - sample.waitMs, 0.001);
-    const encodeRate = sample.pageBytes / ownMs;
-    const wireRatio = sample.wireBytes / sample.pageBytes;
-    const old = this.#estimates.get(sample.compression);
-    this.#estimates.set(sample.compression, {
-      encodeRate: old ? blend(old.encodeRate, encodeRate) : encodeRate,
-      wireRatio: old ? blend(old.wireRatio, wireRatio) : wireRatio,
-      sampledAt: batch,
-    });
+    if (sample.wallMs <= 0) return;
+    if (sample.compressibleBytes > 0) {
+      // The batch's own time, all of it counted against the compressible pages: the rest costs alike everywhere.
+      const ownMs = Math.max(sample.wallMs - sample.waitMs, 0.001);
+      const encodeRate = sample.compressibleBytes / ownMs;
+      const wireRatio = sample.compressibleWireBytes / sample.compressibleBytes;
+      const old = this.#estimates.get(sample.compression);
+      this.#estimates.set(sample.compression, {
+        encodeRate: old ? blend(old.encodeRate, encodeRate) : encodeRate,
+        wireRatio: old ? blend(old.wireRatio, wireRatio) : wireRatio,
+        sampledAt: batch,
+      });
+    }
+    this.#written += sample.wireBytes;
     const wireRate = sample.wireBytes / sample.wallMs;
     if (sample.waitMs >= LINK_BOUND_SHARE * sample.wallMs) {
       this.#linkRate = this.#linkBound ? blend(this.#linkRate, wireRate) : wireRate;
       this.#linkBound = true;
-    } else if (wireRate > this.#linkRate) {
-      // Only a lower bound. Once the link has held a batch back, a faster batch that did not wait may just have
-      // filled the kernel's send buffer: it raises the estimate gradually.
+    } else if (this.#written > SEND_BUFFER_BYTES && wireRate > this.#linkRate) {
+      // Only a lower bound, and only once the send buffers could be full: before, a batch that did not wait may
+      // just have gone into them. After a batch that waited, it raises the estimate gradually.
       this.#linkRate = this.#linkBound ? blend(this.#linkRate, wireRate) : wireRate;
     }
   }

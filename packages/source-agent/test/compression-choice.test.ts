@@ -18,7 +18,7 @@ function sample(channel: Channel, compression: 'none' | 'lz4' | 'zstd'): BatchSa
   const wireBytes = Math.round(PAGE_BYTES * channel.wireRatio[compression]);
   const linkMs = wireBytes / channel.linkRate;
   const wallMs = Math.max(encodeMs, linkMs);
-  return { compression, pageBytes: PAGE_BYTES, wireBytes, wallMs, waitMs: wallMs - encodeMs };
+  return { compression, pageBytes: PAGE_BYTES, wireBytes, compressibleBytes: PAGE_BYTES, compressibleWireBytes: wireBytes, wallMs, waitMs: wallMs - encodeMs };
 }
 
 /** Runs `batches` batches through the choice on `channel`; returns how many went each way. */
@@ -40,9 +40,11 @@ describe('CompressionChoice', () => {
     expect(drive(new CompressionChoice('zstd', false), { ...TEXT, linkRate: 1e3 }, 2)).toEqual({ none: 0, lz4: 2, zstd: 0 });
   });
 
-  it('auto: raw when the link outruns every compressor (10 GB/s)', () => {
+  it('auto: zstd until the link is measured, then raw when it outruns every compressor (10 GB/s)', () => {
     const choice = new CompressionChoice('auto', true);
-    drive(choice, { ...TEXT, linkRate: 10e6 }, 64);
+    drive(choice, { ...TEXT, linkRate: 10e6 }, 3);
+    expect(choice.best()).toBe('zstd');
+    drive(choice, { ...TEXT, linkRate: 10e6 }, 256);
     expect(choice.best()).toBe('none');
     const counts = drive(choice, { ...TEXT, linkRate: 10e6 }, 64);
     expect(counts.none).toBeGreaterThanOrEqual(60);
@@ -64,9 +66,19 @@ describe('CompressionChoice', () => {
 
   it('auto: follows the link when it slows down mid-migration', () => {
     const choice = new CompressionChoice('auto', true);
-    drive(choice, { ...TEXT, linkRate: 10e6 }, 64);
+    drive(choice, { ...TEXT, linkRate: 10e6 }, 256);
     expect(choice.best()).toBe('none');
     drive(choice, { ...TEXT, linkRate: 12.5e3 }, 128);
+    expect(choice.best()).toBe('zstd');
+  });
+
+  it('auto: a batch of pages every compression sends alike (zero pages) teaches it nothing about the compressions', () => {
+    const choice = new CompressionChoice('auto', true);
+    drive(choice, { ...TEXT, linkRate: 12.5e3 }, 64);
+    expect(choice.best()).toBe('zstd');
+    for (let i = 0; i < 64; i++) {
+      choice.sent({ compression: 'none', pageBytes: PAGE_BYTES, wireBytes: 64 * 5 * 4, compressibleBytes: 0, compressibleWireBytes: 0, wallMs: 0.05, waitMs: 0 });
+    }
     expect(choice.best()).toBe('zstd');
   });
 
