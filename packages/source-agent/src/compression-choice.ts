@@ -45,7 +45,9 @@ const EXPLORE_EVERY = 16;
  * Until a channel has written more, a batch that did not wait says nothing about the link.
  */
 const SEND_BUFFER_BYTES = 4 * 1024 * 1024;
-/** A batch that waited at least this share of its time to send was held back by the link. */
+/** Batches over which the link's pace is judged. */
+const LINK_WINDOW = 8;
+/** Batches that waited at least this share of their time to send were held back by the link. */
 const LINK_BOUND_SHARE = 0.2;
 
 /** What one compression costs, as measured on this channel's recent batches. */
@@ -65,9 +67,9 @@ interface Estimate {
  *   time per page byte under c = max(1 / encodeRate(c), wireRatio(c) / linkRate)
  *
  * (the thread encodes the next batch while the kernel sends the last, so the slower of the two sets the pace).
- * The link rate is the channel's wire throughput over batches that waited to send (the link was the
- * bottleneck); a batch that did not wait, once the send buffers could be full, only shows the link is at least
- * that fast. Until the link is measured it is taken as slow (fewest bytes first). When the link outruns every
+ * The link rate is the channel's wire throughput over its last 8 batches when they waited to send (the link was
+ * the bottleneck); batches that did not wait, once the send buffers could be full, only show the link is at
+ * least that fast. Until the link is measured it is taken as slow (fewest bytes first). When the link outruns every
  * compressor, raw (`none`) wins; on a slow link the compressor that leaves fewest bytes does. MECOM (Jin et al.)
  * chose the compressor by page content; this adds the link and the cores, measured, as the content may change.
  *
@@ -84,6 +86,8 @@ export class CompressionChoice {
   #linkBound = false;
   /** Wire bytes this channel has sent. */
   #written = 0;
+  /** The last LINK_WINDOW batches. */
+  readonly #window: BatchSample[] = [];
   #batch = 0;
   /** Batches per compression since the last takeCounts(). */
   #counts = emptyBatchCounts();
@@ -154,14 +158,20 @@ export class CompressionChoice {
       });
     }
     this.#written += sample.wireBytes;
-    const wireRate = sample.wireBytes / sample.wallMs;
-    if (sample.waitMs >= LINK_BOUND_SHARE * sample.wallMs) {
-      this.#linkRate = this.#linkBound ? blend(this.#linkRate, wireRate) : wireRate;
+    // The link is judged over the last LINK_WINDOW batches, not one: a send waits in bursts (until the queue
+    // drains), so one batch waits long and the next few do not, and only together do they show the link's pace.
+    this.#window.push(sample);
+    if (this.#window.length > LINK_WINDOW) this.#window.shift();
+    let [wire, wall, wait] = [0, 0, 0];
+    for (const b of this.#window) [wire, wall, wait] = [wire + b.wireBytes, wall + b.wallMs, wait + b.waitMs];
+    const batchRate = sample.wireBytes / sample.wallMs;
+    if (wait >= LINK_BOUND_SHARE * wall) {
+      this.#linkRate = wire / wall;
       this.#linkBound = true;
-    } else if (this.#written > SEND_BUFFER_BYTES && wireRate > this.#linkRate) {
-      // Only a lower bound, and only once the send buffers could be full: before, a batch that did not wait may
-      // just have gone into them. After a batch that waited, it raises the estimate gradually.
-      this.#linkRate = this.#linkBound ? blend(this.#linkRate, wireRate) : wireRate;
+    } else if (this.#written > SEND_BUFFER_BYTES && batchRate > this.#linkRate) {
+      // Only a lower bound, and only once the send buffers could be full: before, batches that did not wait may
+      // just have gone into them. After the link has held batches back, it raises the estimate gradually.
+      this.#linkRate = this.#linkBound ? blend(this.#linkRate, batchRate) : batchRate;
     }
   }
 

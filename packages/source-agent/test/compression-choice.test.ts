@@ -64,6 +64,21 @@ describe('CompressionChoice', () => {
     expect(counts.zstd).toBeGreaterThanOrEqual(56);
   });
 
+  it('auto: zstd at 100 Mbit/s also when sends wait in bursts (one batch waits for the queue to drain, the next ones do not)', () => {
+    const choice = new CompressionChoice('auto', true);
+    const channel = { ...TEXT, linkRate: 12.5e3 };
+    let backlogMs = 0;
+    for (let i = 0; i < 256; i++) {
+      const { compression, pageBytes, wireBytes, compressibleBytes, compressibleWireBytes, waitMs, wallMs } = sample(channel, choice.next());
+      const encodeMs = wallMs - waitMs;
+      backlogMs += wireBytes / channel.linkRate - encodeMs;
+      const wait = i % 4 === 3 ? Math.max(backlogMs, 0) : 0;
+      if (i % 4 === 3) backlogMs = 0;
+      choice.sent({ compression, pageBytes, wireBytes, compressibleBytes, compressibleWireBytes, wallMs: encodeMs + wait, waitMs: wait });
+    }
+    expect(choice.best()).toBe('zstd');
+  });
+
   it('auto: follows the link when it slows down mid-migration', () => {
     const choice = new CompressionChoice('auto', true);
     drive(choice, { ...TEXT, linkRate: 10e6 }, 256);
