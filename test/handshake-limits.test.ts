@@ -6,6 +6,7 @@ import {
   CAPABILITY_CHANNELS,
   CAPABILITY_LZ4_RUNS,
   CAPABILITY_PAGES,
+  CAPABILITY_ZSTD_RUNS,
   FrameDecoder,
   FrameType,
   PAGE_SIZE,
@@ -62,9 +63,9 @@ describe('handshake limits', () => {
     expect(agent.reservations.freeBytes).toBe(agent.reservations.limitBytes);
   });
 
-  it('agrees to Lz4Run entries only when the source offers them', async () => {
+  it('agrees to Lz4Run and ZstdRun entries only when the source offers them', async () => {
     const offered = await answerTo(1);
-    expect(offered.type === FrameType.Accept && offered.message.capabilities).toEqual([CAPABILITY_PAGES, CAPABILITY_CHANNELS, CAPABILITY_LZ4_RUNS]);
+    expect(offered.type === FrameType.Accept && offered.message.capabilities).toEqual([CAPABILITY_PAGES, CAPABILITY_CHANNELS, CAPABILITY_LZ4_RUNS, CAPABILITY_ZSTD_RUNS]);
     const notOffered = await answerTo(1, [CAPABILITY_PAGES, CAPABILITY_CHANNELS]);
     expect(notOffered.type === FrameType.Accept && notOffered.message.capabilities).toEqual([CAPABILITY_PAGES, CAPABILITY_CHANNELS]);
   });

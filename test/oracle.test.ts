@@ -28,6 +28,7 @@ describe('deterministic oracle: a migration in mid-run changes nothing', () => {
       expect(finalDigestOf(destDone.stdout)).toBe(expected);
       expect(received.receivedDigest).toBe(report.sourceDigest);
       expect(received.finalDigest).toBe(expected);
+      expect(received.cpuMs).toBeGreaterThan(0);
     });
   }
 
@@ -92,9 +93,10 @@ describe('deterministic oracle: a migration in mid-run changes nothing', () => {
     expect(report.sourceDowntimeMs).toBeGreaterThan(0);
     expect(report.sourceDowntimeMs).toBeLessThanOrEqual(report.downtimeMs);
     expect(report.parameters).toMatchObject({ policy: 'downtime', downtimeLimitMs: 300, maxBandwidthBytesPerSec: 0, autoConverge: false });
-    expect(Object.keys(report.pagesSent).sort()).toEqual(['delta', 'lz4', 'raw', 'sameByte', 'zero']);
-    expect(Object.keys(report.bytesByEncoding).sort()).toEqual(['delta', 'lz4', 'raw', 'sameByte', 'zero']);
+    expect(Object.keys(report.pagesSent).sort()).toEqual(['delta', 'lz4', 'raw', 'sameByte', 'zero', 'zstd']);
+    expect(Object.keys(report.bytesByEncoding).sort()).toEqual(['delta', 'lz4', 'raw', 'sameByte', 'zero', 'zstd']);
     expect(report.timeToCommitMs).toBeGreaterThan(0);
     expect(report.peakRssBytes).toBeGreaterThan(0);
+    expect(report.cpuMs).toBeGreaterThan(0);
   });
 });

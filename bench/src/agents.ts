@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { NodeChild, track } from './child.js';
+import { NodeChild, exitsWithin, track } from './child.js';
 
 /** The repository root: the agents run from here. */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -16,4 +16,32 @@ export async function sourceRunHelp(timeoutMs: number): Promise<string> {
 /** The first line of an error's message (child-process errors carry their stderr after it). */
 export function firstLine(error: unknown): string {
   return error instanceof Error ? error.message.split('\n')[0]! : String(error);
+}
+
+/** How long one agent may outlive the other before it counts as hung. */
+const EXIT_GRACE_MS = 30_000;
+
+/**
+ * One migration between a started destination agent and the source agent `startSource` starts once the
+ * destination prints its address. Each side must end once the other has (a paused guest has nothing left to run
+ * after the commit); both are killed at the end however it went. Returns the first failure's first line.
+ */
+export async function runAgentPair(dest: NodeChild, startSource: (address: string) => NodeChild): Promise<{ error: string | null; source: NodeChild | undefined }> {
+  let source: NodeChild | undefined;
+  let error: string | null = null;
+  try {
+    const [, address] = await dest.waitForLine(/^listening (\S+)$/);
+    source = startSource(address!);
+    await Promise.race([source.exited, dest.exited]);
+    await Promise.all([exitsWithin(source, EXIT_GRACE_MS), exitsWithin(dest, EXIT_GRACE_MS)]);
+    await source.succeeded();
+    await dest.succeeded();
+  } catch (e) {
+    error = firstLine(e);
+  } finally {
+    dest.kill();
+    source?.kill();
+    await Promise.allSettled([dest.exited, source?.exited]);
+  }
+  return { error, source };
 }

@@ -5,6 +5,16 @@ import { gbPerSecond } from './units.js';
 const RECEIVER = fileURLToPath(new URL('./baseline-receiver.js', import.meta.url));
 const SENDER = fileURLToPath(new URL('./baseline-sender.js', import.meta.url));
 
+/** The receiver's buffer: written before the transfer, or never touched. */
+export type BaselineMemory = 'touched' | 'fresh';
+
+/** Where the two processes run when not both on loopback: command prefixes (network namespaces), the receiver's address. */
+export interface BaselineNet {
+  host: string;
+  receiverWrap: string[];
+  senderWrap: string[];
+}
+
 export interface BaselineRun {
   bytes: number;
   /** Receiver's accepted connection to its last byte. */
@@ -15,13 +25,23 @@ export interface BaselineRun {
 /**
  * One baseline transfer: a receiver process and a sender process push the image file's bytes over loopback
  * TCP with no processing. The sender has loaded the file before it connects; the receiver times the transfer.
+ * `memory`: the receiver's buffer pre-touched (no page faults in the timing) or fresh (as a destination's new
+ * guest memory: every page faults on its first write).
  */
-export async function runBaseline(imagePath: string, bytes: number, timeoutMs: number): Promise<BaselineRun> {
-  const receiver = track(new NodeChild('baseline receiver', RECEIVER, [String(bytes)], { timeoutMs }));
+export async function runBaseline(
+  imagePath: string,
+  bytes: number,
+  timeoutMs: number,
+  memory: BaselineMemory = 'touched',
+  net?: BaselineNet,
+): Promise<BaselineRun> {
+  const receiver = track(
+    new NodeChild('baseline receiver', RECEIVER, [String(bytes), memory, ...(net ? [net.host] : [])], { timeoutMs, ...(net ? { wrap: net.receiverWrap } : {}) }),
+  );
   let sender: NodeChild | undefined;
   try {
     const [, address] = await receiver.waitForLine(/^listening (\S+)$/);
-    sender = track(new NodeChild('baseline sender', SENDER, [address!, imagePath], { timeoutMs }));
+    sender = track(new NodeChild('baseline sender', SENDER, [address!, imagePath], { timeoutMs, ...(net ? { wrap: net.senderWrap } : {}) }));
     const [line] = await receiver.waitForLine(/^\{.*\}$/);
     const result = JSON.parse(line) as { bytes: number; ms: number };
     await Promise.all([receiver.succeeded(), sender.succeeded()]);

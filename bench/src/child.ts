@@ -27,15 +27,11 @@ export class NodeChild {
   #timer: NodeJS.Timeout | undefined;
   #poll: NodeJS.Timeout | undefined;
 
-  constructor(
-    name: string,
-    script: string,
-    args: string[],
-    /** `wrap`: a command that runs node, e.g. ['ip', 'netns', 'exec', 'NAME'] (it must exec, keeping the pid). */
-    options: { timeoutMs: number; cwd?: string; env?: Record<string, string>; wrap?: string[] },
-  ) {
+  /** `wrap`: a command prefix that execs node in the end (e.g. `ip netns exec NAME`), so the pid is still node's. */
+  constructor(name: string, script: string, args: string[], options: { timeoutMs: number; cwd?: string; env?: Record<string, string>; wrap?: string[] }) {
     this.name = name;
-    const command = [...(options.wrap ?? []), process.execPath, script, ...args];
+    const wrap = options.wrap ?? [];
+    const command = [...wrap, process.execPath, script, ...args];
     this.process = spawn(command[0]!, command.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),

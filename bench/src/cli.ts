@@ -12,17 +12,19 @@ import { baseline, formatBaseline } from './baseline-bench.js';
 import { killAll } from './child.js';
 import { confirmBench, formatConfirm } from './confirm.js';
 import { encode, formatEncode } from './encode.js';
-import { Scratch } from './image-set.js';
+import { firstTouch, formatFirstTouch } from './first-touch.js';
+import { REAL_IMAGE, Scratch, type BenchImage } from './image-set.js';
 import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
 import { formatLive, live } from './live.js';
 import { formatPostcopy, postcopyBench } from './postcopy.js';
 import { formatPrepaging, prepaging } from './prepaging.js';
+import { LINKS, formatLinks, links, type LinkName } from './links.js';
 import { LIVE_POLICIES, LIVE_WORKLOADS, selectPolicies, selectWorkloads } from './live-cases.js';
 import { progress, type BenchOutput } from './output.js';
 import { benchFigures } from './charts/figures.js';
 import { writeCharts } from './charts/write-charts.js';
 import { formatSoftPages, softPages } from './soft-pages.js';
-import { formatStopCopy, stopCopy } from './stop-copy.js';
+import { DEST_MEMORIES, formatStopCopy, stopCopy, type DestMemory } from './stop-copy.js';
 import { formatTracking, tracking, TRACKING_WORKLOADS } from './tracking.js';
 import { UsageError, parsePositiveInt } from './units.js';
 import { WS_SIZES, formatWorkingSet, workingSetBench } from './working-set.js';
@@ -40,6 +42,9 @@ benchmarks:
   prepaging   post-copy push orders (bubble, forward, linear) on a real guest over a SIMULATED wire: faults
   postcopy    post-copy (each push order) and hybrid through the real agents: downtime, faults, blocktime
   live        live migration of a running guest between two agents, per workload and switchover policy
+  links       per link (loopback; 10gbit, 1gbit, 100mbit between network namespaces): the raw push and a
+              migration per --compress mode, time and wire bytes (needs root)
+  first-touch filling fresh SharedArrayBuffer memory against pre-touched memory and a pre-faulting worker
   confirm     what Confirm adds to the downtime: the destination's wait for it, against a loopback round trip
   working-set plain pre-copy against Zaw and Thein's working-set framework over a tbf-shaped netns link (root)
   soft-pages  SonicMigration's experiment: a fileserver guest with a full page cache, user-land memory varied,
@@ -53,12 +58,16 @@ options:
   --size SIZE          image size (default 1GiB; encode: 256MiB per case; tracking: guest memory, 256MiB)
   --reps N             repetitions, medians reported (default 5; live: 3; access: 12 pairs each)
   --seconds S          tracking, barrier: measured seconds per run (default 1)
-  --images LIST        baseline, stop-copy: comma-separated of ${IMAGE_KINDS.join(',')}
-                       (default: stop-copy all, baseline random; "" for none)
+  --images LIST        baseline, stop-copy, links: comma-separated of ${IMAGE_KINDS.join(',')},${REAL_IMAGE}
+                       (default: stop-copy all but real, baseline random, links mixed; "" for none);
+                       real: memory of running programs dumped with gcore (needs gdb)
   --image-file PATH    baseline, stop-copy: also use this image file
   --streams N          stop-copy: passed to source-agent --streams
   --delta-cache SIZE   stop-copy: passed to source-agent --delta-cache
   --tls                stop-copy: also migrate each image over TLS (PSK), alternating with plain in each rep
+  --links LIST         links: comma-separated of ${LINKS.map((l) => l.name).join(',')} (default all)
+  --dest-memory LIST   stop-copy: fresh,prefault: migrate into fresh destination memory and/or into memory the
+                       destination faulted in before (dest-agent --prefault), alternating (default fresh)
   --guest image|idle   stop-copy: migrate the image (--image-file --paused, the default) or an idle guest of
                        the same size (--memory --workload idle, for agents without image support)
   --timeout SECONDS    stop-copy, baseline, live: kill a child process after this long (default 600)
@@ -98,6 +107,8 @@ async function main(argv: string[]): Promise<number> {
       'image-file': { type: 'string' },
       streams: { type: 'string' },
       'delta-cache': { type: 'string' },
+      'dest-memory': { type: 'string' },
+      links: { type: 'string' },
       timeout: { type: 'string', default: '600' },
       guest: { type: 'string', default: 'image' },
       tls: { type: 'boolean', default: false },
@@ -126,11 +137,13 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError(`one benchmark at a time, got ${positionals.join(' ')}`);
   const reps = parsePositiveInt(values.reps ?? (name === 'live' || name === 'working-set' ? '3' : name === 'soft-pages' ? '1' : '5'), 'reps');
   const timeoutMs = parsePositiveInt(values.timeout, 'timeout') * 1000;
-  const kinds = (fallback: ImageKind[]): ImageKind[] => {
+  const kinds = (fallback: ImageKind[]): BenchImage[] => {
     if (values.images === undefined) return fallback;
     const list = values.images.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    for (const kind of list) if (!isImageKind(kind)) throw new UsageError(`--images: unknown image "${kind}" (${IMAGE_KINDS.join(', ')})`);
-    return list as ImageKind[];
+    for (const kind of list) {
+      if (!isImageKind(kind) && kind !== REAL_IMAGE) throw new UsageError(`--images: unknown image "${kind}" (${[...IMAGE_KINDS, REAL_IMAGE].join(', ')})`);
+    }
+    return list as BenchImage[];
   };
 
   let output: AnyOutput;
@@ -150,7 +163,9 @@ async function main(argv: string[]): Promise<number> {
       const deltaCache = values['delta-cache'] ?? null;
       const guest = values.guest;
       if (guest !== 'image' && guest !== 'idle') throw new UsageError(`--guest: expected image or idle, got "${guest}"`);
-      const out = await stopCopy({ size, reps, images, streams, deltaCache, guest, tls: values.tls, timeoutMs }, values['image-file'], images);
+      const destMemory = (values['dest-memory'] ?? 'fresh').split(',').map((m) => m.trim());
+      for (const m of destMemory) if (!(DEST_MEMORIES as readonly string[]).includes(m)) throw new UsageError(`--dest-memory: unknown "${m}" (${DEST_MEMORIES.join(', ')})`);
+      const out = await stopCopy({ size, reps, images, streams, deltaCache, guest, destMemory: destMemory as DestMemory[], tls: values.tls, timeoutMs }, values['image-file'], images);
       [output, text] = [out as AnyOutput, formatStopCopy(out)];
       break;
     }
@@ -199,6 +214,22 @@ async function main(argv: string[]): Promise<number> {
       const policies = selectPolicies(values.policies);
       const out = await live({ reps, workloads, policies, downtimeLimit: values['downtime-limit'] ?? null, timeoutMs });
       [output, text] = [out as AnyOutput, formatLive(out)];
+      break;
+    }
+    case 'links': {
+      const images = kinds(['mixed']);
+      const size = parseSize(values.size ?? '64MiB', 'size');
+      const names = LINKS.map((l) => l.name) as string[];
+      const list = values.links === undefined ? names : values.links.split(',').map((l) => l.trim());
+      for (const l of list) if (!names.includes(l)) throw new UsageError(`--links: unknown link "${l}" (${names.join(', ')})`);
+      const out = await links({ size, reps, images, links: list as LinkName[], timeoutMs }, values['image-file'], images);
+      [output, text] = [out as AnyOutput, formatLinks(out)];
+      break;
+    }
+    case 'first-touch': {
+      const size = parseSize(values.size ?? '1GiB', 'size');
+      const out = await firstTouch({ size, reps, timeoutMs });
+      [output, text] = [out as AnyOutput, formatFirstTouch(out)];
       break;
     }
     case 'confirm': {
@@ -253,7 +284,7 @@ async function main(argv: string[]): Promise<number> {
   if (values.json) {
     process.stdout.write(json);
   } else {
-    process.stdout.write(`${output.bench}: ${output.machine.cpus} x ${output.machine.model}, node ${output.machine.node}\n\n${text}\n`);
+    process.stdout.write(`${output.bench}: ${output.machine.cpus} x ${output.machine.model}, node ${output.machine.node}, load ${output.machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}\n\n${text}\n`);
     for (const note of output.notes) process.stdout.write(`\nnote: ${note}`);
     process.stdout.write(output.notes.length > 0 ? '\n' : '');
   }

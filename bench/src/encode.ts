@@ -8,6 +8,7 @@ import {
   MAX_RUN_PAGES,
   PAGE_SIZE,
   PageBatchWriter,
+  type PageCompression,
   crc32,
   isZeroPage,
   pageEncodingName,
@@ -157,9 +158,13 @@ function encodeAll(pages: SharedPages, add: AddPage): Encoded {
   return { frames, encodings };
 }
 
-/** As the source's channel threads send consecutive pages: runs of MAX_RUN_PAGES (16) through `addRun`. */
-function encodeInRuns(pages: SharedPages): Encoded {
+/**
+ * As the source's channel threads send consecutive pages: runs of MAX_RUN_PAGES (16) through `addRun`, under
+ * `compression` (--compress lz4 by default; zstd and none as the other modes send them).
+ */
+const encodeInRuns = (compression: PageCompression = 'lz4') => (pages: SharedPages): Encoded => {
   const writer = new PageBatchWriter();
+  writer.compression = compression;
   const frames: Buffer[] = [];
   for (let first = 0; first < pages.count; first += MAX_RUN_PAGES) {
     const count = Math.min(MAX_RUN_PAGES, pages.count - first);
@@ -173,7 +178,7 @@ function encodeInRuns(pages: SharedPages): Encoded {
   if (writer.pageCount > 0) frames.push(writer.takeFrame());
   const encodings = Object.fromEntries(Object.entries(writer.stats.pages).filter(([, n]) => n > 0));
   return { frames, encodings };
-}
+};
 
 function decodeAll(frames: Buffer[], target: SharedPages): void {
   const sink = { pageCount: target.count, page: (index: number) => target.page(index) };
@@ -281,7 +286,10 @@ export function encode(params: EncodeParams): BenchOutput<EncodeParams, EncodeRe
   const text = new SharedPages(size);
   fillPages(text, 'text');
   report(encodeDecode('lz4', 'text', text, reps, onePageAtATime(plainAdd)));
-  report(encodeDecode(`lz4 runs of ${MAX_RUN_PAGES} pages`, 'text', text, reps, encodeInRuns));
+  report(encodeDecode(`lz4 runs of ${MAX_RUN_PAGES} pages`, 'text', text, reps, encodeInRuns('lz4')));
+  // The same pages as --compress zstd and none send them: zstd against lz4 on the same bytes.
+  report(encodeDecode(`zstd runs of ${MAX_RUN_PAGES} pages`, 'text', text, reps, encodeInRuns('zstd')));
+  report(encodeDecode(`no compression, runs of ${MAX_RUN_PAGES} pages`, 'text', text, reps, encodeInRuns('none')));
 
   // Delta pages: each text page rewritten in a few places, encoded against its previous version.
   const rewritten = new SharedPages(size);

@@ -6,12 +6,19 @@ import { performance } from 'node:perf_hooks';
 import { formatBytes } from '@livemig/agent-runtime';
 import { writeImage, type ImageKind } from './images.js';
 import { progress } from './output.js';
+import { writeRealImage, type PageFractions } from './real-image.js';
+
+/** The image of real programs' memory (real-image.ts): asked for by name, never among the defaults. */
+export const REAL_IMAGE = 'real';
+export type BenchImage = ImageKind | typeof REAL_IMAGE;
 
 export interface PreparedImage {
   /** `zero`, `random`, `text`, `mixed`, or `file:NAME` for --image-file. */
   name: string;
   path: string;
   bytes: number;
+  /** For the `real` image: its pages by the encoding the source gives them alone. */
+  fractions?: PageFractions;
 }
 
 const live = new Set<Scratch>();
@@ -43,11 +50,21 @@ export class Scratch {
 }
 
 /** Generates each kind of image at `size` into the scratch directory, plus the user's --image-file if given. */
-export async function prepareImages(scratch: Scratch, kinds: ImageKind[], size: number, imageFile?: string): Promise<PreparedImage[]> {
+export async function prepareImages(scratch: Scratch, kinds: BenchImage[], size: number, imageFile?: string): Promise<PreparedImage[]> {
   const images: PreparedImage[] = [];
   for (const kind of kinds) {
     const path = scratch.file(`${kind}.img`);
     const start = performance.now();
+    if (kind === REAL_IMAGE) {
+      const real = await writeRealImage(path, size, scratch.dir);
+      const f = real.fractions;
+      progress(
+        `made real image: ${formatBytes(size)} from ${Object.entries(real.sources).map(([n, b]) => `${n} ${formatBytes(b)}`).join(', ')} in ${((performance.now() - start) / 1000).toFixed(1)} s; ` +
+          `zero ${(100 * f.zero).toFixed(1)} %, same-byte ${(100 * f.sameByte).toFixed(1)} %, compressible ${(100 * f.compressible).toFixed(1)} %, random ${(100 * f.random).toFixed(1)} %`,
+      );
+      images.push({ name: kind, path, bytes: size, fractions: f });
+      continue;
+    }
     await writeImage(path, kind, size);
     progress(`generated ${kind} image: ${formatBytes(size)} in ${((performance.now() - start) / 1000).toFixed(1)} s`);
     images.push({ name: kind, path, bytes: size });
@@ -58,4 +75,13 @@ export async function prepareImages(scratch: Scratch, kinds: ImageKind[], size: 
     images.push({ name: `file:${basename(path)}`, path, bytes });
   }
   return images;
+}
+
+/** A note per image that has page fractions (the `real` one): what the results were measured on. */
+export function imageNotes(images: PreparedImage[]): string[] {
+  return images.flatMap(({ name, fractions: f }) =>
+    f === undefined
+      ? []
+      : [`${name} image pages, as the source encodes them alone: zero ${(100 * f.zero).toFixed(1)} %, same-byte ${(100 * f.sameByte).toFixed(1)} %, lz4-compressible ${(100 * f.compressible).toFixed(1)} %, raw (random) ${(100 * f.random).toFixed(1)} %`],
+  );
 }

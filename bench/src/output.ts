@@ -1,4 +1,4 @@
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { formatBytes } from '@livemig/agent-runtime';
 
 export interface Machine {
@@ -6,11 +6,13 @@ export interface Machine {
   model: string;
   node: string;
   totalmem: number;
+  /** 1, 5 and 15 minute load averages when the benchmark ended: how loaded the shared machine was. */
+  loadAverage: number[];
 }
 
 export function machine(): Machine {
   const list = cpus();
-  return { cpus: list.length, model: list[0]?.model.trim() ?? 'unknown', node: process.version, totalmem: totalmem() };
+  return { cpus: list.length, model: list[0]?.model.trim() ?? 'unknown', node: process.version, totalmem: totalmem(), loadAverage: loadavg() };
 }
 
 /** What every benchmark prints with --json: one object on stdout. */

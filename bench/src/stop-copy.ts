@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { DEST_AGENT, ROOT, SOURCE_AGENT, firstLine, sourceRunHelp } from './agents.js';
-import { runBaseline } from './baseline.js';
-import { NodeChild, exitsWithin, track } from './child.js';
-import { Scratch, prepareImages, type PreparedImage } from './image-set.js';
-import type { ImageKind } from './images.js';
+import { DEST_AGENT, ROOT, SOURCE_AGENT, runAgentPair, sourceRunHelp } from './agents.js';
+import { runBaseline, type BaselineRun } from './baseline.js';
+import { NodeChild, track } from './child.js';
+import { Scratch, imageNotes, prepareImages, type BenchImage, type PreparedImage } from './image-set.js';
 import { bytesOrDash, fixed, machine, progress, table, type BenchOutput } from './output.js';
 import { num, str, takeReports } from './report-file.js';
 import { median, ratio } from './stats.js';
@@ -19,20 +18,28 @@ export interface StopCopyParams {
   deltaCache: string | null;
   /** `image`: --image-file IMG --paused; `idle`: --memory SIZE --workload idle (agents without image support). */
   guest: 'image' | 'idle';
+  /** The destination's guest memory, one migration each per repetition: fresh, or faulted in before (`--prefault`). */
+  destMemory: DestMemory[];
   /** Also migrate each image over TLS (PSK), alternating with the plain migration in every repetition. */
   tls: boolean;
   timeoutMs: number;
 }
+
+export const DEST_MEMORIES = ['fresh', 'prefault'] as const;
+export type DestMemory = (typeof DEST_MEMORIES)[number];
 
 /** Where a peak RSS came from: the agent's own report, or VmHWM sampled from /proc while it ran. */
 type RssFrom = 'report' | 'proc' | null;
 
 export interface StopCopyRun {
   rep: number;
+  destMemory: DestMemory;
   /** Whether this migration ran over TLS (PSK, TLS_AES_128_GCM_SHA256). */
   tls: boolean;
+  /** The raw push into pre-touched memory, and into fresh memory, in the same repetition. */
   baselineMs: number;
   baselineGbps: number;
+  baselineFreshGbps: number;
   status: string;
   error: string | null;
   /** Migration start to commit (the source report's timeToCommitMs, or totalTimeMs where that is missing). */
@@ -40,8 +47,9 @@ export interface StopCopyRun {
   timeField: 'timeToCommitMs' | 'totalTimeMs' | null;
   totalTimeMs: number | null;
   gbps: number | null;
-  /** Migration GB/s over the baseline GB/s of the same repetition. */
+  /** Migration GB/s over the baseline GB/s (pre-touched, and fresh) of the same repetition. */
   ratio: number | null;
+  ratioFresh: number | null;
   bytesOnWire: number | null;
   reportedImageBytes: number | null;
   memoryBytes: number | null;
@@ -51,11 +59,15 @@ export interface StopCopyRun {
   sourceRssFrom: RssFrom;
   destPeakRssBytes: number | null;
   destRssFrom: RssFrom;
+  /** The agents' own cpuMs (their whole process over the migration); null when the report has none. */
+  sourceCpuMs: number | null;
+  destCpuMs: number | null;
   destStatus: string | null;
 }
 
 export interface StopCopyResult {
   image: string;
+  destMemory: DestMemory;
   imageBytes: number;
   reps: number;
   completed: number;
@@ -67,8 +79,13 @@ export interface StopCopyResult {
   sourcePeakRssBytes: number | null;
   destPeakRssBytes: number | null;
   destRssPerImage: number | null;
+  /** CPU-seconds per GiB of image on each side (medians). */
+  sourceCpuSecPerGiB: number | null;
+  destCpuSecPerGiB: number | null;
   baselineGbps: number | null;
+  baselineFreshGbps: number | null;
   ratio: number | null;
+  ratioFresh: number | null;
   runs: StopCopyRun[];
 }
 
@@ -90,7 +107,7 @@ async function probeSourceFlags(timeoutMs: number): Promise<SourceFlags> {
   };
 }
 
-export async function stopCopy(params: StopCopyParams, imageFile: string | undefined, kinds: ImageKind[]): Promise<BenchOutput<StopCopyParams, StopCopyResult>> {
+export async function stopCopy(params: StopCopyParams, imageFile: string | undefined, kinds: BenchImage[]): Promise<BenchOutput<StopCopyParams, StopCopyResult>> {
   const notes: string[] = [];
   const flags = await probeSourceFlags(params.timeoutMs);
   const imageMode = flags.imageFile && flags.paused && params.guest === 'image';
@@ -113,25 +130,30 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
     for (const image of images) {
       const runs: StopCopyRun[] = [];
       for (let rep = 1; rep <= params.reps; rep++) {
-        const baseline = await runBaseline(image.path, image.bytes, params.timeoutMs);
+        const baseline = await runBaseline(image.path, image.bytes, params.timeoutMs, 'touched');
+        const fresh = await runBaseline(image.path, image.bytes, params.timeoutMs, 'fresh');
         // With --tls, plain and TLS alternate which goes first, so that neither always meets a warmer machine.
         const order = tlsArgs === undefined ? [undefined] : rep % 2 === 1 ? [undefined, tlsArgs] : [tlsArgs, undefined];
-        for (const tls of order) {
-          const run = await migrateOnce(image, rep, baseline, params, imageMode, scratch, tls);
-          progress(
-            `${image.name}${run.tls ? ' over TLS' : ''} rep ${rep}/${params.reps}: baseline ${baseline.gbps.toFixed(2)} GB/s, migration ${run.status}` +
-              (run.ms === null ? '' : ` ${(run.ms / 1000).toFixed(3)} s, ${fixed(run.gbps, 2)} GB/s, ratio ${fixed(run.ratio, 2)}`) +
-              (run.error ? ` (${run.error})` : ''),
-          );
-          runs.push(run);
+        for (const destMemory of params.destMemory) {
+          for (const tls of order) {
+            const run = await migrateOnce(image, rep, { baseline, fresh, destMemory }, params, imageMode, scratch, tls);
+            progress(
+              `${image.name}${run.tls ? ' over TLS' : ''} rep ${rep}/${params.reps}: baseline ${baseline.gbps.toFixed(2)} GB/s (fresh ${fresh.gbps.toFixed(2)}), migration into ${destMemory} memory ${run.status}` +
+                (run.ms === null ? '' : ` ${(run.ms / 1000).toFixed(3)} s, ${fixed(run.gbps, 2)} GB/s, ratio ${fixed(run.ratio, 2)}`) +
+                (run.error ? ` (${run.error})` : ''),
+            );
+            runs.push(run);
+          }
         }
       }
-      results.push(summarise(image, runs.filter((run) => !run.tls)));
-      if (tlsArgs !== undefined) {
-        const overTls = summarise(image, runs.filter((run) => run.tls));
-        results.push({ ...overTls, image: `${image.name}+tls` });
-        const plain = results[results.length - 2]!;
-        notes.push(`${image.name}: TLS/plain median GB/s ${fixed(ratio(overTls.gbps, plain.gbps), 3)} (same run, alternating)`);
+      for (const destMemory of params.destMemory) {
+        const plain = summarise(image, destMemory, runs.filter((run) => run.destMemory === destMemory && !run.tls));
+        results.push(plain);
+        if (tlsArgs !== undefined) {
+          const overTls = summarise(image, destMemory, runs.filter((run) => run.destMemory === destMemory && run.tls));
+          results.push({ ...overTls, image: `${image.name}+tls` });
+          notes.push(`${image.name} (${destMemory} memory): TLS/plain median GB/s ${fixed(ratio(overTls.gbps, plain.gbps), 3)} (same run, alternating)`);
+        }
       }
     }
     if (results.some((r) => r.runs.some((run) => run.timeField === 'totalTimeMs'))) {
@@ -140,6 +162,7 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
     if (results.some((r) => r.runs.some((run) => run.sourceRssFrom === 'proc' || run.destRssFrom === 'proc'))) {
       notes.push('peak RSS missing from an agent report was taken from VmHWM in /proc/PID/status, sampled every 25 ms');
     }
+    notes.push(...imageNotes(images));
     return { bench: 'stop-copy', machine: machine(), params, results, notes };
   } finally {
     await scratch.dispose();
@@ -149,30 +172,31 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
 async function migrateOnce(
   image: PreparedImage,
   rep: number,
-  baseline: { ms: number; gbps: number },
+  { baseline, fresh, destMemory }: { baseline: BaselineRun; fresh: BaselineRun; destMemory: DestMemory },
   params: StopCopyParams,
   imageMode: boolean,
   scratch: Scratch,
   tlsArgs: string[] = [],
 ): Promise<StopCopyRun> {
   const tls = tlsArgs.length > 0;
-  const sourceReport = scratch.file(`source-${rep}${tls ? '-tls' : ''}.json`);
-  const destReport = scratch.file(`dest-${rep}${tls ? '-tls' : ''}.json`);
+  const sourceReport = scratch.file(`source-${rep}-${destMemory}${tls ? '-tls' : ''}.json`);
+  const destReport = scratch.file(`dest-${rep}-${destMemory}${tls ? '-tls' : ''}.json`);
   const { timeoutMs } = params;
   const dest = track(
     new NodeChild(
       'dest-agent',
       DEST_AGENT,
-      ['listen', '--port', '0', '--once', '--run-for', '0', '--max-memory', String(2 * image.bytes), '--report', destReport, ...tlsArgs],
+      [
+        'listen', '--port', '0', '--once', '--run-for', '0', '--max-memory', String(2 * image.bytes), '--report', destReport,
+        ...(destMemory === 'prefault' ? ['--prefault', String(image.bytes)] : []),
+        ...tlsArgs,
+      ],
       { timeoutMs, cwd: ROOT },
     ),
   );
-  let source: NodeChild | undefined;
-  let error: string | null = null;
-  try {
-    const [, address] = await dest.waitForLine(/^listening (\S+)$/);
+  const { error, source } = await runAgentPair(dest, (address) => {
     const guest = imageMode ? ['--image-file', image.path, '--paused'] : ['--memory', String(image.bytes), '--workload', 'idle'];
-    source = track(
+    return track(
       new NodeChild(
         'source-agent',
         SOURCE_AGENT,
@@ -180,31 +204,20 @@ async function migrateOnce(
           'run',
           ...guest,
           '--migrate-to',
-          address!,
+          address,
           '--migrate-after',
           '0',
           ...(params.streams === null ? [] : ['--streams', String(params.streams)]),
           ...(params.deltaCache === null ? [] : ['--delta-cache', params.deltaCache]),
-          '--report',
-          sourceReport,
           ...tlsArgs,
           ...(tls ? ['--tls-identity', PSK_IDENTITY] : []),
+          '--report',
+          sourceReport,
         ],
         { timeoutMs, cwd: ROOT },
       ),
     );
-    // Each side must end once the other has: a paused guest has nothing left to run after the commit.
-    await Promise.race([source.exited, dest.exited]);
-    await Promise.all([exitsWithin(source, EXIT_GRACE_MS), exitsWithin(dest, EXIT_GRACE_MS)]);
-    await source.succeeded();
-    await dest.succeeded();
-  } catch (e) {
-    error = firstLine(e);
-  } finally {
-    dest.kill();
-    source?.kill();
-    await Promise.allSettled([dest.exited, source?.exited]);
-  }
+  });
   const { src, dst } = await takeReports(sourceReport, destReport);
 
   const timeToCommit = num(src?.timeToCommitMs);
@@ -217,9 +230,11 @@ async function migrateOnce(
   const destRss = num(dst?.peakRssBytes);
   return {
     rep,
+    destMemory,
     tls,
     baselineMs: baseline.ms,
     baselineGbps: baseline.gbps,
+    baselineFreshGbps: fresh.gbps,
     status,
     error: error ?? (completed ? null : (str((src?.error as Record<string, unknown> | undefined)?.message) ?? null)),
     ms,
@@ -227,6 +242,7 @@ async function migrateOnce(
     totalTimeMs: total,
     gbps,
     ratio: ratio(gbps, baseline.gbps),
+    ratioFresh: ratio(gbps, fresh.gbps),
     bytesOnWire: num(src?.bytesOnWire),
     reportedImageBytes: num(src?.imageBytes),
     memoryBytes: num(src?.memoryBytes),
@@ -236,6 +252,8 @@ async function migrateOnce(
     sourceRssFrom: sourceRss !== null ? 'report' : source?.peakRssBytes != null ? 'proc' : null,
     destPeakRssBytes: destRss ?? dest.peakRssBytes,
     destRssFrom: destRss !== null ? 'report' : dest.peakRssBytes !== null ? 'proc' : null,
+    sourceCpuMs: num(src?.cpuMs),
+    destCpuMs: num(dst?.cpuMs),
     destStatus: str(dst?.status),
   };
 }
@@ -249,16 +267,14 @@ async function pskArgs(scratch: Scratch): Promise<string[]> {
   return ['--tls-psk-file', file];
 }
 
-/** How long one agent may outlive the other before it counts as hung. */
-const EXIT_GRACE_MS = 30_000;
-
-function summarise(image: PreparedImage, runs: StopCopyRun[]): StopCopyResult {
+function summarise(image: PreparedImage, destMemory: DestMemory, runs: StopCopyRun[]): StopCopyResult {
   const ok = runs.filter((r) => r.ms !== null);
   const wire = median(ok.map((r) => r.bytesOnWire));
   const destRss = median(ok.map((r) => r.destPeakRssBytes));
   const ms = median(ok.map((r) => r.ms));
   return {
     image: image.name,
+    destMemory,
     imageBytes: image.bytes,
     reps: runs.length,
     completed: ok.length,
@@ -269,15 +285,24 @@ function summarise(image: PreparedImage, runs: StopCopyRun[]): StopCopyResult {
     sourcePeakRssBytes: median(ok.map((r) => r.sourcePeakRssBytes)),
     destPeakRssBytes: destRss,
     destRssPerImage: ratio(destRss, image.bytes),
+    sourceCpuSecPerGiB: cpuSecondsPerGiB(median(ok.map((r) => r.sourceCpuMs)), image.bytes),
+    destCpuSecPerGiB: cpuSecondsPerGiB(median(ok.map((r) => r.destCpuMs)), image.bytes),
     baselineGbps: median(runs.map((r) => r.baselineGbps)),
+    baselineFreshGbps: median(runs.map((r) => r.baselineFreshGbps)),
     ratio: median(ok.map((r) => r.ratio)),
+    ratioFresh: median(ok.map((r) => r.ratioFresh)),
     runs,
   };
+}
+
+function cpuSecondsPerGiB(cpuMs: number | null, bytes: number): number | null {
+  return cpuMs === null ? null : cpuMs / 1000 / (bytes / 2 ** 30);
 }
 
 export function formatStopCopy(output: BenchOutput<StopCopyParams, StopCopyResult>): string {
   const rows = output.results.map((r) => [
     r.image,
+    r.destMemory,
     bytesOrDash(r.imageBytes),
     `${r.completed}/${r.reps}`,
     fixed(r.seconds, 3),
@@ -287,11 +312,15 @@ export function formatStopCopy(output: BenchOutput<StopCopyParams, StopCopyResul
     bytesOrDash(r.sourcePeakRssBytes),
     bytesOrDash(r.destPeakRssBytes),
     fixed(r.destRssPerImage, 2),
+    fixed(r.sourceCpuSecPerGiB, 2),
+    fixed(r.destCpuSecPerGiB, 2),
     fixed(r.baselineGbps, 2),
+    fixed(r.baselineFreshGbps, 2),
     fixed(r.ratio, 2),
+    fixed(r.ratioFresh, 2),
   ]);
   return table(
-    ['image', 'size', 'ok', 'seconds', 'GB/s', 'on wire', 'wire %', 'src RSS', 'dest RSS', 'dest/img', 'base GB/s', 'ratio'],
+    ['image', 'dest mem', 'size', 'ok', 'seconds', 'GB/s', 'on wire', 'wire %', 'src RSS', 'dest RSS', 'dest/img', 'src cpu s/GiB', 'dest cpu s/GiB', 'base GB/s', 'fresh GB/s', 'ratio', 'x fresh'],
     rows,
   );
 }

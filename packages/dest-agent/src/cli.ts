@@ -18,6 +18,7 @@ export function main(argv: string[]): Promise<number> {
           .option('max-memory', { type: 'string', describe: 'refuse guests beyond this much memory in total (default: half of RAM)' })
           .option('max-threads', { type: 'number', default: DEFAULT_MAX_THREADS, describe: 'refuse guests beyond this many data channels plus vCPUs in total' })
           .option('max-incoming', { type: 'number', default: DEFAULT_MAX_INCOMING, describe: 'refuse migrations beyond this many arriving at once' })
+          .option('prefault', { type: 'string', describe: 'fault in this much guest memory before listening, for the first guests to arrive (default: none)' })
           .option('run-for', { type: 'string', describe: 'host each arrived guest for this long, then stop it' })
           .option('migrate-to', { type: 'string', describe: 'migrate each arrived guest onward to HOST:PORT' })
           .option('migrate-after', { type: 'string', default: '1s', describe: 'with --migrate-to: this long after arrival' })

@@ -33,6 +33,7 @@ import { receiveMigration, type ArrivedGuest } from './incoming/incoming-migrati
 import { IncomingRecord } from './incoming/incoming-record.js';
 import { ReceiverPool } from './receiver-pool.js';
 import { MemoryReservations } from './reservations.js';
+import { PrefaultedMemory } from './prefaulted-memory.js';
 import { VcpuPool } from './vcpu-pool.js';
 
 export type { ArrivedGuest } from './incoming/incoming-migration.js';
@@ -61,6 +62,8 @@ export interface DestAgentOptions extends AdmissionLimits {
   stateDir?: string;
   /** How long a source may take to send its first frame (Hello or OutcomeQuery) after connecting (default 30 s). */
   helloTimeoutMs?: number;
+  /** Guest memory to fault in before listening, for the guests that arrive first (PrefaultedMemory; default 0). */
+  prefaultBytes?: number;
 }
 
 export interface DestAgentEvents {
@@ -86,6 +89,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   /** Made by listen(): its workers listen on the agent's address. */
   private pool: ReceiverPool | undefined;
   private readonly vcpuPool: VcpuPool;
+  private readonly prefaulted: PrefaultedMemory;
   /** Channel workers being stopped; close() waits for them, so no thread is torn down as the process exits. */
   private readonly stopping = new Set<Promise<void>>();
   /** Every incoming migration by id, oldest first; those in flight are refreshed when read. */
@@ -109,10 +113,12 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     this.security = options.security ?? PLAINTEXT;
     this.server = createServer();
     this.vcpuPool = new VcpuPool(options.warmVcpus ?? 2);
+    this.prefaulted = new PrefaultedMemory(options.prefaultBytes ?? 0);
   }
 
   /**
-   * Opens the commit journal, then listens for migrations and outcome connections.
+   * Opens the commit journal and waits for the pre-faulted memory, then listens for migrations and outcome
+   * connections.
    * @throws JournalError when the journal cannot be opened (or is corrupt); the server's listen error
    */
   async listen(port: number, host = '127.0.0.1'): Promise<{ host: string; port: number }> {
@@ -121,6 +127,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
       stateDir = await mkdtemp(join(tmpdir(), 'livemig-dest-'));
       this.temporaryStateDir = stateDir;
     }
+    await this.prefaulted.ready;
     this.commitJournal = await CommitJournal.open({ stateDir: stateDir ?? join(tmpdir(), `livemig-dest-${port}`) });
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
@@ -313,6 +320,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
         pool,
         vcpuPool: this.vcpuPool,
         security: this.security,
+        allocateSlot: this.prefaulted.allocate,
         ...(this.options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.options.idleTimeoutMs }),
         ...(this.options.disk === undefined ? {} : { disk: this.options.disk }),
         stopChannels: (channels) => this.stopChannels(channels),

@@ -35,6 +35,12 @@ export interface IncomingReport {
   activationMs: number | null;
   /** Peak resident set size of this process when the migration ended. */
   peakRssBytes: number;
+  /**
+   * CPU time of this whole process (every thread) from the accepted connection until the guest was activated
+   * here or the migration failed; frozen then, so the guest's own run here is not in it. Other migrations this
+   * agent serves at the same time are.
+   */
+  cpuMs: number;
   /** Set when the guest finished its `--ops` here: the deterministic oracle's output. */
   finalDigest: string | null;
   opsDone: number | null;

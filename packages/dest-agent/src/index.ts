@@ -15,3 +15,4 @@ export { defaultMaxMemory, listenCommand } from './listen-command.js';
 export { MemoryReservations, type Reservation } from './reservations.js';
 export { FaultRequests } from './postcopy/fault-requests.js';
 export { PlacingSink, type Placements } from './postcopy/placing-sink.js';
+export { PrefaultedMemory } from './prefaulted-memory.js';

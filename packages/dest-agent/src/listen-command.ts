@@ -25,6 +25,7 @@ export interface ListenArguments extends TlsArguments, ControlAccessArguments {
   maxMemory?: string;
   maxThreads: number;
   maxIncoming: number;
+  prefault?: string;
   runFor?: string;
   report?: string;
   reportHtml?: string;
@@ -58,6 +59,8 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
   for (const [flag, value] of [['--max-threads', args.maxThreads], ['--max-incoming', args.maxIncoming]] as const) {
     if (!Number.isInteger(value) || value < 1 || value > 4096) throw new BadArgumentError(`${flag}: expected 1..4096, got ${value}`);
   }
+  const prefaultBytes = args.prefault === undefined ? 0 : parseSize(args.prefault, 'prefault');
+  if (prefaultBytes > maxMemoryBytes) throw new BadArgumentError(`--prefault: ${args.prefault} is more than --max-memory allows`);
   const runForMs = args.runFor === undefined ? undefined : parseDuration(args.runFor, 'run-for');
   const onward = args.migrateTo === undefined ? undefined : parseHostPort(args.migrateTo);
   const migrateAfterMs = parseDuration(args.migrateAfter, 'migrate-after');
@@ -75,6 +78,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
     security,
     ...(args.stateDir === undefined ? {} : { stateDir: args.stateDir }),
     ...(args.disk === undefined ? {} : { disk: args.disk }),
+    prefaultBytes,
   });
   const address = await agent.listen(args.port, args.host);
   process.stdout.write(`listening ${address.host}:${address.port}\n`);

@@ -14,6 +14,18 @@ export interface SharedMemoryHandles {
   accessed?: SharedArrayBuffer;
 }
 
+/**
+ * Gives a zero-filled SharedArrayBuffer of exactly `bytes` for one slot: a fresh one, or one whose pages were
+ * faulted in beforehand (a destination's pre-faulted memory). It must be all zero: never-written pages are
+ * known zero and never sent.
+ */
+export type SlotAllocator = (bytes: number) => SharedArrayBuffer;
+
+/** SharedArrayBuffers are zero-filled lazily by the OS, so a sparse 6 GiB guest costs little. */
+function freshSlot(bytes: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(bytes);
+}
+
 function badGeometry(message: string): GuestError {
   return new GuestError(GuestErrorCode.BAD_GEOMETRY, message);
 }
@@ -77,13 +89,12 @@ export class GuestMemory {
   }
 
   /** @throws GuestError LM_ERR_BAD_GEOMETRY unless both sizes are positive multiples of PAGE_SIZE within limits. */
-  static create(memoryBytes: number, slotBytes: number = DEFAULT_SLOT_BYTES): GuestMemory {
+  static create(memoryBytes: number, slotBytes: number = DEFAULT_SLOT_BYTES, allocateSlot: SlotAllocator = freshSlot): GuestMemory {
     checkGeometry(memoryBytes, slotBytes);
     const slots: SharedArrayBuffer[] = [];
     try {
-      // SharedArrayBuffers are zero-filled lazily by the OS, so a sparse 6 GiB guest costs little.
       for (let offset = 0; offset < memoryBytes; offset += slotBytes) {
-        slots.push(new SharedArrayBuffer(Math.min(slotBytes, memoryBytes - offset)));
+        slots.push(allocateSlot(Math.min(slotBytes, memoryBytes - offset)));
       }
     } catch (cause) {
       throw new GuestError(GuestErrorCode.BAD_GEOMETRY, `cannot allocate ${memoryBytes} bytes of guest memory`, {

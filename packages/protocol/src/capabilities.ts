@@ -9,6 +9,8 @@ export const CAPABILITY_PAGES = 'pages-v1';
 export const CAPABILITY_CHANNELS = 'channels-v1';
 /** The destination reads Lz4Run page batch entries (several consecutive pages in one lz4 block). Optional. */
 export const CAPABILITY_LZ4_RUNS = 'lz4-runs-v1';
+/** The destination reads ZstdRun page batch entries (1..16 consecutive pages in one zstd frame). Optional. */
+export const CAPABILITY_ZSTD_RUNS = 'zstd-runs-v1';
 
 /**
  * The post-copy frames (PostcopyDiscard, PostcopyRun, UrgentHello, PageRequest, PostcopyEnd, PostcopyDone) and
@@ -20,6 +22,6 @@ export const CAPABILITY_POSTCOPY = 'postcopy-v1';
 /** Every capability a destination needs from its source. */
 export const REQUIRED_CAPABILITIES: readonly string[] = [CAPABILITY_PAGES, CAPABILITY_CHANNELS];
 /** Capabilities a destination agrees to when the source offers them. */
-export const OPTIONAL_CAPABILITIES: readonly string[] = [CAPABILITY_LZ4_RUNS];
+export const OPTIONAL_CAPABILITIES: readonly string[] = [CAPABILITY_LZ4_RUNS, CAPABILITY_ZSTD_RUNS];
 /** Everything this implementation speaks, as a source offers it in Hello. */
 export const CAPABILITIES: readonly string[] = [...REQUIRED_CAPABILITIES, ...OPTIONAL_CAPABILITIES];

@@ -95,7 +95,7 @@ export function frameTypeName(type: number): string {
 }
 
 /** Per-page encoding code in a page batch entry. */
-export const PageEncoding = { Zero: 0, SameByte: 1, Lz4: 2, Raw: 3, Delta: 4, Lz4Run: 5 } as const;
+export const PageEncoding = { Zero: 0, SameByte: 1, Lz4: 2, Raw: 3, Delta: 4, Lz4Run: 5, ZstdRun: 6 } as const;
 export type PageEncoding = (typeof PageEncoding)[keyof typeof PageEncoding];
 
 const PAGE_ENCODING_WIRE_NAMES = new Map<number, string>(Object.entries(PageEncoding).map(([name, code]) => [code, name]));
@@ -109,12 +109,12 @@ export function pageEncodingName(code: number): string {
  * The encodings that statistics and reports count pages and bytes by (PageBatchStats, the source's report),
  * in report order. An Lz4Run entry's pages count as lz4 (PAGE_ENCODING_NAMES).
  */
-export const ENCODING_NAMES = ['zero', 'sameByte', 'lz4', 'raw', 'delta'] as const;
+export const ENCODING_NAMES = ['zero', 'sameByte', 'lz4', 'raw', 'delta', 'zstd'] as const;
 export type EncodingName = (typeof ENCODING_NAMES)[number];
 
 /** A count per encoding, all 0, keys in report order. */
 export function emptyEncodingCounts(): Record<EncodingName, number> {
-  return { zero: 0, sameByte: 0, lz4: 0, raw: 0, delta: 0 };
+  return { zero: 0, sameByte: 0, lz4: 0, raw: 0, delta: 0, zstd: 0 };
 }
 
 /** The name each page entry's pages are counted under. */
@@ -126,6 +126,7 @@ export const PAGE_ENCODING_NAMES: Record<PageEncoding, EncodingName> = {
   [PageEncoding.Delta]: 'delta',
   // Pages compressed together count as lz4 pages, and their entries' bytes as lz4 bytes.
   [PageEncoding.Lz4Run]: 'lz4',
+  [PageEncoding.ZstdRun]: 'zstd',
 };
 
 /**

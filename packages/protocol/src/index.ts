@@ -136,13 +136,14 @@ export {
 export { crc32 } from './crc32.js';
 export { Crc32Shift, ZERO_PAGE_CRC, crc32Combine } from './crc32-combine.js';
 export { isZeroPage } from './page-encoding.js';
-export { PageBatchWriter, type PageBatchStats, type PageBatchWriterOptions } from './page-batch-writer.js';
+export { PageBatchWriter, type PageBatchStats, type PageBatchWriterOptions, type PageCompression } from './page-batch-writer.js';
 export { readPageBatch, type PageBatchSink, type PageBatchSlotSink } from './page-batch-reader.js';
 export { warmUpPageCodecsInBackground } from './warm-up.js';
 export {
   CAPABILITIES,
   CAPABILITY_CHANNELS,
   CAPABILITY_LZ4_RUNS,
+  CAPABILITY_ZSTD_RUNS,
   CAPABILITY_PAGES,
   CAPABILITY_POSTCOPY,
   OPTIONAL_CAPABILITIES,

@@ -1,5 +1,6 @@
 import { crc32 } from './crc32.js';
 import lz4 from 'lz4';
+import { zstdDecodeBlock } from './page-zstd.js';
 import { MAX_RUN_PAGES, PAGE_SIZE, PageEncoding } from './constants.js';
 import {
   BadArgumentError,
@@ -40,6 +41,7 @@ export interface PageBatchSlotSink {
  *                   the copy of the page the destination holds
  *     Lz4Run (5):   u8 page count n (2..16), u32 block length (1..n * 4096 - 1), then one lz4 block that
  *                   inflates to pages index .. index + n - 1, back to back
+ *     ZstdRun (6):  as Lz4Run with n 1..16, and the block one zstd frame
  *
  * Every entry is checked before its page is touched: index < sink.pageCount (every page of a run), known
  * encoding, its bytes present. An lz4 block inflates straight into the page (the inflater is bounds-checked against one page)
@@ -82,11 +84,11 @@ export function readPageBatch(
     if (index >= sink.pageCount) {
       throw new PageIndexOutOfRangeError(`page index ${index} out of range (guest has ${sink.pageCount} pages)`);
     }
-    if (encoding === PageEncoding.Lz4Run) {
+    if (encoding === PageEncoding.Lz4Run || encoding === PageEncoding.ZstdRun) {
       need(at, 5, `run header of page ${index}`);
       const runPages = payload[at] as number;
       const length = payload.readUInt32BE(at + 1);
-      applyRun(payload, at + 5, length, index, runPages, sink, bySlot, need, onPage);
+      applyRun(payload, at + 5, length, { index, count: runPages, encoding }, sink, bySlot, need, onPage);
       at += 5 + length;
       pages += runPages;
       continue;
@@ -183,28 +185,32 @@ function locate(sink: PageBatchSink | PageBatchSlotSink, bySlot: boolean, index:
 const runScratch = Buffer.alloc(MAX_RUN_PAGES * PAGE_SIZE);
 
 /**
- * Inflates the Lz4Run block at `payload[at, +length)` into pages `index .. index + count - 1`: straight into
- * the sink when they lie back to back in one buffer (guest memory within a slot), else through a scratch
- * buffer. Every check of the entry comes before the first byte is written.
+ * Inflates the Lz4Run or ZstdRun block at `payload[at, +length)` into pages `index .. index + count - 1`:
+ * straight into the sink when they lie back to back in one buffer (guest memory within a slot), else through a
+ * scratch buffer. Every check of the entry comes before the first byte is written, and neither inflater writes
+ * past the run's pages.
  */
 function applyRun(
   payload: Buffer,
   at: number,
   length: number,
-  index: number,
-  count: number,
+  run: { index: number; count: number; encoding: typeof PageEncoding.Lz4Run | typeof PageEncoding.ZstdRun },
   sink: PageBatchSink | PageBatchSlotSink,
   bySlot: boolean,
   need: Need,
   onPage: ((index: number, encoding: PageEncoding, pageCrc: number) => void) | undefined,
 ): void {
-  if (count < 2 || count > MAX_RUN_PAGES) throw new PageInflateError(`lz4 run at page ${index} has ${count} pages, not 2..${MAX_RUN_PAGES}`);
+  const { index, count, encoding } = run;
+  const zstd = encoding === PageEncoding.ZstdRun;
+  const name = zstd ? 'zstd' : 'lz4';
+  const fewest = zstd ? 1 : 2;
+  if (count < fewest || count > MAX_RUN_PAGES) throw new PageInflateError(`${name} run at page ${index} has ${count} pages, not ${fewest}..${MAX_RUN_PAGES}`);
   if (index + count > sink.pageCount) {
     throw new PageIndexOutOfRangeError(`pages ${index}..${index + count - 1} out of range (guest has ${sink.pageCount} pages)`);
   }
   const bytes = count * PAGE_SIZE;
-  if (length < 1 || length >= bytes) throw new PageInflateError(`lz4 run block length ${length} of page ${index} outside 1..${bytes - 1}`);
-  need(at, length, `lz4 run block of page ${index}`);
+  if (length < 1 || length >= bytes) throw new PageInflateError(`${name} run block length ${length} of page ${index} outside 1..${bytes - 1}`);
+  need(at, length, `${name} run block of page ${index}`);
   locate(sink, bySlot, index, place);
   const first = place.slot;
   const firstAt = first.byteOffset + place.offset;
@@ -214,12 +220,12 @@ function applyRun(
     backToBack = place.slot.buffer === first.buffer && place.slot.byteOffset + place.offset === firstAt + k * PAGE_SIZE;
   }
   const target = backToBack ? new Uint8Array(first.buffer, firstAt, bytes) : runScratch.subarray(0, bytes);
-  const inflated = lz4.decodeBlock(payload, target, at, at + length);
+  const inflated = zstd ? zstdDecodeBlock(payload.subarray(at, at + length), target) : lz4.decodeBlock(payload, target, at, at + length);
   if (inflated !== bytes) {
     throw new PageInflateError(
       inflated < 0
-        ? `lz4 run block of page ${index} is corrupt or inflates past ${bytes} bytes (error at ${-inflated})`
-        : `lz4 run block of page ${index} inflates to ${inflated} bytes, not ${bytes}`,
+        ? `${name} run block of page ${index} is corrupt or inflates past ${bytes} bytes${zstd ? '' : ` (error at ${-inflated})`}`
+        : `${name} run block of page ${index} inflates to ${inflated} bytes, not ${bytes}`,
     );
   }
   for (let k = 0; k < count; k++) {
@@ -227,7 +233,7 @@ function applyRun(
       locate(sink, bySlot, index + k, place);
       copyPage(runScratch, k * PAGE_SIZE, place.slot, place.offset);
     }
-    onPage?.(index + k, PageEncoding.Lz4Run, crc32(target.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE)));
+    onPage?.(index + k, encoding, crc32(target.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE)));
   }
 }
 

@@ -20,6 +20,8 @@ import { encodeDelta, type PageWords } from './page-delta.js';
 import { looksIncompressible } from './page-sample.js';
 import { copyPage } from './page-copy.js';
 import { checkPageView } from './page-encoding.js';
+import { MemoryViews } from './memory-views.js';
+import { zstdEncodeBlock } from './page-zstd.js';
 
 /** Entry header: u32 page index, u8 encoding. */
 const ENTRY_HEADER_BYTES = 5;
@@ -43,6 +45,12 @@ export interface PageBatchWriterOptions {
   maxDeltaBytes?: number;
 }
 
+/**
+ * How compressible pages are sent: as they are (`none`), or compressed with lz4 or zstd. Zero, same-byte and
+ * delta pages are encoded the same way under each.
+ */
+export type PageCompression = 'none' | 'lz4' | 'zstd';
+
 /** How `addRun` sees a page before encoding it. */
 const enum Content {
   /** Not yet looked at: `#add` decides. */
@@ -59,27 +67,6 @@ const enum Content {
 export interface PageBatchStats {
   pages: Record<EncodingName, number>;
   bytes: Record<EncodingName, number>;
-}
-
-/**
- * A Buffer and a Uint32Array over the whole memory behind some Uint8Array, remembered for the last memory
- * seen: pages of one guest slot then cost no allocation at all.
- */
-class MemoryViews {
-  #memory: ArrayBufferLike | undefined;
-  bytes: Buffer = Buffer.alloc(0);
-  words: Uint32Array | undefined;
-
-  /** Views over the memory of `view`; returns the byte offset of `view[offset]` in them. */
-  of(view: Uint8Array, offset: number): number {
-    if (view.buffer !== this.#memory) {
-      const memory = view.buffer;
-      this.#memory = memory;
-      this.bytes = Buffer.from(memory);
-      this.words = new Uint32Array(memory, 0, memory.byteLength >>> 2);
-    }
-    return view.byteOffset + offset;
-  }
 }
 
 /**
@@ -111,6 +98,13 @@ export class PageBatchWriter {
   #pageCrc = 0;
   /** CRC-32 of each page of the last successful addRun, in page order. */
   readonly runPageCrcs = new Uint32Array(MAX_RUN_PAGES);
+  /** For the pages added from now on; zstd needs a destination that agreed to CAPABILITY_ZSTD_RUNS. */
+  compression: PageCompression = 'lz4';
+  /**
+   * Cumulative: bytes of the pages that went to compression (Raw under `none`) and of their entries: what
+   * `compression` changes (zero, same-byte, delta and random pages go alike under each). */
+  compressibleBytesIn = 0;
+  compressibleBytesOut = 0;
 
   constructor(options: PageBatchWriterOptions = {}) {
     const capacity = options.maxPayloadBytes ?? DEFAULT_BATCH_PAYLOAD;
@@ -148,7 +142,8 @@ export class PageBatchWriter {
   /**
    * Encodes `page` (exactly 4096 bytes; may view a SharedArrayBuffer) by content: all zero -> Zero, one
    * repeated byte -> SameByte; then, given `previous` (the copy of this page this side sent last, 4096 bytes),
-   * a delta against it when one fits in maxDeltaBytes; then lz4 when its entry is smaller than Raw, else Raw.
+   * a delta against it when one fits in maxDeltaBytes; then, by `compression`, lz4 (or zstd, as a one-page
+   * ZstdRun) when its entry is smaller than Raw, else Raw.
    * @returns the encoding used, or undefined when the batch has no room for a worst-case page
    *   (then call takeFrame() and add again).
    * @throws BadArgumentError for a page or previous copy that is not 4096 bytes or an index that is not a u32.
@@ -239,33 +234,45 @@ export class PageBatchWriter {
   }
 
   /**
-   * Pages `from..to-1` of a run (`pages` as given to addRun), all Compressible: one Lz4Run entry, or one
-   * entry each when there is a single page or the block would not be smaller than the pages.
-   * addRun checked room for the whole run as Raw, which is more than any entry written here.
+   * Pages `from..to-1` of a run (`pages` as given to addRun), all Compressible: one Lz4Run entry (ZstdRun
+   * under zstd, also for a single page), or one entry each when there is a single page, the compression is
+   * none or the block would not be smaller than the pages. addRun checked room for the whole run as Raw,
+   * which is more than any entry written here. Returns the last entry's encoding.
    */
-  #addCompressible(firstIndex: number, pages: Uint8Array, from: number, to: number): void {
+  #addCompressible(firstIndex: number, pages: Uint8Array, from: number, to: number): PageEncoding | undefined {
     const count = to - from;
-    if (count > 1) {
+    const zstd = this.compression === 'zstd';
+    const start = this.#offset;
+    this.compressibleBytesIn += count * PAGE_SIZE;
+    if (count > 1 || zstd) {
       const entry = this.#offset;
       const block = entry + RUN_HEADER_BYTES;
       const input = pages.subarray(from * PAGE_SIZE, to * PAGE_SIZE);
-      const length = lz4.encodeBlock(input, this.#frame, block, block + count * PAGE_SIZE - 1);
+      const blockEnd = block + count * PAGE_SIZE - 1;
+      const encode = zstd ? zstdEncodeBlock : this.compression === 'lz4' ? lz4.encodeBlock.bind(lz4) : undefined;
+      const length = encode ? encode(input, this.#frame, block, blockEnd) : 0;
       if (length > 0) {
         const frame = this.#frame;
         frame.writeUInt32BE(firstIndex + from, entry);
-        frame[entry + 4] = PageEncoding.Lz4Run;
+        frame[entry + 4] = zstd ? PageEncoding.ZstdRun : PageEncoding.Lz4Run;
         frame[entry + 5] = count;
         frame.writeUInt32BE(length, entry + 6);
         for (let k = from; k < to; k++) this.runPageCrcs[k] = crc32(pages.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
         this.#offset = block + length;
-        this.#count(PageEncoding.Lz4Run, count, RUN_HEADER_BYTES + length);
-        return;
+        const encoding = zstd ? PageEncoding.ZstdRun : PageEncoding.Lz4Run;
+        this.#count(encoding, count, RUN_HEADER_BYTES + length);
+        this.#pageCrc = this.runPageCrcs[to - 1]!;
+        this.compressibleBytesOut += this.#offset - start;
+        return encoding;
       }
     }
+    let encoding: PageEncoding | undefined;
     for (let k = from; k < to; k++) {
-      this.#add(firstIndex + k, pages, k * PAGE_SIZE, false, undefined, 0, Content.Compressible);
+      encoding = this.#add(firstIndex + k, pages, k * PAGE_SIZE, false, undefined, 0, zstd ? Content.Incompressible : Content.Compressible);
       this.runPageCrcs[k] = this.#pageCrc;
     }
+    this.compressibleBytesOut += this.#offset - start;
+    return encoding;
   }
 
   /**
@@ -313,7 +320,11 @@ export class PageBatchWriter {
         if (length > 0) encoding = PageEncoding.Delta;
       }
       const compressible = content === Content.Unknown ? !looksIncompressible(src, at) : content === Content.Compressible;
-      if (encoding === PageEncoding.Raw && compressible) {
+      if (encoding === PageEncoding.Raw && compressible && this.compression === 'zstd') {
+        // Alone, as a one-page ZstdRun in this entry's place (startEntry left room for a Raw entry).
+        return this.#addCompressible(pageIndex, whole ? view : src.subarray(at, at + PAGE_SIZE), 0, 1);
+      }
+      if (encoding === PageEncoding.Raw && compressible && this.compression === 'lz4') {
         // A view per lz4'd page (~0.14 us) is cheaper than copying the page into a scratch page (~0.6 us
         // from a SharedArrayBuffer), measured; the binding compresses a whole buffer only.
         const input = whole ? view : src.subarray(at, at + PAGE_SIZE);
@@ -334,6 +345,10 @@ export class PageBatchWriter {
         frame.writeUInt16BE(length, end);
         end = block + length;
         this.#pageCrc = crc32(whole ? view : src.subarray(at, at + PAGE_SIZE));
+      }
+      if (compressible && content === Content.Unknown && encoding !== PageEncoding.Delta) {
+        this.compressibleBytesIn += PAGE_SIZE;
+        this.compressibleBytesOut += end - entry;
       }
     }
     frame[entry + 4] = encoding;

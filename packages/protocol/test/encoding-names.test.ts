@@ -16,7 +16,7 @@ describe('encoding names', () => {
 
   it('names each wire code as PROTOCOL.md does', () => {
     const names = Object.values(PageEncoding).map((code) => pageEncodingName(code));
-    expect(names).toEqual(['Zero', 'SameByte', 'Lz4', 'Raw', 'Delta', 'Lz4Run']);
+    expect(names).toEqual(['Zero', 'SameByte', 'Lz4', 'Raw', 'Delta', 'Lz4Run', 'ZstdRun']);
     expect(pageEncodingName(9)).toBe('unknown(9)');
   });
 });

@@ -117,7 +117,7 @@ describe('wire constants', () => {
     });
     expect(frameTypeName(0x11)).toBe('PageBatch');
     expect(frameTypeName(0x42)).toBe('unknown(0x42)');
-    expect(PAGE_ENCODING_NAMES).toEqual({ 0: 'zero', 1: 'sameByte', 2: 'lz4', 3: 'raw', 4: 'delta', 5: 'lz4' });
+    expect(PAGE_ENCODING_NAMES).toEqual({ 0: 'zero', 1: 'sameByte', 2: 'lz4', 3: 'raw', 4: 'delta', 5: 'lz4', 6: 'zstd' });
     expect(frameTypeName(0x04)).toBe('ChannelHello');
     expect(FRAME_MAGIC).toBe(0x4c4d4947);
     expect(Buffer.from('LMIG').readUInt32BE(0)).toBe(FRAME_MAGIC);

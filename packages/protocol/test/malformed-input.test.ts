@@ -1,4 +1,5 @@
 import lz4 from 'lz4';
+import zstd from 'zstd-napi';
 import msgpack from 'msgpack-lite';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -36,6 +37,15 @@ function batchError(entries: Entry[] | Buffer, pages = 8): MigrationError {
 /** An Lz4Run entry: u8 page count, u32 block length, block. */
 function run(index: number, pages: number, block: Uint8Array): Entry {
   return { index, encoding: 5, raw: [pages, ...u32(block.length), ...block] };
+}
+
+/** A ZstdRun entry: u8 page count, u32 block length, block (one zstd frame). */
+function zstdRun(index: number, pages: number, block: Uint8Array): Entry {
+  return { index, encoding: 6, raw: [pages, ...u32(block.length), ...block] };
+}
+
+function zstdBlock(input: Uint8Array): Buffer {
+  return zstd.compress(Buffer.from(input));
 }
 
 function lz4Block(input: Uint8Array): Buffer {
@@ -204,7 +214,7 @@ describe('malformed control messages give LM_ERR_BAD_MESSAGE naming the field', 
 describe('malformed page batches give typed errors', () => {
   it.each<[string, Entry[] | Buffer, string, string]>([
     ['page index out of range', [{ index: 8, encoding: 0 }], 'LM_ERR_PAGE_INDEX_OUT_OF_RANGE', 'page index 8'],
-    ['unknown page encoding 6', [{ index: 1, encoding: 6, raw: [] }], 'LM_ERR_UNKNOWN_PAGE_ENCODING', 'encoding 6'],
+    ['unknown page encoding 7', [{ index: 1, encoding: 7, raw: [] }], 'LM_ERR_UNKNOWN_PAGE_ENCODING', 'encoding 7'],
     ['unknown page encoding 0xff', [{ index: 1, encoding: 0xff, raw: [] }], 'LM_ERR_UNKNOWN_PAGE_ENCODING', 'encoding 255'],
     ['lz4 block inflating past a page', [{ index: 1, encoding: 2, block: lz4Block(new Uint8Array(8192).fill(3)) }], 'LM_ERR_PAGE_INFLATE', 'past 4096'],
     ['lz4 block inflating to less than a page', [{ index: 1, encoding: 2, block: lz4Block(new Uint8Array(100).fill(3)) }], 'LM_ERR_PAGE_INFLATE', 'to 100 bytes'],
@@ -227,6 +237,13 @@ describe('malformed page batches give typed errors', () => {
     ['lz4 run length of its pages', [{ index: 1, encoding: 5, raw: [2, ...u32(8192)] }], 'LM_ERR_PAGE_INFLATE', 'length 8192'],
     ['lz4 run header cut short', [{ index: 1, encoding: 5, raw: [2, 0] }], 'LM_ERR_TRUNCATED', 'run header'],
     ['lz4 run block cut short', [{ index: 1, encoding: 5, raw: [2, ...u32(50), 1, 2] }], 'LM_ERR_TRUNCATED', 'lz4 run block'],
+    ['zstd run of 0 pages', [zstdRun(1, 0, zstdBlock(new Uint8Array(4096).fill(3)))], 'LM_ERR_PAGE_INFLATE', 'has 0 pages'],
+    ['zstd run of 17 pages', [zstdRun(0, 17, zstdBlock(new Uint8Array(17 * 4096).fill(3)))], 'LM_ERR_PAGE_INFLATE', 'has 17 pages'],
+    ['zstd run past the last page', [zstdRun(6, 3, zstdBlock(new Uint8Array(3 * 4096).fill(3)))], 'LM_ERR_PAGE_INDEX_OUT_OF_RANGE', 'pages 6..8'],
+    ['zstd run inflating past its pages', [zstdRun(1, 2, zstdBlock(new Uint8Array(3 * 4096).fill(3)))], 'LM_ERR_PAGE_INFLATE', 'past 8192'],
+    ['zstd run inflating to less than its pages', [zstdRun(1, 2, zstdBlock(new Uint8Array(4096).fill(3)))], 'LM_ERR_PAGE_INFLATE', 'to 4096 bytes'],
+    ['zstd run of garbage', [zstdRun(1, 1, Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 9, 9, 9, 9]))], 'LM_ERR_PAGE_INFLATE', 'zstd run block of page 1'],
+    ['zstd run block cut short', [{ index: 1, encoding: 6, raw: [1, ...u32(50), 1, 2] }], 'LM_ERR_TRUNCATED', 'zstd run block'],
   ])('%s', (_name, entries, code, detail) => {
     const err = batchError(entries);
     expect(err.code).toBe(code);

@@ -128,8 +128,8 @@ describe('writer statistics', () => {
     const text = writer.payloadBytes;
     writer.add(5, textPage());
     const lz4Bytes = writer.payloadBytes - text;
-    expect(writer.stats.pages).toEqual({ zero: 2, sameByte: 1, lz4: 1, raw: 1, delta: 1 });
-    expect(writer.stats.bytes).toEqual({ zero: 10, sameByte: 6, lz4: lz4Bytes, raw: 4101, delta: 5 + 2 + 3 });
+    expect(writer.stats.pages).toEqual({ zero: 2, sameByte: 1, lz4: 1, raw: 1, delta: 1, zstd: 0 });
+    expect(writer.stats.bytes).toEqual({ zero: 10, sameByte: 6, lz4: lz4Bytes, raw: 4101, delta: 5 + 2 + 3, zstd: 0 });
   });
 });
 

@@ -1,6 +1,6 @@
 import lz4 from 'lz4';
 import { describe, expect, it } from 'vitest';
-import { FrameDecoder, FrameType, PageBatchWriter, PageEncoding, readPageBatch, type PageBatchSink } from '@livemig/protocol';
+import { FrameDecoder, FrameType, PageBatchWriter, PageEncoding, readPageBatch, type PageBatchSink, type PageCompression } from '@livemig/protocol';
 import { crc32, memorySink, noise, pageBatchBytes, u32 } from './helpers.js';
 
 /** Text-like pages that differ from each other: words picked by a seeded generator. */
@@ -22,8 +22,9 @@ function backToBack(pages: Uint8Array[]): Uint8Array {
 }
 
 /** Encodes one run at page `first`, decodes it through the frame decoder into `sink`. */
-function roundTrip(first: number, pages: Uint8Array[], sink: PageBatchSink) {
+function roundTrip(first: number, pages: Uint8Array[], sink: PageBatchSink, compression: PageCompression = 'lz4') {
   const writer = new PageBatchWriter();
+  writer.compression = compression;
   expect(writer.addRun(first, backToBack(pages))).toBe(true);
   const crcs = Array.from(writer.runPageCrcs.subarray(0, pages.length));
   const bytes = writer.takeFrame();
@@ -122,5 +123,41 @@ describe('runs of consecutive pages', () => {
     expect(frame.readUInt32BE(12)).toBe(crc32(frame.subarray(16), crc32(frame.subarray(0, 12))));
     frame[frame.length - 7]! ^= 0x10;
     expect(() => new FrameDecoder().push(frame)).toThrow(expect.objectContaining({ code: 'LM_ERR_CRC_MISMATCH' }));
+  });
+});
+
+describe('compression of runs: none, lz4, zstd', () => {
+  it('zstd: text pages go as one ZstdRun entry, smaller than the Lz4Run of the same pages; a lone page as a one-page ZstdRun', () => {
+    const pages = textPages(6, 3);
+    const sink = memorySink(8);
+    const zstd = roundTrip(1, pages, sink, 'zstd');
+    expect(zstd.entries).toBe(1);
+    expect(zstd.writer.stats.pages.zstd).toBe(6);
+    expect(zstd.seen).toEqual(pages.map((page, k) => [1 + k, PageEncoding.ZstdRun, crc32(page)]));
+    expect(zstd.crcs).toEqual(pages.map((page) => crc32(page)));
+    pages.forEach((page, k) => expect(sink.page(1 + k)).toEqual(page));
+    expect(zstd.wireBytes).toBeLessThan(roundTrip(1, pages, memorySink(8), 'lz4').wireBytes);
+
+    const writer = new PageBatchWriter();
+    writer.compression = 'zstd';
+    expect(writer.add(3, pages[0]!)).toBe(PageEncoding.ZstdRun);
+    expect(writer.pageCrc).toBe(crc32(pages[0]!));
+    const [frame] = new FrameDecoder().push(writer.takeFrame());
+    if (frame?.type !== FrameType.PageBatch) throw new Error('expected a PageBatch frame');
+    const lone = memorySink(4);
+    expect(readPageBatch(frame.payload, lone)).toBe(1);
+    expect(lone.page(3)).toEqual(pages[0]);
+  });
+
+  it('none: compressible pages go Raw, zero and same-byte pages still by content', () => {
+    const [t0, t1] = textPages(2, 5);
+    const pages = [t0!, t1!, new Uint8Array(4096), new Uint8Array(4096).fill(7)];
+    const sink = memorySink(4);
+    const { seen, crcs, writer } = roundTrip(0, pages, sink, 'none');
+    expect(seen.map(([, encoding]) => encoding)).toEqual([PageEncoding.Raw, PageEncoding.Raw, PageEncoding.Zero, PageEncoding.SameByte]);
+    // Only the two text pages count as what the compression applied to: two Raw entries.
+    expect([writer.compressibleBytesIn, writer.compressibleBytesOut]).toEqual([2 * 4096, 2 * 4101]);
+    pages.forEach((page, k) => expect(sink.page(k)).toEqual(page));
+    expect(crcs).toEqual(pages.map((page) => crc32(page)));
   });
 });

@@ -1,5 +1,6 @@
 import type { SharedMemoryHandles } from '@livemig/guest';
 import type { TransportSecurity } from '@livemig/agent-runtime/transport';
+import type { BatchCounts, CompressMode } from './compression-choice.js';
 
 /** Per-encoding counters as the page batch writer keeps them (pages, and entry bytes on the wire). */
 export interface EncodingStats {
@@ -22,6 +23,10 @@ export interface SenderWorkerData {
   rateLimit?: SharedArrayBuffer;
   /** The destination reads Lz4Run entries (it agreed to CAPABILITY_LZ4_RUNS). */
   lz4Runs: boolean;
+  /** --compress. */
+  compress: CompressMode;
+  /** The destination reads ZstdRun entries (it agreed to CAPABILITY_ZSTD_RUNS). */
+  zstdRuns: boolean;
 }
 
 /**
@@ -43,6 +48,6 @@ export type SenderEvent =
   | { type: 'online' }
   | { type: 'opened'; at: number }
   | { type: 'progress'; round: number; pages: number; bytes: number }
-  | { type: 'round-done'; round: number; pages: number; bytes: number; stats: EncodingStats; deltaHits: number }
+  | { type: 'round-done'; round: number; pages: number; bytes: number; stats: EncodingStats; deltaHits: number; batches: BatchCounts }
   | { type: 'error'; code: string; message: string }
   | { type: 'finished' };

@@ -17,6 +17,7 @@ import {
 } from '@livemig/protocol';
 import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, connectTcp, errorSummary, warmUpConnections } from '@livemig/agent-runtime/transport';
 import type { SenderCommand, SenderEvent, SenderWorkerData } from './channel-messages.js';
+import { CompressionChoice } from './compression-choice.js';
 import { DeltaCache } from './delta-cache.js';
 import { runLength } from './page-runs.js';
 import { SharedRateLimiter } from './rate-limiter.js';
@@ -48,6 +49,30 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     if (limiter) await limiter.take(frame.length);
     await conn.send(frame);
   };
+  // How each batch is compressed (--compress): fixed, or chosen by what this channel measures (auto).
+  const choice = new CompressionChoice(data.compress, data.zstdRuns);
+  writer.compression = choice.next();
+  let batchStart = performance.now();
+  let [compressibleIn, compressibleOut] = [0, 0];
+  const sendBatch = async (): Promise<void> => {
+    const { compression, compressibleBytesIn, compressibleBytesOut } = writer;
+    const pageBytes = writer.pageCount * PAGE_SIZE;
+    const frame = writer.takeFrame();
+    const sendStart = performance.now();
+    await send(frame);
+    const now = performance.now();
+    choice.sent({
+      compression,
+      pageBytes,
+      wireBytes: frame.length,
+      compressibleBytes: compressibleBytesIn - compressibleIn,
+      compressibleWireBytes: compressibleBytesOut - compressibleOut,
+      wallMs: now - batchStart,
+      waitMs: now - sendStart,
+    });
+    [compressibleIn, compressibleOut, batchStart] = [compressibleBytesIn, compressibleBytesOut, now];
+    writer.compression = choice.next();
+  };
 
   const sendRound = async (round: number, pages: Uint32Array, final: boolean, push: boolean): Promise<void> => {
     const before = conn.bytesSent;
@@ -61,6 +86,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     };
     // A post-copy push is page batches alone: the destination places each page only if it is still absent.
     if (!push) await send(encodeRoundBegin({ round, pages: pages.length }));
+    batchStart = performance.now();
     // Round 1 carries every page once; pages sent again later are the ones worth caching for deltas. The
     // final round still encodes against the cache, but nothing follows it: filling the cache then would only
     // add copies (and the first touch of fresh cache memory) to the downtime.
@@ -82,7 +108,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
         run = count === 1 ? snapshotPage : snapshot.subarray(0, run.length);
       }
       if (!addPages(writer, index, count, run, previous)) {
-        await send(writer.takeFrame());
+        await sendBatch();
         progress(i);
         if (!addPages(writer, index, count, run, previous)) throw new Error(`pages ${index}..${index + count - 1} do not fit an empty batch`);
       }
@@ -92,7 +118,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
       }
       i += count;
     }
-    if (writer.pageCount > 0) await send(writer.takeFrame());
+    if (writer.pageCount > 0) await sendBatch();
     if (!push) await send(encodeRoundEnd({ round, pages: pages.length }));
     post({
       type: 'round-done',
@@ -101,6 +127,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
       bytes: conn.bytesSent - before,
       stats: { pages: { ...writer.stats.pages }, bytes: { ...writer.stats.bytes } },
       deltaHits: cache.hits,
+      batches: choice.takeCounts(),
     });
   };
 

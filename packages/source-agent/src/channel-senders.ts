@@ -2,6 +2,7 @@ import { ChannelThreads, spawnThreads, type ReadyThread, type TransportSecurity 
 import type { GuestMemory } from '@livemig/guest';
 import { channelOfPage, localErrorFromCode, type PageChecksums } from '@livemig/protocol';
 import type { EncodingStats, SenderCommand, SenderEvent, SenderWorkerData } from './channel-messages.js';
+import { emptyBatchCounts, type BatchCounts, type CompressMode } from './compression-choice.js';
 
 const SENDER_WORKER_URL = new URL('./channel-sender-worker.js', import.meta.url);
 
@@ -20,6 +21,10 @@ export interface ChannelSendersOptions {
   rateLimit?: SharedArrayBuffer;
   /** Send consecutive pages in Lz4Run entries (the destination agreed to CAPABILITY_LZ4_RUNS). */
   lz4Runs: boolean;
+  /** --compress (CompressionChoice). */
+  compress: CompressMode;
+  /** The destination reads ZstdRun entries (it agreed to CAPABILITY_ZSTD_RUNS). */
+  zstdRuns: boolean;
 }
 
 /** What the main thread knows of one channel, from its worker's reports. */
@@ -46,6 +51,8 @@ interface Channel {
 export class ChannelSenders {
   private readonly threads: ChannelThreads<SenderCommand, SenderEvent>;
   private readonly channels: Channel[];
+  /** Page batches per compression in the last round sent, over every channel. */
+  lastRoundBatches: BatchCounts = emptyBatchCounts();
 
   private constructor(threads: ReadyThread[]) {
     this.channels = threads.map(() => ({ stats: { pages: {}, bytes: {} }, deltaHits: 0, openedAt: 0, bytes: 0, roundPages: 0, roundBytes: 0 }));
@@ -87,6 +94,8 @@ export class ChannelSenders {
         connectTimeoutMs: options.connectTimeoutMs,
         security: options.security,
         lz4Runs: options.lz4Runs,
+        compress: options.compress,
+        zstdRuns: options.zstdRuns,
         ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
       };
       this.threads.post(index, { type: 'start', data });
@@ -100,6 +109,7 @@ export class ChannelSenders {
   async sendRound(round: number, pages: Uint32Array, final = false, push = false): Promise<void> {
     const count = this.channels.length;
     const shares = splitByChannel(pages, count);
+    const batches = emptyBatchCounts();
     await Promise.all(
       this.channels.map(async (channel, index) => {
         this.threads.post(index, { type: 'round', round, pages: shares[index]!, final, push });
@@ -107,6 +117,7 @@ export class ChannelSenders {
         channel.stats = done.stats;
         channel.deltaHits = done.deltaHits;
         channel.bytes += done.bytes;
+        for (const c of Object.keys(batches) as (keyof BatchCounts)[]) batches[c] += done.batches[c];
         channel.roundBytes = 0;
         // The whole share counts until every channel is done and the caller adds the round to its total:
         // a channel that finished early must not make the pages sent dip (a negative rate) meanwhile.
@@ -114,6 +125,7 @@ export class ChannelSenders {
       }),
     );
     for (const channel of this.channels) channel.roundPages = 0;
+    this.lastRoundBatches = batches;
   }
 
   /** Wire bytes sent so far, including the round in flight (as of the workers' last progress reports). */

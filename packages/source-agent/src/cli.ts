@@ -50,6 +50,7 @@ export function main(argv: string[]): Promise<number> {
           .option('auto-converge', { type: 'boolean', default: false, describe: 'throttle the vCPUs when they dirty pages faster than they are sent' })
           .option('streams', { type: 'number', default: RUN_DEFAULTS.streams, describe: 'data channels (TCP connections with an encoding thread each)' })
           .option('delta-cache', { type: 'string', default: RUN_DEFAULTS.deltaCache, describe: 'memory for delta-encoding resent pages (0 = off)' })
+          .option('compress', { type: 'string', default: RUN_DEFAULTS.compress, describe: 'page compression: auto (per batch, by the measured link and cores), none, lz4, zstd' })
           .option('control-port', { type: 'number', describe: 'serve the control API (JSON over HTTP) on this port; the agent then runs until signalled' })
           .option('control-host', { type: 'string', default: '127.0.0.1', describe: 'address of the control API' })
           .option('run-for', { type: 'string', describe: 'stop hosting the guest after this long' })

@@ -1,5 +1,6 @@
 import { emptyEncodingCounts, type EncodingName, type MigrationOutcome } from '@livemig/protocol';
 import type { ModelCheck } from './model/model-check.js';
+import type { BatchCounts } from './compression-choice.js';
 import type { MigrationParameters } from './outgoing/parameters.js';
 import type { PhaseMark, StatsSeriesReport } from './outgoing/stats-series.js';
 import type { WorkingSetReport } from './working-set/working-set-framework.js';
@@ -44,6 +45,8 @@ export interface RoundReport {
   throttlePercent: number;
   /** When the round was reported, in ms since the migration started: a pre-copy round once sent and judged by the policy, the last once Complete was out. */
   endedAtMs: number;
+  /** Page batches sent uncompressed (`none`), with lz4 and with zstd in this round: --compress's choice. */
+  batches: BatchCounts;
 }
 
 /** Pages or bytes by encoding, keyed by the protocol's ENCODING_NAMES. */
@@ -96,6 +99,11 @@ export interface MigrationReport {
   guestOpsAtPark: number | null;
   /** Peak resident set size of this process so far. */
   peakRssBytes: number;
+  /**
+   * CPU time of this whole process from the migration's start to its end (every thread: channel threads and
+   * the guest's vCPU workers too, so a running guest's own work is in it; a paused guest's is not).
+   */
+  cpuMs: number;
   /** Whether the source sent Confirm (let go of the guest): only then can the destination's copy have run. */
   confirmSent: boolean;
   /** Set when the source had to ask the destination for the outcome. */
@@ -164,6 +172,7 @@ export function emptyReport(
     guestOpsAtStart: fields.guestOpsAtStart,
     guestOpsAtPark: null,
     peakRssBytes: fields.peakRssBytes,
+    cpuMs: 0,
     confirmSent: false,
     outcome: null,
     resolution: null,

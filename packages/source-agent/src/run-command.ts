@@ -29,6 +29,7 @@ import {
   type ControlAccessArguments,
 } from '@livemig/agent-runtime';
 import { workingSetOptions } from './working-set/working-set-options.js';
+import { COMPRESS_MODES, DEFAULT_COMPRESS, isCompressMode } from './compression-choice.js';
 
 export interface RunArguments extends TlsArguments, ControlAccessArguments {
   memory?: string;
@@ -36,6 +37,7 @@ export interface RunArguments extends TlsArguments, ControlAccessArguments {
   paused: boolean;
   streams: number;
   deltaCache: string;
+  compress: string;
   vcpus: number;
   workload: string;
   seed: number;
@@ -108,6 +110,8 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   if (security.kind === 'none' && target !== undefined && !isLoopback(target.host)) {
     log.warn({ target: args.migrateTo }, 'migrating to a non-loopback address without TLS: the guest crosses the network in clear');
   }
+  const compress = args.compress ?? DEFAULT_COMPRESS;
+  if (!isCompressMode(compress)) throw new BadArgumentError(`--compress: expected one of ${COMPRESS_MODES.join(', ')}, got "${compress}"`);
   checkStreams(args.streams);
   // The channel threads load their code while the image is read and the guest boots.
   const channels = target === undefined ? undefined : ChannelSenders.spawn(args.streams);
@@ -150,6 +154,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     softPages: args.softPages,
     balloon: args.balloon,
     ...(args.interruptTimeout === undefined ? {} : { interruptTimeoutMs: parseDuration(args.interruptTimeout, 'interrupt-timeout') }),
+    compress,
     ...(args.outcomeTimeout === undefined ? {} : { outcomeTimeoutMs: parseDuration(args.outcomeTimeout, 'outcome-timeout') }),
     ...(answerTimeoutMs === undefined ? {} : { answerTimeoutMs }),
   };
@@ -234,6 +239,7 @@ export const RUN_DEFAULTS = {
   maxRounds: DEFAULT_MAX_ROUNDS,
   streams: DEFAULT_STREAMS,
   deltaCache: `${DEFAULT_DELTA_CACHE_BYTES / 1024 / 1024}MiB`,
+  compress: DEFAULT_COMPRESS,
 };
 
 /** `--mode` and `--prepaging`. @throws BadArgumentError for a name not in their lists */

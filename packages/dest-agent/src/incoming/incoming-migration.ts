@@ -1,5 +1,5 @@
 import { BadMessageError, FrameType, MigrationError, OutcomeDecidedError, type Frame, type HelloMessage } from '@livemig/protocol';
-import { GuestError, type Guest, type WorkloadSpec } from '@livemig/guest';
+import { GuestError, type Guest, type SlotAllocator, type WorkloadSpec } from '@livemig/guest';
 import type { VcpuPool } from '../vcpu-pool.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, errorSummary, formatBytes, type FramedSocket, type Logger, type TransportSecurity } from '@livemig/agent-runtime';
 import type { ChannelReceivers } from '../channel-receivers.js';
@@ -29,6 +29,8 @@ export interface IncomingOptions {
   vcpuPool: VcpuPool;
   /** The agent's credentials: post-copy's urgent connection is authenticated like every other. */
   security: TransportSecurity;
+  /** Gives the guest's memory slots (pre-faulted ones when the agent has them). */
+  allocateSlot: SlotAllocator;
   /** Which migration ids were committed or aborted here: written before Committed and before Abort. */
   journal: CommitJournal;
   /** Committed guests waiting for Confirm, shared with the outcome connections and the operator. */
@@ -192,6 +194,7 @@ class IncomingMigration {
     const image = await openChannels({
       pool: options.pool,
       hello,
+      allocateSlot: options.allocateSlot,
       reservation,
       idleTimeoutMs: this.idleTimeoutMs,
       sourceAddress: conn.socket.remoteAddress ?? '',

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { HelloMessage } from '@livemig/protocol';
-import { errorSummary, type FramedSocket } from '@livemig/agent-runtime';
+import { cpuMsSince, errorSummary, type FramedSocket } from '@livemig/agent-runtime';
 import type { ChannelReceivers } from '../channel-receivers.js';
 import type { IncomingReport } from '../incoming-report.js';
 
@@ -19,6 +19,7 @@ export class IncomingRecord {
   /** The control connection while the migration is in flight; let go when it ends (with its decoder's buffers). */
   private conn: FramedSocket | undefined;
   private controlBytes = 0;
+  private readonly cpuAtStart = process.cpuUsage();
 
   constructor(conn: FramedSocket) {
     this.conn = conn;
@@ -40,6 +41,7 @@ export class IncomingRecord {
       confirmWaitMs: null,
       activationMs: null,
       peakRssBytes: 0,
+      cpuMs: 0,
       finalDigest: null,
       opsDone: null,
       ended: null,
@@ -60,6 +62,8 @@ export class IncomingRecord {
     report.bytesReceived = this.controlBytes + (channels?.bytesReceived ?? 0);
     report.peakRssBytes = process.resourceUsage().maxRSS * 1024;
     report.totalTimeMs = Math.round(performance.now() - this.started);
+    // Frozen once the guest is activated or discarded: what it does here afterwards is not migration cost.
+    if (report.status === 'receiving' || report.status === 'committed') report.cpuMs = cpuMsSince(this.cpuAtStart);
   }
 
   /** The migration ended without a guest running here, for `error`. */

@@ -1,5 +1,5 @@
 import { CAPABILITY_POSTCOPY, PageChecksums, RefusedError, encodeAccept, type HelloMessage } from '@livemig/protocol';
-import { Guest, GuestMemory, PresentMap, type WorkloadSpec } from '@livemig/guest';
+import { Guest, GuestMemory, PresentMap, type SlotAllocator, type WorkloadSpec } from '@livemig/guest';
 import type { VcpuPool } from '../vcpu-pool.js';
 import { formatBytes, type FramedSocket } from '@livemig/agent-runtime';
 import { ChannelReceivers } from '../channel-receivers.js';
@@ -42,6 +42,7 @@ export function wantsPostcopy(hello: HelloMessage): boolean {
 
 export interface OpenChannelsOptions {
   pool: ReceiverPool;
+  allocateSlot: SlotAllocator;
   hello: HelloMessage;
   reservation: Reservation;
   idleTimeoutMs: number;
@@ -50,13 +51,13 @@ export interface OpenChannelsOptions {
 }
 
 /**
- * Fresh guest memory for the reserved geometry, and one pooled channel thread per data channel the source asked
+ * Guest memory for the reserved geometry (fresh, or pre-faulted slots that fit), and one pooled channel thread per data channel the source asked
  * for, assigned to the reservation (their ports go in Accept).
  * @throws GuestError when the geometry cannot be laid out in memory; the pool's error when a thread fails.
  */
 export async function openChannels(options: OpenChannelsOptions): Promise<IncomingImage> {
   const { geometry } = options.hello;
-  const memory = GuestMemory.create(geometry.memoryBytes, geometry.slotBytes);
+  const memory = GuestMemory.create(geometry.memoryBytes, geometry.slotBytes, options.allocateSlot);
   const checksums = PageChecksums.create(memory.pageCount);
   const present = PresentMap.create(memory.pageCount, options.hello.geometry.vcpus);
   const channels = await ChannelReceivers.open({

@@ -27,6 +27,8 @@ export class MigrationContext {
   readonly id = randomUUID();
   /** Connect to commit, and every other time in the report, is measured from here. */
   readonly started = performance.now();
+  /** This process's CPU time when the migration started (the report's cpuMs counts from here). */
+  readonly cpuAtStart = process.cpuUsage();
   readonly log: Logger;
   readonly params: MigrationParameters;
   readonly limiter: SharedRateLimiter;

@@ -1,6 +1,7 @@
 import { MAX_CHANNELS } from '@livemig/protocol';
 import type { HostPort, Logger, TransportSecurity } from '@livemig/agent-runtime';
 import type { ChannelSenders } from '../channel-senders.js';
+import type { CompressMode } from '../compression-choice.js';
 import type { RoundReport } from '../report.js';
 import type { Prepaging } from '../postcopy/push-order.js';
 import type { PolicyName } from '../switchover/index.js';
@@ -43,6 +44,8 @@ export interface MigrationOptions {
   balloon?: boolean;
   /** How long stop-and-copy waits for the interrupt's acknowledgement before sending soft pages after all. */
   interruptTimeoutMs?: number;
+  /** How page batches are compressed: auto (chosen per batch from the measured link and cores), none, lz4, zstd. */
+  compress?: CompressMode;
   /** Channel workers spawned ahead (ChannelSenders.spawn(streams)); else they are spawned at the start. */
   channels?: Promise<ChannelSenders>;
   /** How every connection of the migration is secured (TLS 1.3 with the agent's credentials); default plain TCP. */

@@ -1,5 +1,5 @@
 import { CancelledError, OutcomeUnknownError, PAGE_SIZE } from '@livemig/protocol';
-import { errorSummary } from '@livemig/agent-runtime';
+import { cpuMsSince, errorSummary } from '@livemig/agent-runtime';
 import { checkModel } from '../model/model-check.js';
 import { PostcopyFailedError } from '../errors.js';
 import type { MigrationStatus } from '../report.js';
@@ -65,6 +65,7 @@ export function closeReport(ctx: MigrationContext): void {
   report.imageBytes = ctx.pagesBeforeRound * PAGE_SIZE;
   report.bytesOnWire = ctx.stats.bytesOnWire;
   report.peakRssBytes = process.resourceUsage().maxRSS * 1024;
+  report.cpuMs = cpuMsSince(ctx.cpuAtStart);
   report.parameters = ctx.parameters();
   report.workingSet = ctx.workingSet?.report() ?? null;
   report.model = checkModel(report);

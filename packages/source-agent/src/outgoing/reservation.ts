@@ -1,4 +1,5 @@
-import { CAPABILITY_LZ4_RUNS, CAPABILITY_POSTCOPY, FrameType, HandshakeError, PageChecksums, RefusedError } from '@livemig/protocol';
+import { CAPABILITY_LZ4_RUNS, CAPABILITY_POSTCOPY, CAPABILITY_ZSTD_RUNS, FrameType, HandshakeError, PageChecksums, RefusedError } from '@livemig/protocol';
+import { DEFAULT_COMPRESS } from '../compression-choice.js';
 import { roundTenth } from '../round-tenth.js';
 import { SwitchoverCost } from '../switchover/index.js';
 import type { MigrationContext } from './context.js';
@@ -56,6 +57,8 @@ export async function reservation(ctx: MigrationContext): Promise<'pre-copy'> {
     security: ctx.security,
     rateLimit: ctx.limiter.buffer,
     lz4Runs: answer.message.capabilities.includes(CAPABILITY_LZ4_RUNS),
+    compress: options.compress ?? DEFAULT_COMPRESS,
+    zstdRuns: answer.message.capabilities.includes(CAPABILITY_ZSTD_RUNS),
   });
   // Page data now flows on the channels; the control connection may stay silent for a whole pre-copy.
   conn.keepAliveWhileSilent();

@@ -57,6 +57,7 @@ export function recordRound(ctx: MigrationContext, round: RoundFigures, message:
     bandwidthBytesPerSec: Math.round(ctx.stats.wire.rate() * 1000),
     throttlePercent: ctx.autoConverge.throttlePercent,
     endedAtMs: roundTenth(performance.now() - ctx.started),
+    batches: ctx.dataChannels.lastRoundBatches,
   };
   ctx.report.rounds.push(entry);
   ctx.log.info(entry, message);

@@ -1,0 +1,48 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { finalDigestOf, oracleDigest, readJson, runSource, startDest, tempDir } from './support/agents.js';
+
+// The data path's choices change how pages travel and where they land, never what arrives: each one under
+// the deterministic oracle (the final digest after a migration in mid-run equals the run's without it).
+describe('data path: the deterministic oracle holds', () => {
+  const dir = tempDir();
+  afterAll(() => dir.remove());
+  const guestArgs = ['--memory', '64MiB', '--vcpus', '2', '--workload', 'uniform', '--seed', '11', '--ops', '6000', '--dirty-rate', '24MiB'];
+
+  it('into guest memory the destination faulted in before listening (--prefault)', async () => {
+    const expected = await oracleDigest(guestArgs);
+    const destReport = dir.file('prefault-dest.json');
+    const dest = await startDest(['--once', '--prefault', '64MiB', '--report', destReport]);
+    const source = runSource([...guestArgs, '--migrate-to', dest.address, '--migrate-after', '400ms']);
+    const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
+    expect(sourceDone.code, sourceDone.stderr).toBe(0);
+    expect(destDone.code, destDone.stderr).toBe(0);
+    expect(finalDigestOf(destDone.stdout)).toBe(expected);
+    expect(readJson(destReport).finalDigest).toBe(expected);
+  });
+
+  for (const mode of ['auto', 'none', 'lz4', 'zstd'] as const) {
+    it(`--compress ${mode}`, async () => {
+      const expected = await oracleDigest(guestArgs);
+      const sourceReport = dir.file(`compress-${mode}-source.json`);
+      const dest = await startDest(['--once']);
+      const source = runSource([...guestArgs, '--compress', mode, '--migrate-to', dest.address, '--migrate-after', '400ms', '--report', sourceReport]);
+      const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
+      expect(sourceDone.code, sourceDone.stderr).toBe(0);
+      expect(destDone.code, destDone.stderr).toBe(0);
+      expect(finalDigestOf(destDone.stdout)).toBe(expected);
+      const report = readJson(sourceReport);
+      const batches = { none: 0, lz4: 0, zstd: 0 };
+      for (const round of report.rounds) for (const c of ['none', 'lz4', 'zstd'] as const) batches[c] += round.batches[c];
+      expect(batches.none + batches.lz4 + batches.zstd).toBeGreaterThan(0);
+      if (mode === 'auto') {
+        // Each compression is tried once at the start on every channel.
+        expect(Math.min(batches.none, batches.lz4, batches.zstd)).toBeGreaterThan(0);
+      } else {
+        expect(batches[mode]).toBe(batches.none + batches.lz4 + batches.zstd);
+        if (mode !== 'lz4') expect(report.pagesSent.lz4).toBe(0);
+        if (mode !== 'zstd') expect(report.pagesSent.zstd).toBe(0);
+        if (mode !== 'none') expect(report.pagesSent[mode]).toBeGreaterThan(0);
+      }
+    });
+  }
+});
