@@ -141,7 +141,7 @@ describe('post-copy', () => {
     // Every page of a 256 MiB stream guest is written, so the push is still running when the destination dies.
     const sourceReport = dir.file('killed-source.json');
     const dest = await startDest(['--once']);
-    const source = runSource(['--memory', '256MiB', '--vcpus', '2', '--workload', 'stream', '--dirty-rate', '0', '--mode', 'postcopy', '--prepaging', 'linear', '--migrate-to', dest.address, '--migrate-after', '1500ms', '--run-for', '6s', '--report', sourceReport]);
+    const source = runSource(['--memory', '256MiB', '--vcpus', '2', '--workload', 'stream', '--dirty-rate', '0', '--mode', 'postcopy', '--prepaging', 'linear', '--migrate-to', dest.address, '--migrate-after', '1500ms', '--report', sourceReport]);
     await waitForLog(source, { msg: 'switched to post-copy: the guest runs at the destination' });
     dest.child.kill('SIGKILL');
     const done = await source.done;
@@ -149,7 +149,8 @@ describe('post-copy', () => {
     const report = readJson(sourceReport);
     expect(report.status).toBe('failed');
     expect(report.error.code).toBe('LM_ERR_POSTCOPY_FAILED');
-    // Parked at the switch and never resumed: not one op after the park.
+    // It ended by itself (no --run-for): its copy is stale, so hosting ends with the failure instead of waiting
+    // on a guest that can never run again. Parked at the switch and never resumed: not one op after the park.
     expect(report.opsDone).toBe(report.guestOpsAtPark);
     expect(finalDigestOf(done.stdout)).toBeUndefined();
     expect(done.stderr).toMatch(/LM_ERR_POSTCOPY_FAILED/);
@@ -199,5 +200,14 @@ describe('post-copy', () => {
     const badMode = await runSource(['--memory', '16MiB', '--workload', 'idle', '--mode', 'sideways', '--migrate-to', '127.0.0.1:9']).done;
     expect(badMode.code).toBe(2);
     expect(badMode.stderr).toMatch(/--mode: expected one of precopy, postcopy/);
+  });
+
+  it('post-copy with --working-set, or with a guest kernel, is refused at start: those pages would be lost', async () => {
+    const withWorkingSet = await runSource(['--memory', '16MiB', '--workload', 'uniform', '--mode', 'hybrid', '--working-set', '64', '--migrate-to', '127.0.0.1:9']).done;
+    expect(withWorkingSet.code).toBe(2);
+    expect(withWorkingSet.stderr).toMatch(/--working-set works with --mode precopy only, not hybrid/);
+    const withKernel = await runSource(['--memory', '64MiB', '--vcpus', '1', '--workload', 'fileserver', '--disk', dir.file('refused.disk'), '--mode', 'postcopy', '--migrate-to', '127.0.0.1:9']).done;
+    expect(withKernel.code).toBe(2);
+    expect(withKernel.stderr).toMatch(/--mode postcopy: the fileserver guest's kernel does not check for missing pages/);
   });
 });

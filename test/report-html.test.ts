@@ -125,7 +125,7 @@ describe('HTML report', () => {
   it('draws the sections of fields a later mode adds (post-copy faults and latency, a new page count) when a report has them', async () => {
     // The real report of the first test, with the fields post-copy and soft-page skipping would add.
     const report = readJson(dir.file('source.json'));
-    report.postCopy = { faults: 1234, guestBlockedUs: 56_700, latencyBuckets: [0, 0, 0, 5, 40, 300, 700, 150, 30, 9, 0, 0] };
+    report.postcopy = { prepaging: 'bubble', missingAtSwitch: 5000, pagesRequested: 1234, pagesAnswered: 1200, pagesPushed: 3800, pagesSentTwice: 0, latencyBuckets: [0, 0, 0, 5, 40, 300, 700, 150, 30, 9, 0, 0] };
     report.series.samples = report.series.samples.map((sample: Record<string, number>, i: number) => ({ ...sample, postCopyFaults: i * 10, softPagesSkipped: i * 3 }));
     report.pagesSent.skippedSoft = 4321;
     writeFileSync(dir.file('later.json'), JSON.stringify(report));
@@ -135,10 +135,10 @@ describe('HTML report', () => {
     expect(browser.errors).toEqual([]);
     const charts = await drawnCharts(browser.page);
     for (const section of ['post-copy-latency', 'post-copy-faults', 'other-series']) expect(charts[section]?.inkedPixels, section).toBeGreaterThan(1000);
-    expect(charts['post-copy-latency']!.datasets[0]!.data).toEqual(report.postCopy.latencyBuckets.slice(0, 10));
+    expect(charts['post-copy-latency']!.datasets[0]!.data).toEqual(report.postcopy.latencyBuckets.slice(0, 10));
     expect(charts['other-series']!.datasets.map((dataset) => dataset.label)).toEqual(['softPagesSkipped']);
     expect(charts.encodings!.labels).toContain('skippedSoft');
-    expect(Number((await shownFigures(browser.page))['postCopy.faults']!.value)).toBe(1234);
+    expect(Number((await shownFigures(browser.page))['postcopy.pagesRequested']!.value)).toBe(1234);
 
     // A destination that sent its guest onward (A -> B -> C) carries that migration's source report: drawn below its own.
     const hop = { ...readJson(dir.file('dest.json')), ended: 'migrated', onward: readJson(dir.file('source.json')) };

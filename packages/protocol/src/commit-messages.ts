@@ -11,7 +11,7 @@ import { fail, lowerHex, own, record, string } from './validate.js';
 /** The source's acknowledgement of a Committed whose proof it checked: the destination may start the vCPUs. */
 export interface ConfirmMessage { migrationId: string }
 
-/** First frame of an outcome connection. `token`: as in Hello, when the destination wants one. */
+/** First frame of an outcome connection. `token`: obsolete, as in Hello (decoded, never sent, ignored). */
 export interface OutcomeQueryMessage { migrationId: string; token?: string }
 
 /**

@@ -36,7 +36,7 @@ export function main(argv: string[]): Promise<number> {
           .option('guest-kernel', { type: 'string', choices: GUEST_KERNEL_BEHAVIOURS, describe: 'fileserver, for tests: a guest kernel that is honest (default), never answers the pre-suspend interrupt, or calls its anonymous pages soft' })
           .option('soft-pages', { type: 'boolean', default: false, describe: "skip the pages the guest kernel calls soft (free, clean cache) and raise its pre-suspend interrupt before stop-and-copy (SonicMigration)" })
           .option('balloon', { type: 'boolean', default: false, describe: 'self-ballooning: the guest kernel gives its free pages back first, and they are never read nor sent' })
-          .option('interrupt-timeout', { type: 'string', describe: 'with --soft-pages: how long to wait for the guest to answer the interrupt (default 1s); after it soft pages are sent' })
+          .option('interrupt-timeout', { type: 'string', describe: 'with --soft-pages or --balloon: how long to wait for the guest kernel to answer the pre-suspend interrupt or inflate the balloon (default 1s); after it soft pages are sent' })
           .option('migrate-to', { type: 'string', describe: 'destination agent HOST:PORT' })
           .option('migrate-after', { type: 'string', default: '1s', describe: 'start the migration this long after boot' })
           .option('downtime-limit', { type: 'string', default: RUN_DEFAULTS.downtimeLimit, describe: 'switch to stop-and-copy once the expected downtime is under this' })
@@ -84,6 +84,10 @@ export function main(argv: string[]): Promise<number> {
           .option('mode', { type: 'string', describe: 'precopy, postcopy or hybrid' })
           .option('prepaging', { type: 'string', describe: 'post-copy push order: bubble, forward, linear' })
           .option('postcopy-after', { type: 'number', describe: 'hybrid: switch to post-copy after this many pre-copy rounds' })
+          .option('compress', { type: 'string', describe: 'page compression: auto, none, lz4, zstd (default: the agent\'s --compress)' })
+          .option('soft-pages', { type: 'boolean', describe: 'skip the pages the guest kernel calls soft (fileserver guests)' })
+          .option('balloon', { type: 'boolean', describe: 'self-ballooning before round 1 (fileserver guests)' })
+          .option('interrupt-timeout', { type: 'string', describe: "how long to wait for the guest kernel's answer to the pre-suspend interrupt and the balloon" })
           .option('json', { type: 'boolean', default: false, describe: 'print the final report as JSON' }),
       async (args) => {
         context.setExitCode(await migrateCommand(args as unknown as MigrateArguments, context.log, context.signal));

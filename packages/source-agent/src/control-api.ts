@@ -22,6 +22,7 @@ import { isCancellable, isFinalPhase, MAX_STREAMS, MIGRATION_PHASES, SAMPLED_FIE
 import { POLICY_NAMES } from './switchover/index.js';
 import { MIGRATION_MODES } from './outgoing/options.js';
 import { PREPAGING_NAMES } from './postcopy/push-order.js';
+import { COMPRESS_MODES } from './compression-choice.js';
 
 /** What an agent exposes through its control API. */
 export interface ControlApiSource {
@@ -69,6 +70,7 @@ const START_OPTIONS = optionSchema({
   softPages: { type: 'boolean' },
   balloon: { type: 'boolean' },
   interruptTimeoutMs: { type: 'number', min: 0 },
+  compress: { type: 'string', enum: COMPRESS_MODES },
 });
 
 /**

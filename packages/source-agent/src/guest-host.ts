@@ -98,6 +98,15 @@ export class GuestHost extends EventEmitter<GuestHostEvents> {
       if (report.status === 'completed') {
         this.gone = true;
         this.migrated(report);
+      } else if (report.error?.code === 'LM_ERR_POSTCOPY_FAILED') {
+        // Post-copy failed after the switch: the guest's state is split and the copy here is stale, so it may
+        // neither run nor migrate again. With a control API it stays parked (its pages are the only copy of
+        // what the destination still lacks); without one, hosting ends (exit status 1) and the copy with it.
+        this.gone = true;
+        if (this.options.unresolved !== 'wait') {
+          void this.guest.stop();
+          this.migrated(report);
+        }
       } else if (report.status === 'outcome-unknown') {
         this.gone = true;
         if (this.options.unresolved !== 'wait') {

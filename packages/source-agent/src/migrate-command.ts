@@ -24,6 +24,10 @@ export interface MigrateArguments {
   mode?: string;
   prepaging?: string;
   postcopyAfter?: number;
+  compress?: string;
+  softPages?: boolean;
+  balloon?: boolean;
+  interruptTimeout?: string;
   json: boolean;
 }
 
@@ -53,6 +57,10 @@ export async function migrateCommand(args: MigrateArguments, log: Logger, signal
   if (args.mode !== undefined) options.mode = args.mode;
   if (args.prepaging !== undefined) options.prepaging = args.prepaging;
   if (args.postcopyAfter !== undefined) options.postcopyAfterRounds = args.postcopyAfter;
+  if (args.compress !== undefined) options.compress = args.compress;
+  if (args.softPages !== undefined) options.softPages = args.softPages;
+  if (args.balloon !== undefined) options.balloon = args.balloon;
+  if (args.interruptTimeout !== undefined) options.interruptTimeoutMs = parseDuration(args.interruptTimeout, 'interrupt-timeout');
 
   const started = await client.post<MigrationStats>('/migrations', options);
   const path = `/migrations/${encodeURIComponent(started.id)}`;

@@ -8,6 +8,7 @@ import { ChannelSenders } from './channel-senders.js';
 import { loadImageFile } from './image-file.js';
 import { kernelParams, prepareDisk } from './disk-options.js';
 import { requirePolicyName } from './switchover/index.js';
+import { checkFeatureCombination } from './outgoing/feature-combinations.js';
 import { MIGRATION_MODES, type MigrationMode } from './outgoing/options.js';
 import { PREPAGING_NAMES, type Prepaging } from './postcopy/push-order.js';
 import { DEFAULT_DELTA_CACHE_BYTES, DEFAULT_DOWNTIME_LIMIT_MS, DEFAULT_MAX_ROUNDS, DEFAULT_STREAMS, checkStreams } from './outgoing/index.js';
@@ -113,22 +114,29 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   const compress = args.compress ?? DEFAULT_COMPRESS;
   if (!isCompressMode(compress)) throw new BadArgumentError(`--compress: expected one of ${COMPRESS_MODES.join(', ')}, got "${compress}"`);
   checkStreams(args.streams);
+  checkFeatureCombination({ mode, workload: workload.name, workingSetPages: args.workingSet ?? 0, softPages: args.softPages, balloon: args.balloon });
   // The channel threads load their code while the image is read and the guest boots.
   const channels = target === undefined ? undefined : ChannelSenders.spawn(args.streams);
   channels?.catch(() => {});
   // This thread runs the handshake of any migration: its first use of that code is done while the guest boots.
   if (target !== undefined || args.controlPort !== undefined) void warmUpConnections();
-  const memory =
-    args.imageFile === undefined
-      ? GuestMemory.create(requestedBytes ?? DEFAULT_MEMORY_BYTES)
-      : loadImageFile(args.imageFile, requestedBytes);
-  const memoryBytes = memory.memoryBytes;
-  const workingSet = workingSetOptions(args.workingSet, args.wsPreprocess, memory.pageCount);
-  if ((args.softPages || args.balloon) && workload.name !== 'fileserver') {
-    throw new BadArgumentError(`--soft-pages, --balloon: the ${workload.name} workload has no guest kernel (use --workload fileserver)`);
+  let memory: GuestMemory;
+  let workingSet: ReturnType<typeof workingSetOptions>;
+  let guest: Guest;
+  try {
+    memory =
+      args.imageFile === undefined
+        ? GuestMemory.create(requestedBytes ?? DEFAULT_MEMORY_BYTES)
+        : loadImageFile(args.imageFile, requestedBytes);
+    workingSet = workingSetOptions(args.workingSet, args.wsPreprocess, memory.pageCount);
+    if (args.disk !== undefined) prepareDisk(args.disk, workload, log);
+    guest = await Guest.start({ memory, vcpus: args.vcpus, workload, paused: args.paused, ...(args.disk === undefined ? {} : { disk: args.disk }) });
+  } catch (error) {
+    // A live channel thread would keep the process from exiting with the error (exit status 2 for a bad flag).
+    void channels?.then((unused) => unused.terminate(), () => {});
+    throw error;
   }
-  if (args.disk !== undefined) prepareDisk(args.disk, workload, log);
-  const guest = await Guest.start({ memory, vcpus: args.vcpus, workload, paused: args.paused, ...(args.disk === undefined ? {} : { disk: args.disk }) });
+  const memoryBytes = memory.memoryBytes;
   const guestId = randomUUID();
   log.info(
     { guestId, memory: formatBytes(memoryBytes), vcpus: args.vcpus, workload: workload.name, seed: workload.seed, ops: workload.ops, image: args.imageFile },

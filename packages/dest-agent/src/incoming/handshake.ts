@@ -61,6 +61,10 @@ export function checkHello(hello: HelloMessage): MigrationError | WorkloadSpec {
  */
 export function checkGuestDisk(hello: HelloMessage, workload: WorkloadSpec, disk: string | undefined): MigrationError | undefined {
   if (workload.name !== 'fileserver') return undefined;
+  if (hello.capabilities.includes(CAPABILITY_POSTCOPY)) {
+    // The guest kernel reads its pages without post-copy's access barrier: it would read missing pages as zeros.
+    return new HandshakeError('post-copy offered for a fileserver guest, whose kernel does not check for missing pages');
+  }
   try {
     checkKernelFits(workload, hello.geometry.vcpus, hello.geometry.memoryBytes / PAGE_SIZE, disk);
     return undefined;

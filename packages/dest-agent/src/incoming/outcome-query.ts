@@ -1,6 +1,5 @@
 import {
   FrameType,
-  HandshakeError,
   OutcomeDecidedError,
   UnexpectedFrameError,
   encodeActivated,
@@ -17,7 +16,6 @@ export interface OutcomeQueryOptions {
   parked: ParkedGuests;
   /** Migration ids whose Hello passed the handshake here and that have not ended. */
   inFlight: ReadonlySet<string>;
-  token?: string;
   log: Logger;
   /** How long the source may take to send Confirm after a `committed` answer. */
   confirmTimeoutMs: number;
@@ -33,9 +31,6 @@ export async function serveOutcomeQuery(conn: FramedSocket, query: OutcomeQueryM
   const { journal, parked, log } = options;
   const { migrationId } = query;
   try {
-    if (options.token !== undefined && query.token !== options.token) {
-      throw new HandshakeError('authentication failed: wrong or missing token');
-    }
     const answer = await journal.answerQuery(migrationId, options.inFlight.has(migrationId));
     log.info({ migrationId, outcome: answer.outcome, reason: answer.reason }, 'outcome query answered');
     await conn.send(encodeOutcome({ migrationId, outcome: answer.outcome, ...(answer.reason === undefined ? {} : { reason: answer.reason }) }));

@@ -1,12 +1,15 @@
 'use strict';
 /*
- * Post-copy, when a report carries it: `postCopy` with QEMU's blocktime statistics as the guest's present map
- * counts them (`faults`, `guestBlockedUs`, `vcpuFaults`, `vcpuBlockedUs`, and `latencyBuckets`: bucket b
- * counts faults that waited floor(log2(us)) = b, b = 0 below 2 us), and the series column `postCopyFaults`.
+ * Post-copy, when a report carries it (`postcopy`, after a switch). At the source: the page server's figures
+ * (`prepaging`, `missingAtSwitch`, `pagesRequested`, `pagesAnswered`, `pagesPushed`, `pagesSentTwice`). At the
+ * destination: QEMU's blocktime statistics as the guest's present map counts them (`faults`, `pagesRequested`,
+ * `pagesAnsweredPlaced`, `vcpuFaults`, `vcpuBlocktimeMs`, `blocktimeMs`: all vCPUs blocked at once, and
+ * `latencyBuckets`: bucket b counts faults that waited [2^b, 2^(b+1)) µs, bucket 0 everything under 2 µs). A series column `postCopyFaults`,
+ * when a report has one, is drawn over time.
  */
 
 function hasPostCopy(report) {
-  return isSourceReport(report) && report.postCopy !== null && typeof report.postCopy === 'object';
+  return Boolean(report) && report.postcopy !== null && typeof report.postcopy === 'object';
 }
 
 /** A bucket's label: the latency range it counts. */
@@ -19,11 +22,24 @@ function latencyLabel(bucket) {
 addSection({
   id: 'post-copy-summary',
   title: 'Post-copy',
+  note: 'After the switch the guest ran at the destination; pages it touched before they came were asked for (faults), the rest were pushed.',
   applies: hasPostCopy,
   html(report) {
-    const pc = report.postCopy;
-    const blocked = pc.guestBlockedUs === undefined ? null : pc.guestBlockedUs / 1000;
-    return `<div class="figures">${figure('faults', 'postCopy.faults', pc.faults, fmtCount(pc.faults))}${figure('whole guest blocked', 'postCopy.guestBlockedUs', pc.guestBlockedUs, fmtMs(blocked))}</div>`;
+    const pc = report.postcopy;
+    const figures = [];
+    const add = (label, key, text) => {
+      if (pc[key] !== undefined && pc[key] !== null) figures.push(figure(label, `postcopy.${key}`, pc[key], text(pc[key])));
+    };
+    add('push order', 'prepaging', String);
+    add('missing at the switch', 'missingAtSwitch', fmtCount);
+    add('faults', 'faults', fmtCount);
+    add('pages requested', 'pagesRequested', fmtCount);
+    add('pages answered', 'pagesAnswered', fmtCount);
+    add('answers placed', 'pagesAnsweredPlaced', fmtCount);
+    add('pages pushed', 'pagesPushed', fmtCount);
+    add('pages sent twice', 'pagesSentTwice', fmtCount);
+    add('whole guest blocked', 'blocktimeMs', fmtMs);
+    return `<div class="figures">${figures.join('')}</div>`;
   },
 });
 
@@ -31,9 +47,9 @@ addSection({
   id: 'post-copy-latency',
   title: 'Post-copy fault latency',
   note: 'How long a vCPU waited for a page it faulted on (QEMU’s log2 buckets).',
-  applies: (report) => hasPostCopy(report) && Array.isArray(report.postCopy.latencyBuckets) && report.postCopy.latencyBuckets.some((n) => n > 0),
+  applies: (report) => hasPostCopy(report) && Array.isArray(report.postcopy.latencyBuckets) && report.postcopy.latencyBuckets.some((n) => n > 0),
   chart(report) {
-    const buckets = report.postCopy.latencyBuckets;
+    const buckets = report.postcopy.latencyBuckets;
     const last = buckets.reduce((max, n, b) => (n > 0 ? b : max), 0);
     const shown = buckets.slice(0, last + 1);
     return {

@@ -2,8 +2,8 @@ import { BadArgumentError, CAPABILITIES, CAPABILITY_POSTCOPY, PAGE_SIZE, PROTOCO
 import { FramedSocket, connectTcp } from '@livemig/agent-runtime';
 import { ChannelSenders } from '../channel-senders.js';
 import type { MigrationContext } from './context.js';
+import { checkFeatureCombination } from './feature-combinations.js';
 import { checkMigratable } from './parameters.js';
-import { hasGuestKernel } from './soft-pages.js';
 
 /**
  * Phase 1, handshake: connects to the destination and sends Hello (protocol version, capabilities, guest
@@ -15,19 +15,16 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
   const { guest, options, report } = ctx;
   const { memory } = guest;
   checkMigratable(guest, ctx.params, ctx.channelCount);
-  if (ctx.workingSet && ctx.mode !== 'precopy') {
-    // The framework defers working-set pages to stop-and-copy; a switch to post-copy would leave them unsent.
-    throw new BadArgumentError(`--working-set works with --mode precopy only, not ${ctx.mode}`);
-  }
-  if ((ctx.options.softPages || ctx.options.balloon) && !hasGuestKernel(guest)) {
-    throw new BadArgumentError(`--soft-pages, --balloon: the ${guest.workload.name} guest has no kernel to publish soft pages (use the fileserver workload)`);
-  }
-  if (hasGuestKernel(guest) && ctx.mode !== 'precopy') {
-    // The guest kernel's pages are read without post-copy's access barrier: they must all be there at the switch.
-    throw new BadArgumentError(`--mode ${ctx.mode}: the ${guest.workload.name} guest's kernel does not check for missing pages; migrate it with --mode precopy`);
-  }
-  if (ctx.workingSet && (ctx.options.softPages || ctx.options.balloon)) {
-    throw new BadArgumentError('--working-set cannot be combined with --soft-pages or --balloon');
+  checkFeatureCombination({
+    mode: ctx.mode,
+    workload: guest.workload.name,
+    workingSetPages: ctx.options.workingSetPages ?? 0,
+    softPages: ctx.options.softPages ?? false,
+    balloon: ctx.options.balloon ?? false,
+  });
+  const wsPages = ctx.options.workingSetPages ?? 0;
+  if (wsPages >= memory.pageCount) {
+    throw new BadArgumentError(`working set: expected fewer pages than the guest's ${memory.pageCount}, got ${wsPages}`);
   }
   ctx.enter('handshake');
   ctx.checkCancelled();

@@ -43,7 +43,9 @@ export function handleFailure(ctx: MigrationContext, error: unknown): void {
   }
   report.status = error instanceof CancelledError ? 'cancelled' : 'failed';
   ctx.channels?.terminate();
-  void ctx.spawned?.then((unused) => unused.terminate(), () => {});
+  // The threads spawned for this migration, or handed in by the caller when a check refused it before the
+  // handshake spawned any: either way nobody else will use them, and a live thread keeps the process alive.
+  void (ctx.spawned ?? ctx.options.channels)?.then((unused) => unused.terminate(), () => {});
   ctx.connection?.abort(error instanceof Error ? error : new Error(String(error)));
   if (ctx.wasRunning) guest.resume();
   ctx.log.warn({ err: report.error }, 'migration did not complete; the guest stays here as it was');

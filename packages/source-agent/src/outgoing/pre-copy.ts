@@ -4,6 +4,7 @@ import { SentHistory, decide, type SwitchoverDecision } from '../switchover/inde
 import type { MigrationContext } from './context.js';
 import { recordRound, sendRound, type SentRound } from './rounds.js';
 import { DEFAULT_INTERRUPT_TIMEOUT_MS } from './soft-pages.js';
+import { DEFAULT_WS_PREPROCESS_MS } from '../working-set/working-set-options.js';
 
 /**
  * Phase 3, iterative pre-copy (Clark et al.): round 1 sends every page ever written (never-written pages are
@@ -27,7 +28,7 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy' | 
   // the rounds skip the working set (pushRound) and stop-and-copy sends it.
   const ws = ctx.workingSet;
   if (ws) {
-    await ws.preprocess(ctx.options.wsPreprocessMs ?? 0, (ms) => ctx.guard(sleep(ms)));
+    await ws.preprocess(ctx.options.wsPreprocessMs ?? DEFAULT_WS_PREPROCESS_MS, (ms) => ctx.guard(sleep(ms)));
     ctx.log.info({ workingSetPages: ws.lru.size, preprocessMs: ws.report().preprocessMs }, 'working set predicted');
   }
   await ctx.balloon?.inflate(ctx.options.interruptTimeoutMs ?? DEFAULT_INTERRUPT_TIMEOUT_MS);

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GuestError, HintArea, type Guest, type HintHeader } from '@livemig/guest';
 import type { Logger } from '@livemig/agent-runtime';
 import { roundTenth } from '../round-tenth.js';
+import { workloadHasKernel } from './feature-combinations.js';
 
 /** What `--soft-pages` did, in the report (`softPages`). */
 export interface SoftPagesReport {
@@ -24,7 +25,7 @@ export const DEFAULT_INTERRUPT_TIMEOUT_MS = 1000;
 
 /** Whether the guest runs the guest kernel (only its workloads publish soft pages). */
 export function hasGuestKernel(guest: Guest): boolean {
-  return guest.workload.name === 'fileserver';
+  return workloadHasKernel(guest.workload.name);
 }
 const ACK_POLL_MS = 1;
 
