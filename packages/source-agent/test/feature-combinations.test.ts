@@ -7,8 +7,8 @@ const PLAIN: FeatureChoice = { mode: 'precopy', workload: 'uniform', workingSetP
 // claiming to); every other one passes. Table-driven, as the refusals are the contract.
 describe('checkFeatureCombination', () => {
   it.each<[string, Partial<FeatureChoice>, RegExp]>([
-    ['soft pages without a kernel', { softPages: true }, /no kernel to publish soft pages/],
-    ['the balloon without a kernel', { balloon: true }, /no kernel to publish soft pages/],
+    ['soft pages without a kernel', { softPages: true }, /workload has no guest kernel/],
+    ['the balloon without a kernel', { balloon: true }, /workload has no guest kernel/],
     ['a kernel guest in post-copy', { workload: 'fileserver', mode: 'postcopy' }, /--mode postcopy: the fileserver guest's kernel/],
     ['a kernel guest in hybrid', { workload: 'fileserver', mode: 'hybrid' }, /--mode hybrid: the fileserver guest's kernel/],
     ['the working set in post-copy', { workingSetPages: 8, mode: 'postcopy' }, /--working-set works with --mode precopy only, not postcopy/],

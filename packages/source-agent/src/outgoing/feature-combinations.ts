@@ -24,7 +24,7 @@ export function workloadHasKernel(workload: string): boolean {
 export function checkFeatureCombination(choice: FeatureChoice): void {
   const kernel = workloadHasKernel(choice.workload);
   if ((choice.softPages || choice.balloon) && !kernel) {
-    throw new BadArgumentError(`--soft-pages, --balloon: the ${choice.workload} guest has no kernel to publish soft pages (use --workload fileserver)`);
+    throw new BadArgumentError(`--soft-pages, --balloon: the ${choice.workload} workload has no guest kernel (use --workload fileserver)`);
   }
   if (kernel && choice.mode !== 'precopy') {
     // The guest kernel reads its pages without post-copy's access barrier: they must all be there at the switch.
