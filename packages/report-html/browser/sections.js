@@ -55,3 +55,11 @@ function seriesPoints(report, field, scale) {
     .filter((sample) => sample[field] !== null && sample[field] !== undefined)
     .map((sample) => ({ x: sample.atMs / 1000, y: sample[field] * factor }));
 }
+
+/**
+ * A line of one series column in `color`, without point markers; `extra` adds or overrides dataset options
+ * (width, axis, stepped, dash).
+ */
+function seriesLine(report, label, field, color, extra, scale) {
+  return Object.assign({ label, data: seriesPoints(report, field, scale), borderColor: color, backgroundColor: color, pointRadius: 0, borderWidth: 2 }, extra);
+}

@@ -13,10 +13,10 @@ addSection({
       type: 'line',
       data: {
         datasets: [
-          { label: 'memory sent (MB/s)', data: seriesPoints(report, 'pagesPerSecond', PAGE_BYTES / 1e6), borderColor: '#2f80ed', backgroundColor: '#2f80ed', yAxisID: 'rate', pointRadius: 0, borderWidth: 2 },
-          { label: 'wire bandwidth (MB/s)', data: seriesPoints(report, 'bandwidthBytesPerSec', 1e-6), borderColor: '#27ae60', backgroundColor: '#27ae60', yAxisID: 'rate', pointRadius: 0, borderWidth: 1.5 },
-          { label: 'dirty rate (MB/s)', data: seriesPoints(report, 'dirtyPagesRate', PAGE_BYTES / 1e6), borderColor: '#eb5757', backgroundColor: '#eb5757', yAxisID: 'rate', pointRadius: 0, borderWidth: 2, stepped: true },
-          { label: 'remaining (MiB)', data: seriesPoints(report, 'remainingBytes', 1 / MiB), borderColor: '#7b8794', backgroundColor: '#7b8794', yAxisID: 'bytes', pointRadius: 0, borderWidth: 1.5, borderDash: [6, 4] },
+          seriesLine(report, 'memory sent (MB/s)', 'pagesPerSecond', '#2f80ed', { yAxisID: 'rate' }, PAGE_BYTES / 1e6),
+          seriesLine(report, 'wire bandwidth (MB/s)', 'bandwidthBytesPerSec', '#27ae60', { yAxisID: 'rate', borderWidth: 1.5 }, 1e-6),
+          seriesLine(report, 'dirty rate (MB/s)', 'dirtyPagesRate', '#eb5757', { yAxisID: 'rate', stepped: true }, PAGE_BYTES / 1e6),
+          seriesLine(report, 'remaining (MiB)', 'remainingBytes', '#7b8794', { yAxisID: 'bytes', borderWidth: 1.5, borderDash: [6, 4] }, 1 / MiB),
         ],
       },
       options: baseOptions({
@@ -37,8 +37,8 @@ addSection({
       type: 'line',
       data: {
         datasets: [
-          { label: 'progress (%)', data: seriesPoints(report, 'progressPercent'), borderColor: '#27ae60', backgroundColor: '#27ae60', pointRadius: 0, borderWidth: 2 },
-          { label: 'vCPU throttle (%)', data: seriesPoints(report, 'throttlePercent'), borderColor: '#f2994a', backgroundColor: '#f2994a', pointRadius: 0, borderWidth: 2, stepped: true },
+          seriesLine(report, 'progress (%)', 'progressPercent', '#27ae60'),
+          seriesLine(report, 'vCPU throttle (%)', 'throttlePercent', '#f2994a', { stepped: true }),
         ],
       },
       options: baseOptions({ scales: { x: timeAxis(), y: valueAxis('%', { max: 100 }) } }),

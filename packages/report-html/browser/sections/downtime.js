@@ -22,7 +22,7 @@ addSection({
     const end = Math.max((report.totalTimeMs || 0) / 1000, roundEnds.length ? roundEnds[roundEnds.length - 1].x : 0);
     const datasets = [{ label: 'expected downtime after each round (ms)', data: roundEnds, borderColor: '#2f80ed', backgroundColor: '#2f80ed', pointRadius: 4, borderWidth: 2 }];
     if (hasSeries(report)) {
-      datasets.push({ label: 'expected downtime, live (ms)', data: seriesPoints(report, 'expectedDowntimeMs'), borderColor: '#56ccf2', backgroundColor: '#56ccf2', pointRadius: 0, borderWidth: 1, stepped: true });
+      datasets.push(seriesLine(report, 'expected downtime, live (ms)', 'expectedDowntimeMs', '#56ccf2', { borderWidth: 1, stepped: true }));
     }
     const limit = report.parameters ? report.parameters.downtimeLimitMs : null;
     if (limit !== null && limit !== undefined) datasets.push(levelLine(`limit ${fmtMs(limit)}`, limit, 0, end, '#7b8794'));

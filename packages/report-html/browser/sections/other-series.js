@@ -18,14 +18,7 @@ addSection({
   title: 'Other counters over time',
   applies: (report) => hasSeries(report) && otherSeriesFields(report).length > 0,
   chart(report) {
-    const datasets = otherSeriesFields(report).map((field, index) => ({
-      label: field,
-      data: seriesPoints(report, field),
-      borderColor: seriesColor(index),
-      backgroundColor: seriesColor(index),
-      pointRadius: 0,
-      borderWidth: 2,
-    }));
+    const datasets = otherSeriesFields(report).map((field, index) => seriesLine(report, field, field, seriesColor(index)));
     return { type: 'line', data: { datasets }, options: baseOptions({ scales: { x: timeAxis(), y: valueAxis('value') } }) };
   },
 });

@@ -68,7 +68,7 @@ addSection({
   chart(report) {
     return {
       type: 'line',
-      data: { datasets: [{ label: 'faults so far', data: seriesPoints(report, 'postCopyFaults'), borderColor: '#9b51e0', backgroundColor: '#9b51e0', pointRadius: 0, borderWidth: 2 }] },
+      data: { datasets: [seriesLine(report, 'faults so far', 'postCopyFaults', '#9b51e0')] },
       options: baseOptions({ scales: { x: timeAxis(), y: valueAxis('faults') } }),
     };
   },
