@@ -39,6 +39,12 @@ const OPEN_TIMEOUT_MS = 10_000;
 
 const port = parentPort!;
 const { host, security } = workerData as ReceiverSpawnData;
+/**
+ * Plain TCP is read straight into the frame decoder's buffers (FramedSocket's readIntoOwnBuffers). TLS, and
+ * LIVEMIG_DEST_READS=chunks (kept so that a benchmark can compare the two in one run), read through 'data'
+ * chunks, which the decoder copies frames out of.
+ */
+const ownReads = security.kind === 'none' && process.env.LIVEMIG_DEST_READS !== 'chunks';
 const post = (event: ReceiverEvent): void => port.postMessage(event);
 /** The reservation's channel, once assigned: until then every connection is dropped at once. */
 let assignment: ReceiverWorkerData | undefined;
@@ -62,19 +68,27 @@ async function offer(raw: Socket): Promise<void> {
     return;
   }
   if (opening.size >= MAX_OPENING) {
-    const silent = [...opening].find((socket) => !spoke.has(socket));
+    const silent = [...opening].find((socket) => !spoke.has(socket) && socket.bytesRead === 0);
     (silent ?? opening.values().next().value)?.destroy();
   }
-  opening.add(raw);
-  raw.once('close', () => opening.delete(raw));
   const timeoutMs = Math.min(OPEN_TIMEOUT_MS, data.idleTimeoutMs);
   let conn: FramedSocket | undefined;
   let opens = false;
   try {
-    // Unread until then: TLS (or the frame decoder) takes the buffered bytes when it wraps the socket.
-    await firstBytes(raw, timeoutMs);
-    spoke.add(raw);
-    conn = new FramedSocket(await secureServer(raw, security, timeoutMs), { idleTimeoutMs: data.idleTimeoutMs });
+    if (ownReads) {
+      // Adopted before its first read; its first frame is ChannelHello, awaited below.
+      conn = new FramedSocket(raw, { idleTimeoutMs: data.idleTimeoutMs, readIntoOwnBuffers: true });
+      raw = conn.socket;
+    }
+    opening.add(raw);
+    const opened = raw;
+    raw.once('close', () => opening.delete(opened));
+    if (!conn) {
+      // Unread until then: TLS (or the frame decoder) takes the buffered bytes when it wraps the socket.
+      await firstBytes(raw, timeoutMs);
+      spoke.add(raw);
+      conn = new FramedSocket(await secureServer(raw, security, timeoutMs), { idleTimeoutMs: data.idleTimeoutMs });
+    }
     const hello = await conn.receive(timeoutMs, 'ChannelHello');
     opens =
       hello.type === FrameType.ChannelHello &&
@@ -202,7 +216,8 @@ function fail(error: unknown): void {
   connection?.abort(error instanceof Error ? error : new Error(message));
 }
 
-const server = createServer((socket) => void offer(socket).catch(fail));
+// With owned reads, accepted sockets wait unread: FramedSocket takes them over before their first read.
+const server = createServer({ pauseOnConnect: ownReads }, (socket) => void offer(socket).catch(fail));
 // A worker that cannot listen fails to spawn: the pool never hands it out.
 server.once('error', (error) => {
   throw error;

@@ -21,6 +21,12 @@ const REUSABLE_FRAME_BYTES = FRAME_HEADER_BYTES + DEFAULT_BATCH_PAYLOAD;
  * each page batch and releases it allocates a few frame buffers for a whole migration instead of one per
  * frame (a 1 GiB image is 4,000 of them: garbage that grew the destination's resident memory by ~20 %).
  *
+ * Two ways to feed it. `push(chunk)` takes the chunks a socket made (its 'data' events). `readTarget()` and
+ * `commitRead(n)` let the socket read into buffers the decoder owns (Node's `onread` option, see
+ * agent-runtime's owned-reads.ts): the header of each frame is read into a 16-byte buffer of the decoder, then
+ * the rest of the frame straight into that frame's buffer (a released one when one is big enough), so no
+ * frame is reassembled from chunks and no buffer is allocated per read. Never mix the two on one decoder.
+ *
  * A decode error is fatal: the decoder remembers it, and every later `push` or `end` throws it again. There is
  * no resynchronisation; the caller should log the error's code and destroy the connection. Frames that the
  * same chunk completed before the bad bytes are not lost: that `push` returns them, and the error is then
@@ -65,10 +71,15 @@ export class FrameDecoder {
    *   error on every call.
    */
   push(chunk: Buffer): Frame[] {
+    return this.#decode((frames) => this.#push(chunk, frames));
+  }
+
+  /** Runs one decoding step; an error it throws ends the decoder (see `push`). */
+  #decode(step: (frames: Frame[]) => void): Frame[] {
     if (this.#error !== undefined) throw this.#error;
     const frames: Frame[] = [];
     try {
-      this.#push(chunk, frames);
+      step(frames);
     } catch (err) {
       this.#error = err;
       this.#spanning = undefined;
@@ -105,6 +116,43 @@ export class FrameDecoder {
     this.#spanning = undefined;
     this.#headerFilled = 0;
     this.#free.length = 0;
+  }
+
+  /**
+   * Where the next read of the socket should put its bytes: the rest of the pending frame header, or the rest
+   * of the pending frame. A view of memory the decoder owns, at most one frame long, so one read never
+   * passes the end of a frame. Pass the number of bytes read into it to `commitRead`.
+   */
+  readTarget(): Buffer {
+    const spanning = this.#spanning;
+    return spanning === undefined ? this.#header.subarray(this.#headerFilled) : spanning.frame.subarray(spanning.filled);
+  }
+
+  /**
+   * `bytes` were read into the last `readTarget()`: returns the frame they completed, if any (at most one).
+   * @throws as `push`; after an error, the same error on every call.
+   */
+  commitRead(bytes: number): Frame[] {
+    return this.#decode((frames) => this.#commitRead(bytes, frames));
+  }
+
+  #commitRead(bytes: number, frames: Frame[]): void {
+    const spanning = this.#spanning;
+    const room = spanning === undefined ? FRAME_HEADER_BYTES - this.#headerFilled : spanning.frame.length - spanning.filled;
+    if (!Number.isInteger(bytes) || bytes < 1 || bytes > room) throw new BadArgumentError(`commitRead(${bytes}): the read target had ${room} bytes`);
+    if (spanning === undefined) {
+      this.#headerFilled += bytes;
+      if (this.#headerFilled < FRAME_HEADER_BYTES) return;
+      const started = this.#startSpanning(readFrameHeader(this.#header, 0, this.#maxPayloadBytes));
+      started.filled = this.#header.copy(started.frame, 0);
+    } else {
+      spanning.filled += bytes;
+    }
+    const pending = this.#spanning!;
+    if (pending.filled < pending.frame.length) return;
+    this.#spanning = undefined;
+    this.#headerFilled = 0;
+    frames.push(this.#dispatch(pending.frame, pending.header));
   }
 
   /** Decodes `chunk`, adding each frame to `frames` as it completes (so a throw leaves the good ones there). */
@@ -165,9 +213,15 @@ export class FrameDecoder {
   #startSpanning(header: FrameHeader): { header: FrameHeader; frame: Buffer; filled: number } {
     this.#headerFilled = FRAME_HEADER_BYTES;
     const length = FRAME_HEADER_BYTES + header.payloadLength;
+    if (header.type !== FrameType.PageBatch) {
+      // A control frame: decoded at once and never released, so a buffer of its own size (its message may keep
+      // views of it).
+      this.#spanning = { header, frame: Buffer.allocUnsafeSlow(length), filled: 0 };
+      return this.#spanning;
+    }
     const index = this.#free.findIndex((buffer) => buffer.length >= length);
-    // A released buffer when one is big enough; else a new one of exactly this frame's size, in memory of its
-    // own (not Node's shared pool), so that it can be told apart and reused when released.
+    // A released buffer when one is big enough; else a new one of at least a default batch's size, in memory of
+    // its own (not Node's shared pool), so that it can be told apart and reused when released.
     const whole = index >= 0 ? this.#free.splice(index, 1)[0]! : Buffer.from(new ArrayBuffer(Math.max(length, REUSABLE_FRAME_BYTES)));
     this.#outstanding.add(whole.buffer);
     this.#spanning = { header, frame: whole.subarray(0, length), filled: 0 };

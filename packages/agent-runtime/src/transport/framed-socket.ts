@@ -10,6 +10,7 @@ import {
   type Frame,
   MigrationError,
 } from '@livemig/protocol';
+import { readIntoOwnBuffers } from './owned-reads.js';
 import { isTlsError, tlsFailure } from './transport-security.js';
 
 /** A peer silent this long fails the connection (LM_ERR_TIMEOUT); also how long a peer gets to answer. */
@@ -25,6 +26,12 @@ export interface FramedSocketOptions {
   idleTimeoutMs?: number;
   /** send() waits for the kernel to drain once this many bytes are queued in user space. */
   maxQueuedBytes?: number;
+  /**
+   * For a plain TCP socket a server accepted with `pauseOnConnect`, unread: the kernel reads each frame straight
+   * into the decoder's own buffers (owned-reads.ts), with no 'data' chunks to allocate and reassemble.
+   * `socket` is then the Socket that took over the accepted one's handle.
+   */
+  readIntoOwnBuffers?: boolean;
 }
 
 /**
@@ -33,6 +40,7 @@ export interface FramedSocketOptions {
  * sticky: every later send() and receive() rejects with it, after the frames that arrived before it.
  */
 export class FramedSocket {
+  readonly socket: Socket;
   private readonly decoder: FrameDecoder;
   private readonly frames: Frame[] = [];
   private readonly maxQueuedBytes: number;
@@ -44,17 +52,16 @@ export class FramedSocket {
   bytesSent = 0;
   bytesReceived = 0;
 
-  constructor(
-    readonly socket: Socket,
-    options: FramedSocketOptions = {},
-  ) {
-    this.decoder = new FrameDecoder(
-      options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes },
-    );
+  constructor(accepted: Socket, options: FramedSocketOptions = {}) {
+    const decoder = new FrameDecoder(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes });
+    this.decoder = decoder;
+    // Reads start on a later turn of the event loop, once this constructor has returned.
+    const socket = options.readIntoOwnBuffers ? readIntoOwnBuffers(accepted, () => decoder.readTarget(), (bytes) => this.onRead(bytes)) : accepted;
+    this.socket = socket;
     this.maxQueuedBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
     socket.setNoDelay(true);
     if (options.idleTimeoutMs) socket.setTimeout(options.idleTimeoutMs);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (!options.readIntoOwnBuffers) socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => {
       try {
         this.decoder.end();
@@ -177,14 +184,24 @@ export class FramedSocket {
 
   private onData(chunk: Buffer): void {
     this.bytesReceived += chunk.length;
+    if (!this.take(() => this.decoder.push(chunk))) this.socket.pause();
+  }
+
+  /** `bytes` were read into the decoder's read target; false stops reading (the connection failed). */
+  private onRead(bytes: number): boolean {
+    this.bytesReceived += bytes;
+    return this.take(() => this.decoder.commitRead(bytes));
+  }
+
+  /** Delivers the frames `decode` completes; false when the bytes failed to decode (the connection has failed). */
+  private take(decode: () => Frame[]): boolean {
     let frames: Frame[];
     try {
-      frames = this.decoder.push(chunk);
+      frames = decode();
     } catch (error) {
       // A decode error is fatal to the connection: never try to resynchronise.
       this.fail(asError(error));
-      this.socket.pause();
-      return;
+      return false;
     }
     for (const frame of frames) {
       if (frame.type === FrameType.Abort) {
@@ -198,8 +215,9 @@ export class FramedSocket {
     // Bad bytes after good frames in this chunk: those were delivered first, now the connection fails.
     if (this.decoder.error !== undefined) {
       this.fail(asError(this.decoder.error));
-      this.socket.pause();
+      return false;
     }
+    return true;
   }
 
   private deliver(frame: Frame): void {
