@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { crc32 as zlibCrc32 } from 'node:zlib';
+import { xxh3, xxh32 } from '@node-rs/xxhash';
 import { formatBytes } from '@livemig/agent-runtime';
 import {
   FRAME_HEADER_BYTES,
@@ -8,6 +9,7 @@ import {
   MAX_RUN_PAGES,
   PAGE_SIZE,
   PageBatchWriter,
+  type Frame,
   type PageCompression,
   crc32,
   isZeroPage,
@@ -193,13 +195,30 @@ function* chunksOf(stream: Buffer): Generator<Buffer> {
 /** As a destination channel thread: FrameDecoder (the frame's CRC), then readPageBatch with the page CRCs. */
 function receive(chunks: Iterable<Buffer>, target: SharedPages): void {
   const decoder = new FrameDecoder();
+  for (const chunk of chunks) apply(decoder, decoder.push(chunk), target);
+}
+
+/**
+ * As `receive`, reading the way a plain-TCP data channel now does (FrameDecoder.readTarget/commitRead): each
+ * read lands in the decoder's own buffer, at most a frame's rest and at most 64 KiB. The copy out of `stream`
+ * stands for the kernel's, which `chunksOf` makes into a fresh buffer instead.
+ */
+function receiveOwned(stream: Buffer, target: SharedPages): void {
+  const decoder = new FrameDecoder();
+  for (let at = 0; at < stream.length; ) {
+    const into = decoder.readTarget();
+    const n = stream.copy(into, 0, at, at + Math.min(into.length, SOCKET_CHUNK_BYTES));
+    at += n;
+    apply(decoder, decoder.commitRead(n), target);
+  }
+}
+
+function apply(decoder: FrameDecoder, frames: Frame[], target: SharedPages): void {
   const sink = { pageCount: target.count, page: (index: number) => target.page(index) };
-  for (const chunk of chunks) {
-    for (const frame of decoder.push(chunk)) {
-      if (frame.type !== FrameType.PageBatch) throw new Error('expected a PageBatch frame');
-      readPageBatch(frame.payload, sink, () => {}, frame.rawPageCrcs);
-      decoder.release(frame);
-    }
+  for (const frame of frames) {
+    if (frame.type !== FrameType.PageBatch) throw new Error('expected a PageBatch frame');
+    readPageBatch(frame.payload, sink, () => {}, frame.rawPageCrcs);
+    decoder.release(frame);
   }
 }
 
@@ -276,10 +295,14 @@ export function encode(params: EncodeParams): BenchOutput<EncodeParams, EncodeRe
     report([
       result('frame check + decode raw, whole frames', 'random', random, timeReps(reps, () => receive(frames, target)), null, null),
       result('frame check + decode raw, 64 KiB chunks', 'random', random, timeReps(reps, () => receive(chunksOf(stream), target)), null, null),
+      result('frame check + decode raw, owned reads', 'random', random, timeReps(reps, () => receiveOwned(stream, target)), null, null),
     ]);
     report([
       result('crc32 per page (@node-rs/crc32)', 'random', random, timeReps(reps, crcEveryPage(crc32)), null, null),
       result('crc32 per page (zlib.crc32)', 'random', random, timeReps(reps, crcEveryPage(zlibCrc32)), null, null),
+      // The candidate faster page hash (issue 11): XXH3-64 and XXH32 from @node-rs/xxhash, one call per page.
+      result('xxh3-64 per page (@node-rs/xxhash)', 'random', random, timeReps(reps, crcEveryPage((page) => Number(xxh3.xxh64(page) & 0xffffffffn))), null, null),
+      result('xxh32 per page (@node-rs/xxhash)', 'random', random, timeReps(reps, crcEveryPage((page) => xxh32(page))), null, null),
     ]);
   }
 

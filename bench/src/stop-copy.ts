@@ -22,11 +22,18 @@ export interface StopCopyParams {
   destMemory: DestMemory[];
   /** Also migrate each image over TLS (PSK), alternating with the plain migration in every repetition. */
   tls: boolean;
+  /**
+   * How the destination's data channels read plain TCP, one migration each per repetition: into the frame
+   * decoder's own buffers (the default), or through 'data' chunks (LIVEMIG_DEST_READS=chunks, the earlier path).
+   */
+  destReads: DestReads[];
   timeoutMs: number;
 }
 
 export const DEST_MEMORIES = ['fresh', 'prefault'] as const;
 export type DestMemory = (typeof DEST_MEMORIES)[number];
+export const DEST_READS = ['owned', 'chunks'] as const;
+export type DestReads = (typeof DEST_READS)[number];
 
 /** Where a peak RSS came from: the agent's own report, or VmHWM sampled from /proc while it ran. */
 type RssFrom = 'report' | 'proc' | null;
@@ -34,6 +41,7 @@ type RssFrom = 'report' | 'proc' | null;
 export interface StopCopyRun {
   rep: number;
   destMemory: DestMemory;
+  destReads: DestReads;
   /** Whether this migration ran over TLS (PSK, TLS_AES_128_GCM_SHA256). */
   tls: boolean;
   /** The raw push into pre-touched memory, and into fresh memory, in the same repetition. */
@@ -134,11 +142,12 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
         const fresh = await runBaseline(image.path, image.bytes, params.timeoutMs, 'fresh');
         // With --tls, plain and TLS alternate which goes first, so that neither always meets a warmer machine.
         const order = tlsArgs === undefined ? [undefined] : rep % 2 === 1 ? [undefined, tlsArgs] : [tlsArgs, undefined];
+        const readsOrder = rep % 2 === 1 ? params.destReads : [...params.destReads].reverse();
         for (const destMemory of params.destMemory) {
-          for (const tls of order) {
-            const run = await migrateOnce(image, rep, { baseline, fresh, destMemory }, params, imageMode, scratch, tls);
+          for (const [destReads, tls] of readsOrder.flatMap((reads) => order.map((tls) => [reads, tls] as const))) {
+            const run = await migrateOnce(image, rep, { baseline, fresh, destMemory, destReads }, params, imageMode, scratch, tls);
             progress(
-              `${image.name}${run.tls ? ' over TLS' : ''} rep ${rep}/${params.reps}: baseline ${baseline.gbps.toFixed(2)} GB/s (fresh ${fresh.gbps.toFixed(2)}), migration into ${destMemory} memory ${run.status}` +
+              `${image.name}${run.tls ? ' over TLS' : ''}${destReads === 'chunks' ? ' (chunk reads)' : ''} rep ${rep}/${params.reps}: baseline ${baseline.gbps.toFixed(2)} GB/s (fresh ${fresh.gbps.toFixed(2)}), migration into ${destMemory} memory ${run.status}` +
                 (run.ms === null ? '' : ` ${(run.ms / 1000).toFixed(3)} s, ${fixed(run.gbps, 2)} GB/s, ratio ${fixed(run.ratio, 2)}`) +
                 (run.error ? ` (${run.error})` : ''),
             );
@@ -147,13 +156,18 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
         }
       }
       for (const destMemory of params.destMemory) {
-        const plain = summarise(image, destMemory, runs.filter((run) => run.destMemory === destMemory && !run.tls));
-        results.push(plain);
-        if (tlsArgs !== undefined) {
-          const overTls = summarise(image, destMemory, runs.filter((run) => run.destMemory === destMemory && run.tls));
-          results.push({ ...overTls, image: `${image.name}+tls` });
-          notes.push(`${image.name} (${destMemory} memory): TLS/plain median GB/s ${fixed(ratio(overTls.gbps, plain.gbps), 3)} (same run, alternating)`);
+        for (const destReads of params.destReads) {
+          const name = `${image.name}${destReads === 'chunks' ? '+chunks' : ''}`;
+          const ofThese = runs.filter((run) => run.destMemory === destMemory && run.destReads === destReads);
+          const plain = { ...summarise(image, destMemory, ofThese.filter((run) => !run.tls)), image: name };
+          results.push(plain);
+          if (tlsArgs !== undefined) {
+            const overTls = summarise(image, destMemory, ofThese.filter((run) => run.tls));
+            results.push({ ...overTls, image: `${name}+tls` });
+            notes.push(`${name} (${destMemory} memory): TLS/plain median GB/s ${fixed(ratio(overTls.gbps, plain.gbps), 3)} (same run, alternating)`);
+          }
         }
+        if (params.destReads.length > 1) notes.push(readsNote(image.name, destMemory, results.slice(-params.destReads.length * (tlsArgs ? 2 : 1))));
       }
     }
     if (results.some((r) => r.runs.some((run) => run.timeField === 'totalTimeMs'))) {
@@ -172,15 +186,15 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
 async function migrateOnce(
   image: PreparedImage,
   rep: number,
-  { baseline, fresh, destMemory }: { baseline: BaselineRun; fresh: BaselineRun; destMemory: DestMemory },
+  { baseline, fresh, destMemory, destReads }: { baseline: BaselineRun; fresh: BaselineRun; destMemory: DestMemory; destReads: DestReads },
   params: StopCopyParams,
   imageMode: boolean,
   scratch: Scratch,
   tlsArgs: string[] = [],
 ): Promise<StopCopyRun> {
   const tls = tlsArgs.length > 0;
-  const sourceReport = scratch.file(`source-${rep}-${destMemory}${tls ? '-tls' : ''}.json`);
-  const destReport = scratch.file(`dest-${rep}-${destMemory}${tls ? '-tls' : ''}.json`);
+  const sourceReport = scratch.file(`source-${rep}-${destMemory}-${destReads}${tls ? '-tls' : ''}.json`);
+  const destReport = scratch.file(`dest-${rep}-${destMemory}-${destReads}${tls ? '-tls' : ''}.json`);
   const { timeoutMs } = params;
   const dest = track(
     new NodeChild(
@@ -191,7 +205,7 @@ async function migrateOnce(
         ...(destMemory === 'prefault' ? ['--prefault', String(image.bytes)] : []),
         ...tlsArgs,
       ],
-      { timeoutMs, cwd: ROOT },
+      { timeoutMs, cwd: ROOT, env: { LIVEMIG_DEST_READS: destReads } },
     ),
   );
   const { error, source } = await runAgentPair(dest, (address) => {
@@ -231,6 +245,7 @@ async function migrateOnce(
   return {
     rep,
     destMemory,
+    destReads,
     tls,
     baselineMs: baseline.ms,
     baselineGbps: baseline.gbps,
@@ -293,6 +308,16 @@ function summarise(image: PreparedImage, destMemory: DestMemory, runs: StopCopyR
     ratioFresh: median(ok.map((r) => r.ratioFresh)),
     runs,
   };
+}
+
+/** Owned reads against chunk reads of one image, from their summaries (plain first, then TLS, per read path). */
+function readsNote(image: string, destMemory: DestMemory, summaries: StopCopyResult[]): string {
+  const owned = summaries.find((r) => !r.image.includes('+chunks') && !r.image.endsWith('+tls'));
+  const chunks = summaries.find((r) => r.image.includes('+chunks') && !r.image.endsWith('+tls'));
+  return (
+    `${image} (${destMemory} memory), plain TCP, owned reads / chunk reads (same run, alternating): dest cpu s/GiB ${fixed(ratio(owned?.destCpuSecPerGiB ?? null, chunks?.destCpuSecPerGiB ?? null), 3)}, ` +
+    `dest peak RSS ${fixed(ratio(owned?.destPeakRssBytes ?? null, chunks?.destPeakRssBytes ?? null), 3)}, seconds ${fixed(ratio(owned?.seconds ?? null, chunks?.seconds ?? null), 3)}`
+  );
 }
 
 function cpuSecondsPerGiB(cpuMs: number | null, bytes: number): number | null {
