@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { finalDigestOf, oracleDigest, readJson, runSource, startDest, tempDir } from './support/agents.js';
+import { DEST_BIN, finalDigestOf, oracleDigest, readJson, runSource, startAgent, startDest, tempDir, waitForLine } from './support/agents.js';
 
 // The data path's choices change how pages travel and where they land, never what arrives: each one under
 // the deterministic oracle (the final digest after a migration in mid-run equals the run's without it).
@@ -19,6 +19,21 @@ describe('data path: the deterministic oracle holds', () => {
     expect(finalDigestOf(destDone.stdout)).toBe(expected);
     expect(readJson(destReport).finalDigest).toBe(expected);
   });
+
+  // A plain-TCP destination reads its data channels into its frame decoders' own buffers; the earlier path
+  // (LIVEMIG_DEST_READS=chunks) is kept for the bench. Both under the oracle, with every encoding the default sends.
+  for (const reads of ['owned', 'chunks'] as const) {
+    it(`a destination reading its data channels through ${reads === 'owned' ? 'its own buffers' : "'data' chunks"}`, async () => {
+      const expected = await oracleDigest(guestArgs);
+      const dest = startAgent(DEST_BIN, ['listen', '--port', '0', '--once'], { LIVEMIG_DEST_READS: reads });
+      const [, host, port] = await waitForLine(dest, /^listening (\S+):(\d+)$/);
+      const source = runSource([...guestArgs, '--migrate-to', `${host}:${port}`, '--migrate-after', '400ms']);
+      const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
+      expect(sourceDone.code, sourceDone.stderr).toBe(0);
+      expect(destDone.code, destDone.stderr).toBe(0);
+      expect(finalDigestOf(destDone.stdout)).toBe(expected);
+    });
+  }
 
   for (const mode of ['auto', 'none', 'lz4', 'zstd'] as const) {
     it(`--compress ${mode}`, async () => {
