@@ -124,6 +124,9 @@ export class FrameDecoder {
    * passes the end of a frame. Pass the number of bytes read into it to `commitRead`.
    */
   readTarget(): Buffer {
+    // A dead decoder still names a non-empty buffer (Node asks for the next one after every read); whatever is
+    // read into it is refused by commitRead.
+    if (this.#error !== undefined) return this.#header;
     const spanning = this.#spanning;
     return spanning === undefined ? this.#header.subarray(this.#headerFilled) : spanning.frame.subarray(spanning.filled);
   }

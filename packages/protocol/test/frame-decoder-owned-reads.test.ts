@@ -193,6 +193,7 @@ describe('FrameDecoder owned reads: malformed input gives the typed errors push 
       first = err;
     }
     expect(first).toMatchObject({ code: 'LM_ERR_BAD_MAGIC' });
+    expect(d.readTarget().length).toBeGreaterThan(0);
     expect(() => d.commitRead(1)).toThrow(first as Error);
     expect(() => d.end()).toThrow(first as Error);
   });
