@@ -172,7 +172,7 @@ export async function liveRun(workload: LiveWorkload, policy: string, rep: numbe
     const [, address] = await dest.waitForLine(/^listening (\S+)$/);
     const args = [
       'run',
-      '--memory', params.memory,
+      '--memory', workload.memory ?? params.memory,
       '--vcpus', String(params.vcpus),
       ...workload.flags,
       '--ops', '0',
