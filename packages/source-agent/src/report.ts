@@ -76,6 +76,11 @@ export interface MigrationReport {
   timeToParkMs: number | null;
   /** The source's share of the downtime: vCPU park to the last stop-and-copy byte handed to the sockets (QEMU's figure). */
   sourceDowntimeMs: number | null;
+  /**
+   * CPU time of the whole source process over the same span (every thread; the vCPUs are parked then, so it is
+   * the main thread and the channel threads): the stop-and-copy's own cost, which shared cores do not inflate.
+   */
+  sourceDowntimeCpuMs: number | null;
   /** Highest vCPU throttle auto-converge applied (0: none); released when the migration ended. */
   throttlePercent: number;
   /** The parameters in force at the end (they may have been changed while it ran). */
@@ -162,6 +167,7 @@ export function emptyReport(
     downtimeMs: null,
     timeToParkMs: null,
     sourceDowntimeMs: null,
+    sourceDowntimeCpuMs: null,
     throttlePercent: 0,
     parameters: null,
     setupTimeMs: 0,
