@@ -93,9 +93,11 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     if (!push) await send(encodeRoundBegin({ round, pages: pages.length }));
     batchStart = performance.now();
     // Round 1 carries every page once; pages sent again later are the ones worth caching for deltas. The
-    // final round still encodes against the cache, but nothing follows it: filling the cache then would only
-    // add copies (and the first touch of fresh cache memory) to the downtime.
-    const useDelta = cache.enabled && round > 1 && !push;
+    // final round fills no cache: nothing follows it, so that would only add copies (and the first touch of
+    // fresh cache memory) to the downtime. In the final round a delta only pays where the link is the
+    // bottleneck: it costs a page about 2.5-3.5x the CPU of an lz4 run and saves bytes only (bench encode, the
+    // incr cases; issue 11), and with the guest parked the time is the downtime.
+    const useDelta = cache.enabled && round > 1 && !push && (!final || choice.linkBound);
     const fillCache = useDelta && !final;
     const hasCopy = useDelta ? (page: number) => cache.has(page) : undefined;
     for (let i = 0; i < pages.length; ) {
