@@ -3,10 +3,11 @@ import type { TransportSecurity } from '@livemig/agent-runtime/transport';
 import type { BatchCounts, CompressMode } from './compression-choice.js';
 
 /**
- * A batch is sent once it holds this many pages, however small its frame: pages that encode to a few bytes
- * (zero-filled but for a counter, deltas) would otherwise fill a whole channel's share of the final round
- * into one frame, and the destination could start on none of it until the source had encoded all of it.
- * Smaller batches let the two sides overlap; each costs only a frame header, its CRC seal and one write.
+ * A batch is sent once it holds this many pages (a run of up to MAX_RUN_PAGES may take it past that by 15),
+ * however small its frame. Pages that encode to a few bytes (zero-filled but for a counter, deltas) would
+ * otherwise fill a whole channel's share of the final round into one frame, and the destination could start
+ * on none of it until the source had encoded all of it. Smaller batches let the two sides overlap; each costs
+ * only a frame header, its CRC seal and one write.
  */
 export const MAX_BATCH_PAGES = 1024;
 
