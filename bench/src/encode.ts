@@ -31,7 +31,7 @@ export interface EncodeResult {
   /** e.g. `zero check`, `encode lz4`, `decode raw`. */
   case: string;
   /** What the pages hold. */
-  pages: 'zero' | 'same-byte' | 'text' | 'random' | 'text, rewritten';
+  pages: 'zero' | 'same-byte' | 'text' | 'random' | 'text, rewritten' | 'incr';
   pageCount: number;
   bytes: number;
   medianMs: number | null;
@@ -69,7 +69,7 @@ class SharedPages {
   }
 }
 
-function fillPages(pages: SharedPages, kind: Exclude<PageKind, 'text, rewritten'>): void {
+function fillPages(pages: SharedPages, kind: Exclude<PageKind, 'text, rewritten' | 'incr'>): void {
   const all = pages.all();
   if (kind === 'zero') return;
   if (kind === 'same-byte') {
@@ -320,7 +320,9 @@ export function encode(params: EncodeParams): BenchOutput<EncodeParams, EncodeRe
   rewritePages(rewritten, 7);
   const deltaAdd: AddPage = (writer, index, page) => writer.add(index, page, text.page(index));
   report(encodeDecode('delta', 'text, rewritten', rewritten, reps, onePageAtATime(deltaAdd), (t) => t.all().set(text.all())));
+  report(incrCases(size, reps));
   notes.push(`one thread; ${formatBytes(size)} of pages per case in a SharedArrayBuffer; decode writes into a second one`);
+  notes.push('incr: the pages of issue 11\'s incr guest at stop-and-copy, zero but for byte 0 (2; the delta is against 1)');
   return { bench: 'encode', machine: machine(), params, results, notes };
 }
 
@@ -334,4 +336,25 @@ export function formatEncode(output: BenchOutput<EncodeParams, EncodeResult>): s
     r.encodings === null ? '' : Object.entries(r.encodings).map(([k, v]) => `${k} ${v}`).join(', '),
   ]);
   return table(['case', 'pages', 'GB/s', 'min..max', 'wire/page', 'encodings'], rows);
+}
+
+/**
+ * The final round of issue 11's incr guest: every page zero but for a counter in byte 0, one increment past
+ * the copy sent before. Each way a channel thread can send them, encode and decode (what the destination does).
+ */
+function incrCases(size: number, reps: number): EncodeResult[] {
+  const previous = new SharedPages(size);
+  const pages = new SharedPages(size);
+  for (let i = 0; i < pages.count; i++) {
+    previous.all()[i * PAGE_SIZE] = 1;
+    pages.all()[i * PAGE_SIZE] = 2;
+  }
+  const deltaAdd: AddPage = (writer, index, page) => writer.add(index, page, previous.page(index));
+  const fromPrevious = (t: SharedPages): void => t.all().set(previous.all());
+  return [
+    ...encodeDecode(`incr, lz4 runs of ${MAX_RUN_PAGES} pages`, 'incr', pages, reps, encodeInRuns('lz4')),
+    ...encodeDecode(`incr, zstd runs of ${MAX_RUN_PAGES} pages`, 'incr', pages, reps, encodeInRuns('zstd')),
+    ...encodeDecode(`incr, no compression, runs of ${MAX_RUN_PAGES}`, 'incr', pages, reps, encodeInRuns('none')),
+    ...encodeDecode('incr, delta against the copy sent before', 'incr', pages, reps, onePageAtATime(deltaAdd), fromPrevious),
+  ];
 }

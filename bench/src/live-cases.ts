@@ -7,6 +7,8 @@ export interface LiveWorkload {
   /** The agent's workload (`--workload`); `--workloads uniform` selects every case of that family. */
   family: string;
   flags: string[];
+  /** Guest memory for this case, instead of the benchmark's (256 MiB). */
+  memory?: string;
 }
 
 /**
@@ -14,6 +16,8 @@ export interface LiveWorkload {
  * hotcold: 64 MiB/s (the agent's default, 16384 writes/s), 95% of them into a 4 MiB hot set, so about 1000
  * hot pages plus ~800 cold pages/s stay dirty. stream: 256 MiB/s, one full sweep of the 256 MiB guest per
  * second; unpaced (0) it sweeps as fast as a vCPU writes, which says more about the host than the policy.
+ * incr: QEMU's migration-test guest, 128 MiB unpaced, as in issue 11: a sweep takes a few ms, so every round,
+ * the final one too, carries all 32,768 pages, each with one byte changed.
  */
 export const LIVE_WORKLOADS: readonly LiveWorkload[] = [
   { name: 'idle', family: 'idle', flags: ['--workload', 'idle'] },
@@ -22,6 +26,7 @@ export const LIVE_WORKLOADS: readonly LiveWorkload[] = [
   { name: 'uniform-50MB', family: 'uniform', flags: ['--workload', 'uniform', '--dirty-rate', '50MB'] },
   { name: 'uniform-200MB', family: 'uniform', flags: ['--workload', 'uniform', '--dirty-rate', '200MB'] },
   { name: 'stream', family: 'stream', flags: ['--workload', 'stream', '--dirty-rate', '256MiB'] },
+  { name: 'incr', family: 'incr', flags: ['--workload', 'incr', '--dirty-rate', '0'], memory: '128MiB' },
 ];
 
 export const LIVE_POLICIES = ['downtime', 'xen', 'patterns'] as const;

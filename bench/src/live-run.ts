@@ -64,6 +64,8 @@ export interface LiveRun {
   wallDowntimeMs: number | null;
   /** Park to the last stop-and-copy byte and Complete handed to the sockets (QEMU's figure). */
   sourceDowntimeMs: number | null;
+  /** The source process's CPU time over the same span (agents that report it). */
+  sourceDowntimeCpuMs: number | null;
   /** Complete sent to Committed received: the destination drains the channels and checks the digest. */
   commitMs: number | null;
   /** Committed to Activated received (includes the source stopping its own vCPU workers meanwhile). */
@@ -172,7 +174,7 @@ export async function liveRun(workload: LiveWorkload, policy: string, rep: numbe
     const [, address] = await dest.waitForLine(/^listening (\S+)$/);
     const args = [
       'run',
-      '--memory', params.memory,
+      '--memory', workload.memory ?? params.memory,
       '--vcpus', String(params.vcpus),
       ...workload.flags,
       '--ops', '0',
@@ -274,6 +276,7 @@ function measure(
     downtimeMs,
     wallDowntimeMs,
     sourceDowntimeMs,
+    sourceDowntimeCpuMs: num(src?.sourceDowntimeCpuMs),
     commitMs: diff(parkToCommit, sourceDowntimeMs),
     activateMs: diff(downtimeMs, parkToCommit),
     destActivationMs: num(dst?.activationMs),

@@ -11,6 +11,7 @@ export interface LiveResult {
   downtimeRange: [number, number] | null;
   wallDowntimeMs: number | null;
   sourceDowntimeMs: number | null;
+  sourceDowntimeCpuMs: number | null;
   commitMs: number | null;
   activateMs: number | null;
   destActivationMs: number | null;
@@ -61,6 +62,7 @@ export function summarise(workload: string, policy: string, runs: LiveRun[]): Li
     downtimeRange: range(ok.map((r) => r.downtimeMs)),
     wallDowntimeMs: m((r) => r.wallDowntimeMs),
     sourceDowntimeMs: m((r) => r.sourceDowntimeMs),
+    sourceDowntimeCpuMs: m((r) => r.sourceDowntimeCpuMs),
     commitMs: m((r) => r.commitMs),
     activateMs: m((r) => r.activateMs),
     destActivationMs: m((r) => r.destActivationMs),

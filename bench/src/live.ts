@@ -109,7 +109,8 @@ function notes(params: LiveParams, results: LiveResult[], targets: TargetCheck[]
       `--max-time ${params.maxTime}; destination hosts the guest ${params.destRunFor} after activation. ` +
       `downtime policy limit: ${params.downtimeLimit} (${params.downtimeLimitFrom}).`,
     'workloads: --dirty-rate is bytes of pages dirtied per second by the whole guest (one page per op). hotcold: 64MiB/s ' +
-      '(the agent default), 95% of writes into the 4 MiB hot set; stream: 256MiB/s, one sweep of guest memory per second.',
+      '(the agent default), 95% of writes into the 4 MiB hot set; stream: 256MiB/s, one sweep of guest memory per second; ' +
+      'incr: 128 MiB, unpaced, every page dirty in every round (issue 11).',
     `ops/s before = guestOpsAtStart / (startedAt - the source's "guest running" log time): ${fromLog}/${all.length} runs; ` +
       `the rest used --migrate-after (${params.migrateAfter}). ops/s during = (guestOpsAtPark - guestOpsAtStart) / timeToParkMs. ` +
       'Writing workloads are paced at --dirty-rate (idle at 1000 ops/s per vCPU), so during/before cannot exceed ~1: ' +

@@ -2,6 +2,15 @@ import type { SharedMemoryHandles } from '@livemig/guest';
 import type { TransportSecurity } from '@livemig/agent-runtime/transport';
 import type { BatchCounts, CompressMode } from './compression-choice.js';
 
+/**
+ * A batch is sent once it holds this many pages (a run of up to MAX_RUN_PAGES may take it past that by 15),
+ * however small its frame. Pages that encode to a few bytes (zero-filled but for a counter, deltas) would
+ * otherwise fill a whole channel's share of the final round into one frame, and the destination could start
+ * on none of it until the source had encoded all of it. Smaller batches let the two sides overlap; each costs
+ * only a frame header, its CRC seal and one write.
+ */
+export const MAX_BATCH_PAGES = 1024;
+
 /** Per-encoding counters as the page batch writer keeps them (pages, and entry bytes on the wire). */
 export interface EncodingStats {
   pages: Record<string, number>;
@@ -48,6 +57,16 @@ export type SenderEvent =
   | { type: 'online' }
   | { type: 'opened'; at: number }
   | { type: 'progress'; round: number; pages: number; bytes: number }
-  | { type: 'round-done'; round: number; pages: number; bytes: number; stats: EncodingStats; deltaHits: number; batches: BatchCounts }
+  | {
+      type: 'round-done';
+      round: number;
+      pages: number;
+      bytes: number;
+      stats: EncodingStats;
+      deltaHits: number;
+      batches: BatchCounts;
+      /** The round's time on this thread less its waits to send: reading, encoding and framing its pages. */
+      busyMs: number;
+    }
   | { type: 'error'; code: string; message: string }
   | { type: 'finished' };

@@ -16,7 +16,7 @@ import {
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
 import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, connectTcp, errorSummary, warmUpConnections } from '@livemig/agent-runtime/transport';
-import type { SenderCommand, SenderEvent, SenderWorkerData } from './channel-messages.js';
+import { MAX_BATCH_PAGES, type SenderCommand, type SenderEvent, type SenderWorkerData } from './channel-messages.js';
 import { CompressionChoice } from './compression-choice.js';
 import { DeltaCache } from './delta-cache.js';
 import { runLength } from './page-runs.js';
@@ -54,6 +54,8 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
   writer.compression = choice.next();
   let batchStart = performance.now();
   let [compressibleIn, compressibleOut] = [0, 0];
+  /** This round's time spent waiting to send (the socket draining, or the rate limit). */
+  let waitedMs = 0;
   const sendBatch = async (): Promise<void> => {
     const { compression, compressibleBytesIn, compressibleBytesOut } = writer;
     const pageBytes = writer.pageCount * PAGE_SIZE;
@@ -61,6 +63,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     const sendStart = performance.now();
     await send(frame);
     const now = performance.now();
+    waitedMs += now - sendStart;
     choice.sent({
       compression,
       pageBytes,
@@ -76,7 +79,9 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
 
   const sendRound = async (round: number, pages: Uint32Array, final: boolean, push: boolean): Promise<void> => {
     const before = conn.bytesSent;
-    let reportedAt = performance.now();
+    const roundStart = performance.now();
+    waitedMs = 0;
+    let reportedAt = roundStart;
     // Live statistics: what this round has sent so far, at most every CHANNEL_PROGRESS_INTERVAL_MS.
     const progress = (pagesDone: number): void => {
       const now = performance.now();
@@ -88,9 +93,11 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     if (!push) await send(encodeRoundBegin({ round, pages: pages.length }));
     batchStart = performance.now();
     // Round 1 carries every page once; pages sent again later are the ones worth caching for deltas. The
-    // final round still encodes against the cache, but nothing follows it: filling the cache then would only
-    // add copies (and the first touch of fresh cache memory) to the downtime.
-    const useDelta = cache.enabled && round > 1 && !push;
+    // final round fills no cache: nothing follows it, so that would only add copies (and the first touch of
+    // fresh cache memory) to the downtime. In the final round a delta only pays where the link is the
+    // bottleneck: it costs a page about 2.5-3.5x the CPU of an lz4 run and saves bytes only (bench encode, the
+    // incr cases; issue 11), and with the guest parked the time is the downtime.
+    const useDelta = cache.enabled && round > 1 && !push && (!final || choice.linkBound);
     const fillCache = useDelta && !final;
     const hasCopy = useDelta ? (page: number) => cache.has(page) : undefined;
     for (let i = 0; i < pages.length; ) {
@@ -107,8 +114,8 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
         snapshot.set(run);
         run = count === 1 ? snapshotPage : snapshot.subarray(0, run.length);
       }
-      if (!addPages(writer, index, count, run, previous)) {
-        await sendBatch();
+      if (writer.pageCount >= MAX_BATCH_PAGES || !addPages(writer, index, count, run, previous)) {
+        if (writer.pageCount > 0) await sendBatch();
         progress(i);
         if (!addPages(writer, index, count, run, previous)) throw new Error(`pages ${index}..${index + count - 1} do not fit an empty batch`);
       }
@@ -120,6 +127,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     }
     if (writer.pageCount > 0) await sendBatch();
     if (!push) await send(encodeRoundEnd({ round, pages: pages.length }));
+    const busyMs = performance.now() - roundStart - waitedMs;
     post({
       type: 'round-done',
       round,
@@ -128,6 +136,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
       stats: { pages: { ...writer.stats.pages }, bytes: { ...writer.stats.bytes } },
       deltaHits: cache.hits,
       batches: choice.takeCounts(),
+      busyMs,
     });
   };
 

@@ -3,6 +3,7 @@ import type { GuestMemory } from '@livemig/guest';
 import { channelOfPage, localErrorFromCode, type PageChecksums } from '@livemig/protocol';
 import type { EncodingStats, SenderCommand, SenderEvent, SenderWorkerData } from './channel-messages.js';
 import { emptyBatchCounts, type BatchCounts, type CompressMode } from './compression-choice.js';
+import type { ChannelShareCost } from './switchover/page-cost.js';
 
 const SENDER_WORKER_URL = new URL('./channel-sender-worker.js', import.meta.url);
 
@@ -53,6 +54,8 @@ export class ChannelSenders {
   private readonly channels: Channel[];
   /** Page batches per compression in the last round sent, over every channel. */
   lastRoundBatches: BatchCounts = emptyBatchCounts();
+  /** Per channel, the last round's pages and the time its thread spent on them (ChannelShareCost). */
+  lastRoundCosts: ChannelShareCost[] = [];
 
   private constructor(threads: ReadyThread[]) {
     this.channels = threads.map(() => ({ stats: { pages: {}, bytes: {} }, deltaHits: 0, openedAt: 0, bytes: 0, roundPages: 0, roundBytes: 0 }));
@@ -110,6 +113,7 @@ export class ChannelSenders {
     const count = this.channels.length;
     const shares = splitByChannel(pages, count);
     const batches = emptyBatchCounts();
+    const costs: ChannelShareCost[] = shares.map((share) => ({ pages: share.length, busyMs: 0 }));
     await Promise.all(
       this.channels.map(async (channel, index) => {
         this.threads.post(index, { type: 'round', round, pages: shares[index]!, final, push });
@@ -118,6 +122,7 @@ export class ChannelSenders {
         channel.deltaHits = done.deltaHits;
         channel.bytes += done.bytes;
         for (const c of Object.keys(batches) as (keyof BatchCounts)[]) batches[c] += done.batches[c];
+        costs[index]!.busyMs = done.busyMs;
         channel.roundBytes = 0;
         // The whole share counts until every channel is done and the caller adds the round to its total:
         // a channel that finished early must not make the pages sent dip (a negative rate) meanwhile.
@@ -126,6 +131,7 @@ export class ChannelSenders {
     );
     for (const channel of this.channels) channel.roundPages = 0;
     this.lastRoundBatches = batches;
+    this.lastRoundCosts = costs;
   }
 
   /** Wire bytes sent so far, including the round in flight (as of the workers' last progress reports). */

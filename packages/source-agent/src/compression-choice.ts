@@ -103,6 +103,11 @@ export class CompressionChoice {
     return this.#linkRate;
   }
 
+  /** Whether the link has held this channel's batches back (then `linkRate` is its measured pace). */
+  get linkBound(): boolean {
+    return this.#linkBound;
+  }
+
   /** The compression for the next batch. */
   next(): PageCompression {
     const mode = this.#mode;

@@ -28,16 +28,20 @@ export {
   type StatsSeriesReport,
 } from './outgoing/index.js';
 export { SharedRateLimiter } from './rate-limiter.js';
+export { MAX_BATCH_PAGES } from './channel-messages.js';
 export { loadImageFile } from './image-file.js';
 export type { EncodingStats } from './channel-messages.js';
 export { emptyReport, type MigrationReport, type MigrationStatus, type PagesByEncoding, type RoundReport } from './report.js';
 export { RUN_DEFAULTS, type SourceReport } from './run-command.js';
 export {
   POLICY_NAMES,
+  PAGE_COST_MIN_PAGES,
+  PageCost,
   SentHistory,
   decide,
   expectedDowntimeMs,
   parsePolicyName,
+  type ChannelShareCost,
   type PolicyName,
   type PolicyOptions,
   type RoundObservation,

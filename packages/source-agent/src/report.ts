@@ -35,10 +35,17 @@ export interface RoundReport {
   ms: number;
   /** Pages the vCPUs dirtied while this round was being sent (what the next round has to send). */
   pagesDirtiedMeanwhile: number;
-  /** Expected downtime if we stopped after this round: the switchover's fixed cost + remaining dirty bytes / bandwidth. */
+  /**
+   * Expected downtime if we stopped after this round: the switchover's fixed cost + the larger of remaining dirty
+   * bytes / bandwidth and dirty pages x pageCostUs.
+   */
   expectedDowntimeMs: number;
   /** The fixed part of that estimate (SwitchoverCost): a round's latency plus a control round trip. */
   switchoverCostMs: number;
+  /** The slowest channel thread's time on this round less its waits to send: reading, encoding, framing. */
+  busyMs: number;
+  /** Microseconds a dirty page adds to the final round, as the rounds so far measured it (PageCost; 0: unknown). */
+  pageCostUs: number;
   /** Wire bandwidth over the short window that ended with this round. */
   bandwidthBytesPerSec: number;
   /** vCPU throttle in force after this round's auto-converge check (0: none). */
@@ -69,6 +76,11 @@ export interface MigrationReport {
   timeToParkMs: number | null;
   /** The source's share of the downtime: vCPU park to the last stop-and-copy byte handed to the sockets (QEMU's figure). */
   sourceDowntimeMs: number | null;
+  /**
+   * CPU time of the whole source process over the same span (every thread; the vCPUs are parked then, so it is
+   * the main thread and the channel threads): the stop-and-copy's own cost, which shared cores do not inflate.
+   */
+  sourceDowntimeCpuMs: number | null;
   /** Highest vCPU throttle auto-converge applied (0: none); released when the migration ended. */
   throttlePercent: number;
   /** The parameters in force at the end (they may have been changed while it ran). */
@@ -155,6 +167,7 @@ export function emptyReport(
     downtimeMs: null,
     timeToParkMs: null,
     sourceDowntimeMs: null,
+    sourceDowntimeCpuMs: null,
     throttlePercent: 0,
     parameters: null,
     setupTimeMs: 0,

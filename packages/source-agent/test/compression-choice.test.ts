@@ -50,6 +50,15 @@ describe('CompressionChoice', () => {
     expect(counts.none).toBeGreaterThanOrEqual(60);
   });
 
+  it('linkBound: only once batches waited for the link (the final round sends deltas only then)', () => {
+    const fast = new CompressionChoice('auto', true);
+    drive(fast, { ...TEXT, linkRate: 10e6 }, 64);
+    expect(fast.linkBound).toBe(false);
+    const slow = new CompressionChoice('auto', true);
+    drive(slow, { ...TEXT, linkRate: 12.5e3 }, 8);
+    expect(slow.linkBound).toBe(true);
+  });
+
   it('auto: lz4 at 1 Gbit/s, where zstd cannot keep up with the link and raw waits for it', () => {
     const choice = new CompressionChoice('auto', true);
     drive(choice, { ...TEXT, linkRate: 125e3 }, 64);

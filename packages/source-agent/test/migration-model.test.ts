@@ -108,7 +108,7 @@ describe('source-agent model', () => {
 
 describe('checkModel: the prediction from what a run measured', () => {
   const round = (n: number, pagesSent: number, ms: number, final = false) =>
-    ({ round: n, final, pagesSent, ms, pagesResent: 0, bytesOnWire: 0, pagesDirtiedMeanwhile: 0, expectedDowntimeMs: 0, switchoverCostMs: 0, bandwidthBytesPerSec: 0, throttlePercent: 0 });
+    ({ round: n, final, pagesSent, ms, pagesResent: 0, bytesOnWire: 0, pagesDirtiedMeanwhile: 0, expectedDowntimeMs: 0, switchoverCostMs: 0, busyMs: 0, pageCostUs: 0, bandwidthBytesPerSec: 0, throttlePercent: 0 });
   const report = () =>
     emptyReport({ status: 'completed', guestId: 'g', target: 't:1', policy: 'downtime', streams: 1, memoryBytes: 4096 * 2000, guestOpsAtStart: 0, peakRssBytes: 0 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SentHistory, decide, type PolicyOptions, type RoundObservation } from '@livemig/source-agent';
+import { PAGE_COST_MIN_PAGES, PageCost, SentHistory, decide, type PolicyOptions, type RoundObservation } from '@livemig/source-agent';
 
 const BOUNDS = { downtimeLimitMs: 300, maxRounds: 30, maxTimeMs: Number.POSITIVE_INFINITY };
 
@@ -36,6 +36,11 @@ describe('switchover policies switch for the reason they claim', () => {
     ['every policy: max rounds', 'patterns', { round: 30 }, {}, 'max-rounds'],
     ['every policy: max time', 'xen', { elapsedMs: 2_000 }, { maxTimeMs: 1_500 }, 'max-time'],
     ['the policy reason wins over the bounds', 'downtime', { dirtyPages: 10, round: 30 }, {}, 'downtime-limit'],
+    // 2,000 pages are 200 ms by their bytes, but 400 ms at 0.2 ms a page (issue 11: small dirty pages).
+    ['downtime: the per-page cost keeps it iterating', 'downtime', { dirtyPages: 2_000, pageCostMs: 0.2 }, {}, null],
+    ['downtime: a per-page cost under the bytes changes nothing', 'downtime', { dirtyPages: 2_000, pageCostMs: 0.05 }, {}, 'downtime-limit'],
+    ['patterns (b): the per-page cost says it does not drain', 'patterns', { dirtyPages: 900, pageCostMs: 0.2 }, {}, null],
+    ['xen counts pages, not time', 'xen', { dirtyPages: 49, pageCostMs: 10 }, {}, 'xen-few-dirty'],
   ];
   it.each(cases)('%s', (_, policy, observation, options, reason) => {
     const decision = decide(observe(observation), { ...BOUNDS, ...options, policy });
@@ -46,6 +51,45 @@ describe('switchover policies switch for the reason they claim', () => {
   it('reports the expected downtime it decided on: fixed cost plus dirty bytes over bandwidth', () => {
     expect(decide(observe({}), { ...BOUNDS, policy: 'downtime' }).expectedDowntimeMs).toBeCloseTo(500);
     expect(decide(observe({ switchoverCostMs: 12 }), { ...BOUNDS, policy: 'downtime' }).expectedDowntimeMs).toBeCloseTo(512);
+  });
+
+  it('takes the larger of the bytes over the bandwidth and the pages times their measured cost', () => {
+    const expected = (pageCostMs: number): number => decide(observe({ switchoverCostMs: 12, pageCostMs }), { ...BOUNDS, policy: 'downtime' }).expectedDowntimeMs;
+    expect(expected(0.05)).toBeCloseTo(512); // 5,000 pages x 0.05 ms = 250 ms < 500 ms of bytes
+    expect(expected(0.3)).toBeCloseTo(1_512); // 5,000 pages x 0.3 ms
+  });
+});
+
+describe('PageCost (what a dirty page adds to the final round)', () => {
+  it('is unknown (0) until a round with a large enough share was measured', () => {
+    const cost = new PageCost();
+    expect(cost.msPerPage).toBe(0);
+    cost.observeRound([{ pages: PAGE_COST_MIN_PAGES - 1, busyMs: 100 }]);
+    expect(cost.msPerPage).toBe(0);
+  });
+
+  it("takes the slowest channel's time per page, over the number of channels", () => {
+    const cost = new PageCost();
+    // Channel 0: 0.01 ms a page, channel 1: 0.02 ms a page; two channels share the pages.
+    cost.observeRound([
+      { pages: 1_000, busyMs: 10 },
+      { pages: 1_000, busyMs: 20 },
+    ]);
+    expect(cost.msPerPage).toBeCloseTo(0.01);
+  });
+
+  it('leaves out channels with small shares, and follows later rounds (half weight to the newest)', () => {
+    const cost = new PageCost();
+    cost.observeRound([
+      { pages: 2_000, busyMs: 20 },
+      { pages: 10, busyMs: 50 },
+    ]);
+    expect(cost.msPerPage).toBeCloseTo(0.005);
+    cost.observeRound([
+      { pages: 1_000, busyMs: 30 },
+      { pages: 1_000, busyMs: 30 },
+    ]);
+    expect(cost.msPerPage).toBeCloseTo(0.5 * 0.015 + 0.5 * 0.005);
   });
 });
 

@@ -20,7 +20,7 @@ export async function commit(ctx: MigrationContext): Promise<'activation' | 'out
   const { pages, sent } = ctx.finalRound;
   recordRound(
     ctx,
-    { final: true, pagesSent: pages.length, pagesResent: ctx.history.record(pages), sent, pagesDirtiedMeanwhile: 0, expectedDowntimeMs: 0, switchoverCostMs: 0 },
+    { final: true, pagesSent: pages.length, pagesResent: ctx.history.record(pages), sent, pagesDirtiedMeanwhile: 0, expectedDowntimeMs: 0, switchoverCostMs: 0, pageCostMs: 0 },
     'stop-and-copy sent, waiting for the destination to commit',
   );
   const answer = ctx.control.receive(ctx.answerTimeoutMs, 'Committed');

@@ -7,7 +7,7 @@ import { AutoConverge } from '../auto-converge.js';
 import type { ChannelSenders } from '../channel-senders.js';
 import { SharedRateLimiter } from '../rate-limiter.js';
 import { emptyReport, type MigrationReport } from '../report.js';
-import type { SentHistory, SwitchoverCost } from '../switchover/index.js';
+import { PageCost, type SentHistory, type SwitchoverCost } from '../switchover/index.js';
 import { LiveStats } from './live-stats.js';
 import type { MigrationEvents } from './migration.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_STREAMS, initialParameters, type MigrationMode, type MigrationOptions } from './options.js';
@@ -81,6 +81,8 @@ export class MigrationContext {
   checksums!: PageChecksums;
   /** Reservation: the switchover's fixed cost, measured from Hello -> Accept on. */
   switchoverCost!: SwitchoverCost;
+  /** What a dirty page adds to the final round, measured on the pre-copy rounds (PageCost). */
+  readonly pageCost = new PageCost();
   /** Pre-copy: which pages the round before sent (for `pagesResent`). */
   history!: SentHistory;
   /** Stop-and-copy: when the vCPUs were told to park; both downtimes start here. */

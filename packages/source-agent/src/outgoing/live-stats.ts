@@ -34,7 +34,7 @@ export interface MigrationStats {
   bandwidthBytesPerSec: number;
   /** Guest pages per second over the last window. */
   pagesPerSecond: number;
-  /** Downtime if the guest were stopped now: remaining bytes / bandwidth (null until measured). */
+  /** Downtime if the guest were stopped now, as the last pre-copy round estimated it (null until measured). */
   expectedDowntimeMs: number | null;
   /** 0..100; never goes down while the migration runs, 100 once completed. */
   progressPercent: number;

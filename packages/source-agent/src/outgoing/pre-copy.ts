@@ -63,6 +63,7 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy' | 
         pagesDirtiedMeanwhile: dirty,
         expectedDowntimeMs: decision.expectedDowntimeMs,
         switchoverCostMs: ctx.switchoverCost.ms,
+        pageCostMs: ctx.pageCost.msPerPage,
       },
       'pre-copy round sent',
     );
@@ -99,6 +100,7 @@ function decideSwitchover(ctx: MigrationContext, round: RoundOutcome): Switchove
   const windowRate = ctx.stats.pages.rate();
   const bandwidthBytesPerMs = windowRate > 0 ? windowRate : round.moved.bytes / Math.max(round.moved.ms, 0.001);
   ctx.switchoverCost.observeRound(round.pages.length, round.sent.ms, bandwidthBytesPerMs);
+  ctx.pageCost.observeRound(ctx.dataChannels.lastRoundCosts);
   return decide(
     {
       round: ctx.round,
@@ -109,6 +111,7 @@ function decideSwitchover(ctx: MigrationContext, round: RoundOutcome): Switchove
       roundMs: round.sent.ms,
       bandwidthBytesPerMs,
       switchoverCostMs: ctx.switchoverCost.ms,
+      pageCostMs: ctx.pageCost.msPerPage,
       elapsedMs: performance.now() - ctx.started,
     },
     ctx.params,

@@ -17,6 +17,8 @@ export interface RoundFigures {
   pagesDirtiedMeanwhile: number;
   expectedDowntimeMs: number;
   switchoverCostMs: number;
+  /** PageCost's ms per dirty page after this round (0 for the final round). */
+  pageCostMs: number;
 }
 
 /**
@@ -54,6 +56,8 @@ export function recordRound(ctx: MigrationContext, round: RoundFigures, message:
     pagesDirtiedMeanwhile: round.pagesDirtiedMeanwhile,
     expectedDowntimeMs: roundTenth(round.expectedDowntimeMs),
     switchoverCostMs: roundTenth(round.switchoverCostMs),
+    busyMs: roundTenth(Math.max(0, ...ctx.dataChannels.lastRoundCosts.map((share) => share.busyMs))),
+    pageCostUs: Math.round(round.pageCostMs * 10_000) / 10,
     bandwidthBytesPerSec: Math.round(ctx.stats.wire.rate() * 1000),
     throttlePercent: ctx.autoConverge.throttlePercent,
     endedAtMs: roundTenth(performance.now() - ctx.started),

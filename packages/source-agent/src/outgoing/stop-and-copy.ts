@@ -1,3 +1,4 @@
+import { cpuMsSince } from '@livemig/agent-runtime';
 import { encodeComplete, encodeCpuState, newCommitNonce } from '@livemig/protocol';
 import { roundTenth } from '../round-tenth.js';
 import type { MigrationContext } from './context.js';
@@ -25,6 +26,7 @@ export async function stopAndCopy(ctx: MigrationContext): Promise<'commit'> {
   // The vCPUs that acknowledged the interrupt wait in it until the guest is told to park (done just above).
   ctx.softPages?.release();
   await ctx.guard(parking);
+  const cpuAtPark = process.cpuUsage();
   report.guestOpsAtPark = guest.opsDone();
   const harvested = guest.memory.harvestDirty();
   // With a working set, the pages the rounds deferred go now (Zaw and Thein's stop phase). The soft pages'
@@ -46,6 +48,7 @@ export async function stopAndCopy(ctx: MigrationContext): Promise<'commit'> {
   ctx.commitNonce = newCommitNonce();
   await conn.send(encodeComplete({ digest, pagesSent: ctx.pagesBeforeRound, rounds: ctx.round, nonce: ctx.commitNonce }));
   report.sourceDowntimeMs = roundTenth(performance.now() - ctx.parkedAt);
+  report.sourceDowntimeCpuMs = cpuMsSince(cpuAtPark);
   ctx.finalRound = { pages, sent };
   return 'commit';
 }

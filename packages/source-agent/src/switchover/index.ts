@@ -14,3 +14,4 @@ export {
 } from './policies.js';
 export { SentHistory } from './sent-history.js';
 export { SwitchoverCost } from './switchover-cost.js';
+export { PageCost, PAGE_COST_MIN_PAGES, type ChannelShareCost } from './page-cost.js';

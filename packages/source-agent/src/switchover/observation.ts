@@ -19,6 +19,8 @@ export interface RoundObservation {
    * and the commit and activation exchanges with the destination (see SwitchoverCost). 0 when unknown.
    */
   switchoverCostMs?: number;
+  /** What each dirty page adds to the final round, as the rounds measured it (PageCost). 0 when unknown. */
+  pageCostMs?: number;
   /** Since the migration started. */
   elapsedMs: number;
 }
@@ -31,9 +33,14 @@ export interface SwitchoverDecision {
   expectedDowntimeMs: number;
 }
 
-/** Remaining dirty bytes / bandwidth (QEMU's estimate), plus the fixed cost of the switchover itself. */
-export function expectedDowntimeMs(dirtyPages: number, bandwidthBytesPerMs: number, switchoverCostMs = 0): number {
+/**
+ * The downtime if the guest were parked now: the fixed cost of the switchover itself, plus the dirty pages'
+ * cost, the larger of their bytes over the bandwidth (QEMU's estimate) and their count times the measured
+ * per-page cost (PageCost): pages that leave few bytes on the wire still cost their encoding, and the
+ * destination's decoding and writing, which the bytes do not show.
+ */
+export function expectedDowntimeMs(dirtyPages: number, bandwidthBytesPerMs: number, switchoverCostMs = 0, pageCostMs = 0): number {
   if (dirtyPages === 0) return switchoverCostMs;
   if (!(bandwidthBytesPerMs > 0)) return Number.POSITIVE_INFINITY;
-  return switchoverCostMs + (dirtyPages * 4096) / bandwidthBytesPerMs;
+  return switchoverCostMs + Math.max((dirtyPages * 4096) / bandwidthBytesPerMs, dirtyPages * pageCostMs);
 }

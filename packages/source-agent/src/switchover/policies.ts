@@ -30,7 +30,8 @@ export const PATTERNS_RESENT_FRACTION = 0.9;
  * maxRounds and maxTime, so a migration never iterates forever.
  */
 export function decide(observation: RoundObservation, options: PolicyOptions): SwitchoverDecision {
-  const expected = expectedDowntimeMs(observation.dirtyPages, observation.bandwidthBytesPerMs, observation.switchoverCostMs);
+  const { dirtyPages, bandwidthBytesPerMs, switchoverCostMs, pageCostMs } = observation;
+  const expected = expectedDowntimeMs(dirtyPages, bandwidthBytesPerMs, switchoverCostMs, pageCostMs);
   const decision = (reason: string | null): SwitchoverDecision => ({
     switchover: reason !== null,
     reason,
