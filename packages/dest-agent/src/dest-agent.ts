@@ -28,6 +28,8 @@ import {
 import { HELLO_TIMEOUT_MS, sendRefuse } from './incoming/handshake.js';
 import { serveOutcomeQuery } from './incoming/outcome-query.js';
 import { ParkedGuests } from './incoming/parked-guests.js';
+import { PausedPostcopies } from './postcopy/paused-postcopies.js';
+import { RecoveryListener } from './postcopy/recovery-listener.js';
 import type { IncomingReport } from './incoming-report.js';
 import { receiveMigration, type ArrivedGuest } from './incoming/incoming-migration.js';
 import { IncomingRecord } from './incoming/incoming-record.js';
@@ -100,6 +102,8 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   private temporaryStateDir: string | undefined;
   /** Committed guests waiting for their source's Confirm (or the operator). */
   readonly parked = new ParkedGuests();
+  /** Post-copy migrations paused here (a connection lost after the switch), waiting for their source. */
+  private readonly pausedPostcopies = new PausedPostcopies();
   private readonly inFlight = new Set<string>();
   /** Incoming migrations on their control connections now. */
   private receiving = 0;
@@ -198,6 +202,30 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   }
 
   /**
+   * QEMU's migrate-recover: a new port for the recovery connections of paused post-copy migration `id` (an
+   * incoming id, or the migration id), authenticated like every other and taking only its source's address.
+   * The source then resumes to it (its POST /migrations/:id/resume). The port closes once it recovered.
+   * @throws OutcomeDecidedError when that migration is not paused in post-copy here
+   */
+  async recover(id: string): Promise<{ host: string; port: number }> {
+    const record = this.incomingRecords.get(id);
+    const migrationId = record?.hello?.migrationId ?? id;
+    const paused = this.pausedPostcopies.find(migrationId);
+    if (!paused) throw new OutcomeDecidedError(`incoming migration ${id} is not a post-copy paused here: nothing to recover`);
+    const host = (this.server.address() as AddressInfo).address;
+    const listener = await RecoveryListener.listen({
+      host,
+      sourceAddress: paused.sourceAddress,
+      security: this.security,
+      idleTimeoutMs: paused.idleTimeoutMs,
+      offer: (conn, first, remote) => void this.pausedPostcopies.offer(conn, first, remote),
+    });
+    this.pausedPostcopies.closeOnRecovery(paused.reservationId, listener);
+    this.log.info({ id, migrationId, port: listener.port }, 'listening for the recovery of a paused post-copy');
+    return { host, port: listener.port };
+  }
+
+  /**
    * Stops accepting new migrations; those in flight go on. The port stays open while a migration is in flight
    * (its committed guest may wait for a Confirm that only an outcome connection can bring), answering outcome
    * queries and refusing Hellos (LM_ERR_REFUSED); it closes once none is.
@@ -248,6 +276,11 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     this.pending -= 1;
     if (!opened) return;
     const { conn, first } = opened;
+    if (first.type === FrameType.PostcopyResume || first.type === FrameType.UrgentHello) {
+      // A paused post-copy's source reconnecting by itself (--postcopy-retries) to the agent's own port.
+      this.pausedPostcopies.offer(conn, first, raw.remoteAddress);
+      return;
+    }
     if (first.type === FrameType.OutcomeQuery) {
       await serveOutcomeQuery(conn, first.message, {
         journal: this.journal,
@@ -315,6 +348,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
         reservations: this.reservations,
         journal: this.journal,
         parked: this.parked,
+        pausedPostcopies: this.pausedPostcopies,
         inFlight: this.inFlight,
         log: this.log,
         pool,
