@@ -220,4 +220,23 @@ describe.skipIf(!canKillSockets)('post-copy recovery', () => {
     const sourceDone = await pair.source.done;
     expect(sourceDone.code).toBe(0);
   });
+
+  it('PostcopyRun lost on its way: the destination aborts before its commit point, and says so; the guest resumes at the source', async () => {
+    // Not --once: the destination must still answer when the source comes back.
+    const dest = await startDest([]);
+    started.push(dest);
+    const proxy = await FrameProxy.start({ port: dest.port }, [{ direction: 'toTarget', frame: 'PostcopyRun', action: { kind: 'cut', how: 'reset', before: true } }]);
+    proxies.push(proxy);
+    const sourceReport = dir.file('lost-run-source.json');
+    const source = runSource([...GUEST, ...SLOW_PUSH, '--migrate-to', proxy.address, '--report', sourceReport, '--postcopy-retries', '6']);
+    started.push(source);
+    const done = await source.done;
+    const report = readJson(sourceReport);
+    expect(report.status).toBe('failed');
+    expect(report.error.code).toBe('LM_ERR_OUTCOME_DECIDED');
+    expect(report.postcopy.pauses).toBe(1);
+    // The guest ran on at the source and finished there: the oracle holds without a migration.
+    expect(done.code).toBe(1);
+    expect(finalDigestOf(done.stdout)).toBe(await oracle());
+  });
 });

@@ -226,6 +226,18 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   }
 
   /**
+   * A source paused after it wrote PostcopyRun, whose destination never read it (the connection died first):
+   * this side aborted before its commit point and journaled it, so the guest never ran here and the source's
+   * copy is the only one. The answer tells the source so, with the journal's word: it resumes its guest.
+   */
+  private abortedBeforeSwitch(migrationId: string): OutcomeDecidedError | undefined {
+    if (this.pausedPostcopies.find(migrationId)) return undefined;
+    const known = this.journal.get(migrationId);
+    if (known?.outcome !== 'aborted') return undefined;
+    return new OutcomeDecidedError(`migration ${migrationId} was aborted here before its switch to post-copy (${known.at}): the guest never ran here`);
+  }
+
+  /**
    * Stops accepting new migrations; those in flight go on. The port stays open while a migration is in flight
    * (its committed guest may wait for a Confirm that only an outcome connection can bring), answering outcome
    * queries and refusing Hellos (LM_ERR_REFUSED); it closes once none is.
@@ -277,8 +289,10 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     if (!opened) return;
     const { conn, first } = opened;
     if (first.type === FrameType.PostcopyResume || first.type === FrameType.UrgentHello) {
-      // A paused post-copy's source reconnecting by itself (--postcopy-retries) to the agent's own port.
-      this.pausedPostcopies.offer(conn, first, raw.remoteAddress);
+      // A paused post-copy's source reconnecting to the agent's own port (--postcopy-retries, or its operator).
+      const aborted = first.type === FrameType.PostcopyResume && this.abortedBeforeSwitch(first.message.migrationId);
+      if (aborted) conn.abort(aborted);
+      else this.pausedPostcopies.offer(conn, first, raw.remoteAddress);
       return;
     }
     if (first.type === FrameType.OutcomeQuery) {

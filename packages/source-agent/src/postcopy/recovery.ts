@@ -1,6 +1,7 @@
 import {
   FrameType,
   HandshakeError,
+  OutcomeDecidedError,
   bitmapHas,
   encodePostcopyResume,
   encodeUrgentHello,
@@ -28,7 +29,8 @@ export interface PostcopyLinks {
  * operator's, or an automatic one with `postcopyRetries`), reconnects, and returns the recovered links; an
  * attempt that fails leaves it paused and it waits again.
  * @throws the discard's PostcopyFailedError; PostcopyFailedError once the automatic attempts are spent and no
- *   operator can resume it (`postcopyOperator: false`)
+ *   operator can resume it (`postcopyOperator: false`); OutcomeDecidedError when the destination answers that it
+ *   aborted before the switch (its journal's word: the guest never ran there, and resumes here)
  */
 export async function pauseUntilRecovered(ctx: MigrationContext, links: PostcopyLinks, order: PushOrder, figures: PostcopySourceReport, cause: unknown): Promise<PostcopyLinks> {
   links.urgent.destroy();
@@ -52,6 +54,13 @@ export async function pauseUntilRecovered(ctx: MigrationContext, links: Postcopy
       return recovered;
     } catch (error) {
       figures.failedRecoveries++;
+      if (error instanceof OutcomeDecidedError) {
+        // The destination journaled an abort before it read PostcopyRun: the guest never ran there, so the copy
+        // here is the only one and not stale. The migration fails as one before its commit point does.
+        ctx.switched = false;
+        ctx.log.warn({ err: errorSummary(error) }, 'the destination aborted before the switch (its journal says so): the guest resumes here');
+        throw error;
+      }
       ctx.log.warn({ target, err: errorSummary(error) }, 'post-copy recovery attempt failed; still paused');
     }
   }
