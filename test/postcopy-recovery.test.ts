@@ -195,6 +195,15 @@ describe.skipIf(!canKillSockets)('post-copy recovery', () => {
     expect(((await running.json()) as { error: { code: string } }).error.code).toBe('LM_ERR_CONFLICT');
     const early = await post(`${pair.sourceUrl}/migrations/${outId}/discard`);
     expect(early.status).toBe(409);
+    // The destination's post-copy figures are live while it runs (and pauses): its API and /metrics.
+    const live = await waitForValue(
+      async () => (await getJson(`${pair.destUrl}/migrations`)).incoming[0],
+      (entry) => entry?.postcopy?.missingAtSwitch > 0,
+      { intervalMs: 50, what: "the destination's live post-copy figures" },
+    );
+    expect(live.status).toBe('receiving');
+    expect(live.postcopy.latencyBuckets).toHaveLength(24);
+    expect(await (await fetch(`${pair.destUrl}/metrics`)).text()).toMatch(/^livemig_dest_incoming_postcopy_faults\{.*kind="faults".*\} \d+$/m);
     killSockets([pair.ports.urgent]);
     await bothPaused(pair, 1);
     const paused = await fetch(`${pair.sourceUrl}/migrations/${outId}`, { method: 'DELETE' });

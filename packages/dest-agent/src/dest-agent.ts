@@ -156,7 +156,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   /** Reports of the incoming migrations, in flight (status `receiving`) or ended, oldest first. */
   incoming(): IncomingReport[] {
     return [...this.incomingRecords.values()].map((record) => {
-      if (record.report.status === 'receiving') record.refresh();
+      if (record.report.status === 'receiving' || record.report.status === 'postcopy-paused') record.refresh();
       return { ...record.report };
     });
   }
@@ -202,16 +202,17 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   }
 
   /**
-   * QEMU's migrate-recover: a new port for the recovery connections of paused post-copy migration `id` (an
-   * incoming id, or the migration id), authenticated like every other and taking only its source's address.
-   * The source then resumes to it (its POST /migrations/:id/resume). The port closes once it recovered.
-   * @throws OutcomeDecidedError when that migration is not paused in post-copy here
+   * QEMU's migrate-recover: a new port for the recovery connections of post-copy migration `id` (an incoming id,
+   * or the migration id), paused or not yet aware it should be, authenticated like every other and taking only
+   * its source's address. The source then resumes to it (its POST /migrations/:id/resume). The port closes once
+   * it recovered.
+   * @throws OutcomeDecidedError when that migration is not in post-copy here
    */
   async recover(id: string): Promise<{ host: string; port: number }> {
     const record = this.incomingRecords.get(id);
     const migrationId = record?.hello?.migrationId ?? id;
     const paused = this.pausedPostcopies.find(migrationId);
-    if (!paused) throw new OutcomeDecidedError(`incoming migration ${id} is not a post-copy paused here: nothing to recover`);
+    if (!paused) throw new OutcomeDecidedError(`incoming migration ${id} is not in post-copy here: nothing to recover`);
     const host = (this.server.address() as AddressInfo).address;
     const listener = await RecoveryListener.listen({
       host,

@@ -31,12 +31,21 @@ describe('paused post-copies', () => {
     return { conn: new FramedSocket(socket), client: new FramedSocket(client) };
   }
 
+  /** A registry with reservation r-1 switched and paused. */
+  function pausedOne(): PausedPostcopies {
+    const paused = new PausedPostcopies();
+    paused.track('r-1', { migrationId: MIGRATION_ID, sourceAddress: SOURCE, idleTimeoutMs: 60_000 }, () => {
+      throw new Error('a paused migration is not interrupted');
+    });
+    paused.pause('r-1');
+    return paused;
+  }
+
   const resume = (migrationId = MIGRATION_ID, reservationId = 'r-1'): Frame => ({ type: FrameType.PostcopyResume, message: { migrationId, reservationId } });
   const urgentHello = (reservationId = 'r-1'): Frame => ({ type: FrameType.UrgentHello, message: { reservationId } });
 
   it('hands over an attempt once its control and urgent connections are both in, in either order', async () => {
-    const paused = new PausedPostcopies();
-    paused.pause('r-1', { migrationId: MIGRATION_ID, sourceAddress: SOURCE, idleTimeoutMs: 60_000 });
+    const paused = pausedOne();
     expect(paused.find(MIGRATION_ID)).toEqual({ reservationId: 'r-1', sourceAddress: SOURCE, idleTimeoutMs: 60_000 });
     const control = await connection();
     const urgent = await connection();
@@ -45,27 +54,42 @@ describe('paused post-copies', () => {
     const attempt = await paused.nextAttempt('r-1');
     expect(attempt.control).toBe(control.conn);
     expect(attempt.urgent).toBe(urgent.conn);
-    paused.resume('r-1');
+    paused.untrack('r-1');
     expect(paused.find(MIGRATION_ID)).toBeUndefined();
+  });
+
+  it('a recovery connection for a migration that still runs interrupts it, and the attempt waits for its pause', async () => {
+    // The source lost connections this side has not noticed (a silent peer): its reconnection says so.
+    const paused = new PausedPostcopies();
+    let interrupted = 0;
+    paused.track('r-1', { migrationId: MIGRATION_ID, sourceAddress: SOURCE, idleTimeoutMs: 60_000 }, () => interrupted++);
+    const control = await connection();
+    const urgent = await connection();
+    expect(paused.offer(control.conn, resume(), SOURCE)).toBe(true);
+    expect(interrupted).toBe(1);
+    paused.pause('r-1');
+    expect(paused.offer(urgent.conn, urgentHello(), SOURCE)).toBe(true);
+    expect(interrupted).toBe(1);
+    const attempt = await paused.nextAttempt('r-1');
+    expect(attempt.control).toBe(control.conn);
+    expect(attempt.urgent).toBe(urgent.conn);
   });
 
   it.each([
     ['another address', resume(), '127.0.0.2', /must come from the paused migration's source/],
-    ['another reservation', resume(MIGRATION_ID, 'r-2'), SOURCE, /no post-copy migration with this reservation is paused/],
+    ['another reservation', resume(MIGRATION_ID, 'r-2'), SOURCE, /no post-copy migration with this reservation runs here/],
     ['another migration id', resume('f'.repeat(32)), SOURCE, /names another migration/],
     ['a frame of another kind', { type: FrameType.Confirm, message: { migrationId: MIGRATION_ID } } as Frame, SOURCE, /not a recovery connection/],
   ])('refuses a connection with %s: Abort LM_ERR_HANDSHAKE', async (_name, first, address, why) => {
-    const paused = new PausedPostcopies();
-    paused.pause('r-1', { migrationId: MIGRATION_ID, sourceAddress: SOURCE, idleTimeoutMs: 60_000 });
+    const paused = pausedOne();
     const { conn, client } = await connection();
     expect(paused.offer(conn, first, address)).toBe(false);
     // The peer's Abort surfaces as its typed error on the client's side.
     await expect(client.receive(5_000, 'Abort')).rejects.toMatchObject({ code: 'LM_ERR_HANDSHAKE', message: expect.stringMatching(why) });
   });
 
-  it('a newer connection of the same kind replaces an older one; a recovered migration takes no more', async () => {
-    const paused = new PausedPostcopies();
-    paused.pause('r-1', { migrationId: MIGRATION_ID, sourceAddress: SOURCE, idleTimeoutMs: 60_000 });
+  it('a newer connection of the same kind replaces an older one; an ended migration takes no more', async () => {
+    const paused = pausedOne();
     const old = await connection();
     const control = await connection();
     const urgent = await connection();
@@ -78,6 +102,7 @@ describe('paused post-copies', () => {
     paused.closeOnRecovery('r-1', listener);
     paused.resume('r-1');
     expect(listener.closed).toBe(true);
+    paused.untrack('r-1');
     const late = await connection();
     expect(paused.offer(late.conn, urgentHello(), SOURCE)).toBe(false);
   });

@@ -388,7 +388,7 @@ const METRICS = [
   { name: 'migration_throttle_percent', help: 'vCPU throttle applied by auto-converge.', type: 'gauge' },
   { name: 'migration_expected_downtime_seconds', help: 'Expected downtime if the guest were stopped now.', type: 'gauge' },
   { name: 'migration_downtime_seconds', help: 'Measured downtime of the latest completed migration.', type: 'gauge' },
-  { name: 'incoming_postcopy_faults', help: 'Post-copy of the latest incoming migration that used it: vCPU faults, and pages requested from the source.', type: 'gauge', labelNames: ['kind'] },
-  { name: 'incoming_postcopy_blocktime_seconds', help: 'Post-copy of the latest incoming migration that used it: time all vCPUs were blocked at once (QEMU postcopy-blocktime).', type: 'gauge' },
+  { name: 'incoming_postcopy_faults', help: 'Post-copy of the latest incoming migration that used it, live while it runs: vCPU faults, and pages requested from the source.', type: 'gauge', labelNames: ['kind'] },
+  { name: 'incoming_postcopy_blocktime_seconds', help: 'Post-copy of the latest incoming migration that used it, live while it runs: time all vCPUs were blocked at once (QEMU postcopy-blocktime).', type: 'gauge' },
   { name: 'migration_postcopy_pages', help: 'Post-copy of the latest outgoing migration: pages missing at the switch, requested, answered, pushed, sent twice.', type: 'gauge', labelNames: ['kind'] },
 ] as const;

@@ -17,7 +17,7 @@ import { FaultRequests } from '../postcopy/fault-requests.js';
 import type { PausedPostcopies } from '../postcopy/paused-postcopies.js';
 import { postcopyUntilDone, type PauseContext } from '../postcopy/recovery.js';
 import { UrgentListener } from '../postcopy/urgent-connection.js';
-import { activatePostcopy, postcopyReport, receiveSwitch, type PostcopyProgress, type PostcopySwitch } from './post-copy.js';
+import { activatePostcopy, postcopyReport, receiveSwitch, type PostcopyDestReport, type PostcopyProgress, type PostcopySwitch } from './post-copy.js';
 import { openChannels, reserveMemory, sendAccept, startParkedVcpus, wantsPostcopy, type IncomingImage } from './reservation.js';
 
 export interface IncomingOptions {
@@ -243,20 +243,16 @@ class IncomingMigration {
     record.report.activationMs = activated.activationMs;
     options.log.info({ migrationId: hello.migrationId, missing: received.missing.length }, 'switched to post-copy: the guest runs here, pages still arriving');
     const progress: PostcopyProgress = { requests: new FaultRequests(reserved.present), answeredPlaced: 0, pauses: 0, recoveries: 0 };
+    // Live while it runs (GET /migrations, /metrics); final once it is over.
+    const figures = (): PostcopyDestReport => postcopyReport(reserved.present, received.missing.length, progress);
+    record.postcopyFigures = figures;
     const pause: PauseContext = {
-      control: conn,
-      paused: options.pausedPostcopies,
-      reservationId: reserved.reservation.id,
-      migrationId: hello.migrationId,
-      sourceAddress: conn.socket.remoteAddress ?? '',
-      idleTimeoutMs: this.idleTimeoutMs,
-      present: reserved.present,
-      record,
-      log: options.log,
-      stopChannels: () => options.stopChannels(reserved.channels),
+      ...{ control: conn, paused: options.pausedPostcopies, reservationId: reserved.reservation.id, migrationId: hello.migrationId },
+      ...{ sourceAddress: conn.socket.remoteAddress ?? '', idleTimeoutMs: this.idleTimeoutMs, present: reserved.present, record },
+      ...{ log: options.log, stopChannels: () => options.stopChannels(reserved.channels) },
     };
     const links = await postcopyUntilDone(pause, urgent, reserved, progress);
-    record.report.postcopy = postcopyReport(reserved.present, received.missing.length, progress);
+    record.report.postcopy = figures();
     options.refillPools();
     links.control.close();
     links.urgent.close();

@@ -8,6 +8,9 @@ export interface RecoveryLinks {
 }
 
 interface Paused {
+  /** `running`: post-copy runs, a recovery connection interrupts it (the source lost what this side has not noticed). */
+  state: 'running' | 'paused';
+  interrupt: () => void;
   migrationId: string;
   sourceAddress: string;
   idleTimeoutMs: number;
@@ -20,23 +23,39 @@ interface Paused {
 }
 
 /**
- * The post-copy migrations paused at this destination, by reservation id, and the recovery connections that
- * reach them: on the agent's main port or on a recovery port (POST /migrations/:id/recover), a connection whose
- * first frame is PostcopyResume (the new control connection) or UrgentHello (the new urgent one) is handed
- * here once TLS authenticated it. Only the paused migration's source address, reservation and migration id are
- * taken; an attempt whose second connection does not come within the idle timeout is dropped, and a newer
- * connection of the same kind replaces an older one (the source gave up on it).
+ * The post-copy migrations at this destination after their switch, by reservation id, and the recovery
+ * connections that reach them: on the agent's main port or on a recovery port (POST /migrations/:id/recover), a
+ * connection whose first frame is PostcopyResume (the new control connection) or UrgentHello (the new urgent
+ * one) is handed here once TLS authenticated it. Only the migration's source address, reservation and migration
+ * id are taken; an attempt whose second connection does not come within the idle timeout is dropped, and a newer
+ * connection of the same kind replaces an older one (the source gave up on it). A recovery connection for a
+ * migration that still runs interrupts it: its source has lost connections this side has not noticed yet (a
+ * silent peer is noticed only by TCP keep-alive, minutes later), so it pauses and takes the attempt.
  */
 export class PausedPostcopies {
   readonly #paused = new Map<string, Paused>();
 
-  /** Starts taking recovery connections for `reservationId`. */
-  pause(reservationId: string, entry: { migrationId: string; sourceAddress: string; idleTimeoutMs: number }): void {
-    this.#paused.set(reservationId, { ...entry, control: undefined, urgent: undefined, timer: undefined, arrived: undefined, listeners: [] });
+  /** From the switch on: recovery connections for `reservationId` are taken; one that comes while it runs calls `interrupt`. */
+  track(reservationId: string, entry: { migrationId: string; sourceAddress: string; idleTimeoutMs: number }, interrupt: () => void): void {
+    this.#paused.set(reservationId, { ...entry, state: 'running', interrupt, control: undefined, urgent: undefined, timer: undefined, arrived: undefined, listeners: [] });
   }
 
-  /** Stops taking them (recovered for good, or the migration ended); half an attempt is closed. */
+  /** Post-copy paused: the next attempt goes to nextAttempt(). */
+  pause(reservationId: string): void {
+    const paused = this.#paused.get(reservationId);
+    if (paused) paused.state = 'paused';
+  }
+
+  /** Recovered: it runs again; the recovery ports close. */
   resume(reservationId: string): void {
+    const paused = this.#paused.get(reservationId);
+    if (!paused) return;
+    paused.state = 'running';
+    for (const listener of paused.listeners.splice(0)) listener.close();
+  }
+
+  /** Post-copy is over: no more recovery connections; half an attempt is closed. */
+  untrack(reservationId: string): void {
     const paused = this.#paused.get(reservationId);
     if (!paused) return;
     this.#paused.delete(reservationId);
@@ -46,7 +65,7 @@ export class PausedPostcopies {
     for (const listener of paused.listeners) listener.close();
   }
 
-  /** The paused migration with this id: its reservation and source. */
+  /** The post-copy migration with this id (running or paused): its reservation and source. */
   find(migrationId: string): { reservationId: string; sourceAddress: string; idleTimeoutMs: number } | undefined {
     for (const [reservationId, paused] of this.#paused) {
       if (paused.migrationId === migrationId) return { reservationId, sourceAddress: paused.sourceAddress, idleTimeoutMs: paused.idleTimeoutMs };
@@ -54,7 +73,7 @@ export class PausedPostcopies {
     return undefined;
   }
 
-  /** Closes `listener` when the migration of `reservationId` recovers (at once if it is not paused). */
+  /** Closes `listener` when the migration of `reservationId` recovers or ends (at once if it is not tracked). */
   closeOnRecovery(reservationId: string, listener: { close(): void }): void {
     const paused = this.#paused.get(reservationId);
     if (paused) paused.listeners.push(listener);
@@ -94,7 +113,7 @@ export class PausedPostcopies {
     };
     if (first.type !== FrameType.PostcopyResume && first.type !== FrameType.UrgentHello) return refuse('not a recovery connection');
     const paused = this.#paused.get(first.message.reservationId);
-    if (!paused) return refuse('no post-copy migration with this reservation is paused here');
+    if (!paused) return refuse('no post-copy migration with this reservation runs here');
     if (!sameAddress(remoteAddress, paused.sourceAddress)) return refuse('a recovery connection must come from the paused migration\'s source');
     if (first.type === FrameType.PostcopyResume && first.message.migrationId !== paused.migrationId) {
       return refuse('PostcopyResume names another migration than the paused one');
@@ -104,6 +123,7 @@ export class PausedPostcopies {
     paused[kind] = conn;
     conn.keepAliveWhileSilent();
     clearTimeout(paused.timer);
+    if (paused.state === 'running') paused.interrupt();
     if (!this.#deliver(paused)) {
       // Half an attempt (or one the migration has not asked for yet): the rest comes at once from a live source, or never.
       paused.timer = setTimeout(() => {

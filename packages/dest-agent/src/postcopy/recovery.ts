@@ -28,17 +28,28 @@ export interface PauseContext {
  */
 export async function postcopyUntilDone(ctx: PauseContext, urgent: UrgentListener, image: IncomingImage, progress: PostcopyProgress): Promise<PostcopyLinks> {
   let links: PostcopyLinks | undefined;
-  for (;;) {
-    try {
-      links ??= { control: ctx.control, urgent: await urgent.connection(), push: 'channels' };
-      await servePostcopy(links, image, ctx.present, progress);
-      urgent.close();
-      if (links.push === 'channels') ctx.stopChannels();
-      return links;
-    } catch (error) {
-      urgent.close();
-      links = await pauseUntilRecovered(ctx, links, progress, error);
+  // A recovery connection while post-copy runs: the source lost its connections; these are cut to pause.
+  const interrupt = (): void => {
+    ctx.log.warn({ migrationId: ctx.migrationId }, 'post-copy interrupted: the source reconnects, its connections are gone');
+    (links?.control ?? ctx.control).destroy();
+    links?.urgent.destroy();
+  };
+  ctx.paused.track(ctx.reservationId, { migrationId: ctx.migrationId, sourceAddress: ctx.sourceAddress, idleTimeoutMs: ctx.idleTimeoutMs }, interrupt);
+  try {
+    for (;;) {
+      try {
+        links ??= { control: ctx.control, urgent: await urgent.connection(), push: 'channels' };
+        await servePostcopy(links, image, ctx.present, progress);
+        urgent.close();
+        if (links.push === 'channels') ctx.stopChannels();
+        return links;
+      } catch (error) {
+        urgent.close();
+        links = await pauseUntilRecovered(ctx, links, progress, error);
+      }
     }
+  } finally {
+    ctx.paused.untrack(ctx.reservationId);
   }
 }
 
@@ -57,7 +68,7 @@ export async function pauseUntilRecovered(ctx: PauseContext, links: PostcopyLink
   links?.urgent.destroy();
   if (!links || links.push === 'channels') ctx.stopChannels();
   progress.pauses++;
-  ctx.paused.pause(ctx.reservationId, { migrationId: ctx.migrationId, sourceAddress: ctx.sourceAddress, idleTimeoutMs: ctx.idleTimeoutMs });
+  ctx.paused.pause(ctx.reservationId);
   ctx.record.report.status = 'postcopy-paused';
   ctx.record.report.postcopyPauses = progress.pauses;
   ctx.log.warn({ migrationId: ctx.migrationId, err: errorSummary(cause), missing: ctx.present.pageCount - ctx.present.presentCount() }, 'post-copy paused: a connection was lost after the switch; the guest runs on the pages it has');
