@@ -1,7 +1,11 @@
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { encodePostcopyResume } from '@livemig/protocol';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { finalDigestOf, oracleDigest, readJson, runSource, startDest, tempDir, waitForLine, waitForLog, type Agent } from './support/agents.js';
 import { FrameProxy } from './support/frame-proxy.js';
+import { makeTestCredentials, randomPsk } from './support/tls-credentials.js';
 import { waitForValue } from './support/wait.js';
 
 // QEMU's post-copy recovery test, with real agents over real TCP: the push is slowed (--max-postcopy-bandwidth)
@@ -23,10 +27,17 @@ function hasSs(): boolean {
   }
 }
 
-/** Destroys every established TCP socket to or from one of `ports` on this host (both ends, on loopback). */
+/**
+ * Destroys the established TCP connections accepted on `ports` (both ends, on loopback). Each is named by its
+ * exact pair of ports, so that no other connection that happens to use one of these numbers is touched.
+ */
 function killSockets(ports: number[]): void {
-  const filter = ports.map((port) => `dport = :${port} or sport = :${port}`).join(' or ');
-  execFileSync('ss', ['-K', '-t', 'state', 'established', `( ${filter} )`], { stdio: 'ignore' });
+  const filter = ports.map((port) => `sport = :${port}`).join(' or ');
+  const listing = execFileSync('ss', ['-Htn', 'state', 'established', `( ${filter} )`], { encoding: 'utf8' });
+  const pairs = [...listing.matchAll(/127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:(\d+)/g)].map((m) => [m[1]!, m[2]!] as const);
+  if (pairs.length === 0) throw new Error(`no established connection on ports ${ports.join(', ')}`);
+  const exact = pairs.map(([local, peer]) => `( sport = :${local} and dport = :${peer} ) or ( sport = :${peer} and dport = :${local} )`).join(' or ');
+  execFileSync('ss', ['-K', '-t', 'state', 'established', `( ${exact} )`], { stdio: 'ignore' });
 }
 
 interface Pair {
@@ -65,10 +76,10 @@ describe.skipIf(!canKillSockets)('post-copy recovery', () => {
   }
 
   /** A destination with a control API, a proxy in front of it, and a source migrating through the proxy, switched. */
-  async function switched(name: string, sourceExtra: string[] = ['--control-port', '0']): Promise<Pair> {
+  async function switched(name: string, sourceExtra: string[] = ['--control-port', '0'], destExtra: string[] = []): Promise<Pair> {
     const destReport = dir.file(`${name}-dest.json`);
     const sourceReport = dir.file(`${name}-source.json`);
-    const dest = await startDest(['--once', '--control-port', '0', '--report', destReport]);
+    const dest = await startDest(['--once', '--control-port', '0', '--report', destReport, ...destExtra]);
     started.push(dest);
     const destUrl = (await waitForLine(dest, /^control (http:\/\/\S+)$/))[1]!;
     const proxy = await FrameProxy.start({ port: dest.port });
@@ -76,8 +87,10 @@ describe.skipIf(!canKillSockets)('post-copy recovery', () => {
     const source = runSource([...GUEST, ...SLOW_PUSH, '--migrate-to', proxy.address, '--report', sourceReport, ...sourceExtra]);
     started.push(source);
     const sourceUrl = sourceExtra.includes('--control-port') ? (await waitForLine(source, /^control (http:\/\/\S+)$/))[1]! : undefined;
-    const accept = await proxy.waitFor('Accept', { direction: 'toClient' });
-    const message = (accept.frame as { message: { urgentPort: number; channelPorts: number[] } }).message;
+    // Over TLS the proxy sees only bytes: no ports then (those tests cut the control connection alone).
+    const tls = destExtra.length > 0;
+    const accept = tls ? undefined : await proxy.waitFor('Accept', { direction: 'toClient' });
+    const message = (accept?.frame as { message: { urgentPort: number; channelPorts: number[] } } | undefined)?.message ?? { urgentPort: 0, channelPorts: [] };
     await waitForLog(source, { msg: 'switched to post-copy: the guest runs at the destination' });
     // Cut only once the destination has read PostcopyRun too: a cut before that is one before its commit point
     // (it aborts; see PROTOCOL.md, "Post-copy recovery").
@@ -136,6 +149,9 @@ describe.skipIf(!canKillSockets)('post-copy recovery', () => {
 
   /** Both ends completed: the source's report, the destination's final digest equal to the oracle's. */
   async function completes(pair: Pair): Promise<Record<string, any>> {
+    await waitForLog(pair.dest, { msg: 'post-copy complete: every page is here' }).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}\nthe source's last lines:\n${pair.source.lines.slice(-30).join('\n')}`);
+    });
     const destDone = await pair.dest.done;
     expect(destDone.code).toBe(0);
     expect(finalDigestOf(destDone.stdout)).toBe(await oracle());
@@ -247,5 +263,31 @@ describe.skipIf(!canKillSockets)('post-copy recovery', () => {
     // The guest ran on at the source and finished there: the oracle holds without a migration.
     expect(done.code).toBe(1);
     expect(finalDigestOf(done.stdout)).toBe(await oracle());
+  });
+
+  it('over TLS (PSK): the control connection alone cut; a plaintext stranger at the recovery port is dropped; the source recovers', async () => {
+    const creds = makeTestCredentials();
+    try {
+      const pskFile = creds.pskFile('keys.psk', { source: randomPsk() });
+      const tls = ['--tls-psk-file', pskFile];
+      const pair = await switched('tls', ['--control-port', '0', ...tls, '--tls-identity', 'source'], tls);
+      pair.proxy.cutAll('reset');
+      const ids = await bothPaused(pair, 1);
+      const answer = await post(`${pair.destUrl}/migrations/${ids.inId}/recover`);
+      const { port } = (await answer.json()) as { port: number };
+      // A peer without the credentials gets no further than the TLS handshake: closed before a frame is read.
+      const stranger = connect(port, '127.0.0.1');
+      await once(stranger, 'connect');
+      stranger.write(encodePostcopyResume({ migrationId: ids.outId!, reservationId: 'guessed' }));
+      await once(stranger, 'close');
+      expect((await getJson(`${pair.destUrl}/migrations`)).incoming[0].status).toBe('postcopy-paused');
+      const resumed = await post(`${pair.sourceUrl}/migrations/${ids.outId}/resume`, { port });
+      expect(resumed.status).toBe(202);
+      const report = await completes(pair);
+      expect(report.postcopy.recoveries).toBe(1);
+      pair.source.child.kill('SIGTERM');
+    } finally {
+      creds.remove();
+    }
   });
 });

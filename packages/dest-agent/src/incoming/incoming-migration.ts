@@ -15,7 +15,7 @@ import type { ConfirmDecision, ParkedGuests } from './parked-guests.js';
 import { receiveUntilComplete, type ReceivedState } from './receive.js';
 import { FaultRequests } from '../postcopy/fault-requests.js';
 import type { PausedPostcopies } from '../postcopy/paused-postcopies.js';
-import { postcopyUntilDone, type PauseContext } from '../postcopy/recovery.js';
+import { postcopyUntilDone, stopAndWait, type PauseContext } from '../postcopy/recovery.js';
 import { UrgentListener } from '../postcopy/urgent-connection.js';
 import { activatePostcopy, postcopyReport, receiveSwitch, type PostcopyDestReport, type PostcopyProgress, type PostcopySwitch } from './post-copy.js';
 import { openChannels, reserveMemory, sendAccept, startParkedVcpus, wantsPostcopy, type IncomingImage } from './reservation.js';
@@ -249,7 +249,7 @@ class IncomingMigration {
     const pause: PauseContext = {
       ...{ control: conn, paused: options.pausedPostcopies, reservationId: reserved.reservation.id, migrationId: hello.migrationId },
       ...{ sourceAddress: conn.socket.remoteAddress ?? '', idleTimeoutMs: this.idleTimeoutMs, present: reserved.present, record },
-      ...{ log: options.log, stopChannels: () => options.stopChannels(reserved.channels) },
+      ...{ log: options.log, stopChannels: () => stopAndWait(options.stopChannels, reserved.channels) },
     };
     const links = await postcopyUntilDone(pause, urgent, reserved, progress);
     record.report.postcopy = figures();

@@ -2,6 +2,7 @@ import { encodePostcopyReceived, receivedBitmap } from '@livemig/protocol';
 import { errorSummary, type FramedSocket, type Logger } from '@livemig/agent-runtime';
 import type { PresentMap } from '@livemig/guest';
 import { servePostcopy, type PostcopyLinks, type PostcopyProgress } from '../incoming/post-copy.js';
+import type { ChannelReceivers } from '../channel-receivers.js';
 import type { IncomingImage } from '../incoming/reservation.js';
 import type { UrgentListener } from './urgent-connection.js';
 import type { IncomingRecord } from '../incoming/incoming-record.js';
@@ -18,8 +19,8 @@ export interface PauseContext {
   present: PresentMap;
   record: IncomingRecord;
   log: Logger;
-  /** Stops the data channels' threads (once: the push never goes back to them). */
-  stopChannels: () => void;
+  /** Stops the data channels' threads (once: the push never goes back to them); resolves once they are gone. */
+  stopChannels: () => Promise<void>;
 }
 
 /**
@@ -66,7 +67,7 @@ export async function postcopyUntilDone(ctx: PauseContext, urgent: UrgentListene
 export async function pauseUntilRecovered(ctx: PauseContext, links: PostcopyLinks | undefined, progress: PostcopyProgress, cause: unknown): Promise<PostcopyLinks> {
   (links?.control ?? ctx.control).destroy();
   links?.urgent.destroy();
-  if (!links || links.push === 'channels') ctx.stopChannels();
+  const stopped = !links || links.push === 'channels' ? ctx.stopChannels() : Promise.resolve();
   progress.pauses++;
   ctx.paused.pause(ctx.reservationId);
   ctx.record.report.status = 'postcopy-paused';
@@ -74,6 +75,11 @@ export async function pauseUntilRecovered(ctx: PauseContext, links: PostcopyLink
   ctx.log.warn({ migrationId: ctx.migrationId, err: errorSummary(cause), missing: ctx.present.pageCount - ctx.present.presentCount() }, 'post-copy paused: a connection was lost after the switch; the guest runs on the pages it has');
   for (;;) {
     const attempt = await ctx.paused.nextAttempt(ctx.reservationId);
+    // No placer may run while the map is taken: a channel thread stopped between claim and publish left a claim
+    // that would refuse the page's re-sent copy forever.
+    await stopped;
+    const released = ctx.present.releaseStuckClaims();
+    if (released > 0) ctx.log.warn({ migrationId: ctx.migrationId, released }, 'claims of pages never placed given back');
     const map = receivedBitmap(ctx.present.pageCount, (page) => ctx.present.isPresent(page));
     try {
       await attempt.control.send(encodePostcopyReceived(map));
@@ -89,4 +95,10 @@ export async function pauseUntilRecovered(ctx: PauseContext, links: PostcopyLink
     ctx.log.info({ migrationId: ctx.migrationId, present: map.presentPages, pages: map.pageCount }, 'post-copy recovered: present map sent, the source re-sends the rest');
     return { control: attempt.control, urgent: attempt.urgent, push: 'control' };
   }
+}
+
+/** Stops a migration's channel threads through the agent (whose close() waits for them); resolves once they are gone. */
+export function stopAndWait(stop: (channels: ChannelReceivers) => void, channels: ChannelReceivers): Promise<void> {
+  stop(channels);
+  return channels.close().catch(() => {});
 }
