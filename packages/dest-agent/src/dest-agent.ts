@@ -28,6 +28,8 @@ import {
 import { HELLO_TIMEOUT_MS, sendRefuse } from './incoming/handshake.js';
 import { serveOutcomeQuery } from './incoming/outcome-query.js';
 import { ParkedGuests } from './incoming/parked-guests.js';
+import { PausedPostcopies } from './postcopy/paused-postcopies.js';
+import { RecoveryListener } from './postcopy/recovery-listener.js';
 import type { IncomingReport } from './incoming-report.js';
 import { receiveMigration, type ArrivedGuest } from './incoming/incoming-migration.js';
 import { IncomingRecord } from './incoming/incoming-record.js';
@@ -100,6 +102,8 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   private temporaryStateDir: string | undefined;
   /** Committed guests waiting for their source's Confirm (or the operator). */
   readonly parked = new ParkedGuests();
+  /** Post-copy migrations paused here (a connection lost after the switch), waiting for their source. */
+  private readonly pausedPostcopies = new PausedPostcopies();
   private readonly inFlight = new Set<string>();
   /** Incoming migrations on their control connections now. */
   private receiving = 0;
@@ -152,7 +156,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
   /** Reports of the incoming migrations, in flight (status `receiving`) or ended, oldest first. */
   incoming(): IncomingReport[] {
     return [...this.incomingRecords.values()].map((record) => {
-      if (record.report.status === 'receiving') record.refresh();
+      if (record.report.status === 'receiving' || record.report.status === 'postcopy-paused') record.refresh();
       return { ...record.report };
     });
   }
@@ -195,6 +199,43 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     if (!decided) throw new OutcomeDecidedError(`incoming migration ${id} was decided meanwhile`);
     await ended;
     return { ...record.report };
+  }
+
+  /**
+   * QEMU's migrate-recover: a new port for the recovery connections of post-copy migration `id` (an incoming id,
+   * or the migration id), paused or not yet aware it should be, authenticated like every other and taking only
+   * its source's address. The source then resumes to it (its POST /migrations/:id/resume). The port closes once
+   * it recovered.
+   * @throws OutcomeDecidedError when that migration is not in post-copy here
+   */
+  async recover(id: string): Promise<{ host: string; port: number }> {
+    const record = this.incomingRecords.get(id);
+    const migrationId = record?.hello?.migrationId ?? id;
+    const paused = this.pausedPostcopies.find(migrationId);
+    if (!paused) throw new OutcomeDecidedError(`incoming migration ${id} is not in post-copy here: nothing to recover`);
+    const host = (this.server.address() as AddressInfo).address;
+    const listener = await RecoveryListener.listen({
+      host,
+      sourceAddress: paused.sourceAddress,
+      security: this.security,
+      idleTimeoutMs: paused.idleTimeoutMs,
+      offer: (conn, first, remote) => void this.pausedPostcopies.offer(conn, first, remote),
+    });
+    this.pausedPostcopies.closeOnRecovery(paused.reservationId, listener);
+    this.log.info({ id, migrationId, port: listener.port }, 'listening for the recovery of a paused post-copy');
+    return { host, port: listener.port };
+  }
+
+  /**
+   * A source paused after it wrote PostcopyRun, whose destination never read it (the connection died first):
+   * this side aborted before its commit point and journaled it, so the guest never ran here and the source's
+   * copy is the only one. The answer tells the source so, with the journal's word: it resumes its guest.
+   */
+  private abortedBeforeSwitch(migrationId: string): OutcomeDecidedError | undefined {
+    if (this.pausedPostcopies.find(migrationId)) return undefined;
+    const known = this.journal.get(migrationId);
+    if (known?.outcome !== 'aborted') return undefined;
+    return new OutcomeDecidedError(`migration ${migrationId} was aborted here before its switch to post-copy (${known.at}): the guest never ran here`);
   }
 
   /**
@@ -248,6 +289,13 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     this.pending -= 1;
     if (!opened) return;
     const { conn, first } = opened;
+    if (first.type === FrameType.PostcopyResume || first.type === FrameType.UrgentHello) {
+      // A paused post-copy's source reconnecting to the agent's own port (--postcopy-retries, or its operator).
+      const aborted = first.type === FrameType.PostcopyResume && this.abortedBeforeSwitch(first.message.migrationId);
+      if (aborted) conn.abort(aborted);
+      else this.pausedPostcopies.offer(conn, first, raw.remoteAddress);
+      return;
+    }
     if (first.type === FrameType.OutcomeQuery) {
       await serveOutcomeQuery(conn, first.message, {
         journal: this.journal,
@@ -315,6 +363,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
         reservations: this.reservations,
         journal: this.journal,
         parked: this.parked,
+        pausedPostcopies: this.pausedPostcopies,
         inFlight: this.inFlight,
         log: this.log,
         pool,

@@ -9,7 +9,8 @@ export interface IncomingReport {
    * `receiving` until the guest is committed; `committed` while it is parked here waiting for the source's
    * Confirm (or the operator's decision); then `completed` once activated here, or `failed` when discarded.
    */
-  status: 'receiving' | 'committed' | 'completed' | 'failed';
+  /** `postcopy-paused`: a connection was lost after the switch; the guest runs here, waiting for the source to reconnect. */
+  status: 'receiving' | 'committed' | 'postcopy-paused' | 'completed' | 'failed';
   error?: { code: string; message: string };
   guestId: string | null;
   source: string;
@@ -50,4 +51,6 @@ export interface IncomingReport {
   onward: MigrationReport | null;
   /** Post-copy's faults, blocktime and fault latency, when the guest came by post-copy. */
   postcopy?: PostcopyDestReport;
+  /** Times post-copy paused so far (a connection lost after the switch), live while it runs. */
+  postcopyPauses?: number;
 }

@@ -93,6 +93,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
           host: () => hosted,
           incoming: () => agent.incoming(),
           resolveIncoming: async (id, action) => ({ ...(await agent.resolve(id, action)) }),
+          recoverIncoming: (id) => agent.recover(id),
           status: () => ({
             listening: `${address.host}:${address.port}`,
             reservations: { limitBytes: agent.reservations.limitBytes, freeBytes: agent.reservations.freeBytes },

@@ -221,6 +221,23 @@ export class PresentMap {
     return true;
   }
 
+  /**
+   * Gives back the claims of pages claimed but never published: a placer thread terminated between claim and
+   * publish (post-copy recovery stops the channel threads wherever they are). Without this, the copy re-sent
+   * after recovery would be refused as a duplicate and the page would never arrive. Only while no placer runs.
+   * @returns how many claims it gave back
+   */
+  releaseStuckClaims(): number {
+    let released = 0;
+    for (let w = 0; w < this.claimed.length; w++) {
+      const stuck = Atomics.load(this.claimed, w) & ~Atomics.load(this.present, w);
+      if (stuck === 0) continue;
+      Atomics.and(this.claimed, w, ~stuck);
+      for (let bits = stuck >>> 0; bits !== 0; bits &= bits - 1) released++;
+    }
+    return released;
+  }
+
   isPresent(page: number): boolean {
     return ((Atomics.load(this.present, page >>> 5) >>> (page & 31)) & 1) === 1;
   }

@@ -78,6 +78,10 @@ export const FrameType = {
   PostcopyEnd: 0x54,
   /** dest -> source: every page is present; the source lets its copy go */
   PostcopyDone: 0x55,
+  /** source -> dest, first frame of a recovery control connection after post-copy paused: the migration it resumes */
+  PostcopyResume: 0x56,
+  /** dest -> source, recovery control connection: the present map with QEMU's end mark; the source re-sends the rest */
+  PostcopyReceived: 0x57,
   /** either way, before commit: give up; the sender closes afterwards */
   Abort: 0x7f,
 } as const;

@@ -88,6 +88,8 @@ export {
   encodePostcopyDiscard,
   encodePostcopyDone,
   encodePostcopyEnd,
+  encodePostcopyReceived,
+  encodePostcopyResume,
   encodePostcopyRun,
   encodeRefuse,
   encodeRoundBegin,
@@ -133,6 +135,15 @@ export {
   type PostcopyRunMessage,
   type UrgentHelloMessage,
 } from './postcopy-messages.js';
+export {
+  MAX_RECEIVED_BITMAP_PAGES,
+  RECEIVED_BITMAP_END_MARK,
+  bitmapHas,
+  countPresent,
+  receivedBitmap,
+  type PostcopyReceivedMessage,
+  type PostcopyResumeMessage,
+} from './postcopy-recovery-messages.js';
 export { crc32 } from './crc32.js';
 export { Crc32Shift, ZERO_PAGE_CRC, crc32Combine } from './crc32-combine.js';
 export { isZeroPage } from './page-encoding.js';

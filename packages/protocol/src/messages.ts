@@ -28,6 +28,13 @@ import {
 } from './commit-messages.js';
 import { BadMessageError } from './errors.js';
 import {
+  postcopyReceivedFields,
+  validatePostcopyReceived,
+  validatePostcopyResume,
+  type PostcopyReceivedMessage,
+  type PostcopyResumeMessage,
+} from './postcopy-recovery-messages.js';
+import {
   pageRequestFields,
   postcopyDiscardFields,
   validatePageRequest,
@@ -122,6 +129,8 @@ export type Frame =
   | { type: typeof FrameType.PageRequest; message: PageRequestMessage }
   | { type: typeof FrameType.PostcopyEnd; message: PostcopyEndMessage }
   | { type: typeof FrameType.PostcopyDone; message: PostcopyDoneMessage }
+  | { type: typeof FrameType.PostcopyResume; message: PostcopyResumeMessage }
+  | { type: typeof FrameType.PostcopyReceived; message: PostcopyReceivedMessage }
   | { type: typeof FrameType.Abort; message: AbortMessage };
 
 const MAX_PAGES = MAX_MEMORY_BYTES / PAGE_SIZE;
@@ -351,6 +360,10 @@ export function decodeMessagePayload(type: Exclude<FrameType, typeof FrameType.P
       return { type, message: validatePostcopyEnd(unpack(type, payload)) };
     case FrameType.PostcopyDone:
       return { type, message: validatePostcopyDone(unpack(type, payload)) };
+    case FrameType.PostcopyResume:
+      return { type, message: validatePostcopyResume(unpack(type, payload)) };
+    case FrameType.PostcopyReceived:
+      return { type, message: validatePostcopyReceived(unpack(type, payload)) };
     case FrameType.Abort:
       return { type, message: validateAbort(unpack(type, payload)) };
   }
@@ -387,3 +400,5 @@ export const encodeUrgentHello = (m: UrgentHelloMessage): Buffer => pack(FrameTy
 export const encodePageRequest = (m: PageRequestMessage): Buffer => pack(FrameType.PageRequest, pageRequestFields(m));
 export const encodePostcopyEnd = (m: PostcopyEndMessage): Buffer => pack(FrameType.PostcopyEnd, validatePostcopyEnd(m));
 export const encodePostcopyDone = (m: PostcopyDoneMessage): Buffer => pack(FrameType.PostcopyDone, validatePostcopyDone(m));
+export const encodePostcopyResume = (m: PostcopyResumeMessage): Buffer => pack(FrameType.PostcopyResume, validatePostcopyResume(m));
+export const encodePostcopyReceived = (m: PostcopyReceivedMessage): Buffer => pack(FrameType.PostcopyReceived, postcopyReceivedFields(m));

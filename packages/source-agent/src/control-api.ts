@@ -22,6 +22,7 @@ import { isCancellable, isFinalPhase, MAX_STREAMS, MIGRATION_PHASES, SAMPLED_FIE
 import { POLICY_NAMES } from './switchover/index.js';
 import { MIGRATION_MODES } from './outgoing/options.js';
 import { PREPAGING_NAMES } from './postcopy/push-order.js';
+import { postcopyRoutes } from './control-postcopy-routes.js';
 import { COMPRESS_MODES } from './compression-choice.js';
 
 /** What an agent exposes through its control API. */
@@ -39,6 +40,8 @@ export interface ControlApiSource {
    * that migration holds no parked guest
    */
   resolveIncoming?(id: string, action: 'resume' | 'discard'): Promise<Record<string, unknown>>;
+  /** The destination's recovery port for a paused post-copy (POST /migrations/:id/recover). @throws MigrationError (409) */
+  recoverIncoming?(id: string): Promise<{ host: string; port: number }>;
   /** Who may use the API: bearer token and allowed Host names (--control-token-file, --control-allow-host). */
   access?: ControlAccess;
   /** Defaults for POST /migrations: the command line's flags, and the agent's credentials (never taken from a request). */
@@ -67,6 +70,8 @@ const START_OPTIONS = optionSchema({
   mode: { type: 'string', enum: MIGRATION_MODES },
   prepaging: { type: 'string', enum: PREPAGING_NAMES },
   postcopyAfterRounds: { type: 'number', integer: true, min: 1 },
+  maxPostcopyBandwidthBytesPerSec: { type: 'number', min: 0 },
+  postcopyRetries: { type: 'number', integer: true, min: 0 },
   softPages: { type: 'boolean' },
   balloon: { type: 'boolean' },
   interruptTimeoutMs: { type: 'number', min: 0 },
@@ -138,6 +143,7 @@ export class ControlApi {
     const view = (migration: Migration): Record<string, unknown> => ({
       direction: 'out',
       ...migration.stats(),
+      postcopy: migration.postcopy ?? null,
       report: migration.result ?? null,
     });
     return [
@@ -213,8 +219,8 @@ export class ControlApi {
           if (!migration.cancel('cancelled through the control API')) {
             const why = isFinalPhase(phase)
               ? `it has already ${phase === 'completed' ? 'completed' : `ended (${phase})`}`
-              : phase === 'post-copy'
-                ? 'it switched to post-copy: the guest runs at the destination and is never resumed here'
+              : phase === 'post-copy' || phase === 'postcopy-paused'
+                ? `it switched to post-copy (${phase}): the guest runs at the destination and is never resumed here; a paused one is resumed (POST /migrations/${migration.id}/resume) or discarded (POST /migrations/${migration.id}/discard)`
                 : `it is in phase ${phase}: the destination decides now`;
             throw controlError('LM_ERR_CONFLICT', `migration ${migration.id} cannot be cancelled: ${why}`);
           }
@@ -267,6 +273,11 @@ export class ControlApi {
           return 'streaming';
         },
       },
+      ...postcopyRoutes({
+        find: (id) => this.find(id),
+        view,
+        ...(this.source.recoverIncoming ? { recoverIncoming: this.source.recoverIncoming } : {}),
+      }),
       { method: 'GET', path: '/metrics', handler: metricsHandler(this.metrics) },
     ];
   }
@@ -377,7 +388,7 @@ const METRICS = [
   { name: 'migration_throttle_percent', help: 'vCPU throttle applied by auto-converge.', type: 'gauge' },
   { name: 'migration_expected_downtime_seconds', help: 'Expected downtime if the guest were stopped now.', type: 'gauge' },
   { name: 'migration_downtime_seconds', help: 'Measured downtime of the latest completed migration.', type: 'gauge' },
-  { name: 'incoming_postcopy_faults', help: 'Post-copy of the latest incoming migration that used it: vCPU faults, and pages requested from the source.', type: 'gauge', labelNames: ['kind'] },
-  { name: 'incoming_postcopy_blocktime_seconds', help: 'Post-copy of the latest incoming migration that used it: time all vCPUs were blocked at once (QEMU postcopy-blocktime).', type: 'gauge' },
+  { name: 'incoming_postcopy_faults', help: 'Post-copy of the latest incoming migration that used it, live while it runs: vCPU faults, and pages requested from the source.', type: 'gauge', labelNames: ['kind'] },
+  { name: 'incoming_postcopy_blocktime_seconds', help: 'Post-copy of the latest incoming migration that used it, live while it runs: time all vCPUs were blocked at once (QEMU postcopy-blocktime).', type: 'gauge' },
   { name: 'migration_postcopy_pages', help: 'Post-copy of the latest outgoing migration: pages missing at the switch, requested, answered, pushed, sent twice.', type: 'gauge', labelNames: ['kind'] },
 ] as const;

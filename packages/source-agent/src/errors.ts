@@ -11,9 +11,10 @@ export class HostBusyError extends MigrationError {
 }
 
 /**
- * LM_ERR_POSTCOPY_FAILED: a post-copy migration failed after the switch. The guest's state is split between the
- * hosts (CPU state and new writes there, unsent pages here), so neither side may resume it alone: the source
- * keeps its guest parked and never restarts it.
+ * LM_ERR_POSTCOPY_FAILED: a post-copy migration ended without completing after the switch. The guest's state is
+ * split between the hosts (CPU state and new writes there, unsent pages here), so neither side may resume it
+ * alone: a lost connection only pauses it (postcopy-paused) until it recovers; it ends with this code when the
+ * operator discards the paused copy, or when the automatic retries are spent and no operator can act.
  */
 export class PostcopyFailedError extends MigrationError {
   constructor(message = 'post-copy failed after the switch; the guest stays parked here and is never resumed', options?: { cause?: unknown }) {

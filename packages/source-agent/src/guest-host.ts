@@ -101,9 +101,11 @@ export class GuestHost extends EventEmitter<GuestHostEvents> {
       } else if (report.error?.code === 'LM_ERR_POSTCOPY_FAILED') {
         // Post-copy failed after the switch: the guest's state is split and the copy here is stale, so it may
         // neither run nor migrate again. With a control API it stays parked (its pages are the only copy of
-        // what the destination still lacks); without one, hosting ends (exit status 1) and the copy with it.
+        // what the destination still lacks) until the operator discards it; without one, hosting ends (exit status 1)
+        // and the copy with it.
         this.gone = true;
-        if (this.options.unresolved !== 'wait') {
+        // The operator's discard (POST /migrations/:id/discard) dropped the copy: hosting ends here too.
+        if (this.options.unresolved !== 'wait' || migration.postcopyDiscarded) {
           void this.guest.stop();
           this.migrated(report);
         }

@@ -24,6 +24,8 @@ export interface MigrateArguments {
   mode?: string;
   prepaging?: string;
   postcopyAfter?: number;
+  postcopyRetries?: number;
+  maxPostcopyBandwidth?: string;
   compress?: string;
   softPages?: boolean;
   balloon?: boolean;
@@ -57,6 +59,8 @@ export async function migrateCommand(args: MigrateArguments, log: Logger, signal
   if (args.mode !== undefined) options.mode = args.mode;
   if (args.prepaging !== undefined) options.prepaging = args.prepaging;
   if (args.postcopyAfter !== undefined) options.postcopyAfterRounds = args.postcopyAfter;
+  if (args.postcopyRetries !== undefined) options.postcopyRetries = args.postcopyRetries;
+  if (args.maxPostcopyBandwidth !== undefined) options.maxPostcopyBandwidthBytesPerSec = parseRate(args.maxPostcopyBandwidth, 'max-postcopy-bandwidth');
   if (args.compress !== undefined) options.compress = args.compress;
   if (args.softPages !== undefined) options.softPages = args.softPages;
   if (args.balloon !== undefined) options.balloon = args.balloon;

@@ -148,8 +148,13 @@ export interface PostcopySourceReport {
   pagesAnswered: number;
   /** Pages the background push sent. */
   pagesPushed: number;
-  /** Pages sent more than once. */
+  /** Pages sent more than once: only pages lost in flight when a connection was cut, re-sent after recovery. */
   pagesSentTwice: number;
+  /** Times post-copy paused (a connection lost after the switch), and times it recovered. */
+  pauses: number;
+  recoveries: number;
+  /** Recovery attempts that failed (the connection cut again, the destination not ready). */
+  failedRecoveries: number;
 }
 
 /** A report with nothing sent yet: the start of a migration's report, or the whole of `not-migrated`. */

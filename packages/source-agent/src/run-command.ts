@@ -60,6 +60,8 @@ export interface RunArguments extends TlsArguments, ControlAccessArguments {
   mode: string;
   prepaging: string;
   postcopyAfter?: number;
+  postcopyRetries: number;
+  maxPostcopyBandwidth?: string;
   maxBandwidth?: string;
   autoConverge: boolean;
   controlPort?: number;
@@ -152,6 +154,10 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     mode,
     prepaging,
     ...(args.postcopyAfter === undefined ? {} : { postcopyAfterRounds: checkPostcopyAfter(args.postcopyAfter) }),
+    postcopyRetries: checkPostcopyRetries(args.postcopyRetries),
+    // Without a control API nobody can resume or discard a paused post-copy: it fails once its retries are spent.
+    postcopyOperator: args.controlPort !== undefined,
+    ...(args.maxPostcopyBandwidth === undefined ? {} : { maxPostcopyBandwidthBytesPerSec: parseRate(args.maxPostcopyBandwidth, 'max-postcopy-bandwidth') }),
     ...(maxTimeMs === undefined ? {} : { maxTimeMs }),
     maxBandwidthBytesPerSec,
     autoConverge: args.autoConverge,
@@ -259,6 +265,12 @@ function parseModeFlags(mode: string, prepaging: string): { mode: MigrationMode;
     throw new BadArgumentError(`--prepaging: expected one of ${PREPAGING_NAMES.join(', ')}, got ${JSON.stringify(prepaging)}`);
   }
   return { mode: mode as MigrationMode, prepaging: prepaging as Prepaging };
+}
+
+/** `--postcopy-retries N`: an integer >= 0. @throws BadArgumentError */
+function checkPostcopyRetries(retries: number): number {
+  if (!Number.isInteger(retries) || retries < 0) throw new BadArgumentError(`--postcopy-retries: expected an integer >= 0, got ${retries}`);
+  return retries;
 }
 
 /** `--postcopy-after N`: a positive integer. @throws BadArgumentError */

@@ -13,9 +13,11 @@ import { checkGuestDisk, checkHello, readHello, sendRefuse } from './handshake.j
 import type { IncomingRecord } from './incoming-record.js';
 import type { ConfirmDecision, ParkedGuests } from './parked-guests.js';
 import { receiveUntilComplete, type ReceivedState } from './receive.js';
-import { PostcopyFailedError } from '@livemig/source-agent';
+import { FaultRequests } from '../postcopy/fault-requests.js';
+import type { PausedPostcopies } from '../postcopy/paused-postcopies.js';
+import { postcopyUntilDone, stopAndWait, type PauseContext } from '../postcopy/recovery.js';
 import { UrgentListener } from '../postcopy/urgent-connection.js';
-import { activatePostcopy, receiveSwitch, servePostcopy, type PostcopySwitch } from './post-copy.js';
+import { activatePostcopy, postcopyReport, receiveSwitch, type PostcopyDestReport, type PostcopyProgress, type PostcopySwitch } from './post-copy.js';
 import { openChannels, reserveMemory, sendAccept, startParkedVcpus, wantsPostcopy, type IncomingImage } from './reservation.js';
 
 export interface IncomingOptions {
@@ -35,6 +37,8 @@ export interface IncomingOptions {
   journal: CommitJournal;
   /** Committed guests waiting for Confirm, shared with the outcome connections and the operator. */
   parked: ParkedGuests;
+  /** Post-copy migrations paused here, waiting for their source's recovery connections. */
+  pausedPostcopies: PausedPostcopies;
   /** Migration ids of the migrations in flight here: a second Hello for one of them is refused. */
   inFlight: Set<string>;
   /** A data channel (or, before Accept, the control connection) silent for this long fails. */
@@ -221,39 +225,37 @@ class IncomingMigration {
 
   /**
    * Post-copy: up to PostcopyRun a failure is one before the commit point. The switch is journaled as the
-   * commit, the guest starts at once, and its faults are served while the push fills in the rest. A failure
-   * after the switch parks the guest here and keeps it (the source keeps its pages and never resumes it):
-   * neither side can run it alone, and recovery is not built yet.
+   * commit, the guest starts at once, and its faults are served while the push fills in the rest. A connection
+   * lost after the switch pauses post-copy (postcopy/recovery.ts) until the source reconnects: the guest runs
+   * on here, neither side can finish it alone.
    */
   private async postcopy(hello: HelloMessage, reserved: Reserved, urgent: UrgentListener, received: PostcopySwitch): Promise<ArrivedGuest | null> {
     const { conn, options, record } = this;
     let activated;
-    let missing;
     try {
       await Promise.race([reserved.channels.untilRound(received.rounds), reserved.channels.failed]);
       await options.journal.recordCommitted(hello.migrationId);
-      missing = received.missing.length;
       activated = await activatePostcopy(reserved.vcpus, reserved.present, received);
     } catch (error) {
       await this.failBeforeCommit(error);
       return null;
     }
     record.report.activationMs = activated.activationMs;
-    options.log.info({ migrationId: hello.migrationId, missing }, 'switched to post-copy: the guest runs here, pages still arriving');
-    try {
-      record.report.postcopy = await servePostcopy(conn, reserved, reserved.present, urgent, missing);
-    } catch (error) {
-      const failure = new PostcopyFailedError(`post-copy failed after the switch: ${(error as Error).message}; the guest stays here, parked`, { cause: error });
-      record.failed(failure);
-      void activated.guest.park().catch(() => {});
-      options.stopChannels(reserved.channels);
-      conn.destroy();
-      options.log.error({ err: record.report.error }, 'post-copy failed after the switch; the guest stays here, parked');
-      return null;
-    }
-    options.stopChannels(reserved.channels);
+    options.log.info({ migrationId: hello.migrationId, missing: received.missing.length }, 'switched to post-copy: the guest runs here, pages still arriving');
+    const progress: PostcopyProgress = { requests: new FaultRequests(reserved.present), answeredPlaced: 0, pauses: 0, recoveries: 0 };
+    // Live while it runs (GET /migrations, /metrics); final once it is over.
+    const figures = (): PostcopyDestReport => postcopyReport(reserved.present, received.missing.length, progress);
+    record.postcopyFigures = figures;
+    const pause: PauseContext = {
+      ...{ control: conn, paused: options.pausedPostcopies, reservationId: reserved.reservation.id, migrationId: hello.migrationId },
+      ...{ sourceAddress: conn.socket.remoteAddress ?? '', idleTimeoutMs: this.idleTimeoutMs, present: reserved.present, record },
+      ...{ log: options.log, stopChannels: () => stopAndWait(options.stopChannels, reserved.channels) },
+    };
+    const links = await postcopyUntilDone(pause, urgent, reserved, progress);
+    record.report.postcopy = figures();
     options.refillPools();
-    conn.close();
+    links.control.close();
+    links.urgent.close();
     record.completed();
     options.log.info({ guestId: hello.guestId, postcopy: record.report.postcopy }, 'post-copy complete: every page is here');
     return { guest: activated.guest, guestId: hello.guestId, report: record.report, reservation: reserved.reservation };

@@ -3,6 +3,7 @@ import type { HelloMessage } from '@livemig/protocol';
 import { cpuMsSince, errorSummary, type FramedSocket } from '@livemig/agent-runtime';
 import type { ChannelReceivers } from '../channel-receivers.js';
 import type { IncomingReport } from '../incoming-report.js';
+import type { PostcopyDestReport } from './post-copy.js';
 
 /**
  * The IncomingReport of one incoming migration and what it is read from: the Hello once the handshake has it,
@@ -15,6 +16,8 @@ export class IncomingRecord {
   hello: HelloMessage | null = null;
   /** Set by the reservation: rounds, pages and bytes received so far. */
   channels: ChannelReceivers | null = null;
+  /** Set at a switch to post-copy: its figures so far (faults, blocktime), read live while it runs. */
+  postcopyFigures: (() => PostcopyDestReport) | null = null;
   private readonly started = performance.now();
   /** The control connection while the migration is in flight; let go when it ends (with its decoder's buffers). */
   private conn: FramedSocket | undefined;
@@ -62,8 +65,9 @@ export class IncomingRecord {
     report.bytesReceived = this.controlBytes + (channels?.bytesReceived ?? 0);
     report.peakRssBytes = process.resourceUsage().maxRSS * 1024;
     report.totalTimeMs = Math.round(performance.now() - this.started);
+    if (this.postcopyFigures) report.postcopy = this.postcopyFigures();
     // Frozen once the guest is activated or discarded: what it does here afterwards is not migration cost.
-    if (report.status === 'receiving' || report.status === 'committed') report.cpuMs = cpuMsSince(this.cpuAtStart);
+    if (report.status === 'receiving' || report.status === 'committed' || report.status === 'postcopy-paused') report.cpuMs = cpuMsSince(this.cpuAtStart);
   }
 
   /** The migration ended without a guest running here, for `error`. */
@@ -90,5 +94,6 @@ export class IncomingRecord {
   private letGo(): void {
     this.conn = undefined;
     this.channels = null;
+    this.postcopyFigures = null;
   }
 }

@@ -5,12 +5,16 @@ import {
   checkPageIndices,
   encodePostcopyDone,
   frameTypeName,
+  readPageBatch,
+  type Frame,
   type GuestGeometry,
 } from '@livemig/protocol';
 import type { CpuState, Guest, PresentMap, PresentStats } from '@livemig/guest';
 import type { FramedSocket } from '@livemig/agent-runtime';
 import type { ChannelReceivers } from '../channel-receivers.js';
-import { FaultService, type UrgentListener } from '../postcopy/urgent-connection.js';
+import type { FaultRequests } from '../postcopy/fault-requests.js';
+import { PlacingSink } from '../postcopy/placing-sink.js';
+import { FaultService } from '../postcopy/urgent-connection.js';
 import type { IncomingImage } from './reservation.js';
 import { checkedCpuState, type ReceivedState } from './stop-and-copy.js';
 
@@ -34,6 +38,9 @@ export interface PostcopyDestReport {
   blocktimeMs: number;
   /** Fault latency histogram: bucket b counts faults that took [2^b, 2^(b+1)) microseconds. */
   latencyBuckets: number[];
+  /** Times post-copy paused here (a connection lost after the switch), and times it recovered. */
+  pauses: number;
+  recoveries: number;
 }
 
 /**
@@ -86,40 +93,66 @@ export async function receiveSwitch(
   }
 }
 
+/** Where post-copy runs: the control and urgent connections, and what carries the push. */
+export interface PostcopyLinks {
+  control: FramedSocket;
+  urgent: FramedSocket;
+  /** `channels`: the data channels, as at the switch; `control`: the recovered control connection. */
+  push: 'channels' | 'control';
+}
+
+/** What the destination keeps across pauses: the fault requests (re-asked after a recovery) and the counts. */
+export interface PostcopyProgress {
+  requests: FaultRequests;
+  /** Requested pages placed from the urgent connections so far. */
+  answeredPlaced: number;
+  pauses: number;
+  recoveries: number;
+}
+
 /**
  * After the switch: the guest runs here (started by the caller). Serves its faults over the urgent connection
- * while the push fills in the rest on the data channels; once every page is present and the source's
- * PostcopyEnd is read, sends PostcopyDone. Resolves with the figures.
+ * while the push fills in the rest (on the data channels, or after a recovery on the control connection); once
+ * every page is present and the source's PostcopyEnd is read, sends PostcopyDone.
  * @throws the urgent connection's, a channel's or the control connection's error (the guest keeps running on
- *   the pages it has; vCPUs that touch a missing one wait)
+ *   the pages it has; vCPUs that touch a missing one wait; the caller pauses)
  */
-export async function servePostcopy(
-  conn: FramedSocket,
-  image: IncomingImage,
-  present: PresentMap,
-  urgent: UrgentListener,
-  missingAtSwitch: number,
-): Promise<PostcopyDestReport> {
-  const urgentConn = await urgent.connection();
-  const service = new FaultService(urgentConn, image.memory, present, image.checksums);
+export async function servePostcopy(links: PostcopyLinks, image: IncomingImage, present: PresentMap, progress: PostcopyProgress): Promise<void> {
+  const { control } = links;
+  const service = new FaultService(links.urgent, image.memory, present, image.checksums, progress.requests);
   const serving = service.run();
-  const failed = Promise.race([serving.then(() => new Promise<never>(() => {})), image.channels.failed]);
+  const channelFailure = links.push === 'channels' ? image.channels.failed : new Promise<never>(() => {});
+  const failed = Promise.race([serving.then(() => new Promise<never>(() => {})), channelFailure]);
   failed.catch(() => {});
-  const end = conn.receive(undefined, 'PostcopyEnd');
+  const end = links.push === 'control' ? placeUntilEnd(control, new PlacingSink(image.memory, present, (index, crc) => image.checksums.record(index, crc))) : control.receive(undefined, 'PostcopyEnd');
   end.catch(() => {});
   try {
     await Promise.race([present.untilComplete(), failed, end.then(() => new Promise<never>(() => {}))]);
     const frame = await Promise.race([end, failed]);
     if (frame.type !== FrameType.PostcopyEnd) throw new UnexpectedFrameError(`unexpected ${frameTypeName(frame.type)} instead of PostcopyEnd`);
-    await conn.send(encodePostcopyDone({ presentPages: present.presentCount() }));
+    await control.send(encodePostcopyDone({ presentPages: present.presentCount() }));
   } finally {
     service.stop();
-    urgent.close();
+    progress.answeredPlaced += service.pagesPlaced;
   }
-  return postcopyReport(present.stats(), missingAtSwitch, service.pagesRequested, service.pagesPlaced);
 }
 
-function postcopyReport(stats: PresentStats, missingAtSwitch: number, pagesRequested: number, placed: number): PostcopyDestReport {
+/** After a recovery the push comes on the control connection: its pages are placed (only if absent) until PostcopyEnd. */
+async function placeUntilEnd(control: FramedSocket, sink: PlacingSink): Promise<Frame> {
+  for (;;) {
+    const frame = await control.receive(undefined, 'PageBatch or PostcopyEnd');
+    if (frame.type !== FrameType.PageBatch) return frame;
+    readPageBatch(frame.payload, sink, sink.onPage, frame.rawPageCrcs);
+    control.release(frame);
+  }
+}
+
+/** The destination's figures once post-copy is over. */
+export function postcopyReport(present: PresentMap, missingAtSwitch: number, progress: PostcopyProgress): PostcopyDestReport {
+  return { ...figures(present.stats(), missingAtSwitch, progress.requests.pagesRequested, progress.answeredPlaced), pauses: progress.pauses, recoveries: progress.recoveries };
+}
+
+function figures(stats: PresentStats, missingAtSwitch: number, pagesRequested: number, placed: number): Omit<PostcopyDestReport, 'pauses' | 'recoveries'> {
   const ms = (us: number): number => Math.round(us / 100) / 10;
   return {
     missingAtSwitch,

@@ -1,5 +1,5 @@
-import { createServer, type AddressInfo, type Server } from 'node:net';
-import { once } from 'node:events';
+import type { AddressInfo, Server } from 'node:net';
+import { listenAnyPort } from './listen-any-port.js';
 import type { GuestMemory, PresentMap } from '@livemig/guest';
 import {
   FrameType,
@@ -12,7 +12,7 @@ import {
   type PageChecksums,
 } from '@livemig/protocol';
 import { FramedSocket, sameAddress, secureServer, type TransportSecurity } from '@livemig/agent-runtime';
-import { FaultRequests } from './fault-requests.js';
+import type { FaultRequests } from './fault-requests.js';
 import { PlacingSink } from './placing-sink.js';
 
 /** How long the fault loop sleeps on the doorbell before it looks again (a fault rings it at once). */
@@ -77,11 +77,7 @@ export class UrgentListener {
 
   /** Listens on `host`, port 0 (any free port). */
   static async listen(options: UrgentListenOptions): Promise<UrgentListener> {
-    const server = createServer();
-    server.maxConnections = 4;
-    server.listen(0, options.host);
-    await once(server, 'listening');
-    return new UrgentListener(server, options);
+    return new UrgentListener(await listenAnyPort(options.host, 4), options);
   }
 
   /** The urgent connection, once the source opened it. @throws HandshakeError when it never does */
@@ -107,10 +103,11 @@ export class FaultService {
   readonly #sink: PlacingSink;
   #stopped = false;
 
-  constructor(conn: FramedSocket, memory: GuestMemory, map: PresentMap, checksums: PageChecksums) {
+  /** `requests`: the migration's, kept across recoveries; its outstanding pages are asked again first. */
+  constructor(conn: FramedSocket, memory: GuestMemory, map: PresentMap, checksums: PageChecksums, requests: FaultRequests) {
     this.#conn = conn;
     this.#map = map;
-    this.#requests = new FaultRequests(map);
+    this.#requests = requests;
     this.#sink = new PlacingSink(memory, map, (index, crc) => checksums.record(index, crc));
   }
 
@@ -128,9 +125,12 @@ export class FaultService {
   }
 
   async #ask(): Promise<void> {
+    // After a recovery: the requests whose answers were lost with the old connection (none on the first one).
+    let again = this.#requests.outstanding();
     while (!this.#stopped && !this.#map.complete) {
       const seen = this.#map.doorbell();
-      const pages = this.#requests.collect();
+      const pages = [...again, ...this.#requests.collect()];
+      again = [];
       for (let at = 0; at < pages.length; at += MAX_REQUEST_PAGES) {
         await this.#conn.send(encodePageRequest({ pages: Uint32Array.from(pages.slice(at, at + MAX_REQUEST_PAGES)) }));
       }

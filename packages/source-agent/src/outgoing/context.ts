@@ -16,6 +16,7 @@ import type { MigrationPhase } from './phases.js';
 import type { SentRound } from './rounds.js';
 import { WorkingSetFramework } from '../working-set/working-set-framework.js';
 import { BalloonFilter } from './balloon.js';
+import { ResumeRequests } from '../postcopy/resume-requests.js';
 import { hasGuestKernel, SoftPageFilter } from './soft-pages.js';
 
 /**
@@ -73,6 +74,12 @@ export class MigrationContext {
   postcopyRequested = false;
   /** Post-copy: the urgent connection (page requests in, answers out). */
   urgent: FramedSocket | undefined;
+  /** Post-copy paused: how it learns where to reconnect (the operator's resume, or the automatic retries). */
+  readonly resumeRequests = new ResumeRequests();
+  /** Automatic recovery attempts made so far (at most `postcopyRetries`). */
+  automaticResumes = 0;
+  /** Set when the operator discarded the paused copy: the guest is stopped here, not kept parked. */
+  postcopyDiscarded = false;
   /** Reservation, post-copy only: where the urgent connection goes, and the reservation it serves. */
   postcopyTarget: { host: string; port: number; reservationId: string } | undefined;
 

@@ -5,7 +5,8 @@ import { MigrationContext } from './context.js';
 import { STATS_SAMPLE_INTERVAL_MS, type MigrationStats } from './live-stats.js';
 import type { MigrationOptions } from './options.js';
 import { closeReport, finalPhase, handleFailure } from './outcome.js';
-import { HostBusyError } from '../errors.js';
+import type { HostPort } from '@livemig/agent-runtime';
+import { HostBusyError, PostcopyFailedError } from '../errors.js';
 import { checkParameters, type MigrationParameters } from './parameters.js';
 import { isCancellable, type MigrationPhase } from './phases.js';
 import { runPhases } from './state-machine.js';
@@ -118,6 +119,38 @@ export class Migration extends EventEmitter<MigrationEvents> {
     if (ctx.mode !== 'hybrid' || ctx.phase !== 'pre-copy' || !ctx.postcopyTarget) return false;
     ctx.postcopyRequested = true;
     return true;
+  }
+
+  /**
+   * Resumes a paused post-copy (QEMU's `migrate -r`): reconnects to `target` (the destination's recovery port
+   * from its POST /migrations/:id/recover, or its main port), where the destination sends its present map.
+   * @throws HostBusyError (LM_ERR_BUSY) unless the migration is `postcopy-paused` and waiting (not in an attempt)
+   */
+  resumePostcopy(target: HostPort = this.context.options.target): void {
+    const ctx = this.context;
+    if (ctx.phase !== 'postcopy-paused' || !ctx.resumeRequests.resume(target)) {
+      throw new HostBusyError(`migration ${this.id} is in phase ${ctx.phase}${ctx.phase === 'postcopy-paused' ? ' and a recovery attempt is running' : ''}: only a paused post-copy can be resumed`);
+    }
+  }
+
+  /**
+   * The operator's way out of a paused post-copy whose destination is gone for good: the parked copy here is
+   * dropped (the guest is lost, as in every post-copy implementation), the migration ends `failed` with
+   * LM_ERR_POSTCOPY_FAILED. Resolves with its report.
+   * @throws HostBusyError (LM_ERR_BUSY) unless the migration is `postcopy-paused`
+   */
+  async discardPostcopy(): Promise<MigrationReport> {
+    const ctx = this.context;
+    if (ctx.phase !== 'postcopy-paused') throw new HostBusyError(`migration ${this.id} is in phase ${ctx.phase}: only a paused post-copy can be discarded`);
+    if (!ctx.resumeRequests.waiting) throw new HostBusyError(`migration ${this.id} is trying to recover now: discard it once that attempt has ended`);
+    ctx.postcopyDiscarded = true;
+    ctx.resumeRequests.discard(new PostcopyFailedError('post-copy discarded by the operator while paused: the copy at the source is dropped, and with it the pages the destination lacked'));
+    return this.done;
+  }
+
+  /** Whether the operator discarded this migration's paused post-copy (its copy here is dropped). */
+  get postcopyDiscarded(): boolean {
+    return this.context.postcopyDiscarded;
   }
 
   /** Post-copy's page counts so far (the report's `postcopy`), once the migration switched; else undefined. */

@@ -21,6 +21,18 @@ export interface MigrationOptions {
   postcopyAfterRounds?: number;
   /** Post-copy's push order (default bubble). */
   prepaging?: Prepaging;
+  /** Wire bytes per second of post-copy's push after the switch (QEMU's max-postcopy-bandwidth; 0 or absent: unlimited). */
+  maxPostcopyBandwidthBytesPerSec?: number;
+  /**
+   * Post-copy paused (a connection lost after the switch): reconnect by itself to `target` this many times,
+   * with a bounded backoff (postcopy/resume-requests.ts), before it waits for the operator (default 0).
+   */
+  postcopyRetries?: number;
+  /**
+   * Whether an operator can resume or discard a paused post-copy (a control API): false makes it fail once the
+   * automatic attempts are spent, instead of waiting for nobody (default true).
+   */
+  postcopyOperator?: boolean;
   /** When to stop iterating: downtime (QEMU), xen, or patterns (Ibrahim et al.). */
   policy?: PolicyName;
   downtimeLimitMs?: number;

@@ -31,14 +31,17 @@ export function handleFailure(ctx: MigrationContext, error: unknown): void {
   }
   if (ctx.switched) {
     // Post-copy after the switch: the guest runs at the destination with pages only this side has. Resuming
-    // here would run two copies; stopping would lose the pages. It stays parked (recovery is not built yet).
+    // here would run two copies. A lost connection only pauses post-copy (post-copy.ts); what ends it here is
+    // the operator's discard (the copy is dropped), or automatic recovery given up without an operator, or a
+    // bug: then it stays parked, never resumed.
     const cause = errorSummary(error);
-    report.error = errorSummary(new PostcopyFailedError(`post-copy failed after the switch (${cause.code}: ${cause.message}); the guest stays parked here and is never resumed`));
+    report.error = error instanceof PostcopyFailedError ? cause : errorSummary(new PostcopyFailedError(`post-copy failed after the switch (${cause.code}: ${cause.message}); the guest stays parked here and is never resumed`));
     report.status = 'failed';
     ctx.channels?.terminate();
     ctx.urgent?.destroy();
     ctx.connection?.destroy();
-    ctx.log.error({ err: report.error }, 'post-copy failed after the switch; the guest stays parked here, never resumed');
+    if (ctx.postcopyDiscarded) void guest.stop();
+    ctx.log.error({ err: report.error }, ctx.postcopyDiscarded ? 'post-copy discarded by the operator; the copy here is dropped' : 'post-copy failed after the switch; the guest stays parked here, never resumed');
     return;
   }
   report.status = error instanceof CancelledError ? 'cancelled' : 'failed';

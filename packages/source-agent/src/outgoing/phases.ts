@@ -9,6 +9,7 @@ export const MIGRATION_PHASES = [
   'pre-copy', // iterative rounds while the guest runs (round 1 also opens the data channels)
   'stop-and-copy', // vCPUs parked: last dirty pages, CPU state (post-copy: the discard list and CPU state)
   'post-copy', // switched: the guest runs at the destination; serving its faults, pushing the rest; never resumed here
+  'postcopy-paused', // a connection lost after the switch: parked here, waiting to reconnect (resume) or the operator's discard
   'commit', // Complete sent: waiting for the destination to verify and commit
   'activation', // committed: waiting for the destination's vCPUs to start
   'outcome-query', // the answer to Complete (or to Confirm) was lost: asking the destination, guest parked
@@ -22,8 +23,11 @@ export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
 /** The phases a migration ends in. */
 export type FinalPhase = 'completed' | 'failed' | 'cancelled' | 'outcome-unknown';
 
-/** The phases a migration works through, each with its step in the state machine (state-machine.ts). */
-export type ActivePhase = Exclude<MigrationPhase, FinalPhase>;
+/**
+ * The phases a migration works through, each with its step in the state machine (state-machine.ts).
+ * `postcopy-paused` is a state inside post-copy's step (post-copy.ts goes back and forth), not a step of its own.
+ */
+export type ActivePhase = Exclude<MigrationPhase, FinalPhase | 'postcopy-paused'>;
 
 export function isFinalPhase(phase: MigrationPhase): boolean {
   return phase === 'completed' || phase === 'failed' || phase === 'cancelled' || phase === 'outcome-unknown';

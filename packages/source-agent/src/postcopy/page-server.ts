@@ -1,6 +1,7 @@
 import type { GuestMemory } from '@livemig/guest';
-import { FrameType, PageBatchWriter, UnexpectedFrameError, checkPageIndices, frameTypeName, type PageChecksums } from '@livemig/protocol';
+import { FrameType, UnexpectedFrameError, checkPageIndices, frameTypeName, type PageChecksums } from '@livemig/protocol';
 import type { FramedSocket } from '@livemig/agent-runtime';
+import { PageSender } from './page-sender.js';
 import type { PushOrder } from './push-order.js';
 
 /** What the page server did (QEMU's names: postcopy_requests; pages sent more than once). */
@@ -24,8 +25,7 @@ export class PageServer {
   readonly #conn: FramedSocket;
   readonly #memory: GuestMemory;
   readonly #order: PushOrder;
-  readonly #checksums: PageChecksums;
-  readonly #writer = new PageBatchWriter();
+  readonly #sender: PageSender;
   #stopped = false;
 
   /** `stats`: where to count (the migration's report, so that its live statistics see the counts). */
@@ -34,7 +34,7 @@ export class PageServer {
     this.#conn = conn;
     this.#memory = memory;
     this.#order = order;
-    this.#checksums = checksums;
+    this.#sender = new PageSender(conn, memory, checksums);
   }
 
   /**
@@ -54,16 +54,9 @@ export class PageServer {
       const pages = frame.message.pages;
       checkPageIndices(pages, this.#memory.pageCount);
       this.stats.pagesRequested += pages.length;
-      for (const page of pages) {
-        if (!this.#order.request(page)) continue;
-        if (this.#writer.add(page, this.#memory.page(page)) === undefined) {
-          await this.#conn.send(this.#writer.takeFrame());
-          this.#writer.add(page, this.#memory.page(page));
-        }
-        this.#checksums.record(page, this.#writer.pageCrc);
-        this.stats.pagesAnswered++;
-      }
-      if (this.#writer.pageCount > 0) await this.#conn.send(this.#writer.takeFrame());
+      const answers = Array.from(pages).filter((page) => this.#order.request(page));
+      await this.#sender.send(answers);
+      this.stats.pagesAnswered += answers.length;
     }
   }
 

@@ -90,6 +90,20 @@ export class PushOrder {
   }
 
   /**
+   * After a recovery: `page` was sent but never arrived (lost in flight with the connection), so it goes back
+   * into the push. @returns whether it was sent already (false: it was still unsent, nothing changes)
+   */
+  requeue(page: number): boolean {
+    if (!Number.isInteger(page) || page < 0 || page >= this.pageCount) throw new RangeError(`page ${page} outside 0..${this.pageCount - 1}`);
+    if (this.isUnsent(page)) return false;
+    this.#unsent[page >>> 5]! |= 1 << (page & 31);
+    this.#remaining++;
+    // The sweep resumes from the lowest page again, so a requeued page behind the cursor is reached.
+    this.#cursor = 0;
+    return true;
+  }
+
+  /**
    * A vCPU waits for `page`: it is taken out of the push (the caller answers it on the urgent connection),
    * the order moves to it, the chunk shrinks. @returns whether it was still unsent (false: already pushed)
    */
