@@ -1,6 +1,6 @@
 import { PAGE_SIZE } from '../constants.js';
 import { Reg } from '../registers.js';
-import { nextRandom } from '../rng.js';
+import { nextRandom, peekRandom } from '../rng.js';
 import { markAccessed } from './accessed.js';
 import { offsetOf, slotWordsOf, type Program } from './context.js';
 import { writeRandomLine } from './line-write.js';
@@ -24,10 +24,14 @@ export const hotcold: Program = (ctx) => {
     const start = regs[Reg.PART_START] as number;
     const length = regs[Reg.PART_LEN] as number;
     const hot = Math.min(hotPagesPerVcpu, length);
+    if (ctx.present.active) {
+      // Both pages checked before the op changes anything (a missing one would also read as zeros): they are
+      // the first and third next randoms', the second choosing the span.
+      ensurePresent(ctx, start + (peekRandom(regs, 1) % hot));
+      ensurePresent(ctx, start + (peekRandom(regs, 3) % (peekRandom(regs, 2) < threshold ? hot : length)));
+    }
     const draw = nextRandom(regs);
     const read = start + (draw % hot);
-    // Read only a present page: in post-copy a missing one would read as zeros.
-    ensurePresent(ctx, read);
     const word = slotWordsOf(ctx, read)[(offsetOf(ctx, read) >>> 2) + (draw >>> 22)] as number;
     markAccessed(ctx, read);
     const span = nextRandom(regs) < threshold ? hot : length;

@@ -1,13 +1,17 @@
 import { Reg } from '../registers.js';
-import { nextRandom } from '../rng.js';
+import { nextRandom, peekRandom } from '../rng.js';
 import type { Program } from './context.js';
 import { writeRandomLine } from './line-write.js';
+import { ensurePresent } from './present.js';
 
 /** Each op writes 64 bytes at a random line of a random page of the partition. */
 export const uniform: Program = (ctx) => {
   const regs = ctx.regs;
   return () => {
-    const page = (regs[Reg.PART_START] as number) + (nextRandom(regs) % (regs[Reg.PART_LEN] as number));
-    writeRandomLine(ctx, page);
+    const start = regs[Reg.PART_START] as number;
+    const length = regs[Reg.PART_LEN] as number;
+    // The barrier before the op changes anything: the page is the next random's.
+    if (ctx.present.active) ensurePresent(ctx, start + (peekRandom(regs, 1) % length));
+    writeRandomLine(ctx, start + (nextRandom(regs) % length));
   };
 };
