@@ -13,7 +13,7 @@ import {
 
 /**
  * Thrown by `ensure` when a page is missing. Every op checks all the pages it touches before it changes a
- * register or a byte of memory (a page chosen by random numbers is found with peekRandom first), so an op
+ * register or a byte of memory (a page chosen by random numbers is found with RandomPeek first), so an op
  * that throws this has changed nothing: the worker re-runs it at the op boundary once the page is there, where
  * the vCPU can still be parked and its register file is complete. No registers are saved per op, which is
  * what made the barrier cost 8-11 % on the smallest ops. Not an Error: no stack.

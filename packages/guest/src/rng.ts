@@ -17,20 +17,31 @@ export function nextRandom(regs: Uint32Array): number {
 }
 
 /**
- * The value the `k`-th next call of nextRandom will return (k >= 1), without changing the registers: an op
- * checks the pages it will touch before it changes any register (the post-copy access barrier, present.ts).
+ * Reads ahead of nextRandom without changing the registers: `from(regs)` copies the state, then each `next()`
+ * returns what the next call of nextRandom on `regs` would, in turn. An op checks the pages it will touch
+ * this way before it changes any register (the post-copy access barrier, present.ts). One per vCPU program:
+ * no allocation per op.
  */
-export function peekRandom(regs: Uint32Array, k: number): number {
-  let x = regs[Reg.RNG0] as number;
-  let y = regs[Reg.RNG1] as number;
-  let z = regs[Reg.RNG2] as number;
-  let w = regs[Reg.RNG3] as number;
-  for (let i = 0; i < k; i++) {
-    const t = x ^ (x << 11);
-    x = y;
-    y = z;
-    z = w;
-    w = (w ^ (w >>> 19) ^ (t ^ (t >>> 8))) >>> 0;
+export class RandomPeek {
+  #x = 0;
+  #y = 0;
+  #z = 0;
+  #w = 0;
+
+  from(regs: Uint32Array): this {
+    this.#x = regs[Reg.RNG0] as number;
+    this.#y = regs[Reg.RNG1] as number;
+    this.#z = regs[Reg.RNG2] as number;
+    this.#w = regs[Reg.RNG3] as number;
+    return this;
   }
-  return w;
+
+  next(): number {
+    const t = this.#x ^ (this.#x << 11);
+    this.#x = this.#y;
+    this.#y = this.#z;
+    this.#z = this.#w;
+    this.#w = (this.#w ^ (this.#w >>> 19) ^ (t ^ (t >>> 8))) >>> 0;
+    return this.#w;
+  }
 }

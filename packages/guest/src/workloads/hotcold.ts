@@ -1,6 +1,6 @@
 import { PAGE_SIZE } from '../constants.js';
 import { Reg } from '../registers.js';
-import { nextRandom, peekRandom } from '../rng.js';
+import { nextRandom, RandomPeek } from '../rng.js';
 import { markAccessed } from './accessed.js';
 import { offsetOf, slotWordsOf, type Program } from './context.js';
 import { writeRandomLine } from './line-write.js';
@@ -20,6 +20,7 @@ export const hotcold: Program = (ctx) => {
   // u32 threshold: hotFraction = 1 gives 2^32, above every RNG output.
   const threshold = Math.floor(hotFraction * 2 ** 32);
   const hotPagesPerVcpu = Math.max(1, Math.floor(hotBytes / PAGE_SIZE / ctx.vcpus));
+  const peek = new RandomPeek();
   return () => {
     const start = regs[Reg.PART_START] as number;
     const length = regs[Reg.PART_LEN] as number;
@@ -27,8 +28,9 @@ export const hotcold: Program = (ctx) => {
     if (ctx.present.active) {
       // Both pages checked before the op changes anything (a missing one would also read as zeros): they are
       // the first and third next randoms', the second choosing the span.
-      ensurePresent(ctx, start + (peekRandom(regs, 1) % hot));
-      ensurePresent(ctx, start + (peekRandom(regs, 3) % (peekRandom(regs, 2) < threshold ? hot : length)));
+      ensurePresent(ctx, start + (peek.from(regs).next() % hot));
+      const span = peek.next() < threshold ? hot : length;
+      ensurePresent(ctx, start + (peek.next() % span));
     }
     const draw = nextRandom(regs);
     const read = start + (draw % hot);
