@@ -87,7 +87,7 @@ export async function barrier(params: BarrierParams): Promise<BenchOutput<Barrie
     `each repetition boots one guest per mode, parked, flat out (dirtyRate 0, dirty logging on) on the same ${formatBytes(params.size)} ` +
       `of prefaulted memory, ${params.vcpus} vCPUs, one running at a time; each runs ${params.warmupMs} ms untimed first`,
     'none = no present map; barrier = barrier on, every page present (steady state: one private load per page touched, ' +
-      'the registers saved before each op); switched-off = every page arrived, barrier off',
+      'checked before the op changes anything); switched-off = every page arrived, barrier off',
     `a repetition gives each mode ${params.seconds} s in windows of at most ${params.sliceMs} ms, the modes taking turns`,
     `overhead = 1 - ops/s / ops/s(none) within a repetition, median over repetitions [smallest, largest]; target <= ${BARRIER_TARGET * 100}%`,
     'cpu overhead: the same on ops per CPU second of the process (a vCPU descheduled by the neighbours uses none)',
