@@ -18,9 +18,10 @@ export function nextRandom(regs: Uint32Array): number {
 
 /**
  * Reads ahead of nextRandom without changing the registers: `from(regs)` copies the state, then each `next()`
- * returns what the next call of nextRandom on `regs` would, in turn. An op checks the pages it will touch
- * this way before it changes any register (the post-copy access barrier, present.ts). One per vCPU program:
- * no allocation per op.
+ * returns what the next call of nextRandom on `regs` would, in turn, and `commit(regs)` stores the state
+ * reached. An op draws its pages' numbers this way, checks the pages (the post-copy access barrier,
+ * present.ts), and only then commits: a missing page leaves the registers untouched, and each number is
+ * drawn and reduced once. One per vCPU program: no allocation per op.
  */
 export class RandomPeek {
   #x = 0;
@@ -34,6 +35,14 @@ export class RandomPeek {
     this.#z = regs[Reg.RNG2] as number;
     this.#w = regs[Reg.RNG3] as number;
     return this;
+  }
+
+  /** Stores the state reached into `regs`: the same as one nextRandom call per next() since from(). */
+  commit(regs: Uint32Array): void {
+    regs[Reg.RNG0] = this.#x;
+    regs[Reg.RNG1] = this.#y;
+    regs[Reg.RNG2] = this.#z;
+    regs[Reg.RNG3] = this.#w;
   }
 
   next(): number {

@@ -16,4 +16,14 @@ describe('RandomPeek', () => {
       expect(peeked).toEqual([1, 2, 3, 4, 5].map(() => nextRandom(regs)));
     }
   });
+
+  it('commit() leaves the registers as that many nextRandom calls would', () => {
+    const drawn = new Uint32Array(16);
+    drawn.set([1, 2, 3, 4], 10);
+    const peeked = Uint32Array.from(drawn);
+    const peek = new RandomPeek().from(peeked);
+    for (let i = 0; i < 3; i++) expect(peek.next()).toBe(nextRandom(drawn));
+    peek.commit(peeked);
+    expect(Array.from(peeked)).toEqual(Array.from(drawn));
+  });
 });

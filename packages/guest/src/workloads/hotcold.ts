@@ -1,6 +1,6 @@
 import { PAGE_SIZE } from '../constants.js';
 import { Reg } from '../registers.js';
-import { nextRandom, RandomPeek } from '../rng.js';
+import { RandomPeek } from '../rng.js';
 import { markAccessed } from './accessed.js';
 import { offsetOf, slotWordsOf, type Program } from './context.js';
 import { writeRandomLine } from './line-write.js';
@@ -25,18 +25,20 @@ export const hotcold: Program = (ctx) => {
     const start = regs[Reg.PART_START] as number;
     const length = regs[Reg.PART_LEN] as number;
     const hot = Math.min(hotPagesPerVcpu, length);
-    if (ctx.present.active) {
-      // Both pages checked before the op changes anything (a missing one would also read as zeros): they are
-      // the first and third next randoms', the second choosing the span.
-      ensurePresent(ctx, start + (peek.from(regs).next() % hot));
-      const span = peek.next() < threshold ? hot : length;
-      ensurePresent(ctx, start + (peek.next() % span));
-    }
-    const draw = nextRandom(regs);
+    // Three numbers drawn ahead: the page read (and the word in it), whether the write goes to the hot set,
+    // the page written. Both pages are checked before the op changes anything (a missing one would also read
+    // as zeros), then the draws are committed.
+    const draw = peek.from(regs).next();
+    const span = peek.next() < threshold ? hot : length;
     const read = start + (draw % hot);
+    const write = start + (peek.next() % span);
+    if (ctx.present.active) {
+      ensurePresent(ctx, read);
+      ensurePresent(ctx, write);
+    }
+    peek.commit(regs);
     const word = slotWordsOf(ctx, read)[(offsetOf(ctx, read) >>> 2) + (draw >>> 22)] as number;
     markAccessed(ctx, read);
-    const span = nextRandom(regs) < threshold ? hot : length;
-    writeRandomLine(ctx, start + (nextRandom(regs) % span), word);
+    writeRandomLine(ctx, write, word);
   };
 };

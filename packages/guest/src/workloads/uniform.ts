@@ -1,5 +1,5 @@
 import { Reg } from '../registers.js';
-import { nextRandom, RandomPeek } from '../rng.js';
+import { RandomPeek } from '../rng.js';
 import type { Program } from './context.js';
 import { writeRandomLine } from './line-write.js';
 import { ensurePresent } from './present.js';
@@ -11,8 +11,10 @@ export const uniform: Program = (ctx) => {
   return () => {
     const start = regs[Reg.PART_START] as number;
     const length = regs[Reg.PART_LEN] as number;
-    // The barrier before the op changes anything: the page is the next random's.
-    if (ctx.present.active) ensurePresent(ctx, start + (peek.from(regs).next() % length));
-    writeRandomLine(ctx, start + (nextRandom(regs) % length));
+    // The page is drawn ahead and checked before the op changes anything (the barrier), then the draw is committed.
+    const page = start + (peek.from(regs).next() % length);
+    if (ctx.present.active) ensurePresent(ctx, page);
+    peek.commit(regs);
+    writeRandomLine(ctx, page);
   };
 };
