@@ -29,6 +29,13 @@ export function opsPerSec<M extends string>(slices: ModeSlice<M>[], mode: M): nu
   return ms > 0 ? mine.reduce((sum, s) => sum + s.ops, 0) / (ms / 1000) : null;
 }
 
+/** Ops per CPU second of these windows of `mode` (the process's CPU time: see TrackingRun.cpuMs). */
+export function opsPerCpuSec<M extends string>(slices: ModeSlice<M>[], mode: M): number | null {
+  const mine = slices.filter((s) => s.mode === mode);
+  const cpuMs = mine.reduce((sum, s) => sum + s.cpuMs, 0);
+  return cpuMs > 0 ? mine.reduce((sum, s) => sum + s.ops, 0) / (cpuMs / 1000) : null;
+}
+
 export function byRep<M extends string, T>(slices: ModeSlice<M>[], reps: number, f: (mine: ModeSlice<M>[]) => T): T[] {
   return Array.from({ length: reps }, (_, rep) => f(slices.filter((s) => s.rep === rep)));
 }
@@ -36,6 +43,12 @@ export function byRep<M extends string, T>(slices: ModeSlice<M>[], reps: number,
 /** 1 - ops/s(mode) / ops/s(base) over these windows. */
 export function overhead<M extends string>(slices: ModeSlice<M>[], mode: M, base: M): number | null {
   const r = ratio(opsPerSec(slices, mode), opsPerSec(slices, base));
+  return r === null ? null : 1 - r;
+}
+
+/** 1 - ops per CPU second of `mode` / that of `base` over these windows: the CPU each op costs more. */
+export function cpuOverhead<M extends string>(slices: ModeSlice<M>[], mode: M, base: M): number | null {
+  const r = ratio(opsPerCpuSec(slices, mode), opsPerCpuSec(slices, base));
   return r === null ? null : 1 - r;
 }
 

@@ -24,6 +24,7 @@ import { progress, type BenchOutput } from './output.js';
 import { benchFigures } from './charts/figures.js';
 import { writeCharts } from './charts/write-charts.js';
 import { formatSoftPages, softPages } from './soft-pages.js';
+import { formatSoftPagesAfter, softPagesAfter } from './soft-pages-after.js';
 import { DEST_MEMORIES, DEST_READS, formatStopCopy, stopCopy, type DestMemory, type DestReads } from './stop-copy.js';
 import { formatTracking, tracking, TRACKING_WORKLOADS } from './tracking.js';
 import { UsageError, parsePositiveInt } from './units.js';
@@ -49,6 +50,8 @@ benchmarks:
   working-set plain pre-copy against Zaw and Thein's working-set framework over a tbf-shaped netns link (root)
   soft-pages  SonicMigration's experiment: a fileserver guest with a full page cache, user-land memory varied,
               default pre-copy against --soft-pages and --balloon (pages, time, agents' CPU, throughput after)
+  soft-pages-after  the cost of the dropped cache: a migrated fileserver guest's throughput against the same
+              guest never migrated, in alternating windows over the same ops (default against --soft-pages)
 
 options:
   --json               print one JSON object instead of a table
@@ -91,6 +94,7 @@ options:
   --workload NAME      prepaging: the guest's workload (default hotcold)
   --anon LIST          soft-pages: user-land sizes, comma-separated (default 64MiB,512MiB,900MiB of a 1GiB guest,
                        scaled with --size); the cache and the disk are 3/4 of --size (default 1GiB)
+                       soft-pages-after: one size (default 1/16 of --size, which defaults to 256MiB there)
 `;
 
 type AnyOutput = BenchOutput<unknown, unknown>;
@@ -280,6 +284,15 @@ async function main(argv: string[]): Promise<number> {
       const cacheBytes = Math.floor((memoryBytes * 3) / 4 / 4096) * 4096;
       const out = await softPages({ memoryBytes, cacheBytes, anonSizes, reps, settleMs: 2000, afterMs: 5000, timeoutMs });
       [output, text] = [out as AnyOutput, formatSoftPages(out)];
+      break;
+    }
+    case 'soft-pages-after': {
+      const memoryBytes = parseSize(values.size ?? '256MiB', 'size');
+      const cacheBytes = Math.floor((memoryBytes * 3) / 4 / 4096) * 4096;
+      const anonBytes = values.anon === undefined ? Math.floor(memoryBytes / 16) : parseSize(values.anon, 'anon');
+      const blocks = cacheBytes / 4096;
+      const out = await softPagesAfter({ memoryBytes, cacheBytes, anonBytes, reps, settleOps: blocks, afterOps: 4 * blocks, windowMs: 100 });
+      [output, text] = [out as AnyOutput, formatSoftPagesAfter(out)];
       break;
     }
     default:

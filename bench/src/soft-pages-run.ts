@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEST_AGENT, ROOT, SOURCE_AGENT } from './agents.js';
 import { NodeChild, track } from './child.js';
-import { busiestThread, processCpu } from './cpu-ticks.js';
+import { busyThreads, cpuByPhase, sampleCpu, splitCpu, type CpuSample, type CpuSplit } from './cpu-breakdown.js';
 
 export type SoftPagesMode = 'default' | 'soft-pages' | 'balloon';
 
@@ -27,11 +27,20 @@ export interface SoftPagesRun {
   bytesOnWire: number | null;
   totalTimeMs: number | null;
   downtimeMs: number | null;
-  /** CPU seconds over the migration: both agent processes, less the source's busiest thread (the flat-out vCPU). */
+  /** CPU seconds over the migration: both agent processes, less the guest's vCPU threads on either side. */
   agentCpuSeconds: number | null;
+  /** The same with the destination's vCPU left in (it runs from activation until the report is seen): the earlier measure. */
+  agentCpuSecondsWithDestVcpu: number | null;
   sourceCpuSeconds: number | null;
   destCpuSeconds: number | null;
   vcpuCpuSeconds: number | null;
+  /** Each side's CPU over the migration by thread, and by phase of the source's report (cpu-breakdown.ts). */
+  source: CpuSplit | null;
+  dest: CpuSplit | null;
+  sourceByPhase: Record<string, number> | null;
+  destByPhase: Record<string, number> | null;
+  /** The agents' own `cpuMs` in their reports (the source's counts its vCPU; the destination's stops at activation). */
+  reportCpuMs: { source: number | null; dest: number | null };
   pagesSkippedSoft: number | null;
   pagesNeverSent: number | null;
   interruptMs: number | null;
@@ -44,6 +53,8 @@ export interface SoftPagesRun {
 }
 
 const WINDOW_MS = 500;
+/** CPU samples of both agents while the migration runs (and the report is polled). */
+const SAMPLE_MS = 50;
 const PAGE = 4096;
 
 async function getJson(url: string): Promise<Record<string, any>> {
@@ -77,7 +88,8 @@ async function opsRate(control: string, ms: number): Promise<number | null> {
 export async function softPagesRun(c: SoftPagesCase): Promise<SoftPagesRun> {
   const run: SoftPagesRun = {
     mode: c.mode, anonBytes: c.anonBytes, ok: false, error: null, pagesSent: null, bytesOnWire: null, totalTimeMs: null, downtimeMs: null,
-    agentCpuSeconds: null, sourceCpuSeconds: null, destCpuSeconds: null, vcpuCpuSeconds: null, pagesSkippedSoft: null, pagesNeverSent: null,
+    agentCpuSeconds: null, agentCpuSecondsWithDestVcpu: null, sourceCpuSeconds: null, destCpuSeconds: null, vcpuCpuSeconds: null,
+    source: null, dest: null, sourceByPhase: null, destByPhase: null, reportCpuMs: { source: null, dest: null }, pagesSkippedSoft: null, pagesNeverSent: null,
     interruptMs: null, pagesBallooned: null, opsPerSecBefore: null, opsPerSecAfter: [], backWithin10PctMs: null,
   };
   const options = { timeoutMs: c.timeoutMs, cwd: ROOT, env: { LOG_LEVEL: 'warn' } };
@@ -100,26 +112,31 @@ export async function softPagesRun(c: SoftPagesCase): Promise<SoftPagesRun> {
       await sleep(200);
     }
     await sleep(c.settleMs);
-    const cpu0 = processCpu(source.process.pid!);
+    const sourcePid = source.process.pid!;
+    const destPid = dest.process.pid!;
+    const cpu0 = sampleCpu(sourcePid);
     run.opsPerSecBefore = await opsRate(sourceControl!, 2 * WINDOW_MS);
-    const cpu1 = processCpu(source.process.pid!);
-    const dest0 = processCpu(dest.process.pid!);
+    const sourceSamples = [sampleCpu(sourcePid)];
+    const destSamples = [sampleCpu(destPid)];
     const body = { target: `${host}:${port}`, softPages: c.mode === 'soft-pages', balloon: c.mode === 'balloon' };
+    const askedAt = performance.now();
     const started = await (await fetch(`${sourceControl}/migrations`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })).json() as { id: string };
     let report: Record<string, any> | null = null;
     while (report === null) {
-      await sleep(50);
+      await sleep(SAMPLE_MS);
+      sourceSamples.push(sampleCpu(sourcePid));
+      destSamples.push(sampleCpu(destPid));
       report = (await getJson(`${sourceControl}/migrations/${started.id}`)).report ?? null;
     }
-    const cpu2 = processCpu(source.process.pid!);
-    const dest2 = processCpu(dest.process.pid!);
     if (report.status !== 'completed') throw new Error(`migration ${report.status}: ${report.error?.message ?? ''}`);
     for (let t = 0; t < c.afterMs; t += WINDOW_MS) {
       const rate = await opsRate(destControl!, WINDOW_MS);
+      if (t === 0) destSamples.push(sampleCpu(destPid));
       if (rate === null) break;
       run.opsPerSecAfter.push(Math.round(rate));
       if (run.backWithin10PctMs === null && run.opsPerSecBefore !== null && rate >= 0.9 * run.opsPerSecBefore) run.backWithin10PctMs = t + WINDOW_MS;
     }
+    run.reportCpuMs = { source: report.cpuMs ?? null, dest: (await destReport(destControl!))?.cpuMs ?? null };
     run.pagesSent = (report.rounds as { pagesSent: number }[]).reduce((sum, r) => sum + r.pagesSent, 0);
     run.bytesOnWire = report.bytesOnWire;
     run.totalTimeMs = report.totalTimeMs;
@@ -128,14 +145,7 @@ export async function softPagesRun(c: SoftPagesCase): Promise<SoftPagesRun> {
     run.pagesNeverSent = report.softPages?.pagesNeverSent ?? null;
     run.interruptMs = report.softPages?.interruptMs ?? null;
     run.pagesBallooned = report.balloon?.pagesBallooned ?? null;
-    if (cpu0 && cpu1 && cpu2 && dest0 && dest2) {
-      const vcpu = busiestThread(cpu0.threads, cpu1.threads);
-      const vcpuSeconds = vcpu === null ? 0 : (cpu2.threads.get(vcpu.tid) ?? 0) - (cpu1.threads.get(vcpu.tid) ?? 0);
-      run.vcpuCpuSeconds = round2(vcpuSeconds);
-      run.sourceCpuSeconds = round2(cpu2.total - cpu1.total - vcpuSeconds);
-      run.destCpuSeconds = round2(dest2.total - dest0.total);
-      run.agentCpuSeconds = round2(run.sourceCpuSeconds + run.destCpuSeconds);
-    }
+    breakDown(run, { sourcePid, destPid, cpu0, sourceSamples, destSamples, phases: report.phases ?? [], askedAt });
     run.ok = true;
   } catch (error) {
     run.error = error instanceof Error ? error.message.split('\n')[0]! : String(error);
@@ -145,6 +155,51 @@ export async function softPagesRun(c: SoftPagesCase): Promise<SoftPagesRun> {
     await Promise.allSettled([source.exited, dest.exited]);
   }
   return run;
+}
+
+/** The destination's report of the migration it received (GET /migrations: `incoming`, the latest), or null. */
+async function destReport(control: string): Promise<Record<string, any> | null> {
+  try {
+    const incoming = ((await getJson(`${control}/migrations`)).incoming ?? []) as Record<string, any>[];
+    return incoming[incoming.length - 1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+interface Sampled {
+  sourcePid: number;
+  destPid: number;
+  cpu0: CpuSample | null;
+  /** From the migration's request to its report; the destination's also one after-window past it. */
+  sourceSamples: (CpuSample | null)[];
+  destSamples: (CpuSample | null)[];
+  phases: { phase: string; atMs: number }[];
+  askedAt: number;
+}
+
+/**
+ * The CPU of both agents over the migration, by thread and by phase. The source's vCPU is the busiest thread
+ * before the migration; the destination's, the busiest in the first window after its report (the guest
+ * running there); both are guest work and left out of agentCpuSeconds.
+ */
+function breakDown(run: SoftPagesRun, s: Sampled): void {
+  const src = s.sourceSamples.filter((x): x is CpuSample => x !== null);
+  const dst = s.destSamples.filter((x): x is CpuSample => x !== null);
+  if (!s.cpu0 || src.length < 2 || dst.length < 3) return;
+  const sourceVcpus = busyThreads(s.cpu0, src[0]!, s.sourcePid);
+  const afterReport = dst[dst.length - 1]!;
+  const atReport = dst[dst.length - 2]!;
+  const destVcpus = busyThreads(atReport, afterReport, s.destPid);
+  run.source = splitCpu(s.sourcePid, src, sourceVcpus);
+  run.dest = splitCpu(s.destPid, dst.slice(0, -1), destVcpus);
+  run.sourceByPhase = cpuByPhase(src, sourceVcpus, s.phases, s.askedAt);
+  run.destByPhase = cpuByPhase(dst.slice(0, -1), destVcpus, s.phases, s.askedAt);
+  run.vcpuCpuSeconds = run.source.vcpu;
+  run.sourceCpuSeconds = run.source.agent;
+  run.destCpuSeconds = run.dest.agent;
+  run.agentCpuSeconds = round2(run.source.agent + run.dest.agent);
+  run.agentCpuSecondsWithDestVcpu = round2(run.source.agent + run.dest.agent + run.dest.vcpu);
 }
 
 function round2(value: number): number {

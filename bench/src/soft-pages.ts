@@ -40,6 +40,22 @@ export interface SoftPagesResult {
   pagesVsDefault: number | null;
   timeVsDefault: number | null;
   cpuVsDefault: number | null;
+  /** The earlier measure (the destination's vCPU after activation left in), and its ratio to the default's. */
+  agentCpuSecondsWithDestVcpu: number | null;
+  cpuWithDestVcpuVsDefault: number | null;
+  /** Medians per thread class and per phase of each side's CPU seconds (cpu-breakdown.ts). */
+  source: Record<string, number | null>;
+  dest: Record<string, number | null>;
+  sourceByPhase: Record<string, number | null>;
+  destByPhase: Record<string, number | null>;
+  reportCpuMs: Record<string, number | null>;
+}
+
+/** Median of each key over records (a key missing from a record counts as 0: a phase that took no sample). */
+function medianByKey(records: (Record<string, number | null> | null)[]): Record<string, number | null> {
+  const present = records.filter((r): r is Record<string, number | null> => r !== null);
+  const keys = [...new Set(present.flatMap((r) => Object.keys(r)))];
+  return Object.fromEntries(keys.map((k) => [k, median(present.map((r) => r[k] ?? 0))]));
 }
 
 export const MODES: readonly SoftPagesMode[] = ['default', 'soft-pages', 'balloon'];
@@ -91,6 +107,13 @@ export async function softPages(params: Omit<SoftPagesParams, 'loadAverageBefore
         pagesVsDefault: ratio(m((r) => r.pagesSent), m((r) => r.pagesSent, base)),
         timeVsDefault: ratio(m((r) => r.totalTimeMs), m((r) => r.totalTimeMs, base)),
         cpuVsDefault: ratio(m((r) => r.agentCpuSeconds), m((r) => r.agentCpuSeconds, base)),
+        agentCpuSecondsWithDestVcpu: m((r) => r.agentCpuSecondsWithDestVcpu),
+        cpuWithDestVcpuVsDefault: ratio(m((r) => r.agentCpuSecondsWithDestVcpu), m((r) => r.agentCpuSecondsWithDestVcpu, base)),
+        source: medianByKey(ok.map((r) => r.source as unknown as Record<string, number> | null)),
+        dest: medianByKey(ok.map((r) => r.dest as unknown as Record<string, number> | null)),
+        sourceByPhase: medianByKey(ok.map((r) => r.sourceByPhase)),
+        destByPhase: medianByKey(ok.map((r) => r.destByPhase)),
+        reportCpuMs: medianByKey(ok.map((r) => r.reportCpuMs)),
       });
     }
   }
@@ -100,7 +123,8 @@ export async function softPages(params: Omit<SoftPagesParams, 'loadAverageBefore
 function notes(params: SoftPagesParams, results: SoftPagesResult[]): string[] {
   const out = [
     `load average ${params.loadAverageBefore.map((l) => l.toFixed(1)).join(' ')} before, ${params.loadAverageAfter?.map((l) => l.toFixed(1)).join(' ')} after (2 cores shared)`,
-    'agent CPU: both agent processes over the migration, less the source vCPU thread (the busiest thread before the migration)',
+    'agent CPU: both agent processes over the migration, less the guest vCPU threads (the source: busiest before the migration; the destination: busiest in the first window after it)',
+    'CPU breakdown (--json: source, dest, sourceByPhase, destByPhase): per thread class and per phase of the source report, medians',
   ];
   const smallest = Math.min(...params.anonSizes);
   const soft = results.find((r) => r.anonBytes === smallest && r.mode === 'soft-pages');
@@ -114,11 +138,27 @@ function notes(params: SoftPagesParams, results: SoftPagesResult[]): string[] {
 }
 
 export function formatSoftPages(out: BenchOutput<SoftPagesParams, SoftPagesResult>): string {
-  const header = ['user-land', 'mode', 'pages sent', 'vs default', 'time ms', 'vs default', 'downtime ms', 'agent CPU s', 'vs default', 'never sent', 'ballooned', 'irq ms', 'ops/s before', 'after/before', 'back <10% ms'];
+  const header = ['user-land', 'mode', 'pages sent', 'vs default', 'time ms', 'vs default', 'downtime ms', 'agent CPU s', 'vs default', 'incl. dest vCPU', 'never sent', 'ballooned', 'irq ms', 'ops/s before', 'after/before', 'back <10% ms'];
   const rows = out.results.map((r) => [
     formatBytes(r.anonBytes), r.mode, fixed(r.pagesSent, 0), fixed(r.pagesVsDefault, 3), fixed(r.totalTimeMs, 0), fixed(r.timeVsDefault, 3),
-    fixed(r.downtimeMs, 0), fixed(r.agentCpuSeconds, 2), fixed(r.cpuVsDefault, 3), fixed(r.pagesNeverSent, 0), fixed(r.pagesBallooned, 0),
+    fixed(r.downtimeMs, 0), fixed(r.agentCpuSeconds, 2), fixed(r.cpuVsDefault, 3), fixed(r.cpuWithDestVcpuVsDefault, 3), fixed(r.pagesNeverSent, 0), fixed(r.pagesBallooned, 0),
     fixed(r.interruptMs, 1), fixed(r.opsPerSecBefore, 0), fixed(r.throughputAfterRatio, 2), fixed(r.backWithin10PctMs, 0),
   ]);
+  return `${table(header, rows)}\n\n${formatCpuBreakdown(out.results)}`;
+}
+
+/** Agent CPU seconds per side, by thread and by phase, medians. */
+function formatCpuBreakdown(results: SoftPagesResult[]): string {
+  const phases = [...new Set(results.flatMap((r) => [...Object.keys(r.sourceByPhase), ...Object.keys(r.destByPhase)]))];
+  const threads = ['main', 'spawned', 'other', 'ended', 'vcpu'];
+  const header = ['user-land', 'mode', 'side', 'agent s', ...threads.map((t) => `${t} s`), ...phases.map((p) => `${p} s`), 'report cpuMs'];
+  const rows = results.flatMap((r) =>
+    (['source', 'dest'] as const).map((side) => [
+      formatBytes(r.anonBytes), r.mode, side, fixed(r[side]['agent'] ?? null, 2),
+      ...threads.map((t) => fixed(r[side][t] ?? null, 2)),
+      ...phases.map((p) => fixed((side === 'source' ? r.sourceByPhase : r.destByPhase)[p] ?? null, 2)),
+      fixed(r.reportCpuMs[side] ?? null, 0),
+    ]),
+  );
   return table(header, rows);
 }

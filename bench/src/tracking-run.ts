@@ -15,6 +15,12 @@ export interface TrackingRun<M extends string = TrackingMode> {
   /** Guest-wide ops over the window, and the window's wall time. */
   ops: number;
   ms: number;
+  /**
+   * CPU time of this process over the window (every thread: the running guest's vCPUs, the main thread
+   * waiting on its timer). Time a vCPU spends descheduled by the neighbours is not in it, so ops per CPU
+   * second is steadier than ops/s on a shared host.
+   */
+  cpuMs: number;
   opsPerSec: number;
   harvests: number;
   /** Medians over the window's harvests; null without a harvester. */
@@ -86,17 +92,20 @@ export class AlternatingGuests<M extends string> {
     this.#memory.harvestDirty(); // every window starts from a clean log
     const harvester = this.#harvest?.mode === mode ? new Harvester(this.#memory, this.#harvest.everyMs) : undefined;
     const ops0 = guest.opsDone();
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     guest.resume();
     await sleep(ms);
     const ops1 = guest.opsDone();
     const t1 = performance.now();
+    const cpu = process.cpuUsage(cpu0);
     await guest.park();
     await harvester?.stop();
     return {
       mode,
       ops: ops1 - ops0,
       ms: t1 - t0,
+      cpuMs: (cpu.user + cpu.system) / 1000,
       opsPerSec: (ops1 - ops0) / ((t1 - t0) / 1000),
       harvests: harvester?.pages.length ?? 0,
       pagesPerHarvest: harvester ? median(harvester.pages) : null,

@@ -180,8 +180,8 @@ function run(data: VcpuWorkerData): void {
       }
     }
     if (present.active) {
-      if (!present.runGuarded(op, regs)) {
-        // A page is missing: the op wrote nothing and its registers are restored. Wait at the op boundary.
+      if (!present.runGuarded(op)) {
+        // A page is missing: the op changed nothing (neither memory nor registers). Wait at the op boundary.
         dirty.flush();
         present.waitForMissing(control, dirtyEpoch);
         continue;

@@ -41,14 +41,25 @@ describe('guest kernel over a virtual disk', () => {
       const words = new PartitionWords(guest.memory.slots.map((s) => new Uint32Array(s.buffer)), guest.memory.pagesPerSlot, layout.start);
       let block = 0;
       while (words.get(layout.blockGenPage, block) === 0) block++;
-      // Roll the block's trailer back one write-back, as a lost (or stale, late) write-back would leave it.
-      const fd = openSync(path, 'r+');
-      const trailer = Buffer.alloc(4);
-      readSync(fd, trailer, 0, 4, (layout.firstBlock + block) * 4096 + 4092);
-      trailer.writeUInt32LE(trailer.readUInt32LE() - 1);
-      writeSync(fd, trailer, 0, 4, (layout.firstBlock + block) * 4096 + 4092);
-      closeSync(fd);
+      const digest = guest.digest();
+      /** Moves the block's trailer generation by `delta` write-backs. */
+      const shift = (delta: number): void => {
+        const fd = openSync(path, 'r+');
+        const trailer = Buffer.alloc(4);
+        readSync(fd, trailer, 0, 4, (layout.firstBlock + block) * 4096 + 4092);
+        trailer.writeUInt32LE(trailer.readUInt32LE() + delta);
+        writeSync(fd, trailer, 0, 4, (layout.firstBlock + block) * 4096 + 4092);
+        closeSync(fd);
+      };
+      // One write-back too few: as a lost (or stale, late) write-back would leave it.
+      shift(-1);
       expect(() => guest.digest()).toThrow(expect.objectContaining({ code: 'LM_ERR_DISK' }));
+      // One too many: as a write-back landing twice (replayed after a migration) would leave it.
+      shift(2);
+      expect(() => guest.digest()).toThrow(expect.objectContaining({ code: 'LM_ERR_DISK' }));
+      // Exactly as often as the kernel recorded: the digest is back.
+      shift(-1);
+      expect(guest.digest()).toBe(digest);
     } finally {
       await guest.stop();
     }

@@ -6,6 +6,7 @@ import { ChannelSenders } from './channel-senders.js';
 import { HostBusyError } from './errors.js';
 import { DEFAULT_STREAMS, Migration, type MigrationOptions } from './outgoing/index.js';
 import type { MigrationReport } from './report.js';
+import type { WarmChannels } from './warm-channels.js';
 
 export interface HostOptions {
   /** Identity of the guest, carried by its migrations. */
@@ -23,6 +24,8 @@ export interface HostOptions {
    * when there is no control API to resolve it through) hosting ends at once with that report.
    */
   unresolved?: 'wait' | 'end';
+  /** Channel threads spawned ahead, handed to the first migration that asks for as many (warm-channels.ts). */
+  warmChannels?: WarmChannels;
 }
 
 export interface HostOutcome {
@@ -86,10 +89,12 @@ export class GuestHost extends EventEmitter<GuestHostEvents> {
   migrate(options: MigrationOptions): Migration {
     if (this.gone) throw new HostBusyError('no guest is hosted here any more');
     if (this.active) throw new HostBusyError(`migration ${this.active.id} is still in progress`);
+    const warm = options.channels ?? this.options.warmChannels?.take(options.streams ?? DEFAULT_STREAMS);
     const migration = new Migration(this.guest, {
       log: this.log,
       ...(this.guestId === undefined ? {} : { guestId: this.guestId }),
       ...options,
+      ...(warm === undefined ? {} : { channels: warm }),
     });
     this.active = migration;
     this.migrations.set(migration.id, migration);

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { Guest, GuestMemory, parseWorkloadSpec, type WorkloadName } from '@livemig/guest';
 import { BadArgumentError } from '@livemig/protocol';
 import { ControlApi } from './control-api.js';
+import { WarmChannels } from './warm-channels.js';
 import { GuestHost, planMigration, type HostOutcome } from './guest-host.js';
 import { ChannelSenders } from './channel-senders.js';
 import { loadImageFile } from './image-file.js';
@@ -172,10 +173,13 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     ...(args.outcomeTimeout === undefined ? {} : { outcomeTimeoutMs: parseDuration(args.outcomeTimeout, 'outcome-timeout') }),
     ...(answerTimeoutMs === undefined ? {} : { answerTimeoutMs }),
   };
+  // A control API's first migration finds its channel threads started (not with --migrate-to: it has its own).
+  const warmChannels = args.controlPort !== undefined && target === undefined ? new WarmChannels(args.streams) : undefined;
   const host = new GuestHost(guest, {
     guestId,
     log,
     signal,
+    ...(warmChannels === undefined ? {} : { warmChannels }),
     ...(runForMs === undefined ? {} : { runForMs }),
     // Only a control API can take the operator's decision on an unknown outcome.
     unresolved: args.controlPort === undefined ? 'end' : 'wait',
@@ -183,13 +187,17 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
   const control = args.controlPort === undefined ? undefined : new ControlApi({ agent: 'source', host: () => host, migrationDefaults, access, log });
   if (control) {
     control.watch(host);
-    const address = await control.listen(args.controlPort!, args.controlHost);
+    const address = await control.listen(args.controlPort!, args.controlHost).catch((error: unknown) => {
+      warmChannels?.close();
+      throw error;
+    });
     process.stdout.write(`control http://${address.host}:${address.port}\n`);
   }
   if (target !== undefined) {
     planMigration(host, { ...migrationDefaults, target, afterMs: migrateAfterMs, ...(channels === undefined ? {} : { channels }) }, log);
   }
   const outcome = await host.ended;
+  warmChannels?.close();
   const status = await reportOutcome(outcome, args, log, guestId, memoryBytes);
   // A daemon with a control API outlives its guest: it answers (e.g. the migration's report) until signalled.
   if (control) {

@@ -1,4 +1,4 @@
-import { inflateBalloon } from './balloon.js';
+import { followBalloonTarget } from './balloon.js';
 import { PageState, Sb } from './layout.js';
 import type { GuestKernel } from './kernel.js';
 
@@ -61,11 +61,11 @@ export function dropSoftState(kernel: GuestKernel): void {
 }
 
 /**
- * Called before every op: inflates the balloon towards the host's target, answers a pending pre-suspend
+ * Called before every op: inflates or deflates the balloon towards the host's target, answers a pending pre-suspend
  * interrupt, publishes a hint when one is due.
  */
 export function serviceHost(kernel: GuestKernel, behaviour: HintBehaviour): void {
-  inflateBalloon(kernel);
+  followBalloonTarget(kernel);
   const request = kernel.words.load(0, Sb.IRQ_REQUEST);
   if (request !== kernel.sb(Sb.IRQ_ACK) && behaviour.acknowledge) {
     dropSoftState(kernel);

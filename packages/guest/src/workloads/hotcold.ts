@@ -1,6 +1,6 @@
 import { PAGE_SIZE } from '../constants.js';
 import { Reg } from '../registers.js';
-import { nextRandom } from '../rng.js';
+import { RandomPeek } from '../rng.js';
 import { markAccessed } from './accessed.js';
 import { offsetOf, slotWordsOf, type Program } from './context.js';
 import { writeRandomLine } from './line-write.js';
@@ -20,17 +20,25 @@ export const hotcold: Program = (ctx) => {
   // u32 threshold: hotFraction = 1 gives 2^32, above every RNG output.
   const threshold = Math.floor(hotFraction * 2 ** 32);
   const hotPagesPerVcpu = Math.max(1, Math.floor(hotBytes / PAGE_SIZE / ctx.vcpus));
+  const peek = new RandomPeek();
   return () => {
     const start = regs[Reg.PART_START] as number;
     const length = regs[Reg.PART_LEN] as number;
     const hot = Math.min(hotPagesPerVcpu, length);
-    const draw = nextRandom(regs);
+    // Three numbers drawn ahead: the page read (and the word in it), whether the write goes to the hot set,
+    // the page written. Both pages are checked before the op changes anything (a missing one would also read
+    // as zeros), then the draws are committed.
+    const draw = peek.from(regs).next();
+    const span = peek.next() < threshold ? hot : length;
     const read = start + (draw % hot);
-    // Read only a present page: in post-copy a missing one would read as zeros.
-    ensurePresent(ctx, read);
+    const write = start + (peek.next() % span);
+    if (ctx.present.active) {
+      ensurePresent(ctx, read);
+      ensurePresent(ctx, write);
+    }
+    peek.commit(regs);
     const word = slotWordsOf(ctx, read)[(offsetOf(ctx, read) >>> 2) + (draw >>> 22)] as number;
     markAccessed(ctx, read);
-    const span = nextRandom(regs) < threshold ? hot : length;
-    writeRandomLine(ctx, start + (nextRandom(regs) % span), word);
+    writeRandomLine(ctx, write, word);
   };
 };

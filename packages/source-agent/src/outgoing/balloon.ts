@@ -48,6 +48,14 @@ export class BalloonFilter {
     if (all()) this.report.inflateMs = roundTenth(performance.now() - asked);
   }
 
+  /**
+   * Gives the guest its pages back (target 0): for a migration that failed or was cancelled, so the guest
+   * is left as it was before it. Each vCPU's kernel deflates at its next op.
+   */
+  deflate(): void {
+    this.#area.setBalloonTarget(0);
+  }
+
   /** Each vCPU whose balloon area checks out; a refused one counts and its pages are all sent. */
   #trusted(): boolean[] {
     return Array.from({ length: this.#area.vcpus }, (_, vcpu) => {

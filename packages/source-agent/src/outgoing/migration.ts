@@ -83,6 +83,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
     ctx.log.warn({ action }, 'outcome resolved by the operator');
     if (action === 'resume') {
       ctx.report.status = 'failed';
+      ctx.balloon?.deflate();
       if (ctx.wasRunning) ctx.guest.resume();
       ctx.enter('failed');
     } else {

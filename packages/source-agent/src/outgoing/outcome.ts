@@ -50,6 +50,10 @@ export function handleFailure(ctx: MigrationContext, error: unknown): void {
   // handshake spawned any: either way nobody else will use them, and a live thread keeps the process alive.
   void (ctx.spawned ?? ctx.options.channels)?.then((unused) => unused.terminate(), () => {});
   ctx.connection?.abort(error instanceof Error ? error : new Error(String(error)));
+  // The guest gets back what it lent this migration: its ballooned pages, and the vCPUs held in the
+  // pre-suspend interrupt's acknowledgement (released at park, which a failure may have come before).
+  ctx.balloon?.deflate();
+  ctx.softPages?.release();
   if (ctx.wasRunning) guest.resume();
   ctx.log.warn({ err: report.error }, 'migration did not complete; the guest stays here as it was');
 }

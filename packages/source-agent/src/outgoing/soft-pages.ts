@@ -154,11 +154,14 @@ export class SoftPageFilter {
     const headers = this.#headers();
     const judged = headers.map((h, vcpu) => h !== undefined && this.#acknowledged[vcpu] === true);
     this.#recordAge(headers, judged);
-    for (const page of pages) this.#skipped[page] = 0;
-    const candidates: number[] = Array.from(pages);
-    for (let page = 0; page < this.#skipped.length; page++) if (this.#skipped[page] === 1) candidates.push(page);
-    candidates.sort((a, b) => a - b);
-    const kept = this.#keep(Uint32Array.from(candidates), judged);
+    // The candidates, ascending, in one pass over the flags (this runs in the downtime): the pages dirtied
+    // (flagged 2 here) and those skipped before (1). #keep then sets every candidate's flag anew.
+    const skipped = this.#skipped;
+    for (const page of pages) skipped[page] = 2;
+    const candidates = new Uint32Array(skipped.length);
+    let n = 0;
+    for (let page = 0; page < skipped.length; page++) if (skipped[page] !== 0) candidates[n++] = page;
+    const kept = this.#keep(candidates.subarray(0, n), judged);
     let never = 0;
     for (const flag of this.#skipped) never += flag;
     this.report.pagesNeverSent = never;
