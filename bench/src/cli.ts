@@ -15,6 +15,7 @@ import { encode, formatEncode } from './encode.js';
 import { firstTouch, formatFirstTouch } from './first-touch.js';
 import { REAL_IMAGE, Scratch, type BenchImage } from './image-set.js';
 import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
+import { formatFuzz, fuzz, newFuzzSeed } from './fuzz.js';
 import { formatLive, live } from './live.js';
 import { formatPostcopy, postcopyBench } from './postcopy.js';
 import { formatPrepaging, prepaging } from './prepaging.js';
@@ -49,6 +50,8 @@ benchmarks:
   working-set plain pre-copy against Zaw and Thein's working-set framework over a tbf-shaped netns link (root)
   soft-pages  SonicMigration's experiment: a fileserver guest with a full page cache, user-land memory varied,
               default pre-copy against --soft-pages and --balloon (pages, time, agents' CPU, throughput after)
+  fuzz        generated and mutated frames through the decoder in-process and a live destination's main port
+              and data ports, plain and inside TLS: no crash, no hang, typed errors only, RSS bounded
 
 options:
   --json               print one JSON object instead of a table
@@ -86,6 +89,8 @@ options:
   --ws-preprocess T    working-set: passed to source-agent --ws-preprocess (default 1s)
   --bandwidth RATE     prepaging: the simulated wire's rate (default 100MB/s)
   --workload NAME      prepaging: the guest's workload (default hotcold)
+  --inputs N           fuzz: inputs in all (default 100000: half in-process, a quarter per live destination)
+  --seed N             fuzz: fast-check's seed (default: a random one, printed and in the JSON)
   --anon LIST          soft-pages: user-land sizes, comma-separated (default 64MiB,512MiB,900MiB of a 1GiB guest,
                        scaled with --size); the cache and the disk are 3/4 of --size (default 1GiB)
 `;
@@ -116,6 +121,8 @@ async function main(argv: string[]): Promise<number> {
       workloads: { type: 'string' },
       policies: { type: 'string' },
       anon: { type: 'string' },
+      inputs: { type: 'string', default: '100000' },
+      seed: { type: 'string' },
       'downtime-limit': { type: 'string' },
       pings: { type: 'string', default: '200' },
       rate: { type: 'string' },
@@ -270,6 +277,13 @@ async function main(argv: string[]): Promise<number> {
       const cacheBytes = Math.floor((memoryBytes * 3) / 4 / 4096) * 4096;
       const out = await softPages({ memoryBytes, cacheBytes, anonSizes, reps, settleMs: 2000, afterMs: 5000, timeoutMs });
       [output, text] = [out as AnyOutput, formatSoftPages(out)];
+      break;
+    }
+    case 'fuzz': {
+      const inputs = parsePositiveInt(values.inputs, 'inputs');
+      const seed = values.seed === undefined ? newFuzzSeed() : parsePositiveInt(values.seed, 'seed');
+      const out = await fuzz({ inputs, seed, timeoutMs });
+      [output, text] = [out as AnyOutput, formatFuzz(out)];
       break;
     }
     default:
