@@ -10,6 +10,8 @@ export interface RssSummary {
   idleBytes: number;
   peakBytes: number;
   endBytes: number;
+  /** The median of each tenth of the run's samples, in order: a leak climbs with the inputs, a high-water mark levels off. */
+  byTenthBytes: number[];
   samples: number;
 }
 
@@ -108,5 +110,7 @@ export class FuzzedDestination {
 
 export function summariseRss(idle: number[], run: number[], end: number[]): RssSummary {
   const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
-  return { idleBytes: median(idle), peakBytes: Math.max(0, ...run, ...end), endBytes: median(end), samples: idle.length + run.length + end.length };
+  const tenth = Math.max(1, Math.ceil(run.length / 10));
+  const byTenthBytes = Array.from({ length: Math.ceil(run.length / tenth) }, (_, i) => median(run.slice(i * tenth, (i + 1) * tenth)));
+  return { idleBytes: median(idle), peakBytes: Math.max(0, ...run, ...end), endBytes: median(end), byTenthBytes, samples: idle.length + run.length + end.length };
 }
