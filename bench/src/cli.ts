@@ -26,6 +26,7 @@ import { benchFigures } from './charts/figures.js';
 import { writeCharts } from './charts/write-charts.js';
 import { formatSoftPages, softPages } from './soft-pages.js';
 import { DEST_MEMORIES, formatStopCopy, stopCopy, type DestMemory } from './stop-copy.js';
+import { formatTlsSetup, tlsSetup } from './tls-setup.js';
 import { formatTracking, tracking, TRACKING_WORKLOADS } from './tracking.js';
 import { UsageError, parsePositiveInt } from './units.js';
 import { WS_SIZES, formatWorkingSet, workingSetBench } from './working-set.js';
@@ -50,6 +51,8 @@ benchmarks:
   working-set plain pre-copy against Zaw and Thein's working-set framework over a tbf-shaped netns link (root)
   soft-pages  SonicMigration's experiment: a fileserver guest with a full page cache, user-land memory varied,
               default pre-copy against --soft-pages and --balloon (pages, time, agents' CPU, throughput after)
+  tls-setup   a migration's set-up plain against TLS (alternating), and a fresh process's first connection of
+              each kind against later ones: what a TLS warm-up would save
   fuzz        generated and mutated frames through the decoder in-process and a live destination's main port
               and data ports, plain and inside TLS: no crash, no hang, typed errors only, RSS bounded
 
@@ -277,6 +280,11 @@ async function main(argv: string[]): Promise<number> {
       const cacheBytes = Math.floor((memoryBytes * 3) / 4 / 4096) * 4096;
       const out = await softPages({ memoryBytes, cacheBytes, anonSizes, reps, settleMs: 2000, afterMs: 5000, timeoutMs });
       [output, text] = [out as AnyOutput, formatSoftPages(out)];
+      break;
+    }
+    case 'tls-setup': {
+      const out = await tlsSetup({ reps, timeoutMs });
+      [output, text] = [out as AnyOutput, formatTlsSetup(out)];
       break;
     }
     case 'fuzz': {
