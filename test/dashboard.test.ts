@@ -1,10 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { renderReportHtml } from '@livemig/report-html';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSource, startDest, tempDir, waitForLine, type Agent } from './support/agents.js';
-import { ARTIFACT_DIR, drawnCharts, openBrowser, shownFigures } from './support/browser.js';
+import { describe, expect, it } from 'vitest';
+import { runSource, startDest, tempDir, waitForLine } from './support/agents.js';
+import { ARTIFACT_DIR, browserForTests, drawnCharts, shownFigures } from './support/browser.js';
 import { waitForValue } from './support/wait.js';
 
 // The live dashboard (GET / on the control API) in headless Chromium, following a slow migration that cannot
@@ -12,21 +12,10 @@ import { waitForValue } from './support/wait.js';
 // its progress bar never moves back, and it and the cancelled migration's saved report render without errors.
 const GUEST = ['--memory', '64MiB', '--vcpus', '2', '--workload', 'uniform', '--seed', '5', '--dirty-rate', '128MiB'];
 
-type Browser = Awaited<ReturnType<typeof openBrowser>>;
-
 describe('live dashboard', () => {
   const dir = tempDir();
-  const agents: Agent[] = [];
-  let browser: Browser;
-  beforeAll(async () => {
-    mkdirSync(ARTIFACT_DIR, { recursive: true });
-    browser = await openBrowser();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    for (const agent of agents) agent.child.kill('SIGKILL');
-    dir.remove();
-  });
+  const opened = browserForTests(() => dir.remove());
+  const agents = opened.agents;
 
   it('follows a running migration, never moves its progress back, and shows the cancel', async () => {
     const dest = await startDest(['--control-port', '0']);
@@ -35,6 +24,7 @@ describe('live dashboard', () => {
     const source = runSource([...GUEST, '--control-port', '0']);
     agents.push(source);
     const url = (await waitForLine(source, /^control (http:\/\/\S+)$/))[1]!;
+    const browser = opened.browser;
     const { page } = browser;
 
     const response = await page.goto(`${url}/`);

@@ -102,8 +102,12 @@ describe('failures before commit leave the guest running at the source', () => {
       header.writeUInt8(PROTOCOL_VERSION, 4);
       header.writeUInt8(0x01, 5);
       header.writeUInt32BE(0xffffffff, 8);
+      const answer: Buffer[] = [];
+      hostile.on('data', (chunk: Buffer) => answer.push(chunk));
       hostile.write(header);
       await once(hostile, 'close');
+      // Told why before the close: one Abort naming the cause.
+      expect(Buffer.concat(answer).toString('latin1')).toContain('LM_ERR_FRAME_TOO_LARGE');
       // Dropped before its first frame: never recorded as an incoming migration.
       await waitForLog(dest, { msg: 'connection dropped before its first frame', err: { code: 'LM_ERR_FRAME_TOO_LARGE' } });
       const done = await runSource(['--memory', '16MiB', '--workload', 'hotcold', '--migrate-to', dest.address, '--migrate-after', '100ms']).done;

@@ -15,6 +15,7 @@ import { encode, formatEncode } from './encode.js';
 import { firstTouch, formatFirstTouch } from './first-touch.js';
 import { REAL_IMAGE, Scratch, type BenchImage } from './image-set.js';
 import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
+import { formatFuzz, fuzz, newFuzzSeed } from './fuzz.js';
 import { formatLive, live } from './live.js';
 import { formatPostcopy, postcopyBench } from './postcopy.js';
 import { formatPrepaging, prepaging } from './prepaging.js';
@@ -26,6 +27,7 @@ import { writeCharts } from './charts/write-charts.js';
 import { formatSoftPages, softPages } from './soft-pages.js';
 import { formatSoftPagesAfter, softPagesAfter } from './soft-pages-after.js';
 import { DEST_MEMORIES, DEST_READS, formatStopCopy, stopCopy, type DestMemory, type DestReads } from './stop-copy.js';
+import { formatTlsSetup, tlsSetup } from './tls-setup.js';
 import { formatTracking, tracking, TRACKING_WORKLOADS } from './tracking.js';
 import { UsageError, parsePositiveInt } from './units.js';
 import { WS_SIZES, formatWorkingSet, workingSetBench } from './working-set.js';
@@ -52,6 +54,10 @@ benchmarks:
               default pre-copy against --soft-pages and --balloon (pages, time, agents' CPU, throughput after)
   soft-pages-after  the cost of the dropped cache: a migrated fileserver guest's throughput against the same
               guest never migrated, in alternating windows over the same ops (default against --soft-pages)
+  tls-setup   a migration's set-up plain against TLS (alternating), and a fresh process's first connection of
+              each kind against later ones: what a TLS warm-up would save
+  fuzz        generated and mutated frames through the decoder in-process and a live destination's main port
+              and data ports, plain and inside TLS: no crash, no hang, typed errors only, RSS bounded
 
 options:
   --json               print one JSON object instead of a table
@@ -92,6 +98,8 @@ options:
   --ws-preprocess T    working-set: passed to source-agent --ws-preprocess (default 1s)
   --bandwidth RATE     prepaging: the simulated wire's rate (default 100MB/s)
   --workload NAME      prepaging: the guest's workload (default hotcold)
+  --inputs N           fuzz: inputs in all (default 100000: half in-process, a quarter per live destination)
+  --seed N             fuzz: fast-check's seed (default: a random one, printed and in the JSON)
   --anon LIST          soft-pages: user-land sizes, comma-separated (default 64MiB,512MiB,900MiB of a 1GiB guest,
                        scaled with --size); the cache and the disk are 3/4 of --size (default 1GiB)
                        soft-pages-after: one size (default 1/16 of --size, which defaults to 256MiB there)
@@ -124,6 +132,8 @@ async function main(argv: string[]): Promise<number> {
       workloads: { type: 'string' },
       policies: { type: 'string' },
       anon: { type: 'string' },
+      inputs: { type: 'string', default: '100000' },
+      seed: { type: 'string' },
       'downtime-limit': { type: 'string' },
       pings: { type: 'string', default: '200' },
       rate: { type: 'string' },
@@ -293,6 +303,18 @@ async function main(argv: string[]): Promise<number> {
       const blocks = cacheBytes / 4096;
       const out = await softPagesAfter({ memoryBytes, cacheBytes, anonBytes, reps, settleOps: blocks, afterOps: 4 * blocks, windowMs: 100 });
       [output, text] = [out as AnyOutput, formatSoftPagesAfter(out)];
+      break;
+    }
+    case 'tls-setup': {
+      const out = await tlsSetup({ reps, timeoutMs });
+      [output, text] = [out as AnyOutput, formatTlsSetup(out)];
+      break;
+    }
+    case 'fuzz': {
+      const inputs = parsePositiveInt(values.inputs, 'inputs');
+      const seed = values.seed === undefined ? newFuzzSeed() : parsePositiveInt(values.seed, 'seed');
+      const out = await fuzz({ inputs, seed, timeoutMs });
+      [output, text] = [out as AnyOutput, formatFuzz(out)];
       break;
     }
     default:

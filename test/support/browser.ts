@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page, type Request } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 
 /** Debian's Chromium (`apt-get install -y chromium`; .ci/run installs it when missing). */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -94,4 +95,29 @@ export async function shownFigures(page: Page): Promise<Record<string, { value: 
     }
     return figures;
   });
+}
+
+/**
+ * For a describe block: a browser opened before its tests (and the artifact directory made), closed after them,
+ * with the agents the tests push onto `agents` killed and `cleanup` run.
+ */
+export function browserForTests(cleanup: () => void = () => {}): { readonly browser: Awaited<ReturnType<typeof openBrowser>>; agents: { child: { kill(signal: NodeJS.Signals): unknown } }[] } {
+  let browser: Awaited<ReturnType<typeof openBrowser>> | undefined;
+  const agents: { child: { kill(signal: NodeJS.Signals): unknown } }[] = [];
+  beforeAll(async () => {
+    mkdirSync(ARTIFACT_DIR, { recursive: true });
+    browser = await openBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    for (const agent of agents) agent.child.kill('SIGKILL');
+    cleanup();
+  });
+  return {
+    get browser() {
+      if (browser === undefined) throw new Error('the browser opens in beforeAll');
+      return browser;
+    },
+    agents,
+  };
 }

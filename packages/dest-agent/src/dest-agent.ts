@@ -345,7 +345,7 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     } catch (error) {
       // Silent, closed or garbled before its first frame: told why (as a failed Hello would be), then closed.
       this.log.warn({ source: conn.remote, err: errorSummary(error) }, 'connection dropped before its first frame');
-      conn.abort(error instanceof Error ? error : new Error(String(error)));
+      conn.abort(error instanceof Error ? error : new Error(String(error)), { tellAfterFailure: true });
       return undefined;
     }
   }

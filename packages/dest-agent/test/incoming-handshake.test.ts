@@ -2,10 +2,12 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CAPABILITY_CHANNELS,
+  FRAME_HEADER_BYTES,
   FrameType,
   PAGE_SIZE,
   PROTOCOL_VERSION,
   encodeCpuState,
+  encodeFrame,
   frameTypeName,
   type Frame,
 } from '@livemig/protocol';
@@ -87,6 +89,25 @@ describe('incoming handshake', () => {
     await expect(answer).rejects.toMatchObject({ code: 'LM_ERR_UNEXPECTED_FRAME', message: `peer aborted: ${message}` });
     expect(report.error).toEqual({ code: 'LM_ERR_UNEXPECTED_FRAME', message });
     expect(report.guestId).toBeNull();
+    expect(agent.reservations.freeBytes).toBe(LIMIT_BYTES);
+    source.destroy();
+  });
+
+  it('aborts an old source whose Hello still carries the token, with LM_ERR_BAD_MESSAGE naming it; nothing recorded or reserved', async () => {
+    // The wire bytes of such a Hello: today's, with one more key in its msgpack map (a fixmap: 0x80 | keys).
+    const today = hello();
+    const payload = Buffer.from(today.subarray(FRAME_HEADER_BYTES));
+    expect(payload[0]! & 0xf0).toBe(0x80);
+    payload[0]! += 1;
+    const old = encodeFrame(FrameType.Hello, Buffer.concat([payload, Buffer.from([0xa5, ...Buffer.from('token'), 0xa6, ...Buffer.from('secret')])]));
+    const recorded = agent.incoming().length;
+    const source = await connectTo(address);
+    await source.send(old);
+    await expect(source.receive(30_000, 'the answer to Hello')).rejects.toMatchObject({
+      code: 'LM_ERR_BAD_MESSAGE',
+      message: expect.stringMatching(/^peer aborted: .*'token': obsolete: this agent authenticates with TLS only/),
+    });
+    expect(agent.incoming()).toHaveLength(recorded);
     expect(agent.reservations.freeBytes).toBe(LIMIT_BYTES);
     source.destroy();
   });

@@ -11,8 +11,8 @@ import { fail, lowerHex, own, record, string } from './validate.js';
 /** The source's acknowledgement of a Committed whose proof it checked: the destination may start the vCPUs. */
 export interface ConfirmMessage { migrationId: string }
 
-/** First frame of an outcome connection. `token`: obsolete, as in Hello (decoded, never sent, ignored). */
-export interface OutcomeQueryMessage { migrationId: string; token?: string }
+/** First frame of an outcome connection. A `token` key is refused, as in Hello (refuseObsoleteToken). */
+export interface OutcomeQueryMessage { migrationId: string }
 
 /**
  * `committed`: this destination committed the id in its current run; the source must not resume (and sends
@@ -68,12 +68,21 @@ export function validateConfirm(value: unknown): ConfirmMessage {
   return { migrationId: migrationId(own(record(value, 'message'), 'migrationId'), 'migrationId') };
 }
 
+/**
+ * Hello and OutcomeQuery once had a `token` the destination compared: a shared secret in clear. Authentication
+ * is TLS's now, and the field is gone. Unknown keys are otherwise ignored, but not this one: a peer that sends
+ * it believes the token authenticates it, over a connection that is then plaintext (a TLS destination never
+ * reads its frames). Refusing tells its operator, instead of serving a migration they think is guarded.
+ * @throws BadMessageError when `o` has a `token` that is not nil
+ */
+export function refuseObsoleteToken(o: Record<string, unknown>): void {
+  if (given(own(o, 'token'))) fail('token', 'obsolete: this agent authenticates with TLS only (--tls-psk-file, --tls-cert, or --token for a TLS pre-shared key), never a token in a message');
+}
+
 export function validateOutcomeQuery(value: unknown): OutcomeQueryMessage {
   const o = record(value, 'message');
-  const query: OutcomeQueryMessage = { migrationId: migrationId(own(o, 'migrationId'), 'migrationId') };
-  const token = own(o, 'token');
-  if (given(token)) query.token = string(token, 'token', 0, MAX_TEXT_CHARS);
-  return query;
+  refuseObsoleteToken(o);
+  return { migrationId: migrationId(own(o, 'migrationId'), 'migrationId') };
 }
 
 export function validateOutcome(value: unknown): OutcomeMessage {

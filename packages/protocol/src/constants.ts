@@ -38,7 +38,7 @@ export const DEFAULT_BATCH_PAYLOAD = 256 * 1024;
 
 /** Every frame type, code in hex. Every payload but PageBatch's is one msgpack map. */
 export const FrameType = {
-  /** source -> dest: version, capabilities, guest geometry, workload (its `token` field is obsolete: TLS authenticates) */
+  /** source -> dest: version, capabilities, guest geometry, workload, channels (a `token` is refused: TLS authenticates) */
   Hello: 0x01,
   /** dest -> source: the guest is reserved */
   Accept: 0x02,

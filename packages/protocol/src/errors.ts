@@ -148,7 +148,7 @@ export class DigestMismatchError extends MigrationError {
   }
 }
 
-/** LM_ERR_HANDSHAKE: Hello/Accept could not be agreed (version, capabilities, geometry, token). */
+/** LM_ERR_HANDSHAKE: Hello/Accept could not be agreed (version, capabilities, geometry). */
 export class HandshakeError extends MigrationError {
   constructor(message = 'handshake failed', options?: { cause?: unknown }) {
     super('LM_ERR_HANDSHAKE', message, options);

@@ -19,6 +19,7 @@ import {
   commitNonce,
   commitProof,
   migrationId,
+  refuseObsoleteToken,
   validateConfirm,
   validateOutcome,
   validateOutcomeQuery,
@@ -65,7 +66,6 @@ export interface HelloMessage {
   migrationId: string;
   geometry: GuestGeometry;
   workload: WorkloadDescriptor;
-  token?: string;
   /** Data channels the source wants, 1..16. Absent on the wire: 1. */
   channels: number;
 }
@@ -197,6 +197,7 @@ const given = (value: unknown): boolean => value !== undefined && value !== null
 
 function helloFields(value: unknown): HelloInput {
   const o = record(value, 'message');
+  refuseObsoleteToken(o);
   const hello: HelloInput = {
     protocolVersion: integer(own(o, 'protocolVersion'), 'protocolVersion', 1, 255),
     capabilities: capabilities(own(o, 'capabilities'), 'capabilities'),
@@ -205,8 +206,6 @@ function helloFields(value: unknown): HelloInput {
     geometry: geometry(own(o, 'geometry'), 'geometry'),
     workload: workload(own(o, 'workload'), 'workload'),
   };
-  const token = own(o, 'token');
-  if (given(token)) hello.token = string(token, 'token', 0, MAX_TEXT_CHARS);
   const channels = own(o, 'channels');
   if (given(channels)) hello.channels = integer(channels, 'channels', 1, MAX_CHANNELS);
   return hello;

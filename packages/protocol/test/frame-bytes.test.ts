@@ -36,7 +36,6 @@ const hello = {
   migrationId: '7d3c0c1e-2a4b-4c5d-8e9f-0a1b2c3d4e5f',
   geometry: { pageSize: 4096, memoryBytes: 64 * 4096, slotBytes: 32 * 4096, vcpus: 2 },
   workload: { name: 'counter', seed: 42, ops: 1_000_000, params: { stride: 3, ratio: 0.25 } },
-  token: 'secret',
 };
 
 const NONCE = '00112233445566778899aabbccddeeff';
@@ -96,7 +95,6 @@ const controlFrames: Array<[string, number, Buffer, object, object?]> = [
   ['Activated', 0x31, encodeActivated({ activatedAtMs: 1_700_000_000_123 }), { activatedAtMs: 1_700_000_000_123 }],
   ['Confirm', 0x32, encodeConfirm({ migrationId: 'm-1' }), { migrationId: 'm-1' }],
   ['OutcomeQuery', 0x40, encodeOutcomeQuery({ migrationId: 'm-1' }), { migrationId: 'm-1' }],
-  ['OutcomeQuery with a token', 0x40, encodeOutcomeQuery({ migrationId: 'm-1', token: 'secret' }), { migrationId: 'm-1', token: 'secret' }],
   ['Outcome', 0x41, encodeOutcome({ migrationId: 'm-1', outcome: 'aborted' }), { migrationId: 'm-1', outcome: 'aborted' }],
   [
     'Outcome with a reason',
@@ -136,9 +134,10 @@ describe('exact frame bytes', () => {
     expect(actual).toEqual(frameBytes(type, msgpack.encode(wire)));
   });
 
-  it('Hello without a token carries no token key', () => {
-    const { token: _token, ...noToken } = hello;
-    expect(encodeHello(noToken)).toEqual(frameBytes(0x01, msgpack.encode(noToken)));
+  it('encoders cannot write the obsolete token of Hello and OutcomeQuery', () => {
+    // Not in the types any more; a caller that slips one in gets the decoder's refusal, not a frame.
+    expect(() => encodeHello({ ...hello, token: 'secret' } as typeof hello)).toThrow(expect.objectContaining({ code: 'LM_ERR_BAD_MESSAGE' }));
+    expect(() => encodeOutcomeQuery({ migrationId: 'm-1', token: 'secret' } as { migrationId: string })).toThrow(/'token': obsolete/);
   });
 
   it('encodeFrame writes header, payload and CRC over header[0..12) + payload', () => {

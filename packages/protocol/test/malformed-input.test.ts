@@ -158,7 +158,9 @@ describe('malformed control messages give LM_ERR_BAD_MESSAGE naming the field', 
     ['workload name too long', 0x01, msgpack.encode({ ...hello, workload: { ...workload, name: 'x'.repeat(65) } }), "'workload.name'"],
     ['param not finite', 0x01, msgpack.encode({ ...hello, workload: { ...workload, params: { a: NaN } } }), "'workload.params.a'"],
     ['too many params', 0x01, msgpack.encode({ ...hello, workload: { ...workload, params: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`p${i}`, i])) } }), "'workload.params'"],
-    ['token as number', 0x01, msgpack.encode({ ...hello, token: 5 }), "'token'"],
+    ['Hello with the obsolete token', 0x01, msgpack.encode({ ...hello, token: 'secret' }), "'token': obsolete: this agent authenticates with TLS only"],
+    ['Hello with the obsolete token, empty', 0x01, msgpack.encode({ ...hello, token: '' }), "'token': obsolete"],
+    ['Hello with the obsolete token as number', 0x01, msgpack.encode({ ...hello, token: 5 }), "'token': obsolete"],
     ['capability not a string', 0x02, msgpack.encode({ reservationId: 'r', capabilities: [1] }), "'capabilities[0]'"],
     ['register file as ext (typed array), not bin', 0x20, msgpack.encode({ registers: [new Uint8Array(4)] }), "'registers[0]'"],
     ['register file too long', 0x20, msgpack.encode({ registers: [Buffer.alloc(4097)] }), "'registers[0]'"],
@@ -194,7 +196,7 @@ describe('malformed control messages give LM_ERR_BAD_MESSAGE naming the field', 
     ['Confirm with an empty migration id', 0x32, msgpack.encode({ migrationId: '' }), "'migrationId'"],
     ['Confirm without a migration id', 0x32, msgpack.encode({}), "'migrationId'"],
     ['OutcomeQuery migration id with a space', 0x40, msgpack.encode({ migrationId: 'a b' }), "'migrationId'"],
-    ['OutcomeQuery token as number', 0x40, msgpack.encode({ migrationId: 'm', token: 7 }), "'token'"],
+    ['OutcomeQuery with the obsolete token', 0x40, msgpack.encode({ migrationId: 'm', token: 'secret' }), "'token': obsolete"],
     ['Outcome not one of the three', 0x41, msgpack.encode({ migrationId: 'm', outcome: 'maybe' }), "'outcome'"],
     ['Outcome without an outcome', 0x41, msgpack.encode({ migrationId: 'm' }), "'outcome'"],
     ['Outcome reason as number', 0x41, msgpack.encode({ migrationId: 'm', outcome: 'aborted', reason: 1 }), "'reason'"],
@@ -208,6 +210,14 @@ describe('malformed control messages give LM_ERR_BAD_MESSAGE naming the field', 
   it('unknown extra fields are ignored', () => {
     const [frame] = new FrameDecoder().push(frameBytes(0x10, msgpack.encode({ round: 2, pages: 3, extra: [1, 2] })));
     expect(frame).toEqual({ type: 0x10, message: { round: 2, pages: 3 } });
+  });
+
+  it('a nil token counts as absent (msgpack has no undefined), in Hello and OutcomeQuery', () => {
+    const decoded = new FrameDecoder().push(
+      Buffer.concat([frameBytes(0x01, msgpack.encode({ ...hello, migrationId: 'm-2', token: null })), frameBytes(0x40, msgpack.encode({ migrationId: 'm', token: null }))]),
+    );
+    expect(decoded.map((frame) => ('message' in frame ? Object.keys(frame.message).includes('token') : true))).toEqual([false, false]);
+    expect(decoded.map((frame) => frame.type)).toEqual([0x01, 0x40]);
   });
 });
 

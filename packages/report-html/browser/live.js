@@ -103,7 +103,8 @@ async function startLive() {
   const agent = page.agent;
   live.sampledFields = page.sampledFields || [];
   const app = document.getElementById('app');
-  app.innerHTML = `<header><h1>livemig ${escapeText(agent)} agent: live</h1><p class="muted" id="connection">connecting to /events…</p>
+  // The logout form ends the session a control token's login started (without a token it only reloads).
+  app.innerHTML = `<header><h1>livemig ${escapeText(agent)} agent: live</h1><form method="post" action="/logout" id="logout"><button type="submit">log out</button></form><p class="muted" id="connection">connecting to /events…</p>
     <p id="no-outgoing" class="muted">No outgoing migration yet: this page draws the next one as it runs.</p>
     <div class="live-head" id="live-head" hidden><span id="phase" class="phase">–</span>
     <div id="progress" class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" data-percent="0"><div id="progress-fill"></div><span id="progress-text">0.0 %</span></div></div>

@@ -24,21 +24,30 @@ const MAX_TOKEN_CHARS = 1024;
 /**
  * Checks a request against `access`: the `Host` header must be localhost, an IP literal or an allowed name (so
  * that a DNS-rebinding web page, whose requests carry its own domain, is refused), and the bearer token must
- * match, compared in constant time.
+ * match, compared in constant time. `withSession`: the request carries a live dashboard session and is one
+ * of the reads a session allows (dashboard-sessions.ts), which then stands for the token.
  * @throws ControlError LM_ERR_FORBIDDEN (403) for a Host not allowed; LM_ERR_UNAUTHORIZED (401) for a missing
  *   or wrong token
  */
-export function checkAccess(req: IncomingMessage, access: ControlAccess): void {
-  const host = hostName(req.headers.host);
-  if (host === undefined || !hostAllowed(host, access.allowedHosts ?? [])) {
-    throw controlError('LM_ERR_FORBIDDEN', `Host ${JSON.stringify(String(req.headers.host ?? '').slice(0, 100))} is not one this agent answers to (--control-allow-host)`);
-  }
-  if (access.token === undefined) return;
+export function checkAccess(req: IncomingMessage, access: ControlAccess, withSession = false): void {
+  checkHost(req, access);
+  if (access.token === undefined || withSession) return;
   const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
   if (given === undefined || !sameSecret(given, access.token)) {
     throw controlError('LM_ERR_UNAUTHORIZED', given === undefined ? 'a bearer token is required (Authorization: Bearer ...)' : 'wrong bearer token', {
       headers: { 'www-authenticate': 'Bearer' },
     });
+  }
+}
+
+/**
+ * The `Host` part of checkAccess alone (for the dashboard's login, which comes before the token).
+ * @throws ControlError LM_ERR_FORBIDDEN (403) for a Host not allowed
+ */
+export function checkHost(req: IncomingMessage, access: ControlAccess): void {
+  const host = hostName(req.headers.host);
+  if (host === undefined || !hostAllowed(host, access.allowedHosts ?? [])) {
+    throw controlError('LM_ERR_FORBIDDEN', `Host ${JSON.stringify(String(req.headers.host ?? '').slice(0, 100))} is not one this agent answers to (--control-allow-host)`);
   }
 }
 
@@ -88,7 +97,7 @@ function hostAllowed(host: string, allowed: readonly string[]): boolean {
 }
 
 /** Constant-time comparison of two secrets of any lengths (their SHA-256 digests are compared). */
-function sameSecret(a: string, b: string): boolean {
+export function sameSecret(a: string, b: string): boolean {
   const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
   return timingSafeEqual(digest(a), digest(b));
 }

@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { checkAccess, checkControlBinding, type ControlAccess } from './access.js';
+import { checkAccess, checkControlBinding, checkHost, type ControlAccess } from './access.js';
+import { DashboardLogin } from './dashboard-login.js';
+import { readsWithSession } from './dashboard-sessions.js';
 import { controlError, errorBody, toControlError } from './errors.js';
 import { DEFAULT_BODY_LIMIT, readJsonObjectBody } from './json-body.js';
 import { Router, type HttpMethod } from './router.js';
@@ -63,6 +65,8 @@ export class ControlServer {
   private readonly bodyLimit: number;
   private readonly closeGraceMs: number;
   private readonly access: ControlAccess;
+  /** The dashboard's login and sessions (used only when `access` has a token). */
+  private readonly login: DashboardLogin;
   private readonly streams = new Set<ServerResponse>();
   /** Open connections and how many of their requests are not answered yet. */
   private readonly sockets = new Map<Socket, number>();
@@ -75,6 +79,7 @@ export class ControlServer {
     this.bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
     this.closeGraceMs = options.closeGraceMs ?? 5000;
     this.access = options.access ?? {};
+    this.login = new DashboardLogin(this.access);
   }
 
   /** The bound address while listening. */
@@ -164,11 +169,26 @@ export class ControlServer {
       const url = new URL(req.url ?? '/', 'http://control.invalid');
       // Browsers put Origin on cross-site requests, command-line clients do not: refusing it keeps a web page
       // from driving a local agent (a migration is one POST away).
-      if (req.headers.origin !== undefined) {
+      // The dashboard's login form is the exception: it checks that Origin is this agent's own.
+      const login = this.login.handles(url.pathname);
+      if (req.headers.origin !== undefined && !login) {
         throw controlError('LM_ERR_FORBIDDEN', `requests from a web page (Origin ${oneLineHeader(req.headers.origin)}) are refused`);
       }
-      // Before routing: every path, those added later included, needs the token and a Host this agent answers to.
-      checkAccess(req, this.access);
+      checkHost(req, this.access);
+      if (login) {
+        status = await this.login.handle(req, res, url.pathname);
+        return;
+      }
+      const session = readsWithSession(method, url.pathname) && this.login.hasSession(req);
+      if (this.access.token !== undefined && !session && method === 'GET' && url.pathname === '/' && req.headers.authorization === undefined) {
+        // A browser opening the dashboard without a session: to the login form.
+        status = 303;
+        send(res, 303, 'text/plain', 'log in at /login\n', { location: '/login' });
+        return;
+      }
+      // Before routing: every path, those added later included, needs the token (or for the dashboard's reads, a
+      // session) and a Host this agent answers to.
+      checkAccess(req, this.access, session);
       const match = this.router.match(method, url.pathname);
       if (match.kind === 'not-found') {
         throw controlError('LM_ERR_NOT_FOUND', `unknown path ${url.pathname}`);

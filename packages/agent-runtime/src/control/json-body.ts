@@ -64,7 +64,8 @@ function checkContentType(header: string | undefined): void {
   }
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/** The request body, at most `limit` bytes (LM_ERR_PAYLOAD_TOO_LARGE past it). */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const tooLarge = (close: boolean): ControlError =>
     controlError('LM_ERR_PAYLOAD_TOO_LARGE', `request body exceeds ${limit} bytes`, {
       headers: close ? { connection: 'close' } : {},

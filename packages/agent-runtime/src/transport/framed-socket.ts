@@ -150,9 +150,14 @@ export class FramedSocket {
     this.decoder.release(frame);
   }
 
-  /** Best effort: tells the peer why we give up, then closes. Never throws. */
-  abort(error: Error): void {
-    if (!this.socket.destroyed && this.socket.writable && !this.failure) {
+  /**
+   * Best effort: tells the peer why we give up, then closes. Never throws. A connection that has already failed
+   * tells nothing, unless `error` is that failure and `tellAfterFailure` is set: for a peer whose first frame
+   * did not decode (an old or confused peer learns why instead of seeing the connection drop).
+   */
+  abort(error: Error, options: { tellAfterFailure?: boolean } = {}): void {
+    const told = !this.failure || (options.tellAfterFailure === true && this.failure === error);
+    if (!this.socket.destroyed && this.socket.writable && told) {
       const code = error instanceof MigrationError ? error.code : INTERNAL_ERROR_CODE;
       try {
         this.socket.end(encodeAbort({ code, message: error.message.slice(0, 1000) }));
