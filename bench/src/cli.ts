@@ -13,6 +13,7 @@ import { killAll } from './child.js';
 import { confirmBench, formatConfirm } from './confirm.js';
 import { encode, formatEncode } from './encode.js';
 import { firstTouch, formatFirstTouch } from './first-touch.js';
+import { CAMPAIGN_GUEST, CAMPAIGN_SOURCE, FAULT_KINDS, faultCampaign, faultKinds, formatFaults } from './faults.js';
 import { REAL_IMAGE, Scratch, type BenchImage } from './image-set.js';
 import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
 import { formatLive, live } from './live.js';
@@ -49,6 +50,9 @@ benchmarks:
   working-set plain pre-copy against Zaw and Thein's working-set framework over a tbf-shaped netns link (root)
   soft-pages  SonicMigration's experiment: a fileserver guest with a full page cache, user-land memory varied,
               default pre-copy against --soft-pages and --balloon (pages, time, agents' CPU, throughput after)
+  faults      the fault campaign: --runs migrations of a running guest with --ops, one seeded fault each (kill -9,
+              cut, stall, flipped byte, dropped Committed, restart of the destination): where the guest ended,
+              its digest against the oracle's, the destination's threads, fds and RSS back to idle
 
 options:
   --json               print one JSON object instead of a table
@@ -86,6 +90,10 @@ options:
   --ws-preprocess T    working-set: passed to source-agent --ws-preprocess (default 1s)
   --bandwidth RATE     prepaging: the simulated wire's rate (default 100MB/s)
   --workload NAME      prepaging: the guest's workload (default hotcold)
+  --runs N             faults: migrations (default 100)
+  --seed N             faults: the campaign's seed (default: from the clock, printed)
+  --kinds LIST         faults: comma-separated of ${FAULT_KINDS.join(',')} (default all)
+  --stall RANGE        faults: a stall's length in ms, LOW-HIGH (default 5000-70000)
   --anon LIST          soft-pages: user-land sizes, comma-separated (default 64MiB,512MiB,900MiB of a 1GiB guest,
                        scaled with --size); the cache and the disk are 3/4 of --size (default 1GiB)
 `;
@@ -125,6 +133,10 @@ async function main(argv: string[]): Promise<number> {
       'ws-preprocess': { type: 'string' },
       sizes: { type: 'string' },
       bandwidth: { type: 'string', default: '100MB/s' },
+      runs: { type: 'string', default: '100' },
+      seed: { type: 'string' },
+      stall: { type: 'string', default: '5000-70000' },
+      kinds: { type: 'string' },
       workload: { type: 'string', default: 'hotcold' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -270,6 +282,24 @@ async function main(argv: string[]): Promise<number> {
       const cacheBytes = Math.floor((memoryBytes * 3) / 4 / 4096) * 4096;
       const out = await softPages({ memoryBytes, cacheBytes, anonSizes, reps, settleMs: 2000, afterMs: 5000, timeoutMs });
       [output, text] = [out as AnyOutput, formatSoftPages(out)];
+      break;
+    }
+    case 'faults': {
+      const seed = values.seed === undefined ? Date.now() % 1_000_000 : parsePositiveInt(values.seed, 'seed');
+      const stall = /^(\d+)-(\d+)$/.exec(values.stall);
+      if (!stall || Number(stall[1]) > Number(stall[2])) throw new UsageError(`--stall: expected LOW-HIGH in ms, got "${values.stall}"`);
+      const out = await faultCampaign({
+        runs: parsePositiveInt(values.runs, 'runs'),
+        seed,
+        kinds: faultKinds(values.kinds),
+        stallMs: [Number(stall[1]), Number(stall[2])],
+        guestArgs: CAMPAIGN_GUEST,
+        sourceArgs: CAMPAIGN_SOURCE,
+        streams: 2,
+        timeoutMs,
+        settleMs: 90_000,
+      });
+      [output, text] = [out as AnyOutput, formatFaults(out)];
       break;
     }
     default:
