@@ -6,7 +6,7 @@
  * migration), and whether the destination's threads, descriptors and RSS came back to their idle level.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT, SOURCE_AGENT } from './agents.js';
@@ -30,6 +30,11 @@ export interface FaultParams {
   streams: number;
   timeoutMs: number;
   settleMs: number;
+  /**
+   * The tests' short form: these faults in this order, each striking as soon as the proxy sees Hello (a cut or
+   * flip of a data channel then waits for the channel to open), instead of `runs` seeded draws at random moments.
+   */
+  schedule?: Array<{ kind: FaultKind; link?: LinkTarget }>;
 }
 
 export interface FaultSummaryRow {
@@ -44,6 +49,8 @@ export interface FaultSummaryRow {
 }
 
 export type FaultOutput = BenchOutput<FaultParams, FaultRun> & {
+  /** 1, 5 and 15 minute load averages when the campaign started (machine.loadAverage: when it ended). */
+  loadAverageAtStart: number[];
   oracle: string;
   /** Clean migrations after each (re)start of the destination: the idle level and the moment window come from them. */
   warmups: FaultRun[];
@@ -65,6 +72,7 @@ export const CAMPAIGN_GUEST = ['--memory', '32MiB', '--vcpus', '1', '--workload'
 export const CAMPAIGN_SOURCE = ['--dirty-rate', '4MiB', '--migrate-after', '1500ms', '--max-bandwidth', '8MB/s', '--compress', 'none', '--answer-timeout', '2s', '--outcome-timeout', '80s'];
 
 export async function faultCampaign(params: FaultParams): Promise<FaultOutput> {
+  const loadAverageAtStart = loadavg();
   const scratch = await mkdtemp(join(tmpdir(), 'livemig-faults-'));
   const random = seeded(params.seed);
   let ctx: RunContext | undefined;
@@ -85,14 +93,16 @@ export async function faultCampaign(params: FaultParams): Promise<FaultOutput> {
     };
     const warmups: FaultRun[] = [];
     let windowMs = await warmUp(ctx, warmups);
-    const order = kindOrder(params.kinds, params.runs, random);
+    const order = params.schedule?.map((s) => s.kind) ?? kindOrder(params.kinds, params.runs, random);
     const results: FaultRun[] = [];
     for (const [i, kind] of order.entries()) {
-      const plan = planFault(kind, windowMs, params, random);
+      const fixed = params.schedule?.[i];
+      const drawn = planFault(kind, windowMs, params, random);
+      const plan = fixed === undefined ? drawn : { ...drawn, atMs: 0, link: fixed.link ?? drawn.link };
       const result = await faultRun(i + 1, plan, ctx);
       results.push(result);
       const idle = result.backToIdle === false ? `not idle: ${show(result.after)} against ${show(ctx.idle)}` : `idle ${result.backToIdle ?? '-'}`;
-      progress(`faults ${i + 1}/${params.runs}: ${kind}${result.link ? ` (${result.link})` : ''} at ${result.atMs} ms -> ${result.placement}, digest ${result.digestMatches ?? '-'}, ${idle} [${result.applied.join('; ')}]`);
+      progress(`faults ${i + 1}/${order.length}: ${kind}${result.link ? ` (${result.link})` : ''} at ${result.atMs} ms -> ${result.placement}, digest ${result.digestMatches ?? '-'}, ${idle} [${result.applied.join('; ')}]`);
       if (!ctx.dest.alive || kind === 'restart') {
         // A fresh destination: start it if it is gone, warm it up, and take its idle level and the window again.
         if (!ctx.dest.alive) ctx.dest = await FaultDest.start(stateDir, ctx.dest.port, destLifetimeMs);
@@ -102,6 +112,7 @@ export async function faultCampaign(params: FaultParams): Promise<FaultOutput> {
     return {
       bench: 'faults',
       machine: machine(),
+      loadAverageAtStart,
       params,
       oracle,
       warmups,
@@ -217,7 +228,7 @@ export function formatFaults(out: FaultOutput): string {
     '',
     table(['fault', 'runs', 'applied', ...PLACEMENTS, 'digest = oracle', 'dest back to idle'], rows),
     '',
-    `seed ${out.params.seed}; defects (runs): ${out.defects.length === 0 ? 'none' : out.defects.join(', ')}`,
+    `seed ${out.params.seed}; load average at start ${out.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}; defects (runs): ${out.defects.length === 0 ? 'none' : out.defects.join(', ')}`,
   ].join('\n');
 }
 
