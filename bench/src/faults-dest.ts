@@ -86,8 +86,13 @@ export function processResources(pid: number): Resources | null {
   }
 }
 
-/** RSS a destination may keep above its idle level once a guest has left it: allocator and heap slack. */
-export const RSS_SLACK_BYTES = 32 * 2 ** 20;
+/**
+ * RSS a destination may keep above its idle level once a guest has left it: the last guest's memory (32 MiB in
+ * the campaign), a SharedArrayBuffer that an idle process frees only at its next garbage collection (nothing
+ * triggers one while it waits), plus 32 MiB of heap and allocator slack. Whether RSS grows from run to run is
+ * read from the campaign's trend (FaultOutput.rss), not from this bound.
+ */
+export const RSS_SLACK_BYTES = 64 * 2 ** 20;
 
 /** Whether `now` is back at `idle`: no more threads and descriptors, RSS within RSS_SLACK_BYTES. */
 export function atIdle(now: Resources, idle: Resources): boolean {

@@ -191,8 +191,8 @@ async function settleDestination(ctx: RunContext, known: Set<string>, digestsAt:
     record = (await dest.incoming().catch(() => [])).filter((r) => !known.has(r.id)).at(-1);
     if (record === undefined || record.status === 'failed') break;
     if (record.status === 'committed' && !sourceHasIt && !resumed) {
-      await dest.resolve(record.id, 'resume');
-      resumed = true;
+      // A Confirm that was already on its way decides first (409): the guest is activated by it, not by us.
+      resumed = await dest.resolve(record.id, 'resume').then(() => true, () => false);
     }
     // A guest activated here runs until its ops are done: its digest ends the wait.
     if (record.status === 'completed' && dest.digests.length > digestsAt) break;

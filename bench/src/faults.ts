@@ -16,6 +16,7 @@ import type { LinkTarget } from './faults-proxy.js';
 import { FAULT_KINDS, faultRun, type FaultKind, type FaultPlan, type FaultRun, type Placement, type RunContext } from './faults-run.js';
 import { machine, progress, table, type BenchOutput } from './output.js';
 import { mulberry32 } from './rng.js';
+import { median } from './stats.js';
 import { UsageError } from './units.js';
 
 export interface FaultParams {
@@ -57,6 +58,8 @@ export type FaultOutput = BenchOutput<FaultParams, FaultRun> & {
   summary: FaultSummaryRow[];
   /** Runs with a guest on two hosts, none without a reason, a wrong digest, or a destination not back to idle. */
   defects: number[];
+  /** The destination's RSS over the campaign: its first idle level, and after the runs (first and last third). */
+  rss: { firstIdleMiB: number; medianAfterFirstThirdMiB: number | null; medianAfterLastThirdMiB: number | null; maxAfterMiB: number | null };
 };
 
 const PLACEMENTS: Placement[] = ['source', 'destination', 'parked-resumed', 'parked-lost', 'two', 'none'];
@@ -93,6 +96,7 @@ export async function faultCampaign(params: FaultParams): Promise<FaultOutput> {
     };
     const warmups: FaultRun[] = [];
     let windowMs = await warmUp(ctx, warmups);
+    const firstIdle = ctx.idle;
     const order = params.schedule?.map((s) => s.kind) ?? kindOrder(params.kinds, params.runs, random);
     const results: FaultRun[] = [];
     for (const [i, kind] of order.entries()) {
@@ -119,6 +123,7 @@ export async function faultCampaign(params: FaultParams): Promise<FaultOutput> {
       results,
       summary: summarize(params.kinds, results),
       defects: results.filter(isDefect).map((r) => r.run),
+      rss: rssTrend(firstIdle, results),
       notes: [
         `seed ${params.seed}: the kinds' order, the moments, links, stall lengths and flipped bytes all follow from it`,
         'a moment is uniform between the source\'s Hello and the end of the latest clean migration (the window); a fault whose moment comes after the source exited is not applied',
@@ -189,6 +194,19 @@ async function oracleDigest(guestArgs: string[], timeoutMs: number): Promise<str
   return digest;
 }
 
+function rssTrend(idle: Resources, results: FaultRun[]): FaultOutput['rss'] {
+  const mib = (bytes: number): number => Math.round(bytes / 2 ** 20);
+  const after = results.flatMap((r) => (r.after === null ? [] : [r.after.rssBytes]));
+  const third = Math.max(1, Math.floor(after.length / 3));
+  const med = (values: number[]): number | null => (values.length === 0 ? null : mib(median(values)!));
+  return {
+    firstIdleMiB: mib(idle.rssBytes),
+    medianAfterFirstThirdMiB: med(after.slice(0, third)),
+    medianAfterLastThirdMiB: med(after.slice(-third)),
+    maxAfterMiB: after.length === 0 ? null : mib(Math.max(...after)),
+  };
+}
+
 export function isDefect(run: FaultRun): boolean {
   return run.placement === 'two' || run.placement === 'none' || run.digestMatches === false || run.backToIdle === false;
 }
@@ -228,6 +246,7 @@ export function formatFaults(out: FaultOutput): string {
     '',
     table(['fault', 'runs', 'applied', ...PLACEMENTS, 'digest = oracle', 'dest back to idle'], rows),
     '',
+    `destination RSS: idle ${out.rss.firstIdleMiB} MiB at first; after a run, median ${out.rss.medianAfterFirstThirdMiB ?? '-'} MiB over the first third of the runs, ${out.rss.medianAfterLastThirdMiB ?? '-'} MiB over the last, at most ${out.rss.maxAfterMiB ?? '-'} MiB`,
     `seed ${out.params.seed}; load average at start ${out.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}; defects (runs): ${out.defects.length === 0 ? 'none' : out.defects.join(', ')}`,
   ].join('\n');
 }
