@@ -32,10 +32,11 @@ export interface FaultPlan {
  * Where the guest is after the run: `source` or `destination` (that host alone printed the final digest);
  * `parked-resumed` (committed at the destination and parked there with no source left to confirm, resumed by
  * the campaign as its operator, then finished there); `parked-lost` (the source's outcome stayed unknown, it
- * exited 3 as documented, its parked copy ended with it, and the destination holds none); `two` and `none` are
- * defects.
+ * exited 3 as documented, its parked copy ended with it, and the destination holds none);
+ * `died-with-destination` (the source completed: the guest had moved and run there, and then its host was
+ * killed, as a host crash takes its guests); `two` and `none` are defects.
  */
-export type Placement = 'source' | 'destination' | 'parked-resumed' | 'parked-lost' | 'two' | 'none';
+export type Placement = 'source' | 'destination' | 'parked-resumed' | 'parked-lost' | 'died-with-destination' | 'two' | 'none';
 
 export interface FaultRun {
   run: number;
@@ -139,7 +140,8 @@ export async function faultRun(run: number, plan: FaultPlan, ctx: RunContext): P
     const sameDest = ctx.dest === dests[0];
     const destSide = await settleDestination(ctx, sameDest ? known : new Set(), sameDest ? digestsBefore : 0, sourceDigest !== null);
     const destDigests = [...dests.map((d, i) => d.digests.slice(i === 0 ? digestsBefore : 0)).flat()];
-    const placed = place(sourceDigest, destDigests, exit.code, destSide);
+    const destKilled = plan.kind === 'kill' || plan.kind === 'restart';
+    const placed = place(sourceDigest, destDigests, exit.code, destSide, destKilled && str(report?.status) === 'completed');
     const digests = [sourceDigest, ...destDigests].filter((d): d is string => d !== null);
     const after = await backToIdle(ctx);
     return {
@@ -201,7 +203,13 @@ async function settleDestination(ctx: RunContext, known: Set<string>, digestsAt:
   return { status: record?.status ?? 'none', error: record?.error ? `${record.error.code}: ${record.error.message}` : null, resumed };
 }
 
-function place(sourceDigest: string | null, destDigests: string[], sourceExit: number | null, dest: DestSide): { placement: Placement; reason: string } {
+function place(
+  sourceDigest: string | null,
+  destDigests: string[],
+  sourceExit: number | null,
+  dest: DestSide,
+  killedAfterCompletion: boolean,
+): { placement: Placement; reason: string } {
   const atDest = destDigests.length;
   if (sourceDigest !== null && atDest > 0) return { placement: 'two', reason: 'both hosts printed a final digest' };
   if (atDest > 1) return { placement: 'two', reason: `the destination printed ${atDest} final digests` };
@@ -210,6 +218,9 @@ function place(sourceDigest: string | null, destDigests: string[], sourceExit: n
     return dest.resumed
       ? { placement: 'parked-resumed', reason: 'committed and parked at the destination with no source left; resumed there' }
       : { placement: 'destination', reason: 'the guest finished at the destination' };
+  }
+  if (killedAfterCompletion) {
+    return { placement: 'died-with-destination', reason: 'the source completed (the guest ran at the destination), then the destination was killed' };
   }
   if (sourceExit === 3 && dest.status !== 'completed' && dest.status !== 'committed') {
     return { placement: 'parked-lost', reason: `outcome unknown: the source exited 3 with its parked copy; destination ${dest.status}` };

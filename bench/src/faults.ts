@@ -62,7 +62,7 @@ export type FaultOutput = BenchOutput<FaultParams, FaultRun> & {
   rss: { firstIdleMiB: number; medianAfterFirstThirdMiB: number | null; medianAfterLastThirdMiB: number | null; maxAfterMiB: number | null };
 };
 
-const PLACEMENTS: Placement[] = ['source', 'destination', 'parked-resumed', 'parked-lost', 'two', 'none'];
+const PLACEMENTS: Placement[] = ['source', 'destination', 'parked-resumed', 'parked-lost', 'died-with-destination', 'two', 'none'];
 
 /** The campaign's guest: small, so a run is short, and running long enough to migrate while it works. */
 export const CAMPAIGN_GUEST = ['--memory', '32MiB', '--vcpus', '1', '--workload', 'uniform', '--seed', '7', '--ops', '8000'];
