@@ -1,6 +1,20 @@
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { DEST_AGENT, ROOT } from './agents.js';
 import { NodeChild, track } from './child.js';
+
+/**
+ * Runs one full garbage collection in the process whose inspector listens at argv[1] (Chrome DevTools protocol,
+ * HeapProfiler.collectGarbage). Node 20's WebSocket client needs --experimental-websocket.
+ */
+const run = promisify(execFile);
+const COLLECT_GARBAGE = `
+const ws = new WebSocket(process.argv[1]);
+ws.onopen = () => ws.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }));
+ws.onmessage = (event) => { if (JSON.parse(event.data).id === 1) { ws.close(); process.exit(0); } };
+ws.onerror = () => process.exit(1);
+`;
 
 /**
  * The fault campaign's destination: one long-lived `dest-agent listen` with a commit journal in a directory of
@@ -26,15 +40,33 @@ export class FaultDest {
     readonly child: NodeChild,
     readonly port: number,
     private readonly controlUrl: string,
+    private readonly inspectorUrl: string | null,
   ) {}
 
-  /** Starts `dest-agent listen` on `port` (0: a free one) with its journal in `stateDir`. */
+  /**
+   * Starts `dest-agent listen` on `port` (0: a free one) with its journal in `stateDir`, and its inspector on a
+   * free loopback port, so that RSS can be read after a full garbage collection: an idle process keeps a
+   * departed guest's memory until its next collection, and nothing triggers one while it waits.
+   */
   static async start(stateDir: string, port: number, lifetimeMs: number): Promise<FaultDest> {
     const args = ['listen', '--port', String(port), '--state-dir', stateDir, '--control-port', '0'];
-    const child = track(new NodeChild('dest-agent', DEST_AGENT, args, { timeoutMs: lifetimeMs, cwd: ROOT }));
+    const env = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:0`.trim() };
+    const child = track(new NodeChild('dest-agent', DEST_AGENT, args, { timeoutMs: lifetimeMs, cwd: ROOT, env }));
     const [, , listenPort] = await child.waitForLine(/^listening (\S+):(\d+)$/);
     const [, url] = await child.waitForLine(/^control (http:\/\/\S+)$/);
-    return new FaultDest(child, Number(listenPort), url!);
+    const inspector = /Debugger listening on (ws:\/\/\S+)/.exec(child.stderrTail)?.[1] ?? null;
+    return new FaultDest(child, Number(listenPort), url!, inspector);
+  }
+
+  /** One full garbage collection in the destination; false when its inspector cannot be reached. */
+  async collectGarbage(): Promise<boolean> {
+    if (this.inspectorUrl === null || !this.alive) return false;
+    try {
+      await run(process.execPath, ['--experimental-websocket', '--no-warnings', '-e', COLLECT_GARBAGE, this.inspectorUrl], { timeout: 30_000 });
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   get alive(): boolean {
@@ -87,10 +119,9 @@ export function processResources(pid: number): Resources | null {
 }
 
 /**
- * RSS a destination may keep above its idle level once a guest has left it: the last guest's memory (32 MiB in
- * the campaign), a SharedArrayBuffer that an idle process frees only at its next garbage collection (nothing
- * triggers one while it waits), plus 32 MiB of heap and allocator slack. Whether RSS grows from run to run is
- * read from the campaign's trend (FaultOutput.rss), not from this bound.
+ * RSS a destination may keep above its idle level once a guest has left it and a full garbage collection ran:
+ * heap and allocator slack, and the last guest's memory (32 MiB in the campaign) while something still holds it.
+ * Whether RSS grows from run to run is read from the campaign's trend (FaultOutput.rss), not from this bound.
  */
 export const RSS_SLACK_BYTES = 64 * 2 ** 20;
 

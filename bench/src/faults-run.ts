@@ -228,13 +228,20 @@ function place(
   return { placement: 'none', reason: `no host printed a digest (source exit ${sourceExit}, destination ${dest.status})` };
 }
 
-/** Polls the destination's resources until they are back at idle, up to `ctx.settleMs`. */
+/**
+ * Polls the destination's resources until they are back at idle, up to `ctx.settleMs`, each reading right
+ * after a full garbage collection in it (so RSS is what is still held, not garbage waiting for a collection).
+ */
 async function backToIdle(ctx: RunContext): Promise<{ resources: Resources | null; back: boolean | null }> {
   const deadline = performance.now() + ctx.settleMs;
-  let now = ctx.dest.resources();
+  const read = async (): Promise<Resources | null> => {
+    await ctx.dest.collectGarbage();
+    return ctx.dest.resources();
+  };
+  let now = await read();
   while (now !== null && !atIdle(now, ctx.idle) && performance.now() < deadline) {
     await sleep(250);
-    now = ctx.dest.resources();
+    now = await read();
   }
   return { resources: now, back: now === null ? null : atIdle(now, ctx.idle) };
 }

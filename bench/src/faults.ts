@@ -127,7 +127,7 @@ export async function faultCampaign(params: FaultParams): Promise<FaultOutput> {
       notes: [
         `seed ${params.seed}: the kinds' order, the moments, links, stall lengths and flipped bytes all follow from it`,
         'a moment is uniform between the source\'s Hello and the end of the latest clean migration (the window); a fault whose moment comes after the source exited is not applied',
-        `back to idle: the destination's threads (/proc/PID/task) and descriptors (/proc/PID/fd) at most their idle level and RSS within ${RSS_SLACK_BYTES / 2 ** 20} MiB of it, within ${params.settleMs / 1000} s; idle = settled after a clean migration`,
+        `back to idle: the destination's threads (/proc/PID/task) and descriptors (/proc/PID/fd) at most their idle level and RSS within ${RSS_SLACK_BYTES / 2 ** 20} MiB of it after a full garbage collection (through its inspector), within ${params.settleMs / 1000} s; idle = settled after a clean migration and a collection`,
         'parked-resumed: committed at the destination, parked with no source left to confirm, resumed by the campaign through the destination\'s control API as its operator; parked-lost: the source heard no outcome, exited 3 (no control API), and its parked copy ended with it',
       ],
     };
@@ -149,8 +149,9 @@ async function warmUp(ctx: RunContext, warmups: FaultRun[]): Promise<number> {
   return run.helloToExitMs ?? 1000;
 }
 
-/** Samples until threads and descriptors are the same four times in a row (at most 20 s). */
+/** After a full garbage collection, samples until threads and descriptors are the same four times in a row (at most 20 s). */
 async function settledResources(dest: FaultDest): Promise<Resources> {
+  await dest.collectGarbage();
   let last = dest.resources()!;
   let same = 0;
   for (let i = 0; i < 80 && same < 4; i++) {
