@@ -13,6 +13,7 @@ import { killAll } from './child.js';
 import { confirmBench, formatConfirm } from './confirm.js';
 import { encode, formatEncode } from './encode.js';
 import { firstTouch, formatFirstTouch } from './first-touch.js';
+import { CAMPAIGN_GUEST, CAMPAIGN_SOURCE, FAULT_KINDS, faultCampaign, faultKinds, formatFaults } from './faults.js';
 import { REAL_IMAGE, Scratch, type BenchImage } from './image-set.js';
 import { IMAGE_KINDS, isImageKind, type ImageKind } from './images.js';
 import { formatFuzz, fuzz, newFuzzSeed } from './fuzz.js';
@@ -58,6 +59,9 @@ benchmarks:
               each kind against later ones: what a TLS warm-up would save
   fuzz        generated and mutated frames through the decoder in-process and a live destination's main port
               and data ports, plain and inside TLS: no crash, no hang, typed errors only, RSS bounded
+  faults      the fault campaign: --runs migrations of a running guest with --ops, one seeded fault each (kill -9,
+              cut, stall, flipped byte, dropped Committed, restart of the destination): where the guest ended,
+              its digest against the oracle's, the destination's threads, fds and RSS back to idle
 
 options:
   --json               print one JSON object instead of a table
@@ -99,7 +103,11 @@ options:
   --bandwidth RATE     prepaging: the simulated wire's rate (default 100MB/s)
   --workload NAME      prepaging: the guest's workload (default hotcold)
   --inputs N           fuzz: inputs in all (default 100000: half in-process, a quarter per live destination)
-  --seed N             fuzz: fast-check's seed (default: a random one, printed and in the JSON)
+  --seed N             fuzz: fast-check's seed (default: a random one, printed and in the JSON);
+                       faults: the campaign's seed (default: from the clock, printed)
+  --runs N             faults: migrations (default 100)
+  --kinds LIST         faults: comma-separated of ${FAULT_KINDS.join(',')} (default all)
+  --stall RANGE        faults: a stall's length in ms, LOW-HIGH (default 5000-70000)
   --anon LIST          soft-pages: user-land sizes, comma-separated (default 64MiB,512MiB,900MiB of a 1GiB guest,
                        scaled with --size); the cache and the disk are 3/4 of --size (default 1GiB)
                        soft-pages-after: one size (default 1/16 of --size, which defaults to 256MiB there)
@@ -143,6 +151,9 @@ async function main(argv: string[]): Promise<number> {
       'ws-preprocess': { type: 'string' },
       sizes: { type: 'string' },
       bandwidth: { type: 'string', default: '100MB/s' },
+      runs: { type: 'string', default: '100' },
+      stall: { type: 'string', default: '5000-70000' },
+      kinds: { type: 'string' },
       workload: { type: 'string', default: 'hotcold' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -315,6 +326,24 @@ async function main(argv: string[]): Promise<number> {
       const seed = values.seed === undefined ? newFuzzSeed() : parsePositiveInt(values.seed, 'seed');
       const out = await fuzz({ inputs, seed, timeoutMs });
       [output, text] = [out as AnyOutput, formatFuzz(out)];
+      break;
+    }
+    case 'faults': {
+      const seed = values.seed === undefined ? Date.now() % 1_000_000 : parsePositiveInt(values.seed, 'seed');
+      const stall = /^(\d+)-(\d+)$/.exec(values.stall);
+      if (!stall || Number(stall[1]) > Number(stall[2])) throw new UsageError(`--stall: expected LOW-HIGH in ms, got "${values.stall}"`);
+      const out = await faultCampaign({
+        runs: parsePositiveInt(values.runs, 'runs'),
+        seed,
+        kinds: faultKinds(values.kinds),
+        stallMs: [Number(stall[1]), Number(stall[2])],
+        guestArgs: CAMPAIGN_GUEST,
+        sourceArgs: CAMPAIGN_SOURCE,
+        streams: 2,
+        timeoutMs,
+        settleMs: 90_000,
+      });
+      [output, text] = [out as AnyOutput, formatFaults(out)];
       break;
     }
     default:
