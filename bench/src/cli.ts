@@ -24,7 +24,7 @@ import { progress, type BenchOutput } from './output.js';
 import { benchFigures } from './charts/figures.js';
 import { writeCharts } from './charts/write-charts.js';
 import { formatSoftPages, softPages } from './soft-pages.js';
-import { DEST_MEMORIES, formatStopCopy, stopCopy, type DestMemory } from './stop-copy.js';
+import { DEST_MEMORIES, DIRECT_PAGES, formatStopCopy, stopCopy, type DestMemory, type DirectPages } from './stop-copy.js';
 import { formatTracking, tracking, TRACKING_WORKLOADS } from './tracking.js';
 import { UsageError, parsePositiveInt } from './units.js';
 import { WS_SIZES, formatWorkingSet, workingSetBench } from './working-set.js';
@@ -68,6 +68,8 @@ options:
   --links LIST         links: comma-separated of ${LINKS.map((l) => l.name).join(',')} (default all)
   --dest-memory LIST   stop-copy: fresh,prefault: migrate into fresh destination memory and/or into memory the
                        destination faulted in before (dest-agent --prefault), alternating (default fresh)
+  --direct-pages LIST  stop-copy: on,off: raw pages written from guest memory (PageBatchDirect) and/or copied
+                       into frames (source-agent --no-direct-pages), alternating (default on)
   --guest image|idle   stop-copy: migrate the image (--image-file --paused, the default) or an idle guest of
                        the same size (--memory --workload idle, for agents without image support)
   --timeout SECONDS    stop-copy, baseline, live: kill a child process after this long (default 600)
@@ -108,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
       streams: { type: 'string' },
       'delta-cache': { type: 'string' },
       'dest-memory': { type: 'string' },
+      'direct-pages': { type: 'string' },
       links: { type: 'string' },
       timeout: { type: 'string', default: '600' },
       guest: { type: 'string', default: 'image' },
@@ -165,7 +168,13 @@ async function main(argv: string[]): Promise<number> {
       if (guest !== 'image' && guest !== 'idle') throw new UsageError(`--guest: expected image or idle, got "${guest}"`);
       const destMemory = (values['dest-memory'] ?? 'fresh').split(',').map((m) => m.trim());
       for (const m of destMemory) if (!(DEST_MEMORIES as readonly string[]).includes(m)) throw new UsageError(`--dest-memory: unknown "${m}" (${DEST_MEMORIES.join(', ')})`);
-      const out = await stopCopy({ size, reps, images, streams, deltaCache, guest, destMemory: destMemory as DestMemory[], tls: values.tls, timeoutMs }, values['image-file'], images);
+      const directPages = (values['direct-pages'] ?? 'on').split(',').map((m) => m.trim());
+      for (const m of directPages) if (!(DIRECT_PAGES as readonly string[]).includes(m)) throw new UsageError(`--direct-pages: unknown "${m}" (${DIRECT_PAGES.join(', ')})`);
+      const out = await stopCopy(
+        { size, reps, images, streams, deltaCache, guest, destMemory: destMemory as DestMemory[], tls: values.tls, directPages: directPages as DirectPages[], timeoutMs },
+        values['image-file'],
+        images,
+      );
       [output, text] = [out as AnyOutput, formatStopCopy(out)];
       break;
     }

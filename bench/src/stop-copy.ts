@@ -22,8 +22,13 @@ export interface StopCopyParams {
   destMemory: DestMemory[];
   /** Also migrate each image over TLS (PSK), alternating with the plain migration in every repetition. */
   tls: boolean;
+  /** Raw pages written from guest memory (`on`, PageBatchDirect) and/or copied into frames (`off`, --no-direct-pages). */
+  directPages: DirectPages[];
   timeoutMs: number;
 }
+
+export const DIRECT_PAGES = ['on', 'off'] as const;
+export type DirectPages = (typeof DIRECT_PAGES)[number];
 
 export const DEST_MEMORIES = ['fresh', 'prefault'] as const;
 export type DestMemory = (typeof DEST_MEMORIES)[number];
@@ -34,6 +39,7 @@ type RssFrom = 'report' | 'proc' | null;
 export interface StopCopyRun {
   rep: number;
   destMemory: DestMemory;
+  directPages: DirectPages;
   /** Whether this migration ran over TLS (PSK, TLS_AES_128_GCM_SHA256). */
   tls: boolean;
   /** The raw push into pre-touched memory, and into fresh memory, in the same repetition. */
@@ -68,6 +74,7 @@ export interface StopCopyRun {
 export interface StopCopyResult {
   image: string;
   destMemory: DestMemory;
+  directPages: DirectPages;
   imageBytes: number;
   reps: number;
   completed: number;
@@ -134,26 +141,34 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
         const fresh = await runBaseline(image.path, image.bytes, params.timeoutMs, 'fresh');
         // With --tls, plain and TLS alternate which goes first, so that neither always meets a warmer machine.
         const order = tlsArgs === undefined ? [undefined] : rep % 2 === 1 ? [undefined, tlsArgs] : [tlsArgs, undefined];
+        // The page forms alternate which goes first too.
+        const forms = rep % 2 === 1 ? params.directPages : [...params.directPages].reverse();
         for (const destMemory of params.destMemory) {
-          for (const tls of order) {
-            const run = await migrateOnce(image, rep, { baseline, fresh, destMemory }, params, imageMode, scratch, tls);
-            progress(
-              `${image.name}${run.tls ? ' over TLS' : ''} rep ${rep}/${params.reps}: baseline ${baseline.gbps.toFixed(2)} GB/s (fresh ${fresh.gbps.toFixed(2)}), migration into ${destMemory} memory ${run.status}` +
-                (run.ms === null ? '' : ` ${(run.ms / 1000).toFixed(3)} s, ${fixed(run.gbps, 2)} GB/s, ratio ${fixed(run.ratio, 2)}`) +
-                (run.error ? ` (${run.error})` : ''),
-            );
-            runs.push(run);
+          for (const directPages of forms) {
+            for (const tls of order) {
+              const run = await migrateOnce(image, rep, { baseline, fresh, destMemory, directPages }, params, imageMode, scratch, tls);
+              progress(
+                `${image.name}${run.tls ? ' over TLS' : ''} rep ${rep}/${params.reps}: baseline ${baseline.gbps.toFixed(2)} GB/s (fresh ${fresh.gbps.toFixed(2)}), migration into ${destMemory} memory, direct pages ${directPages}, ${run.status}` +
+                  (run.ms === null ? '' : ` ${(run.ms / 1000).toFixed(3)} s, ${fixed(run.gbps, 2)} GB/s, ratio ${fixed(run.ratio, 2)}`) +
+                  (run.error ? ` (${run.error})` : ''),
+              );
+              runs.push(run);
+            }
           }
         }
       }
       for (const destMemory of params.destMemory) {
-        const plain = summarise(image, destMemory, runs.filter((run) => run.destMemory === destMemory && !run.tls));
-        results.push(plain);
-        if (tlsArgs !== undefined) {
-          const overTls = summarise(image, destMemory, runs.filter((run) => run.destMemory === destMemory && run.tls));
-          results.push({ ...overTls, image: `${image.name}+tls` });
-          notes.push(`${image.name} (${destMemory} memory): TLS/plain median GB/s ${fixed(ratio(overTls.gbps, plain.gbps), 3)} (same run, alternating)`);
+        for (const directPages of params.directPages) {
+          const mine = runs.filter((run) => run.destMemory === destMemory && run.directPages === directPages);
+          const plain = summarise(image, destMemory, directPages, mine.filter((run) => !run.tls));
+          results.push(plain);
+          if (tlsArgs !== undefined) {
+            const overTls = summarise(image, destMemory, directPages, mine.filter((run) => run.tls));
+            results.push({ ...overTls, image: `${image.name}+tls` });
+            notes.push(`${image.name} (${destMemory} memory, direct pages ${directPages}): TLS/plain median GB/s ${fixed(ratio(overTls.gbps, plain.gbps), 3)} (same run, alternating)`);
+          }
         }
+        if (params.directPages.length === 2) notes.push(directPagesNote(image.name, destMemory, results));
       }
     }
     if (results.some((r) => r.runs.some((run) => run.timeField === 'totalTimeMs'))) {
@@ -172,15 +187,16 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
 async function migrateOnce(
   image: PreparedImage,
   rep: number,
-  { baseline, fresh, destMemory }: { baseline: BaselineRun; fresh: BaselineRun; destMemory: DestMemory },
+  { baseline, fresh, destMemory, directPages }: { baseline: BaselineRun; fresh: BaselineRun; destMemory: DestMemory; directPages: DirectPages },
   params: StopCopyParams,
   imageMode: boolean,
   scratch: Scratch,
   tlsArgs: string[] = [],
 ): Promise<StopCopyRun> {
   const tls = tlsArgs.length > 0;
-  const sourceReport = scratch.file(`source-${rep}-${destMemory}${tls ? '-tls' : ''}.json`);
-  const destReport = scratch.file(`dest-${rep}-${destMemory}${tls ? '-tls' : ''}.json`);
+  const name = `${rep}-${destMemory}-${directPages}${tls ? '-tls' : ''}`;
+  const sourceReport = scratch.file(`source-${name}.json`);
+  const destReport = scratch.file(`dest-${name}.json`);
   const { timeoutMs } = params;
   const dest = track(
     new NodeChild(
@@ -209,6 +225,7 @@ async function migrateOnce(
           '0',
           ...(params.streams === null ? [] : ['--streams', String(params.streams)]),
           ...(params.deltaCache === null ? [] : ['--delta-cache', params.deltaCache]),
+          ...(directPages === 'off' ? ['--no-direct-pages'] : []),
           ...tlsArgs,
           ...(tls ? ['--tls-identity', PSK_IDENTITY] : []),
           '--report',
@@ -231,6 +248,7 @@ async function migrateOnce(
   return {
     rep,
     destMemory,
+    directPages,
     tls,
     baselineMs: baseline.ms,
     baselineGbps: baseline.gbps,
@@ -267,7 +285,18 @@ async function pskArgs(scratch: Scratch): Promise<string[]> {
   return ['--tls-psk-file', file];
 }
 
-function summarise(image: PreparedImage, destMemory: DestMemory, runs: StopCopyRun[]): StopCopyResult {
+/** Direct over copied pages for one image: median time to commit and source CPU per GiB (same run, alternating). */
+function directPagesNote(image: string, destMemory: DestMemory, results: StopCopyResult[]): string {
+  const of = (form: DirectPages) => results.find((r) => r.image === image && r.destMemory === destMemory && r.directPages === form);
+  const [on, off] = [of('on'), of('off')];
+  return (
+    `${image} (${destMemory} memory): direct/copied pages, median seconds ${fixed(ratio(on?.seconds ?? null, off?.seconds ?? null), 3)}, ` +
+    `source CPU s/GiB ${fixed(ratio(on?.sourceCpuSecPerGiB ?? null, off?.sourceCpuSecPerGiB ?? null), 3)}, ` +
+    `destination CPU s/GiB ${fixed(ratio(on?.destCpuSecPerGiB ?? null, off?.destCpuSecPerGiB ?? null), 3)} (same run, alternating)`
+  );
+}
+
+function summarise(image: PreparedImage, destMemory: DestMemory, directPages: DirectPages, runs: StopCopyRun[]): StopCopyResult {
   const ok = runs.filter((r) => r.ms !== null);
   const wire = median(ok.map((r) => r.bytesOnWire));
   const destRss = median(ok.map((r) => r.destPeakRssBytes));
@@ -275,6 +304,7 @@ function summarise(image: PreparedImage, destMemory: DestMemory, runs: StopCopyR
   return {
     image: image.name,
     destMemory,
+    directPages,
     imageBytes: image.bytes,
     reps: runs.length,
     completed: ok.length,
@@ -303,6 +333,7 @@ export function formatStopCopy(output: BenchOutput<StopCopyParams, StopCopyResul
   const rows = output.results.map((r) => [
     r.image,
     r.destMemory,
+    r.directPages,
     bytesOrDash(r.imageBytes),
     `${r.completed}/${r.reps}`,
     fixed(r.seconds, 3),
@@ -320,7 +351,7 @@ export function formatStopCopy(output: BenchOutput<StopCopyParams, StopCopyResul
     fixed(r.ratioFresh, 2),
   ]);
   return table(
-    ['image', 'dest mem', 'size', 'ok', 'seconds', 'GB/s', 'on wire', 'wire %', 'src RSS', 'dest RSS', 'dest/img', 'src cpu s/GiB', 'dest cpu s/GiB', 'base GB/s', 'fresh GB/s', 'ratio', 'x fresh'],
+    ['image', 'dest mem', 'direct', 'size', 'ok', 'seconds', 'GB/s', 'on wire', 'wire %', 'src RSS', 'dest RSS', 'dest/img', 'src cpu s/GiB', 'dest cpu s/GiB', 'base GB/s', 'fresh GB/s', 'ratio', 'x fresh'],
     rows,
   );
 }
