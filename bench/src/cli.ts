@@ -64,6 +64,7 @@ options:
   --image-file PATH    baseline, stop-copy: also use this image file
   --streams N          stop-copy: passed to source-agent --streams
   --delta-cache SIZE   stop-copy: passed to source-agent --delta-cache
+  --compress MODE      stop-copy: passed to source-agent --compress (default: the agent's, auto)
   --tls                stop-copy: also migrate each image over TLS (PSK), alternating with plain in each rep
   --links LIST         links: comma-separated of ${LINKS.map((l) => l.name).join(',')} (default all)
   --dest-memory LIST   stop-copy: fresh,prefault: migrate into fresh destination memory and/or into memory the
@@ -109,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
       'image-file': { type: 'string' },
       streams: { type: 'string' },
       'delta-cache': { type: 'string' },
+      compress: { type: 'string' },
       'dest-memory': { type: 'string' },
       'direct-pages': { type: 'string' },
       links: { type: 'string' },
@@ -171,7 +173,7 @@ async function main(argv: string[]): Promise<number> {
       const directPages = (values['direct-pages'] ?? 'on').split(',').map((m) => m.trim());
       for (const m of directPages) if (!(DIRECT_PAGES as readonly string[]).includes(m)) throw new UsageError(`--direct-pages: unknown "${m}" (${DIRECT_PAGES.join(', ')})`);
       const out = await stopCopy(
-        { size, reps, images, streams, deltaCache, guest, destMemory: destMemory as DestMemory[], tls: values.tls, directPages: directPages as DirectPages[], timeoutMs },
+        { size, reps, images, streams, deltaCache, compress: values.compress ?? null, guest, destMemory: destMemory as DestMemory[], tls: values.tls, directPages: directPages as DirectPages[], timeoutMs },
         values['image-file'],
         images,
       );

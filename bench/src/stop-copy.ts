@@ -16,6 +16,8 @@ export interface StopCopyParams {
   images: string[];
   streams: number | null;
   deltaCache: string | null;
+  /** Passed on to source-agent --compress; null: the agent's default. */
+  compress: string | null;
   /** `image`: --image-file IMG --paused; `idle`: --memory SIZE --workload idle (agents without image support). */
   guest: 'image' | 'idle';
   /** The destination's guest memory, one migration each per repetition: fresh, or faulted in before (`--prefault`). */
@@ -225,6 +227,7 @@ async function migrateOnce(
           '0',
           ...(params.streams === null ? [] : ['--streams', String(params.streams)]),
           ...(params.deltaCache === null ? [] : ['--delta-cache', params.deltaCache]),
+          ...(params.compress === null ? [] : ['--compress', params.compress]),
           ...(directPages === 'off' ? ['--no-direct-pages'] : []),
           ...tlsArgs,
           ...(tls ? ['--tls-identity', PSK_IDENTITY] : []),
