@@ -110,9 +110,9 @@ export class PageBatchWriter {
   }
 
   /**
-   * CRC-32 of the page the last successful add or addZero encoded: of the bytes sent for a Raw page; for the
-   * other encodings, of the page as read just after encoding it (a running vCPU that changed it meanwhile
-   * marked it dirty, so it is sent again).
+   * CRC-32 of the page the last successful add or addZero encoded: of the bytes copied for a plain Raw page;
+   * for a direct Raw page and the other encodings, of the page as read when it was added (a running vCPU that
+   * changed it meanwhile marked it dirty, so it is sent again).
    */
   get pageCrc(): number {
     return this.#pageCrc;
