@@ -7,6 +7,7 @@ import {
   CAPABILITY_LZ4_RUNS,
   CAPABILITY_PAGES,
   CAPABILITY_ZSTD_RUNS,
+  CAPABILITY_DIRECT_PAGES,
   FrameDecoder,
   FrameType,
   PAGE_SIZE,
@@ -63,9 +64,15 @@ describe('handshake limits', () => {
     expect(agent.reservations.freeBytes).toBe(agent.reservations.limitBytes);
   });
 
-  it('agrees to Lz4Run and ZstdRun entries only when the source offers them', async () => {
+  it('agrees to Lz4Run and ZstdRun entries and direct page batches only when the source offers them', async () => {
     const offered = await answerTo(1);
-    expect(offered.type === FrameType.Accept && offered.message.capabilities).toEqual([CAPABILITY_PAGES, CAPABILITY_CHANNELS, CAPABILITY_LZ4_RUNS, CAPABILITY_ZSTD_RUNS]);
+    expect(offered.type === FrameType.Accept && offered.message.capabilities).toEqual([
+      CAPABILITY_PAGES,
+      CAPABILITY_CHANNELS,
+      CAPABILITY_LZ4_RUNS,
+      CAPABILITY_ZSTD_RUNS,
+      CAPABILITY_DIRECT_PAGES,
+    ]);
     const notOffered = await answerTo(1, [CAPABILITY_PAGES, CAPABILITY_CHANNELS]);
     expect(notOffered.type === FrameType.Accept && notOffered.message.capabilities).toEqual([CAPABILITY_PAGES, CAPABILITY_CHANNELS]);
   });

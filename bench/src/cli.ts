@@ -27,7 +27,7 @@ import { benchFigures } from './charts/figures.js';
 import { writeCharts } from './charts/write-charts.js';
 import { formatSoftPages, softPages } from './soft-pages.js';
 import { formatSoftPagesAfter, softPagesAfter } from './soft-pages-after.js';
-import { DEST_MEMORIES, DEST_READS, formatStopCopy, stopCopy, type DestMemory, type DestReads } from './stop-copy.js';
+import { DEST_MEMORIES, DEST_READS, DIRECT_PAGES, formatStopCopy, stopCopy, type DestMemory, type DestReads, type DirectPages } from './stop-copy.js';
 import { formatTlsSetup, tlsSetup } from './tls-setup.js';
 import { formatTracking, tracking, TRACKING_WORKLOADS } from './tracking.js';
 import { UsageError, parsePositiveInt } from './units.js';
@@ -77,6 +77,7 @@ options:
   --image-file PATH    baseline, stop-copy: also use this image file
   --streams N          stop-copy: passed to source-agent --streams
   --delta-cache SIZE   stop-copy: passed to source-agent --delta-cache
+  --compress MODE      stop-copy: passed to source-agent --compress (default: the agent's, auto)
   --tls                stop-copy: also migrate each image over TLS (PSK), alternating with plain in each rep
   --links LIST         links: comma-separated of ${LINKS.map((l) => l.name).join(',')} (default all)
   --dest-memory LIST   stop-copy: fresh,prefault: migrate into fresh destination memory and/or into memory the
@@ -84,6 +85,8 @@ options:
   --dest-reads LIST    stop-copy: owned,chunks: the destination reads plain TCP into its frame decoder's buffers
                        and/or through 'data' chunks (LIVEMIG_DEST_READS=chunks, the earlier path), alternating
                        (default owned)
+  --direct-pages LIST  stop-copy: on,off: raw pages written from guest memory (PageBatchDirect) and/or copied
+                       into frames (source-agent --no-direct-pages), alternating (default on)
   --guest image|idle   stop-copy: migrate the image (--image-file --paused, the default) or an idle guest of
                        the same size (--memory --workload idle, for agents without image support)
   --timeout SECONDS    stop-copy, baseline, live: kill a child process after this long (default 600)
@@ -130,8 +133,10 @@ async function main(argv: string[]): Promise<number> {
       'image-file': { type: 'string' },
       streams: { type: 'string' },
       'delta-cache': { type: 'string' },
+      compress: { type: 'string' },
       'dest-memory': { type: 'string' },
       'dest-reads': { type: 'string' },
+      'direct-pages': { type: 'string' },
       links: { type: 'string' },
       timeout: { type: 'string', default: '600' },
       guest: { type: 'string', default: 'image' },
@@ -196,8 +201,10 @@ async function main(argv: string[]): Promise<number> {
       for (const m of destMemory) if (!(DEST_MEMORIES as readonly string[]).includes(m)) throw new UsageError(`--dest-memory: unknown "${m}" (${DEST_MEMORIES.join(', ')})`);
       const destReads = (values['dest-reads'] ?? 'owned').split(',').map((m) => m.trim());
       for (const m of destReads) if (!(DEST_READS as readonly string[]).includes(m)) throw new UsageError(`--dest-reads: unknown "${m}" (${DEST_READS.join(', ')})`);
+      const directPages = (values['direct-pages'] ?? 'on').split(',').map((m) => m.trim());
+      for (const m of directPages) if (!(DIRECT_PAGES as readonly string[]).includes(m)) throw new UsageError(`--direct-pages: unknown "${m}" (${DIRECT_PAGES.join(', ')})`);
       const out = await stopCopy(
-        { size, reps, images, streams, deltaCache, guest, destMemory: destMemory as DestMemory[], destReads: destReads as DestReads[], tls: values.tls, timeoutMs },
+        { size, reps, images, streams, deltaCache, compress: values.compress ?? null, guest, destMemory: destMemory as DestMemory[], destReads: destReads as DestReads[], tls: values.tls, directPages: directPages as DirectPages[], timeoutMs },
         values['image-file'],
         images,
       );

@@ -182,6 +182,24 @@ const encodeInRuns = (compression: PageCompression = 'lz4') => (pages: SharedPag
   return { frames, encodings };
 };
 
+/**
+ * As a channel thread builds PageBatchDirect (direct-pages-v1): one page at a time, each batch taken as its head
+ * and views of its raw pages (no copy of them). Returns every batch's parts, in order.
+ */
+function encodeDirect(pages: SharedPages): Buffer[][] {
+  const writer = new PageBatchWriter();
+  writer.direct = true;
+  const batches: Buffer[][] = [];
+  for (let i = 0; i < pages.count; i++) {
+    if (writer.add(i, pages.page(i)) === undefined) {
+      batches.push(writer.takeParts());
+      if (writer.add(i, pages.page(i)) === undefined) throw new Error('PageBatchWriter refused a page in an empty batch');
+    }
+  }
+  if (writer.pageCount > 0) batches.push(writer.takeParts());
+  return batches;
+}
+
 function decodeAll(frames: Buffer[], target: SharedPages): void {
   const sink = { pageCount: target.count, page: (index: number) => target.page(index) };
   for (const frame of frames) readPageBatch(frame.subarray(FRAME_HEADER_BYTES), sink);
@@ -217,7 +235,7 @@ function apply(decoder: FrameDecoder, frames: Frame[], target: SharedPages): voi
   const sink = { pageCount: target.count, page: (index: number) => target.page(index) };
   for (const frame of frames) {
     if (frame.type !== FrameType.PageBatch) throw new Error('expected a PageBatch frame');
-    readPageBatch(frame.payload, sink, () => {}, frame.rawPageCrcs);
+    readPageBatch(frame.payload, sink, () => {}, frame.rawPageCrcs, frame.rawAt);
     decoder.release(frame);
   }
 }
@@ -296,6 +314,19 @@ export function encode(params: EncodeParams): BenchOutput<EncodeParams, EncodeRe
       result('frame check + decode raw, whole frames', 'random', random, timeReps(reps, () => receive(frames, target)), null, null),
       result('frame check + decode raw, 64 KiB chunks', 'random', random, timeReps(reps, () => receive(chunksOf(stream), target)), null, null),
       result('frame check + decode raw, owned reads', 'random', random, timeReps(reps, () => receiveOwned(stream, target)), null, null),
+    ]);
+    // The same pages in PageBatchDirect: the raw pages stay where they are (the kernel reads them on send).
+    let direct: Buffer[][] = [];
+    const directTimes = timeReps(reps, () => {
+      direct = encodeDirect(random);
+    });
+    const directStream = Buffer.concat(direct.flat());
+    target.all().fill(0xa5);
+    receive([directStream], target);
+    if (Buffer.compare(target.all(), random.all()) !== 0) throw new Error('direct batches: the decoded pages differ from the encoded ones');
+    report([
+      result('encode raw, direct (PageBatchDirect, no copy)', 'random', random, directTimes, directStream.length, { raw: random.count }),
+      result('frame check + decode raw, direct, 64 KiB chunks', 'random', random, timeReps(reps, () => receive(chunksOf(directStream), target)), null, null),
     ]);
     report([
       result('crc32 per page (@node-rs/crc32)', 'random', random, timeReps(reps, crcEveryPage(crc32)), null, null),

@@ -16,6 +16,8 @@ export interface StopCopyParams {
   images: string[];
   streams: number | null;
   deltaCache: string | null;
+  /** Passed on to source-agent --compress; null: the agent's default. */
+  compress: string | null;
   /** `image`: --image-file IMG --paused; `idle`: --memory SIZE --workload idle (agents without image support). */
   guest: 'image' | 'idle';
   /** The destination's guest memory, one migration each per repetition: fresh, or faulted in before (`--prefault`). */
@@ -27,8 +29,13 @@ export interface StopCopyParams {
    * decoder's own buffers (the default), or through 'data' chunks (LIVEMIG_DEST_READS=chunks, the earlier path).
    */
   destReads: DestReads[];
+  /** Raw pages written from guest memory (`on`, PageBatchDirect) and/or copied into frames (`off`, --no-direct-pages). */
+  directPages: DirectPages[];
   timeoutMs: number;
 }
+
+export const DIRECT_PAGES = ['on', 'off'] as const;
+export type DirectPages = (typeof DIRECT_PAGES)[number];
 
 export const DEST_MEMORIES = ['fresh', 'prefault'] as const;
 export type DestMemory = (typeof DEST_MEMORIES)[number];
@@ -42,6 +49,7 @@ export interface StopCopyRun {
   rep: number;
   destMemory: DestMemory;
   destReads: DestReads;
+  directPages: DirectPages;
   /** Whether this migration ran over TLS (PSK, TLS_AES_128_GCM_SHA256). */
   tls: boolean;
   /** The raw push into pre-touched memory, and into fresh memory, in the same repetition. */
@@ -76,6 +84,7 @@ export interface StopCopyRun {
 export interface StopCopyResult {
   image: string;
   destMemory: DestMemory;
+  directPages: DirectPages;
   imageBytes: number;
   reps: number;
   completed: number;
@@ -142,32 +151,39 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
         const fresh = await runBaseline(image.path, image.bytes, params.timeoutMs, 'fresh');
         // With --tls, plain and TLS alternate which goes first, so that neither always meets a warmer machine.
         const order = tlsArgs === undefined ? [undefined] : rep % 2 === 1 ? [undefined, tlsArgs] : [tlsArgs, undefined];
+        // The page forms and the read paths alternate which goes first too.
+        const forms = rep % 2 === 1 ? params.directPages : [...params.directPages].reverse();
         const readsOrder = rep % 2 === 1 ? params.destReads : [...params.destReads].reverse();
         for (const destMemory of params.destMemory) {
-          for (const [destReads, tls] of readsOrder.flatMap((reads) => order.map((tls) => [reads, tls] as const))) {
-            const run = await migrateOnce(image, rep, { baseline, fresh, destMemory, destReads }, params, imageMode, scratch, tls);
-            progress(
-              `${image.name}${run.tls ? ' over TLS' : ''}${destReads === 'chunks' ? ' (chunk reads)' : ''} rep ${rep}/${params.reps}: baseline ${baseline.gbps.toFixed(2)} GB/s (fresh ${fresh.gbps.toFixed(2)}), migration into ${destMemory} memory ${run.status}` +
-                (run.ms === null ? '' : ` ${(run.ms / 1000).toFixed(3)} s, ${fixed(run.gbps, 2)} GB/s, ratio ${fixed(run.ratio, 2)}`) +
-                (run.error ? ` (${run.error})` : ''),
-            );
-            runs.push(run);
+          for (const directPages of forms) {
+            for (const [destReads, tls] of readsOrder.flatMap((reads) => order.map((tls) => [reads, tls] as const))) {
+              const run = await migrateOnce(image, rep, { baseline, fresh, destMemory, destReads, directPages }, params, imageMode, scratch, tls);
+              progress(
+                `${image.name}${run.tls ? ' over TLS' : ''}${destReads === 'chunks' ? ' (chunk reads)' : ''} rep ${rep}/${params.reps}: baseline ${baseline.gbps.toFixed(2)} GB/s (fresh ${fresh.gbps.toFixed(2)}), migration into ${destMemory} memory, direct pages ${directPages}, ${run.status}` +
+                  (run.ms === null ? '' : ` ${(run.ms / 1000).toFixed(3)} s, ${fixed(run.gbps, 2)} GB/s, ratio ${fixed(run.ratio, 2)}`) +
+                  (run.error ? ` (${run.error})` : ''),
+              );
+              runs.push(run);
+            }
           }
         }
       }
       for (const destMemory of params.destMemory) {
-        for (const destReads of params.destReads) {
-          const name = `${image.name}${destReads === 'chunks' ? '+chunks' : ''}`;
-          const ofThese = runs.filter((run) => run.destMemory === destMemory && run.destReads === destReads);
-          const plain = { ...summarise(image, destMemory, ofThese.filter((run) => !run.tls)), image: name };
-          results.push(plain);
-          if (tlsArgs !== undefined) {
-            const overTls = summarise(image, destMemory, ofThese.filter((run) => run.tls));
-            results.push({ ...overTls, image: `${name}+tls` });
-            notes.push(`${name} (${destMemory} memory): TLS/plain median GB/s ${fixed(ratio(overTls.gbps, plain.gbps), 3)} (same run, alternating)`);
+        for (const directPages of params.directPages) {
+          for (const destReads of params.destReads) {
+            const name = `${image.name}${destReads === 'chunks' ? '+chunks' : ''}`;
+            const mine = runs.filter((run) => run.destMemory === destMemory && run.directPages === directPages && run.destReads === destReads);
+            const plain = { ...summarise(image, destMemory, directPages, mine.filter((run) => !run.tls)), image: name };
+            results.push(plain);
+            if (tlsArgs !== undefined) {
+              const overTls = summarise(image, destMemory, directPages, mine.filter((run) => run.tls));
+              results.push({ ...overTls, image: `${name}+tls` });
+              notes.push(`${name} (${destMemory} memory, direct pages ${directPages}): TLS/plain median GB/s ${fixed(ratio(overTls.gbps, plain.gbps), 3)} (same run, alternating)`);
+            }
           }
+          if (params.destReads.length > 1) notes.push(readsNote(image.name, destMemory, results.slice(-params.destReads.length * (tlsArgs ? 2 : 1))));
         }
-        if (params.destReads.length > 1) notes.push(readsNote(image.name, destMemory, results.slice(-params.destReads.length * (tlsArgs ? 2 : 1))));
+        if (params.directPages.length === 2) notes.push(directPagesNote(image.name, destMemory, results));
       }
     }
     if (results.some((r) => r.runs.some((run) => run.timeField === 'totalTimeMs'))) {
@@ -186,15 +202,22 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
 async function migrateOnce(
   image: PreparedImage,
   rep: number,
-  { baseline, fresh, destMemory, destReads }: { baseline: BaselineRun; fresh: BaselineRun; destMemory: DestMemory; destReads: DestReads },
+  {
+    baseline,
+    fresh,
+    destMemory,
+    destReads,
+    directPages,
+  }: { baseline: BaselineRun; fresh: BaselineRun; destMemory: DestMemory; destReads: DestReads; directPages: DirectPages },
   params: StopCopyParams,
   imageMode: boolean,
   scratch: Scratch,
   tlsArgs: string[] = [],
 ): Promise<StopCopyRun> {
   const tls = tlsArgs.length > 0;
-  const sourceReport = scratch.file(`source-${rep}-${destMemory}-${destReads}${tls ? '-tls' : ''}.json`);
-  const destReport = scratch.file(`dest-${rep}-${destMemory}-${destReads}${tls ? '-tls' : ''}.json`);
+  const name = `${rep}-${destMemory}-${destReads}-${directPages}${tls ? '-tls' : ''}`;
+  const sourceReport = scratch.file(`source-${name}.json`);
+  const destReport = scratch.file(`dest-${name}.json`);
   const { timeoutMs } = params;
   const dest = track(
     new NodeChild(
@@ -223,6 +246,8 @@ async function migrateOnce(
           '0',
           ...(params.streams === null ? [] : ['--streams', String(params.streams)]),
           ...(params.deltaCache === null ? [] : ['--delta-cache', params.deltaCache]),
+          ...(params.compress === null ? [] : ['--compress', params.compress]),
+          ...(directPages === 'off' ? ['--no-direct-pages'] : []),
           ...tlsArgs,
           ...(tls ? ['--tls-identity', PSK_IDENTITY] : []),
           '--report',
@@ -246,6 +271,7 @@ async function migrateOnce(
     rep,
     destMemory,
     destReads,
+    directPages,
     tls,
     baselineMs: baseline.ms,
     baselineGbps: baseline.gbps,
@@ -282,7 +308,18 @@ async function pskArgs(scratch: Scratch): Promise<string[]> {
   return ['--tls-psk-file', file];
 }
 
-function summarise(image: PreparedImage, destMemory: DestMemory, runs: StopCopyRun[]): StopCopyResult {
+/** Direct over copied pages for one image: median time to commit and source CPU per GiB (same run, alternating). */
+function directPagesNote(image: string, destMemory: DestMemory, results: StopCopyResult[]): string {
+  const of = (form: DirectPages) => results.find((r) => r.image === image && r.destMemory === destMemory && r.directPages === form);
+  const [on, off] = [of('on'), of('off')];
+  return (
+    `${image} (${destMemory} memory): direct/copied pages, median seconds ${fixed(ratio(on?.seconds ?? null, off?.seconds ?? null), 3)}, ` +
+    `source CPU s/GiB ${fixed(ratio(on?.sourceCpuSecPerGiB ?? null, off?.sourceCpuSecPerGiB ?? null), 3)}, ` +
+    `destination CPU s/GiB ${fixed(ratio(on?.destCpuSecPerGiB ?? null, off?.destCpuSecPerGiB ?? null), 3)} (same run, alternating)`
+  );
+}
+
+function summarise(image: PreparedImage, destMemory: DestMemory, directPages: DirectPages, runs: StopCopyRun[]): StopCopyResult {
   const ok = runs.filter((r) => r.ms !== null);
   const wire = median(ok.map((r) => r.bytesOnWire));
   const destRss = median(ok.map((r) => r.destPeakRssBytes));
@@ -290,6 +327,7 @@ function summarise(image: PreparedImage, destMemory: DestMemory, runs: StopCopyR
   return {
     image: image.name,
     destMemory,
+    directPages,
     imageBytes: image.bytes,
     reps: runs.length,
     completed: ok.length,
@@ -328,6 +366,7 @@ export function formatStopCopy(output: BenchOutput<StopCopyParams, StopCopyResul
   const rows = output.results.map((r) => [
     r.image,
     r.destMemory,
+    r.directPages,
     bytesOrDash(r.imageBytes),
     `${r.completed}/${r.reps}`,
     fixed(r.seconds, 3),
@@ -345,7 +384,7 @@ export function formatStopCopy(output: BenchOutput<StopCopyParams, StopCopyResul
     fixed(r.ratioFresh, 2),
   ]);
   return table(
-    ['image', 'dest mem', 'size', 'ok', 'seconds', 'GB/s', 'on wire', 'wire %', 'src RSS', 'dest RSS', 'dest/img', 'src cpu s/GiB', 'dest cpu s/GiB', 'base GB/s', 'fresh GB/s', 'ratio', 'x fresh'],
+    ['image', 'dest mem', 'direct', 'size', 'ok', 'seconds', 'GB/s', 'on wire', 'wire %', 'src RSS', 'dest RSS', 'dest/img', 'src cpu s/GiB', 'dest cpu s/GiB', 'base GB/s', 'fresh GB/s', 'ratio', 'x fresh'],
     rows,
   );
 }

@@ -163,7 +163,7 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
           conn.release(frame);
           break;
         }
-        pages += readPageBatch(frame.payload, sink, onPage, frame.rawPageCrcs);
+        pages += readPageBatch(frame.payload, sink, onPage, frame.rawPageCrcs, frame.rawAt);
         // Applied: the frame's buffer may carry a later batch.
         conn.release(frame);
         const now = performance.now();

@@ -1,6 +1,8 @@
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CAPABILITIES,
+  CAPABILITY_DIRECT_PAGES,
   FrameType,
   PAGE_SIZE,
   PageBatchWriter,
@@ -37,9 +39,9 @@ describe('incoming migration after Accept', () => {
   afterAll(() => agent.close());
 
   /** A control connection past Accept: the guest is reserved here. */
-  async function accepted(migrationId?: string): Promise<{ source: FramedSocket; accept: AcceptMessage }> {
+  async function accepted(migrationId?: string, capabilities?: string[]): Promise<{ source: FramedSocket; accept: AcceptMessage }> {
     const source = await connectTo(address);
-    await source.send(migrationId === undefined ? hello() : hello({ migrationId }));
+    await source.send(hello({ ...(migrationId === undefined ? {} : { migrationId }), ...(capabilities === undefined ? {} : { capabilities }) }));
     const answer = await source.receive(30_000, 'Accept');
     if (answer.type !== FrameType.Accept) throw new Error(`expected Accept, got frame type ${answer.type}`);
     expect(agent.reservations.freeBytes).toBe(LIMIT_BYTES - GUEST_BYTES);
@@ -96,8 +98,8 @@ describe('incoming migration after Accept', () => {
     );
   });
 
-  it('aborts an image whose digest differs from the source\'s with LM_ERR_DIGEST_MISMATCH', async () => {
-    const { source, accept } = await accepted();
+  it('aborts an image whose digest differs from the source\'s with LM_ERR_DIGEST_MISMATCH (no direct-pages-v1: no repair)', async () => {
+    const { source, accept } = await accepted(undefined, CAPABILITIES.filter((c) => c !== CAPABILITY_DIRECT_PAGES));
     const channel = await emptyRoundOne(accept);
     const digest = PageChecksums.create(PAGES).digest(registers);
     const wrong = `${digest.slice(0, -1)}${digest.endsWith('0') ? '1' : '0'}`;

@@ -11,6 +11,13 @@ export const CAPABILITY_CHANNELS = 'channels-v1';
 export const CAPABILITY_LZ4_RUNS = 'lz4-runs-v1';
 /** The destination reads ZstdRun page batch entries (1..16 consecutive pages in one zstd frame). Optional. */
 export const CAPABILITY_ZSTD_RUNS = 'zstd-runs-v1';
+/**
+ * The destination reads PageBatchDirect frames (Raw pages after the entries, outside the frame CRC, so that the
+ * source writes them from guest memory without copying them) and repairs at commit: on a digest mismatch it
+ * asks for the source's page table and for the pages whose CRCs differ (RepairRequest, RepairTable, RepairEnd).
+ * Optional.
+ */
+export const CAPABILITY_DIRECT_PAGES = 'direct-pages-v1';
 
 /**
  * The post-copy frames (PostcopyDiscard, PostcopyRun, UrgentHello, PageRequest, PostcopyEnd, PostcopyDone) and
@@ -22,6 +29,6 @@ export const CAPABILITY_POSTCOPY = 'postcopy-v1';
 /** Every capability a destination needs from its source. */
 export const REQUIRED_CAPABILITIES: readonly string[] = [CAPABILITY_PAGES, CAPABILITY_CHANNELS];
 /** Capabilities a destination agrees to when the source offers them. */
-export const OPTIONAL_CAPABILITIES: readonly string[] = [CAPABILITY_LZ4_RUNS, CAPABILITY_ZSTD_RUNS];
+export const OPTIONAL_CAPABILITIES: readonly string[] = [CAPABILITY_LZ4_RUNS, CAPABILITY_ZSTD_RUNS, CAPABILITY_DIRECT_PAGES];
 /** Everything this implementation speaks, as a source offers it in Hello. */
 export const CAPABILITIES: readonly string[] = [...REQUIRED_CAPABILITIES, ...OPTIONAL_CAPABILITIES];

@@ -52,6 +52,11 @@ export const FrameType = {
   PageBatch: 0x11,
   /** source -> dest, data channel: a copy round ends on this channel */
   RoundEnd: 0x12,
+  /**
+   * source -> dest, data channel (capability direct-pages-v1): a page batch whose Raw pages follow its entries,
+   * outside the frame CRC (page-batch-direct.ts); decoded as a PageBatch frame
+   */
+  PageBatchDirect: 0x13,
   /** source -> dest: the register file of every vCPU, after the final round */
   CpuState: 0x20,
   /** source -> dest: everything sent; image digest to verify */
@@ -62,6 +67,12 @@ export const FrameType = {
   Activated: 0x31,
   /** source -> dest: Committed read and its proof checked; the source lets go, the destination may start vCPUs */
   Confirm: 0x32,
+  /** dest -> source, commit (direct-pages-v1): the digests differ: send your page table, or these pages again */
+  RepairRequest: 0x33,
+  /** source -> dest, commit: a slice of the source's per-page CRC table, answering RepairRequest without pages */
+  RepairTable: 0x34,
+  /** source -> dest, commit: the pages RepairRequest named went out in PageBatch frames before this */
+  RepairEnd: 0x35,
   /** source -> dest, first frame of an outcome connection: what became of this migration id? */
   OutcomeQuery: 0x40,
   /** dest -> source, outcome connection: committed, aborted or unknown, from the destination's journal */

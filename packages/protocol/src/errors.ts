@@ -140,6 +140,17 @@ export class TimeoutError extends MigrationError {
   }
 }
 
+/**
+ * LM_ERR_REPAIR_FAILED: At commit, the pages whose CRCs differ were sent again for the most repair passes
+ * allowed (or were too many to repair) and the digests still differ.
+ */
+export class RepairFailedError extends MigrationError {
+  constructor(message = 'repair at commit failed', options?: { cause?: unknown }) {
+    super('LM_ERR_REPAIR_FAILED', message, options);
+    this.name = 'RepairFailedError';
+  }
+}
+
 /** LM_ERR_DIGEST_MISMATCH: The rebuilt image's digest differs from the one in Complete. */
 export class DigestMismatchError extends MigrationError {
   constructor(message = 'image digest mismatch', options?: { cause?: unknown }) {
@@ -272,6 +283,7 @@ export const WIRE_ERROR_CLASSES: ReadonlyMap<string, MigrationErrorClass> = new 
   ['LM_ERR_PEER_CLOSED', PeerClosedError],
   ['LM_ERR_TIMEOUT', TimeoutError],
   ['LM_ERR_DIGEST_MISMATCH', DigestMismatchError],
+  ['LM_ERR_REPAIR_FAILED', RepairFailedError],
   ['LM_ERR_HANDSHAKE', HandshakeError],
   ['LM_ERR_UNEXPECTED_FRAME', UnexpectedFrameError],
   ['LM_ERR_CANCELLED', CancelledError],

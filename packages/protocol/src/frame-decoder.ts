@@ -3,6 +3,7 @@ import { BadArgumentError, TruncatedFrameError } from './errors.js';
 import { checkCrc, frameCrc, readFrameHeader, type FrameHeader } from './frame-header.js';
 import { decodeMessagePayload, type Frame } from './messages.js';
 import { pageBatchFrameCrc } from './page-batch-crc.js';
+import { checkDirectBatchFrame } from './page-batch-direct.js';
 
 /** Released frame copies kept for reuse, per decoder. */
 const MAX_FREE_FRAMES = 4;
@@ -236,6 +237,11 @@ export class FrameDecoder {
       const rawPageCrcs: number[] = [];
       checkCrc(pageBatchFrameCrc(frame, rawPageCrcs), header.crc);
       return { type: header.type, payload: frame.subarray(FRAME_HEADER_BYTES), rawPageCrcs };
+    }
+    if (header.type === FrameType.PageBatchDirect) {
+      const rawPageCrcs: number[] = [];
+      const rawAt = checkDirectBatchFrame(frame, header.crc, rawPageCrcs);
+      return { type: FrameType.PageBatch, payload: frame.subarray(FRAME_HEADER_BYTES), rawPageCrcs, rawAt };
     }
     checkCrc(frameCrc(frame), header.crc);
     return decodeMessagePayload(header.type, frame.subarray(FRAME_HEADER_BYTES));

@@ -78,18 +78,20 @@ export function sealFrame(frame: Buffer, type: FrameType): void {
 
 /**
  * As `sealFrame`, given the CRC of the frame's tail `frame[tailStart, end)` (a CRC the caller built up while
- * writing it): only the bytes before the tail are read again.
+ * writing it): only the bytes before the tail are read again. The CRC covers `frame`; a `payloadLength` beyond
+ * it is written into the header but left out of the CRC (PageBatchDirect).
  */
-export function sealFrameWithTailCrc(frame: Buffer, type: FrameType, tailStart: number, tailCrc: number): void {
-  writeHeaderBeforeCrc(frame, type);
+export function sealFrameWithTailCrc(frame: Buffer, type: FrameType, tailStart: number, tailCrc: number, payloadLength?: number): void {
+  writeHeaderBeforeCrc(frame, type, payloadLength);
   const headCrc = crc32(frame.subarray(FRAME_HEADER_BYTES, tailStart), headerCrc(frame));
   frame.writeUInt32BE(crc32Combine(headCrc, tailCrc, frame.length - tailStart), HEADER_OFFSET_CRC);
 }
 
-function writeHeaderBeforeCrc(frame: Buffer, type: FrameType): void {
+/** `payloadLength`: when the payload goes on beyond `frame` (PageBatchDirect's raw pages), its whole length. */
+function writeHeaderBeforeCrc(frame: Buffer, type: FrameType, payloadLength = frame.length - FRAME_HEADER_BYTES): void {
   frame.writeUInt32BE(FRAME_MAGIC, 0);
   frame.writeUInt8(PROTOCOL_VERSION, HEADER_OFFSET_VERSION);
   frame.writeUInt8(type, HEADER_OFFSET_TYPE);
   frame.writeUInt16BE(0, HEADER_OFFSET_FLAGS);
-  frame.writeUInt32BE(frame.length - FRAME_HEADER_BYTES, HEADER_OFFSET_LENGTH);
+  frame.writeUInt32BE(payloadLength, HEADER_OFFSET_LENGTH);
 }

@@ -40,6 +40,7 @@ export {
   ConnectError,
   CrcMismatchError,
   DigestMismatchError,
+  RepairFailedError,
   ERROR_CODES,
   FrameTooLargeError,
   HandshakeError,
@@ -148,6 +149,18 @@ export { crc32 } from './crc32.js';
 export { Crc32Shift, ZERO_PAGE_CRC, crc32Combine } from './crc32-combine.js';
 export { isZeroPage } from './page-encoding.js';
 export { PageBatchWriter, type PageBatchStats, type PageBatchWriterOptions, type PageCompression } from './page-batch-writer.js';
+export { DIRECT_ENTRIES_START, checkDirectBatchFrame } from './page-batch-direct.js';
+export {
+  MAX_REPAIR_PAGES,
+  MAX_REPAIR_PASSES,
+  MAX_REPAIR_TABLE_PAGES,
+  encodeRepairEnd,
+  encodeRepairRequest,
+  encodeRepairTable,
+  type RepairEndMessage,
+  type RepairRequestMessage,
+  type RepairTableMessage,
+} from './repair-messages.js';
 export { readPageBatch, type PageBatchSink, type PageBatchSlotSink } from './page-batch-reader.js';
 export { warmUpPageCodecsInBackground } from './warm-up.js';
 export {
@@ -155,6 +168,7 @@ export {
   CAPABILITY_CHANNELS,
   CAPABILITY_LZ4_RUNS,
   CAPABILITY_ZSTD_RUNS,
+  CAPABILITY_DIRECT_PAGES,
   CAPABILITY_PAGES,
   CAPABILITY_POSTCOPY,
   OPTIONAL_CAPABILITIES,

@@ -52,6 +52,7 @@ import {
   type UrgentHelloMessage,
 } from './postcopy-messages.js';
 import { encodeFrame } from './frame-encoder.js';
+import { decodeRepairMessage, type RepairFrame } from './repair-messages.js';
 import { array, boolean, bytes, fail, finiteNumber, integer, lowerHex, own, record, string } from './validate.js';
 
 /** pageSize must be 4096; memoryBytes and slotBytes are whole pages; memoryBytes <= 2**46; vcpus 1..256. */
@@ -112,9 +113,10 @@ export type Frame =
   | { type: typeof FrameType.RoundBegin; message: RoundBeginMessage }
   /**
    * Binary payload: decode with readPageBatch. `rawPageCrcs`: the CRC-32 of each Raw page, in entry order,
-   * taken while the frame's CRC was checked (pageBatchFrameCrc).
+   * taken while the frame's CRC was checked (pageBatchFrameCrc). `rawAt`: for a PageBatchDirect frame (decoded
+   * as a PageBatch), where its raw region starts in the payload.
    */
-  | { type: typeof FrameType.PageBatch; payload: Buffer; rawPageCrcs: readonly number[] }
+  | { type: typeof FrameType.PageBatch; payload: Buffer; rawPageCrcs: readonly number[]; rawAt?: number }
   | { type: typeof FrameType.RoundEnd; message: RoundEndMessage }
   | { type: typeof FrameType.CpuState; message: CpuStateMessage }
   | { type: typeof FrameType.Complete; message: CompleteMessage }
@@ -131,6 +133,7 @@ export type Frame =
   | { type: typeof FrameType.PostcopyDone; message: PostcopyDoneMessage }
   | { type: typeof FrameType.PostcopyResume; message: PostcopyResumeMessage }
   | { type: typeof FrameType.PostcopyReceived; message: PostcopyReceivedMessage }
+  | RepairFrame
   | { type: typeof FrameType.Abort; message: AbortMessage };
 
 const MAX_PAGES = MAX_MEMORY_BYTES / PAGE_SIZE;
@@ -319,7 +322,7 @@ function unpack(type: FrameType, payload: Buffer): unknown {
  * Decodes the payload of a complete, CRC-checked frame other than a PageBatch (see FrameDecoder).
  * @throws BadMessageError
  */
-export function decodeMessagePayload(type: Exclude<FrameType, typeof FrameType.PageBatch>, payload: Buffer): Frame {
+export function decodeMessagePayload(type: Exclude<FrameType, typeof FrameType.PageBatch | typeof FrameType.PageBatchDirect>, payload: Buffer): Frame {
   switch (type) {
     case FrameType.Hello:
       return { type, message: validateHello(unpack(type, payload)) };
@@ -363,6 +366,10 @@ export function decodeMessagePayload(type: Exclude<FrameType, typeof FrameType.P
       return { type, message: validatePostcopyResume(unpack(type, payload)) };
     case FrameType.PostcopyReceived:
       return { type, message: validatePostcopyReceived(unpack(type, payload)) };
+    case FrameType.RepairRequest:
+    case FrameType.RepairTable:
+    case FrameType.RepairEnd:
+      return decodeRepairMessage(type, unpack(type, payload));
     case FrameType.Abort:
       return { type, message: validateAbort(unpack(type, payload)) };
   }

@@ -13,6 +13,7 @@ import {
 import { ZERO_PAGE_CRC, sameBytePageCrc } from './crc32-combine.js';
 import { copyPage, fillPage } from './page-copy.js';
 import { applyDelta } from './page-delta.js';
+import { DIRECT_ENTRIES_START } from './page-batch-direct.js';
 
 /** Where a page batch lands: the destination's guest memory, one view per page. */
 export interface PageBatchSink {
@@ -54,6 +55,8 @@ export interface PageBatchSlotSink {
  * given; the CRC of a Zero or SameByte page is known; Lz4, Lz4Run and Delta pages are read once more for
  * theirs.
  *
+ * `rawAt`: the payload is a PageBatchDirect's (Raw entries have no body; their pages lie in order from `rawAt`).
+ *
  * @returns the number of pages (a run's entry holds several).
  * @throws PageIndexOutOfRangeError, UnknownPageEncodingError, PageInflateError, PageDeltaError,
  *   TruncatedFrameError (payload shorter than its entries claim, or bytes after the last entry)
@@ -63,18 +66,22 @@ export function readPageBatch(
   sink: PageBatchSink | PageBatchSlotSink,
   onPage?: (index: number, encoding: PageEncoding, pageCrc: number) => void,
   rawPageCrcs?: readonly number[],
+  rawAt?: number,
 ): number {
   let rawSeen = 0;
   const bySlot = isSlotSink(sink);
-  const end = payload.length;
+  // A PageBatchDirect payload (page-batch-direct.ts): entries up to rawAt, then the raw region.
+  const direct = rawAt !== undefined;
+  let rawNext = rawAt ?? 0;
+  const end = direct ? rawAt : payload.length;
   const need: Need = (at, bytes, what) => {
     if (at + bytes > end) throw new TruncatedFrameError(`page batch truncated: ${what} needs ${bytes} bytes at offset ${at}, payload has ${end}`);
   };
   need(0, 4, 'entry count');
   const count = payload.readUInt32BE(0);
   // Smallest entry is 5 bytes: reject an impossible count before looping over it.
-  if (count * 5 > end - 4) throw new TruncatedFrameError(`page batch truncated: ${count} entries cannot fit in ${end} bytes`);
-  let at = 4;
+  let at = direct ? DIRECT_ENTRIES_START : 4;
+  if (count * 5 > end - at) throw new TruncatedFrameError(`page batch truncated: ${count} entries cannot fit in ${end} bytes`);
   let pages = 0;
   for (let i = 0; i < count; i++) {
     need(at, 5, `entry ${i}`);
@@ -127,9 +134,15 @@ export function readPageBatch(
         break;
       }
       case PageEncoding.Raw:
+        pageCrc = rawPageCrcs?.[rawSeen++] ?? -1;
+        if (direct) {
+          if (rawNext + PAGE_SIZE > payload.length) throw new TruncatedFrameError(`raw page ${index}: the raw region has no page left`);
+          copyPage(payload, rawNext, slot, offset);
+          rawNext += PAGE_SIZE;
+          break;
+        }
         need(at, PAGE_SIZE, `raw page ${index}`);
         copyPage(payload, at, slot, offset);
-        pageCrc = rawPageCrcs?.[rawSeen++] ?? -1;
         at += PAGE_SIZE;
         break;
       case PageEncoding.Delta: {
@@ -149,6 +162,7 @@ export function readPageBatch(
     pages++;
   }
   if (at !== end) throw new TruncatedFrameError(`page batch has ${end - at} bytes after its ${count} entries`);
+  if (direct && rawNext !== payload.length) throw new TruncatedFrameError(`direct page batch has ${(payload.length - rawNext) / PAGE_SIZE} raw pages no entry names`);
   return pages;
 }
 

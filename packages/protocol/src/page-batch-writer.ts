@@ -11,7 +11,6 @@ import {
   PAGE_SIZE,
   PageEncoding,
   emptyEncodingCounts,
-  type EncodingName,
 } from './constants.js';
 import { BadArgumentError } from './errors.js';
 import { PAGE_CRC_SHIFT, ZERO_PAGE_CRC, sameBytePageCrc } from './crc32-combine.js';
@@ -21,7 +20,10 @@ import { looksIncompressible } from './page-sample.js';
 import { copyPage } from './page-copy.js';
 import { checkPageView } from './page-encoding.js';
 import { MemoryViews } from './memory-views.js';
+import { Content, checkRange, contentOf, isOneRepeatedByte } from './page-content.js';
+import { DIRECT_ENTRIES_START, RawPageViews } from './page-batch-direct.js';
 import { zstdEncodeBlock } from './page-zstd.js';
+import type { PageBatchStats, PageBatchWriterOptions, PageCompression } from './page-batch-types.js';
 
 /** Entry header: u32 page index, u8 encoding. */
 const ENTRY_HEADER_BYTES = 5;
@@ -38,44 +40,13 @@ const RUN_HEADER_BYTES = ENTRY_HEADER_BYTES + 1 + 4;
 const COUNT_BYTES = 4;
 const PAYLOAD_START = FRAME_HEADER_BYTES + COUNT_BYTES;
 
-export interface PageBatchWriterOptions {
-  /** Payload capacity of one batch; default 256 KiB. */
-  maxPayloadBytes?: number;
-  /** A delta is used only while it stays within this many bytes (0..4095, 0 = never); default 2048. */
-  maxDeltaBytes?: number;
-}
+export type { PageBatchStats, PageBatchWriterOptions, PageCompression } from './page-batch-types.js';
 
 /**
- * How compressible pages are sent: as they are (`none`), or compressed with lz4 or zstd. Zero, same-byte and
- * delta pages are encoded the same way under each.
- */
-export type PageCompression = 'none' | 'lz4' | 'zstd';
-
-/** How `addRun` sees a page before encoding it. */
-const enum Content {
-  /** Not yet looked at: `#add` decides. */
-  Unknown,
-  /** One repeated byte: Zero or SameByte. */
-  RepeatedByte,
-  /** Not one repeated byte, and the sample says lz4 may pay. */
-  Compressible,
-  /** The sample says random: Raw without an lz4 pass. */
-  Incompressible,
-}
-
-/** Cumulative per-encoding counts: pages, and entry bytes on the wire (entry header included). */
-export interface PageBatchStats {
-  pages: Record<EncodingName, number>;
-  bytes: Record<EncodingName, number>;
-}
-
-/**
- * Builds PageBatch frames in place: entries are written straight into one preallocated frame buffer and
- * `takeFrame` fills in the count and the header, so a batch costs one allocation.
- *
- * Every page's CRC-32 is taken as it is added (`pageCrc`, for the image digest), and the frame's CRC is built
- * up from the entries as they are written, a Raw page's from its page CRC: the bytes of a Raw page are read
- * once for both, not once for each.
+ * Builds PageBatch (or PageBatchDirect, see `direct`) frames in place: entries go straight into one preallocated
+ * frame buffer and `takeFrame`/`takeParts` fill in the counts and the header: one allocation per batch.
+ * Every page's CRC-32 is taken as it is added (`pageCrc`, for the image digest), and the frame's CRC is built up
+ * from the entries as they are written, a plain batch's Raw page's from its page CRC (read once for both).
  *
  * A page may be written by a running vCPU while it is encoded; the encoding then describes some mix of old and
  * new bytes. That is safe because a vCPU marks a page dirty after writing it, so the page is sent again.
@@ -89,15 +60,28 @@ export class PageBatchWriter {
   readonly #prev = new MemoryViews();
   readonly #words: PageWords = { cur: undefined, prev: undefined };
   #frame: Buffer;
+  /** Where the entries start in the frame: after the count, and in a direct batch the entries length. */
+  #entriesStart = PAYLOAD_START;
   #offset = PAYLOAD_START;
+  /** A direct batch's raw region (views of the pages where they lie); empty in a plain batch. */
+  readonly #raw = new RawPageViews();
   #pageCount = 0;
   #entryCount = 0;
-  /** CRC-32 of the frame's entries up to #crcEnd (from PAYLOAD_START). */
+  /** CRC-32 of the frame's entries up to #crcEnd (from #entriesStart). */
   #entriesCrc = 0;
   #crcEnd = PAYLOAD_START;
   #pageCrc = 0;
   /** CRC-32 of each page of the last successful addRun, in page order. */
   readonly runPageCrcs = new Uint32Array(MAX_RUN_PAGES);
+  /**
+   * The form of the batches built from the next empty one on: PageBatchDirect (true; the destination must have
+   * agreed to CAPABILITY_DIRECT_PAGES) or PageBatch. In a direct batch a Raw page is not copied: `takeParts`
+   * returns a view of it where it lies, so the memory passed to add/addRun must stay readable until the parts are
+   * written. A change to a page meanwhile goes out as it is when the kernel copies it, while the page's CRC here
+   * is the one taken at add time: guest memory is dirty-tracked, so such a page is sent again; anything else
+   * passed to a direct batch must not change until it is written.
+   */
+  direct = false;
   /** For the pages added from now on; zstd needs a destination that agreed to CAPABILITY_ZSTD_RUNS. */
   compression: PageCompression = 'lz4';
   /**
@@ -126,17 +110,17 @@ export class PageBatchWriter {
   }
 
   /**
-   * CRC-32 of the page the last successful add or addZero encoded: of the bytes sent for a Raw page; for the
-   * other encodings, of the page as read just after encoding it (a running vCPU that changed it meanwhile
-   * marked it dirty, so it is sent again).
+   * CRC-32 of the page the last successful add or addZero encoded: of the bytes copied for a plain Raw page;
+   * for a direct Raw page and the other encodings, of the page as read when it was added (a running vCPU that
+   * changed it meanwhile marked it dirty, so it is sent again).
    */
   get pageCrc(): number {
     return this.#pageCrc;
   }
 
-  /** Payload bytes so far, entry count included. */
+  /** Payload bytes so far, entry count (and a direct batch's raw region) included. */
   get payloadBytes(): number {
-    return this.#offset - FRAME_HEADER_BYTES;
+    return this.#offset + this.#raw.bytes - FRAME_HEADER_BYTES;
   }
 
   /**
@@ -181,7 +165,8 @@ export class PageBatchWriter {
     if (!Number.isInteger(firstIndex) || firstIndex < 0 || firstIndex + count - 1 > MAX_PAGE_INDEX) {
       throw new BadArgumentError(`pages ${firstIndex}..${firstIndex + count - 1} are not u32 indices`);
     }
-    if (this.#offset + count * MAX_ENTRY_BYTES > FRAME_HEADER_BYTES + this.#capacity) return false;
+    this.#takeFormIfEmpty();
+    if (this.#offset + this.#raw.bytes + count * MAX_ENTRY_BYTES > FRAME_HEADER_BYTES + this.#capacity) return false;
     const base = this.#cur.of(pages, 0);
     const src = this.#cur.bytes;
     let compressibleFrom = -1;
@@ -214,23 +199,38 @@ export class PageBatchWriter {
    * The finished PageBatch frame (header, payload, CRC). The caller owns the returned Buffer and the writer
    * never touches it again: a mostly full batch hands over its buffer (the writer allocates a fresh one), a
    * mostly empty one is copied out so a short batch does not pin a whole buffer.
+   * @throws BadArgumentError for a direct batch (see takeParts)
    */
   takeFrame(): Buffer {
-    let frame = this.#frame.subarray(0, this.#offset);
-    frame.writeUInt32BE(this.#entryCount, FRAME_HEADER_BYTES);
+    if (this.#entriesStart !== PAYLOAD_START) throw new BadArgumentError('a direct page batch is taken in parts (takeParts)');
+    return this.takeParts()[0]!;
+  }
+
+  /**
+   * The finished batch as the parts of one frame, to be written in order as one gathered write: a PageBatch is
+   * one part (as takeFrame); a PageBatchDirect is its head (header, counts, entries) and then views of its Raw
+   * pages where they lie. The next batch takes the form `direct` says.
+   */
+  takeParts(): Buffer[] {
+    let head = this.#frame.subarray(0, this.#offset);
+    head.writeUInt32BE(this.#entryCount, FRAME_HEADER_BYTES);
+    const direct = this.#entriesStart !== PAYLOAD_START;
+    if (direct) head.writeUInt32BE(this.#offset - this.#entriesStart, FRAME_HEADER_BYTES + 4);
     this.#foldCrcTo(this.#offset);
-    sealFrameWithTailCrc(frame, FrameType.PageBatch, PAYLOAD_START, this.#entriesCrc);
-    if (frame.length * 2 < this.#frame.length) {
-      frame = Buffer.from(frame);
+    const type = direct ? FrameType.PageBatchDirect : FrameType.PageBatch;
+    const payloadLength = this.#offset - FRAME_HEADER_BYTES + this.#raw.bytes;
+    sealFrameWithTailCrc(head, type, this.#entriesStart, this.#entriesCrc, payloadLength);
+    if (head.length * 2 < this.#frame.length) {
+      head = Buffer.from(head);
     } else {
       this.#frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + this.#capacity);
     }
-    this.#offset = PAYLOAD_START;
+    const parts = direct ? [head, ...this.#raw.take()] : [head];
     this.#pageCount = 0;
     this.#entryCount = 0;
     this.#entriesCrc = 0;
-    this.#crcEnd = PAYLOAD_START;
-    return frame;
+    this.#startForm();
+    return parts;
   }
 
   /**
@@ -331,7 +331,11 @@ export class PageBatchWriter {
         length = lz4.encodeBlock(input, frame, block, block + MAX_WRITTEN_BLOCK);
         if (length > 0) encoding = PageEncoding.Lz4;
       }
-      if (encoding === PageEncoding.Raw) {
+      if (encoding === PageEncoding.Raw && this.#entriesStart !== PAYLOAD_START) {
+        // Direct: the page stays where it is; its CRC is of guest memory now (a later change re-dirties it).
+        this.#raw.add(src, at);
+        this.#pageCrc = crc32(src.subarray(at, at + PAGE_SIZE));
+      } else if (encoding === PageEncoding.Raw) {
         copyPage(src, at, frame, end);
         // The entry header is folded into the frame's CRC here, so its encoding byte must be in place.
         frame[entry + 4] = encoding;
@@ -371,29 +375,25 @@ export class PageBatchWriter {
     this.#entryCount++;
   }
 
+  #takeFormIfEmpty(): void {
+    if (this.#entryCount === 0 && this.direct !== (this.#entriesStart !== PAYLOAD_START)) this.#startForm();
+  }
+
+  /** An empty batch takes the form `direct` says. */
+  #startForm(): void {
+    this.#entriesStart = this.direct ? FRAME_HEADER_BYTES + DIRECT_ENTRIES_START : PAYLOAD_START;
+    this.#offset = this.#entriesStart;
+    this.#crcEnd = this.#entriesStart;
+  }
+
   /** Checks room for a worst-case entry and writes the page index. */
   #startEntry(pageIndex: number): boolean {
     if (!Number.isInteger(pageIndex) || pageIndex < 0 || pageIndex > MAX_PAGE_INDEX) {
       throw new BadArgumentError(`page index ${pageIndex} is not a u32`);
     }
-    if (this.#offset + MAX_ENTRY_BYTES > FRAME_HEADER_BYTES + this.#capacity) return false;
+    this.#takeFormIfEmpty();
+    if (this.#offset + this.#raw.bytes + MAX_ENTRY_BYTES > FRAME_HEADER_BYTES + this.#capacity) return false;
     this.#frame.writeUInt32BE(pageIndex, this.#offset);
     return true;
   }
-}
-
-function checkRange(view: Uint8Array, offset: number, what: string): void {
-  if (!Number.isInteger(offset) || offset < 0 || offset + PAGE_SIZE > view.length) {
-    throw new BadArgumentError(`${what} at offset ${offset} does not fit in ${view.length} bytes`);
-  }
-}
-
-/** Bytes 1..4095 equal bytes 0..4094: one repeated byte (one native memcmp). */
-function isOneRepeatedByte(src: Buffer, at: number): boolean {
-  return src.compare(src, at, at + PAGE_SIZE - 1, at + 1, at + PAGE_SIZE) === 0;
-}
-
-function contentOf(src: Buffer, at: number): Content {
-  if (isOneRepeatedByte(src, at)) return Content.RepeatedByte;
-  return looksIncompressible(src, at) ? Content.Incompressible : Content.Compressible;
 }

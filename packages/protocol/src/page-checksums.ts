@@ -44,6 +44,21 @@ export class PageChecksums {
     this.table[index] = pageCrc;
   }
 
+  get pageCount(): number {
+    return this.table.length;
+  }
+
+  /** A copy of the entries of pages `first .. first + count - 1` (repair at commit: RepairTable). */
+  slice(first: number, count: number): Uint32Array {
+    return this.table.slice(first, first + count);
+  }
+
+  /** Appends to `into` each page `first + i` whose entry here is not `entries[i]` (the peer's, from RepairTable). */
+  collectDiffering(first: number, entries: Uint32Array, into: number[]): void {
+    const table = this.table;
+    for (let i = 0; i < entries.length; i++) if (table[first + i] !== entries[i]) into.push(first + i);
+  }
+
   /** Hex SHA-256 of the per-page table and every register file. */
   digest(cpuState: readonly Uint8Array[]): string {
     const hash = createHash('sha256');

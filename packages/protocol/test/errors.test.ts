@@ -29,6 +29,7 @@ const table: Array<[string, string]> = [
   ['PeerClosedError', 'LM_ERR_PEER_CLOSED'],
   ['TimeoutError', 'LM_ERR_TIMEOUT'],
   ['DigestMismatchError', 'LM_ERR_DIGEST_MISMATCH'],
+  ['RepairFailedError', 'LM_ERR_REPAIR_FAILED'],
   ['HandshakeError', 'LM_ERR_HANDSHAKE'],
   ['UnexpectedFrameError', 'LM_ERR_UNEXPECTED_FRAME'],
   ['CancelledError', 'LM_ERR_CANCELLED'],

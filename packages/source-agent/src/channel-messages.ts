@@ -36,6 +36,8 @@ export interface SenderWorkerData {
   compress: CompressMode;
   /** The destination reads ZstdRun entries (it agreed to CAPABILITY_ZSTD_RUNS). */
   zstdRuns: boolean;
+  /** Send PageBatchDirect frames (the destination agreed to CAPABILITY_DIRECT_PAGES). */
+  directPages: boolean;
 }
 
 /**

@@ -6,6 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { GuestMemory } from '@livemig/guest';
 import {
+  FRAME_HEADER_BYTES,
   MAX_RUN_PAGES,
   PAGE_SIZE,
   PageBatchWriter,
@@ -49,6 +50,11 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     if (limiter) await limiter.take(frame.length);
     await conn.send(frame);
   };
+  // A batch's parts (a PageBatchDirect: head, then views of guest memory) go out as one gathered write.
+  const sendParts = async (parts: Buffer[], bytes: number): Promise<void> => {
+    if (limiter) await limiter.take(bytes);
+    await (parts.length === 1 ? conn.send(parts[0]!) : conn.sendGathered(parts));
+  };
   // How each batch is compressed (--compress): fixed, or chosen by what this channel measures (auto).
   const choice = new CompressionChoice(data.compress, data.zstdRuns);
   writer.compression = choice.next();
@@ -59,15 +65,16 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
   const sendBatch = async (): Promise<void> => {
     const { compression, compressibleBytesIn, compressibleBytesOut } = writer;
     const pageBytes = writer.pageCount * PAGE_SIZE;
-    const frame = writer.takeFrame();
+    const wireBytes = FRAME_HEADER_BYTES + writer.payloadBytes;
+    const parts = writer.takeParts();
     const sendStart = performance.now();
-    await send(frame);
+    await sendParts(parts, wireBytes);
     const now = performance.now();
     waitedMs += now - sendStart;
     choice.sent({
       compression,
       pageBytes,
-      wireBytes: frame.length,
+      wireBytes,
       compressibleBytes: compressibleBytesIn - compressibleIn,
       compressibleWireBytes: compressibleBytesOut - compressibleOut,
       wallMs: now - batchStart,
@@ -99,6 +106,9 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     // incr cases; issue 11), and with the guest parked the time is the downtime.
     const useDelta = cache.enabled && round > 1 && !push && (!final || choice.linkBound);
     const fillCache = useDelta && !final;
+    // Raw pages straight from guest memory, when the destination reads them so; not from the snapshot (reused
+    // for the next page before the batch is written) and not in a post-copy push (no digest check after it).
+    writer.direct = data.directPages && !fillCache && !push;
     const hasCopy = useDelta ? (page: number) => cache.has(page) : undefined;
     for (let i = 0; i < pages.length; ) {
       const index = pages[i]!;

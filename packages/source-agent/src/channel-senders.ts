@@ -26,6 +26,8 @@ export interface ChannelSendersOptions {
   compress: CompressMode;
   /** The destination reads ZstdRun entries (it agreed to CAPABILITY_ZSTD_RUNS). */
   zstdRuns: boolean;
+  /** Send PageBatchDirect frames (the destination agreed to CAPABILITY_DIRECT_PAGES). */
+  directPages: boolean;
 }
 
 /** What the main thread knows of one channel, from its worker's reports. */
@@ -99,6 +101,7 @@ export class ChannelSenders {
         lz4Runs: options.lz4Runs,
         compress: options.compress,
         zstdRuns: options.zstdRuns,
+        directPages: options.directPages,
         ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
       };
       this.threads.post(index, { type: 'start', data });

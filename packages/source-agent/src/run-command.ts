@@ -40,6 +40,7 @@ export interface RunArguments extends TlsArguments, ControlAccessArguments {
   streams: number;
   deltaCache: string;
   compress: string;
+  directPages?: boolean;
   vcpus: number;
   workload: string;
   seed: number;
@@ -170,6 +171,7 @@ export async function runCommand(args: RunArguments, log: Logger, signal: AbortS
     balloon: args.balloon,
     ...(args.interruptTimeout === undefined ? {} : { interruptTimeoutMs: parseDuration(args.interruptTimeout, 'interrupt-timeout') }),
     compress,
+    directPages: args.directPages ?? true,
     ...(args.outcomeTimeout === undefined ? {} : { outcomeTimeoutMs: parseDuration(args.outcomeTimeout, 'outcome-timeout') }),
     ...(answerTimeoutMs === undefined ? {} : { answerTimeoutMs }),
   };

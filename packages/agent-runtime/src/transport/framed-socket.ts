@@ -111,6 +111,27 @@ export class FramedSocket {
     if (error) throw error;
     this.socket.write(frame);
     this.bytesSent += frame.length;
+    await this.drained();
+  }
+
+  /**
+   * Queues one frame given in parts (a PageBatchDirect: its head, then views of guest memory), as one gathered
+   * write (cork, then one writev). The parts are not copied: the kernel reads them when it sends them, so they
+   * must stay readable until then. Resolves as `send` does.
+   */
+  async sendGathered(parts: readonly Buffer[]): Promise<void> {
+    const error = this.peerAbort ?? this.failure;
+    if (error) throw error;
+    this.socket.cork();
+    for (const part of parts) {
+      this.socket.write(part);
+      this.bytesSent += part.length;
+    }
+    this.socket.uncork();
+    await this.drained();
+  }
+
+  private async drained(): Promise<void> {
     if (this.socket.writableLength > this.maxQueuedBytes) {
       await new Promise<void>((resolve, reject) => {
         this.drainWaiter = { resolve, reject };

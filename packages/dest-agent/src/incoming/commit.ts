@@ -3,6 +3,8 @@ import { errorSummary, type FramedSocket, type Logger } from '@livemig/agent-run
 import type { CommitJournal } from '../commit-journal.js';
 import type { ChannelReceivers } from '../channel-receivers.js';
 import type { ReceivedState } from './receive.js';
+import type { GuestMemory } from '@livemig/guest';
+import { repairAtCommit } from './repair.js';
 
 export interface CommitOptions {
   channels: ChannelReceivers;
@@ -13,6 +15,8 @@ export interface CommitOptions {
   /** Hello's migration id: what the journal records the commit under. */
   migrationId: string;
   log: Logger;
+  /** The source agreed to direct-pages-v1: a digest mismatch is repaired (repair.ts) before it fails. */
+  repair?: { memory: GuestMemory };
 }
 
 /**
@@ -20,8 +24,9 @@ export interface CommitOptions {
  * digest against the source's, journals the commit (fsynced) and sends Committed with the proof. Resolves with
  * the digest verified and when Committed went out. Once the journal holds the commit the guest is committed here, even if Committed cannot
  * be sent: the source will ask (PROTOCOL.md, "Commit", rule 5). The guest stays parked until Confirm.
+ * With `repair`, a digest that differs is first repaired (repair.ts).
  * @throws TimeoutError when the channels do not finish the last round in time; a channel's error;
- *   DigestMismatchError when the images differ; OutcomeDecidedError when an outcome query recorded the id
+ *   DigestMismatchError when the images differ; RepairFailedError when the repair gives up; OutcomeDecidedError when an outcome query recorded the id
  *   aborted first; JournalError when the commit cannot be journaled.
  */
 export interface CommitResult {
@@ -31,12 +36,20 @@ export interface CommitResult {
   journalMs: number;
   /** performance.now() when Committed was handed to the socket (or failed to be). */
   committedAt: number;
+  /** The repair step's passes and pages re-sent, when it ran. */
+  repair?: { passes: number; pages: number };
 }
 
 export async function commit(conn: FramedSocket, received: ReceivedState, options: CommitOptions): Promise<CommitResult> {
   // Every channel must have applied the final round before the image can be checked.
   await withTimeout(options.channels.untilRound(received.complete.rounds), options.idleTimeoutMs, 'the last round on every data channel');
-  const receivedDigest = options.checksums.digest(received.cpuState);
+  let receivedDigest = options.checksums.digest(received.cpuState);
+  let repair: CommitResult['repair'];
+  if (receivedDigest !== received.complete.digest && options.repair) {
+    const repaired = await repairAtCommit(conn, received, { ...options.repair, checksums: options.checksums, answerTimeoutMs: options.idleTimeoutMs, log: options.log });
+    receivedDigest = repaired.digest;
+    repair = { passes: repaired.passes, pages: repaired.pages };
+  }
   if (receivedDigest !== received.complete.digest) {
     throw new DigestMismatchError(`rebuilt image digest ${receivedDigest} differs from the source's ${received.complete.digest}`);
   }
@@ -50,7 +63,7 @@ export async function commit(conn: FramedSocket, received: ReceivedState, option
   } catch (error) {
     options.log.warn({ migrationId: options.migrationId, err: errorSummary(error) }, 'committed, but Committed could not be sent: the source will ask');
   }
-  return { receivedDigest, journalMs, committedAt: performance.now() };
+  return { receivedDigest, journalMs, committedAt: performance.now(), ...(repair ? { repair } : {}) };
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

@@ -1,4 +1,4 @@
-import { BadMessageError, FrameType, MigrationError, OutcomeDecidedError, type Frame, type HelloMessage } from '@livemig/protocol';
+import { BadMessageError, CAPABILITY_DIRECT_PAGES, FrameType, MigrationError, OutcomeDecidedError, type Frame, type HelloMessage } from '@livemig/protocol';
 import { GuestError, type Guest, type SlotAllocator, type WorkloadSpec } from '@livemig/guest';
 import type { VcpuPool } from '../vcpu-pool.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, errorSummary, formatBytes, type FramedSocket, type Logger, type TransportSecurity } from '@livemig/agent-runtime';
@@ -139,15 +139,17 @@ class IncomingMigration {
       } else {
         received = await receiveUntilComplete(this.conn, reserved.channels, hello.geometry, reserved.memory.pageCount);
       }
-      const { receivedDigest, journalMs, committedAt } = await commit(this.conn, received, {
+      const { receivedDigest, journalMs, committedAt, repair } = await commit(this.conn, received, {
         channels: reserved.channels,
         checksums: reserved.checksums,
         idleTimeoutMs: this.idleTimeoutMs,
         journal: this.options.journal,
         migrationId: hello.migrationId,
         log: this.options.log,
+        ...(hello.capabilities.includes(CAPABILITY_DIRECT_PAGES) ? { repair: { memory: reserved.memory } } : {}),
       });
       committed = { hello, reserved, received, receivedDigest };
+      if (repair) this.record.report.repair = repair;
       this.record.report.commitJournalMs = Math.round(journalMs * 10) / 10;
       this.committedAt = committedAt;
     } catch (error) {

@@ -3,13 +3,15 @@ import { roundTenth } from '../round-tenth.js';
 import type { MigrationContext } from './context.js';
 import { expectFrame } from './expect-frame.js';
 import { recordRound } from './rounds.js';
+import { serveRepair } from './repair.js';
 
 /**
  * Phase 5, commit: Complete is out. Announces the phase and reports the final round (both wait until
  * Complete is written, so that neither counts in the source's downtime), then waits for Committed and checks
  * that the destination committed the image digest this side computed and proved it rebuilt the image: its
  * proof must be the one this side computes over its own page table and Complete's nonce (PROTOCOL.md, "The
- * commit proof"), so an echo of Complete's digest is refused. Nothing here is cancellable: the destination may
+ * commit proof"), so an echo of Complete's digest is refused. Before it, the destination may ask for the repair
+ * step (repair.ts). Nothing here is cancellable: the destination may
  * have committed already.
  * @throws UnexpectedFrameError, DigestMismatchError, ProofMismatchError (the destination never starts a guest
  *   it was not confirmed, so the guest is still this side's); the connection's errors
@@ -29,6 +31,11 @@ export async function commit(ctx: MigrationContext): Promise<'activation' | 'out
   let verdict;
   try {
     verdict = await answer;
+    // The repair step (direct-pages-v1): the destination asks for the table and pages, then answers again.
+    while (verdict.type === FrameType.RepairRequest) {
+      await serveRepair(ctx, verdict.message);
+      verdict = await ctx.control.receive(ctx.answerTimeoutMs, 'Committed');
+    }
     expectFrame(verdict, FrameType.Committed, 'commit');
   } catch (error) {
     // An Abort read after Complete: the destination will never run this id (rule 1), so the guest resumes here.

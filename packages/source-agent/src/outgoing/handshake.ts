@@ -1,4 +1,4 @@
-import { BadArgumentError, CAPABILITIES, CAPABILITY_POSTCOPY, PAGE_SIZE, PROTOCOL_VERSION, encodeHello } from '@livemig/protocol';
+import { BadArgumentError, CAPABILITIES, CAPABILITY_DIRECT_PAGES, CAPABILITY_POSTCOPY, PAGE_SIZE, PROTOCOL_VERSION, encodeHello } from '@livemig/protocol';
 import { FramedSocket, connectTcp } from '@livemig/agent-runtime';
 import { ChannelSenders } from '../channel-senders.js';
 import type { MigrationContext } from './context.js';
@@ -42,7 +42,11 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
       encodeHello({
         protocolVersion: PROTOCOL_VERSION,
         // Post-copy is offered only when asked for: a destination that agrees opens an urgent port for it.
-        capabilities: ctx.mode === 'precopy' ? [...CAPABILITIES] : [...CAPABILITIES, CAPABILITY_POSTCOPY],
+        // The direct page form relies on the digest check (and repair) at commit, which post-copy has not.
+        capabilities:
+          ctx.mode === 'precopy'
+            ? CAPABILITIES.filter((c) => c !== CAPABILITY_DIRECT_PAGES || options.directPages !== false)
+            : [...CAPABILITIES.filter((c) => c !== CAPABILITY_DIRECT_PAGES), CAPABILITY_POSTCOPY],
         guestId: report.guestId,
         migrationId: ctx.id,
         geometry: {

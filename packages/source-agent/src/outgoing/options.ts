@@ -58,6 +58,11 @@ export interface MigrationOptions {
   interruptTimeoutMs?: number;
   /** How page batches are compressed: auto (chosen per batch from the measured link and cores), none, lz4, zstd. */
   compress?: CompressMode;
+  /**
+   * Offer PageBatchDirect (raw pages written from guest memory without a copy, checked end to end and repaired
+   * at commit: capability direct-pages-v1) in pre-copy; default true. False keeps the plain PageBatch form.
+   */
+  directPages?: boolean;
   /** Channel workers spawned ahead (ChannelSenders.spawn(streams)); else they are spawned at the start. */
   channels?: Promise<ChannelSenders>;
   /** How every connection of the migration is secured (TLS 1.3 with the agent's credentials); default plain TCP. */

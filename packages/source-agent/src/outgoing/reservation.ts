@@ -1,4 +1,4 @@
-import { CAPABILITY_LZ4_RUNS, CAPABILITY_POSTCOPY, CAPABILITY_ZSTD_RUNS, FrameType, HandshakeError, PageChecksums, RefusedError } from '@livemig/protocol';
+import { CAPABILITY_DIRECT_PAGES, CAPABILITY_LZ4_RUNS, CAPABILITY_POSTCOPY, CAPABILITY_ZSTD_RUNS, FrameType, HandshakeError, PageChecksums, RefusedError } from '@livemig/protocol';
 import { DEFAULT_COMPRESS } from '../compression-choice.js';
 import { roundTenth } from '../round-tenth.js';
 import { SwitchoverCost } from '../switchover/index.js';
@@ -41,6 +41,7 @@ export async function reservation(ctx: MigrationContext): Promise<'pre-copy'> {
     }
   }
   ctx.checksums = PageChecksums.create(memory.pageCount);
+  ctx.directPages = answer.message.capabilities.includes(CAPABILITY_DIRECT_PAGES);
   const channels = await ctx.guard(ctx.channelThreads);
   ctx.channels = channels;
   if (channels.count !== ctx.channelCount) throw new Error(`${channels.count} channel workers prepared for ${ctx.channelCount} data channels`);
@@ -59,6 +60,7 @@ export async function reservation(ctx: MigrationContext): Promise<'pre-copy'> {
     lz4Runs: answer.message.capabilities.includes(CAPABILITY_LZ4_RUNS),
     compress: options.compress ?? DEFAULT_COMPRESS,
     zstdRuns: answer.message.capabilities.includes(CAPABILITY_ZSTD_RUNS),
+    directPages: ctx.directPages,
   });
   // Page data now flows on the channels; the control connection may stay silent for a whole pre-copy.
   conn.keepAliveWhileSilent();

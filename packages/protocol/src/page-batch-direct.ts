@@ -1,0 +1,76 @@
+import { crc32 } from './crc32.js';
+import { FRAME_HEADER_BYTES, PAGE_SIZE } from './constants.js';
+import { TruncatedFrameError } from './errors.js';
+import { checkCrc, headerCrc } from './frame-header.js';
+
+/**
+ * PageBatchDirect (frame type 0x13, capability `direct-pages-v1`): a page batch whose Raw pages travel after its
+ * entries, so that the source writes them straight from guest memory (one gathered write of the head and views
+ * of the pages) instead of copying them into the frame. Payload, big-endian:
+ *
+ *   u32 entry count
+ *   u32 entries length E: the bytes of the entries that follow
+ *   E bytes of entries, as in PageBatch, except that a Raw entry (u32 index, u8 3) has no body
+ *   4096 bytes per Raw entry, in entry order: the raw region
+ *
+ * The frame CRC covers header bytes 0..11 and payload bytes [0, 8 + E): the counts and every entry, not the raw
+ * region. A live page may change while the kernel copies it; such a page is dirty and is sent again, so its bytes
+ * must not fail a frame check. Wire corruption in the raw region is caught end to end instead: the destination
+ * records each page's CRC as it applies it, and at commit the digests over the per-page tables differ; the
+ * destination then asks for the source's table and for the pages whose CRCs differ (repair, PROTOCOL.md).
+ */
+
+/** Payload bytes before the entries: the entry count and the entries length. */
+export const DIRECT_ENTRIES_START = 8;
+
+/**
+ * Checks a whole PageBatchDirect frame's layout and CRC and takes the CRC-32 of each raw page (pushed onto
+ * `rawPageCrcs`, in entry order, for the destination's page table).
+ * @returns where the raw region starts in the payload
+ * @throws TruncatedFrameError for an entries length that does not leave whole pages after it; CrcMismatchError
+ */
+export function checkDirectBatchFrame(frame: Buffer, expectedCrc: number, rawPageCrcs: number[]): number {
+  const payloadLength = frame.length - FRAME_HEADER_BYTES;
+  if (payloadLength < DIRECT_ENTRIES_START) {
+    throw new TruncatedFrameError(`direct page batch of ${payloadLength} bytes has no room for its counts`);
+  }
+  const entriesLength = frame.readUInt32BE(FRAME_HEADER_BYTES + 4);
+  const rawBytes = payloadLength - DIRECT_ENTRIES_START - entriesLength;
+  if (rawBytes < 0 || rawBytes % PAGE_SIZE !== 0) {
+    throw new TruncatedFrameError(`direct page batch: entries length ${entriesLength} leaves no whole raw pages in ${payloadLength} bytes`);
+  }
+  const rawAt = DIRECT_ENTRIES_START + entriesLength;
+  checkCrc(crc32(frame.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + rawAt), headerCrc(frame)), expectedCrc);
+  for (let at = FRAME_HEADER_BYTES + rawAt; at < frame.length; at += PAGE_SIZE) rawPageCrcs.push(crc32(frame.subarray(at, at + PAGE_SIZE)));
+  return rawAt;
+}
+
+/**
+ * The raw region of a direct batch being built: views of the pages where they lie (guest memory), pages lying
+ * back to back merged into one view, so that a run of raw pages costs one part of the gathered write.
+ */
+export class RawPageViews {
+  #views: Buffer[] = [];
+  /** Bytes in the region so far. */
+  bytes = 0;
+
+  /** `memory` views a whole buffer (offset 0), `at` the page's offset in it. */
+  add(memory: Buffer, at: number): void {
+    const views = this.#views;
+    const last = views[views.length - 1];
+    if (last !== undefined && last.buffer === memory.buffer && last.byteOffset + last.length === memory.byteOffset + at) {
+      views[views.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + PAGE_SIZE);
+    } else {
+      views.push(memory.subarray(at, at + PAGE_SIZE));
+    }
+    this.bytes += PAGE_SIZE;
+  }
+
+  /** The views in order; the region is empty afterwards. */
+  take(): Buffer[] {
+    const views = this.#views;
+    this.#views = [];
+    this.bytes = 0;
+    return views;
+  }
+}

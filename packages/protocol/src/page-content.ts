@@ -1,0 +1,31 @@
+import { PAGE_SIZE } from './constants.js';
+import { BadArgumentError } from './errors.js';
+import { looksIncompressible } from './page-sample.js';
+
+/** How `addRun` sees a page before encoding it. */
+export const enum Content {
+  /** Not yet looked at: `#add` decides. */
+  Unknown,
+  /** One repeated byte: Zero or SameByte. */
+  RepeatedByte,
+  /** Not one repeated byte, and the sample says lz4 may pay. */
+  Compressible,
+  /** The sample says random: Raw without an lz4 pass. */
+  Incompressible,
+}
+
+export function checkRange(view: Uint8Array, offset: number, what: string): void {
+  if (!Number.isInteger(offset) || offset < 0 || offset + PAGE_SIZE > view.length) {
+    throw new BadArgumentError(`${what} at offset ${offset} does not fit in ${view.length} bytes`);
+  }
+}
+
+/** Bytes 1..4095 equal bytes 0..4094: one repeated byte (one native memcmp). */
+export function isOneRepeatedByte(src: Buffer, at: number): boolean {
+  return src.compare(src, at, at + PAGE_SIZE - 1, at + 1, at + PAGE_SIZE) === 0;
+}
+
+export function contentOf(src: Buffer, at: number): Content {
+  if (isOneRepeatedByte(src, at)) return Content.RepeatedByte;
+  return looksIncompressible(src, at) ? Content.Incompressible : Content.Compressible;
+}
