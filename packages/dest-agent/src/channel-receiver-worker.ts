@@ -22,6 +22,7 @@ import {
   UnexpectedFrameError,
   frameTypeName,
   readPageBatch,
+  requirePlainBatch,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
 import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, errorSummary, sameAddress, secureServer, warmUpConnections } from '@livemig/agent-runtime/transport';
@@ -159,6 +160,7 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
       case FrameType.PageBatch:
         if (openRound === 0) {
           if (!pushed) throw new UnexpectedFrameError(`channel ${data.channel}: page batch outside a round`);
+          requirePlainBatch(frame, `on channel ${data.channel} in post-copy`);
           await pushed.place(frame.payload, frame.rawPageCrcs);
           conn.release(frame);
           break;

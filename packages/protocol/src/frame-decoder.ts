@@ -217,7 +217,7 @@ export class FrameDecoder {
   #startSpanning(header: FrameHeader): { header: FrameHeader; frame: Buffer; filled: number } {
     this.#headerFilled = FRAME_HEADER_BYTES;
     const length = FRAME_HEADER_BYTES + header.payloadLength;
-    if (header.type !== FrameType.PageBatch) {
+    if (header.type !== FrameType.PageBatch && header.type !== FrameType.PageBatchDirect) {
       // A control frame: decoded at once and never released, so a buffer of its own size (its message may keep
       // views of it).
       this.#spanning = { header, frame: Buffer.allocUnsafeSlow(length), filled: 0 };

@@ -1,6 +1,6 @@
 import { crc32 } from './crc32.js';
 import { FRAME_HEADER_BYTES, PAGE_SIZE } from './constants.js';
-import { TruncatedFrameError } from './errors.js';
+import { TruncatedFrameError, UnexpectedFrameError } from './errors.js';
 import { checkCrc, headerCrc } from './frame-header.js';
 
 /**
@@ -22,6 +22,15 @@ import { checkCrc, headerCrc } from './frame-header.js';
 
 /** Payload bytes before the entries: the entry count and the entries length. */
 export const DIRECT_ENTRIES_START = 8;
+
+/**
+ * Refuses a PageBatchDirect where only the plain form may come (the post-copy push and answers, repaired pages):
+ * its raw pages are outside the frame check, and only a pre-copy round's digest check at commit covers them.
+ * @throws UnexpectedFrameError
+ */
+export function requirePlainBatch(frame: { rawAt?: number }, where: string): void {
+  if (frame.rawAt !== undefined) throw new UnexpectedFrameError(`PageBatchDirect ${where}: only pre-copy rounds carry it`);
+}
 
 /**
  * Checks a whole PageBatchDirect frame's layout and CRC and takes the CRC-32 of each raw page (pushed onto

@@ -9,6 +9,7 @@ import {
   encodeRepairRequest,
   encodeRepairTable,
   readPageBatch,
+  requirePlainBatch,
   type Frame,
   type PageCompression,
 } from '@livemig/protocol';
@@ -204,5 +205,12 @@ describe('repair messages', () => {
     expect(() => encodeRepairRequest({ pass: 0 })).toThrow(expect.objectContaining({ code: 'LM_ERR_BAD_MESSAGE' }));
     expect(() => encodeRepairRequest({ pass: 1, pages: Uint32Array.from([5, 5]) })).toThrow(expect.objectContaining({ code: 'LM_ERR_BAD_MESSAGE' }));
     expect(() => encodeRepairTable({ pass: 1, first: 0, crcs: new Uint32Array(0) })).toThrow(expect.objectContaining({ code: 'LM_ERR_BAD_MESSAGE' }));
+  });
+});
+
+describe('requirePlainBatch', () => {
+  it('refuses a decoded PageBatchDirect (rawAt set) and lets a plain PageBatch through', () => {
+    expect(() => requirePlainBatch({ rawAt: 24 }, 'on the urgent connection')).toThrow(expect.objectContaining({ code: 'LM_ERR_UNEXPECTED_FRAME' }));
+    expect(() => requirePlainBatch({}, 'on the urgent connection')).not.toThrow();
   });
 });

@@ -6,6 +6,7 @@ import {
   encodePostcopyDone,
   frameTypeName,
   readPageBatch,
+  requirePlainBatch,
   type Frame,
   type GuestGeometry,
 } from '@livemig/protocol';
@@ -142,6 +143,7 @@ async function placeUntilEnd(control: FramedSocket, sink: PlacingSink): Promise<
   for (;;) {
     const frame = await control.receive(undefined, 'PageBatch or PostcopyEnd');
     if (frame.type !== FrameType.PageBatch) return frame;
+    requirePlainBatch(frame, 'in the post-copy push');
     readPageBatch(frame.payload, sink, sink.onPage, frame.rawPageCrcs);
     control.release(frame);
   }

@@ -10,6 +10,7 @@ import {
   encodeRepairRequest,
   frameTypeName,
   readPageBatch,
+  requirePlainBatch,
   type PageChecksums,
 } from '@livemig/protocol';
 import type { GuestMemory } from '@livemig/guest';
@@ -98,7 +99,8 @@ async function receivePages(conn: FramedSocket, pass: number, asked: readonly nu
   for (;;) {
     const frame = await conn.receive(options.answerTimeoutMs, 'the repaired pages');
     if (frame.type === FrameType.PageBatch) {
-      readPageBatch(frame.payload, sink, onPage, frame.rawPageCrcs, frame.rawAt);
+      requirePlainBatch(frame, 'among repaired pages');
+      readPageBatch(frame.payload, sink, onPage, frame.rawPageCrcs);
       conn.release(frame);
     } else if (frame.type === FrameType.RepairEnd) {
       if (frame.message.pass !== pass || frame.message.pages !== asked.length || wanted.size > 0) {

@@ -9,6 +9,7 @@ import {
   encodePageRequest,
   frameTypeName,
   readPageBatch,
+  requirePlainBatch,
   type PageChecksums,
 } from '@livemig/protocol';
 import { FramedSocket, sameAddress, secureServer, type TransportSecurity } from '@livemig/agent-runtime';
@@ -148,6 +149,7 @@ export class FaultService {
         throw error;
       }
       if (frame.type !== FrameType.PageBatch) throw new UnexpectedFrameError(`unexpected ${frameTypeName(frame.type)} on the urgent connection`);
+      requirePlainBatch(frame, 'on the urgent connection');
       readPageBatch(frame.payload, this.#sink, this.#sink.onPage, frame.rawPageCrcs);
       this.#conn.release(frame);
     }

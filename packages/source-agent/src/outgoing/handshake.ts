@@ -45,7 +45,7 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
         // The direct page form relies on the digest check (and repair) at commit, which post-copy has not.
         capabilities:
           ctx.mode === 'precopy'
-            ? CAPABILITIES.filter((c) => c !== CAPABILITY_DIRECT_PAGES || options.directPages !== false)
+            ? CAPABILITIES.filter((c) => c !== CAPABILITY_DIRECT_PAGES || offersDirectPages(options))
             : [...CAPABILITIES.filter((c) => c !== CAPABILITY_DIRECT_PAGES), CAPABILITY_POSTCOPY],
         guestId: report.guestId,
         migrationId: ctx.id,
@@ -61,4 +61,14 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
     ),
   );
   return 'reservation';
+}
+
+/**
+ * Whether a pre-copy migration offers direct-pages-v1. A direct raw page that changes while it is sent is
+ * right only because it is dirty and will be sent again; the soft-page and balloon filters may skip that
+ * resend for good, and the tables would then differ at commit for no fault of the wire (repair cannot fix a
+ * page the source's table recorded before it changed). Those migrations keep the copied form.
+ */
+export function offersDirectPages(options: { directPages?: boolean; softPages?: boolean; balloon?: boolean }): boolean {
+  return options.directPages !== false && options.softPages !== true && options.balloon !== true;
 }

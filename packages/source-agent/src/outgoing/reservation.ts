@@ -4,6 +4,7 @@ import { roundTenth } from '../round-tenth.js';
 import { SwitchoverCost } from '../switchover/index.js';
 import type { MigrationContext } from './context.js';
 import { expectFrame } from './expect-frame.js';
+import { offersDirectPages } from './handshake.js';
 import { DEFAULT_DELTA_CACHE_BYTES } from './options.js';
 
 /**
@@ -41,7 +42,9 @@ export async function reservation(ctx: MigrationContext): Promise<'pre-copy'> {
     }
   }
   ctx.checksums = PageChecksums.create(memory.pageCount);
-  ctx.directPages = answer.message.capabilities.includes(CAPABILITY_DIRECT_PAGES);
+  // Only what was offered: a destination that echoes direct-pages-v1 to a post-copy or hybrid migration, or to
+  // one that kept the copied form, does not get raw pages outside the frame check.
+  ctx.directPages = ctx.mode === 'precopy' && offersDirectPages(options) && answer.message.capabilities.includes(CAPABILITY_DIRECT_PAGES);
   const channels = await ctx.guard(ctx.channelThreads);
   ctx.channels = channels;
   if (channels.count !== ctx.channelCount) throw new Error(`${channels.count} channel workers prepared for ${ctx.channelCount} data channels`);
