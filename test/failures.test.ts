@@ -6,13 +6,15 @@ import { finalDigestOf, oracleDigest, readJson, runSource, startAgent, startDest
 
 // The source is primary until commit: a refusal, a destination that dies, or a connection cut in mid
 // pre-copy all end with the guest still running at the source, and it still reaches the oracle's digest.
-// About 4 s of guest at its pace: long enough that every migration below begins while it runs.
-// 48000 paced ops last about 8 s: the guest must still be dirtying pages when a fault strikes after round 1, or
-// pre-copy converges and a kill can land after Complete (outcome unknown, exit 3), as it once did on a loaded host.
+// About 8 s of guest at its pace: long enough that every migration below begins while it runs, and that it
+// still dirties pages when a fault strikes after round 1.
 const GUEST = ['--memory', '64MiB', '--vcpus', '2', '--workload', 'uniform', '--seed', '3', '--ops', '48000', '--dirty-rate', '24MiB'];
 // Never converges on its own (downtime limit 0 while the guest keeps dirtying), so pre-copy lasts long
-// enough to be interrupted in the middle.
+// enough to be interrupted in the middle. A round that finds nothing dirty still ends pre-copy
+// ('nothing-dirty'): on a starved host the vCPUs may not run between two quick rounds, so the fault tests also
+// slow the rounds down (--max-bandwidth) to be sure the guest dirties pages during each.
 const ENDLESS_PRECOPY = ['--downtime-limit', '0ms', '--max-rounds', '100000'];
+const SLOW_ROUNDS = ['--max-bandwidth', '2MB/s'];
 
 describe('failures before commit leave the guest running at the source', () => {
   const dir = tempDir();
@@ -39,7 +41,7 @@ describe('failures before commit leave the guest running at the source', () => {
   it('destination killed in mid pre-copy', async () => {
     const dest = await startDest(['--once']);
     const reportPath = dir.file('killed.json');
-    const source = runSource([...GUEST, ...ENDLESS_PRECOPY, '--migrate-to', dest.address, '--migrate-after', '300ms', '--report', reportPath]);
+    const source = runSource([...GUEST, ...ENDLESS_PRECOPY, ...SLOW_ROUNDS, '--migrate-to', dest.address, '--migrate-after', '300ms', '--report', reportPath]);
     await waitForLog(source, { msg: 'pre-copy round sent', round: 1 });
     dest.child.kill('SIGKILL');
     const done = await source.done;
@@ -55,7 +57,7 @@ describe('failures before commit leave the guest running at the source', () => {
     const dest = await startDest(['--once', '--report', dir.file('cut-dest.json')]);
     const cutter = await cuttingProxy(dest.port);
     const reportPath = dir.file('cut.json');
-    const source = runSource([...GUEST, ...ENDLESS_PRECOPY, '--migrate-to', `127.0.0.1:${cutter.port}`, '--migrate-after', '300ms', '--report', reportPath]);
+    const source = runSource([...GUEST, ...ENDLESS_PRECOPY, ...SLOW_ROUNDS, '--migrate-to', `127.0.0.1:${cutter.port}`, '--migrate-after', '300ms', '--report', reportPath]);
     await waitForLog(source, { msg: 'pre-copy round sent', round: 1 });
     cutter.cutNow();
     const [done, destDone] = await Promise.all([source.done, dest.done]);

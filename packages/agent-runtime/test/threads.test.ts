@@ -106,7 +106,16 @@ describe('spawnThreads', () => {
 
   it('keeps the failure of a thread between its greeting and its adoption', async () => {
     const { options } = fixture('after-greeting');
-    const [thread] = owned(await spawnThreads<Greeting>(SCRIPT, 1, options));
+    let spawned: Awaited<ReturnType<typeof spawnThreads<Greeting>>>;
+    try {
+      spawned = await spawnThreads<Greeting>(SCRIPT, 1, options);
+    } catch (error) {
+      // On a loaded host the greeting and the failure can be handled in one turn, before spawnThreads hands
+      // the thread over: then spawnThreads itself fails with the thread's failure, which is kept just the same.
+      expect((error as Error).message).toBe('thread 0 failed while idle');
+      return;
+    }
+    const [thread] = owned(spawned);
     await ended(thread!.worker);
     expect(thread!.failure?.message).toBe('thread 0 failed while idle');
     expect(thread!.adopt()?.message).toBe('thread 0 failed while idle');
