@@ -16,6 +16,7 @@ import type { MigrationPhase } from './phases.js';
 import type { SentRound } from './rounds.js';
 import { WorkingSetFramework } from '../working-set/working-set-framework.js';
 import { BalloonFilter } from './balloon.js';
+import { DirectSends } from './direct-sends.js';
 import { ResumeRequests } from '../postcopy/resume-requests.js';
 import { hasGuestKernel, SoftPageFilter } from './soft-pages.js';
 
@@ -105,6 +106,8 @@ export class MigrationContext {
   softPages: SoftPageFilter | undefined;
   /** With `balloon`: the balloon's inflation and round filter (balloon.ts). */
   balloon: BalloonFilter | undefined;
+  /** With either filter: the pages pre-copy may have sent directly, which the filters never skip (direct-sends.ts). */
+  directSends: DirectSends | undefined;
   /** Commit or activation: the error that lost the destination's answer, when the outcome had to be asked for. */
   outcomeCause: unknown;
 
@@ -141,9 +144,11 @@ export class MigrationContext {
     const wsPages = options.workingSetPages ?? 0;
     this.workingSet = wsPages > 0 ? new WorkingSetFramework(guest.memory, wsPages) : undefined;
     this.mode = options.mode ?? 'precopy';
-    this.softPages = options.softPages && hasGuestKernel(guest) ? new SoftPageFilter(guest, this.log) : undefined;
+    const filtered = (options.softPages === true || options.balloon === true) && hasGuestKernel(guest);
+    this.directSends = filtered ? new DirectSends(guest.memory.pageCount) : undefined;
+    this.softPages = options.softPages && hasGuestKernel(guest) ? new SoftPageFilter(guest, this.log, this.directSends) : undefined;
     if (this.softPages) this.report.softPages = this.softPages.report;
-    this.balloon = options.balloon && hasGuestKernel(guest) ? new BalloonFilter(guest, this.log) : undefined;
+    this.balloon = options.balloon && hasGuestKernel(guest) ? new BalloonFilter(guest, this.log, this.directSends) : undefined;
     if (this.balloon) this.report.balloon = this.balloon.report;
     this.cancelled = new Promise<never>((_, reject) => {
       this.abortController.signal.addEventListener('abort', () => reject(this.abortController.signal.reason), { once: true });
