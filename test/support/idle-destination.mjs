@@ -1,17 +1,20 @@
 // A destination agent in this process (the real listen command, not --once), run with --expose-gc: once the guest
 // it hosted has ended (its report is written) and the heap has been collected, it prints what memory it still
-// holds. Used by test/idle-destination.test.ts.
+// holds. The guest runs for 200 ms; with ONWARD=HOST:PORT it migrates there after 200 ms instead, with the control
+// API on (which keeps the migration in its history). Used by test/idle-destination.test.ts.
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listenCommand } from '../../packages/dest-agent/dist/index.js';
 import { silentLogger } from '../../packages/agent-runtime/dist/index.js';
 
 const [reportPath] = process.argv.slice(2);
+const onward = process.env.ONWARD;
+const ending = onward === undefined ? { runFor: '200ms', migrateAfter: '1s' } : { migrateTo: onward, migrateAfter: '200ms', controlPort: 0 };
 const stop = new AbortController();
 const listening = listenCommand(
   {
-    port: 0, host: '127.0.0.1', once: false, maxMemory: '1GiB', maxThreads: 64, maxIncoming: 4, runFor: '200ms',
-    report: reportPath, migrateAfter: '1s', downtimeLimit: '300ms', maxRounds: 30, controlHost: '127.0.0.1',
+    port: 0, host: '127.0.0.1', once: false, maxMemory: '1GiB', maxThreads: 64, maxIncoming: 4, ...ending,
+    report: reportPath, downtimeLimit: '300ms', maxRounds: 30, controlHost: '127.0.0.1',
   },
   silentLogger(),
   stop.signal,

@@ -48,7 +48,7 @@ export class MigrationContext {
   /** A paused guest is migrated paused and stays paused wherever it ends up (QEMU keeps the run state too). */
   readonly wasRunning: boolean;
   /** Zaw and Thein's framework, with the `workingSetPages` option; undefined: plain pre-copy. */
-  readonly workingSet: WorkingSetFramework | undefined;
+  workingSet: WorkingSetFramework | undefined;
   readonly mode: MigrationMode;
   phase: MigrationPhase = 'handshake';
 
@@ -113,13 +113,15 @@ export class MigrationContext {
 
   private readonly abortController = new AbortController();
   private readonly cancelled: Promise<never>;
+  #guest: Guest | undefined;
 
   constructor(
     /** The public Migration: every event of the migration is emitted on it. */
     readonly events: EventEmitter<MigrationEvents>,
-    readonly guest: Guest,
+    guest: Guest,
     readonly options: MigrationOptions,
   ) {
+    this.#guest = guest;
     this.log = options.log ?? silentLogger();
     this.params = initialParameters(options);
     this.limiter = SharedRateLimiter.create(this.params.maxBandwidthBytesPerSec);
@@ -154,6 +156,28 @@ export class MigrationContext {
       this.abortController.signal.addEventListener('abort', () => reject(this.abortController.signal.reason), { once: true });
     });
     this.cancelled.catch(() => {});
+  }
+
+  /**
+   * The guest this migration moves.
+   * @throws Error once the migration completed and let it go (releaseGuest): nothing reads it then
+   */
+  get guest(): Guest {
+    if (this.#guest === undefined) throw new Error(`migration ${this.id} completed: its guest runs at the destination, and none of it is kept here`);
+    return this.#guest;
+  }
+
+  /**
+   * After a completed migration the guest runs at the destination: every reference to it (and to what sees its
+   * memory: the filters, the working set) is dropped, so an agent that keeps the migration in its history (the
+   * control API's GET /migrations) does not keep the guest's memory with it.
+   */
+  releaseGuest(): void {
+    this.#guest = undefined;
+    this.softPages = undefined;
+    this.balloon = undefined;
+    this.directSends = undefined;
+    this.workingSet = undefined;
   }
 
   /**
