@@ -1,10 +1,9 @@
-import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DestAgent, type ArrivedGuest } from '@livemig/dest-agent';
 import { finalDigestOf, oracleDigest, readJson, runSource, startDest, tempDir } from './support/agents.js';
 import { ChannelCorruptor, type FlipAt } from './support/channel-corruptor.js';
+import { withMigratedImage, type MigratedImage } from './support/image-migration.js';
 
 // PageBatchDirect (direct-pages-v1): Raw pages go from guest memory to the socket, outside the frame CRC. Every
 // migration here passes through a proxy that carries the data channels too and can flip one byte of the first
@@ -23,68 +22,42 @@ describe('direct pages', () => {
   const imagePath = dir.file('guest.img');
   writeFileSync(imagePath, image);
 
-  /** A paused image migrated into an in-process destination through the proxy. */
-  async function migrateImage(name: string, flip: FlipAt, extra: string[] = []) {
-    const agent = new DestAgent({ maxMemoryBytes: 1024 ** 3 });
-    const { port } = await agent.listen(0);
-    const proxy = await ChannelCorruptor.start(port, flip);
-    const arrived = once(agent, 'arrived') as Promise<[ArrivedGuest]>;
-    const reportPath = dir.file(`${name}.json`);
-    const source = runSource(['--image-file', imagePath, '--paused', '--streams', '2', '--migrate-to', proxy.address, '--migrate-after', '0', '--report', reportPath, ...extra]);
-    const done = await source.done;
-    return { agent, proxy, arrived, done, report: readJson(reportPath) };
-  }
+  /** The paused image migrated into an in-process destination through a proxy flipping `flip`, then `check`. */
+  const migrateImage = (name: string, flip: FlipAt, check: (migrated: MigratedImage<ChannelCorruptor>) => void, extra: string[] = []) =>
+    withMigratedImage(
+      { imagePath, reportPath: dir.file(`${name}.json`), sourceArgs: ['--streams', '2', ...extra], relay: (port) => ChannelCorruptor.start(port, flip) },
+      check,
+    );
 
-  it('a paused image arrives byte for byte; raw pages went in direct batches and nothing was repaired', async () => {
-    const { agent, proxy, arrived, done, report } = await migrateImage('plain', 'none');
-    const [{ guest }] = await arrived;
-    try {
-      expect(done.code, done.stderr).toBe(0);
+  it('a paused image arrives byte for byte; raw pages went in direct batches and nothing was repaired', () =>
+    migrateImage('plain', 'none', ({ relay: proxy, report, memory }) => {
       expect(report.status).toBe('completed');
       expect(proxy.directBatches).toBeGreaterThan(0);
       expect(report.pagesSent.raw).toBeGreaterThan(0);
       expect(report.repair).toBeUndefined();
-      const received = Buffer.from(guest.memory.slots[0]!.buffer, 0, image.length);
-      expect(received.equals(readFileSync(imagePath))).toBe(true);
-    } finally {
-      await guest.stop();
-      await agent.close();
-      await proxy.close();
-    }
-  });
+      expect(memory(image.length).equals(image)).toBe(true);
+    }));
 
-  it('--no-direct-pages keeps the plain batch form', async () => {
-    const { agent, proxy, arrived, done, report } = await migrateImage('off', 'none', ['--no-direct-pages']);
-    const [{ guest }] = await arrived;
-    try {
-      expect(done.code, done.stderr).toBe(0);
-      expect(report.status).toBe('completed');
-      expect(proxy.directBatches).toBe(0);
-      expect(proxy.plainBatches).toBeGreaterThan(0);
-    } finally {
-      await guest.stop();
-      await agent.close();
-      await proxy.close();
-    }
-  });
+  it('--no-direct-pages keeps the plain batch form', () =>
+    migrateImage(
+      'off',
+      'none',
+      ({ relay: proxy, report }) => {
+        expect(report.status).toBe('completed');
+        expect(proxy.directBatches).toBe(0);
+        expect(proxy.plainBatches).toBeGreaterThan(0);
+      },
+      ['--no-direct-pages'],
+    ));
 
-  it('a flipped byte in a raw page is caught at commit and exactly that page is sent again', async () => {
-    const { agent, proxy, arrived, done, report } = await migrateImage('raw-flip', 'raw-page');
-    const [{ guest }] = await arrived;
-    try {
-      expect(done.code, done.stderr).toBe(0);
+  it('a flipped byte in a raw page is caught at commit and exactly that page is sent again', () =>
+    migrateImage('raw-flip', 'raw-page', ({ relay: proxy, report, memory }) => {
       expect(proxy.flipped).toBe(true);
       expect(proxy.flippedPage).toBeDefined();
       expect(report.status).toBe('completed');
       expect(report.repair).toEqual({ passes: 1, pages: 1 });
-      const received = Buffer.from(guest.memory.slots[0]!.buffer, 0, image.length);
-      expect(received.equals(readFileSync(imagePath))).toBe(true);
-    } finally {
-      await guest.stop();
-      await agent.close();
-      await proxy.close();
-    }
-  });
+      expect(memory(image.length).equals(image)).toBe(true);
+    }));
 
   // A running guest (writing during the sends) that finishes its ops, so the source exits by itself; under
   // --compress none every page that is not one repeated byte goes Raw.

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DestAgent, type ArrivedGuest } from '@livemig/dest-agent';
-import { readJson, runSource, tempDir } from './support/agents.js';
+import { runSource, tempDir } from './support/agents.js';
+import { withMigratedImage } from './support/image-migration.js';
 
 // A paused guest whose memory starts as an image file migrates as a pure stop-and-copy; the destination's
 // memory must be the file, byte for byte, and the guest must stay paused there.
@@ -21,17 +20,8 @@ describe('--image-file with --paused', () => {
     const path = dir.file('guest.img');
     writeFileSync(path, image);
 
-    const agent = new DestAgent({ maxMemoryBytes: 1024 ** 3 });
-    const { port } = await agent.listen(0);
-    const arrived = once(agent, 'arrived') as Promise<[ArrivedGuest]>;
-    const reportPath = dir.file('source.json');
     // --compress lz4: what is checked here is the encoding by content (--compress auto may pick any compression).
-    const source = runSource(['--image-file', path, '--paused', '--streams', '3', '--compress', 'lz4', '--migrate-to', `127.0.0.1:${port}`, '--migrate-after', '0', '--report', reportPath]);
-    const [{ guest }] = await arrived;
-    try {
-      const done = await source.done;
-      expect(done.code, done.stderr).toBe(0);
-      const report = readJson(reportPath);
+    await withMigratedImage({ imagePath: path, reportPath: dir.file('source.json'), sourceArgs: ['--streams', '3', '--compress', 'lz4'] }, ({ guest, report, memory }) => {
       expect(report.status).toBe('completed');
       expect(report.memoryBytes).toBe(8 * 1024 * 1024 + 4096);
       // Pure stop-and-copy: one round with the image, an empty final round.
@@ -45,13 +35,10 @@ describe('--image-file with --paused', () => {
       expect(report.bytesByEncoding.lz4 / report.pagesSent.lz4).toBeLessThan(40);
 
       expect(guest.parked).toBe(true);
-      const received = Buffer.from(guest.memory.slots[0]!.buffer, 0, guest.memory.memoryBytes);
+      const received = memory(guest.memory.memoryBytes);
       expect(received.subarray(0, image.length).equals(readFileSync(path))).toBe(true);
       expect(received.subarray(image.length).every((byte) => byte === 0)).toBe(true);
-    } finally {
-      await guest.stop();
-      await agent.close();
-    }
+    });
   });
 
   it('an unreadable image file is a one-line error naming the flag', async () => {

@@ -3,7 +3,21 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { encodePostcopyResume } from '@livemig/protocol';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { finalDigestOf, oracleDigest, readJson, runSource, startDest, tempDir, waitForLine, waitForLog, type Agent } from './support/agents.js';
+import {
+  DEST_BIN,
+  SOURCE_BIN,
+  finalDigestOf,
+  oracleDigest,
+  readJson,
+  runSource,
+  startAgent,
+  startDest,
+  tempDir,
+  waitForLine,
+  waitForLog,
+  type Agent,
+  type Finished,
+} from './support/agents.js';
 import { FrameProxy } from './support/frame-proxy.js';
 import { makeTestCredentials, randomPsk } from './support/tls-credentials.js';
 import { waitForValue } from './support/wait.js';
@@ -53,6 +67,11 @@ interface Pair {
 
 async function getJson(url: string): Promise<any> {
   return (await fetch(url)).json();
+}
+
+/** Runs an agent's CLI subcommand (`source-agent resume ...`, `dest-agent recover ...`) to its end. */
+function cli(bin: string, args: string[]): Promise<Finished> {
+  return startAgent(bin, args).done;
 }
 
 async function post(url: string, body?: unknown): Promise<Response> {
@@ -225,14 +244,39 @@ describe.skipIf(!canKillSockets)('post-copy recovery', () => {
     const paused = await fetch(`${pair.sourceUrl}/migrations/${outId}`, { method: 'DELETE' });
     expect(paused.status).toBe(409);
     expect(await paused.text()).toMatch(/postcopy-paused.*never resumed here/);
-    const discarded = await post(`${pair.sourceUrl}/migrations/${outId}/discard`);
-    expect(discarded.status).toBe(200);
-    const body = (await discarded.json()) as { report: Record<string, any> };
+    // The operator's CLI (source-agent discard) asks the control API, and prints its answer.
+    const discarded = await cli(SOURCE_BIN, ['discard', '--control', pair.sourceUrl!, '--id', outId]);
+    expect(discarded.code, discarded.stderr).toBe(0);
+    const body = JSON.parse(discarded.stdout) as { report: Record<string, any> };
     expect(body.report.status).toBe('failed');
     expect(body.report.error.code).toBe('LM_ERR_POSTCOPY_FAILED');
     const report = (await sourceReport(pair))!;
     expect(report.opsDone).toBe(report.guestOpsAtPark);
     expect(finalDigestOf(pair.source.lines.join('\n'))).toBeUndefined();
+    pair.source.child.kill('SIGTERM');
+  });
+
+  it('the CLIs: dest-agent recover opens the port, source-agent resume reconnects there; refused ones exit 1 with the code', async () => {
+    const pair = await switched('cli');
+    killSockets([pair.ports.urgent]);
+    const ids = await bothPaused(pair, 1);
+    const outId = ids.outId!;
+    const unknown = await cli(DEST_BIN, ['recover', '--control', pair.destUrl, '--id', 'no-such-migration']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/not in post-copy here: nothing to recover.*LM_ERR_CONFLICT/);
+    const opened = await cli(DEST_BIN, ['recover', '--control', pair.destUrl, '--id', ids.inId]);
+    expect(opened.code, opened.stderr).toBe(0);
+    const [address, host, port] = /^recovery ((\S+):(\d+))$/m.exec(opened.stdout)!.slice(1);
+    expect(JSON.parse(opened.stdout.slice(opened.stdout.indexOf('\n') + 1))).toEqual({ id: ids.inId, host, port: Number(port) });
+    const resumed = await cli(SOURCE_BIN, ['resume', '--control', pair.sourceUrl!, '--id', outId, '--target', address!]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ id: outId, resuming: { host, port: Number(port) } });
+    const report = await completes(pair);
+    expect(report.postcopy.recoveries).toBe(1);
+    // Nothing paused any more: refused by the agent, one line with the code, status 1 (as for an id not in post-copy).
+    const late = await cli(SOURCE_BIN, ['resume', '--control', pair.sourceUrl!, '--id', outId]);
+    expect(late.code).toBe(1);
+    expect(late.stderr).toMatch(/only a paused post-copy can be resumed.*LM_ERR_CONFLICT/);
     pair.source.child.kill('SIGTERM');
   });
 

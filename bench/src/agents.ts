@@ -13,6 +13,18 @@ export async function sourceRunHelp(timeoutMs: number): Promise<string> {
   return help.stdoutLines.join('\n');
 }
 
+/**
+ * The final digest of a guest run to its end by `source-agent run GUEST` with no migration: the oracle's.
+ * @throws Error when the run fails or prints no final digest
+ */
+export async function oracleDigest(guestArgs: string[], timeoutMs: number): Promise<string> {
+  const run = track(new NodeChild('source-agent (oracle)', SOURCE_AGENT, ['run', ...guestArgs], { timeoutMs, cwd: ROOT }));
+  await run.succeeded();
+  const digest = run.stdoutLines.flatMap((line) => /^final digest ([0-9a-f]{64})$/.exec(line)?.[1] ?? [])[0];
+  if (!digest) throw new Error('the oracle run printed no final digest');
+  return digest;
+}
+
 /** The first line of an error's message (child-process errors carry their stderr after it). */
 export function firstLine(error: unknown): string {
   return error instanceof Error ? error.message.split('\n')[0]! : String(error);

@@ -9,8 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ROOT, SOURCE_AGENT } from './agents.js';
-import { NodeChild, track } from './child.js';
+import { oracleDigest } from './agents.js';
 import { FaultDest, RSS_SLACK_BYTES, type Resources } from './faults-dest.js';
 import type { LinkTarget } from './faults-proxy.js';
 import { FAULT_KINDS, faultRun, type FaultKind, type FaultPlan, type FaultRun, type Placement, type RunContext } from './faults-run.js';
@@ -80,7 +79,8 @@ export async function faultCampaign(params: FaultParams): Promise<FaultOutput> {
   const random = seeded(params.seed);
   let ctx: RunContext | undefined;
   try {
-    const oracle = await oracleDigest(params.guestArgs, params.timeoutMs);
+    // Pacing changes timing, never what is written: the oracle runs unpaced.
+    const oracle = await oracleDigest([...params.guestArgs, '--dirty-rate', '0'], params.timeoutMs);
     progress(`faults: oracle ${oracle.slice(0, 16)}..., seed ${params.seed}`);
     const stateDir = join(scratch, 'dest-state');
     const destLifetimeMs = params.timeoutMs * (params.runs + 2);
@@ -184,15 +184,6 @@ function planFault(kind: FaultKind, windowMs: number, params: FaultParams, rando
   const [low, high] = params.stallMs;
   const stallMs = kind === 'stall' ? Math.round(low + random() * (high - low)) : null;
   return { kind, atMs, link, stallMs, random };
-}
-
-async function oracleDigest(guestArgs: string[], timeoutMs: number): Promise<string> {
-  // Pacing changes timing, never what is written: the oracle runs unpaced.
-  const child = track(new NodeChild('oracle', SOURCE_AGENT, ['run', ...guestArgs, '--dirty-rate', '0'], { timeoutMs, cwd: ROOT }));
-  await child.succeeded();
-  const digest = child.stdoutLines.flatMap((line) => /^final digest ([0-9a-f]{64})$/.exec(line)?.[1] ?? [])[0];
-  if (!digest) throw new Error('the oracle run printed no final digest');
-  return digest;
 }
 
 function rssTrend(idle: Resources, results: FaultRun[]): FaultOutput['rss'] {

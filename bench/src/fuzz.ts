@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFile } from 'node:fs/promises';
 import { PLAINTEXT, formatBytes, type TransportSecurity } from '@livemig/agent-runtime';
-import { ROOT, SOURCE_AGENT } from './agents.js';
+import { ROOT, SOURCE_AGENT, firstLine, oracleDigest } from './agents.js';
 import { NodeChild, track } from './child.js';
 import { fuzzDecoder, type DecoderFuzzResult, type FuzzFinding } from './fuzz-decoder.js';
 import { FuzzedDestination, summariseRss, type RssSummary } from './fuzz-destination.js';
@@ -57,7 +58,7 @@ export async function fuzz(params: FuzzParams): Promise<BenchOutput<FuzzParams, 
   results.push(decoder);
   const scratch = await Scratch.create();
   try {
-    const oracle = await finalDigest(GUEST, params.timeoutMs);
+    const oracle = await oracleDigest(GUEST, params.timeoutMs);
     const pskFile = scratch.file('fuzz.psk');
     const key = randomBytes(32).toString('hex');
     await writeFile(pskFile, `${PSK_IDENTITY}:${key}\n`, { mode: 0o600 });
@@ -142,21 +143,10 @@ async function migrateInto(dest: FuzzedDestination, tlsArgs: string[], oracle: s
     const [, got] = await Promise.race([digest, sleep(timeoutMs).then(() => Promise.reject(new Error('no final digest at the destination')))]);
     return { sourceExit: 0, digestMatches: got === oracle, error: null };
   } catch (error) {
-    return { sourceExit: source.process.exitCode, digestMatches: false, error: error instanceof Error ? error.message.split('\n')[0]! : String(error) };
+    return { sourceExit: source.process.exitCode, digestMatches: false, error: firstLine(error) };
   } finally {
     source.kill();
   }
-}
-
-async function finalDigest(guest: string[], timeoutMs: number): Promise<string> {
-  const run = track(new NodeChild('source-agent (oracle)', SOURCE_AGENT, ['run', ...guest], { timeoutMs, cwd: ROOT }));
-  const [, digest] = await run.waitForLine(/^final digest (\S+)$/);
-  await run.succeeded();
-  return digest!;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function notes(results: FuzzResult[]): string[] {

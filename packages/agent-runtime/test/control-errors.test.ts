@@ -24,6 +24,7 @@ const table: Array<[ControlErrorCode, number, string]> = [
   ['LM_ERR_PAYLOAD_TOO_LARGE', 413, 'request body too large'],
   ['LM_ERR_UNSUPPORTED_MEDIA_TYPE', 415, 'request body must be JSON'],
   ['LM_ERR_TOO_MANY_CLIENTS', 429, 'too many clients'],
+  ['LM_ERR_TOO_MANY_LOGINS', 429, 'too many wrong logins'],
 ];
 
 /** The client's own codes (its other ones, LM_ERR_CONNECT and LM_ERR_TIMEOUT, are protocol's). */
@@ -78,8 +79,9 @@ describe('control API error codes', () => {
     expect(new Set(all).size).toBe(all.length);
   });
 
-  it('no two server codes share an HTTP status', () => {
-    const statuses = Object.values(CONTROL_ERRORS).map(({ status }) => status);
+  it('no two server codes share an HTTP status, but for 429: its two codes name the limit that was hit', () => {
+    const statuses = Object.values(CONTROL_ERRORS).map(({ status }) => status).filter((status) => status !== 429);
     expect(new Set(statuses).size).toBe(statuses.length);
+    expect(Object.keys(CONTROL_ERRORS).filter((code) => CONTROL_ERRORS[code as ControlErrorCode].status === 429).sort()).toEqual(['LM_ERR_TOO_MANY_CLIENTS', 'LM_ERR_TOO_MANY_LOGINS']);
   });
 });

@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlServer, EventStream, type Route } from '@livemig/agent-runtime';
 import { DashboardSessions, SESSION_TTL_MS } from '../src/control/dashboard-sessions.js';
+import { LOGIN_WINDOW_MS, LoginAttempts, MAX_FAILED_LOGINS, MAX_TRACKED_ADDRESSES } from '../src/control/login-attempts.js';
 
 const TOKEN = 'a-long-enough-control-token-0123456789';
 
@@ -11,10 +12,13 @@ interface Answer {
   text: string;
 }
 
-/** One request with full control of its headers (fetch forbids Host, Origin and Cookie). */
-function call(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Answer> {
+/**
+ * One request with full control of its headers (fetch forbids Host, Origin and Cookie), from `from` (another
+ * loopback address stands for another client).
+ */
+function call(port: number, method: string, path: string, headers: Record<string, string>, body?: string, from = '127.0.0.1'): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method, headers: { host: `127.0.0.1:${port}`, ...headers } }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, method, localAddress: from, headers: { host: `127.0.0.1:${port}`, ...headers } }, (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
@@ -113,6 +117,54 @@ describe('dashboard login', () => {
     const form = await call(openPort, 'GET', '/login', {});
     expect([form.status, form.headers.location]).toEqual([303, '/']);
     expect((await call(openPort, 'GET', '/', {})).status).toBe(200);
+  });
+});
+
+// A guesser gets MAX_FAILED_LOGINS wrong tokens per address and window, then 429 for every login (the right
+// token too), while another address still logs in.
+describe('dashboard login: wrong tokens are limited per address', () => {
+  const server = new ControlServer([{ method: 'GET', path: '/', handler: () => ({ status: 200, text: 'ok', contentType: 'text/plain' }) }], {
+    access: { token: TOKEN, allowedHosts: [] },
+  });
+  let port: number;
+  beforeAll(async () => {
+    port = (await server.listen(0)).port;
+  });
+  afterAll(() => server.close());
+  const login = (token: string, from?: string) => call(port, 'POST', '/login', FORM, new URLSearchParams({ token }).toString(), from);
+
+  it(`${MAX_FAILED_LOGINS} wrong tokens answer 401, then LM_ERR_TOO_MANY_LOGINS (429, Retry-After) for any token; another address logs in`, async () => {
+    for (let i = 0; i < MAX_FAILED_LOGINS; i++) expect((await login(`wrong-token-${i}`)).status).toBe(401);
+    for (const token of ['wrong-token-again', TOKEN]) {
+      const limited = await login(token);
+      expect(limited.status).toBe(429);
+      expect(JSON.parse(limited.text)).toEqual({ error: { code: 'LM_ERR_TOO_MANY_LOGINS', message: expect.stringMatching(/^5 wrong tokens from 127\.0\.0\.1: try again in \d+ s$/) } });
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(limited.headers['set-cookie']).toBeUndefined();
+    }
+    expect((await login(TOKEN, '127.0.0.2')).status).toBe(303);
+  });
+});
+
+describe('login attempts', () => {
+  it('end with their window, are forgotten on a right token, and track a bounded number of addresses', () => {
+    let now = 0;
+    const attempts = new LoginAttempts(() => now);
+    for (let i = 0; i < MAX_FAILED_LOGINS; i++) {
+      attempts.check('a');
+      attempts.failed('a');
+    }
+    expect(() => attempts.check('a')).toThrow(expect.objectContaining({ code: 'LM_ERR_TOO_MANY_LOGINS', status: 429, headers: { 'retry-after': '60' } }));
+    now = LOGIN_WINDOW_MS - 1;
+    expect(() => attempts.check('a')).toThrow(expect.objectContaining({ headers: { 'retry-after': '1' } }));
+    now = LOGIN_WINDOW_MS;
+    expect(() => attempts.check('a')).not.toThrow();
+    attempts.failed('b');
+    attempts.succeeded('b');
+    for (let i = 0; i < MAX_FAILED_LOGINS - 1; i++) attempts.failed('b');
+    expect(() => attempts.check('b')).not.toThrow();
+    for (let i = 0; i < MAX_TRACKED_ADDRESSES + 10; i++) attempts.failed(`10.0.${i >> 8}.${i & 255}`);
+    expect(attempts.tracked).toBe(MAX_TRACKED_ADDRESSES);
   });
 });
 

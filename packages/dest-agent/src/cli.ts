@@ -2,9 +2,10 @@ import { runCli, withControlAccessOptions, withTlsOptions } from '@livemig/agent
 import { RUN_DEFAULTS } from '@livemig/source-agent';
 import { DEFAULT_MAX_INCOMING } from './admission.js';
 import { listenCommand, type ListenArguments } from './listen-command.js';
+import { recoverCommand, type RecoverArguments } from './recover-command.js';
 import { DEFAULT_MAX_THREADS } from './reservations.js';
 
-/** `dest-agent listen ...`: returns the process exit status. */
+/** `dest-agent listen|recover ...`: returns the process exit status. */
 export function main(argv: string[]): Promise<number> {
   return runCli('dest-agent', argv, (parser, context) =>
     parser.command(
@@ -34,6 +35,17 @@ export function main(argv: string[]): Promise<number> {
           .option('report-html', { type: 'string', describe: 'write the report as a self-contained HTML page with charts to this file' }),
       async (args) => {
         context.setExitCode(await listenCommand(args as unknown as ListenArguments, context.log, context.signal));
+      },
+    )
+    .command(
+      'recover',
+      "open the recovery port of a post-copy migration paused here (POST /migrations/:id/recover; QEMU's migrate-recover)",
+      (command) =>
+        withControlAccessOptions(command, 'client')
+          .option('control', { type: 'string', demandOption: true, describe: 'control API URL of this (the destination) agent' })
+          .option('id', { type: 'string', demandOption: true, describe: 'the incoming id (or the migration id)' }),
+      async (args) => {
+        context.setExitCode(await recoverCommand(args as unknown as RecoverArguments));
       },
     ),
   );

@@ -83,7 +83,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
   const address = await agent.listen(args.port, args.host);
   process.stdout.write(`listening ${address.host}:${address.port}\n`);
   log.info({ ...address, maxMemoryBytes }, 'destination agent listening');
-  // The guest hosted here now (the latest that arrived and has not left); the control API migrates it onward.
+  // The guest hosted here now (the latest that arrived and has not ended); the control API migrates it onward.
   let hosted: GuestHost | undefined;
   const control =
     args.controlPort === undefined
@@ -140,6 +140,9 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
       );
     }
     const outcome = await guestHost.ended;
+    // An idle destination holds nothing of a guest that ended: the control API no longer shows it, and its memory
+    // may be collected now rather than when the next guest replaces it.
+    if (hosted === guestHost) hosted = undefined;
     arrival.reservation.release();
     if (outcome.finalDigest) process.stdout.write(`final digest ${outcome.finalDigest}\n`);
     const report: IncomingReport = {

@@ -4,6 +4,8 @@ import { once } from 'node:events';
 import { CAPABILITIES, PAGE_SIZE, PROTOCOL_VERSION, encodeHello, type HelloInput } from '@livemig/protocol';
 import { Guest, GuestMemory, parseWorkloadSpec } from '@livemig/guest';
 import { FramedSocket } from '@livemig/agent-runtime';
+import { DestAgent, type DestAgentOptions } from '@livemig/dest-agent';
+import { afterAll, beforeAll } from 'vitest';
 
 /** The test guest: 64 pages, 1 vCPU, the idle workload (it never writes a page). */
 export const PAGES = 64;
@@ -38,4 +40,30 @@ export async function pausedGuestRegisters(): Promise<Uint8Array[]> {
   } finally {
     await guest.stop();
   }
+}
+
+/** A destination listening on loopback for one describe block, and the register files its test guest sends. */
+export interface AgentUnderTest {
+  readonly agent: DestAgent;
+  /** Set before the block's tests run. */
+  address: { host: string; port: number };
+  registers: Uint8Array[];
+}
+
+/**
+ * A DestAgent (64 MiB, one warm channel and vCPU, unless `options` say otherwise) that listens before the
+ * block's tests and is closed after them. Call it in a describe block.
+ */
+export function agentUnderTest(options: Partial<DestAgentOptions> = {}): AgentUnderTest {
+  const under: AgentUnderTest = {
+    agent: new DestAgent({ maxMemoryBytes: 64 * 1024 * 1024, warmChannels: 1, warmVcpus: 1, ...options }),
+    address: { host: '', port: 0 },
+    registers: [],
+  };
+  beforeAll(async () => {
+    under.address = await under.agent.listen(0);
+    under.registers = await pausedGuestRegisters();
+  });
+  afterAll(() => under.agent.close());
+  return under;
 }

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   CAPABILITIES,
   CAPABILITY_DIRECT_PAGES,
@@ -18,8 +18,8 @@ import {
   type AcceptMessage,
 } from '@livemig/protocol';
 import type { FramedSocket } from '@livemig/agent-runtime';
-import { DestAgent, type ArrivedGuest, type IncomingReport } from '@livemig/dest-agent';
-import { PAGES, connectTo, hello, pausedGuestRegisters } from './helpers.js';
+import type { ArrivedGuest, IncomingReport } from '@livemig/dest-agent';
+import { PAGES, agentUnderTest, connectTo, hello } from './helpers.js';
 
 const LIMIT_BYTES = 64 * 1024 * 1024;
 const GUEST_BYTES = PAGES * PAGE_SIZE;
@@ -29,18 +29,12 @@ const GUEST_BYTES = PAGES * PAGE_SIZE;
 // that does not check, is answered with Abort and gives the reservation back; a verified image is committed
 // and activated, with the frames in the order the protocol gives.
 describe('incoming migration after Accept', () => {
-  const agent = new DestAgent({ maxMemoryBytes: LIMIT_BYTES, warmChannels: 1, warmVcpus: 1 });
-  let address: { host: string; port: number };
-  let registers: Uint8Array[];
-  beforeAll(async () => {
-    address = await agent.listen(0);
-    registers = await pausedGuestRegisters();
-  });
-  afterAll(() => agent.close());
+  const dest = agentUnderTest({ maxMemoryBytes: LIMIT_BYTES });
+  const { agent } = dest;
 
   /** A control connection past Accept: the guest is reserved here. */
   async function accepted(migrationId?: string, capabilities?: string[]): Promise<{ source: FramedSocket; accept: AcceptMessage }> {
-    const source = await connectTo(address);
+    const source = await connectTo(dest.address);
     await source.send(hello({ ...(migrationId === undefined ? {} : { migrationId }), ...(capabilities === undefined ? {} : { capabilities }) }));
     const answer = await source.receive(30_000, 'Accept');
     if (answer.type !== FrameType.Accept) throw new Error(`expected Accept, got frame type ${answer.type}`);
@@ -50,7 +44,7 @@ describe('incoming migration after Accept', () => {
 
   /** One data channel that carried round 1 with no page in it: all an idle guest that never wrote needs. */
   async function emptyRoundOne(accept: AcceptMessage): Promise<FramedSocket> {
-    const channel = await connectTo({ host: address.host, port: accept.channelPorts[0]! });
+    const channel = await connectTo({ host: dest.address.host, port: accept.channelPorts[0]! });
     await channel.send(encodeChannelHello({ reservationId: accept.reservationId, channel: 0 }));
     await channel.send(encodeRoundBegin({ round: 1, pages: 0 }));
     await channel.send(encodeRoundEnd({ round: 1, pages: 0 }));
@@ -92,7 +86,7 @@ describe('incoming migration after Accept', () => {
     const { source } = await accepted();
     await expectAborted(
       source,
-      [encodeCpuState({ registers: [registers[0]!, registers[0]!], running: false })],
+      [encodeCpuState({ registers: [dest.registers[0]!, dest.registers[0]!], running: false })],
       'LM_ERR_BAD_MESSAGE',
       'CPU state rejected: CPU state has 2 register files, guest has 1 vCPUs',
     );
@@ -101,11 +95,11 @@ describe('incoming migration after Accept', () => {
   it('aborts an image whose digest differs from the source\'s with LM_ERR_DIGEST_MISMATCH (no direct-pages-v1: no repair)', async () => {
     const { source, accept } = await accepted(undefined, CAPABILITIES.filter((c) => c !== CAPABILITY_DIRECT_PAGES));
     const channel = await emptyRoundOne(accept);
-    const digest = PageChecksums.create(PAGES).digest(registers);
+    const digest = PageChecksums.create(PAGES).digest(dest.registers);
     const wrong = `${digest.slice(0, -1)}${digest.endsWith('0') ? '1' : '0'}`;
     const report = await expectAborted(
       source,
-      [encodeCpuState({ registers, running: false }), encodeComplete({ digest: wrong, pagesSent: 0, rounds: 1, nonce: newCommitNonce() })],
+      [encodeCpuState({ registers: dest.registers, running: false }), encodeComplete({ digest: wrong, pagesSent: 0, rounds: 1, nonce: newCommitNonce() })],
       'LM_ERR_DIGEST_MISMATCH',
       `rebuilt image digest ${digest} differs from the source's ${wrong}`,
     );
@@ -128,14 +122,14 @@ describe('incoming migration after Accept', () => {
     const migrationId = 'incoming-after-accept-commit';
     const { source, accept } = await accepted(migrationId);
     const channel = await emptyRoundOne(accept);
-    const digest = PageChecksums.create(PAGES).digest(registers);
+    const digest = PageChecksums.create(PAGES).digest(dest.registers);
     const arrived = once(agent, 'arrived') as Promise<[ArrivedGuest]>;
-    await source.send(encodeCpuState({ registers, running: false }));
+    await source.send(encodeCpuState({ registers: dest.registers, running: false }));
     const nonce = newCommitNonce();
     await source.send(encodeComplete({ digest, pagesSent: 0, rounds: 1, nonce }));
     const committed = await source.receive(30_000, 'Committed');
     // The proof is over Complete's nonce and the table the destination applied (here: no page, all zero).
-    const proof = PageChecksums.create(PAGES).proof(nonce, registers);
+    const proof = PageChecksums.create(PAGES).proof(nonce, dest.registers);
     expect(committed.type === FrameType.Committed && committed.message).toEqual({ digest, proof });
     // Journaled before Committed went out; parked until the source confirms.
     expect(agent.journal.get(migrationId)).toMatchObject({ outcome: 'committed', thisRun: true });
@@ -151,7 +145,7 @@ describe('incoming migration after Accept', () => {
       expect(arrival.report.error).toBeUndefined();
       expect(arrival.report.activationMs).toEqual(expect.any(Number));
       // The paused guest stays paused here, and keeps its reservation until it leaves.
-      expect(arrival.guest.cpuState()).toEqual(registers);
+      expect(arrival.guest.cpuState()).toEqual(dest.registers);
       expect(agent.reservations.freeBytes).toBe(LIMIT_BYTES - GUEST_BYTES);
     } finally {
       await arrival.guest.stop();

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   FrameType,
   PAGE_SIZE,
@@ -16,8 +16,8 @@ import {
   type Frame,
 } from '@livemig/protocol';
 import type { FramedSocket } from '@livemig/agent-runtime';
-import { DestAgent, type IncomingReport } from '@livemig/dest-agent';
-import { PAGES, connectTo, hello, pausedGuestRegisters } from './helpers.js';
+import type { IncomingReport } from '@livemig/dest-agent';
+import { PAGES, agentUnderTest, connectTo, hello } from './helpers.js';
 
 // The repair step at commit (direct-pages-v1), spoken to a real destination by a scripted source: round 1
 // carries pages whose bytes differ from what the source's table says for some of them (as a page damaged in a
@@ -25,24 +25,18 @@ import { PAGES, connectTo, hello, pausedGuestRegisters } from './helpers.js';
 // exactly the differing pages, and commit once they check; a source whose pages never check is refused with
 // LM_ERR_REPAIR_FAILED after the last pass, and nothing is activated.
 describe('repair at commit', () => {
-  const agent = new DestAgent({ maxMemoryBytes: 64 * 1024 * 1024, warmChannels: 1, warmVcpus: 1 });
-  let address: { host: string; port: number };
-  let registers: Uint8Array[];
-  beforeAll(async () => {
-    address = await agent.listen(0);
-    registers = await pausedGuestRegisters();
-  });
-  afterAll(() => agent.close());
+  const dest = agentUnderTest();
+  const { agent } = dest;
 
   const page = (index: number, salt: number): Buffer => Buffer.alloc(PAGE_SIZE, `page ${index} salt ${salt} `);
 
   /** Reserves, sends round 1 (pages 0..7, the `damaged` ones wrong), CpuState, and Complete over the true table. */
   async function completeWithDamage(damaged: number[]): Promise<{ source: FramedSocket; channel: FramedSocket; truth: PageChecksums; nonce: string }> {
-    const source = await connectTo(address);
+    const source = await connectTo(dest.address);
     await source.send(hello());
     const accept = await source.receive(30_000, 'Accept');
     if (accept.type !== FrameType.Accept) throw new Error('expected Accept');
-    const channel = await connectTo({ host: address.host, port: accept.message.channelPorts[0]! });
+    const channel = await connectTo({ host: dest.address.host, port: accept.message.channelPorts[0]! });
     await channel.send(encodeChannelHello({ reservationId: accept.message.reservationId, channel: 0 }));
     // The source's table: the pages as they are (salt 0). What arrives: the damaged ones with salt 1.
     const truth = PageChecksums.create(PAGES);
@@ -57,9 +51,9 @@ describe('repair at commit', () => {
     await channel.send(encodeRoundBegin({ round: 1, pages: 8 }));
     await channel.send(sent.takeFrame());
     await channel.send(encodeRoundEnd({ round: 1, pages: 8 }));
-    await source.send(encodeCpuState({ registers, running: false }));
+    await source.send(encodeCpuState({ registers: dest.registers, running: false }));
     const nonce = newCommitNonce();
-    await source.send(encodeComplete({ digest: truth.digest(registers), pagesSent: 8, rounds: 1, nonce }));
+    await source.send(encodeComplete({ digest: truth.digest(dest.registers), pagesSent: 8, rounds: 1, nonce }));
     return { source, channel, truth, nonce };
   }
 
@@ -91,7 +85,7 @@ describe('repair at commit', () => {
     expect(asked).toEqual([2, 5]);
     await sendPages(source, asked, 0, 1);
     const committed = await source.receive(30_000, 'Committed');
-    expect(committed.type === FrameType.Committed && committed.message).toEqual({ digest: truth.digest(registers), proof: truth.proof(nonce, registers) });
+    expect(committed.type === FrameType.Committed && committed.message).toEqual({ digest: truth.digest(dest.registers), proof: truth.proof(nonce, dest.registers) });
     source.destroy();
     channel.destroy();
   });

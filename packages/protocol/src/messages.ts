@@ -29,15 +29,12 @@ import {
 } from './commit-messages.js';
 import { BadMessageError } from './errors.js';
 import {
-  postcopyReceivedFields,
   validatePostcopyReceived,
   validatePostcopyResume,
   type PostcopyReceivedMessage,
   type PostcopyResumeMessage,
 } from './postcopy-recovery-messages.js';
 import {
-  pageRequestFields,
-  postcopyDiscardFields,
   validatePageRequest,
   validatePostcopyDiscard,
   validatePostcopyDone,
@@ -400,11 +397,3 @@ export const encodeOutcome = (m: OutcomeMessage): Buffer =>
   pack(FrameType.Outcome, validateOutcome(m.reason === undefined ? m : { ...m, reason: clipText(m.reason) }));
 export const encodeAbort = (m: AbortMessage): Buffer =>
   pack(FrameType.Abort, validateAbort({ code: m.code, message: clipText(m.message) }));
-export const encodePostcopyDiscard = (m: PostcopyDiscardMessage): Buffer => pack(FrameType.PostcopyDiscard, postcopyDiscardFields(m));
-export const encodePostcopyRun = (m: PostcopyRunMessage): Buffer => pack(FrameType.PostcopyRun, validatePostcopyRun(m));
-export const encodeUrgentHello = (m: UrgentHelloMessage): Buffer => pack(FrameType.UrgentHello, validateUrgentHello(m));
-export const encodePageRequest = (m: PageRequestMessage): Buffer => pack(FrameType.PageRequest, pageRequestFields(m));
-export const encodePostcopyEnd = (m: PostcopyEndMessage): Buffer => pack(FrameType.PostcopyEnd, validatePostcopyEnd(m));
-export const encodePostcopyDone = (m: PostcopyDoneMessage): Buffer => pack(FrameType.PostcopyDone, validatePostcopyDone(m));
-export const encodePostcopyResume = (m: PostcopyResumeMessage): Buffer => pack(FrameType.PostcopyResume, validatePostcopyResume(m));
-export const encodePostcopyReceived = (m: PostcopyReceivedMessage): Buffer => pack(FrameType.PostcopyReceived, postcopyReceivedFields(m));

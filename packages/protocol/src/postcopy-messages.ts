@@ -1,5 +1,7 @@
-import { MAX_SHORT_STRING_CHARS } from './constants.js';
+import msgpack from 'msgpack-lite';
+import { FrameType, MAX_SHORT_STRING_CHARS } from './constants.js';
 import { PageIndexOutOfRangeError } from './errors.js';
+import { encodeFrame } from './frame-encoder.js';
 import { bytes, fail, integer, own, record, string } from './validate.js';
 
 /**
@@ -95,15 +97,23 @@ export function validatePostcopyDone(value: unknown): PostcopyDoneMessage {
   return { presentPages: integer(own(record(value, 'message'), 'presentPages'), 'presentPages', 0, MAX_COUNT) };
 }
 
-/** The wire objects of the page-list messages (validated first, so a peer never gets what it would refuse). */
-export function postcopyDiscardFields(m: PostcopyDiscardMessage): object {
+// ---- encoders: each message is checked with the decoder's rules first, so a peer never gets what it would refuse ----
+
+const pack = (type: FrameType, fields: object): Buffer => encodeFrame(type, msgpack.encode(fields));
+
+export function encodePostcopyDiscard(m: PostcopyDiscardMessage): Buffer {
   const fields = { pages: encodePageList(m.pages) };
   validatePostcopyDiscard(fields);
-  return fields;
+  return pack(FrameType.PostcopyDiscard, fields);
 }
 
-export function pageRequestFields(m: PageRequestMessage): object {
+export function encodePageRequest(m: PageRequestMessage): Buffer {
   const fields = { pages: encodePageList(m.pages) };
   validatePageRequest(fields);
-  return fields;
+  return pack(FrameType.PageRequest, fields);
 }
+
+export const encodePostcopyRun = (m: PostcopyRunMessage): Buffer => pack(FrameType.PostcopyRun, validatePostcopyRun(m));
+export const encodeUrgentHello = (m: UrgentHelloMessage): Buffer => pack(FrameType.UrgentHello, validateUrgentHello(m));
+export const encodePostcopyEnd = (m: PostcopyEndMessage): Buffer => pack(FrameType.PostcopyEnd, validatePostcopyEnd(m));
+export const encodePostcopyDone = (m: PostcopyDoneMessage): Buffer => pack(FrameType.PostcopyDone, validatePostcopyDone(m));

@@ -1,5 +1,7 @@
-import { MAX_SHORT_STRING_CHARS } from './constants.js';
+import msgpack from 'msgpack-lite';
+import { FrameType, MAX_SHORT_STRING_CHARS } from './constants.js';
 import { migrationId } from './commit-messages.js';
+import { encodeFrame } from './frame-encoder.js';
 import { bytes, fail, integer, own, record, string } from './validate.js';
 
 /**
@@ -74,11 +76,15 @@ export function validatePostcopyReceived(value: unknown): PostcopyReceivedMessag
   return { pageCount, presentPages, bitmap };
 }
 
-/** The wire object of PostcopyReceived: the bitmap with the end mark appended (validated, as the peer will). */
-export function postcopyReceivedFields(m: PostcopyReceivedMessage): object {
+const pack = (type: FrameType, fields: object): Buffer => encodeFrame(type, msgpack.encode(fields));
+
+export const encodePostcopyResume = (m: PostcopyResumeMessage): Buffer => pack(FrameType.PostcopyResume, validatePostcopyResume(m));
+
+/** PostcopyReceived: the bitmap with the end mark appended (validated first, as the peer will). */
+export function encodePostcopyReceived(m: PostcopyReceivedMessage): Buffer {
   const fields = { pageCount: m.pageCount, presentPages: m.presentPages, bitmap: Buffer.concat([m.bitmap, RECEIVED_BITMAP_END_MARK]) };
   validatePostcopyReceived(fields);
-  return fields;
+  return pack(FrameType.PostcopyReceived, fields);
 }
 
 /** A received bitmap of `pageCount` pages from a presence test. */

@@ -10,18 +10,8 @@ import {
   readPageBatch,
 } from '@livemig/protocol';
 import { frameBytes, memorySink, noise, pageBatchBytes, u32, type Entry } from './helpers.js';
+import { decodeError } from './decode-error.js';
 
-function decodeError(bytes: Buffer, options?: { maxPayloadBytes?: number }): MigrationError {
-  const d = new FrameDecoder(options);
-  try {
-    d.push(bytes);
-    d.end();
-  } catch (err) {
-    expect(err).toBeInstanceOf(MigrationError);
-    return err as MigrationError;
-  }
-  throw new Error('expected a decode error');
-}
 
 function batchError(entries: Entry[] | Buffer, pages = 8): MigrationError {
   const payload = Buffer.isBuffer(entries) ? entries : pageBatchBytes(entries);

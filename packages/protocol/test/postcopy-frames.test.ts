@@ -16,20 +16,13 @@ import {
   type MigrationError,
 } from '@livemig/protocol';
 import { frameBytes, u32 } from './helpers.js';
+import { decodeError } from './decode-error.js';
 
 /** A page list as the wire carries it, built by hand: big-endian u32 indices in one bin. */
 function pageBin(pages: number[]): Buffer {
   return Buffer.from(pages.flatMap(u32));
 }
 
-function decodeError(frame: Buffer): MigrationError {
-  try {
-    new FrameDecoder().push(frame);
-  } catch (error) {
-    return error as MigrationError;
-  }
-  throw new Error('decoded without an error');
-}
 
 /** [name, type, encoder output, wire object (msgpack-lite of it is the payload), decoded message] */
 const frames: Array<[string, number, Buffer, object, object]> = [

@@ -6,9 +6,9 @@ import {
   encodePostcopyReceived,
   encodePostcopyResume,
   receivedBitmap,
-  type MigrationError,
 } from '@livemig/protocol';
 import { frameBytes } from './helpers.js';
+import { decodeError } from './decode-error.js';
 
 // Post-copy recovery's frames (PROTOCOL.md, "Post-copy recovery"): exact bytes against hand-built frames, and
 // every malformed received map refused with LM_ERR_BAD_MESSAGE naming what is wrong.
@@ -17,14 +17,6 @@ const MIGRATION_ID = '0123456789abcdef0123456789abcdef';
 /** QEMU's RAMBLOCK_RECV_BITMAP_ENDING, written out by hand. */
 const END_MARK = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
 
-function decodeError(frame: Buffer): MigrationError {
-  try {
-    new FrameDecoder().push(frame);
-  } catch (error) {
-    return error as MigrationError;
-  }
-  throw new Error('decoded without an error');
-}
 
 describe('post-copy recovery frames', () => {
   it('PostcopyResume is type 0x56: the migration id and the reservation', () => {

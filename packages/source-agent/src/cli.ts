@@ -3,6 +3,7 @@ import { WORKLOAD_NAMES } from '@livemig/guest';
 import { migrateCommand, resolveCommand, statusCommand, type MigrateArguments, type ResolveArguments } from './migrate-command.js';
 import { reportCommand, type ReportArguments } from './report-command.js';
 import { modelCommand, type ModelArguments } from './model/model-command.js';
+import { discardCommand, resumeCommand, type PostcopyCommandArguments, type ResumeArguments } from './postcopy-commands.js';
 import { GUEST_KERNEL_BEHAVIOURS } from './disk-options.js';
 import { RUN_DEFAULTS, runCommand, type RunArguments } from './run-command.js';
 
@@ -108,6 +109,31 @@ export function main(argv: string[]): Promise<number> {
           .option('action', { type: 'string', choices: ['resume', 'discard'], demandOption: true, describe: 'resume: the guest runs here again; discard: it is dropped here' }),
       async (args) => {
         context.setExitCode(await resolveCommand(args as unknown as ResolveArguments));
+      },
+    )
+    .command(
+      'resume',
+      'reconnect a post-copy migration paused here to the destination (POST /migrations/:id/resume; QEMU\'s migrate -r)',
+      (command) =>
+        withControlAccessOptions(command, 'client')
+          .option('control', { type: 'string', demandOption: true, describe: 'control API URL of this (the source) agent' })
+          .option('id', { type: 'string', demandOption: true, describe: 'the migration id' })
+          .option('target', { type: 'string', describe: "the destination's recovery address HOST:PORT (dest-agent recover prints it)" })
+          .option('port', { type: 'number', describe: "the recovery port on the destination's host" })
+          .conflicts('target', 'port'),
+      async (args) => {
+        context.setExitCode(await resumeCommand(args as unknown as ResumeArguments));
+      },
+    )
+    .command(
+      'discard',
+      'drop the parked copy of a post-copy migration paused here, for good (POST /migrations/:id/discard)',
+      (command) =>
+        withControlAccessOptions(command, 'client')
+          .option('control', { type: 'string', demandOption: true, describe: 'control API URL of this (the source) agent' })
+          .option('id', { type: 'string', demandOption: true, describe: 'the migration id' }),
+      async (args) => {
+        context.setExitCode(await discardCommand(args as unknown as PostcopyCommandArguments));
       },
     )
     .command(

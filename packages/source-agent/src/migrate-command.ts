@@ -130,7 +130,7 @@ export async function statusCommand(args: { control: string; controlTokenFile?: 
 }
 
 /** The client of the agent at `--control`, with its bearer token when `--control-token-file` is given. */
-function controlClient(args: { control: string; controlTokenFile?: string }): ControlClient {
+export function controlClient(args: { control: string; controlTokenFile?: string }): ControlClient {
   const { token } = loadControlAccess(args);
   return new ControlClient(args.control, token === undefined ? {} : { token });
 }

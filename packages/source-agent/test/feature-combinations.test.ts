@@ -30,14 +30,12 @@ describe('checkFeatureCombination', () => {
 });
 
 // Direct pages count on every page that changed under its send being sent again; the soft-page and balloon
-// filters may skip that resend, so those migrations keep the copied form (a spurious LM_ERR_REPAIR_FAILED else).
+// filters see to that themselves (DirectSends), so those migrations offer the direct form too.
 describe('offersDirectPages', () => {
-  it('offers direct-pages-v1 by default, and not with --no-direct-pages, --soft-pages or --balloon', async () => {
+  it('offers direct-pages-v1 by default, with --soft-pages and --balloon too, and not with --no-direct-pages', async () => {
     const { offersDirectPages } = await import('../dist/outgoing/handshake.js');
     expect(offersDirectPages({})).toBe(true);
     expect(offersDirectPages({ directPages: false })).toBe(false);
-    expect(offersDirectPages({ softPages: true })).toBe(false);
-    expect(offersDirectPages({ balloon: true })).toBe(false);
-    expect(offersDirectPages({ directPages: true, softPages: false, balloon: false })).toBe(true);
+    expect(offersDirectPages({ directPages: true, softPages: true, balloon: true })).toBe(true);
   });
 });

@@ -6,6 +6,7 @@ import { formatDisk, Guest, GuestMemory, HintArea, parseWorkloadSpec, PartitionW
 import { silentLogger } from '@livemig/agent-runtime';
 import { BalloonFilter } from '../dist/outgoing/balloon.js';
 import { SoftPageFilter } from '../dist/outgoing/soft-pages.js';
+import { DirectSends } from '../dist/outgoing/direct-sends.js';
 
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'soft-pages-'));
@@ -90,6 +91,48 @@ describe('SoftPageFilter: rounds skip what the latest hint calls soft, unless di
     expect(Array.from(filter.final(guest.memory.harvestDirty()))).toContain(layout.start + soft);
     expect(filter.report.vcpusAcknowledged).toBe(0);
     expect(filter.report.pagesNeverSent).toBe(0);
+  });
+});
+
+// A page pre-copy may have sent directly (Raw from live memory) reached the destination torn if it changed under
+// the send; only its resend makes the tables agree at commit, so neither filter may skip it (DirectSends).
+describe('filters and direct pages: a page a round may have sent directly is never skipped', () => {
+  it('the soft-page filter sends it in later rounds and in the final round, though the hint calls it soft', async () => {
+    const sends = new DirectSends(guest.memory.pageCount);
+    const filter = new SoftPageFilter(guest, silentLogger(), sends);
+    const [, layout] = words(0);
+    const direct = layout.start + layout.dataPage + 9;
+    const never = layout.start + layout.dataPage + 10;
+    guest.memory.harvestDirty();
+    dirty(direct);
+    sends.record(filter.round(guest.memory.harvestDirty()));
+    expect(sends.mustResend(direct)).toBe(true);
+    publish([direct - layout.start, never - layout.start]);
+    dirty(direct);
+    dirty(never);
+    const round = Array.from(filter.round(guest.memory.harvestDirty()));
+    expect(round).toContain(direct);
+    expect(round).not.toContain(never);
+    expect(filter.report.pagesSkippedSoft).toBe(1);
+    await filter.interrupt(0);
+    filter.release();
+    dirty(direct);
+    expect(Array.from(filter.final(guest.memory.harvestDirty()))).toContain(direct);
+  });
+
+  it('the balloon filter sends it although it is in the balloon; a page never sent stays skipped', () => {
+    const [w, layout] = words(0);
+    const sends = new DirectSends(guest.memory.pageCount);
+    const filter = new BalloonFilter(guest, silentLogger(), sends);
+    const direct = layout.start + (layout.dataPage % 31);
+    const never = direct + 1;
+    w.set(layout.balloonPage, 0, (1 << layout.dataPage % 31) | (1 << (layout.dataPage % 31) + 1));
+    w.set(0, Sb.BALLOON_PAGES, 2);
+    sends.record(Uint32Array.of(direct));
+    expect(Array.from(filter.filter(Uint32Array.of(direct, never)))).toEqual([direct]);
+    expect(filter.report.pagesSkippedBallooned).toBe(1);
+    w.set(layout.balloonPage, 0, 0);
+    w.set(0, Sb.BALLOON_PAGES, 0);
   });
 });
 

@@ -3,6 +3,7 @@ import { sameSecret, type ControlAccess } from './access.js';
 import { DashboardSessions, clearedSessionCookie, sessionCookie, sessionOf } from './dashboard-sessions.js';
 import { controlError, oneLine } from './errors.js';
 import { readBody } from './json-body.js';
+import { LoginAttempts } from './login-attempts.js';
 
 /** A login form's body: `token=...`, URL-encoded; a token is at most 1024 characters (readControlToken). */
 const LOGIN_BODY_LIMIT = 4096;
@@ -11,10 +12,12 @@ const LOGIN_BODY_LIMIT = 4096;
  * The dashboard's login, for a control API with a bearer token (`--control-token-file`): GET /login shows a form,
  * POST /login with the right token (compared in constant time) sets the session cookie and sends the browser to
  * the dashboard, POST /logout ends the session. The server calls `handle` after its Host check and before
- * its token check, since these are how a browser gets past the latter.
+ * its token check, since these are how a browser gets past the latter. Wrong tokens are limited per address
+ * (LoginAttempts).
  */
 export class DashboardLogin {
   readonly sessions = new DashboardSessions();
+  readonly attempts = new LoginAttempts();
 
   constructor(private readonly access: ControlAccess) {}
 
@@ -31,7 +34,8 @@ export class DashboardLogin {
   /**
    * Answers /login and /logout.
    * @throws ControlError LM_ERR_FORBIDDEN for a POST from another origin; LM_ERR_METHOD_NOT_ALLOWED;
-   *   LM_ERR_UNSUPPORTED_MEDIA_TYPE for a login body that is not a form; LM_ERR_PAYLOAD_TOO_LARGE
+   *   LM_ERR_UNSUPPORTED_MEDIA_TYPE for a login body that is not a form; LM_ERR_PAYLOAD_TOO_LARGE;
+   *   LM_ERR_TOO_MANY_LOGINS for a login from an address with too many wrong tokens just now
    */
   async handle(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<number> {
     const method = req.method ?? '';
@@ -50,8 +54,14 @@ export class DashboardLogin {
     if (type !== 'application/x-www-form-urlencoded') {
       throw controlError('LM_ERR_UNSUPPORTED_MEDIA_TYPE', `a login is a form (application/x-www-form-urlencoded), got ${oneLine(type || 'none', 100)}`);
     }
+    const address = req.socket.remoteAddress ?? 'unknown';
+    this.attempts.check(address);
     const token = new URLSearchParams((await readBody(req, LOGIN_BODY_LIMIT)).toString('utf8')).get('token') ?? '';
-    if (!sameSecret(token, this.access.token)) return page(res, 401, 'Wrong token.');
+    if (!sameSecret(token, this.access.token)) {
+      this.attempts.failed(address);
+      return page(res, 401, 'Wrong token.');
+    }
+    this.attempts.succeeded(address);
     return redirect(res, '/', sessionCookie(req, this.sessions.create()));
   }
 }

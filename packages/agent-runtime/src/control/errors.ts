@@ -30,6 +30,8 @@ export const CONTROL_ERRORS = {
   LM_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'request body must be JSON' },
   /** An event stream beyond the server's limit of clients at once. */
   LM_ERR_TOO_MANY_CLIENTS: { status: 429, message: 'too many clients' },
+  /** The dashboard's login from an address that posted too many wrong tokens in a short time (Retry-After says when). */
+  LM_ERR_TOO_MANY_LOGINS: { status: 429, message: 'too many wrong logins' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 /** The control API client's own codes (ControlClientError), with the message when none is given. */

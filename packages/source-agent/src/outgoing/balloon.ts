@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GuestError, HintArea, type Guest } from '@livemig/guest';
 import type { Logger } from '@livemig/agent-runtime';
 import { roundTenth } from '../round-tenth.js';
+import type { DirectSends } from './direct-sends.js';
 
 /** What `--balloon` did, in the report (`balloon`). */
 export interface BalloonReport {
@@ -24,7 +25,9 @@ const ALL_FREE_PAGES = 0xffffffff;
  * free pages back; each round then skips the pages in the balloon. The guest clears a page's balloon bit
  * before it takes the page back and writes it, so a bit read after a harvest never hides a write. A
  * ballooned page's content means nothing to the guest (it fills a page whole before use): it is neither
- * read nor sent, and at the destination it is zero (or what an earlier round sent before it was ballooned).
+ * read nor sent, and at the destination it is zero (or what an earlier round sent before it was ballooned);
+ * except a page an earlier round may have sent directly (`directSends`), which is sent whenever it is dirty:
+ * see DirectSends.
  */
 export class BalloonFilter {
   readonly report: BalloonReport = { inflateMs: null, pagesSkippedBallooned: 0, pagesBallooned: 0, areasRejected: 0 };
@@ -33,6 +36,7 @@ export class BalloonFilter {
   constructor(
     readonly guest: Guest,
     private readonly log: Logger,
+    private readonly directSends?: DirectSends,
   ) {
     this.#area = new HintArea(guest.memory, guest.workload, guest.vcpuCount);
   }
@@ -78,7 +82,7 @@ export class BalloonFilter {
     let n = 0;
     for (const page of pages) {
       const vcpu = this.#area.vcpuOf(page);
-      if (trusted[vcpu] && this.#area.isBallooned(vcpu, page)) this.report.pagesSkippedBallooned++;
+      if (trusted[vcpu] && this.#area.isBallooned(vcpu, page) && this.directSends?.mustResend(page) !== true) this.report.pagesSkippedBallooned++;
       else kept[n++] = page;
     }
     if (final) {

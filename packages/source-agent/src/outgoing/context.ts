@@ -16,6 +16,7 @@ import type { MigrationPhase } from './phases.js';
 import type { SentRound } from './rounds.js';
 import { WorkingSetFramework } from '../working-set/working-set-framework.js';
 import { BalloonFilter } from './balloon.js';
+import { DirectSends } from './direct-sends.js';
 import { ResumeRequests } from '../postcopy/resume-requests.js';
 import { hasGuestKernel, SoftPageFilter } from './soft-pages.js';
 
@@ -47,7 +48,7 @@ export class MigrationContext {
   /** A paused guest is migrated paused and stays paused wherever it ends up (QEMU keeps the run state too). */
   readonly wasRunning: boolean;
   /** Zaw and Thein's framework, with the `workingSetPages` option; undefined: plain pre-copy. */
-  readonly workingSet: WorkingSetFramework | undefined;
+  workingSet: WorkingSetFramework | undefined;
   readonly mode: MigrationMode;
   phase: MigrationPhase = 'handshake';
 
@@ -105,18 +106,22 @@ export class MigrationContext {
   softPages: SoftPageFilter | undefined;
   /** With `balloon`: the balloon's inflation and round filter (balloon.ts). */
   balloon: BalloonFilter | undefined;
+  /** With either filter: the pages pre-copy may have sent directly, which the filters never skip (direct-sends.ts). */
+  directSends: DirectSends | undefined;
   /** Commit or activation: the error that lost the destination's answer, when the outcome had to be asked for. */
   outcomeCause: unknown;
 
   private readonly abortController = new AbortController();
   private readonly cancelled: Promise<never>;
+  #guest: Guest | undefined;
 
   constructor(
     /** The public Migration: every event of the migration is emitted on it. */
     readonly events: EventEmitter<MigrationEvents>,
-    readonly guest: Guest,
+    guest: Guest,
     readonly options: MigrationOptions,
   ) {
+    this.#guest = guest;
     this.log = options.log ?? silentLogger();
     this.params = initialParameters(options);
     this.limiter = SharedRateLimiter.create(this.params.maxBandwidthBytesPerSec);
@@ -141,14 +146,38 @@ export class MigrationContext {
     const wsPages = options.workingSetPages ?? 0;
     this.workingSet = wsPages > 0 ? new WorkingSetFramework(guest.memory, wsPages) : undefined;
     this.mode = options.mode ?? 'precopy';
-    this.softPages = options.softPages && hasGuestKernel(guest) ? new SoftPageFilter(guest, this.log) : undefined;
+    const filtered = (options.softPages === true || options.balloon === true) && hasGuestKernel(guest);
+    this.directSends = filtered ? new DirectSends(guest.memory.pageCount) : undefined;
+    this.softPages = options.softPages && hasGuestKernel(guest) ? new SoftPageFilter(guest, this.log, this.directSends) : undefined;
     if (this.softPages) this.report.softPages = this.softPages.report;
-    this.balloon = options.balloon && hasGuestKernel(guest) ? new BalloonFilter(guest, this.log) : undefined;
+    this.balloon = options.balloon && hasGuestKernel(guest) ? new BalloonFilter(guest, this.log, this.directSends) : undefined;
     if (this.balloon) this.report.balloon = this.balloon.report;
     this.cancelled = new Promise<never>((_, reject) => {
       this.abortController.signal.addEventListener('abort', () => reject(this.abortController.signal.reason), { once: true });
     });
     this.cancelled.catch(() => {});
+  }
+
+  /**
+   * The guest this migration moves.
+   * @throws Error once the migration completed and let it go (releaseGuest): nothing reads it then
+   */
+  get guest(): Guest {
+    if (this.#guest === undefined) throw new Error(`migration ${this.id} completed: its guest runs at the destination, and none of it is kept here`);
+    return this.#guest;
+  }
+
+  /**
+   * After a completed migration the guest runs at the destination: every reference to it (and to what sees its
+   * memory: the filters, the working set) is dropped, so an agent that keeps the migration in its history (the
+   * control API's GET /migrations) does not keep the guest's memory with it.
+   */
+  releaseGuest(): void {
+    this.#guest = undefined;
+    this.softPages = undefined;
+    this.balloon = undefined;
+    this.directSends = undefined;
+    this.workingSet = undefined;
   }
 
   /**

@@ -64,11 +64,10 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
 }
 
 /**
- * Whether a pre-copy migration offers direct-pages-v1. A direct raw page that changes while it is sent is
- * right only because it is dirty and will be sent again; the soft-page and balloon filters may skip that
- * resend for good, and the tables would then differ at commit for no fault of the wire (repair cannot fix a
- * page the source's table recorded before it changed). Those migrations keep the copied form.
+ * Whether a pre-copy migration offers direct-pages-v1: unless turned off. A direct raw page that changes while it
+ * is sent is right only because it is dirty and will be sent again; with --soft-pages or --balloon the filters
+ * see to that (they never skip a page pre-copy may have sent directly: DirectSends).
  */
-export function offersDirectPages(options: { directPages?: boolean; softPages?: boolean; balloon?: boolean }): boolean {
-  return options.directPages !== false && options.softPages !== true && options.balloon !== true;
+export function offersDirectPages(options: { directPages?: boolean }): boolean {
+  return options.directPages !== false;
 }

@@ -120,7 +120,7 @@ export class LiveStats {
       round: ctx.round,
       transferredBytes: this.bytesOnWire,
       remainingBytes: remainingPages * PAGE_SIZE,
-      totalBytes: ctx.guest.memory.memoryBytes,
+      totalBytes: report.memoryBytes,
       pagesTransferredBytes: pagesTransferred * PAGE_SIZE,
       pagesTransferred,
       pagesByEncoding: this.encodingCounts().pages,

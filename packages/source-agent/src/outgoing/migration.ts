@@ -208,6 +208,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
     this.finalReport = ctx.report;
     ctx.enter(finalPhase(ctx.report.status));
     this.emit('done', ctx.report);
+    if (ctx.report.status === 'completed') ctx.releaseGuest();
     return ctx.report;
   }
 }

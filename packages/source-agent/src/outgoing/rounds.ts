@@ -35,6 +35,8 @@ export async function sendRound(ctx: MigrationContext, pages: Uint32Array, final
   const start = performance.now();
   const bytesBefore = channels.bytesSent;
   ctx.roundPages = pages.length;
+  // Marked before the send: a page may change under it from the moment a channel reads it.
+  if (ctx.directPages && !final && !push) ctx.directSends?.record(pages);
   await ctx.guard(channels.sendRound(ctx.round, pages, final, push));
   ctx.pagesBeforeRound += pages.length;
   ctx.roundPages = 0;

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GuestError, HintArea, type Guest, type HintHeader } from '@livemig/guest';
 import type { Logger } from '@livemig/agent-runtime';
 import { roundTenth } from '../round-tenth.js';
+import type { DirectSends } from './direct-sends.js';
 import { workloadHasKernel } from './feature-combinations.js';
 
 /** What `--soft-pages` did, in the report (`softPages`). */
@@ -41,6 +42,8 @@ const ACK_POLL_MS = 1;
  *
  * A guest is untrusted: a malformed hint is refused (counted, its pages sent); a lying one (hard pages
  * called soft) gets a destination copy without those pages, and nothing else: bits are per vCPU partition.
+ *
+ * A page an earlier round may have sent directly (`directSends`) is never skipped: see DirectSends.
  */
 export class SoftPageFilter {
   readonly report: SoftPagesReport = {
@@ -63,6 +66,7 @@ export class SoftPageFilter {
   constructor(
     readonly guest: Guest,
     private readonly log: Logger,
+    private readonly directSends?: DirectSends,
   ) {
     this.#area = new HintArea(guest.memory, guest.workload, guest.vcpuCount);
     this.#skipped = new Uint8Array(guest.memory.pageCount);
@@ -90,7 +94,7 @@ export class SoftPageFilter {
     let n = 0;
     for (const page of pages) {
       const vcpu = this.#area.vcpuOf(page);
-      if (judged[vcpu] && this.#area.isSoft(vcpu, page)) {
+      if (judged[vcpu] && this.#area.isSoft(vcpu, page) && this.directSends?.mustResend(page) !== true) {
         this.#skipped[page] = 1;
         this.report.pagesSkippedSoft++;
       } else {

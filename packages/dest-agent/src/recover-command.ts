@@ -1,0 +1,21 @@
+import { ControlClient, loadControlAccess } from '@livemig/agent-runtime';
+
+export interface RecoverArguments {
+  control: string;
+  controlTokenFile?: string;
+  id: string;
+}
+
+/**
+ * `dest-agent recover` (QEMU's migrate-recover): opens the recovery port of a post-copy migration paused here
+ * (POST /migrations/:id/recover) and prints `recovery HOST:PORT`, the address `source-agent resume --target`
+ * takes, then the agent's answer as JSON.
+ * @throws ControlClientError when the agent refuses (LM_ERR_CONFLICT: not in post-copy here; LM_ERR_NOT_FOUND)
+ */
+export async function recoverCommand(args: RecoverArguments): Promise<number> {
+  const { token } = loadControlAccess(args);
+  const client = new ControlClient(args.control, token === undefined ? {} : { token });
+  const answer = await client.post<{ id: string; host: string; port: number }>(`/migrations/${encodeURIComponent(args.id)}/recover`);
+  process.stdout.write(`recovery ${answer.host}:${answer.port}\n${JSON.stringify(answer, null, 2)}\n`);
+  return 0;
+}
