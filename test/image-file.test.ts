@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DestAgent, type ArrivedGuest } from '@livemig/dest-agent';
 import { readJson, runSource, tempDir } from './support/agents.js';
@@ -48,6 +48,34 @@ describe('--image-file with --paused', () => {
       const received = Buffer.from(guest.memory.slots[0]!.buffer, 0, guest.memory.memoryBytes);
       expect(received.subarray(0, image.length).equals(readFileSync(path))).toBe(true);
       expect(received.subarray(image.length).every((byte) => byte === 0)).toBe(true);
+    } finally {
+      await guest.stop();
+      await agent.close();
+    }
+  });
+
+  it('a zero image goes in one round, the stop-and-copy: no empty pre-copy round before it', async () => {
+    // A sparse file: no page written, so the paused guest has nothing to pre-copy.
+    const path = dir.file('zero.img');
+    writeFileSync(path, Buffer.alloc(0));
+    truncateSync(path, 16 * 1024 * 1024);
+
+    const agent = new DestAgent({ maxMemoryBytes: 1024 ** 3 });
+    const { port } = await agent.listen(0);
+    const arrived = once(agent, 'arrived') as Promise<[ArrivedGuest]>;
+    const reportPath = dir.file('zero-source.json');
+    const source = runSource(['--image-file', path, '--paused', '--streams', '2', '--migrate-to', `127.0.0.1:${port}`, '--migrate-after', '0', '--report', reportPath]);
+    const [{ guest, report: destReport }] = await arrived;
+    try {
+      const done = await source.done;
+      expect(done.code, done.stderr).toBe(0);
+      const report = readJson(reportPath);
+      expect(report.status).toBe('completed');
+      expect(report.switchoverReason).toBe('nothing-dirty');
+      expect(report.rounds.map((round: { round: number; final: boolean; pagesSent: number }) => [round.round, round.final, round.pagesSent])).toEqual([[1, true, 0]]);
+      expect(destReport.receivedDigest).toBe(report.sourceDigest);
+      expect(guest.parked).toBe(true);
+      expect(Buffer.from(guest.memory.slots[0]!.buffer).every((byte) => byte === 0)).toBe(true);
     } finally {
       await guest.stop();
       await agent.close();
