@@ -141,6 +141,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
     }
     const outcome = await guestHost.ended;
     arrival.reservation.release();
+    agent.recycleMemory(arrival.guest.memory);
     if (outcome.finalDigest) process.stdout.write(`final digest ${outcome.finalDigest}\n`);
     const report: IncomingReport = {
       ...arrival.report,
