@@ -260,21 +260,17 @@ export class DestAgent extends EventEmitter<DestAgentEvents> {
     this.vcpuPool.refill();
   }
 
-  /** Stops accepting and cuts every migration still in flight. */
   /**
-   * Takes back the memory of a guest that arrived here and has left (ended, or migrated onward), for the next
-   * incoming guest, when the agent keeps pre-faulted memory (`--prefault`; PrefaultedMemory.recycle). Call only
-   * once nothing runs on `memory` any more.
+   * Takes back the memory of a guest that arrived here and has left (ended, or migrated onward) for the next one,
+   * with `--prefault` (PrefaultedMemory.recycle). Only once nothing runs on `memory` any more.
    */
   recycleMemory(memory: GuestMemory): void {
-    void this.prefaulted.recycle(memory.slots.map((slot) => slot.buffer as SharedArrayBuffer)).then(
-      (kept) => {
-        if (kept > 0) this.log.info({ keptBytes: kept, prefaultedBytes: this.prefaulted.bytes }, 'departed guest memory zeroed, kept for the next guest');
-      },
-      (error: unknown) => this.log.warn({ err: errorSummary(error) }, 'guest memory not recycled'),
-    );
+    void this.prefaulted.recycle(memory.slots.map((slot) => slot.buffer as SharedArrayBuffer)).then((kept) => {
+      if (kept > 0) this.log.info({ keptBytes: kept, prefaultedBytes: this.prefaulted.bytes }, 'departed guest memory zeroed, kept for the next guest');
+    }, (error: unknown) => this.log.warn({ err: errorSummary(error) }, 'guest memory not recycled'));
   }
 
+  /** Stops accepting and cuts every migration still in flight. */
   async close(): Promise<void> {
     this.server.close();
     await this.prefaulted.close();
