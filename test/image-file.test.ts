@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runSource, tempDir } from './support/agents.js';
 import { withMigratedImage } from './support/image-migration.js';
@@ -38,6 +38,21 @@ describe('--image-file with --paused', () => {
       const received = memory(guest.memory.memoryBytes);
       expect(received.subarray(0, image.length).equals(readFileSync(path))).toBe(true);
       expect(received.subarray(image.length).every((byte) => byte === 0)).toBe(true);
+    });
+  });
+
+  it('a zero image goes in one round, the stop-and-copy: no empty pre-copy round before it', async () => {
+    // A sparse file: no page written, so the paused guest has nothing to pre-copy.
+    const path = dir.file('zero.img');
+    writeFileSync(path, Buffer.alloc(0));
+    truncateSync(path, 16 * 1024 * 1024);
+    await withMigratedImage({ imagePath: path, reportPath: dir.file('zero-source.json'), sourceArgs: ['--streams', '2'] }, ({ guest, report, destReport }) => {
+      expect(report.status).toBe('completed');
+      expect(report.switchoverReason).toBe('nothing-dirty');
+      expect(report.rounds.map((round: { round: number; final: boolean; pagesSent: number }) => [round.round, round.final, round.pagesSent])).toEqual([[1, true, 0]]);
+      expect(destReport.receivedDigest).toBe(report.sourceDigest);
+      expect(guest.parked).toBe(true);
+      expect(Buffer.from(guest.memory.slots[0]!.buffer).every((byte) => byte === 0)).toBe(true);
     });
   });
 

@@ -17,6 +17,8 @@ export interface BaselineNet {
 
 export interface BaselineRun {
   bytes: number;
+  /** TCP connections the bytes were split over (one sender and one receiver thread each). */
+  connections: number;
   /** Receiver's accepted connection to its last byte. */
   ms: number;
   gbps: number;
@@ -24,7 +26,8 @@ export interface BaselineRun {
 
 /**
  * One baseline transfer: a receiver process and a sender process push the image file's bytes over loopback
- * TCP with no processing. The sender has loaded the file before it connects; the receiver times the transfer.
+ * TCP with no processing, split over `connections` connections (a thread each at both ends, as an agent's
+ * channels). The sender has loaded the file before it connects; the receiver times the transfer.
  * `memory`: the receiver's buffer pre-touched (no page faults in the timing) or fresh (as a destination's new
  * guest memory: every page faults on its first write).
  */
@@ -34,9 +37,13 @@ export async function runBaseline(
   timeoutMs: number,
   memory: BaselineMemory = 'touched',
   net?: BaselineNet,
+  connections = 1,
 ): Promise<BaselineRun> {
   const receiver = track(
-    new NodeChild('baseline receiver', RECEIVER, [String(bytes), memory, ...(net ? [net.host] : [])], { timeoutMs, ...(net ? { wrap: net.receiverWrap } : {}) }),
+    new NodeChild('baseline receiver', RECEIVER, [String(bytes), memory, net?.host ?? '127.0.0.1', String(connections)], {
+      timeoutMs,
+      ...(net ? { wrap: net.receiverWrap } : {}),
+    }),
   );
   let sender: NodeChild | undefined;
   try {
@@ -46,9 +53,23 @@ export async function runBaseline(
     const result = JSON.parse(line) as { bytes: number; ms: number };
     await Promise.all([receiver.succeeded(), sender.succeeded()]);
     if (result.bytes !== bytes) throw new Error(`baseline receiver got ${result.bytes} bytes, expected ${bytes}`);
-    return { bytes, ms: result.ms, gbps: gbPerSecond(bytes, result.ms) };
+    return { bytes, connections, ms: result.ms, gbps: gbPerSecond(bytes, result.ms) };
   } finally {
     receiver.kill();
     sender?.kill();
   }
+}
+
+/** The raw push over each number of connections in turn, and the fastest of them: the limit as a destination meets it. */
+export interface BestPush {
+  runs: BaselineRun[];
+  best: BaselineRun;
+}
+
+/** Pushes the image once per entry of `connections` (in that order) into `memory`, and picks the fastest. */
+export async function bestPush(imagePath: string, bytes: number, timeoutMs: number, memory: BaselineMemory, connections: readonly number[]): Promise<BestPush> {
+  const runs: BaselineRun[] = [];
+  for (const n of connections) runs.push(await runBaseline(imagePath, bytes, timeoutMs, memory, undefined, n));
+  const best = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
+  return { runs, best };
 }

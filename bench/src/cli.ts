@@ -89,6 +89,7 @@ options:
                        into frames (source-agent --no-direct-pages), alternating (default on)
   --guest image|idle   stop-copy: migrate the image (--image-file --paused, the default) or an idle guest of
                        the same size (--memory --workload idle, for agents without image support)
+  --connections LIST   baseline, stop-copy: numbers of connections the raw push tries (default 1,2,4); the fastest is the limit
   --timeout SECONDS    stop-copy, baseline, live: kill a child process after this long (default 600)
   --workloads LIST     barrier: comma-separated of uniform,hotcold,stream,incr (default all)
                        live: comma-separated of ${LIVE_WORKLOADS.map((w) => w.name).join(',')}
@@ -139,6 +140,7 @@ async function main(argv: string[]): Promise<number> {
       'direct-pages': { type: 'string' },
       links: { type: 'string' },
       timeout: { type: 'string', default: '600' },
+      connections: { type: 'string', default: '1,2,4' },
       guest: { type: 'string', default: 'image' },
       tls: { type: 'boolean', default: false },
       seconds: { type: 'string', default: '1' },
@@ -171,6 +173,7 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError(`one benchmark at a time, got ${positionals.join(' ')}`);
   const reps = parsePositiveInt(values.reps ?? (name === 'live' || name === 'working-set' ? '3' : name === 'soft-pages' ? '1' : '5'), 'reps');
   const timeoutMs = parsePositiveInt(values.timeout, 'timeout') * 1000;
+  const connections = values.connections.split(',').map((n) => parsePositiveInt(n.trim(), 'connections'));
   const kinds = (fallback: ImageKind[]): BenchImage[] => {
     if (values.images === undefined) return fallback;
     const list = values.images.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -186,7 +189,7 @@ async function main(argv: string[]): Promise<number> {
     case 'baseline': {
       const images = kinds(['random']);
       const size = parseSize(values.size ?? '1GiB', 'size');
-      const out = await baseline({ size, reps, images, timeoutMs }, values['image-file'], images);
+      const out = await baseline({ size, reps, images, connections, timeoutMs }, values['image-file'], images);
       [output, text] = [out as AnyOutput, formatBaseline(out)];
       break;
     }
@@ -204,7 +207,7 @@ async function main(argv: string[]): Promise<number> {
       const directPages = (values['direct-pages'] ?? 'on').split(',').map((m) => m.trim());
       for (const m of directPages) if (!(DIRECT_PAGES as readonly string[]).includes(m)) throw new UsageError(`--direct-pages: unknown "${m}" (${DIRECT_PAGES.join(', ')})`);
       const out = await stopCopy(
-        { size, reps, images, streams, deltaCache, compress: values.compress ?? null, guest, destMemory: destMemory as DestMemory[], destReads: destReads as DestReads[], tls: values.tls, directPages: directPages as DirectPages[], timeoutMs },
+        { size, reps, images, streams, deltaCache, compress: values.compress ?? null, guest, destMemory: destMemory as DestMemory[], destReads: destReads as DestReads[], tls: values.tls, directPages: directPages as DirectPages[], connections, timeoutMs },
         values['image-file'],
         images,
       );

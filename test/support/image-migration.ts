@@ -14,6 +14,8 @@ export interface MigratedImage<R extends Relay | undefined> {
   /** The source process's end, and its report. */
   done: Finished;
   report: Record<string, any>;
+  /** The destination's report of the arrival. */
+  destReport: ArrivedGuest['report'];
   relay: R;
   /** The destination's guest memory over the first `length` bytes. */
   memory(length: number): Buffer;
@@ -38,10 +40,10 @@ export async function withMigratedImage<R extends Relay | undefined = undefined>
     const done = await source.done;
     // A source that failed sends no guest: nothing would arrive.
     if (done.code !== 0) throw new Error(`source-agent exited with ${done.code}: ${done.stderr}`);
-    const [{ guest }] = await arrived;
+    const [{ guest, report: destReport }] = await arrived;
     try {
       const memory = (length: number): Buffer => Buffer.from(guest.memory.slots[0]!.buffer, 0, length);
-      await check({ guest, done, report: readJson(options.reportPath), relay, memory });
+      await check({ guest, done, report: readJson(options.reportPath), destReport, relay, memory });
     } finally {
       await guest.stop();
     }

@@ -144,6 +144,7 @@ export async function listenCommand(args: ListenArguments, log: Logger, signal: 
     // may be collected now rather than when the next guest replaces it.
     if (hosted === guestHost) hosted = undefined;
     arrival.reservation.release();
+    agent.recycleMemory(arrival.guest.memory);
     if (outcome.finalDigest) process.stdout.write(`final digest ${outcome.finalDigest}\n`);
     const report: IncomingReport = {
       ...arrival.report,

@@ -38,6 +38,10 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy' | 
   ctx.history = new SentHistory(memory.pageCount);
   const dirtyHistory: number[] = [];
   ctx.stats.sample();
+  if (nothingToPreCopy(ctx, pages)) {
+    ctx.report.switchoverReason = 'nothing-dirty';
+    return 'stop-and-copy';
+  }
   // A paused guest dirties nothing: one round is the whole image, then stop-and-copy finds nothing new.
   for (;;) {
     ctx.round += 1;
@@ -79,6 +83,16 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy' | 
     ctx.checkCancelled();
     pages = ws ? ws.pushRound(memory.harvestDirty()) : memory.harvestDirty();
   }
+}
+
+/**
+ * A paused guest that never wrote a page (a zero image) has nothing to pre-copy and cannot dirty anything
+ * meanwhile: its stop-and-copy is round 1 (it opens the data channels and sends nothing), with no empty
+ * pre-copy round before it, which would cost a round trip through every channel thread on both sides and a
+ * switchover decision. Only plain pre-copy without the filters and the working set, whose rounds do more.
+ */
+function nothingToPreCopy(ctx: MigrationContext, pages: Uint32Array): boolean {
+  return pages.length === 0 && !ctx.wasRunning && ctx.mode === 'precopy' && !ctx.workingSet && !ctx.softPages && !ctx.balloon;
 }
 
 /** What one pre-copy round left for the switchover decision. */

@@ -21,7 +21,11 @@ export async function reservation(ctx: MigrationContext): Promise<'pre-copy'> {
   const helloSentAt = performance.now();
   // Reserving may take the destination long when it is loaded: only a peer silent for the idle timeout has
   // failed here. The answer timeout is for the answers after Complete, where a lost one must be noticed.
-  const answer = await ctx.guard(conn.receive(ctx.idleTimeoutMs, 'Accept or Refuse'));
+  const answered = ctx.guard(conn.receive(ctx.idleTimeoutMs, 'Accept or Refuse'));
+  // The page table needs nothing from Accept: it is made (0.6 ms for 1 GiB, filled with the zero page's CRC)
+  // while the destination reserves, off the setup path.
+  ctx.checksums = PageChecksums.create(memory.pageCount);
+  const answer = await answered;
   ctx.switchoverCost = new SwitchoverCost(performance.now() - helloSentAt);
   if (answer.type === FrameType.Refuse) {
     throw new RefusedError(`destination refused the guest: ${answer.message.message} (${answer.message.code})`);
@@ -41,7 +45,6 @@ export async function reservation(ctx: MigrationContext): Promise<'pre-copy'> {
       ctx.log.warn('the destination does not serve post-copy: this hybrid migration stays in pre-copy');
     }
   }
-  ctx.checksums = PageChecksums.create(memory.pageCount);
   // Only what was offered: a destination that echoes direct-pages-v1 to a post-copy or hybrid migration, or to
   // one that kept the copied form, does not get raw pages outside the frame check.
   ctx.directPages = ctx.mode === 'precopy' && offersDirectPages(options) && answer.message.capabilities.includes(CAPABILITY_DIRECT_PAGES);
