@@ -3,12 +3,14 @@ import { DIRECT_ENTRIES_START } from './page-batch-direct.js';
 import type { PageBatchSlotSink } from './page-batch-reader.js';
 
 /**
- * A run of consecutive raw pages shorter than this is read into the frame's buffer and copied into guest memory
- * when the batch is applied, as before: one more read per short run would cost more than the copy it saves (a
- * `recv` is a few microseconds here, a 4 KiB copy well under one), and short runs next to each other are read
- * together into the frame's buffer. The mixed bench image's random pages come in runs of 4.
+ * A run of consecutive raw pages shorter than this (64 KiB) is read into the frame's buffer and copied into guest
+ * memory when the batch is applied, as before: each run placed costs reads of its own (and one more to come back
+ * to the frame's buffer), and a read through Node's `onread` cost more here than copying a few pages. With
+ * runs of 4 (the mixed bench image's random pages), placing them took 1.17x the destination's CPU of copying
+ * them (docs/PERFORMANCE.md, "Raw pages read into guest memory"). Short runs next to each other are read
+ * together into the frame's buffer.
  */
-export const MIN_PLACED_RUN_PAGES = 4;
+export const MIN_PLACED_RUN_PAGES = 16;
 
 /**
  * Where the raw region of one PageBatchDirect frame is read to. `segments` cover the raw region in wire order,

@@ -13,6 +13,12 @@ const MAX_FREE_FRAMES = 4;
 const REUSABLE_FRAME_BYTES = FRAME_HEADER_BYTES + DEFAULT_BATCH_PAYLOAD;
 /** Where a PageBatchDirect's counts end in its frame. */
 const DIRECT_COUNTS_END = FRAME_HEADER_BYTES + DIRECT_ENTRIES_START;
+/**
+ * After a PageBatchDirect whose raw pages could not be placed (no run long enough), the next ones are read whole
+ * (two reads fewer each: reads cost more than the copies they would save, measured), all but every this many,
+ * which look again. A channel's batches tend to be alike: a random region gives long runs batch after batch.
+ */
+const PROBE_EVERY_BATCHES = 16;
 
 /**
  * A frame that spans reads or chunks, once its header has been validated: its own buffer and how much is
@@ -71,6 +77,8 @@ export class FrameDecoder {
   #placeInto: PageBatchSlotSink | undefined;
   /** Between a RoundBegin and its RoundEnd on this stream: only there are raw pages placed. */
   #inRound = false;
+  /** PageBatchDirect frames read whole since the last one that was placed, or -1 while they are placed. */
+  #unplacedStreak = -1;
 
   constructor(options: { maxPayloadBytes?: number } = {}) {
     const max = options.maxPayloadBytes ?? DEFAULT_MAX_FRAME_PAYLOAD;
@@ -230,6 +238,7 @@ export class FrameDecoder {
       spanning.stop = frame.length;
       const sink = this.#placeInto;
       if (sink !== undefined && this.#unreleased === 0) spanning.plan = planRawReads(frame, headEnd, sink);
+      this.#unplacedStreak = spanning.plan === undefined ? 0 : -1;
     }
   }
 
@@ -306,7 +315,8 @@ export class FrameDecoder {
     // its own (not Node's shared pool), so that it can be told apart and reused when released.
     const whole = index >= 0 ? this.#free.splice(index, 1)[0]! : Buffer.from(new ArrayBuffer(Math.max(length, REUSABLE_FRAME_BYTES)));
     this.#outstanding.add(whole.buffer);
-    const steps = placing && header.type === FrameType.PageBatchDirect && length >= DIRECT_COUNTS_END;
+    let steps = placing && header.type === FrameType.PageBatchDirect && length >= DIRECT_COUNTS_END;
+    if (steps && this.#unplacedStreak >= 0) steps = ++this.#unplacedStreak % PROBE_EVERY_BATCHES === 0;
     this.#spanning = { header, frame: whole.subarray(0, length), filled: 0, stop: steps ? DIRECT_COUNTS_END : length, segment: 0, headChecked: false };
     return this.#spanning;
   }

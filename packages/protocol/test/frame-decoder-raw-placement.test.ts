@@ -18,6 +18,8 @@ import { crc32, noise, textPage } from './helpers.js';
 // destination's data channel does. The socket is played by `feed`, which reads into whatever readTarget names.
 
 const PAGE = 4096;
+/** The shortest run placed. */
+const R = MIN_PLACED_RUN_PAGES;
 type Batch = Frame & { type: typeof FrameType.PageBatch };
 
 /** Source pages: 'r' random (sent Raw), 't' text (lz4), 'z' zero, 's' same-byte, one letter per page. */
@@ -125,28 +127,29 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
   }
 
   it('a read that the socket could fill past a run ends at the run: the next read starts the next run', () => {
-    // Pages 0-7 and 20-27 raw, two runs; the socket always has more than a run.
-    const kinds = 'r'.repeat(8) + 't'.repeat(12) + 'r'.repeat(8);
+    // Two runs of R + 4 raw pages with text pages between; the socket always has more than a run.
+    const run = R + 4;
+    const kinds = 'r'.repeat(run) + 't'.repeat(12) + 'r'.repeat(run);
     const mem = sourceMemory(kinds);
     const g = guest(kinds.length);
     const decoder = new FrameDecoder();
     decoder.placeRawPagesIn(g.sink);
-    const indices = [...Array(8).keys(), ...Array.from({ length: 8 }, (_, k) => 20 + k)];
-    const { reads } = feed(decoder, round([directBatch(mem, indices)]), [5 * PAGE + 100], g);
+    const indices = [...Array(run).keys(), ...Array.from({ length: run }, (_, k) => run + 12 + k)];
+    const { reads } = feed(decoder, round([directBatch(mem, indices)]), [12 * PAGE + 100], g);
     const intoGuest = reads.filter((read) => read.intoGuest);
-    // Each run: a read of 5 pages and 100 bytes, then the rest of the run (offered exactly that).
+    // Each run: a read of 12 pages and 100 bytes, then the rest of the run (offered exactly that).
     expect(intoGuest.map((read) => [read.offered, read.bytes])).toEqual([
-      [8 * PAGE, 5 * PAGE + 100],
-      [3 * PAGE - 100, 3 * PAGE - 100],
-      [8 * PAGE, 5 * PAGE + 100],
-      [3 * PAGE - 100, 3 * PAGE - 100],
+      [run * PAGE, 12 * PAGE + 100],
+      [(run - 12) * PAGE - 100, (run - 12) * PAGE - 100],
+      [run * PAGE, 12 * PAGE + 100],
+      [(run - 12) * PAGE - 100, (run - 12) * PAGE - 100],
     ]);
     for (const k of indices) expect(g.bytes().subarray(k * PAGE, (k + 1) * PAGE).equals(mem.subarray(k * PAGE, (k + 1) * PAGE))).toBe(true);
   });
 
   it('mixes raw runs, short raw runs and compressed, zero and same-byte entries in one batch', () => {
-    // Runs of 4 and 6 raw pages are placed; the single raw pages go through the frame's buffer.
-    const kinds = 'rrrrtzsrtrrrrrrzrst';
+    // Runs of R and R + 2 raw pages are placed; the single raw pages go through the frame's buffer.
+    const kinds = `${'r'.repeat(R)}tzsrt${'r'.repeat(R + 2)}zrst`;
     const mem = sourceMemory(kinds);
     const g = guest(kinds.length);
     const decoder = new FrameDecoder();
@@ -156,8 +159,8 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
     expect(g.bytes().equals(mem)).toBe(true);
     expect(table.digest([])).toBe(sourceTable(mem).digest([]));
     const [batch] = batches;
-    expect([...batch!.rawPlaced!]).toEqual([1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0]);
-    expect(batch!.rawPageCrcs.filter((crc) => crc !== -1)).toEqual([7, 16].map((k) => crc32(mem.subarray(k * PAGE, (k + 1) * PAGE))));
+    expect([...batch!.rawPlaced!]).toEqual([...Array(R).fill(1), 0, ...Array(R + 2).fill(1), 0]);
+    expect(batch!.rawPageCrcs.filter((crc) => crc !== -1)).toEqual([R + 3, 2 * R + 8].map((k) => crc32(mem.subarray(k * PAGE, (k + 1) * PAGE))));
   });
 
   it('a batch whose raw pages are not consecutive is read into its buffer and copied, as before', () => {
@@ -176,28 +179,28 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
   });
 
   it('splits a run of consecutive pages where guest memory changes slot', () => {
-    const mem = sourceMemory('r'.repeat(16));
-    const g = guest(16, 10);
+    const mem = sourceMemory('r'.repeat(2 * R + 8));
+    const g = guest(2 * R + 8, R + 8);
     const decoder = new FrameDecoder();
     decoder.placeRawPagesIn(g.sink);
-    const { reads } = feed(decoder, round([directBatch(mem, [...Array(16).keys()])]), [1 << 20], g);
+    const { reads } = feed(decoder, round([directBatch(mem, [...Array(2 * R + 8).keys()])]), [1 << 20], g);
     expect(g.bytes().equals(mem)).toBe(true);
-    expect(reads.filter((read) => read.intoGuest).map((read) => read.bytes)).toEqual([10 * PAGE, 6 * PAGE]);
+    expect(reads.filter((read) => read.intoGuest).map((read) => read.bytes)).toEqual([(R + 8) * PAGE, R * PAGE]);
   });
 
   it(`places nothing outside a round, nor while an earlier batch is not released (runs of ${MIN_PLACED_RUN_PAGES}+ pages)`, () => {
-    const mem = sourceMemory('r'.repeat(16));
-    const g = guest(16);
+    const mem = sourceMemory('r'.repeat(2 * R));
+    const g = guest(2 * R);
     const decoder = new FrameDecoder();
     decoder.placeRawPagesIn(g.sink);
-    const outside = feed(decoder, directBatch(mem, [...Array(8).keys()]), [1 << 20], g);
+    const outside = feed(decoder, directBatch(mem, [...Array(R).keys()]), [1 << 20], g);
     expect(outside.reads.some((read) => read.intoGuest)).toBe(false);
     expect(outside.batches[0]!.rawPlaced).toBeUndefined();
 
     // Held, not released: the next batch is read into its own buffer.
     const held = new FrameDecoder();
     held.placeRawPagesIn(g.sink);
-    const stream = round([directBatch(mem, [0, 1, 2, 3, 4, 5, 6, 7]), directBatch(mem, [8, 9, 10, 11, 12, 13, 14, 15])]);
+    const stream = round([directBatch(mem, [...Array(R).keys()]), directBatch(mem, Array.from({ length: R }, (_, k) => R + k))]);
     const frames: Frame[] = [];
     let intoGuest = 0;
     for (let at = 0; at < stream.length; ) {
@@ -209,49 +212,63 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
       frames.push(...held.commitRead(bytes));
     }
     const batches = frames.filter((frame): frame is Batch => frame.type === FrameType.PageBatch);
-    expect(intoGuest).toBe(8 * PAGE);
+    expect(intoGuest).toBe(R * PAGE);
     expect(batches[0]!.rawPlaced).toBeDefined();
     expect(batches[1]!.rawPlaced).toBeUndefined();
   });
 
   it('a flipped byte in the head fails the frame check before any byte reaches guest memory', () => {
-    const mem = sourceMemory('r'.repeat(8));
-    const g = guest(8);
+    const mem = sourceMemory('r'.repeat(R));
+    const g = guest(R);
     const decoder = new FrameDecoder();
     decoder.placeRawPagesIn(g.sink);
-    const batch = directBatch(mem, [...Array(8).keys()]);
+    const batch = directBatch(mem, [...Array(R).keys()]);
     batch[16 + 8 + 2] ^= 0x01; // inside the first entry's page index
     expect(() => feed(decoder, round([batch]), [1 << 20], g)).toThrow(expect.objectContaining({ code: 'LM_ERR_CRC_MISMATCH' }));
-    expect(g.bytes().equals(Buffer.alloc(8 * PAGE))).toBe(true);
+    expect(g.bytes().equals(Buffer.alloc(R * PAGE))).toBe(true);
   });
 
   it('a flipped byte in a placed raw page passes the decoder and shows in the page table (repair at commit)', () => {
-    const mem = sourceMemory('r'.repeat(8));
-    const g = guest(8);
+    const mem = sourceMemory('r'.repeat(R));
+    const g = guest(R);
     const decoder = new FrameDecoder();
     decoder.placeRawPagesIn(g.sink);
-    const batch = directBatch(mem, [...Array(8).keys()]);
-    batch[batch.length - 3 * PAGE + 77] ^= 0x10; // page 5, in the raw region
-    const table = PageChecksums.create(8);
+    const batch = directBatch(mem, [...Array(R).keys()]);
+    batch[batch.length - 3 * PAGE + 77] ^= 0x10; // page R - 3, in the raw region
+    const table = PageChecksums.create(R);
     feed(decoder, round([batch]), [1 << 20], g, table);
     const differing: number[] = [];
-    table.collectDiffering(0, [...Array(8).keys()].map((k) => crc32(mem.subarray(k * PAGE, (k + 1) * PAGE))), differing);
-    expect(differing).toEqual([5]);
+    table.collectDiffering(0, [...Array(R).keys()].map((k) => crc32(mem.subarray(k * PAGE, (k + 1) * PAGE))), differing);
+    expect(differing).toEqual([R - 3]);
   });
 
   it('a batch naming a page twice is applied in entry order, not placed', () => {
-    const mem = sourceMemory('rrrrrrrr');
-    const g = guest(8);
+    const mem = sourceMemory('r'.repeat(R));
+    const g = guest(R);
     const decoder = new FrameDecoder();
     decoder.placeRawPagesIn(g.sink);
     const writer = new PageBatchWriter();
     writer.direct = true;
     writer.addZero(3);
-    for (let k = 0; k < 8; k++) writer.add(k, mem.subarray(k * PAGE, (k + 1) * PAGE));
+    for (let k = 0; k < R; k++) writer.add(k, mem.subarray(k * PAGE, (k + 1) * PAGE));
     const { reads, batches } = feed(decoder, round([Buffer.concat(writer.takeParts())]), [1 << 20], g);
     expect(reads.some((read) => read.intoGuest)).toBe(false);
     expect(batches[0]!.rawPlaced).toBeUndefined();
     expect(g.bytes().equals(mem)).toBe(true);
     expect(batches[0]!.payload.readUInt8(8 + 4)).toBe(PageEncoding.Zero);
+  });
+
+  it('after a batch that could not be placed, reads the next ones whole, and looks again at the 16th', () => {
+    const pages = 17 * R;
+    const mem = sourceMemory('r'.repeat(pages));
+    const g = guest(pages);
+    const decoder = new FrameDecoder();
+    decoder.placeRawPagesIn(g.sink);
+    // First every other page of the first R * 2 (no run), then 16 batches of R consecutive pages each.
+    const scattered = directBatch(mem, Array.from({ length: R }, (_, k) => 2 * k));
+    const runs = Array.from({ length: 16 }, (_, b) => directBatch(mem, Array.from({ length: R }, (_, k) => (b + 1) * R + k)));
+    const { batches } = feed(decoder, round([scattered, ...runs]), [1 << 20], g);
+    expect(batches.map((batch) => batch.rawPlaced !== undefined)).toEqual([false, ...Array(15).fill(false), true]);
+    expect(g.bytes().subarray(R * PAGE).equals(mem.subarray(R * PAGE))).toBe(true);
   });
 });
