@@ -22,18 +22,18 @@ const PROBE_EVERY_BATCHES = 16;
 
 /**
  * A frame that spans reads or chunks, once its header has been validated: its own buffer and how much is
- * filled. With owned reads, `stop` is where the current read must end (a PageBatchDirect that may be placed is
- * read in steps: its counts, its entries, then its raw region as `plan` says), `headChecked` that the frame
- * check of its head has passed.
+ * filled. With owned reads, `stop` is where the current read must end: a PageBatchDirect that may be placed is
+ * read in steps (`step`): its counts, its entries, then (`raw`: the frame check of its head has passed) its raw
+ * region as `plan` says. Any other frame is read `whole`.
  */
 interface Spanning {
   header: FrameHeader;
   frame: Buffer;
   filled: number;
   stop: number;
+  step: 'whole' | 'counts' | 'entries' | 'raw';
   plan?: RawReadPlan;
   segment: number;
-  headChecked: boolean;
 }
 
 /**
@@ -225,16 +225,23 @@ export class FrameDecoder {
       if (spanning.filled === spanning.plan.segments[spanning.segment]!.end) spanning.segment++;
       return;
     }
-    while (spanning.filled === spanning.stop && spanning.stop < frame.length) {
-      if (spanning.stop === DIRECT_COUNTS_END) {
+    if (spanning.filled < spanning.stop) return;
+    if (spanning.step === 'counts') {
+      const headEnd = DIRECT_COUNTS_END + frame.readUInt32BE(FRAME_HEADER_BYTES + 4);
+      if (headEnd > frame.length || (frame.length - headEnd) % PAGE_SIZE !== 0) {
         // An entries length that leaves no whole pages: the rest is read as it is, and the dispatch refuses it.
-        const headEnd = DIRECT_COUNTS_END + frame.readUInt32BE(FRAME_HEADER_BYTES + 4);
-        spanning.stop = headEnd <= frame.length && (frame.length - headEnd) % PAGE_SIZE === 0 ? headEnd : frame.length;
-        continue;
+        spanning.step = 'whole';
+        spanning.stop = frame.length;
+        return;
       }
+      spanning.step = 'entries';
+      spanning.stop = headEnd;
+      if (spanning.filled < headEnd) return;
+    }
+    if (spanning.step === 'entries') {
       const headEnd = spanning.stop;
       checkDirectHead(frame, headEnd - FRAME_HEADER_BYTES, spanning.header.crc);
-      spanning.headChecked = true;
+      spanning.step = 'raw';
       spanning.stop = frame.length;
       const sink = this.#placeInto;
       if (sink !== undefined && this.#unreleased === 0) spanning.plan = planRawReads(frame, headEnd, sink);
@@ -278,7 +285,7 @@ export class FrameDecoder {
         started.filled = chunk.copy(started.frame, 0, offset);
         return;
       }
-      frames.push(this.#dispatch({ header, frame: chunk.subarray(offset, offset + total), filled: total, stop: total, segment: 0, headChecked: false }));
+      frames.push(this.#dispatch({ header, frame: chunk.subarray(offset, offset + total), filled: total, stop: total, step: 'whole', segment: 0 }));
       offset += total;
     }
     return;
@@ -307,7 +314,7 @@ export class FrameDecoder {
     if (header.type !== FrameType.PageBatch && header.type !== FrameType.PageBatchDirect) {
       // A control frame: decoded at once and never released, so a buffer of its own size (its message may keep
       // views of it).
-      this.#spanning = { header, frame: Buffer.allocUnsafeSlow(length), filled: 0, stop: length, segment: 0, headChecked: false };
+      this.#spanning = { header, frame: Buffer.allocUnsafeSlow(length), filled: 0, stop: length, step: 'whole', segment: 0 };
       return this.#spanning;
     }
     const index = this.#free.findIndex((buffer) => buffer.length >= length);
@@ -317,11 +324,11 @@ export class FrameDecoder {
     this.#outstanding.add(whole.buffer);
     let steps = placing && header.type === FrameType.PageBatchDirect && length >= DIRECT_COUNTS_END;
     if (steps && this.#unplacedStreak >= 0) steps = ++this.#unplacedStreak % PROBE_EVERY_BATCHES === 0;
-    this.#spanning = { header, frame: whole.subarray(0, length), filled: 0, stop: steps ? DIRECT_COUNTS_END : length, segment: 0, headChecked: false };
+    this.#spanning = { header, frame: whole.subarray(0, length), filled: 0, stop: steps ? DIRECT_COUNTS_END : length, step: steps ? 'counts' : 'whole', segment: 0 };
     return this.#spanning;
   }
 
-  #dispatch({ frame, header, headChecked, plan }: Spanning): Frame {
+  #dispatch({ frame, header, step, plan }: Spanning): Frame {
     if (header.type === FrameType.PageBatch || header.type === FrameType.PageBatchDirect) {
       if (this.#outstanding.has(frame.buffer)) this.#unreleased++;
     }
@@ -332,7 +339,7 @@ export class FrameDecoder {
     }
     if (header.type === FrameType.PageBatchDirect) {
       const rawPageCrcs: number[] = [];
-      if (!headChecked) {
+      if (step !== 'raw') {
         const rawAt = checkDirectBatchFrame(frame, header.crc, rawPageCrcs);
         return { type: FrameType.PageBatch, payload: frame.subarray(FRAME_HEADER_BYTES), rawPageCrcs, rawAt };
       }

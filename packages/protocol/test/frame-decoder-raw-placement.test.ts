@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   FrameDecoder,
@@ -12,7 +13,7 @@ import {
   type Frame,
   type PageBatchSlotSink,
 } from '@livemig/protocol';
-import { crc32, noise, textPage } from './helpers.js';
+import { crc32, frameBytes, noise, textPage, u32 } from './helpers.js';
 
 // Owned reads with raw pages read straight into guest memory (FrameDecoder.placeRawPagesIn): what the
 // destination's data channel does. The socket is played by `feed`, which reads into whatever readTarget names.
@@ -270,5 +271,40 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
     const { batches } = feed(decoder, round([scattered, ...runs]), [1 << 20], g);
     expect(batches.map((batch) => batch.rawPlaced !== undefined)).toEqual([false, ...Array(15).fill(false), true]);
     expect(g.bytes().subarray(R * PAGE).equals(mem.subarray(R * PAGE))).toBe(true);
+  });
+
+  it('a head whose entries length is 0 before a raw region is read through and refused, not looped on', () => {
+    // No entries, one page of raw region: the frame check passes (it covers the head), the reader refuses it.
+    const head = Buffer.from([...u32(0), ...u32(0)]);
+    const payload = Buffer.concat([head, Buffer.from(noise(PAGE, 3))]);
+    const crc = crc32(head, crc32(frameBytes(FrameType.PageBatchDirect, payload).subarray(0, 12)));
+    const g = guest(4);
+    const decoder = new FrameDecoder();
+    decoder.placeRawPagesIn(g.sink);
+    expect(() => feed(decoder, round([frameBytes(FrameType.PageBatchDirect, payload, { crc })]), [1 << 20], g)).toThrow(
+      expect.objectContaining({ code: 'LM_ERR_TRUNCATED' }),
+    );
+    expect(g.bytes().equals(Buffer.alloc(4 * PAGE))).toBe(true);
+  });
+
+  it('property: any read sizes over batches of any page kinds leave guest memory and the page table as the source has them', () => {
+    const kinds = fc.constantFrom('r', 'r', 'r', 't', 'z', 's');
+    fc.assert(
+      // Runs of one kind, up to 120 pages in all (two batches of at most 60).
+      fc.property(fc.array(fc.tuple(kinds, fc.integer({ min: 1, max: 30 })), { minLength: 1, maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 80_000 }), { minLength: 1, maxLength: 8 }), (runs, sizes) => {
+        const pages = runs.map(([kind, length]) => kind.repeat(length)).join('').slice(0, 120);
+        const mem = sourceMemory(pages);
+        const g = guest(pages.length, 40);
+        const decoder = new FrameDecoder();
+        decoder.placeRawPagesIn(g.sink);
+        const table = PageChecksums.create(pages.length);
+        const half = Math.ceil(pages.length / 2);
+        const batches = [directBatch(mem, [...Array(half).keys()]), directBatch(mem, Array.from({ length: pages.length - half }, (_, k) => half + k))];
+        feed(decoder, round(batches.filter((batch) => batch.length > 24)), sizes, g, table);
+        expect(g.bytes().equals(mem)).toBe(true);
+        expect(table.digest([])).toBe(sourceTable(mem).digest([]));
+      }),
+      { numRuns: 60 },
+    );
   });
 });
