@@ -31,18 +31,21 @@ const rawPages = new Set<number>();
 
 /**
  * Plans reading the raw region of a PageBatchDirect frame whose head (header, counts, entries: `frame[0,
- * headEnd)`) is in and has passed its CRC check. Returns undefined, so that the whole frame is read into its
+ * headEnd)`) is in and has passed its CRC check; `frame[headEnd, readTo)` is in the frame's buffer already (a
+ * read that took more than the head), so the pages it reaches into stay there. Returns undefined, so that the whole frame is read into its
  * buffer and decoded as before, when the entries do not make sense (readPageBatch then reports why), when the
  * batch names one page twice (applying it in entry order then matters), or when no run is long enough to pay.
  */
-export function planRawReads(frame: Buffer, headEnd: number, sink: PageBatchSlotSink): RawReadPlan | undefined {
+export function planRawReads(frame: Buffer, headEnd: number, sink: PageBatchSlotSink, readTo = headEnd): RawReadPlan | undefined {
   if (!collectEntries(frame, headEnd, sink.pageCount)) return undefined;
   const count = rawIndices.length;
   if (count * PAGE_SIZE !== frame.length - headEnd) return undefined;
   const placed = new Uint8Array(count);
   const segments: RawReadPlan['segments'] = [];
+  const read = Math.min(count, Math.ceil((readTo - headEnd) / PAGE_SIZE));
+  if (read > 0) segments.push({ start: headEnd, end: headEnd + read * PAGE_SIZE, guest: undefined });
   let anyPlaced = false;
-  for (let first = 0; first < count; ) {
+  for (let first = read; first < count; ) {
     const slot = sink.slotOf(rawIndices[first]!);
     const at = slot.byteOffset + sink.offsetOf(rawIndices[first]!);
     let next = first + 1;

@@ -79,6 +79,11 @@ export class FrameDecoder {
   #inRound = false;
   /** PageBatchDirect frames read whole since the last one that was placed, or -1 while they are placed. */
   #unplacedStreak = -1;
+  /**
+   * Entries length of the last PageBatchDirect read in steps: the next one's counts and this many bytes are read
+   * at once (a channel's batches tend to have alike heads), one read fewer per batch when the guess holds.
+   */
+  #lastEntriesBytes = 0;
 
   constructor(options: { maxPayloadBytes?: number } = {}) {
     const max = options.maxPayloadBytes ?? DEFAULT_MAX_FRAME_PAYLOAD;
@@ -222,7 +227,7 @@ export class FrameDecoder {
   #advance(spanning: Spanning): void {
     const { frame } = spanning;
     if (spanning.plan !== undefined) {
-      if (spanning.filled === spanning.plan.segments[spanning.segment]!.end) spanning.segment++;
+      this.#nextSegment(spanning, spanning.plan);
       return;
     }
     if (spanning.filled < spanning.stop) return;
@@ -234,6 +239,7 @@ export class FrameDecoder {
         spanning.stop = frame.length;
         return;
       }
+      this.#lastEntriesBytes = headEnd - DIRECT_COUNTS_END;
       spanning.step = 'entries';
       spanning.stop = headEnd;
       if (spanning.filled < headEnd) return;
@@ -244,9 +250,16 @@ export class FrameDecoder {
       spanning.step = 'raw';
       spanning.stop = frame.length;
       const sink = this.#placeInto;
-      if (sink !== undefined && this.#unreleased === 0) spanning.plan = planRawReads(frame, headEnd, sink);
+      // A guessed entries length longer than the real one read some raw bytes into the frame's buffer already.
+      if (sink !== undefined && this.#unreleased === 0) spanning.plan = planRawReads(frame, headEnd, sink, spanning.filled);
       this.#unplacedStreak = spanning.plan === undefined ? 0 : -1;
+      if (spanning.plan !== undefined) this.#nextSegment(spanning, spanning.plan);
     }
+  }
+
+  /** Moves past the segments of `plan` that are filled. */
+  #nextSegment(spanning: Spanning, plan: RawReadPlan): void {
+    while (spanning.segment < plan.segments.length && spanning.filled >= plan.segments[spanning.segment]!.end) spanning.segment++;
   }
 
   /** Decodes `chunk`, adding each frame to `frames` as it completes (so a throw leaves the good ones there). */
@@ -324,7 +337,7 @@ export class FrameDecoder {
     this.#outstanding.add(whole.buffer);
     let steps = placing && header.type === FrameType.PageBatchDirect && length >= DIRECT_COUNTS_END;
     if (steps && this.#unplacedStreak >= 0) steps = ++this.#unplacedStreak % PROBE_EVERY_BATCHES === 0;
-    this.#spanning = { header, frame: whole.subarray(0, length), filled: 0, stop: steps ? DIRECT_COUNTS_END : length, step: steps ? 'counts' : 'whole', segment: 0 };
+    this.#spanning = { header, frame: whole.subarray(0, length), filled: 0, stop: steps ? Math.min(length, DIRECT_COUNTS_END + this.#lastEntriesBytes) : length, step: steps ? 'counts' : 'whole', segment: 0 };
     return this.#spanning;
   }
 

@@ -290,7 +290,7 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
   it('property: any read sizes over batches of any page kinds leave guest memory and the page table as the source has them', () => {
     const kinds = fc.constantFrom('r', 'r', 'r', 't', 'z', 's');
     fc.assert(
-      // Runs of one kind, up to 120 pages in all (two batches of at most 60).
+      // Runs of one kind, up to 120 pages in all (no batch over 60).
       fc.property(fc.array(fc.tuple(kinds, fc.integer({ min: 1, max: 30 })), { minLength: 1, maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 80_000 }), { minLength: 1, maxLength: 8 }), (runs, sizes) => {
         const pages = runs.map(([kind, length]) => kind.repeat(length)).join('').slice(0, 120);
         const mem = sourceMemory(pages);
@@ -298,13 +298,48 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
         const decoder = new FrameDecoder();
         decoder.placeRawPagesIn(g.sink);
         const table = PageChecksums.create(pages.length);
-        const half = Math.ceil(pages.length / 2);
-        const batches = [directBatch(mem, [...Array(half).keys()]), directBatch(mem, Array.from({ length: pages.length - half }, (_, k) => half + k))];
+        // Three batches of different heads, so that the guessed entries length is short, long or right.
+        const cuts = [0, Math.ceil(pages.length / 4), Math.ceil((pages.length * 3) / 4), pages.length];
+        const batches = [0, 1, 2].map((b) => directBatch(mem, Array.from({ length: cuts[b + 1]! - cuts[b]! }, (_, k) => cuts[b]! + k)));
         feed(decoder, round(batches.filter((batch) => batch.length > 24)), sizes, g, table);
         expect(g.bytes().equals(mem)).toBe(true);
         expect(table.digest([])).toBe(sourceTable(mem).digest([]));
       }),
       { numRuns: 60 },
     );
+  });
+
+  it("reads a batch's counts and entries in one read when the last batch's entries were as long", () => {
+    const mem = sourceMemory('r'.repeat(2 * R));
+    const g = guest(2 * R);
+    const decoder = new FrameDecoder();
+    decoder.placeRawPagesIn(g.sink);
+    const batches = [directBatch(mem, [...Array(R).keys()]), directBatch(mem, Array.from({ length: R }, (_, k) => R + k))];
+    const { reads } = feed(decoder, round(batches), [1 << 20], g);
+    const entries = 5 * R;
+    // RoundBegin 2; first batch: header, counts, entries, run; second: header, counts with entries, run; RoundEnd 2.
+    expect(reads.map((read) => read.bytes)).toEqual([16, reads[1]!.bytes, 16, 8, entries, R * PAGE, 16, 8 + entries, R * PAGE, 16, reads[10]!.bytes]);
+    expect(g.bytes().equals(mem)).toBe(true);
+  });
+
+  it('a guessed entries length that reaches into the raw region leaves the pages it reached in the frame buffer', () => {
+    // First batch: R text pages then R raw (long head); second: 2R raw pages (short head): its first read takes
+    // the counts, its entries and some raw bytes, whose page is copied; the rest of the run is placed.
+    const kinds = 't'.repeat(R) + 'r'.repeat(3 * R);
+    const mem = sourceMemory(kinds);
+    const g = guest(kinds.length);
+    const decoder = new FrameDecoder();
+    decoder.placeRawPagesIn(g.sink);
+    const first = directBatch(mem, [...Array(2 * R).keys()]);
+    const second = directBatch(mem, Array.from({ length: 2 * R }, (_, k) => 2 * R + k));
+    const table = PageChecksums.create(kinds.length);
+    const { batches } = feed(decoder, round([first, second]), [1 << 20], g, table);
+    const firstEntries = first.readUInt32BE(20);
+    const overshoot = firstEntries - 5 * 2 * R;
+    expect(overshoot).toBeGreaterThan(0);
+    const reached = Math.ceil(overshoot / PAGE);
+    expect([...batches[1]!.rawPlaced!]).toEqual([...Array(reached).fill(0), ...Array(2 * R - reached).fill(1)]);
+    expect(g.bytes().equals(mem)).toBe(true);
+    expect(table.digest([])).toBe(sourceTable(mem).digest([]));
   });
 });
