@@ -24,7 +24,7 @@ export interface RawReadPlan {
   placed: Uint8Array;
 }
 
-/** Raw page indices of the batch being planned, in entry order; the other entries' first pages and page counts (reused). */
+/** The batch being planned (reused): its raw page indices in entry order; the other entries' first pages and page counts. */
 const rawIndices: number[] = [];
 const others: number[] = [];
 const rawPages = new Set<number>();
@@ -32,9 +32,10 @@ const rawPages = new Set<number>();
 /**
  * Plans reading the raw region of a PageBatchDirect frame whose head (header, counts, entries: `frame[0,
  * headEnd)`) is in and has passed its CRC check; `frame[headEnd, readTo)` is in the frame's buffer already (a
- * read that took more than the head), so the pages it reaches into stay there. Returns undefined, so that the whole frame is read into its
- * buffer and decoded as before, when the entries do not make sense (readPageBatch then reports why), when the
- * batch names one page twice (applying it in entry order then matters), or when no run is long enough to pay.
+ * read that took more than the head), so the pages it reaches into stay there. Returns undefined, so that the
+ * whole frame is read into its buffer and decoded as before, when the entries do not make sense (readPageBatch
+ * then reports why), when the batch names one page twice (applying it in entry order then matters), or when no
+ * run is long enough to pay.
  */
 export function planRawReads(frame: Buffer, headEnd: number, sink: PageBatchSlotSink, readTo = headEnd): RawReadPlan | undefined {
   if (!collectEntries(frame, headEnd, sink.pageCount)) return undefined;
