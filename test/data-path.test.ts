@@ -20,10 +20,12 @@ describe('data path: the deterministic oracle holds', () => {
     expect(readJson(destReport).finalDigest).toBe(expected);
   });
 
-  // A plain-TCP destination reads its data channels into its frame decoders' own buffers; the earlier path
-  // (LIVEMIG_DEST_READS=chunks) is kept for the bench. Both under the oracle, with every encoding the default sends.
-  for (const reads of ['owned', 'chunks'] as const) {
-    it(`a destination reading its data channels through ${reads === 'owned' ? 'its own buffers' : "'data' chunks"}`, async () => {
+  // A plain-TCP destination reads its data channels into its frame decoders' own buffers, and runs of raw pages
+  // straight into guest memory; the earlier paths (LIVEMIG_DEST_READS=frames: no raw pages into guest memory;
+  // =chunks) are kept for the bench. All under the oracle, with every encoding the default sends.
+  const readPaths = { owned: 'its own buffers and guest memory', frames: 'its own buffers only', chunks: "'data' chunks" };
+  for (const reads of ['owned', 'frames', 'chunks'] as const) {
+    it(`a destination reading its data channels through ${readPaths[reads]}`, async () => {
       const expected = await oracleDigest(guestArgs);
       const dest = startAgent(DEST_BIN, ['listen', '--port', '0', '--once'], { LIVEMIG_DEST_READS: reads });
       const [, host, port] = await waitForLine(dest, /^listening (\S+):(\d+)$/);

@@ -82,8 +82,9 @@ options:
   --links LIST         links: comma-separated of ${LINKS.map((l) => l.name).join(',')} (default all)
   --dest-memory LIST   stop-copy: fresh,prefault: migrate into fresh destination memory and/or into memory the
                        destination faulted in before (dest-agent --prefault), alternating (default fresh)
-  --dest-reads LIST    stop-copy: owned,chunks: the destination reads plain TCP into its frame decoder's buffers
-                       and/or through 'data' chunks (LIVEMIG_DEST_READS=chunks, the earlier path), alternating
+  --dest-reads LIST    stop-copy: owned,frames,chunks: the destination reads plain TCP into its frame decoder's
+                       buffers with raw page runs into guest memory, into the decoder's buffers only
+                       (LIVEMIG_DEST_READS=frames), and/or through 'data' chunks (=chunks), alternating
                        (default owned)
   --direct-pages LIST  stop-copy: on,off: raw pages written from guest memory (PageBatchDirect) and/or copied
                        into frames (source-agent --no-direct-pages), alternating (default on)

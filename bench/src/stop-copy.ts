@@ -26,7 +26,8 @@ export interface StopCopyParams {
   tls: boolean;
   /**
    * How the destination's data channels read plain TCP, one migration each per repetition: into the frame
-   * decoder's own buffers (the default), or through 'data' chunks (LIVEMIG_DEST_READS=chunks, the earlier path).
+   * decoder's own buffers with runs of raw pages straight into guest memory (`owned`, the default), into the
+   * decoder's buffers only (`frames`, LIVEMIG_DEST_READS=frames), or through 'data' chunks (LIVEMIG_DEST_READS=chunks).
    */
   destReads: DestReads[];
   /** Raw pages written from guest memory (`on`, PageBatchDirect) and/or copied into frames (`off`, --no-direct-pages). */
@@ -41,7 +42,7 @@ export type DirectPages = (typeof DIRECT_PAGES)[number];
 
 export const DEST_MEMORIES = ['fresh', 'prefault'] as const;
 export type DestMemory = (typeof DEST_MEMORIES)[number];
-export const DEST_READS = ['owned', 'chunks'] as const;
+export const DEST_READS = ['owned', 'frames', 'chunks'] as const;
 export type DestReads = (typeof DEST_READS)[number];
 
 /** Where a peak RSS came from: the agent's own report, or VmHWM sampled from /proc while it ran. */
@@ -163,7 +164,7 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
             for (const [destReads, tls] of readsOrder.flatMap((reads) => order.map((tls) => [reads, tls] as const))) {
               const run = await migrateOnce(image, rep, { baseline, fresh, destMemory, destReads, directPages }, params, imageMode, scratch, tls);
               progress(
-                `${image.name}${run.tls ? ' over TLS' : ''}${destReads === 'chunks' ? ' (chunk reads)' : ''} rep ${rep}/${params.reps}: best baseline ${baseline.gbps.toFixed(2)} GB/s over ${baseline.connections} (fresh ${fresh.gbps.toFixed(2)} over ${fresh.connections}), migration into ${destMemory} memory, direct pages ${directPages}, ${run.status}` +
+                `${image.name}${run.tls ? ' over TLS' : ''}${destReads === 'owned' ? '' : ` (${destReads} reads)`} rep ${rep}/${params.reps}: best baseline ${baseline.gbps.toFixed(2)} GB/s over ${baseline.connections} (fresh ${fresh.gbps.toFixed(2)} over ${fresh.connections}), migration into ${destMemory} memory, direct pages ${directPages}, ${run.status}` +
                   (run.ms === null ? '' : ` ${(run.ms / 1000).toFixed(3)} s, ${fixed(run.gbps, 2)} GB/s, ratio ${fixed(run.ratio, 2)}`) +
                   (run.error ? ` (${run.error})` : ''),
               );
@@ -175,7 +176,7 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
       for (const destMemory of params.destMemory) {
         for (const directPages of params.directPages) {
           for (const destReads of params.destReads) {
-            const name = `${image.name}${destReads === 'chunks' ? '+chunks' : ''}`;
+            const name = `${image.name}${destReads === 'owned' ? '' : `+${destReads}`}`;
             const mine = runs.filter((run) => run.destMemory === destMemory && run.directPages === directPages && run.destReads === destReads);
             const plain = { ...summarise(image, destMemory, directPages, mine.filter((run) => !run.tls)), image: name };
             results.push(plain);
@@ -185,7 +186,7 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
               notes.push(`${name} (${destMemory} memory, direct pages ${directPages}): TLS/plain median GB/s ${fixed(ratio(overTls.gbps, plain.gbps), 3)} (same run, alternating)`);
             }
           }
-          if (params.destReads.length > 1) notes.push(readsNote(image.name, destMemory, results.slice(-params.destReads.length * (tlsArgs ? 2 : 1))));
+          if (params.destReads.length > 1) notes.push(readsNote(image.name, destMemory, results.slice(-params.destReads.length * (tlsArgs ? 2 : 1)), params.destReads));
         }
         if (params.directPages.length === 2) notes.push(directPagesNote(image.name, destMemory, results));
       }
@@ -355,13 +356,20 @@ function summarise(image: PreparedImage, destMemory: DestMemory, directPages: Di
 }
 
 /** Owned reads against chunk reads of one image, from their summaries (plain first, then TLS, per read path). */
-function readsNote(image: string, destMemory: DestMemory, summaries: StopCopyResult[]): string {
-  const owned = summaries.find((r) => !r.image.includes('+chunks') && !r.image.endsWith('+tls'));
-  const chunks = summaries.find((r) => r.image.includes('+chunks') && !r.image.endsWith('+tls'));
-  return (
-    `${image} (${destMemory} memory), plain TCP, owned reads / chunk reads (same run, alternating): dest cpu s/GiB ${fixed(ratio(owned?.destCpuSecPerGiB ?? null, chunks?.destCpuSecPerGiB ?? null), 3)}, ` +
-    `dest peak RSS ${fixed(ratio(owned?.destPeakRssBytes ?? null, chunks?.destPeakRssBytes ?? null), 3)}, seconds ${fixed(ratio(owned?.seconds ?? null, chunks?.seconds ?? null), 3)}`
-  );
+/** The first read path listed against each other one, plain TCP. */
+function readsNote(image: string, destMemory: DestMemory, summaries: StopCopyResult[], paths: readonly DestReads[]): string {
+  const of = (reads: DestReads) => summaries.find((r) => r.image === (reads === 'owned' ? image : `${image}+${reads}`));
+  const [first, ...others] = paths;
+  const base = of(first!);
+  return others
+    .map((reads) => {
+      const other = of(reads);
+      return (
+        `${image} (${destMemory} memory, direct pages ${base?.directPages}), plain TCP, ${first} reads / ${reads} reads (same run, alternating): dest cpu s/GiB ${fixed(ratio(base?.destCpuSecPerGiB ?? null, other?.destCpuSecPerGiB ?? null), 3)}, ` +
+        `dest peak RSS ${fixed(ratio(base?.destPeakRssBytes ?? null, other?.destPeakRssBytes ?? null), 3)}, seconds ${fixed(ratio(base?.seconds ?? null, other?.seconds ?? null), 3)}`
+      );
+    })
+    .join('; ');
 }
 
 function cpuSecondsPerGiB(cpuMs: number | null, bytes: number): number | null {

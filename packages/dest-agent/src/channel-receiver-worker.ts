@@ -46,6 +46,12 @@ const { host, security } = workerData as ReceiverSpawnData;
  * chunks, which the decoder copies frames out of.
  */
 const ownReads = security.kind === 'none' && process.env.LIVEMIG_DEST_READS !== 'chunks';
+/**
+ * With owned reads, runs of raw pages of PageBatchDirect frames are read straight into guest memory
+ * (FramedSocket.placeRawPagesIn); LIVEMIG_DEST_READS=frames reads them into the frame's buffer and copies them,
+ * the earlier path, kept for the same kind of comparison.
+ */
+const placeRawPages = ownReads && process.env.LIVEMIG_DEST_READS !== 'frames';
 const post = (event: ReceiverEvent): void => port.postMessage(event);
 /** The reservation's channel, once assigned: until then every connection is dropped at once. */
 let assignment: ReceiverWorkerData | undefined;
@@ -141,6 +147,8 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
     checksums.record(index, pageCrc);
     if (encoding !== PageEncoding.Zero) memory.markTouched(index);
   };
+  // Only pages of pre-copy rounds are placed at read time, and only once every earlier batch was applied.
+  if (placeRawPages) conn.placeRawPagesIn(sink);
   const pushed = data.present ? new PushReceiver(memory, PresentMap.attach(data.present), checksums) : undefined;
   let openRound = 0;
   let roundsDone = 0;
@@ -165,7 +173,7 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
           conn.release(frame);
           break;
         }
-        pages += readPageBatch(frame.payload, sink, onPage, frame.rawPageCrcs, frame.rawAt);
+        pages += readPageBatch(frame.payload, sink, onPage, frame.rawPageCrcs, frame.rawAt, frame.rawPlaced);
         // Applied: the frame's buffer may carry a later batch.
         conn.release(frame);
         const now = performance.now();

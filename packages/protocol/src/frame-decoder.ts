@@ -1,14 +1,40 @@
-import { DEFAULT_BATCH_PAYLOAD, DEFAULT_MAX_FRAME_PAYLOAD, FRAME_HEADER_BYTES, FrameType } from './constants.js';
+import { DEFAULT_BATCH_PAYLOAD, DEFAULT_MAX_FRAME_PAYLOAD, FRAME_HEADER_BYTES, FrameType, PAGE_SIZE } from './constants.js';
+import { planRawReads, type RawReadPlan } from './direct-raw-placement.js';
 import { BadArgumentError, TruncatedFrameError } from './errors.js';
 import { checkCrc, frameCrc, readFrameHeader, type FrameHeader } from './frame-header.js';
 import { decodeMessagePayload, type Frame } from './messages.js';
 import { pageBatchFrameCrc } from './page-batch-crc.js';
-import { checkDirectBatchFrame } from './page-batch-direct.js';
+import { DIRECT_ENTRIES_START, checkDirectBatchFrame, checkDirectHead, directRawAt, rawPageCrcsOf } from './page-batch-direct.js';
+import type { PageBatchSlotSink } from './page-batch-reader.js';
 
 /** Released frame copies kept for reuse, per decoder. */
 const MAX_FREE_FRAMES = 4;
 /** Frame copies are at least this big (a full default page batch), so one released copy fits any later batch. */
 const REUSABLE_FRAME_BYTES = FRAME_HEADER_BYTES + DEFAULT_BATCH_PAYLOAD;
+/** Where a PageBatchDirect's counts end in its frame. */
+const DIRECT_COUNTS_END = FRAME_HEADER_BYTES + DIRECT_ENTRIES_START;
+/**
+ * After a PageBatchDirect whose raw pages could not be placed (no run long enough), the next ones are read whole
+ * (two reads fewer each: reads cost more than the copies they would save, measured), all but every this many,
+ * which look again. A channel's batches tend to be alike: a random region gives long runs batch after batch.
+ */
+const PROBE_EVERY_BATCHES = 16;
+
+/**
+ * A frame that spans reads or chunks, once its header has been validated: its own buffer and how much is
+ * filled. With owned reads, `stop` is where the current read must end: a PageBatchDirect that may be placed is
+ * read in steps (`step`): its counts, its entries, then (`raw`: the frame check of its head has passed) its raw
+ * region as `plan` says. Any other frame is read `whole`.
+ */
+interface Spanning {
+  header: FrameHeader;
+  frame: Buffer;
+  filled: number;
+  stop: number;
+  step: 'whole' | 'counts' | 'entries' | 'raw';
+  plan?: RawReadPlan;
+  segment: number;
+}
 
 /**
  * Streaming frame decoder (pg-protocol Parser / undici ByteParser): per frame, "is the header here? is the
@@ -39,12 +65,25 @@ export class FrameDecoder {
   readonly #header = Buffer.alloc(FRAME_HEADER_BYTES);
   #headerFilled = 0;
   /** A frame that spans chunks, once its header has been validated: its own buffer and how much is filled. */
-  #spanning: { header: FrameHeader; frame: Buffer; filled: number } | undefined;
+  #spanning: Spanning | undefined;
   #error: unknown;
   /** Frame copies handed out and not yet released, by their memory. */
   readonly #outstanding = new WeakSet<ArrayBufferLike>();
   /** Released frame copies (whole buffers), ready for the next spanning frame. */
   readonly #free: Buffer[] = [];
+  /** Page batches decoded into buffers of this decoder and not released yet (not applied yet). */
+  #unreleased = 0;
+  /** Guest memory the raw pages of PageBatchDirect frames may be read into (see placeRawPagesIn). */
+  #placeInto: PageBatchSlotSink | undefined;
+  /** Between a RoundBegin and its RoundEnd on this stream: only there are raw pages placed. */
+  #inRound = false;
+  /** PageBatchDirect frames read whole since the last one that was placed, or -1 while they are placed. */
+  #unplacedStreak = -1;
+  /**
+   * Entries length of the last PageBatchDirect read in steps: the next one's counts and this many bytes are read
+   * at once (a channel's batches tend to have alike heads), one read fewer per batch when the guess holds.
+   */
+  #lastEntriesBytes = 0;
 
   constructor(options: { maxPayloadBytes?: number } = {}) {
     const max = options.maxPayloadBytes ?? DEFAULT_MAX_FRAME_PAYLOAD;
@@ -129,7 +168,23 @@ export class FrameDecoder {
     // read into it is refused by commitRead.
     if (this.#error !== undefined) return this.#header;
     const spanning = this.#spanning;
-    return spanning === undefined ? this.#header.subarray(this.#headerFilled) : spanning.frame.subarray(spanning.filled);
+    if (spanning === undefined) return this.#header.subarray(this.#headerFilled);
+    const segment = spanning.plan?.segments[spanning.segment];
+    if (segment?.guest !== undefined) return segment.guest.subarray(spanning.filled - segment.start);
+    return spanning.frame.subarray(spanning.filled, segment?.end ?? spanning.stop);
+  }
+
+  /**
+   * From now on, with owned reads (`readTarget`/`commitRead`), reads the raw pages of PageBatchDirect frames
+   * straight into `sink` (guest memory), one read per run of consecutive pages lying back to back there, instead
+   * of into the frame's buffer (direct-raw-placement.ts says which runs). Only for a frame that comes between a
+   * RoundBegin and its RoundEnd, once its head has passed its frame check, and when every page batch decoded
+   * before it has been released (applied): so pages still land in wire order, and a batch refused outside
+   * pre-copy rounds (requirePlainBatch) never touches guest memory. The frame then carries `rawPlaced`, and
+   * `rawPageCrcs` holds -1 for each page placed (its CRC is taken from guest memory when the batch is applied).
+   */
+  placeRawPagesIn(sink: PageBatchSlotSink | undefined): void {
+    this.#placeInto = sink;
   }
 
   /**
@@ -142,21 +197,69 @@ export class FrameDecoder {
 
   #commitRead(bytes: number, frames: Frame[]): void {
     const spanning = this.#spanning;
-    const room = spanning === undefined ? FRAME_HEADER_BYTES - this.#headerFilled : spanning.frame.length - spanning.filled;
+    const room = spanning === undefined ? FRAME_HEADER_BYTES - this.#headerFilled : this.#targetEnd(spanning) - spanning.filled;
     if (!Number.isInteger(bytes) || bytes < 1 || bytes > room) throw new BadArgumentError(`commitRead(${bytes}): the read target had ${room} bytes`);
     if (spanning === undefined) {
       this.#headerFilled += bytes;
       if (this.#headerFilled < FRAME_HEADER_BYTES) return;
-      const started = this.#startSpanning(readFrameHeader(this.#header, 0, this.#maxPayloadBytes));
+      const started = this.#startSpanning(readFrameHeader(this.#header, 0, this.#maxPayloadBytes), this.#placeInto !== undefined && this.#inRound);
       started.filled = this.#header.copy(started.frame, 0);
     } else {
       spanning.filled += bytes;
     }
     const pending = this.#spanning!;
+    this.#advance(pending);
     if (pending.filled < pending.frame.length) return;
     this.#spanning = undefined;
     this.#headerFilled = 0;
-    frames.push(this.#dispatch(pending.frame, pending.header));
+    frames.push(this.#dispatch(pending));
+  }
+
+  /** Where the current read target of `spanning` ends, in frame coordinates. */
+  #targetEnd(spanning: Spanning): number {
+    return spanning.plan?.segments[spanning.segment]?.end ?? spanning.stop;
+  }
+
+  /**
+   * After a read: moves on to the next segment of a placed raw region, or, when a PageBatchDirect's counts or
+   * entries are complete, to the next step (the frame check of the head comes before any read into guest memory).
+   */
+  #advance(spanning: Spanning): void {
+    const { frame } = spanning;
+    if (spanning.plan !== undefined) {
+      this.#nextSegment(spanning, spanning.plan);
+      return;
+    }
+    if (spanning.filled < spanning.stop) return;
+    if (spanning.step === 'counts') {
+      const headEnd = DIRECT_COUNTS_END + frame.readUInt32BE(FRAME_HEADER_BYTES + 4);
+      if (headEnd > frame.length || (frame.length - headEnd) % PAGE_SIZE !== 0) {
+        // An entries length that leaves no whole pages: the rest is read as it is, and the dispatch refuses it.
+        spanning.step = 'whole';
+        spanning.stop = frame.length;
+        return;
+      }
+      this.#lastEntriesBytes = headEnd - DIRECT_COUNTS_END;
+      spanning.step = 'entries';
+      spanning.stop = headEnd;
+      if (spanning.filled < headEnd) return;
+    }
+    if (spanning.step === 'entries') {
+      const headEnd = spanning.stop;
+      checkDirectHead(frame, headEnd - FRAME_HEADER_BYTES, spanning.header.crc);
+      spanning.step = 'raw';
+      spanning.stop = frame.length;
+      const sink = this.#placeInto;
+      // A guessed entries length longer than the real one read some raw bytes into the frame's buffer already.
+      if (sink !== undefined && this.#unreleased === 0) spanning.plan = planRawReads(frame, headEnd, sink, spanning.filled);
+      this.#unplacedStreak = spanning.plan === undefined ? 0 : -1;
+      if (spanning.plan !== undefined) this.#nextSegment(spanning, spanning.plan);
+    }
+  }
+
+  /** Moves past the segments of `plan` that are filled. */
+  #nextSegment(spanning: Spanning, plan: RawReadPlan): void {
+    while (spanning.segment < plan.segments.length && spanning.filled >= plan.segments[spanning.segment]!.end) spanning.segment++;
   }
 
   /** Decodes `chunk`, adding each frame to `frames` as it completes (so a throw leaves the good ones there). */
@@ -167,7 +270,7 @@ export class FrameDecoder {
       offset = chunk.copy(this.#header, this.#headerFilled, 0, FRAME_HEADER_BYTES - this.#headerFilled);
       this.#headerFilled += offset;
       if (this.#headerFilled < FRAME_HEADER_BYTES) return;
-      const spanning = this.#startSpanning(readFrameHeader(this.#header, 0, this.#maxPayloadBytes));
+      const spanning = this.#startSpanning(readFrameHeader(this.#header, 0, this.#maxPayloadBytes), false);
       spanning.filled = this.#header.copy(spanning.frame, 0);
     }
 
@@ -179,7 +282,7 @@ export class FrameDecoder {
       if (spanning.filled < spanning.frame.length) return;
       this.#spanning = undefined;
       this.#headerFilled = 0;
-      frames.push(this.#dispatch(spanning.frame, spanning.header));
+      frames.push(this.#dispatch(spanning));
     }
 
     while (offset < chunk.length) {
@@ -191,11 +294,11 @@ export class FrameDecoder {
       const header = readFrameHeader(chunk, offset, this.#maxPayloadBytes);
       const total = FRAME_HEADER_BYTES + header.payloadLength;
       if (remaining < total) {
-        const started = this.#startSpanning(header);
+        const started = this.#startSpanning(header, false);
         started.filled = chunk.copy(started.frame, 0, offset);
         return;
       }
-      frames.push(this.#dispatch(chunk.subarray(offset, offset + total), header));
+      frames.push(this.#dispatch({ header, frame: chunk.subarray(offset, offset + total), filled: total, stop: total, step: 'whole', segment: 0 }));
       offset += total;
     }
     return;
@@ -210,17 +313,21 @@ export class FrameDecoder {
     const memory = frame.payload.buffer;
     if (!this.#outstanding.has(memory)) return;
     this.#outstanding.delete(memory);
+    this.#unreleased--;
     if (this.#free.length < MAX_FREE_FRAMES) this.#free.push(Buffer.from(memory, 0, memory.byteLength));
   }
 
-  /** Called only with a validated header, so the allocation is bounded by maxPayloadBytes. */
-  #startSpanning(header: FrameHeader): { header: FrameHeader; frame: Buffer; filled: number } {
+  /**
+   * Called only with a validated header, so the allocation is bounded by maxPayloadBytes. `placing`: a
+   * PageBatchDirect is read in steps, so that its raw pages may go to guest memory (placeRawPagesIn).
+   */
+  #startSpanning(header: FrameHeader, placing: boolean): Spanning {
     this.#headerFilled = FRAME_HEADER_BYTES;
     const length = FRAME_HEADER_BYTES + header.payloadLength;
     if (header.type !== FrameType.PageBatch && header.type !== FrameType.PageBatchDirect) {
       // A control frame: decoded at once and never released, so a buffer of its own size (its message may keep
       // views of it).
-      this.#spanning = { header, frame: Buffer.allocUnsafeSlow(length), filled: 0 };
+      this.#spanning = { header, frame: Buffer.allocUnsafeSlow(length), filled: 0, stop: length, step: 'whole', segment: 0 };
       return this.#spanning;
     }
     const index = this.#free.findIndex((buffer) => buffer.length >= length);
@@ -228,11 +335,16 @@ export class FrameDecoder {
     // its own (not Node's shared pool), so that it can be told apart and reused when released.
     const whole = index >= 0 ? this.#free.splice(index, 1)[0]! : Buffer.from(new ArrayBuffer(Math.max(length, REUSABLE_FRAME_BYTES)));
     this.#outstanding.add(whole.buffer);
-    this.#spanning = { header, frame: whole.subarray(0, length), filled: 0 };
+    let steps = placing && header.type === FrameType.PageBatchDirect && length >= DIRECT_COUNTS_END;
+    if (steps && this.#unplacedStreak >= 0) steps = ++this.#unplacedStreak % PROBE_EVERY_BATCHES === 0;
+    this.#spanning = { header, frame: whole.subarray(0, length), filled: 0, stop: steps ? Math.min(length, DIRECT_COUNTS_END + this.#lastEntriesBytes) : length, step: steps ? 'counts' : 'whole', segment: 0 };
     return this.#spanning;
   }
 
-  #dispatch(frame: Buffer, header: FrameHeader): Frame {
+  #dispatch({ frame, header, step, plan }: Spanning): Frame {
+    if (header.type === FrameType.PageBatch || header.type === FrameType.PageBatchDirect) {
+      if (this.#outstanding.has(frame.buffer)) this.#unreleased++;
+    }
     if (header.type === FrameType.PageBatch) {
       const rawPageCrcs: number[] = [];
       checkCrc(pageBatchFrameCrc(frame, rawPageCrcs), header.crc);
@@ -240,10 +352,18 @@ export class FrameDecoder {
     }
     if (header.type === FrameType.PageBatchDirect) {
       const rawPageCrcs: number[] = [];
-      const rawAt = checkDirectBatchFrame(frame, header.crc, rawPageCrcs);
-      return { type: FrameType.PageBatch, payload: frame.subarray(FRAME_HEADER_BYTES), rawPageCrcs, rawAt };
+      if (step !== 'raw') {
+        const rawAt = checkDirectBatchFrame(frame, header.crc, rawPageCrcs);
+        return { type: FrameType.PageBatch, payload: frame.subarray(FRAME_HEADER_BYTES), rawPageCrcs, rawAt };
+      }
+      const rawAt = directRawAt(frame);
+      rawPageCrcsOf(frame, rawAt, plan?.placed, rawPageCrcs);
+      const payload = frame.subarray(FRAME_HEADER_BYTES);
+      return plan === undefined ? { type: FrameType.PageBatch, payload, rawPageCrcs, rawAt } : { type: FrameType.PageBatch, payload, rawPageCrcs, rawAt, rawPlaced: plan.placed };
     }
     checkCrc(frameCrc(frame), header.crc);
+    if (header.type === FrameType.RoundBegin) this.#inRound = true;
+    else if (header.type === FrameType.RoundEnd) this.#inRound = false;
     return decodeMessagePayload(header.type, frame.subarray(FRAME_HEADER_BYTES));
   }
 }

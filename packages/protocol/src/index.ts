@@ -150,6 +150,7 @@ export { Crc32Shift, ZERO_PAGE_CRC, crc32Combine } from './crc32-combine.js';
 export { isZeroPage } from './page-encoding.js';
 export { PageBatchWriter, type PageBatchStats, type PageBatchWriterOptions, type PageCompression } from './page-batch-writer.js';
 export { DIRECT_ENTRIES_START, checkDirectBatchFrame, requirePlainBatch } from './page-batch-direct.js';
+export { MIN_PLACED_RUN_PAGES, planRawReads, type RawReadPlan } from './direct-raw-placement.js';
 export {
   MAX_REPAIR_PAGES,
   MAX_REPAIR_PASSES,

@@ -111,9 +111,11 @@ export type Frame =
   /**
    * Binary payload: decode with readPageBatch. `rawPageCrcs`: the CRC-32 of each Raw page, in entry order,
    * taken while the frame's CRC was checked (pageBatchFrameCrc). `rawAt`: for a PageBatchDirect frame (decoded
-   * as a PageBatch), where its raw region starts in the payload.
+   * as a PageBatch), where its raw region starts in the payload. `rawPlaced`: per Raw entry, 1 when the decoder
+   * read that page straight into guest memory (FrameDecoder.placeRawPagesIn); its bytes in the payload are then
+   * not the page's, and its `rawPageCrcs` entry is -1.
    */
-  | { type: typeof FrameType.PageBatch; payload: Buffer; rawPageCrcs: readonly number[]; rawAt?: number }
+  | { type: typeof FrameType.PageBatch; payload: Buffer; rawPageCrcs: readonly number[]; rawAt?: number; rawPlaced?: Uint8Array }
   | { type: typeof FrameType.RoundEnd; message: RoundEndMessage }
   | { type: typeof FrameType.CpuState; message: CpuStateMessage }
   | { type: typeof FrameType.Complete; message: CompleteMessage }

@@ -39,6 +39,19 @@ export function requirePlainBatch(frame: { rawAt?: number }, where: string): voi
  * @throws TruncatedFrameError for an entries length that does not leave whole pages after it; CrcMismatchError
  */
 export function checkDirectBatchFrame(frame: Buffer, expectedCrc: number, rawPageCrcs: number[]): number {
+  const rawAt = directRawAt(frame);
+  checkDirectHead(frame, rawAt, expectedCrc);
+  rawPageCrcsOf(frame, rawAt, undefined, rawPageCrcs);
+  return rawAt;
+}
+
+/**
+ * Where the raw region starts in the payload of a PageBatchDirect frame, from its entries length (the frame's
+ * first 24 bytes are enough).
+ * @throws TruncatedFrameError for a payload with no room for its counts, or an entries length that does not
+ *   leave whole pages after it
+ */
+export function directRawAt(frame: Buffer): number {
   const payloadLength = frame.length - FRAME_HEADER_BYTES;
   if (payloadLength < DIRECT_ENTRIES_START) {
     throw new TruncatedFrameError(`direct page batch of ${payloadLength} bytes has no room for its counts`);
@@ -48,10 +61,25 @@ export function checkDirectBatchFrame(frame: Buffer, expectedCrc: number, rawPag
   if (rawBytes < 0 || rawBytes % PAGE_SIZE !== 0) {
     throw new TruncatedFrameError(`direct page batch: entries length ${entriesLength} leaves no whole raw pages in ${payloadLength} bytes`);
   }
-  const rawAt = DIRECT_ENTRIES_START + entriesLength;
+  return DIRECT_ENTRIES_START + entriesLength;
+}
+
+/**
+ * The frame check of a PageBatchDirect: header bytes 0..11 and the payload up to `rawAt` (counts and entries).
+ * @throws CrcMismatchError
+ */
+export function checkDirectHead(frame: Buffer, rawAt: number, expectedCrc: number): void {
   checkCrc(crc32(frame.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + rawAt), headerCrc(frame)), expectedCrc);
-  for (let at = FRAME_HEADER_BYTES + rawAt; at < frame.length; at += PAGE_SIZE) rawPageCrcs.push(crc32(frame.subarray(at, at + PAGE_SIZE)));
-  return rawAt;
+}
+
+/**
+ * Pushes the CRC-32 of each raw page in the frame's raw region onto `rawPageCrcs`, or -1 for a page `placed`
+ * marks as read into guest memory instead (readPageBatch takes its CRC there).
+ */
+export function rawPageCrcsOf(frame: Buffer, rawAt: number, placed: Uint8Array | undefined, rawPageCrcs: number[]): void {
+  for (let at = FRAME_HEADER_BYTES + rawAt, k = 0; at < frame.length; at += PAGE_SIZE, k++) {
+    rawPageCrcs.push(placed?.[k] === 1 ? -1 : crc32(frame.subarray(at, at + PAGE_SIZE)));
+  }
 }
 
 /**

@@ -56,6 +56,8 @@ export interface PageBatchSlotSink {
  * theirs.
  *
  * `rawAt`: the payload is a PageBatchDirect's (Raw entries have no body; their pages lie in order from `rawAt`).
+ * `rawPlaced`: per Raw entry of such a payload, 1 when its page was read straight into the sink already
+ * (FrameDecoder.placeRawPagesIn): it is left in place, and its CRC (-1 in `rawPageCrcs`) is taken there.
  *
  * @returns the number of pages (a run's entry holds several).
  * @throws PageIndexOutOfRangeError, UnknownPageEncodingError, PageInflateError, PageDeltaError,
@@ -67,6 +69,7 @@ export function readPageBatch(
   onPage?: (index: number, encoding: PageEncoding, pageCrc: number) => void,
   rawPageCrcs?: readonly number[],
   rawAt?: number,
+  rawPlaced?: Uint8Array,
 ): number {
   let rawSeen = 0;
   const bySlot = isSlotSink(sink);
@@ -134,10 +137,11 @@ export function readPageBatch(
         break;
       }
       case PageEncoding.Raw:
-        pageCrc = rawPageCrcs?.[rawSeen++] ?? -1;
+        pageCrc = rawPageCrcs?.[rawSeen] ?? -1;
+        rawSeen++;
         if (direct) {
           if (rawNext + PAGE_SIZE > payload.length) throw new TruncatedFrameError(`raw page ${index}: the raw region has no page left`);
-          copyPage(payload, rawNext, slot, offset);
+          if (rawPlaced === undefined || rawPlaced[rawSeen - 1] !== 1) copyPage(payload, rawNext, slot, offset);
           rawNext += PAGE_SIZE;
           break;
         }

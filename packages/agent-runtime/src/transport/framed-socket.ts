@@ -8,6 +8,7 @@ import {
   encodeAbort,
   errorFromCode,
   type Frame,
+  type PageBatchSlotSink,
   MigrationError,
 } from '@livemig/protocol';
 import { readIntoOwnBuffers } from './owned-reads.js';
@@ -164,6 +165,15 @@ export class FramedSocket {
         },
       };
     });
+  }
+
+  /**
+   * With `readIntoOwnBuffers`: reads the raw pages of PageBatchDirect frames in pre-copy rounds straight into
+   * `sink`, guest memory (see FrameDecoder.placeRawPagesIn). Such frames come with `rawPlaced`; apply them with
+   * readPageBatch into the same memory and release them, or nothing more is placed.
+   */
+  placeRawPagesIn(sink: PageBatchSlotSink): void {
+    this.decoder.placeRawPagesIn(sink);
   }
 
   /** Hands a received frame back once its payload is no longer used (see FrameDecoder.release). */
