@@ -20,8 +20,14 @@ export function checkRange(view: Uint8Array, offset: number, what: string): void
   }
 }
 
-/** Bytes 1..4095 equal bytes 0..4094: one repeated byte (one native memcmp). */
+/**
+ * Bytes 1..4095 equal bytes 0..4094: one repeated byte (one native memcmp). Most pages that are not differ in
+ * their first four bytes already (random, text, incr's counter), which four reads tell without the native call
+ * (~0.12 us a page, issue 11).
+ */
 export function isOneRepeatedByte(src: Buffer, at: number): boolean {
+  const first = src[at] as number;
+  if (src[at + 1] !== first || src[at + 2] !== first || src[at + 3] !== first) return false;
   return src.compare(src, at, at + PAGE_SIZE - 1, at + 1, at + PAGE_SIZE) === 0;
 }
 
