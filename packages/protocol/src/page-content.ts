@@ -1,6 +1,6 @@
 import { PAGE_SIZE } from './constants.js';
 import { BadArgumentError } from './errors.js';
-import { looksIncompressible } from './page-sample.js';
+import { SAMPLE_DISTINCT_RANDOM, sampleDistinctBytes } from './page-sample.js';
 
 /** How `addRun` sees a page before encoding it. */
 export const enum Content {
@@ -12,6 +12,11 @@ export const enum Content {
   Compressible,
   /** The sample says random: Raw without an lz4 pass. */
   Incompressible,
+  /**
+   * Not one repeated byte, but every sampled byte is the same (zero, say): likely zero but for a few bytes, a
+   * sparse page (page-sparse-run.ts). Compressible if it turns out not to be.
+   */
+  Sparse,
 }
 
 export function checkRange(view: Uint8Array, offset: number, what: string): void {
@@ -33,5 +38,6 @@ export function isOneRepeatedByte(src: Buffer, at: number): boolean {
 
 export function contentOf(src: Buffer, at: number): Content {
   if (isOneRepeatedByte(src, at)) return Content.RepeatedByte;
-  return looksIncompressible(src, at) ? Content.Incompressible : Content.Compressible;
+  const distinct = sampleDistinctBytes(src, at);
+  return distinct >= SAMPLE_DISTINCT_RANDOM ? Content.Incompressible : distinct === 1 ? Content.Sparse : Content.Compressible;
 }
