@@ -94,12 +94,9 @@ function decodeNonzero(block: Uint8Array, at: number, end: number, outputLength:
     const token = block[at++] as number;
     let literals = token >>> 4;
     if (literals === 15) {
-      let more: number;
-      do {
-        if (at >= end) return -1;
-        more = block[at++] as number;
-        literals += more;
-      } while (more === 255);
+      literals = extendedLength(block, at, end, literals);
+      if (literals < 0) return -1;
+      at = lengthEnd;
     }
     if (at + literals > end) return -1;
     for (let i = 0; i < literals; i++) {
@@ -117,12 +114,9 @@ function decodeNonzero(block: Uint8Array, at: number, end: number, outputLength:
     at += 2;
     let matchLength = (token & 15) + 4;
     if ((token & 15) === 15) {
-      let more: number;
-      do {
-        if (at >= end) return -1;
-        more = block[at++] as number;
-        matchLength += more;
-      } while (more === 255);
+      matchLength = extendedLength(block, at, end, matchLength);
+      if (matchLength < 0) return -1;
+      at = lengthEnd;
     }
     if (offset === 0 || offset > out || out + matchLength > outputLength) return -1;
     const source = out - offset;
@@ -136,4 +130,19 @@ function decodeNonzero(block: Uint8Array, at: number, end: number, outputLength:
     }
     out += matchLength;
   }
+}
+
+/** Where the last extendedLength's bytes ended. */
+let lengthEnd = 0;
+
+/** lz4's length extension: `length` plus the bytes from `at` up to one below 255; -1 past `end`. */
+function extendedLength(block: Uint8Array, at: number, end: number, length: number): number {
+  let more: number;
+  do {
+    if (at >= end) return -1;
+    more = block[at++] as number;
+    length += more;
+  } while (more === 255);
+  lengthEnd = at;
+  return length;
 }
