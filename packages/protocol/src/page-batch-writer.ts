@@ -152,8 +152,7 @@ export class PageBatchWriter {
    */
   addRun(firstIndex: number, pages: Uint8Array): boolean {
     const count = checkedRunLength(firstIndex, pages);
-    this.#takeFormIfEmpty();
-    if (this.#offset + this.#raw.bytes + count * MAX_ENTRY_BYTES > FRAME_HEADER_BYTES + this.#capacity) return false;
+    if (!this.#roomFor(count)) return false;
     // The run before was sparse: so is this one, likely (incr's pages, a zeroed region); lz4 first, no sample.
     if (this.#sparseAhead && this.#addSparse(firstIndex, pages, 0, count)) return true;
     this.#sparseAhead = false;
@@ -183,6 +182,12 @@ export class PageBatchWriter {
     return true;
   }
 
+  /** As addRun, but only as a sparse run (#addSparse): false when the pages are not one, undefined when full. */
+  addSparseRun(firstIndex: number, pages: Uint8Array): boolean | undefined {
+    const count = checkedRunLength(firstIndex, pages);
+    return this.#roomFor(count) ? this.#addSparse(firstIndex, pages, 0, count) : undefined;
+  }
+
   /**
    * Pages `from..to-1` of a run as one Lz4Run entry, when they make a sparse run (page-sparse-run.ts): under every
    * compression, as Zero pages go as Zero, since at that size lz4 costs less than Raw. False, nothing written, if not.
@@ -191,14 +196,10 @@ export class PageBatchWriter {
     const input = pages.subarray(from * PAGE_SIZE, to * PAGE_SIZE);
     const length = encodeSparseRun(input, this.#frame, this.#offset + RUN_HEADER_BYTES, this.runPageCrcs, from);
     if (length === 0) return false;
-    this.#writeRunHeader(this.#offset, firstIndex + from, PageEncoding.Lz4Run, to - from, length);
+    this.#offset = writeRunHeader(this.#frame, this.#offset, firstIndex + from, PageEncoding.Lz4Run, to - from, length);
+    this.#count(PageEncoding.Lz4Run, to - from, RUN_HEADER_BYTES + length);
     this.#pageCrc = this.runPageCrcs[to - 1]!;
     return true;
-  }
-
-  #writeRunHeader(entry: number, firstIndex: number, encoding: PageEncoding, count: number, length: number): void {
-    this.#offset = writeRunHeader(this.#frame, entry, firstIndex, encoding, count, length);
-    this.#count(encoding, count, RUN_HEADER_BYTES + length);
   }
 
   /** Adds a page known to be zero (e.g. never written) without reading it. False when the batch is full. */
@@ -231,11 +232,8 @@ export class PageBatchWriter {
     const direct = this.#entriesStart !== PAYLOAD_START;
     this.#foldCrcTo(this.#offset);
     sealBatch(head, this.#entryCount, this.#entriesStart, this.#entriesCrc, this.#raw.bytes);
-    if (head.length * 2 < this.#frame.length) {
-      head = Buffer.from(head);
-    } else {
-      this.#frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + this.#capacity);
-    }
+    if (head.length * 2 < this.#frame.length) head = Buffer.from(head);
+    else this.#frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + this.#capacity);
     const parts = direct ? [head, ...this.#raw.take()] : [head];
     this.#pageCount = 0;
     this.#entryCount = 0;
@@ -265,7 +263,8 @@ export class PageBatchWriter {
       if (length > 0) {
         for (let k = from; k < to; k++) this.runPageCrcs[k] = crc32(pages.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
         const encoding = zstd ? PageEncoding.ZstdRun : PageEncoding.Lz4Run;
-        this.#writeRunHeader(entry, firstIndex + from, encoding, count, length);
+        this.#offset = writeRunHeader(this.#frame, entry, firstIndex + from, encoding, count, length);
+        this.#count(encoding, count, RUN_HEADER_BYTES + length);
         this.#pageCrc = this.runPageCrcs[to - 1]!;
         this.compressibleBytesOut += this.#offset - start;
         return encoding;
@@ -378,8 +377,10 @@ export class PageBatchWriter {
     this.#entryCount++;
   }
 
-  #takeFormIfEmpty(): void {
+  /** Room for `pages` Raw entries (an empty batch first takes the form `direct` says). */
+  #roomFor(pages: number): boolean {
     if (this.#entryCount === 0 && this.direct !== (this.#entriesStart !== PAYLOAD_START)) this.#startForm();
+    return this.#offset + this.#raw.bytes + pages * MAX_ENTRY_BYTES <= FRAME_HEADER_BYTES + this.#capacity;
   }
 
   /** An empty batch takes the form `direct` says. */
@@ -392,8 +393,7 @@ export class PageBatchWriter {
   /** Checks room for a worst-case entry and writes the page index. */
   #startEntry(pageIndex: number): boolean {
     checkPageIndex(pageIndex);
-    this.#takeFormIfEmpty();
-    if (this.#offset + this.#raw.bytes + MAX_ENTRY_BYTES > FRAME_HEADER_BYTES + this.#capacity) return false;
+    if (!this.#roomFor(1)) return false;
     this.#frame.writeUInt32BE(pageIndex, this.#offset);
     return true;
   }
