@@ -31,14 +31,19 @@ for (let v = 0; v < 256; v++) {
   CRC_TABLE[v] = r >>> 0;
 }
 
-/** x^(8 * d) mod P for d = 0..4095: moves a CRC register past d zero bytes. Built on first use (~1 ms). */
+/**
+ * x^(8 * d) mod P for d = 0..4095: moves a CRC register past d zero bytes. Each entry is the one before moved past
+ * one zero byte, which is one step of the table-driven CRC (r >>> 8 ^ T[r & 0xff]). Built on first use.
+ */
 let zeroBytesFactor: Uint32Array | undefined;
 function factors(): Uint32Array {
   if (zeroBytesFactor === undefined) {
     zeroBytesFactor = new Uint32Array(PAGE_SIZE);
-    const oneByte = shiftFactor(1);
-    zeroBytesFactor[0] = shiftFactor(0);
-    for (let d = 1; d < PAGE_SIZE; d++) zeroBytesFactor[d] = multiplyModP(zeroBytesFactor[d - 1]!, oneByte);
+    let factor = shiftFactor(0);
+    for (let d = 0; d < PAGE_SIZE; d++) {
+      zeroBytesFactor[d] = factor;
+      factor = ((factor >>> 8) ^ CRC_TABLE[factor & 0xff]!) >>> 0;
+    }
   }
   return zeroBytesFactor;
 }
