@@ -145,4 +145,30 @@ describe('sparse runs through the writer', () => {
     expect(writer.stats.pages.raw).toBe(16);
     expect(writer.stats.pages.zero).toBe(1);
   });
+
+  it('in a direct batch (PageBatchDirect) a sparse run is an entry of the head, the random run the raw region', () => {
+    const image = Buffer.alloc(48 * PAGE);
+    for (let p = 0; p < 16; p++) image[p * PAGE + 3] = 1 + p;
+    image.set(noise(16 * PAGE, 5), 16 * PAGE);
+    for (let p = 32; p < 48; p++) image[p * PAGE + 4095] = 200;
+    const shared = new Uint8Array(new SharedArrayBuffer(image.length));
+    shared.set(image);
+    const writer = new PageBatchWriter();
+    writer.direct = true;
+    const crcs: number[] = [];
+    for (let first = 0; first < 48; first += 16) {
+      expect(writer.addRun(first, shared.subarray(first * PAGE, (first + 16) * PAGE))).toBe(true);
+      crcs.push(...writer.runPageCrcs);
+    }
+    const [frame] = new FrameDecoder().push(Buffer.concat(writer.takeParts()));
+    if (frame?.type !== FrameType.PageBatch || frame.rawAt === undefined) throw new Error('expected a PageBatchDirect frame');
+    const sink = memorySink(48);
+    const seen: number[] = [];
+    readPageBatch(frame.payload, sink, (_index, _encoding, crc) => seen.push(crc), frame.rawPageCrcs, frame.rawAt);
+    expect(Buffer.compare(Buffer.from(sink.bytes.buffer), image)).toBe(0);
+    expect(crcs).toEqual(pageCrcs(image));
+    expect(seen).toEqual(crcs);
+    expect(writer.stats.pages).toMatchObject({ lz4: 32, raw: 16 });
+  });
 });
+
