@@ -18,7 +18,7 @@ const X0 = 0x80000000;
 const X1 = 0x40000000;
 
 /** a * b mod P, both bit-reversed polynomials. */
-function multiplyModP(a: number, b: number): number {
+export function multiplyModP(a: number, b: number): number {
   let product = 0;
   for (let bit = X0; a !== 0 && bit !== 0; bit >>>= 1) {
     if ((a & bit) !== 0) {
@@ -36,7 +36,7 @@ X_POW_2K[0] = X1;
 for (let k = 1; k < X_POW_2K.length; k++) X_POW_2K[k] = multiplyModP(X_POW_2K[k - 1]!, X_POW_2K[k - 1]!);
 
 /** x^(8 * bytes) mod P: the factor that moves a CRC past `bytes` bytes. */
-function shiftFactor(bytes: number): number {
+export function shiftFactor(bytes: number): number {
   let factor = X0;
   // 8 * bytes = sum of 2^k over the set bits of bytes, shifted left by 3.
   for (let k = 3, n = bytes; n > 0; k++, n = Math.floor(n / 2)) {

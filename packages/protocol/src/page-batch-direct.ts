@@ -88,26 +88,35 @@ export function rawPageCrcsOf(frame: Buffer, rawAt: number, placed: Uint8Array |
  */
 export class RawPageViews {
   #views: Buffer[] = [];
+  /** The stretch of back-to-back pages being added to, made into a view only when another starts (or at take). */
+  #memory: Buffer | undefined;
+  #from = 0;
+  #to = 0;
   /** Bytes in the region so far. */
   bytes = 0;
 
   /** `memory` views a whole buffer (offset 0), `at` the page's offset in it. */
   add(memory: Buffer, at: number): void {
-    const views = this.#views;
-    const last = views[views.length - 1];
-    if (last !== undefined && last.buffer === memory.buffer && last.byteOffset + last.length === memory.byteOffset + at) {
-      views[views.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + PAGE_SIZE);
-    } else {
-      views.push(memory.subarray(at, at + PAGE_SIZE));
+    if (memory !== this.#memory || at !== this.#to) {
+      this.#close();
+      this.#memory = memory;
+      this.#from = at;
     }
+    this.#to = at + PAGE_SIZE;
     this.bytes += PAGE_SIZE;
   }
 
   /** The views in order; the region is empty afterwards. */
   take(): Buffer[] {
+    this.#close();
     const views = this.#views;
     this.#views = [];
     this.bytes = 0;
     return views;
+  }
+
+  #close(): void {
+    if (this.#memory !== undefined) this.#views.push(this.#memory.subarray(this.#from, this.#to));
+    this.#memory = undefined;
   }
 }

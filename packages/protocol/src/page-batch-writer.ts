@@ -1,22 +1,17 @@
 import { crc32 } from './crc32.js';
 import lz4 from 'lz4';
 import {
-  DEFAULT_BATCH_PAYLOAD,
-  DEFAULT_MAX_DELTA_BYTES,
   FRAME_HEADER_BYTES,
-  FrameType,
-  MAX_PAGE_INDEX,
   MAX_RUN_PAGES,
-  PAGE_ENCODING_NAMES,
   PAGE_SIZE,
   PageEncoding,
-  emptyEncodingCounts,
 } from './constants.js';
 import { BadArgumentError } from './errors.js';
 import { PAGE_CRC_SHIFT, ZERO_PAGE_CRC, sameBytePageCrc } from './crc32-combine.js';
-import { sealFrameWithTailCrc } from './frame-header.js';
 import { encodeDelta, type PageWords } from './page-delta.js';
 import { looksIncompressible } from './page-sample.js';
+import { encodeSparseRun } from './page-sparse-run.js';
+import { EncodingTally } from './encoding-tally.js';
 import { copyPage } from './page-copy.js';
 import { checkPageView } from './page-encoding.js';
 import { MemoryViews } from './memory-views.js';
@@ -25,20 +20,18 @@ import { DIRECT_ENTRIES_START, RawPageViews } from './page-batch-direct.js';
 import { zstdEncodeBlock } from './page-zstd.js';
 import type { PageBatchStats, PageBatchWriterOptions, PageCompression } from './page-batch-types.js';
 
-/** Entry header: u32 page index, u8 encoding. */
-const ENTRY_HEADER_BYTES = 5;
-/** Largest entry: a Raw page. `add` refuses a page unless this much room is left. */
-export const MAX_ENTRY_BYTES = ENTRY_HEADER_BYTES + PAGE_SIZE;
-/**
- * Longest lz4 block or delta the writer emits: its entry (5 + u16 length + block) is then smaller than a Raw
- * entry, so a Raw entry stays the worst case. (The reader accepts up to 4095.)
- */
-const MAX_WRITTEN_BLOCK = MAX_ENTRY_BYTES - ENTRY_HEADER_BYTES - 2 - 1;
-/** Lz4Run entry header: the entry header, then u8 page count and u32 block length. */
-const RUN_HEADER_BYTES = ENTRY_HEADER_BYTES + 1 + 4;
-/** Payload starts with the u32 entry count. */
-const COUNT_BYTES = 4;
-const PAYLOAD_START = FRAME_HEADER_BYTES + COUNT_BYTES;
+import {
+  ENTRY_HEADER_BYTES,
+  MAX_ENTRY_BYTES,
+  MAX_WRITTEN_BLOCK,
+  PAYLOAD_START,
+  RUN_HEADER_BYTES,
+  checkPageIndex,
+  checkedRunLength,
+  checkedWriterOptions,
+  sealBatch,
+  writeRunHeader,
+} from './page-batch-layout.js';
 
 export type { PageBatchStats, PageBatchWriterOptions, PageCompression } from './page-batch-types.js';
 
@@ -52,8 +45,7 @@ export type { PageBatchStats, PageBatchWriterOptions, PageCompression } from './
  * new bytes. That is safe because a vCPU marks a page dirty after writing it, so the page is sent again.
  */
 export class PageBatchWriter {
-  /** Cumulative over the writer's life (not reset by takeFrame). */
-  readonly stats: PageBatchStats = { pages: emptyEncodingCounts(), bytes: emptyEncodingCounts() };
+  readonly #tally = new EncodingTally();
   readonly #capacity: number;
   readonly #maxDelta: number;
   readonly #cur = new MemoryViews();
@@ -71,6 +63,8 @@ export class PageBatchWriter {
   #entriesCrc = 0;
   #crcEnd = PAYLOAD_START;
   #pageCrc = 0;
+  /** The last run went whole as a sparse Lz4Run (#addSparse): the next one is tried so first. */
+  #sparseAhead = false;
   /** CRC-32 of each page of the last successful addRun, in page order. */
   readonly runPageCrcs = new Uint32Array(MAX_RUN_PAGES);
   /**
@@ -91,17 +85,15 @@ export class PageBatchWriter {
   compressibleBytesOut = 0;
 
   constructor(options: PageBatchWriterOptions = {}) {
-    const capacity = options.maxPayloadBytes ?? DEFAULT_BATCH_PAYLOAD;
-    if (!Number.isSafeInteger(capacity) || capacity < COUNT_BYTES + MAX_ENTRY_BYTES || capacity > 0xffffffff) {
-      throw new BadArgumentError(`maxPayloadBytes must be an integer ${COUNT_BYTES + MAX_ENTRY_BYTES}..0xffffffff, got ${capacity}`);
-    }
-    const maxDelta = options.maxDeltaBytes ?? DEFAULT_MAX_DELTA_BYTES;
-    if (!Number.isSafeInteger(maxDelta) || maxDelta < 0 || maxDelta > PAGE_SIZE - 1) {
-      throw new BadArgumentError(`maxDeltaBytes must be an integer 0..${PAGE_SIZE - 1}, got ${maxDelta}`);
-    }
+    const { capacity, maxDelta } = checkedWriterOptions(options);
     this.#capacity = capacity;
-    this.#maxDelta = Math.min(maxDelta, MAX_WRITTEN_BLOCK);
+    this.#maxDelta = maxDelta;
     this.#frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + capacity);
+  }
+
+  /** Cumulative over the writer's life (not reset by takeFrame); a fresh object each time. */
+  get stats(): PageBatchStats {
+    return this.#tally.stats();
   }
 
   /** Pages in the batch so far (an Lz4Run entry holds several). */
@@ -153,36 +145,60 @@ export class PageBatchWriter {
    * them; a view of guest memory, say). Each is encoded as by `add` without a previous copy, except that pages
    * next to each other that lz4 may shrink are compressed together in one Lz4Run entry: lz4 then finds
    * repeats across pages. The run falls back to one entry per page when the block would not be smaller than
-   * the pages. The CRC of each page is left in `runPageCrcs`.
+   * the pages. Pages zero but for a few bytes go so under every compression (#addSparse). The CRC of each page
+   * is left in `runPageCrcs`.
    * @returns false when the batch has no room for every page as Raw (then call takeFrame() and add again).
    * @throws BadArgumentError for a view that is not 2..16 whole pages, or indices that are not u32s.
    */
   addRun(firstIndex: number, pages: Uint8Array): boolean {
-    const count = pages.length / PAGE_SIZE;
-    if (!Number.isInteger(count) || count < 2 || count > MAX_RUN_PAGES) {
-      throw new BadArgumentError(`a run is 2..${MAX_RUN_PAGES} whole pages, got ${pages.length} bytes`);
-    }
-    if (!Number.isInteger(firstIndex) || firstIndex < 0 || firstIndex + count - 1 > MAX_PAGE_INDEX) {
-      throw new BadArgumentError(`pages ${firstIndex}..${firstIndex + count - 1} are not u32 indices`);
-    }
-    this.#takeFormIfEmpty();
-    if (this.#offset + this.#raw.bytes + count * MAX_ENTRY_BYTES > FRAME_HEADER_BYTES + this.#capacity) return false;
+    const count = checkedRunLength(firstIndex, pages);
+    if (!this.#roomFor(count)) return false;
+    // The run before was sparse: so is this one, likely (incr's pages, a zeroed region); lz4 first, no sample.
+    if (this.#sparseAhead && this.#addSparse(firstIndex, pages, 0, count)) return true;
+    this.#sparseAhead = false;
     const base = this.#cur.of(pages, 0);
     const src = this.#cur.bytes;
-    let compressibleFrom = -1;
+    // Stretches of pages that lz4 may shrink (Compressible or Sparse) go to compression together.
+    let stretchFrom = -1;
+    let allSparse = true;
     for (let k = 0; k <= count; k++) {
       const content = k < count ? contentOf(src, base + k * PAGE_SIZE) : Content.Unknown;
-      if (content === Content.Compressible) {
-        if (compressibleFrom < 0) compressibleFrom = k;
+      if (content === Content.Compressible || content === Content.Sparse) {
+        if (stretchFrom < 0) [stretchFrom, allSparse] = [k, true];
+        allSparse &&= content === Content.Sparse;
         continue;
       }
-      if (compressibleFrom >= 0) this.#addCompressible(firstIndex, pages, compressibleFrom, k);
-      compressibleFrom = -1;
+      if (stretchFrom >= 0) {
+        const sparse = allSparse && k - stretchFrom > 1 && this.#addSparse(firstIndex, pages, stretchFrom, k);
+        if (!sparse) this.#addCompressible(firstIndex, pages, stretchFrom, k);
+        this.#sparseAhead = sparse && stretchFrom === 0 && k === count;
+      }
+      stretchFrom = -1;
       if (k < count) {
         this.#add(firstIndex + k, pages, k * PAGE_SIZE, false, undefined, 0, content);
         this.runPageCrcs[k] = this.#pageCrc;
       }
     }
+    return true;
+  }
+
+  /** As addRun, but only as a sparse run (#addSparse): false when the pages are not one, undefined when full. */
+  addSparseRun(firstIndex: number, pages: Uint8Array): boolean | undefined {
+    const count = checkedRunLength(firstIndex, pages);
+    return this.#roomFor(count) ? this.#addSparse(firstIndex, pages, 0, count) : undefined;
+  }
+
+  /**
+   * Pages `from..to-1` of a run as one Lz4Run entry, when they make a sparse run (page-sparse-run.ts): under every
+   * compression, as Zero pages go as Zero, since at that size lz4 costs less than Raw. False, nothing written, if not.
+   */
+  #addSparse(firstIndex: number, pages: Uint8Array, from: number, to: number): boolean {
+    const input = pages.subarray(from * PAGE_SIZE, to * PAGE_SIZE);
+    const length = encodeSparseRun(input, this.#frame, this.#offset + RUN_HEADER_BYTES, this.runPageCrcs, from);
+    if (length === 0) return false;
+    this.#offset = writeRunHeader(this.#frame, this.#offset, firstIndex + from, PageEncoding.Lz4Run, to - from, length);
+    this.#count(PageEncoding.Lz4Run, to - from, RUN_HEADER_BYTES + length);
+    this.#pageCrc = this.runPageCrcs[to - 1]!;
     return true;
   }
 
@@ -213,18 +229,11 @@ export class PageBatchWriter {
    */
   takeParts(): Buffer[] {
     let head = this.#frame.subarray(0, this.#offset);
-    head.writeUInt32BE(this.#entryCount, FRAME_HEADER_BYTES);
     const direct = this.#entriesStart !== PAYLOAD_START;
-    if (direct) head.writeUInt32BE(this.#offset - this.#entriesStart, FRAME_HEADER_BYTES + 4);
     this.#foldCrcTo(this.#offset);
-    const type = direct ? FrameType.PageBatchDirect : FrameType.PageBatch;
-    const payloadLength = this.#offset - FRAME_HEADER_BYTES + this.#raw.bytes;
-    sealFrameWithTailCrc(head, type, this.#entriesStart, this.#entriesCrc, payloadLength);
-    if (head.length * 2 < this.#frame.length) {
-      head = Buffer.from(head);
-    } else {
-      this.#frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + this.#capacity);
-    }
+    sealBatch(head, this.#entryCount, this.#entriesStart, this.#entriesCrc, this.#raw.bytes);
+    if (head.length * 2 < this.#frame.length) head = Buffer.from(head);
+    else this.#frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + this.#capacity);
     const parts = direct ? [head, ...this.#raw.take()] : [head];
     this.#pageCount = 0;
     this.#entryCount = 0;
@@ -252,14 +261,9 @@ export class PageBatchWriter {
       const encode = zstd ? zstdEncodeBlock : this.compression === 'lz4' ? lz4.encodeBlock.bind(lz4) : undefined;
       const length = encode ? encode(input, this.#frame, block, blockEnd) : 0;
       if (length > 0) {
-        const frame = this.#frame;
-        frame.writeUInt32BE(firstIndex + from, entry);
-        frame[entry + 4] = zstd ? PageEncoding.ZstdRun : PageEncoding.Lz4Run;
-        frame[entry + 5] = count;
-        frame.writeUInt32BE(length, entry + 6);
         for (let k = from; k < to; k++) this.runPageCrcs[k] = crc32(pages.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
-        this.#offset = block + length;
         const encoding = zstd ? PageEncoding.ZstdRun : PageEncoding.Lz4Run;
+        this.#offset = writeRunHeader(this.#frame, entry, firstIndex + from, encoding, count, length);
         this.#count(encoding, count, RUN_HEADER_BYTES + length);
         this.#pageCrc = this.runPageCrcs[to - 1]!;
         this.compressibleBytesOut += this.#offset - start;
@@ -368,15 +372,15 @@ export class PageBatchWriter {
   }
 
   #count(encoding: PageEncoding, pages: number, entryBytes: number): void {
-    const name = PAGE_ENCODING_NAMES[encoding];
-    this.stats.pages[name] += pages;
-    this.stats.bytes[name] += entryBytes;
+    this.#tally.add(encoding, pages, entryBytes);
     this.#pageCount += pages;
     this.#entryCount++;
   }
 
-  #takeFormIfEmpty(): void {
+  /** Room for `pages` Raw entries (an empty batch first takes the form `direct` says). */
+  #roomFor(pages: number): boolean {
     if (this.#entryCount === 0 && this.direct !== (this.#entriesStart !== PAYLOAD_START)) this.#startForm();
+    return this.#offset + this.#raw.bytes + pages * MAX_ENTRY_BYTES <= FRAME_HEADER_BYTES + this.#capacity;
   }
 
   /** An empty batch takes the form `direct` says. */
@@ -388,11 +392,8 @@ export class PageBatchWriter {
 
   /** Checks room for a worst-case entry and writes the page index. */
   #startEntry(pageIndex: number): boolean {
-    if (!Number.isInteger(pageIndex) || pageIndex < 0 || pageIndex > MAX_PAGE_INDEX) {
-      throw new BadArgumentError(`page index ${pageIndex} is not a u32`);
-    }
-    this.#takeFormIfEmpty();
-    if (this.#offset + this.#raw.bytes + MAX_ENTRY_BYTES > FRAME_HEADER_BYTES + this.#capacity) return false;
+    checkPageIndex(pageIndex);
+    if (!this.#roomFor(1)) return false;
     this.#frame.writeUInt32BE(pageIndex, this.#offset);
     return true;
   }

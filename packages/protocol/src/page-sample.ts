@@ -17,17 +17,18 @@ const seen = new Int32Array(8);
 
 /** Distinct byte values among the 128 sampled bytes of the page at `bytes[at, at + 4096)`. */
 export function sampleDistinctBytes(bytes: Uint8Array, at: number): number {
-  seen.fill(0);
+  for (let w = 0; w < 8; w++) seen[w] = 0;
   let distinct = 0;
   for (let start = at + 248; start < at + 4096; start += 512) {
     for (let j = start; j < start + 16; j++) {
       const v = bytes[j] as number;
       const w = v >>> 5;
       const old = seen[w] as number;
-      const now = old | (1 << (v & 31));
-      // Branch-free: on random data a data-dependent branch mispredicts half the time.
-      distinct += old !== now ? 1 : 0;
-      seen[w] = now;
+      const bit = v & 31;
+      // Branch-free: on random data a data-dependent branch (or a compare the compiler makes one) mispredicts
+      // half the time; this cost 0.6 us a random page against 0.25 us an incr page (issue 11).
+      distinct += 1 - ((old >>> bit) & 1);
+      seen[w] = old | (1 << bit);
     }
   }
   return distinct;

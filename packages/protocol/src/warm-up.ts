@@ -3,7 +3,7 @@ import { FrameDecoder } from './frame-decoder.js';
 import { readPageBatch } from './page-batch-reader.js';
 import { PageBatchWriter } from './page-batch-writer.js';
 
-/** Distinct synthetic pages the warm-up cycles through: zero, same-byte, text-like, random, sparse lines. */
+/** Distinct synthetic pages the warm-up cycles through: zero, same-byte, text-like, random, sparse lines; and a sparse run. */
 const KINDS = 16;
 /** Pages per slice of the background warm-up: a few milliseconds, so real work waits at most that long. */
 const SLICE_PAGES = 256;
@@ -67,6 +67,9 @@ function syntheticCodecRun(): { run(from: number, count: number): void } {
     const flip = kind * PAGE_SIZE + (random() % PAGE_SIZE);
     previous[flip] = previous[flip]! ^ 0x5a;
   }
+  // A sparse run, as incr's pages: zero but for one byte each (page-sparse-run.ts builds its tables on first use).
+  const sparse = new Uint8Array(new SharedArrayBuffer(KINDS * PAGE_SIZE));
+  for (let kind = 0; kind < KINDS; kind++) sparse[kind * PAGE_SIZE + ((kind * 613) % PAGE_SIZE)] = 1 + kind;
   const writer = new PageBatchWriter();
   const sink = { pageCount: KINDS, page: (index: number) => target.subarray(index * PAGE_SIZE, (index + 1) * PAGE_SIZE) };
   const decoder = new FrameDecoder();
@@ -88,10 +91,12 @@ function syntheticCodecRun(): { run(from: number, count: number): void } {
           writer.add(kind, page, before);
         }
       }
-      // Every kind once more, as one run of consecutive pages.
-      if (!writer.addRun(0, source)) {
-        flush();
-        writer.addRun(0, source);
+      // Every kind once more, as one run of consecutive pages; then the sparse run.
+      for (const run of [source, sparse]) {
+        if (!writer.addRun(0, run)) {
+          flush();
+          writer.addRun(0, run);
+        }
       }
       flush();
     },

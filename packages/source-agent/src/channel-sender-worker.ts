@@ -84,6 +84,19 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     writer.compression = choice.next();
   };
 
+  /** The `count` pages from `index` as a sparse run (PageBatchWriter.addSparseRun), sending the batch if full. */
+  const addSparseRun = async (index: number, count: number): Promise<boolean> => {
+    const first = memory.page(index);
+    const run = new Uint8Array(first.buffer, first.byteOffset, count * PAGE_SIZE);
+    let added = writer.pageCount < MAX_BATCH_PAGES ? writer.addSparseRun(index, run) : undefined;
+    if (added === undefined) {
+      await sendBatch();
+      added = writer.addSparseRun(index, run);
+    }
+    if (added) for (let k = 0; k < count; k++) checksums.record(index + k, writer.runPageCrcs[k]!);
+    return added === true;
+  };
+
   const sendRound = async (round: number, pages: Uint32Array, final: boolean, push: boolean): Promise<void> => {
     const before = conn.bytesSent;
     const roundStart = performance.now();
@@ -112,6 +125,15 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     const hasCopy = useDelta ? (page: number) => cache.has(page) : undefined;
     for (let i = 0; i < pages.length; ) {
       const index = pages[i]!;
+      // In the final round a sparse run (incr's pages) goes as one, cached copies or not: 0.5 us a page against
+      // 3.5 for a delta, for ~7 more bytes a page (issue 11). It is tried only where deltas would be.
+      if (useDelta && final && data.lz4Runs) {
+        const count = runLength(pages, i, memory.pagesPerSlot);
+        if (count > 1 && (await addSparseRun(index, count))) {
+          i += count;
+          continue;
+        }
+      }
       const previous = useDelta ? cache.get(index) : undefined;
       // Consecutive pages compress better together, when the destination reads runs (CAPABILITY_LZ4_RUNS); a
       // page with a cached copy goes alone, as a delta.
