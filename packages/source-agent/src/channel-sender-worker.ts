@@ -14,6 +14,7 @@ import {
   encodeChannelHello,
   encodeRoundBegin,
   encodeRoundEnd,
+  setZstdLevel,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
 import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, connectTcp, errorSummary, warmUpConnections } from '@livemig/agent-runtime/transport';
@@ -56,7 +57,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     await (parts.length === 1 ? conn.send(parts[0]!) : conn.sendGathered(parts));
   };
   // How each batch is compressed (--compress): fixed, or chosen by what this channel measures (auto).
-  const choice = new CompressionChoice(data.compress, data.zstdRuns);
+  const choice = new CompressionChoice(data.compress, data.zstdRuns, setZstdLevel);
   writer.compression = choice.next();
   let batchStart = performance.now();
   let [compressibleIn, compressibleOut] = [0, 0];
