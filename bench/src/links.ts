@@ -148,7 +148,8 @@ async function migrate(image: PreparedImage, rep: number, mode: string, net: Lin
   const { root, source, dest: destAgent } = agents;
   const host = net ? ADDRESS_B : '127.0.0.1';
   const dest = track(
-    new NodeChild('dest-agent', destAgent, ['listen', '--host', host, '--port', '0', '--once', '--run-for', '0', '--max-memory', String(2 * image.bytes), '--report', destReport], {
+    // Between the namespaces the destination listens on a non-loopback address: plain TCP there needs --insecure.
+    new NodeChild('dest-agent', destAgent, ['listen', '--host', host, '--port', '0', '--once', '--run-for', '0', '--max-memory', String(2 * image.bytes), '--report', destReport, ...(net ? ['--insecure'] : [])], {
       timeoutMs,
       cwd: root,
       ...(net ? { wrap: net.inB } : {}),
