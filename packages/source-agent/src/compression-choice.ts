@@ -1,4 +1,4 @@
-import type { PageCompression } from '@livemig/protocol';
+import { PAGE_SIZE, type PageCompression } from '@livemig/protocol';
 
 /** `--compress`: a fixed compression for every batch, or `auto`, chosen batch by batch (CompressionChoice). */
 export const COMPRESS_MODES = ['auto', 'none', 'lz4', 'zstd'] as const;
@@ -74,14 +74,20 @@ const MAX_EXPLORE_GAP = 512;
  */
 const DECODE_SHARE: Record<PageCompression, number> = { none: 0, lz4: 0.27, zstd: 0.4 };
 /**
- * What the kernel may take before a send waits: Linux's largest TCP send buffer by default (tcp_wmem, 4 MiB).
- * Until a channel has written more, a batch that did not wait says nothing about the link.
+ * What a channel may hand over before a send waits: FramedSocket queues 4 MiB in user space, and the kernel's TCP
+ * send buffer takes up to 4 MiB more (tcp_wmem). Until a channel has written more, a batch that did not wait says
+ * nothing about the link.
  */
-const SEND_BUFFER_BYTES = 4 * 1024 * 1024;
-/** Batches over which the link's pace is judged. */
-const LINK_WINDOW = 8;
+const SEND_BUFFER_BYTES = 8 * 1024 * 1024;
+/**
+ * Wire bytes over which the link's pace is judged: a send waits in bursts (until the user-space queue has drained
+ * whole, then 4 MiB go in without a wait), so only a window over more than one burst shows the link's pace.
+ */
+const LINK_WINDOW_BYTES = 16 * 1024 * 1024;
 /** Batches that waited at least this share of their time to send were held back by the link. */
 const LINK_BOUND_SHARE = 0.2;
+/** Wire bytes per page byte of a Raw entry: u32 index, u8 encoding, the page. */
+const RAW_WIRE_RATIO = (PAGE_SIZE + 5) / PAGE_SIZE;
 
 /** What one way of sending costs, as measured on this channel's recent batches. */
 interface Estimate {
@@ -108,8 +114,8 @@ interface Estimate {
  *                                                           ends); wire at the rate the link has shown so far, a
  *                                                           lower bound, or 0 before the send buffers could fill
  *
- * The link rate is the channel's wire throughput over its last 8 batches when they waited to send for at least
- * a fifth of their time; batches that did not wait, once the send buffers could be full, only show the link is at
+ * The link rate is the channel's wire throughput over its latest 16 MiB of wire when those batches waited to send
+ * for at least a fifth of their time; batches that did not wait, once the send buffers could be full, only show the link is at
  * least that fast. So a link that never holds a batch back is fast and the cores' cost decides (raw or lz4 on
  * loopback; zstd only where it measurably costs less), and a slow one is found by its first waits.
  *
@@ -133,8 +139,9 @@ export class CompressionChoice {
   #linkBound = false;
   /** Wire bytes this channel has sent. */
   #written = 0;
-  /** The last LINK_WINDOW batches. */
+  /** The latest batches, as many as make LINK_WINDOW_BYTES, and their sums. */
   readonly #window: BatchSample[] = [];
+  #windowSums = { wire: 0, wall: 0, wait: 0 };
   #batch = 0;
   /** Batch number of the last retry of a way not chosen. */
   #lastRetry = 0;
@@ -252,7 +259,9 @@ export class CompressionChoice {
       // The batch's own time, all of it counted against the compressible pages: the rest costs alike everywhere.
       const ownMs = Math.max(sample.wallMs - sample.waitMs, 0.001);
       const encodeRate = sample.compressibleBytes / ownMs;
-      const wireRatio = sample.compressibleWireBytes / sample.compressibleBytes;
+      // Under none every such page goes Raw, 4101 bytes on the wire; the writer counts a PageBatchDirect's entries
+      // only (its pages go from guest memory, not through the frame), so that ratio is known, not measured.
+      const wireRatio = way.compression === 'none' ? RAW_WIRE_RATIO : sample.compressibleWireBytes / sample.compressibleBytes;
       const old = this.#estimates.get(way);
       this.#estimates.set(way, {
         encodeRate: old ? blend(old.encodeRate, encodeRate) : encodeRate,
@@ -265,24 +274,26 @@ export class CompressionChoice {
   }
 
   /**
-   * The link is judged over the last LINK_WINDOW batches, not one: a send waits in bursts (until the queue drains),
-   * so one batch waits long and the next few do not, and only together do they show the link's pace.
+   * The link is judged over the latest LINK_WINDOW_BYTES of wire, not one batch: a send waits in bursts (one batch
+   * waits for the queue to drain, and the next megabytes do not), and only together do they show the link's pace.
    */
   #judgeLink(sample: BatchSample): void {
-    this.#window.push(sample);
-    if (this.#window.length > LINK_WINDOW) this.#window.shift();
-    let [wire, wall, wait] = [0, 0, 0];
-    for (const b of this.#window) [wire, wall, wait] = [wire + b.wireBytes, wall + b.wallMs, wait + b.waitMs];
-    const batchRate = sample.wireBytes / sample.wallMs;
-    if (wait >= LINK_BOUND_SHARE * wall) {
-      this.#linkRate = wire / wall;
-      this.#linkBound = true;
-      return;
+    const window = this.#window;
+    const sums = this.#windowSums;
+    window.push(sample);
+    [sums.wire, sums.wall, sums.wait] = [sums.wire + sample.wireBytes, sums.wall + sample.wallMs, sums.wait + sample.waitMs];
+    while (window.length > 1 && sums.wire - window[0]!.wireBytes >= LINK_WINDOW_BYTES) {
+      const old = window.shift()!;
+      [sums.wire, sums.wall, sums.wait] = [sums.wire - old.wireBytes, sums.wall - old.wallMs, sums.wait - old.waitMs];
     }
-    if (this.#written > SEND_BUFFER_BYTES && batchRate > this.#linkRate) {
+    const windowRate = sums.wire / sums.wall;
+    if (sums.wait >= LINK_BOUND_SHARE * sums.wall) {
+      this.#linkRate = windowRate;
+      this.#linkBound = true;
+    } else if (this.#written > SEND_BUFFER_BYTES && windowRate > this.#linkRate) {
       // Only a lower bound, and only once the send buffers could be full: before, batches that did not wait may
-      // just have gone into them. After the link has held batches back, it raises the estimate gradually.
-      this.#linkRate = this.#linkRate > 0 ? blend(this.#linkRate, batchRate) : batchRate;
+      // just have gone into them.
+      this.#linkRate = windowRate;
     }
   }
 
