@@ -288,7 +288,10 @@ export class CompressionChoice {
     }
     const windowRate = sums.wire / sums.wall;
     if (sums.wait >= LINK_BOUND_SHARE * sums.wall) {
-      this.#linkRate = windowRate;
+      // Lowered only when this batch waited too: batches that did not wait may have spent their time encoding
+      // (a dense zstd level slower than the link), and would make the link look as slow as the encoder.
+      const waited = sample.waitMs >= LINK_BOUND_SHARE * sample.wallMs;
+      this.#linkRate = waited || !this.#linkBound ? windowRate : Math.max(this.#linkRate, windowRate);
       this.#linkBound = true;
     } else if (this.#written > SEND_BUFFER_BYTES && windowRate > this.#linkRate) {
       // Only a lower bound, and only once the send buffers could be full: before, batches that did not wait may
