@@ -168,6 +168,25 @@ describe('CompressionChoice', () => {
     expect(choice.best()).toBe('zstd');
   });
 
+  it('auto: a dense level slower than the link does not make the link look slow (sends waiting in bursts, cores at a third of the speed)', () => {
+    const loaded = { ...REAL, encodeMsPerByte: Object.fromEntries(Object.entries(REAL.encodeMsPerByte).map(([way, ms]) => [way, way === 'none' ? ms : 3 * ms])) as Channel['encodeMsPerByte'], linkRate: share(1000) };
+    const choice = new CompressionChoice('auto', true);
+    let backlogMs = 0;
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 512; i++) {
+      const s = sample(loaded, choice, choice.next());
+      const encodeMs = s.wallMs - s.waitMs;
+      // The queue absorbs what the link has not sent yet; every 16th batch waits for it to drain.
+      backlogMs = Math.max(backlogMs + s.wireBytes / loaded.linkRate - encodeMs, 0);
+      const wait = i % 16 === 15 ? backlogMs : 0;
+      if (i % 16 === 15) backlogMs = 0;
+      if (i >= 384) counts[wayOf(choice, s.compression)] = (counts[wayOf(choice, s.compression)] ?? 0) + 1;
+      choice.sent({ ...s, wallMs: encodeMs + wait, waitMs: wait });
+    }
+    expect(choice.linkRate).toBeGreaterThan(0.5 * loaded.linkRate);
+    expect(counts.zstd9 ?? 0).toBeLessThanOrEqual(8);
+  });
+
   it('auto: follows the link when it slows down mid-migration', () => {
     const choice = new CompressionChoice('auto', true);
     drive(choice, { ...TEXT, linkRate: 10e6 }, 256);
