@@ -151,11 +151,15 @@ export class CompressionChoice {
   /**
    * `zstd`: whether the destination reads ZstdRun entries; without, `zstd` falls back to lz4 and `auto` skips it.
    * `setLevel`: applies a zstd level to the thread's encoder (page-zstd's setZstdLevel; tests pass their own).
+   * `loopback`: the destination is on this host (isLoopbackHost). There is no link then: a send that waits waits
+   * for the destination's cores, which compression only gives more work (decoding), so the link is never taken
+   * as holding batches back and the cores' cost decides.
    */
   constructor(
     mode: CompressMode,
     zstd: boolean,
     private readonly setLevel: (level: number) => void = () => {},
+    private readonly loopback = false,
   ) {
     this.#mode = mode === 'zstd' && !zstd ? 'lz4' : mode;
     const base: Candidate[] = [
@@ -287,7 +291,7 @@ export class CompressionChoice {
       [sums.wire, sums.wall, sums.wait] = [sums.wire - old.wireBytes, sums.wall - old.wallMs, sums.wait - old.waitMs];
     }
     const windowRate = sums.wire / sums.wall;
-    if (sums.wait >= LINK_BOUND_SHARE * sums.wall) {
+    if (sums.wait >= LINK_BOUND_SHARE * sums.wall && !this.loopback) {
       // Lowered only when this batch waited too: batches that did not wait may have spent their time encoding
       // (a dense zstd level slower than the link), and would make the link look as slow as the encoder.
       const waited = sample.waitMs >= LINK_BOUND_SHARE * sample.wallMs;
@@ -306,6 +310,11 @@ export class CompressionChoice {
     this.#counts = emptyBatchCounts();
     return counts;
   }
+}
+
+/** Whether `host` names this host's loopback interface (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 function blend(old: number, sample: number): number {

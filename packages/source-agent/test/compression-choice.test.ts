@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 // Not exported from the package index: import the built module directly (npm run build first).
-import { CompressionChoice, type BatchSample } from '../dist/compression-choice.js';
+import { CompressionChoice, isLoopbackHost, type BatchSample } from '../dist/compression-choice.js';
 
 const PAGE_BYTES = 256 * 1024;
 
@@ -185,6 +185,17 @@ describe('CompressionChoice', () => {
     }
     expect(choice.linkRate).toBeGreaterThan(0.5 * loaded.linkRate);
     expect(counts.zstd9 ?? 0).toBeLessThanOrEqual(8);
+  });
+
+  it('auto, destination on loopback: sends waiting for a starved destination are not a slow link (lz4, never zstd)', () => {
+    // 300 MB/s: the pace of a destination whose cores are shared; on loopback a wait is the destination's cores.
+    const starved = { ...TEXT, linkRate: 300e3 };
+    const loopback = new CompressionChoice('auto', true, () => {}, true);
+    const counts = drive(loopback, starved, 256);
+    expect(loopback.linkBound).toBe(false);
+    expect(loopback.best()).toBe('lz4');
+    expect(counts.zstd).toBeLessThanOrEqual(4);
+    expect(isLoopbackHost('127.0.0.1') && isLoopbackHost('::1') && isLoopbackHost('localhost') && !isLoopbackHost('10.203.0.2')).toBe(true);
   });
 
   it('auto: follows the link when it slows down mid-migration', () => {
