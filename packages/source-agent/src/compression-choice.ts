@@ -57,6 +57,12 @@ export interface BatchSample {
 /** Weight of the newest sample in each running estimate. */
 const SMOOTHING = 0.25;
 /**
+ * Encode rates kept per way; the estimate is their median. A batch's own time includes any time its thread was
+ * descheduled, which on a shared core made like batches take 0.9 to 102 ms (a traced run at load 17): one such
+ * batch would move a running mean by 25x, the median not at all.
+ */
+const RATE_SAMPLES = 5;
+/**
  * Under `auto`, at most one batch in EXPLORE_EVERY retries a way not chosen lately, and a way estimated r times
  * slower than the best only after EXPLORE_EVERY x r^2 batches (at most MAX_EXPLORE_GAP): a retry costs r - 1
  * batches' worth of extra time, so each way's retries cost at most 1/(4 x EXPLORE_EVERY) of the time spent the
@@ -67,12 +73,13 @@ const EXPLORE_EVERY = 16;
 const MAX_EXPLORE_GAP = 512;
 /**
  * What the destination's decoding costs per page byte, as a share of the source's encoding of the same bytes
- * under that compression. The source cannot see the destination's cores, so this is measured here, not live: on
- * 16-page runs of the bench's `real` image, lz4 decoded 3.8x faster than it encoded, zstd level 1 2.5x (page-zstd
- * levels 3-9 decode as fast as level 1, so their share is smaller still: 0.4 overstates it). Raw pages are read
- * straight into guest memory: that is the wire's cost.
+ * under that compression. The source cannot see the destination's cores, so this is measured here, not live, and
+ * the larger of two measurements is taken: on 16-page runs of the bench's `real` image lz4 decoded in 0.27 of its
+ * encode time and zstd level 1 in 0.4; on `incr` pages (zero but for one byte; `bench encode`, issue 11) lz4 in
+ * 0.35 and zstd in 0.83 (levels 3-9 decode as fast as level 1, so their share is smaller still). Raw pages are
+ * read straight into guest memory: that is the wire's cost.
  */
-const DECODE_SHARE: Record<PageCompression, number> = { none: 0, lz4: 0.27, zstd: 0.4 };
+const DECODE_SHARE: Record<PageCompression, number> = { none: 0, lz4: 0.35, zstd: 0.83 };
 /**
  * What a channel may hand over before a send waits: FramedSocket queues 4 MiB in user space, and the kernel's TCP
  * send buffer takes up to 4 MiB more (tcp_wmem). Until a channel has written more, a batch that did not wait says
@@ -91,8 +98,10 @@ const RAW_WIRE_RATIO = (PAGE_SIZE + 5) / PAGE_SIZE;
 
 /** What one way of sending costs, as measured on this channel's recent batches. */
 interface Estimate {
-  /** Page bytes encoded per ms of this thread's own time (the core it has, shared as it is). */
+  /** Page bytes encoded per ms of this thread's own time (the core it has, shared as it is): the median of `rates`. */
   encodeRate: number;
+  /** The latest RATE_SAMPLES encode rates. */
+  rates: number[];
   /** Wire bytes per page byte. */
   wireRatio: number;
   /** Batch number of the newest sample. */
@@ -267,8 +276,10 @@ export class CompressionChoice {
       // only (its pages go from guest memory, not through the frame), so that ratio is known, not measured.
       const wireRatio = way.compression === 'none' ? RAW_WIRE_RATIO : sample.compressibleWireBytes / sample.compressibleBytes;
       const old = this.#estimates.get(way);
+      const rates = [...(old?.rates ?? []), encodeRate].slice(-RATE_SAMPLES);
       this.#estimates.set(way, {
-        encodeRate: old ? blend(old.encodeRate, encodeRate) : encodeRate,
+        encodeRate: median(rates),
+        rates,
         wireRatio: old ? blend(old.wireRatio, wireRatio) : wireRatio,
         sampledAt: batch,
       });
@@ -315,6 +326,12 @@ export class CompressionChoice {
 /** Whether `host` names this host's loopback interface (127.0.0.0/8, ::1, localhost). */
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function blend(old: number, sample: number): number {
