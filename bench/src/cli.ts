@@ -3,6 +3,7 @@
  * Prints a table on stdout, or with --json one JSON object; progress goes to stderr.
  */
 import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseRate, parseSize } from '@livemig/agent-runtime';
 import { access, formatAccess } from './access.js';
@@ -80,6 +81,7 @@ options:
   --compress MODE      stop-copy: passed to source-agent --compress (default: the agent's, auto)
   --tls                stop-copy: also migrate each image over TLS (PSK), alternating with plain in each rep
   --links LIST         links: comma-separated of ${LINKS.map((l) => l.name).join(',')} (default all)
+  --links-base DIR     links: also migrate with --compress auto by the agents of the (built) checkout at DIR: before/after
   --dest-memory LIST   stop-copy: fresh,prefault: migrate into fresh destination memory and/or into memory the
                        destination faulted in before (dest-agent --prefault), alternating (default fresh)
   --dest-reads LIST    stop-copy: owned,frames,chunks: the destination reads plain TCP into its frame decoder's
@@ -140,6 +142,7 @@ async function main(argv: string[]): Promise<number> {
       'dest-reads': { type: 'string' },
       'direct-pages': { type: 'string' },
       links: { type: 'string' },
+      'links-base': { type: 'string' },
       timeout: { type: 'string', default: '600' },
       connections: { type: 'string', default: '1,2,4' },
       guest: { type: 'string', default: 'image' },
@@ -268,7 +271,8 @@ async function main(argv: string[]): Promise<number> {
       const names = LINKS.map((l) => l.name) as string[];
       const list = values.links === undefined ? names : values.links.split(',').map((l) => l.trim());
       for (const l of list) if (!names.includes(l)) throw new UsageError(`--links: unknown link "${l}" (${names.join(', ')})`);
-      const out = await links({ size, reps, images, links: list as LinkName[], timeoutMs }, values['image-file'], images);
+      const base = values['links-base'] === undefined ? null : resolve(values['links-base']);
+      const out = await links({ size, reps, images, links: list as LinkName[], timeoutMs, base }, values['image-file'], images);
       [output, text] = [out as AnyOutput, formatLinks(out)];
       break;
     }

@@ -6,6 +6,7 @@ import { ADDRESS_B, withLinkNamespaces, type LinkNet } from './link-namespaces.j
 import { bytesOrDash, fixed, machine, progress, table, type BenchOutput } from './output.js';
 import { num, str, takeReports } from './report-file.js';
 import { median, ratio } from './stats.js';
+import { join } from 'node:path';
 
 /** The links: plain loopback, and the veth pair between two namespaces limited by tbf. */
 export const LINKS = [
@@ -23,6 +24,21 @@ export interface LinksParams {
   images: string[];
   links: LinkName[];
   timeoutMs: number;
+  /** A built checkout whose agents also migrate with `--compress auto` (`auto@base`): before and after in one run. */
+  base: string | null;
+}
+
+/** Where a migration's agents come from: this checkout, or the base's. */
+interface Agents {
+  root: string;
+  source: string;
+  dest: string;
+}
+const THIS_CHECKOUT: Agents = { root: ROOT, source: SOURCE_AGENT, dest: DEST_AGENT };
+const BASE_AUTO = 'auto@base';
+
+function agentsAt(root: string): Agents {
+  return { root, source: join(root, 'packages/source-agent/bin/source-agent.js'), dest: join(root, 'packages/dest-agent/bin/dest-agent.js') };
 }
 
 /** One transfer: the raw push or one migration under a --compress mode. */
@@ -63,6 +79,7 @@ export async function links(params: LinksParams, imageFile: string | undefined, 
     const runs = new Map<string, LinkRun[]>();
     const key = (image: string, link: string, what: string): string => `${image}|${link}|${what}`;
     const add = (k: string, run: LinkRun): void => void runs.set(k, [...(runs.get(k) ?? []), run]);
+    const whats: string[] = params.base === null ? [...LINK_MODES] : [BASE_AUTO, ...LINK_MODES];
     await withLinkNamespaces(async (net) => {
       for (let rep = 1; rep <= params.reps; rep++) {
         for (const link of LINKS.filter((l) => params.links.includes(l.name))) {
@@ -72,10 +89,11 @@ export async function links(params: LinksParams, imageFile: string | undefined, 
             const push = await rawPush(image, rep, where, params.timeoutMs);
             add(key(image.name, link.name, 'raw push'), push);
             progress(`${link.name} ${image.name} rep ${rep}: raw push ${fixed(push.ms, 0)} ms${push.error ? ` (${push.error})` : ''}`);
-            for (const mode of LINK_MODES) {
-              const run = await migrate(image, rep, mode, where, scratch, params.timeoutMs);
-              add(key(image.name, link.name, mode), run);
-              progress(`${link.name} ${image.name} rep ${rep}: --compress ${mode} ${fixed(run.ms, 0)} ms, ${bytesOrDash(run.bytesOnWire)}${run.error ? ` (${run.error})` : ''}`);
+            for (const what of whats) {
+              const [mode, agents] = what === BASE_AUTO ? ['auto', agentsAt(params.base!)] : [what, THIS_CHECKOUT];
+              const run = await migrate(image, rep, mode, where, scratch, params.timeoutMs, agents);
+              add(key(image.name, link.name, what), run);
+              progress(`${link.name} ${image.name} rep ${rep}: ${what} ${fixed(run.ms, 0)} ms, ${bytesOrDash(run.bytesOnWire)}${run.error ? ` (${run.error})` : ''}`);
             }
           }
         }
@@ -85,7 +103,7 @@ export async function links(params: LinksParams, imageFile: string | undefined, 
     for (const link of LINKS.filter((l) => params.links.includes(l.name))) {
       for (const image of images) {
         const pushes = runs.get(key(image.name, link.name, 'raw push')) ?? [];
-        for (const what of ['raw push', ...LINK_MODES]) {
+        for (const what of ['raw push', ...whats]) {
           const list = runs.get(key(image.name, link.name, what)) ?? [];
           const ms = median(list.map((r) => r.ms));
           const wire = median(list.map((r) => r.bytesOnWire));
@@ -123,20 +141,23 @@ async function rawPush(image: PreparedImage, rep: number, net: LinkNet | null, t
   }
 }
 
-async function migrate(image: PreparedImage, rep: number, mode: string, net: LinkNet | null, scratch: Scratch, timeoutMs: number): Promise<LinkRun> {
-  const sourceReport = scratch.file(`links-source-${rep}-${mode}.json`);
-  const destReport = scratch.file(`links-dest-${rep}-${mode}.json`);
+async function migrate(image: PreparedImage, rep: number, mode: string, net: LinkNet | null, scratch: Scratch, timeoutMs: number, agents: Agents): Promise<LinkRun> {
+  const label = agents === THIS_CHECKOUT ? mode : `${mode}-base`;
+  const sourceReport = scratch.file(`links-source-${rep}-${label}.json`);
+  const destReport = scratch.file(`links-dest-${rep}-${label}.json`);
+  const { root, source, dest: destAgent } = agents;
   const host = net ? ADDRESS_B : '127.0.0.1';
   const dest = track(
-    new NodeChild('dest-agent', DEST_AGENT, ['listen', '--host', host, '--port', '0', '--once', '--run-for', '0', '--max-memory', String(2 * image.bytes), '--report', destReport], {
+    // Between the namespaces the destination listens on a non-loopback address: plain TCP there needs --insecure.
+    new NodeChild('dest-agent', destAgent, ['listen', '--host', host, '--port', '0', '--once', '--run-for', '0', '--max-memory', String(2 * image.bytes), '--report', destReport, ...(net ? ['--insecure'] : [])], {
       timeoutMs,
-      cwd: ROOT,
+      cwd: root,
       ...(net ? { wrap: net.inB } : {}),
     }),
   );
   const { error } = await runAgentPair(dest, (address) => {
     const args = ['run', '--image-file', image.path, '--paused', '--compress', mode, '--migrate-to', address, '--migrate-after', '0', '--report', sourceReport];
-    return track(new NodeChild('source-agent', SOURCE_AGENT, args, { timeoutMs, cwd: ROOT, ...(net ? { wrap: net.inA } : {}) }));
+    return track(new NodeChild('source-agent', source, args, { timeoutMs, cwd: root, ...(net ? { wrap: net.inA } : {}) }));
   });
   const { src, dst } = await takeReports(sourceReport, destReport);
   const completed = str(src?.status) === 'completed' && error === null;
@@ -157,7 +178,7 @@ async function migrate(image: PreparedImage, rep: number, mode: string, net: Lin
 
 export function formatLinks(output: BenchOutput<LinksParams, LinkResult>): string {
   return table(
-    ['link', 'image', 'what', 'ok', 'seconds', 'on wire', 'wire %', 'x raw push', 'batches none/lz4/zstd (last rep)'],
+    ['link', 'image', 'what', 'ok', 'seconds', 'on wire', 'wire %', 'x raw push', 'batches none/lz4/zstd (of zstd at 3/6/9), last rep'],
     output.results.map((r) => {
       const last = r.runs.at(-1)?.batches;
       return [
@@ -169,7 +190,7 @@ export function formatLinks(output: BenchOutput<LinksParams, LinkResult>): strin
         bytesOrDash(r.bytesOnWire),
         r.wirePercent === null ? '-' : `${r.wirePercent.toFixed(1)}%`,
         fixed(r.perRawPush, 2),
-        last ? `${last.none ?? 0}/${last.lz4 ?? 0}/${last.zstd ?? 0}` : '-',
+        last ? `${last.none ?? 0}/${last.lz4 ?? 0}/${last.zstd ?? 0}${last.zstd3 || last.zstd6 || last.zstd9 ? ` (${last.zstd3 ?? 0}/${last.zstd6 ?? 0}/${last.zstd9 ?? 0})` : ''}` : '-',
       ];
     }),
   );

@@ -149,6 +149,7 @@ export { crc32 } from './crc32.js';
 export { Crc32Shift, ZERO_PAGE_CRC, crc32Combine } from './crc32-combine.js';
 export { isZeroPage } from './page-encoding.js';
 export { PageBatchWriter, type PageBatchStats, type PageBatchWriterOptions, type PageCompression } from './page-batch-writer.js';
+export { setZstdLevel } from './page-zstd.js';
 export { DIRECT_ENTRIES_START, checkDirectBatchFrame, requirePlainBatch } from './page-batch-direct.js';
 export { MIN_PLACED_RUN_PAGES, planRawReads, type RawReadPlan } from './direct-raw-placement.js';
 export {

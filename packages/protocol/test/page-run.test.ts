@@ -1,6 +1,6 @@
 import lz4 from 'lz4';
 import { describe, expect, it } from 'vitest';
-import { FrameDecoder, FrameType, PageBatchWriter, PageEncoding, readPageBatch, type PageBatchSink, type PageCompression } from '@livemig/protocol';
+import { FrameDecoder, FrameType, PageBatchWriter, PageEncoding, readPageBatch, setZstdLevel, type PageBatchSink, type PageCompression } from '@livemig/protocol';
 import { crc32, memorySink, noise, pageBatchBytes, u32 } from './helpers.js';
 
 /** Text-like pages that differ from each other: words picked by a seeded generator. */
@@ -147,6 +147,25 @@ describe('compression of runs: none, lz4, zstd', () => {
     const lone = memorySink(4);
     expect(readPageBatch(frame.payload, lone)).toBe(1);
     expect(lone.page(3)).toEqual(pages[0]);
+  });
+
+  it('zstd at levels 3, 6 and 9 (setZstdLevel): the reader inflates every level alike; a higher level leaves no more bytes', () => {
+    const pages = textPages(16, 11);
+    const sizes: number[] = [];
+    try {
+      for (const level of [1, 3, 6, 9]) {
+        setZstdLevel(level);
+        const sink = memorySink(16);
+        const run = roundTrip(0, pages, sink, 'zstd');
+        expect(run.entries).toBe(1);
+        pages.forEach((page, k) => expect(sink.page(k)).toEqual(page));
+        expect(run.crcs).toEqual(pages.map((page) => crc32(page)));
+        sizes.push(run.wireBytes);
+      }
+    } finally {
+      setZstdLevel(1);
+    }
+    expect(sizes[3]).toBeLessThanOrEqual(sizes[0]!);
   });
 
   it('none: compressible pages go Raw, zero and same-byte pages still by content', () => {

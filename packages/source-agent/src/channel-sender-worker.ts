@@ -14,11 +14,12 @@ import {
   encodeChannelHello,
   encodeRoundBegin,
   encodeRoundEnd,
+  setZstdLevel,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
 import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, connectTcp, errorSummary, warmUpConnections } from '@livemig/agent-runtime/transport';
 import { MAX_BATCH_PAGES, type SenderCommand, type SenderEvent, type SenderWorkerData } from './channel-messages.js';
-import { CompressionChoice } from './compression-choice.js';
+import { CompressionChoice, isLoopbackHost } from './compression-choice.js';
 import { DeltaCache } from './delta-cache.js';
 import { runLength } from './page-runs.js';
 import { SharedRateLimiter } from './rate-limiter.js';
@@ -56,7 +57,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     await (parts.length === 1 ? conn.send(parts[0]!) : conn.sendGathered(parts));
   };
   // How each batch is compressed (--compress): fixed, or chosen by what this channel measures (auto).
-  const choice = new CompressionChoice(data.compress, data.zstdRuns);
+  const choice = new CompressionChoice(data.compress, data.zstdRuns, setZstdLevel, isLoopbackHost(data.host));
   writer.compression = choice.next();
   let batchStart = performance.now();
   let [compressibleIn, compressibleOut] = [0, 0];

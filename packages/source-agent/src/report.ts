@@ -52,7 +52,7 @@ export interface RoundReport {
   throttlePercent: number;
   /** When the round was reported, in ms since the migration started: a pre-copy round once sent and judged by the policy, the last once Complete was out. */
   endedAtMs: number;
-  /** Page batches sent uncompressed (`none`), with lz4 and with zstd in this round: --compress's choice. */
+  /** Page batches sent uncompressed (`none`), with lz4 and with zstd (and of those, at levels 3, 6, 9) in this round: --compress's choice. */
   batches: BatchCounts;
 }
 
