@@ -212,8 +212,8 @@ describe('ChannelThreads', () => {
     const threads = owned(await spawnThreads(SCRIPT, 1, options));
     await ended(threads[0]!.worker);
     const set = new ChannelThreads<Command, Event>(threads, () => false);
-    await expect(set.failed).rejects.toThrow(/^thread 0 failed while idle$/);
-    expect(() => set.post(0, { type: 'echo', n: 1 })).toThrow(/^thread 0 failed while idle$/);
+    await expect(set.failed).rejects.toMatchObject({ code: 'LM_ERR_INTERNAL', message: 'channel 0 thread failed: thread 0 failed while idle' });
+    expect(() => set.post(0, { type: 'echo', n: 1 })).toThrow(/^channel 0 thread failed: thread 0 failed while idle$/);
   });
 
   it('close() resolves once every thread has ended', async () => {

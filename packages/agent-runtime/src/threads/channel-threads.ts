@@ -45,13 +45,14 @@ export class ChannelThreads<Command, Event extends { type: string }> {
         if (!onEvent(channel, event)) this.#replies[channel]?.(event);
       });
       // The thread's own error, rebuilt by Node.js from a copy: typed here, with the channel it came from.
-      thread.worker.on('error', (error) => this.fail(new InternalError(`channel ${channel} thread failed: ${oneLine(error)}`, { cause: error })));
+      const crashed = (error: Error): void => this.fail(new InternalError(`channel ${channel} thread failed: ${oneLine(error)}`, { cause: error }));
+      thread.worker.on('error', crashed);
       thread.worker.on('exit', (code) => {
         if (code === 0 && this.#mayEnd[channel] && !this.#replies[channel]) return;
         this.fail(new InternalError(`channel ${channel} thread exited unexpectedly (code ${code})`));
       });
       const failure = thread.adopt();
-      if (failure) this.fail(failure);
+      if (failure) crashed(failure);
     });
   }
 
