@@ -5,8 +5,10 @@ import { ChannelThreads, ThreadPool, spawnThreads, type ReadyThread } from '../d
 const SCRIPT = new URL('./fixtures/pooled-thread.mjs', import.meta.url);
 
 type Greeting = { type: 'online'; started: number };
-type Command = { type: 'echo'; n: number } | { type: 'report'; message: string } | { type: 'throw'; message: string } | { type: 'exit'; code: number };
-type Event = Greeting | { type: 'progress'; n: number } | { type: 'echoed'; n: number } | { type: 'error'; message: string };
+type Command = { type: 'echo'; n: number } | { type: 'report'; message: string } | { type: 'throw'; message: string } | { type: 'reject'; message: string }
+  | { type: 'exit'; code: number }
+  | { type: 'finish' };
+type Event = Greeting | { type: 'progress'; n: number } | { type: 'echoed'; n: number } | { type: 'error'; message: string } | { type: 'finished' };
 
 /** The fixture's options: a fresh counter of threads started, and how they fail. */
 function fixture(fail?: 'on-load' | 'exit-on-load' | 'after-greeting', failAt?: number): { spawned: Int32Array; options: { workerData: object } } {
@@ -157,16 +159,52 @@ describe('ChannelThreads', () => {
     await expect(set.reply(1, 'echoed')).rejects.toThrow(/^first$/);
   });
 
-  it('fails on a thread\'s uncaught error', async () => {
+  it("fails on a thread's uncaught error with LM_ERR_INTERNAL naming the channel, and wakes a waiting reply", async () => {
+    const set = await channels(2);
+    const waiting = set.reply(1, 'echoed');
+    set.post(1, { type: 'throw', message: 'boom' });
+    await expect(set.failed).rejects.toMatchObject({ code: 'LM_ERR_INTERNAL', message: 'channel 1 thread failed: boom' });
+    await expect(waiting).rejects.toThrow(/^channel 1 thread failed: boom$/);
+  });
+
+  it("fails on a thread's unhandled rejection", async () => {
     const set = await channels(1);
-    set.post(0, { type: 'throw', message: 'boom' });
-    await expect(set.failed).rejects.toThrow(/^boom$/);
+    const waiting = set.reply(0, 'echoed');
+    set.post(0, { type: 'reject', message: 'lost promise' });
+    await expect(waiting).rejects.toMatchObject({ code: 'LM_ERR_INTERNAL', message: 'channel 0 thread failed: lost promise' });
   });
 
   it('fails on an exit with a code other than 0', async () => {
     const set = await channels(1);
     set.post(0, { type: 'exit', code: 5 });
-    await expect(set.failed).rejects.toThrow(/^channel worker exited with code 5$/);
+    await expect(set.failed).rejects.toThrow(/^channel 0 thread exited unexpectedly \(code 5\)$/);
+  });
+
+  it('fails on an exit with code 0 while a reply is awaited: the reply rejects instead of waiting forever', async () => {
+    const set = await channels(2);
+    const waiting = set.reply(1, 'echoed');
+    set.post(1, { type: 'exit', code: 0 });
+    await expect(waiting).rejects.toMatchObject({ code: 'LM_ERR_INTERNAL', message: 'channel 1 thread exited unexpectedly (code 0)' });
+    expect(() => set.post(0, { type: 'echo', n: 1 })).toThrow(/^channel 1 thread exited unexpectedly \(code 0\)$/);
+  });
+
+  it('fails on an exit with code 0 with nothing awaited: the channel was not told to end', async () => {
+    const set = await channels(1);
+    set.post(0, { type: 'exit', code: 0 });
+    await expect(set.failed).rejects.toThrow(/^channel 0 thread exited unexpectedly \(code 0\)$/);
+    await expect(set.reply(0, 'echoed')).rejects.toThrow(/exited unexpectedly/);
+  });
+
+  it('lets a thread end on its own once it replied to its last command (postLast)', async () => {
+    const { options } = fixture();
+    const threads = owned(await spawnThreads(SCRIPT, 2, options));
+    const set = new ChannelThreads<Command, Event>(threads, (_, event) => event.type === 'progress');
+    set.postLast(0, { type: 'finish' });
+    await expect(set.reply(0, 'finished')).resolves.toEqual({ type: 'finished' });
+    await ended(threads[0]!.worker);
+    expect(set.failure).toBeUndefined();
+    set.post(1, { type: 'echo', n: 3 });
+    await expect(set.reply(1, 'echoed')).resolves.toEqual({ type: 'echoed', n: 3 });
   });
 
   it('surfaces the failure a thread had before it was taken', async () => {
@@ -174,13 +212,13 @@ describe('ChannelThreads', () => {
     const threads = owned(await spawnThreads(SCRIPT, 1, options));
     await ended(threads[0]!.worker);
     const set = new ChannelThreads<Command, Event>(threads, () => false);
-    await expect(set.failed).rejects.toThrow(/^thread 0 failed while idle$/);
-    expect(() => set.post(0, { type: 'echo', n: 1 })).toThrow(/^thread 0 failed while idle$/);
+    await expect(set.failed).rejects.toMatchObject({ code: 'LM_ERR_INTERNAL', message: 'channel 0 thread failed: thread 0 failed while idle' });
+    expect(() => set.post(0, { type: 'echo', n: 1 })).toThrow(/^channel 0 thread failed: thread 0 failed while idle$/);
   });
 
   it('close() resolves once every thread has ended', async () => {
     const set = await channels(2);
     await set.close();
-    expect(() => set.post(0, { type: 'echo', n: 1 })).toThrow(/exited with code 1/);
+    expect(() => set.post(0, { type: 'echo', n: 1 })).toThrow(/exited unexpectedly \(code 1\)/);
   });
 });

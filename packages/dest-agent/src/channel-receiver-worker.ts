@@ -25,7 +25,7 @@ import {
   requirePlainBatch,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
-import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, errorSummary, sameAddress, secureServer, warmUpConnections } from '@livemig/agent-runtime/transport';
+import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, channelTestFault, errorSummary, sameAddress, secureServer, strikeChannelTestFault, warmUpConnections } from '@livemig/agent-runtime/transport';
 import type { ReceiverCommand, ReceiverEvent, ReceiverSpawnData, ReceiverWorkerData } from './channel-messages.js';
 
 /**
@@ -53,6 +53,8 @@ const ownReads = security.kind === 'none' && process.env.LIVEMIG_DEST_READS !== 
  */
 const placeRawPages = ownReads && process.env.LIVEMIG_DEST_READS !== 'frames';
 const post = (event: ReceiverEvent): void => port.postMessage(event);
+/** TEST ONLY: the failure LIVEMIG_TEST_FAIL_CHANNEL asks of this thread (see channelTestFault). */
+const testFault = channelTestFault('dest');
 /** The reservation's channel, once assigned: until then every connection is dropped at once. */
 let assignment: ReceiverWorkerData | undefined;
 /** The connection that opened this channel. */
@@ -173,6 +175,7 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
           conn.release(frame);
           break;
         }
+        if (testFault) await strikeChannelTestFault(testFault, openRound, conn.socket);
         pages += readPageBatch(frame.payload, sink, onPage, frame.rawPageCrcs, frame.rawAt, frame.rawPlaced);
         // Applied: the frame's buffer may carry a later batch.
         conn.release(frame);

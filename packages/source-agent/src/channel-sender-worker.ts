@@ -17,7 +17,7 @@ import {
   setZstdLevel,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
-import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, connectTcp, errorSummary, warmUpConnections } from '@livemig/agent-runtime/transport';
+import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, channelTestFault, connectTcp, errorSummary, strikeChannelTestFault, warmUpConnections } from '@livemig/agent-runtime/transport';
 import { MAX_BATCH_PAGES, type SenderCommand, type SenderEvent, type SenderWorkerData } from './channel-messages.js';
 import { CompressionChoice, isLoopbackHost } from './compression-choice.js';
 import { DeltaCache } from './delta-cache.js';
@@ -26,6 +26,8 @@ import { SharedRateLimiter } from './rate-limiter.js';
 
 const port = parentPort!;
 const post = (event: SenderEvent): void => port.postMessage(event);
+/** TEST ONLY: the failure LIVEMIG_TEST_FAIL_CHANNEL asks of this thread (see channelTestFault). */
+const testFault = channelTestFault('source');
 
 /** This thread's channel, connected and opened with ChannelHello. */
 interface OpenChannel {
@@ -63,7 +65,10 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
   let [compressibleIn, compressibleOut] = [0, 0];
   /** This round's time spent waiting to send (the socket draining, or the rate limit). */
   let waitedMs = 0;
+  /** The round being sent (for the test-only fault). */
+  let roundInFlight = 0;
   const sendBatch = async (): Promise<void> => {
+    if (testFault) await strikeChannelTestFault(testFault, roundInFlight, conn.socket);
     const { compression, compressibleBytesIn, compressibleBytesOut } = writer;
     const pageBytes = writer.pageCount * PAGE_SIZE;
     const wireBytes = FRAME_HEADER_BYTES + writer.payloadBytes;
@@ -100,6 +105,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
 
   const sendRound = async (round: number, pages: Uint32Array, final: boolean, push: boolean): Promise<void> => {
     const before = conn.bytesSent;
+    roundInFlight = round;
     const roundStart = performance.now();
     waitedMs = 0;
     let reportedAt = roundStart;

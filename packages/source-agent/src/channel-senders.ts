@@ -177,7 +177,7 @@ export class ChannelSenders {
     });
     const closed = Promise.all(
       this.channels.map(async (_, index) => {
-        this.threads.post(index, { type: 'finish' });
+        this.threads.postLast(index, { type: 'finish' });
         await this.threads.reply(index, 'finished');
       }),
     );

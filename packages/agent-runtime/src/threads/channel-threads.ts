@@ -8,9 +8,14 @@ import type { ReadyThread } from './ready-thread.js';
  * Commands go to a channel by index; every message a channel posts goes to the owner's `onEvent`.
  *
  * The first failure of any channel is sticky: an error the owner rebuilt from a channel's message (fail()), a
- * thread's uncaught error, an exit with a code other than 0, or a failure the thread had before it was taken.
- * From then `failed` is rejected with it, every waiting reply() rejects with it and every later post() throws
- * it. Later failures are echoes of the first (a channel that fails makes its peer cut the others).
+ * thread's uncaught error (an exception or an unhandled rejection), an exit it was not told to make, or a
+ * failure the thread had before it was taken. From then `failed` is rejected with it, every waiting reply()
+ * rejects with it and every later post() throws it. Later failures are echoes of the first (a channel that
+ * fails makes its peer cut the others).
+ *
+ * A thread may end on its own (exit code 0) only after its owner posted its last command (postLast) and it
+ * has replied to it. Any other exit fails the set, code 0 included: a message posted to an ended thread is
+ * dropped without a word, so a reply awaited from it, or a round it was to send or receive, would never come.
  */
 export class ChannelThreads<Command, Event extends { type: string }> {
   /** Rejects with the first failure of any channel. */
@@ -20,6 +25,8 @@ export class ChannelThreads<Command, Event extends { type: string }> {
   readonly #workers: Worker[];
   /** Per channel: the reply() waiting for its next reply; called with undefined when the set fails. */
   readonly #replies: (((event: Event | undefined) => void) | undefined)[];
+  /** Per channel: its last command was posted (postLast), so it may end once it has replied. */
+  readonly #mayEnd: boolean[];
 
   /**
    * Adopts `threads` (channel i is `threads[i]`). `onEvent` sees every message a channel posts and returns
@@ -32,16 +39,20 @@ export class ChannelThreads<Command, Event extends { type: string }> {
     this.failed.catch(() => {});
     this.#workers = threads.map(({ worker }) => worker);
     this.#replies = threads.map(() => undefined);
+    this.#mayEnd = threads.map(() => false);
     threads.forEach((thread, channel) => {
       thread.worker.on('message', (event: Event) => {
         if (!onEvent(channel, event)) this.#replies[channel]?.(event);
       });
-      thread.worker.on('error', (error) => this.fail(error));
+      // The thread's own error, rebuilt by Node.js from a copy: typed here, with the channel it came from.
+      const crashed = (error: Error): void => this.fail(new InternalError(`channel ${channel} thread failed: ${oneLine(error)}`, { cause: error }));
+      thread.worker.on('error', crashed);
       thread.worker.on('exit', (code) => {
-        if (code !== 0) this.fail(new InternalError(`channel worker exited with code ${code}`));
+        if (code === 0 && this.#mayEnd[channel] && !this.#replies[channel]) return;
+        this.fail(new InternalError(`channel ${channel} thread exited unexpectedly (code ${code})`));
       });
       const failure = thread.adopt();
-      if (failure) this.fail(failure);
+      if (failure) crashed(failure);
     });
   }
 
@@ -61,6 +72,15 @@ export class ChannelThreads<Command, Event extends { type: string }> {
   post(channel: number, command: Command): void {
     if (this.#failure) throw this.#failure;
     this.#workers[channel]!.postMessage(command);
+  }
+
+  /**
+   * Posts `channel`'s last command: once it has replied to it, its thread may end on its own.
+   * @throws the first failure of any channel, if there was one
+   */
+  postLast(channel: number, command: Command): void {
+    this.post(channel, command);
+    this.#mayEnd[channel] = true;
   }
 
   /**
@@ -96,4 +116,9 @@ export class ChannelThreads<Command, Event extends { type: string }> {
   async close(): Promise<void> {
     await Promise.all(this.#workers.map((worker) => worker.terminate()));
   }
+}
+
+/** An error's message on one line (a report's and a CLI's error is one line). */
+function oneLine(error: Error): string {
+  return error.message.replace(/\s*\n\s*/g, ' ');
 }

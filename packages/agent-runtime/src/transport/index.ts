@@ -13,3 +13,4 @@ export { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, type FramedSocketOptions } from 
 /** A data-channel thread reports the open round's progress to its main thread at most this often (both sides). */
 export const CHANNEL_PROGRESS_INTERVAL_MS = 50;
 export { warmUpConnections } from './warm-up-connections.js';
+export { channelTestFault, strikeChannelTestFault, type ChannelTestFault } from './channel-test-fault.js';

@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEST_BIN, SOURCE_BIN, finalDigestOf, oracleDigest, readJson, startAgent, tempDir, waitForLine } from './support/agents.js';
+
+// A data-channel thread that fails in mid-round, in any way (LIVEMIG_TEST_FAIL_CHANNEL, a test-only hook read by
+// the channel workers of both agents): the migration fails with a typed error naming the cause, never hangs,
+// and the guest keeps running at the source with its memory intact (it reaches the oracle's digest).
+const GUEST = ['--memory', '16MiB', '--vcpus', '2', '--workload', 'uniform', '--seed', '3', '--ops', '8000', '--dirty-rate', '8MiB'];
+
+describe('a data-channel thread that fails mid-round fails the migration, never hangs it', () => {
+  const dir = tempDir();
+  let expected: string;
+  beforeAll(async () => {
+    expected = await oracleDigest(GUEST);
+  });
+  afterAll(() => dir.remove());
+
+  /** Migrates GUEST once with `fault` set for both agents; returns both reports and the source's output. */
+  async function migrateWithFault(fault: string) {
+    const env = { LIVEMIG_TEST_FAIL_CHANNEL: fault };
+    const name = fault.replaceAll(':', '-');
+    const destReport = dir.file(`${name}-dest.json`);
+    const sourceReport = dir.file(`${name}-source.json`);
+    const dest = startAgent(DEST_BIN, ['listen', '--port', '0', '--once', '--report', destReport], env);
+    const [, address] = await waitForLine(dest, /^listening (\S+)$/);
+    const source = startAgent(SOURCE_BIN, ['run', ...GUEST, '--migrate-to', address!, '--migrate-after', '200ms', '--report', sourceReport], env);
+    const [done, destDone] = await Promise.all([source.done, dest.done]);
+    return { done, destDone, source: readJson(sourceReport), dest: readJson(destReport) };
+  }
+
+  it.each([
+    ['throw', /^test fault \(LIVEMIG_TEST_FAIL_CHANNEL\): throw in round 1$/],
+    ['write', /^channel \d thread failed: test fault \(LIVEMIG_TEST_FAIL_CHANNEL\): write in round 1$/],
+    ['rejection', /^channel \d thread failed: test fault \(LIVEMIG_TEST_FAIL_CHANNEL\): rejection in round 1$/],
+    ['exit', /^channel \d thread exited unexpectedly \(code 0\)$/],
+  ])('source channel thread: %s', async (how, message) => {
+    const { done, source } = await migrateWithFault(`source:${how}:1`);
+    expect(done.code).toBe(1);
+    expect(source.status).toBe('failed');
+    expect(source.error.code).toBe('LM_ERR_INTERNAL');
+    expect(source.error.message).toMatch(message);
+    expect(finalDigestOf(done.stdout)).toBe(expected);
+  });
+
+  it.each([
+    ['uncaught', /^channel \d thread failed: test fault \(LIVEMIG_TEST_FAIL_CHANNEL\): uncaught in round 1$/],
+    ['exit', /^channel \d thread exited unexpectedly \(code 0\)$/],
+  ])('destination channel thread: %s', async (how, message) => {
+    const { done, destDone, source, dest } = await migrateWithFault(`dest:${how}:1`);
+    // The destination names its own cause; the source learns it from Abort, or sees the connection cut first.
+    expect(destDone.code).toBe(1);
+    expect(dest.status).toBe('failed');
+    expect(dest.error.code).toBe('LM_ERR_INTERNAL');
+    expect(dest.error.message).toMatch(message);
+    expect(done.code).toBe(1);
+    expect(source.status).toBe('failed');
+    expect(source.error.code).toMatch(/^LM_ERR_(PEER_ABORT|PEER_CLOSED)$/);
+    expect(finalDigestOf(done.stdout)).toBe(expected);
+  });
+});
