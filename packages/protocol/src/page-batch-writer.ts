@@ -1,11 +1,6 @@
 import { crc32 } from './crc32.js';
 import lz4 from 'lz4';
-import {
-  FRAME_HEADER_BYTES,
-  MAX_RUN_PAGES,
-  PAGE_SIZE,
-  PageEncoding,
-} from './constants.js';
+import { FRAME_HEADER_BYTES, MAX_RUN_PAGES, PAGE_SIZE, PageEncoding } from './constants.js';
 import { BadArgumentError } from './errors.js';
 import { PAGE_CRC_SHIFT, ZERO_PAGE_CRC, sameBytePageCrc } from './crc32-combine.js';
 import { encodeDelta, type PageWords } from './page-delta.js';
@@ -19,7 +14,6 @@ import { Content, checkRange, contentOf, isOneRepeatedByte } from './page-conten
 import { DIRECT_ENTRIES_START, RawPageViews } from './page-batch-direct.js';
 import { zstdEncodeBlock } from './page-zstd.js';
 import type { PageBatchStats, PageBatchWriterOptions, PageCompression } from './page-batch-types.js';
-
 import {
   ENTRY_HEADER_BYTES,
   MAX_ENTRY_BYTES,
@@ -63,6 +57,7 @@ export class PageBatchWriter {
   #entriesCrc = 0;
   #crcEnd = PAYLOAD_START;
   #pageCrc = 0;
+  #directBytes = 0; // raw page bytes sent from guest memory beside the frame (PageBatchDirect), so far
   /** The last run went whole as a sparse Lz4Run (#addSparse): the next one is tried so first. */
   #sparseAhead = false;
   /** CRC-32 of each page of the last successful addRun, in page order. */
@@ -79,8 +74,8 @@ export class PageBatchWriter {
   /** For the pages added from now on; zstd needs a destination that agreed to CAPABILITY_ZSTD_RUNS. */
   compression: PageCompression = 'lz4';
   /**
-   * Cumulative: bytes of the pages that went to compression (Raw under `none`) and of their entries: what
-   * `compression` changes (zero, same-byte, delta and random pages go alike under each). */
+   * Cumulative: bytes of the pages that went to compression (Raw under `none`) and what they took on the wire
+   * (entries, and a direct Raw page's bytes): what `compression` changes (other pages go alike under each). */
   compressibleBytesIn = 0;
   compressibleBytesOut = 0;
 
@@ -271,11 +266,12 @@ export class PageBatchWriter {
       }
     }
     let encoding: PageEncoding | undefined;
+    const directBefore = this.#directBytes;
     for (let k = from; k < to; k++) {
       encoding = this.#add(firstIndex + k, pages, k * PAGE_SIZE, false, undefined, 0, zstd ? Content.Incompressible : Content.Compressible);
       this.runPageCrcs[k] = this.#pageCrc;
     }
-    this.compressibleBytesOut += this.#offset - start;
+    this.compressibleBytesOut += this.#offset - start + this.#directBytes - directBefore;
     return encoding;
   }
 
@@ -338,6 +334,7 @@ export class PageBatchWriter {
       if (encoding === PageEncoding.Raw && this.#entriesStart !== PAYLOAD_START) {
         // Direct: the page stays where it is; its CRC is of guest memory now (a later change re-dirties it).
         this.#raw.add(src, at);
+        this.#directBytes += PAGE_SIZE;
         this.#pageCrc = crc32(src.subarray(at, at + PAGE_SIZE));
       } else if (encoding === PageEncoding.Raw) {
         copyPage(src, at, frame, end);
@@ -356,7 +353,7 @@ export class PageBatchWriter {
       }
       if (compressible && content === Content.Unknown && encoding !== PageEncoding.Delta) {
         this.compressibleBytesIn += PAGE_SIZE;
-        this.compressibleBytesOut += end - entry;
+        this.compressibleBytesOut += end - entry + (encoding === PageEncoding.Raw && this.#entriesStart !== PAYLOAD_START ? PAGE_SIZE : 0);
       }
     }
     frame[entry + 4] = encoding;

@@ -166,6 +166,22 @@ describe('PageBatchDirect', () => {
     }
   });
 
+  it('counts a raw page sent beside the frame at its full size in compressibleBytesOut, as a plain batch does', () => {
+    // Text pages under none: compressible, so counted, and sent as they are (one alone, then a run of 3).
+    const mem = Buffer.from(new SharedArrayBuffer(4 * PAGE));
+    mem.write('compressible text, sent as it is under none '.repeat(400).slice(0, 4 * PAGE), 'latin1');
+    const out = [true, false].map((direct) => {
+      const writer = new PageBatchWriter();
+      writer.direct = direct;
+      writer.compression = 'none';
+      writer.add(0, mem.subarray(0, PAGE));
+      writer.addRun(1, new Uint8Array(mem.buffer, PAGE, 3 * PAGE));
+      return [writer.compressibleBytesIn, writer.compressibleBytesOut];
+    });
+    expect(out[1]).toEqual([4 * PAGE, 4 * (PAGE + 5)]);
+    expect(out[0]).toEqual(out[1]);
+  });
+
   it('the form changes only between batches', () => {
     const mem = memory(4);
     const writer = new PageBatchWriter();

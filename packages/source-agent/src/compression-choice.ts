@@ -1,4 +1,4 @@
-import { PAGE_SIZE, type PageCompression } from '@livemig/protocol';
+import type { PageCompression } from '@livemig/protocol';
 
 /** `--compress`: a fixed compression for every batch, or `auto`, chosen batch by batch (CompressionChoice). */
 export const COMPRESS_MODES = ['auto', 'none', 'lz4', 'zstd'] as const;
@@ -93,8 +93,6 @@ const SEND_BUFFER_BYTES = 8 * 1024 * 1024;
 const LINK_WINDOW_BYTES = 16 * 1024 * 1024;
 /** Batches that waited at least this share of their time to send were held back by the link. */
 const LINK_BOUND_SHARE = 0.2;
-/** Wire bytes per page byte of a Raw entry: u32 index, u8 encoding, the page. */
-const RAW_WIRE_RATIO = (PAGE_SIZE + 5) / PAGE_SIZE;
 
 /** What one way of sending costs, as measured on this channel's recent batches. */
 interface Estimate {
@@ -142,6 +140,8 @@ export class CompressionChoice {
   readonly #estimates = new Map<Candidate, Estimate>();
   /** The way of the batch being built (what next() returned). */
   #current: Candidate;
+  /** The zstd level the thread's encoder is set to: batches of other ways in between leave it as it was. */
+  #appliedLevel = 1;
   /** Wire bytes per ms the link carried (0: not measured yet). */
   #linkRate = 0;
   /** Whether the link has held this channel's batches back (then `linkRate` is its measured pace). */
@@ -198,7 +198,10 @@ export class CompressionChoice {
   next(): PageCompression {
     if (this.#mode !== 'auto') return this.#mode;
     const chosen = this.#nextCandidate();
-    if (chosen.compression === 'zstd' && chosen.level !== this.#current.level) this.setLevel(chosen.level);
+    if (chosen.compression === 'zstd' && chosen.level !== this.#appliedLevel) {
+      this.setLevel(chosen.level);
+      this.#appliedLevel = chosen.level;
+    }
     this.#current = chosen;
     return chosen.compression;
   }
@@ -272,9 +275,8 @@ export class CompressionChoice {
       // The batch's own time, all of it counted against the compressible pages: the rest costs alike everywhere.
       const ownMs = Math.max(sample.wallMs - sample.waitMs, 0.001);
       const encodeRate = sample.compressibleBytes / ownMs;
-      // Under none every such page goes Raw, 4101 bytes on the wire; the writer counts a PageBatchDirect's entries
-      // only (its pages go from guest memory, not through the frame), so that ratio is known, not measured.
-      const wireRatio = way.compression === 'none' ? RAW_WIRE_RATIO : sample.compressibleWireBytes / sample.compressibleBytes;
+      // The writer counts a direct batch's raw pages at their full size too (they go beside the frame).
+      const wireRatio = sample.compressibleWireBytes / sample.compressibleBytes;
       const old = this.#estimates.get(way);
       const rates = [...(old?.rates ?? []), encodeRate].slice(-RATE_SAMPLES);
       this.#estimates.set(way, {

@@ -146,6 +146,34 @@ describe('CompressionChoice', () => {
     expect(drive(gbit, { ...REAL, linkRate: share(1000) }, 64).zstd3).toBeGreaterThanOrEqual(56);
   });
 
+  it('auto: every zstd batch is encoded at the level the choice records, also after other ways in between', () => {
+    // The encoder keeps its level across lz4 or raw batches, so a return to level 1 must set it again. The link
+    // changes every 40 batches (100 Mbit/s to 3.2 Gbit/s) and encode times are noisy, so every way is taken.
+    let wrong = 0;
+    const taken = new Set<string>();
+    for (let seed = 1; seed <= 20; seed++) {
+      let state = seed;
+      const random = (): number => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32;
+      let encoderLevel = 1;
+      const choice = new CompressionChoice('auto', true, (level) => (encoderLevel = level));
+      let linkRate = 0;
+      for (let batch = 0; batch < 2000; batch++) {
+        if (batch % 40 === 0) linkRate = [12_500, 30_000, 60_000, 125_000, 400_000][Math.floor(random() * 5)]!;
+        const compression = choice.next();
+        if (compression === 'zstd' && encoderLevel !== choice.zstdLevel) wrong += 1;
+        // The batch costs what the encoder really did: its level, not the one the choice believes in.
+        const way: Way = compression === 'zstd' ? (`zstd${encoderLevel}` as Way) : compression;
+        taken.add(way);
+        const encodeMs = PAGE_BYTES * REAL.encodeMsPerByte[way] * (0.5 + random());
+        const wireBytes = Math.round(PAGE_BYTES * REAL.wireRatio[way]);
+        const wallMs = Math.max(encodeMs, wireBytes / linkRate);
+        choice.sent({ compression, pageBytes: PAGE_BYTES, wireBytes, compressibleBytes: PAGE_BYTES, compressibleWireBytes: wireBytes, wallMs, waitMs: wallMs - encodeMs });
+      }
+    }
+    expect([...taken].sort()).toEqual(['lz4', 'none', 'zstd1', 'zstd3', 'zstd6', 'zstd9']);
+    expect(wrong).toBe(0);
+  });
+
   it('auto: the level it settles on finishes sooner than zstd at level 1 at 100 Mbit/s, and about level with it at 1 Gbit/s (real image)', () => {
     const run = (mbit: number, mode: 'auto' | 'zstd'): number => timeOf(new CompressionChoice(mode, true), { ...REAL, linkRate: share(mbit) }, 512);
     expect(run(100, 'auto')).toBeLessThan(0.95 * run(100, 'zstd'));
