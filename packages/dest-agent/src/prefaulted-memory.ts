@@ -19,6 +19,8 @@ export class PrefaultedMemory {
   readonly #limitBytes: number;
   /** Recycling workers still zeroing: close() ends them. */
   readonly #workers = new Set<Worker>();
+  /** Bytes of slots taken back and still being zeroed in a worker. */
+  #recyclingBytes = 0;
   /** Resolves when every slot is faulted in (at once when there are none). */
   readonly ready: Promise<void>;
 
@@ -49,13 +51,21 @@ export class PrefaultedMemory {
    * Resolves with the bytes it kept once they are back (0 at once when none fits, 0 when close() came first).
    */
   async recycle(slots: readonly SharedArrayBuffer[]): Promise<number> {
-    let room = this.#limitBytes - this.bytes;
+    // Slots still being zeroed count against SIZE too: two guests leaving together must not keep SIZE each.
+    let room = this.#limitBytes - this.bytes - this.#recyclingBytes;
     const kept = slots.filter((slot) => {
       if (slot.byteLength > room) return false;
       room -= slot.byteLength;
       return true;
     });
-    return kept.length === 0 ? 0 : this.#inWorker({ slots: kept });
+    if (kept.length === 0) return 0;
+    const keptBytes = kept.reduce((sum, slot) => sum + slot.byteLength, 0);
+    this.#recyclingBytes += keptBytes;
+    try {
+      return await this.#inWorker({ slots: kept });
+    } finally {
+      this.#recyclingBytes -= keptBytes;
+    }
   }
 
   /** Ends any recycling still under way (its slots are dropped). */

@@ -47,6 +47,17 @@ describe('PrefaultedMemory', () => {
     await prefaulted.close();
   });
 
+  it('counts slots still being zeroed against its size: two guests leaving together keep SIZE between them', async () => {
+    const prefaulted = new PrefaultedMemory(8 * MiB);
+    await prefaulted.ready;
+    const first = GuestMemory.create(8 * MiB, DEFAULT_SLOT_BYTES, prefaulted.allocate);
+    const second = GuestMemory.create(8 * MiB, DEFAULT_SLOT_BYTES);
+    const kept = await Promise.all([first, second].map((memory) => prefaulted.recycle(memory.slots.map((slot) => slot.buffer as SharedArrayBuffer))));
+    expect(kept).toEqual([8 * MiB, 0]);
+    expect(prefaulted.bytes).toBe(8 * MiB);
+    await prefaulted.close();
+  });
+
   it('keeps nothing without --prefault', async () => {
     const prefaulted = new PrefaultedMemory(0);
     const memory = GuestMemory.create(4 * MiB, DEFAULT_SLOT_BYTES, prefaulted.allocate);
