@@ -34,4 +34,4 @@ export type ReceiverEvent =
   | { type: 'error'; code: string; message: string };
 
 /** Main thread -> receiver worker: workers wait in a warm pool, listening, until `assign` gives them a channel. */
-export type ReceiverCommand = { type: 'assign'; data: ReceiverWorkerData } | { type: 'close' };
+export type ReceiverCommand = { type: 'assign'; data: ReceiverWorkerData };

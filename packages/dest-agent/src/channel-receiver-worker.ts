@@ -243,18 +243,13 @@ server.listen(0, host, () => post({ type: 'online', port: (server.address() as A
 const warmUp = warmUpPageCodecsInBackground();
 void warmUpConnections();
 port.on('message', (command: ReceiverCommand) => {
+  // The one command: the thread is ended by terminate() (ChannelThreads), never by exiting on its own.
   warmUp.stop();
-  if (command.type === 'assign') {
-    const data = command.data;
-    noSource = setTimeout(() => {
-      fail(new TimeoutError(`data channel ${data.channel}: the source did not connect within ${data.idleTimeoutMs} ms`));
-    }, data.idleTimeoutMs);
-    assignment = data;
-    // The reservation sends Accept (and the source learns this port) only after this reply.
-    post({ type: 'assigned' });
-  } else {
-    connection?.destroy();
-    port.close();
-    process.exit(0);
-  }
+  const data = command.data;
+  noSource = setTimeout(() => {
+    fail(new TimeoutError(`data channel ${data.channel}: the source did not connect within ${data.idleTimeoutMs} ms`));
+  }, data.idleTimeoutMs);
+  assignment = data;
+  // The reservation sends Accept (and the source learns this port) only after this reply.
+  post({ type: 'assigned' });
 });
