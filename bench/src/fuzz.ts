@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { writeFile } from 'node:fs/promises';
 import { PLAINTEXT, formatBytes, type TransportSecurity } from '@livemig/agent-runtime';
 import { ROOT, SOURCE_AGENT, firstLine, oracleDigest } from './agents.js';
 import { NodeChild, track } from './child.js';
 import { fuzzDecoder, type DecoderFuzzResult, type FuzzFinding } from './fuzz-decoder.js';
+import { writePskFile } from './psk-file.js';
 import { FuzzedDestination, summariseRss, type RssSummary } from './fuzz-destination.js';
 import { CONNECTION_BOUND_MS, emptyCounts, fuzzDataPorts, fuzzMainPort, type LiveFuzzCounts } from './fuzz-live.js';
 import { Scratch } from './image-set.js';
@@ -60,8 +60,7 @@ export async function fuzz(params: FuzzParams): Promise<BenchOutput<FuzzParams, 
   try {
     const oracle = await oracleDigest(GUEST, params.timeoutMs);
     const pskFile = scratch.file('fuzz.psk');
-    const key = randomBytes(32).toString('hex');
-    await writeFile(pskFile, `${PSK_IDENTITY}:${key}\n`, { mode: 0o600 });
+    const key = await writePskFile(pskFile, PSK_IDENTITY);
     const targets: { target: LiveFuzzResult['target']; args: string[]; security: TransportSecurity }[] = [
       { target: 'plain', args: [], security: PLAINTEXT },
       { target: 'tls-psk', args: ['--tls-psk-file', pskFile], security: { kind: 'psk', identity: PSK_IDENTITY, keys: { [PSK_IDENTITY]: key } } },

@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
 import { DEST_AGENT, ROOT, SOURCE_AGENT, runAgentPair, sourceRunHelp } from './agents.js';
 import { bestPush, type BaselineRun } from './baseline.js';
 import { NodeChild, track } from './child.js';
@@ -8,7 +6,7 @@ import { bytesOrDash, fixed, machine, progress, table, type BenchOutput } from '
 import { num, str, takeReports } from './report-file.js';
 import { median, ratio } from './stats.js';
 import { gbPerSecond } from './units.js';
-
+import { BENCH_PSK_IDENTITY, writePskFile } from './psk-file.js';
 
 export interface StopCopyParams {
   size: number;
@@ -147,7 +145,8 @@ export async function stopCopy(params: StopCopyParams, imageFile: string | undef
   const scratch = await Scratch.create();
   try {
     const images = await prepareImages(scratch, kinds, params.size, imageFile);
-    const tlsArgs = params.tls ? await pskArgs(scratch) : undefined;
+    const tlsArgs = params.tls ? ['--tls-psk-file', scratch.file('bench.psk')] : undefined;
+    if (tlsArgs) await writePskFile(tlsArgs[1]!);
     const results: StopCopyResult[] = [];
     for (const image of images) {
       const runs: StopCopyRun[] = [];
@@ -254,7 +253,7 @@ async function migrateOnce(
           ...(params.compress === null ? [] : ['--compress', params.compress]),
           ...(directPages === 'off' ? ['--no-direct-pages'] : []),
           ...tlsArgs,
-          ...(tls ? ['--tls-identity', PSK_IDENTITY] : []),
+          ...(tls ? ['--tls-identity', BENCH_PSK_IDENTITY] : []),
           '--report',
           sourceReport,
         ],
@@ -306,15 +305,6 @@ async function migrateOnce(
   };
 }
 
-const PSK_IDENTITY = 'bench';
-
-/** A PSK file with one fresh random key in the scratch directory; the agents' flags that use it. */
-async function pskArgs(scratch: Scratch): Promise<string[]> {
-  const file = scratch.file('bench.psk');
-  await writeFile(file, `${PSK_IDENTITY}:${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-  return ['--tls-psk-file', file];
-}
-
 /** Direct over copied pages for one image: median time to commit and source CPU per GiB (same run, alternating). */
 function directPagesNote(image: string, destMemory: DestMemory, results: StopCopyResult[]): string {
   const of = (form: DirectPages) => results.find((r) => r.image === image && r.destMemory === destMemory && r.directPages === form);
@@ -355,7 +345,6 @@ function summarise(image: PreparedImage, destMemory: DestMemory, directPages: Di
   };
 }
 
-/** Owned reads against chunk reads of one image, from their summaries (plain first, then TLS, per read path). */
 /** The first read path listed against each other one, plain TCP. */
 function readsNote(image: string, destMemory: DestMemory, summaries: StopCopyResult[], paths: readonly DestReads[]): string {
   const of = (reads: DestReads) => summaries.find((r) => r.image === (reads === 'owned' ? image : `${image}+${reads}`));

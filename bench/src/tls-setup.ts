@@ -1,15 +1,13 @@
 import { fileURLToPath } from 'node:url';
-import { writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { DEST_AGENT, ROOT, SOURCE_AGENT, runAgentPair } from './agents.js';
 import { NodeChild, track } from './child.js';
 import { Scratch } from './image-set.js';
+import { BENCH_PSK_IDENTITY, writePskFile } from './psk-file.js';
 import { machine, progress, table, type BenchOutput } from './output.js';
 import { num, takeReports } from './report-file.js';
 import { median } from './stats.js';
 
 const CHILD = fileURLToPath(new URL('./tls-setup-child.js', import.meta.url));
-const PSK_IDENTITY = 'bench';
 
 export interface TlsSetupParams {
   reps: number;
@@ -41,7 +39,7 @@ export async function tlsSetup(params: TlsSetupParams): Promise<BenchOutput<TlsS
   const toCommit: Record<'plain' | 'tls', (number | null)[]> = { plain: [], tls: [] };
   try {
     const pskFile = scratch.file('bench.psk');
-    await writeFile(pskFile, `${PSK_IDENTITY}:${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    await writePskFile(pskFile);
     for (let rep = 1; rep <= params.reps; rep++) {
       const order = rep % 2 === 1 ? (['plain', 'tls'] as const) : (['tls', 'plain'] as const);
       for (const kind of order) {
@@ -84,7 +82,7 @@ async function migrate(tlsArgs: string[], scratch: Scratch, rep: number, timeout
   const dest = track(new NodeChild('dest-agent', DEST_AGENT, ['listen', '--port', '0', '--once', '--run-for', '0', '--report', destReport, ...tlsArgs], { timeoutMs, cwd: ROOT }));
   const guest = ['--memory', '16MiB', '--workload', 'idle', '--paused', '--migrate-after', '500ms'];
   const { error } = await runAgentPair(dest, (address) =>
-    track(new NodeChild('source-agent', SOURCE_AGENT, ['run', ...guest, '--migrate-to', address, ...tlsArgs, ...(tls ? ['--tls-identity', PSK_IDENTITY] : []), '--report', sourceReport], { timeoutMs, cwd: ROOT })),
+    track(new NodeChild('source-agent', SOURCE_AGENT, ['run', ...guest, '--migrate-to', address, ...tlsArgs, ...(tls ? ['--tls-identity', BENCH_PSK_IDENTITY] : []), '--report', sourceReport], { timeoutMs, cwd: ROOT })),
   );
   const { src } = await takeReports(sourceReport, destReport);
   return { setupMs: num(src?.setupTimeMs), timeToCommitMs: num(src?.timeToCommitMs), error };

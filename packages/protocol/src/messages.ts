@@ -109,11 +109,9 @@ export type Frame =
   | { type: typeof FrameType.ChannelHello; message: ChannelHelloMessage }
   | { type: typeof FrameType.RoundBegin; message: RoundBeginMessage }
   /**
-   * Binary payload: decode with readPageBatch. `rawPageCrcs`: the CRC-32 of each Raw page, in entry order,
-   * taken while the frame's CRC was checked (pageBatchFrameCrc). `rawAt`: for a PageBatchDirect frame (decoded
-   * as a PageBatch), where its raw region starts in the payload. `rawPlaced`: per Raw entry, 1 when the decoder
-   * read that page straight into guest memory (FrameDecoder.placeRawPagesIn); its bytes in the payload are then
-   * not the page's, and its `rawPageCrcs` entry is -1.
+   * Binary payload: decode with readPageBatch. `rawPageCrcs`: each Raw page's CRC-32, in entry order, taken during
+   * the frame check. `rawAt`: a PageBatchDirect's raw region's start in the payload. `rawPlaced`: per Raw entry, 1
+   * when the page was read straight into guest memory (FrameDecoder.placeRawPagesIn; its CRC entry is then -1).
    */
   | { type: typeof FrameType.PageBatch; payload: Buffer; rawPageCrcs: readonly number[]; rawAt?: number; rawPlaced?: Uint8Array }
   | { type: typeof FrameType.RoundEnd; message: RoundEndMessage }
