@@ -3,6 +3,7 @@ export * from './control/index.js';
 export { USAGE_CODES, runCli, type CliContext } from './cli/run-cli.js';
 export { createLogger, silentLogger, type Logger } from './cli/logger.js';
 export { loadControlAccess, withControlAccessOptions, type ControlAccessArguments } from './cli/control-access-options.js';
+export { controlClient, postToMigration, printJson, withMigrationCommandOptions, type MigrationCommandArguments } from './cli/control-commands.js';
 export { TOKEN_IDENTITY, checkListenSecurity, isLoopback, loadTransportSecurity, parsePskFile, withTlsOptions, type TlsArguments } from './cli/tls-options.js';
 export { errorSummary } from './error-summary.js';
 export { cpuMsSince } from './process-cpu.js';

@@ -1,4 +1,4 @@
-import { runCli, withControlAccessOptions, withTlsOptions } from '@livemig/agent-runtime';
+import { runCli, withControlAccessOptions, withMigrationCommandOptions, withTlsOptions } from '@livemig/agent-runtime';
 import { RUN_DEFAULTS } from '@livemig/source-agent';
 import { DEFAULT_MAX_INCOMING } from './admission.js';
 import { listenCommand, type ListenArguments } from './listen-command.js';
@@ -41,9 +41,7 @@ export function main(argv: string[]): Promise<number> {
       'recover',
       "open the recovery port of a post-copy migration paused here (POST /migrations/:id/recover; QEMU's migrate-recover)",
       (command) =>
-        withControlAccessOptions(command, 'client')
-          .option('control', { type: 'string', demandOption: true, describe: 'control API URL of this (the destination) agent' })
-          .option('id', { type: 'string', demandOption: true, describe: 'the incoming id (or the migration id)' }),
+        withMigrationCommandOptions(command, 'control API URL of this (the destination) agent', 'the incoming id (or the migration id)'),
       async (args) => {
         context.setExitCode(await recoverCommand(args as unknown as RecoverArguments));
       },

@@ -1,10 +1,6 @@
-import { ControlClient, loadControlAccess } from '@livemig/agent-runtime';
+import { postToMigration, type MigrationCommandArguments } from '@livemig/agent-runtime';
 
-export interface RecoverArguments {
-  control: string;
-  controlTokenFile?: string;
-  id: string;
-}
+export type RecoverArguments = MigrationCommandArguments;
 
 /**
  * `dest-agent recover` (QEMU's migrate-recover): opens the recovery port of a post-copy migration paused here
@@ -13,9 +9,7 @@ export interface RecoverArguments {
  * @throws ControlClientError when the agent refuses (LM_ERR_CONFLICT: not in post-copy here; LM_ERR_NOT_FOUND)
  */
 export async function recoverCommand(args: RecoverArguments): Promise<number> {
-  const { token } = loadControlAccess(args);
-  const client = new ControlClient(args.control, token === undefined ? {} : { token });
-  const answer = await client.post<{ id: string; host: string; port: number }>(`/migrations/${encodeURIComponent(args.id)}/recover`);
+  const answer = await postToMigration<{ id: string; host: string; port: number }>(args, 'recover');
   process.stdout.write(`recovery ${answer.host}:${answer.port}\n${JSON.stringify(answer, null, 2)}\n`);
   return 0;
 }

@@ -1,4 +1,4 @@
-import { runCli, withControlAccessOptions, withTlsOptions } from '@livemig/agent-runtime';
+import { runCli, withControlAccessOptions, withMigrationCommandOptions, withTlsOptions } from '@livemig/agent-runtime';
 import { WORKLOAD_NAMES } from '@livemig/guest';
 import { migrateCommand, resolveCommand, statusCommand, type MigrateArguments, type ResolveArguments } from './migrate-command.js';
 import { reportCommand, type ReportArguments } from './report-command.js';
@@ -103,9 +103,7 @@ export function main(argv: string[]): Promise<number> {
       'resolve',
       "decide a migration whose outcome is unknown (POST /migrations/:id/resolve): resume the guest here, or discard it here",
       (command) =>
-        withControlAccessOptions(command, 'client')
-          .option('control', { type: 'string', demandOption: true, describe: 'control API URL' })
-          .option('id', { type: 'string', demandOption: true, describe: 'the migration id' })
+        withMigrationCommandOptions(command, 'control API URL')
           .option('action', { type: 'string', choices: ['resume', 'discard'], demandOption: true, describe: 'resume: the guest runs here again; discard: it is dropped here' }),
       async (args) => {
         context.setExitCode(await resolveCommand(args as unknown as ResolveArguments));
@@ -115,9 +113,7 @@ export function main(argv: string[]): Promise<number> {
       'resume',
       'reconnect a post-copy migration paused here to the destination (POST /migrations/:id/resume; QEMU\'s migrate -r)',
       (command) =>
-        withControlAccessOptions(command, 'client')
-          .option('control', { type: 'string', demandOption: true, describe: 'control API URL of this (the source) agent' })
-          .option('id', { type: 'string', demandOption: true, describe: 'the migration id' })
+        withMigrationCommandOptions(command, 'control API URL of this (the source) agent')
           .option('target', { type: 'string', describe: "the destination's recovery address HOST:PORT (dest-agent recover prints it)" })
           .option('port', { type: 'number', describe: "the recovery port on the destination's host" })
           .conflicts('target', 'port'),
@@ -129,9 +125,7 @@ export function main(argv: string[]): Promise<number> {
       'discard',
       'drop the parked copy of a post-copy migration paused here, for good (POST /migrations/:id/discard)',
       (command) =>
-        withControlAccessOptions(command, 'client')
-          .option('control', { type: 'string', demandOption: true, describe: 'control API URL of this (the source) agent' })
-          .option('id', { type: 'string', demandOption: true, describe: 'the migration id' }),
+        withMigrationCommandOptions(command, 'control API URL of this (the source) agent'),
       async (args) => {
         context.setExitCode(await discardCommand(args as unknown as PostcopyCommandArguments));
       },

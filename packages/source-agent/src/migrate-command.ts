@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ControlClient, loadControlAccess, parseDuration, parseHostPort, parseRate, parseSize, type Logger } from '@livemig/agent-runtime';
+import { controlClient, parseDuration, postToMigration, printJson, type MigrationCommandArguments, parseHostPort, parseRate, parseSize, type Logger } from '@livemig/agent-runtime';
 import type { MigrationStats } from './outgoing/live-stats.js';
 import { isFinalPhase } from './outgoing/phases.js';
 import { ProgressBar } from './progress-bar.js';
@@ -105,10 +105,7 @@ export async function migrateCommand(args: MigrateArguments, log: Logger, signal
 }
 
 /** `source-agent status`: prints the agent's GET /status as JSON. */
-export interface ResolveArguments {
-  control: string;
-  controlTokenFile?: string;
-  id: string;
+export interface ResolveArguments extends MigrationCommandArguments {
   action: 'resume' | 'discard';
 }
 
@@ -118,19 +115,9 @@ export interface ResolveArguments {
  * @throws ControlClientError when the agent refuses (409 while it still asks the destination, or nothing to resolve)
  */
 export async function resolveCommand(args: ResolveArguments): Promise<number> {
-  const migration = await controlClient(args).post<unknown>(`/migrations/${encodeURIComponent(args.id)}/resolve`, { action: args.action });
-  process.stdout.write(`${JSON.stringify(migration, null, 2)}\n`);
-  return 0;
+  return printJson(await postToMigration(args, 'resolve', { action: args.action }));
 }
 
 export async function statusCommand(args: { control: string; controlTokenFile?: string }): Promise<number> {
-  const status = await controlClient(args).get<unknown>('/status');
-  process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
-  return 0;
-}
-
-/** The client of the agent at `--control`, with its bearer token when `--control-token-file` is given. */
-export function controlClient(args: { control: string; controlTokenFile?: string }): ControlClient {
-  const { token } = loadControlAccess(args);
-  return new ControlClient(args.control, token === undefined ? {} : { token });
+  return printJson(await controlClient(args).get<unknown>('/status'));
 }

@@ -1,11 +1,7 @@
-import { controlClient } from './migrate-command.js';
+import { postToMigration, printJson, type MigrationCommandArguments } from '@livemig/agent-runtime';
 
 /** `source-agent resume|discard`: the agent's control API and the paused post-copy migration. */
-export interface PostcopyCommandArguments {
-  control: string;
-  controlTokenFile?: string;
-  id: string;
-}
+export type PostcopyCommandArguments = MigrationCommandArguments;
 
 export interface ResumeArguments extends PostcopyCommandArguments {
   /** Where the destination listens for the recovery (`dest-agent recover` prints it); default the migration's target. */
@@ -21,7 +17,7 @@ export interface ResumeArguments extends PostcopyCommandArguments {
  */
 export async function resumeCommand(args: ResumeArguments): Promise<number> {
   const body = args.target !== undefined ? { target: args.target } : args.port !== undefined ? { port: args.port } : {};
-  return printAnswer(await controlClient(args).post<unknown>(`/migrations/${encodeURIComponent(args.id)}/resume`, body));
+  return printJson(await postToMigration(args, 'resume', body));
 }
 
 /**
@@ -30,10 +26,5 @@ export async function resumeCommand(args: ResumeArguments): Promise<number> {
  * @throws ControlClientError when the agent refuses (LM_ERR_CONFLICT: not paused; LM_ERR_NOT_FOUND)
  */
 export async function discardCommand(args: PostcopyCommandArguments): Promise<number> {
-  return printAnswer(await controlClient(args).post<unknown>(`/migrations/${encodeURIComponent(args.id)}/discard`));
-}
-
-function printAnswer(answer: unknown): number {
-  process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
-  return 0;
+  return printJson(await postToMigration(args, 'discard'));
 }
