@@ -208,8 +208,11 @@ describe('ChannelThreads', () => {
   });
 
   it('surfaces the failure a thread had before it was taken', async () => {
-    const { options } = fixture('after-greeting');
+    // The thread fails on a command posted straight to its worker once spawnThreads handed it over (a thread
+    // failing on its own after its greeting can fail inside spawnThreads on a loaded host; see above).
+    const { options } = fixture();
     const threads = owned(await spawnThreads(SCRIPT, 1, options));
+    threads[0]!.worker.postMessage({ type: 'throw', message: 'thread 0 failed while idle' });
     await ended(threads[0]!.worker);
     const set = new ChannelThreads<Command, Event>(threads, () => false);
     await expect(set.failed).rejects.toMatchObject({ code: 'LM_ERR_INTERNAL', message: 'channel 0 thread failed: thread 0 failed while idle' });
