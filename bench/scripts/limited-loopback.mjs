@@ -34,7 +34,7 @@ async function listening(agent) {
 
 async function migrate(checkout) {
   const report = join(tmpdir(), `limited-loopback-${process.pid}.json`);
-  const dest = start(join(checkout, 'packages/dest-agent/bin/dest-agent.js'), ['listen', '--port', '0', '--once']);
+  const dest = start(join(checkout, 'packages/dest-agent/bin/dest-agent.js'), ['listen', '--port', '0', '--once', '--run-for', '0']);
   const address = await listening(dest);
   const args = ['run', '--image-file', image, '--workload', 'idle', '--migrate-to', address, '--migrate-after', '0'];
   const source = start(join(checkout, 'packages/source-agent/bin/source-agent.js'), [...args, '--max-bandwidth', rate, '--compress', 'auto', '--report', report]);
