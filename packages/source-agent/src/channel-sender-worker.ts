@@ -53,9 +53,13 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     if (limiter) await limiter.take(frame.length);
     await conn.send(frame);
   };
+  /** The last sendParts' wait for the rate limit, ms (apart from the socket's: CompressionChoice's limitWaitMs). */
+  let limitWaitMs = 0;
   // A batch's parts (a PageBatchDirect: head, then views of guest memory) go out as one gathered write.
   const sendParts = async (parts: Buffer[], bytes: number): Promise<void> => {
+    const start = performance.now();
     if (limiter) await limiter.take(bytes);
+    limitWaitMs = performance.now() - start;
     await (parts.length === 1 ? conn.send(parts[0]!) : conn.sendGathered(parts));
   };
   // How each batch is compressed (--compress): fixed, or chosen by what this channel measures (auto).
@@ -85,6 +89,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
       compressibleWireBytes: compressibleBytesOut - compressibleOut,
       wallMs: now - batchStart,
       waitMs: now - sendStart,
+      limitWaitMs,
     });
     [compressibleIn, compressibleOut, batchStart] = [compressibleBytesIn, compressibleBytesOut, now];
     writer.compression = choice.next();
