@@ -3,6 +3,7 @@ import { PAGE_SIZE } from '@livemig/protocol';
 import { SentHistory, decide, type SwitchoverDecision } from '../switchover/index.js';
 import type { MigrationContext } from './context.js';
 import { recordRound, sendRound, type SentRound } from './rounds.js';
+import { ROUNDS_IN_FLIGHT } from './round-acks.js';
 import { DEFAULT_INTERRUPT_TIMEOUT_MS } from './soft-pages.js';
 import { DEFAULT_WS_PREPROCESS_MS } from '../working-set/working-set-options.js';
 
@@ -51,6 +52,10 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy' | 
     const sent = await sendRound(ctx, pages);
     moved.bytes += pages.length * PAGE_SIZE;
     moved.ms += sent.ms;
+    // The next round may begin once the one before this is acknowledged (round-acks.ts). Waited for before the
+    // dirty pages are counted and harvested, so that the next round sends what the guest wrote meanwhile; and the
+    // policy then decides with the destination's cost of that round known.
+    if (ctx.roundAcks) await ctx.guard(ctx.roundAcks.until(ctx.round + 1 - ROUNDS_IN_FLIGHT));
     // What the next round would send: with a working set, only the dirty pages outside it.
     const dirty = ws ? memory.dirtyCount((page) => ws.lru.has(page)) : memory.dirtyCount();
     dirtyHistory.push(dirty);
