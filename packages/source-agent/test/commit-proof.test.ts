@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameType, PAGE_SIZE, encodeAccept, encodeCommitted, type Frame } from '@livemig/protocol';
+import { CAPABILITY_ROUND_ACK, FrameType, PAGE_SIZE, encodeAccept, encodeCommitted, type Frame } from '@livemig/protocol';
 import { Guest, GuestMemory, parseWorkloadSpec } from '@livemig/guest';
 import { FramedSocket } from '@livemig/agent-runtime';
 import { startMigration } from '../dist/index.js';
@@ -40,7 +40,9 @@ async function echoingDestination(): Promise<{ port: number; frames: Frame[]; en
           const frame = await conn.receive(10_000, 'anything');
           frames.push(frame);
           if (frame.type === FrameType.Hello) {
-            await conn.send(encodeAccept({ reservationId: 'echo', capabilities: [...frame.message.capabilities], channelPorts: [channelPort] }));
+            // Everything offered but round acknowledgements, which a destination that reads no page cannot give.
+            const capabilities = frame.message.capabilities.filter((c) => c !== CAPABILITY_ROUND_ACK);
+            await conn.send(encodeAccept({ reservationId: 'echo', capabilities, channelPorts: [channelPort] }));
           } else if (frame.type === FrameType.Complete) {
             const { digest } = frame.message;
             await conn.send(encodeCommitted({ digest, proof: createHash('sha256').update(digest).digest('hex') }));
