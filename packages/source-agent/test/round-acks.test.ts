@@ -1,10 +1,9 @@
-import { once } from 'node:events';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CAPABILITY_ROUND_ACK, FrameType, PAGE_SIZE, UnexpectedFrameError, encodeAccept, encodeRoundAck } from '@livemig/protocol';
 import { Guest, GuestMemory, parseWorkloadSpec } from '@livemig/guest';
 import { FramedSocket } from '@livemig/agent-runtime';
 import { startMigration } from '../dist/index.js';
+import { LocalServers } from './local-servers.js';
 
 const PAGES = 1024;
 /** incr keeps every page of its sweep dirty, so pre-copy never converges and goes on to --max-rounds. */
@@ -21,21 +20,10 @@ interface Begun { round: number; ackedThen: number }
  * answers Complete with Abort, ending the migration before commit.
  */
 async function ackingDestination(acknowledge: boolean): Promise<{ port: number; begun: Begun[]; close(): void }> {
-  const servers: Server[] = [];
-  const sockets: Socket[] = [];
+  const servers = new LocalServers();
   const begun: Begun[] = [];
   let control: FramedSocket | undefined;
   let acked = 0;
-  const listen = async (onSocket: (socket: Socket) => void): Promise<number> => {
-    const server = createServer((socket) => {
-      sockets.push(socket);
-      onSocket(socket);
-    });
-    servers.push(server);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    return (server.address() as AddressInfo).port;
-  };
   const read = (conn: FramedSocket, onFrame: (frame: Awaited<ReturnType<FramedSocket['receive']>>) => void): void => {
     void (async () => {
       try {
@@ -45,7 +33,7 @@ async function ackingDestination(acknowledge: boolean): Promise<{ port: number; 
       }
     })();
   };
-  const channelPort = await listen((socket) => {
+  const channelPort = await servers.listen((socket) => {
     const conn = new FramedSocket(socket);
     read(conn, (frame) => {
       if (frame.type === FrameType.RoundBegin) begun.push({ round: frame.message.round, ackedThen: acked });
@@ -59,7 +47,7 @@ async function ackingDestination(acknowledge: boolean): Promise<{ port: number; 
       }
     });
   });
-  const port = await listen((socket) => {
+  const port = await servers.listen((socket) => {
     const conn = new FramedSocket(socket);
     control = conn;
     read(conn, (frame) => {
@@ -74,10 +62,7 @@ async function ackingDestination(acknowledge: boolean): Promise<{ port: number; 
   return {
     port,
     begun,
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      for (const server of servers) server.close();
-    },
+    close: () => servers.close(),
   };
 }
 
