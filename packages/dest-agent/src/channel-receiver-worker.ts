@@ -156,6 +156,8 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
   let roundsDone = 0;
   let pages = 0;
   let bytesBefore = 0;
+  /** This round's time applying its batches (RoundAck's applyUs): the waits for the source's bytes left out. */
+  let applyMs = 0;
   let reportedAt = performance.now();
   for (;;) {
     const frame = await conn.receive(undefined, 'pages');
@@ -166,6 +168,7 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
         }
         openRound = frame.message.round;
         pages = 0;
+        applyMs = 0;
         break;
       case FrameType.PageBatch:
         if (openRound === 0) {
@@ -176,10 +179,12 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
           break;
         }
         if (testFault) await strikeChannelTestFault(testFault, openRound, conn.socket);
+        const applyStart = performance.now();
         pages += readPageBatch(frame.payload, sink, onPage, frame.rawPageCrcs, frame.rawAt, frame.rawPlaced);
         // Applied: the frame's buffer may carry a later batch.
         conn.release(frame);
         const now = performance.now();
+        applyMs += now - applyStart;
         if (now - reportedAt >= CHANNEL_PROGRESS_INTERVAL_MS) {
           reportedAt = now;
           post({ type: 'progress', round: openRound, pages, bytes: conn.bytesReceived - bytesBefore });
@@ -193,7 +198,7 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
         }
         roundsDone = openRound;
         openRound = 0;
-        post({ type: 'round-end', round: roundsDone, pages, bytes: conn.bytesReceived - bytesBefore });
+        post({ type: 'round-end', round: roundsDone, pages, bytes: conn.bytesReceived - bytesBefore, applyMs });
         bytesBefore = conn.bytesReceived;
         break;
       default:

@@ -137,11 +137,15 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     const hasCopy = useDelta ? (page: number) => cache.has(page) : undefined;
     for (let i = 0; i < pages.length; ) {
       const index = pages[i]!;
-      // In the final round a sparse run (incr's pages) goes as one, cached copies or not: 0.5 us a page against
-      // 3.5 for a delta, for ~7 more bytes a page (issue 11). It is tried only where deltas would be.
-      if (useDelta && final && data.lz4Runs) {
+      // A sparse run (incr's pages) goes as one, cached copies or not: 0.5 us a page against 3.5 for a delta, for
+      // ~7 more bytes a page (issue 11); and the round then costs a page what the final round will. Tried only
+      // where deltas would be used (elsewhere addRun finds them); their copies are dropped, being stale now. In
+      // pre-copy rounds only with the source's lead bounded (round-ack-v1): these rounds are cheap enough to run
+      // ahead of a destination that nothing else holds back.
+      if (useDelta && data.lz4Runs && (final || data.sparseRunsInPreCopy)) {
         const count = runLength(pages, i, memory.pagesPerSlot);
         if (count > 1 && (await addSparseRun(index, count))) {
+          for (let k = 0; k < count; k++) cache.drop(index + k);
           i += count;
           continue;
         }

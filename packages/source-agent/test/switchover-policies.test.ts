@@ -91,6 +91,21 @@ describe('PageCost (what a dirty page adds to the final round)', () => {
     ]);
     expect(cost.msPerPage).toBeCloseTo(0.5 * 0.015 + 0.5 * 0.005);
   });
+
+  it("is the slower end's: the destination's applying time per page (RoundAck) when it is the larger", () => {
+    const cost = new PageCost();
+    cost.observeRound([{ pages: 2_000, busyMs: 2 }]);
+    expect(cost.msPerPage).toBeCloseTo(0.001);
+    // The destination's slowest channel took 6 ms over the round's 2,000 pages; a small round is left out.
+    cost.observeDestination(2_000, 6);
+    cost.observeDestination(PAGE_COST_MIN_PAGES - 1, 500);
+    expect(cost.destinationMsPerPage).toBeCloseTo(0.003);
+    expect(cost.sourceMsPerPage).toBeCloseTo(0.001);
+    expect(cost.msPerPage).toBeCloseTo(0.003);
+    // The source slower again: its cost counts.
+    cost.observeRound([{ pages: 2_000, busyMs: 18 }]);
+    expect(cost.msPerPage).toBeCloseTo(0.5 * 0.009 + 0.5 * 0.001);
+  });
 });
 
 describe('SentHistory (the previous round, one bit per page)', () => {

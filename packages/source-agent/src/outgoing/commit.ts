@@ -1,4 +1,4 @@
-import { DigestMismatchError, FrameType, ProofMismatchError, encodeConfirm } from '@livemig/protocol';
+import { DigestMismatchError, FrameType, ProofMismatchError, encodeConfirm, type Frame } from '@livemig/protocol';
 import { roundTenth } from '../round-tenth.js';
 import type { MigrationContext } from './context.js';
 import { expectFrame } from './expect-frame.js';
@@ -25,7 +25,9 @@ export async function commit(ctx: MigrationContext): Promise<'activation' | 'out
     { final: true, pagesSent: pages.length, pagesResent: ctx.history.record(pages), sent, pagesDirtiedMeanwhile: 0, expectedDowntimeMs: 0, switchoverCostMs: 0, pageCostMs: 0 },
     'stop-and-copy sent, waiting for the destination to commit',
   );
-  const answer = ctx.control.receive(ctx.answerTimeoutMs, 'Committed');
+  // The destination may have acknowledged the final round before it read the CPU state: read past that.
+  const receive = (): Promise<Frame> => (ctx.roundAcks ? ctx.roundAcks.receiveOther(ctx.answerTimeoutMs, 'Committed') : ctx.control.receive(ctx.answerTimeoutMs, 'Committed'));
+  const answer = receive();
   // Taken while the destination verifies, so that it adds nothing to the downtime.
   const proof = ctx.checksums.proof(ctx.commitNonce, ctx.cpuState);
   let verdict;
@@ -34,7 +36,7 @@ export async function commit(ctx: MigrationContext): Promise<'activation' | 'out
     // The repair step (direct-pages-v1): the destination asks for the table and pages, then answers again.
     while (verdict.type === FrameType.RepairRequest) {
       await serveRepair(ctx, verdict.message);
-      verdict = await ctx.control.receive(ctx.answerTimeoutMs, 'Committed');
+      verdict = await receive();
     }
     expectFrame(verdict, FrameType.Committed, 'commit');
   } catch (error) {
