@@ -248,7 +248,7 @@ describe('CompressionChoice', () => {
     const choice = new CompressionChoice('auto', true, () => {}, true);
     drive(choice, limited, 256);
     expect(choice.linkBound).toBe(true);
-    choice.limitLifted();
+    expect(choice.limitLifted()).toBe(true);
     // As a loopback migration without a limit: no link bound (so no deltas in the final round) and no zstd level
     // above 1, whose bytes nothing waits for now.
     expect(choice.linkBound).toBe(false);
@@ -257,8 +257,12 @@ describe('CompressionChoice', () => {
     // A real link keeps what its socket's waits showed: only the limit's own waits are forgotten on loopback.
     const link = new CompressionChoice('auto', true, () => {}, false);
     drive(link, limited, 256);
-    link.limitLifted();
+    expect(link.limitLifted()).toBe(false);
     expect(link.linkBound).toBe(true);
+    // Nor does a loopback choice that no limit made link-bound change (the usual final round on this host).
+    const unlimited = new CompressionChoice('auto', true, () => {}, true);
+    drive(unlimited, { ...limited, rateLimited: false }, 64);
+    expect(unlimited.limitLifted()).toBe(false);
   });
 
   it('auto: follows the link when it slows down mid-migration', () => {
