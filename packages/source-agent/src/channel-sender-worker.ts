@@ -129,6 +129,8 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     // fresh cache memory) to the downtime. In the final round a delta only pays where the link is the
     // bottleneck: it costs a page about 2.5-3.5x the CPU of an lz4 run and saves bytes only (bench encode, the
     // incr cases; issue 11), and with the guest parked the time is the downtime.
+    // Stop-and-copy lifted the rate limit: what the limit held back no longer holds the final round back.
+    if (final && limiter !== undefined && limiter.rate === 0 && choice.limitLifted()) writer.compression = choice.next();
     const useDelta = cache.enabled && round > 1 && !push && (!final || choice.linkBound);
     const fillCache = useDelta && !final;
     // Raw pages straight from guest memory, when the destination reads them so; not from the snapshot (reused

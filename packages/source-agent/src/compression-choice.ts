@@ -323,6 +323,21 @@ export class CompressionChoice {
     }
   }
 
+  /**
+   * The rate limit was lifted (stop-and-copy: with the guest parked a slower send only lengthens the downtime).
+   * On loopback its waits were the only link, so a link it made is forgotten and the cores' cost decides, as
+   * without a limit. Elsewhere the waits were partly the socket's, the link's own: kept. Returns whether the
+   * choice changed (then the next batch's compression should be asked for again).
+   */
+  limitLifted(): boolean {
+    if (!this.loopback || !this.#linkBound) return false;
+    this.#linkBound = false;
+    this.#linkRate = 0;
+    this.#window.length = 0;
+    this.#windowSums = { wire: 0, wall: 0, wait: 0 };
+    return true;
+  }
+
   /** The part of a batch's wait that was the link's: on loopback only the rate limit's (see the constructor). */
   #linkWaitMs(sample: BatchSample): number {
     return this.loopback ? sample.limitWaitMs : sample.waitMs;

@@ -45,8 +45,8 @@ import { BadArgumentError, DEFAULT_BATCH_PAYLOAD, FRAME_HEADER_BYTES } from '@li
  */
 export interface SharedRateLimiterOptions {
   /**
-   * Bytes that may go at once after an idle gap (the bucket's depth). Default: 64 KiB or 10 ms at the
-   * current rate, whichever is larger (recomputed when the rate changes).
+   * Bytes that may go at once after an idle gap (the bucket's depth). Default: one page batch's frame
+   * (MIN_BURST_BYTES) or 10 ms at the current rate, whichever is larger (recomputed when the rate changes).
    */
   burstBytes?: number;
 }

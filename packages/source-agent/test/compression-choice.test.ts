@@ -243,6 +243,28 @@ describe('CompressionChoice', () => {
     expect(socket.linkBound).toBe(false);
   });
 
+  it('auto, on loopback: once stop-and-copy lifts the rate limit no link is left, and the cores decide again', () => {
+    const limited = { ...REAL, linkRate: 12.5e3, rateLimited: true };
+    const choice = new CompressionChoice('auto', true, () => {}, true);
+    drive(choice, limited, 256);
+    expect(choice.linkBound).toBe(true);
+    expect(choice.limitLifted()).toBe(true);
+    // As a loopback migration without a limit: no link bound (so no deltas in the final round) and no zstd level
+    // above 1, whose bytes nothing waits for now.
+    expect(choice.linkBound).toBe(false);
+    const counts = drive(choice, { ...limited, rateLimited: false, linkRate: 1e9 }, 16);
+    expect(counts.zstd3 + counts.zstd6 + counts.zstd9).toBe(0);
+    // A real link keeps what its socket's waits showed: only the limit's own waits are forgotten on loopback.
+    const link = new CompressionChoice('auto', true, () => {}, false);
+    drive(link, limited, 256);
+    expect(link.limitLifted()).toBe(false);
+    expect(link.linkBound).toBe(true);
+    // Nor does a loopback choice that no limit made link-bound change (the usual final round on this host).
+    const unlimited = new CompressionChoice('auto', true, () => {}, true);
+    drive(unlimited, { ...limited, rateLimited: false }, 64);
+    expect(unlimited.limitLifted()).toBe(false);
+  });
+
   it('auto: follows the link when it slows down mid-migration', () => {
     const choice = new CompressionChoice('auto', true);
     drive(choice, { ...TEXT, linkRate: 10e6 }, 256);

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PAGE_SIZE } from '@livemig/protocol';
-import { SentHistory, decide, type SwitchoverDecision } from '../switchover/index.js';
+import { RecentRounds, SentHistory, decide, type SwitchoverDecision } from '../switchover/index.js';
 import type { MigrationContext } from './context.js';
 import { recordRound, sendRound, type SentRound } from './rounds.js';
 import { ROUNDS_IN_FLIGHT } from './round-acks.js';
@@ -37,7 +37,7 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy' | 
   let pages = ws ? ws.pushRound(memory.touchedPages(), true) : memory.touchedPages();
   const moved = { bytes: 0, ms: 0 };
   /** The last few rounds' guest bytes and sending times (the bandwidth with round acknowledgements). */
-  const recent: { bytes: number; ms: number }[] = [];
+  const recent = new RecentRounds();
   ctx.history = new SentHistory(memory.pageCount);
   const dirtyHistory: number[] = [];
   ctx.stats.sample();
@@ -54,8 +54,7 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy' | 
     const sent = await sendRound(ctx, pages);
     moved.bytes += pages.length * PAGE_SIZE;
     moved.ms += sent.ms;
-    recent.push({ bytes: pages.length * PAGE_SIZE, ms: sent.ms });
-    if (recent.length > RECENT_ROUNDS) recent.shift();
+    recent.add(pages.length * PAGE_SIZE, sent.ms);
     // The next round may begin once the one before this is acknowledged (round-acks.ts). Waited for before the
     // dirty pages are counted and harvested, so that the next round sends what the guest wrote meanwhile; and the
     // policy then decides with the destination's cost of that round known.
@@ -115,21 +114,19 @@ interface RoundOutcome {
   dirtyHistory: number[];
   /** Guest-memory bytes and milliseconds over every pre-copy round so far. */
   moved: { bytes: number; ms: number };
-  /** The same over the last RECENT_ROUNDS rounds. */
-  recent: readonly { bytes: number; ms: number }[];
+  /** The same over the last few rounds (used with round acknowledgements). */
+  recent: RecentRounds;
 }
-
-/** Rounds the bandwidth is taken over when the source waits for acknowledgements between them. */
-const RECENT_ROUNDS = 3;
 
 /** Asks the policy in force whether to stop iterating, after feeding the switchover cost this round. */
 function decideSwitchover(ctx: MigrationContext, round: RoundOutcome): SwitchoverDecision {
   // Short-window bandwidth (QEMU), falling back to the whole pre-copy's while the window is empty. With round
   // acknowledgements the source idles between rounds while the destination catches up, and a wall-clock window
   // would count that as a slow link: the rate is then the last rounds' own, their bytes over their sending time.
-  const windowRate = ctx.roundAcks ? rateOf(round.recent) : ctx.stats.pages.rate();
+  const windowRate = ctx.roundAcks ? round.recent.rate() : ctx.stats.pages.rate();
   const bandwidthBytesPerMs = windowRate > 0 ? windowRate : round.moved.bytes / Math.max(round.moved.ms, 0.001);
-  ctx.switchoverCost.observeRound(round.pages.length, round.sent.ms, bandwidthBytesPerMs);
+  if (ctx.roundAcks) round.recent.observeLatency(ctx.switchoverCost);
+  else ctx.switchoverCost.observeRound(round.pages.length, round.sent.ms, bandwidthBytesPerMs);
   ctx.pageCost.observeRound(ctx.dataChannels.lastRoundCosts);
   return decide(
     {
@@ -146,11 +143,6 @@ function decideSwitchover(ctx: MigrationContext, round: RoundOutcome): Switchove
     },
     ctx.params,
   );
-}
-
-function rateOf(rounds: readonly { bytes: number; ms: number }[]): number {
-  const ms = rounds.reduce((sum, r) => sum + r.ms, 0);
-  return ms > 0 ? rounds.reduce((sum, r) => sum + r.bytes, 0) / ms : 0;
 }
 
 /** QEMU's auto-converge check at a dirty sync: bytes dirtied against bytes sent in the round. */
