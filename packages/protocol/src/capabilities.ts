@@ -17,7 +17,7 @@ export const CAPABILITY_ZSTD_RUNS = 'zstd-runs-v1';
  * asks for the source's page table and for the pages whose CRCs differ (RepairRequest, RepairTable, RepairEnd).
  * Optional.
  */
-export const CAPABILITY_DIRECT_PAGES = 'direct-pages-v1';
+export const CAPABILITY_DIRECT_PAGES = 'direct-pages-v2';
 
 /**
  * The post-copy frames (PostcopyDiscard, PostcopyRun, UrgentHello, PageRequest, PostcopyEnd, PostcopyDone) and

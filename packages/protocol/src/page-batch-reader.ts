@@ -55,9 +55,9 @@ export interface PageBatchSlotSink {
  * given; the CRC of a Zero or SameByte page is known; Lz4, Lz4Run and Delta pages are read once more for
  * theirs.
  *
- * `rawAt`: the payload is a PageBatchDirect's (Raw entries have no body; their pages lie in order from `rawAt`).
- * `rawPlaced`: per Raw entry of such a payload, 1 when its page was read straight into the sink already
- * (FrameDecoder.placeRawPagesIn): it is left in place, and its CRC (-1 in `rawPageCrcs`) is taken there.
+ * `rawAt`: the payload is a PageBatchDirect's (a Raw entry's body is the page's CRC; the pages lie in order from
+ * `rawAt`). `rawPlaced`: per Raw entry of such a payload, 1 when its page was read straight into the sink already
+ * (FrameDecoder.placeRawPagesIn): it is left in place (its CRC, -1 in `rawPageCrcs`, is then taken there).
  *
  * @returns the number of pages (a run's entry holds several).
  * @throws PageIndexOutOfRangeError, UnknownPageEncodingError, PageInflateError, PageDeltaError,
@@ -140,6 +140,9 @@ export function readPageBatch(
         pageCrc = rawPageCrcs?.[rawSeen] ?? -1;
         rawSeen++;
         if (direct) {
+          // The entry's CRC, from the source: FrameDecoder checked the page against it (directRawPageCrcs).
+          need(at, 4, `CRC of raw page ${index}`);
+          at += 4;
           if (rawNext + PAGE_SIZE > payload.length) throw new TruncatedFrameError(`raw page ${index}: the raw region has no page left`);
           if (rawPlaced === undefined || rawPlaced[rawSeen - 1] !== 1) copyPage(payload, rawNext, slot, offset);
           rawNext += PAGE_SIZE;
