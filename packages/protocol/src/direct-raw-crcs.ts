@@ -73,8 +73,8 @@ export interface RawStretch {
 const walked: DirectEntries = { rawIndices: [], rawCrcs: [], others: [] };
 
 /**
- * Pushes the CRC-32 of each raw page of a PageBatchDirect frame onto `rawPageCrcs`, in entry order, for the
- * destination's page table. The frame's head (`frame[0, headEnd)`) has passed its check; the raw region has not,
+ * The CRC-32 of each raw page of a PageBatchDirect frame, in entry order, for the destination's page table (one
+ * typed array: an array grown page by page cost the destination an allocation and its page faults per batch). The frame's head (`frame[0, headEnd)`) has passed its check; the raw region has not,
  * and cannot (a live page may change while the source's kernel copies it). `stretches` say where the raw region's
  * bytes are (default: all in the frame's buffer), in order, covering it.
  *
@@ -88,39 +88,40 @@ const walked: DirectEntries = { rawIndices: [], rawCrcs: [], others: [] };
  * Entries that do not parse, or that do not name one raw page per page of the region, leave no CRC to trust: each
  * page is hashed on its own (readPageBatch then refuses the batch).
  */
-export function directRawPageCrcs(frame: Buffer, headEnd: number, rawPageCrcs: number[], stretches?: readonly RawStretch[]): void {
+export function directRawPageCrcs(frame: Buffer, headEnd: number, stretches?: readonly RawStretch[]): Uint32Array {
   const pages = (frame.length - headEnd) / PAGE_SIZE;
+  const crcs = new Uint32Array(pages);
   const wire = walkDirectEntries(frame, headEnd, Number.MAX_SAFE_INTEGER, walked) && walked.rawCrcs.length === pages ? walked.rawCrcs : undefined;
   if (stretches === undefined) {
-    stretchCrcs(frame.subarray(headEnd), wire, 0, rawPageCrcs);
-    return;
+    stretchCrcs(frame.subarray(headEnd), wire, 0, crcs);
+    return crcs;
   }
-  for (const { start, end, guest } of stretches) stretchCrcs(guest ?? frame.subarray(start, end), wire, (start - headEnd) / PAGE_SIZE, rawPageCrcs);
+  for (const { start, end, guest } of stretches) stretchCrcs(guest ?? frame.subarray(start, end), wire, (start - headEnd) / PAGE_SIZE, crcs);
+  return crcs;
 }
 
 /** The CRCs of the pages of `bytes` (raw pages `first..` of the region), from `wire` when one CRC over them agrees. */
-function stretchCrcs(bytes: Uint8Array, wire: readonly number[] | undefined, first: number, into: number[]): void {
+function stretchCrcs(bytes: Uint8Array, wire: readonly number[] | undefined, first: number, into: Uint32Array): void {
   const pages = bytes.length / PAGE_SIZE;
   if (wire !== undefined) {
     let expected = 0;
     for (let k = 0; k < pages; k++) expected = PAGE_CRC_SHIFT.combine(expected, wire[first + k]!);
     if (crc32(bytes) === expected) {
-      for (let k = 0; k < pages; k++) into.push(wire[first + k]!);
+      for (let k = 0; k < pages; k++) into[first + k] = wire[first + k]!;
       return;
     }
   }
-  for (let k = 0; k < pages; k++) into.push(crc32(bytes.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE)));
+  for (let k = 0; k < pages; k++) into[first + k] = crc32(bytes.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
 }
 
 /**
- * Checks a whole PageBatchDirect frame's layout and head CRC, and takes the CRC-32 of each raw page (pushed onto
- * `rawPageCrcs`, in entry order, for the destination's page table; see directRawPageCrcs).
- * @returns where the raw region starts in the payload
+ * Checks a whole PageBatchDirect frame's layout and head CRC, and takes the CRC-32 of each raw page (in entry
+ * order, for the destination's page table; see directRawPageCrcs).
+ * @returns where the raw region starts in the payload, and the raw pages' CRCs
  * @throws TruncatedFrameError for an entries length that does not leave whole pages after it; CrcMismatchError
  */
-export function checkDirectBatchFrame(frame: Buffer, expectedCrc: number, rawPageCrcs: number[]): number {
+export function checkDirectBatchFrame(frame: Buffer, expectedCrc: number): { rawAt: number; rawPageCrcs: Uint32Array } {
   const rawAt = directRawAt(frame);
   checkDirectHead(frame, rawAt, expectedCrc);
-  directRawPageCrcs(frame, FRAME_HEADER_BYTES + rawAt, rawPageCrcs);
-  return rawAt;
+  return { rawAt, rawPageCrcs: directRawPageCrcs(frame, FRAME_HEADER_BYTES + rawAt) };
 }

@@ -352,14 +352,13 @@ export class FrameDecoder {
       return { type: header.type, payload: frame.subarray(FRAME_HEADER_BYTES), rawPageCrcs };
     }
     if (header.type === FrameType.PageBatchDirect) {
-      const rawPageCrcs: number[] = [];
       if (step !== 'raw') {
-        const rawAt = checkDirectBatchFrame(frame, header.crc, rawPageCrcs);
+        const { rawAt, rawPageCrcs } = checkDirectBatchFrame(frame, header.crc);
         return { type: FrameType.PageBatch, payload: frame.subarray(FRAME_HEADER_BYTES), rawPageCrcs, rawAt };
       }
       const rawAt = directRawAt(frame);
       // Placed pages are in guest memory by now, and nothing else writes them before this batch is applied.
-      directRawPageCrcs(frame, FRAME_HEADER_BYTES + rawAt, rawPageCrcs, plan?.segments);
+      const rawPageCrcs = directRawPageCrcs(frame, FRAME_HEADER_BYTES + rawAt, plan?.segments);
       const payload = frame.subarray(FRAME_HEADER_BYTES);
       return plan === undefined ? { type: FrameType.PageBatch, payload, rawPageCrcs, rawAt } : { type: FrameType.PageBatch, payload, rawPageCrcs, rawAt, rawPlaced: plan.placed };
     }

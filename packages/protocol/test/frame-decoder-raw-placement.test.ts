@@ -109,7 +109,7 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
     expect(reads).toHaveLength(8);
     expect([...batches[0]!.rawPlaced!]).toEqual(Array(48).fill(1));
     // The entries' CRCs, checked against one CRC over the run where it landed.
-    expect(batches[0]!.rawPageCrcs).toEqual([...Array(48).keys()].map((k) => crc32(mem.subarray(k * PAGE, (k + 1) * PAGE))));
+    expect([...batches[0]!.rawPageCrcs]).toEqual([...Array(48).keys()].map((k) => crc32(mem.subarray(k * PAGE, (k + 1) * PAGE))));
     expect(table.digest([])).toBe(sourceTable(mem).digest([]));
   });
 
@@ -164,7 +164,7 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
     const [batch] = batches;
     expect([...batch!.rawPlaced!]).toEqual([...Array(R).fill(1), 0, ...Array(R + 2).fill(1), 0]);
     const raw = [...kinds].flatMap((kind, k) => (kind === 'r' ? [k] : []));
-    expect(batch!.rawPageCrcs).toEqual(raw.map((k) => crc32(mem.subarray(k * PAGE, (k + 1) * PAGE))));
+    expect([...batch!.rawPageCrcs]).toEqual(raw.map((k) => crc32(mem.subarray(k * PAGE, (k + 1) * PAGE))));
   });
 
   it('a batch whose raw pages are not consecutive is read into its buffer and copied, as before', () => {
