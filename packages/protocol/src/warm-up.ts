@@ -9,8 +9,7 @@ const KINDS = 16;
 const SLICE_PAGES = 256;
 
 /**
- * Runs the page encoder (pages one by one and in runs, plain and direct batches), the frame check and the
- * decoder, page CRCs included,
+ * Runs the page encoder (pages one by one and in runs), the frame check and the decoder, page CRCs included,
  * over a few thousand synthetic pages of every kind, so that V8 has
  * compiled them to optimised code before a migration needs them. A channel thread spawned ahead of a
  * migration otherwise meets this code for the first time in round 1, and a small stop-and-copy round runs it
@@ -75,15 +74,11 @@ function syntheticCodecRun(): { run(from: number, count: number): void } {
   const sink = { pageCount: KINDS, page: (index: number) => target.subarray(index * PAGE_SIZE, (index + 1) * PAGE_SIZE) };
   const decoder = new FrameDecoder();
   const onPage = (): void => {};
-  // Batches alternate between the plain form and PageBatchDirect (raw pages beside the frame, their CRCs checked
-  // per stretch at the decoder), as a migration's rounds do.
   const flush = (): void => {
-    const parts = writer.takeParts();
-    for (const frame of decoder.push(parts.length === 1 ? parts[0]! : Buffer.concat(parts))) {
-      if (frame.type === FrameType.PageBatch) readPageBatch(frame.payload, sink, onPage, frame.rawPageCrcs, frame.rawAt);
+    for (const frame of decoder.push(writer.takeFrame())) {
+      if (frame.type === FrameType.PageBatch) readPageBatch(frame.payload, sink, onPage, frame.rawPageCrcs);
       decoder.release(frame);
     }
-    writer.direct = !writer.direct;
   };
   return {
     run(from, count) {
