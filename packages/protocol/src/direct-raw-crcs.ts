@@ -74,9 +74,10 @@ const walked: DirectEntries = { rawIndices: [], rawCrcs: [], others: [] };
 
 /**
  * The CRC-32 of each raw page of a PageBatchDirect frame, in entry order, for the destination's page table (one
- * typed array: an array grown page by page cost the destination an allocation and its page faults per batch). The frame's head (`frame[0, headEnd)`) has passed its check; the raw region has not,
- * and cannot (a live page may change while the source's kernel copies it). `stretches` say where the raw region's
- * bytes are (default: all in the frame's buffer), in order, covering it.
+ * typed array: an array grown page by page cost the destination allocations and their page faults per batch).
+ * The frame's head (`frame[0, headEnd)`) has passed its check; the raw region has not, and cannot (a live page may
+ * change while the source's kernel copies it). `stretches` say where the raw region's bytes are (default: all in
+ * the frame's buffer), in order, covering it.
  *
  * Per stretch, one CRC over its bytes is compared with the CRCs the entries carry, combined (crc32-combine.ts: four
  * table lookups a page). When they agree, the entries' CRCs are the pages' (a CRC-32 over the stretch catches every
