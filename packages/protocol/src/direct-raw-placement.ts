@@ -80,8 +80,8 @@ function collectEntries(frame: Buffer, headEnd: number, pageCount: number): bool
   const { rawIndices, others } = entries;
   if (rawIndices.length < MIN_PLACED_RUN_PAGES) return false;
   // A page read into guest memory ahead of the entries before it must not be one they write too. The source
-  // adds a round's pages in ascending order, so raw indices ascend: no repeats among them, and a binary search finds the
-  // others' pages; a set only for a batch that is not in order.
+  // adds a round's pages in ascending order, so raw indices ascend: no repeats among them, and a binary search
+  // finds the others' pages; a set only for a batch that is not in order.
   let ascending = true;
   for (let k = 1; k < rawIndices.length && ascending; k++) ascending = rawIndices[k]! > rawIndices[k - 1]!;
   if (!ascending) return noRepeatsBySet(rawIndices, others);
