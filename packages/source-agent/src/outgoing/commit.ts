@@ -33,7 +33,7 @@ export async function commit(ctx: MigrationContext): Promise<'activation' | 'out
   let verdict;
   try {
     verdict = await answer;
-    // The repair step (direct-pages-v1): the destination asks for the table and pages, then answers again.
+    // The repair step (direct-pages-v2): the destination asks for the table and pages, then answers again.
     while (verdict.type === FrameType.RepairRequest) {
       await serveRepair(ctx, verdict.message);
       verdict = await receive();
