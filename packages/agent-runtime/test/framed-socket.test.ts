@@ -306,6 +306,26 @@ describe('FramedSocket timeouts', () => {
     expect(framed.socket.destroyed).toBe(true);
   });
 
+  it('ended() waits for the peer\'s Abort and gives its typed error; once ended it answers at once', async () => {
+    const { framed, peer } = await connectedPair();
+    const ending = framed.ended(10_000);
+    expect(await stateOf(ending)).toBe('pending');
+    peer.write(encodeAbort({ code: 'LM_ERR_CRC_MISMATCH', message: 'frame CRC differs' }));
+    const error = await ending;
+    expect(error).toMatchObject({ code: 'LM_ERR_CRC_MISMATCH' });
+    expect(framed.peerAborted).toBe(true);
+    expect(await framed.ended(10_000)).toBe(error);
+  });
+
+  it('ended() gives undefined when the connection is still open after the wait, and the close once it closes', async () => {
+    const { framed, peer } = await connectedPair();
+    expect(await framed.ended(20)).toBeUndefined();
+    const ending = framed.ended(10_000);
+    peer.end();
+    expect(await ending).toBeInstanceOf(PeerClosedError);
+    expect(framed.peerAborted).toBe(false);
+  });
+
   it('keepAliveWhileSilent turns the idle timeout off', async () => {
     // Armed first, so its idle timer, were it still on, would fire no later than the twin's.
     const kept = await connectedPair({ idleTimeoutMs: 50 });

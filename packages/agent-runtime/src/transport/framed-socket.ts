@@ -50,6 +50,8 @@ export class FramedSocket {
   private peerAbort: Error | undefined;
   private waiter: { resolve: (frame: Frame) => void; reject: (error: Error) => void } | undefined;
   private drainWaiter: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  /** ended()'s waiters: told once the connection has ended, by a failure or the peer's Abort. */
+  private readonly endWaiters: (() => void)[] = [];
   bytesSent = 0;
   bytesReceived = 0;
 
@@ -99,6 +101,27 @@ export class FramedSocket {
   /** The error that ended this connection, if any. */
   get error(): Error | undefined {
     return this.peerAbort ?? this.failure;
+  }
+
+  /**
+   * Resolves once this connection has ended (a failure, a close or the peer's Abort) or after `withinMs`,
+   * whichever comes first, with the error that ended it (undefined if it had not ended by then). The frames
+   * arriving meanwhile are read as always: an Abort among them sets `peerAborted`.
+   */
+  ended(withinMs: number): Promise<Error | undefined> {
+    if (this.error) return Promise.resolve(this.error);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(this.error);
+      };
+      const timer = setTimeout(() => {
+        const at = this.endWaiters.indexOf(done);
+        if (at >= 0) this.endWaiters.splice(at, 1);
+        resolve(this.error);
+      }, withinMs);
+      this.endWaiters.push(done);
+    });
   }
 
   /** Whether the peer sent Abort (rather than the connection failing or closing). */
@@ -245,6 +268,7 @@ export class FramedSocket {
         this.peerAbort ??= error;
         this.drainWaiter?.reject(error);
         this.drainWaiter = undefined;
+        this.tellEnded();
       }
       this.deliver(frame);
     }
@@ -267,8 +291,13 @@ export class FramedSocket {
     this.frames.push(frame);
   }
 
+  private tellEnded(): void {
+    for (const waiter of this.endWaiters.splice(0)) waiter();
+  }
+
   private fail(error: Error): void {
     this.failure ??= error;
+    this.tellEnded();
     const waiter = this.waiter;
     if (waiter && this.frames.length === 0) {
       this.waiter = undefined;

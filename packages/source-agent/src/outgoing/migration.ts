@@ -4,7 +4,7 @@ import type { MigrationReport, PostcopySourceReport, RoundReport } from '../repo
 import { MigrationContext } from './context.js';
 import { STATS_SAMPLE_INTERVAL_MS, type MigrationStats } from './live-stats.js';
 import type { MigrationOptions } from './options.js';
-import { closeReport, finalPhase, handleFailure } from './outcome.js';
+import { closeReport, finalPhase, handleFailure, withPeerReason } from './outcome.js';
 import type { HostPort } from '@livemig/agent-runtime';
 import { HostBusyError, PostcopyFailedError } from '../errors.js';
 import { checkParameters, type MigrationParameters } from './parameters.js';
@@ -199,7 +199,7 @@ export class Migration extends EventEmitter<MigrationEvents> {
     try {
       await runPhases(ctx);
     } catch (error) {
-      handleFailure(ctx, error);
+      handleFailure(ctx, await withPeerReason(ctx, error));
     } finally {
       clearInterval(ticker);
       ctx.workingSet?.stop();

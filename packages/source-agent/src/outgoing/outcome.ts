@@ -13,6 +13,23 @@ import type { FinalPhase } from './phases.js';
  * reservation) and the guest goes back to what it was doing, its memory untouched. After Committed the guest
  * belongs to the destination, and its parked workers here only have to go.
  */
+/** How long a failure waits for the destination's own reason before it is reported as it is (failure path only). */
+export const PEER_REASON_WAIT_MS = 1000;
+
+/**
+ * The failure to report: a data channel cut before the commit point is most often the destination ending the
+ * migration. It aborts the channel where it found the fault at once, then tells its reason on the control
+ * connection once that is journaled (PROTOCOL.md, "Commit", rule 5). Whichever the source reads first is a race,
+ * and the cut says less: so on LM_ERR_PEER_CLOSED this waits (at most PEER_REASON_WAIT_MS) for the control
+ * connection to end, and reports the destination's Abort if that is how it ended.
+ */
+export async function withPeerReason(ctx: MigrationContext, error: unknown): Promise<unknown> {
+  const control = ctx.connection;
+  if (!control || ctx.committed || ctx.switched || errorSummary(error).code !== 'LM_ERR_PEER_CLOSED') return error;
+  await control.ended(PEER_REASON_WAIT_MS);
+  return control.peerAborted ? control.error : error;
+}
+
 export function handleFailure(ctx: MigrationContext, error: unknown): void {
   const { report, guest } = ctx;
   report.error = errorSummary(error);
