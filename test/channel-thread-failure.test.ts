@@ -56,4 +56,22 @@ describe('a data-channel thread that fails mid-round fails the migration, never 
     expect(source.error.code).toMatch(/^LM_ERR_(PEER_ABORT|PEER_CLOSED)$/);
     expect(finalDigestOf(done.stdout)).toBe(expected);
   });
+
+  // Accept names the destination's ports without waiting for its threads to take their assignments: a thread
+  // that fails as it is assigned (round 0) must still fail the migration with the source running.
+  it.each([
+    ['uncaught', /^channel \d thread failed: test fault \(LIVEMIG_TEST_FAIL_CHANNEL\): uncaught in round 0$/],
+    ['exit', /^channel \d thread exited unexpectedly \(code 0\)$/],
+  ])('destination channel thread, as it is assigned: %s', async (how, message) => {
+    const { done, destDone, source, dest } = await migrateWithFault(`dest:${how}:0`);
+    expect(destDone.code).toBe(1);
+    expect(dest.status).toBe('failed');
+    expect(dest.error.code).toBe('LM_ERR_INTERNAL');
+    expect(dest.error.message).toMatch(message);
+    expect(done.code).toBe(1);
+    expect(source.status).toBe('failed');
+    // Or its data channel finds the dead thread's port closed first.
+    expect(source.error.code).toMatch(/^LM_ERR_(PEER_ABORT|PEER_CLOSED|CONNECT)$/);
+    expect(finalDigestOf(done.stdout)).toBe(expected);
+  });
 });

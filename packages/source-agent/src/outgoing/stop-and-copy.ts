@@ -1,4 +1,4 @@
-import { cpuMsSince } from '@livemig/agent-runtime';
+import { cpuMsSince, markStep } from '@livemig/agent-runtime';
 import { encodeComplete, encodeCpuState, newCommitNonce } from '@livemig/protocol';
 import { roundTenth } from '../round-tenth.js';
 import type { MigrationContext } from './context.js';
@@ -22,11 +22,15 @@ export async function stopAndCopy(ctx: MigrationContext): Promise<'commit'> {
   ctx.enter('stop-and-copy');
   ctx.parkedAt = performance.now();
   report.timeToParkMs = roundTenth(ctx.parkedAt - ctx.started);
+  markStep('S parking');
   const parking = guest.park();
   // The vCPUs that acknowledged the interrupt wait in it until the guest is told to park (done just above).
   ctx.softPages?.release();
+  markStep('S park asked');
   await ctx.guard(parking);
+  markStep('S park awaited');
   const cpuAtPark = process.cpuUsage();
+  markStep('S parked');
   report.guestOpsAtPark = guest.opsDone();
   const harvested = guest.memory.harvestDirty();
   // With a working set, the pages the rounds deferred go now (Zaw and Thein's stop phase). The soft pages'
@@ -36,10 +40,14 @@ export async function stopAndCopy(ctx: MigrationContext): Promise<'commit'> {
   const hard = ctx.softPages ? ctx.softPages.final(withDeferred) : withDeferred;
   const pages = ctx.balloon ? ctx.balloon.filter(hard, true) : hard;
   ctx.round += 1;
+  markStep(`S final round posted (${pages.length} pages)`);
   const sent = await sendRound(ctx, pages, true);
+  markStep('S final round sent');
   const cpuState = guest.cpuState();
   await ctx.guard(conn.send(encodeCpuState({ registers: cpuState, running: ctx.wasRunning })));
+  markStep('S CPU state sent');
   const digest = ctx.checksums.digest(cpuState);
+  markStep('S digest made');
   report.sourceDigest = digest;
   ctx.checkCancelled();
   // From here on the destination decides: cancel is refused.
@@ -47,6 +55,7 @@ export async function stopAndCopy(ctx: MigrationContext): Promise<'commit'> {
   ctx.cpuState = cpuState;
   ctx.commitNonce = newCommitNonce();
   await conn.send(encodeComplete({ digest, pagesSent: ctx.pagesBeforeRound, rounds: ctx.round, nonce: ctx.commitNonce }));
+  markStep('S Complete sent');
   report.sourceDowntimeMs = roundTenth(performance.now() - ctx.parkedAt);
   report.sourceDowntimeCpuMs = cpuMsSince(cpuAtPark);
   ctx.finalRound = { pages, sent };
