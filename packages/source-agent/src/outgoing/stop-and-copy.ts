@@ -6,8 +6,9 @@ import { sendRound } from './rounds.js';
 import { DEFAULT_INTERRUPT_TIMEOUT_MS } from './soft-pages.js';
 
 /**
- * Phase 4, stop-and-copy: parks the vCPUs (the downtime starts), sends the pages dirtied since the last
- * harvest as the final round, then the CPU state, then Complete with the image digest. Writing Complete is
+ * Phase 4, stop-and-copy: parks the vCPUs (the downtime starts), sends the CPU state on the control connection
+ * while the final round (the pages dirtied since the last harvest) goes on the data channels, then Complete
+ * with the image digest once the final round is out. Writing Complete is
  * the point of no return: the phase is `commit` from just before it, and cancel is refused from there.
  * @throws CancelledError up to Complete; a data channel's or the control connection's failure
  */
@@ -40,11 +41,15 @@ export async function stopAndCopy(ctx: MigrationContext): Promise<'commit'> {
   const hard = ctx.softPages ? ctx.softPages.final(withDeferred) : withDeferred;
   const pages = ctx.balloon ? ctx.balloon.filter(hard, true) : hard;
   ctx.round += 1;
+  // Parked, the register files no longer change: they go now, beside the final round, not after it. The
+  // destination holds them until Complete, which still follows the final round (its digest needs every CRC).
+  const cpuState = guest.cpuState();
+  const cpuStateSent = ctx.guard(conn.send(encodeCpuState({ registers: cpuState, running: ctx.wasRunning })));
+  cpuStateSent.catch(() => {});
   markStep(`S final round posted (${pages.length} pages)`);
   const sent = await sendRound(ctx, pages, true);
   markStep('S final round sent');
-  const cpuState = guest.cpuState();
-  await ctx.guard(conn.send(encodeCpuState({ registers: cpuState, running: ctx.wasRunning })));
+  await cpuStateSent;
   markStep('S CPU state sent');
   const digest = ctx.checksums.digest(cpuState);
   markStep('S digest made');
