@@ -1,4 +1,4 @@
-import { createHash, webcrypto } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { commitNonce } from './commit-messages.js';
 import { ZERO_PAGE_CRC } from './crc32-combine.js';
 import { BadArgumentError, MigrationError } from './errors.js';
@@ -88,36 +88,8 @@ export class PageChecksums {
     return hash.digest('hex');
   }
 
-  /**
-   * digest() and proof() at once, each hashed on the thread pool (WebCrypto's SHA-256) over a copy of its input:
-   * the destination's commit checks the digest while the proof is still being hashed, and journals the commit
-   * while the proof finishes, instead of hashing the table twice in turn on its main thread. The table must not
-   * change meanwhile: both inputs are copied before this returns. They settle with the values of digest() and
-   * proof().
-   * @throws BadArgumentError when `nonce` is not 32 lowercase hex characters (before anything is hashed).
-   */
-  hashesOffThread(nonce: string, cpuState: readonly Uint8Array[]): { digest: Promise<string>; proof: Promise<string> } {
-    try {
-      commitNonce(nonce, 'nonce');
-    } catch (error) {
-      throw new BadArgumentError((error as MigrationError).message, { cause: error });
-    }
-    const table = this.tableBytes();
-    const digest = sha256OffThread([table, ...cpuState]);
-    const proof = sha256OffThread([PROOF_TAG, Buffer.from(nonce, 'hex'), table, ...cpuState]);
-    digest.catch(() => {});
-    proof.catch(() => {});
-    return { digest, proof };
-  }
-
   /** The table's bytes in the host's order (little-endian on every host Node runs on here), as both hashes read them. */
   private tableBytes(): Uint8Array {
     return new Uint8Array(this.table.buffer, this.table.byteOffset, this.table.byteLength);
   }
-}
-
-/** Hex SHA-256 of `parts` in order, copied now into one buffer and hashed on the libuv thread pool. */
-async function sha256OffThread(parts: readonly Uint8Array[]): Promise<string> {
-  const input = Buffer.concat(parts);
-  return Buffer.from(await webcrypto.subtle.digest('SHA-256', input)).toString('hex');
 }

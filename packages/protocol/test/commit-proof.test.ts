@@ -55,24 +55,6 @@ describe("Committed's proof", () => {
   });
 });
 
-describe('hashesOffThread', () => {
-  const crcs = Array.from({ length: 1000 }, (_, i) => (i % 3 === 0 ? ZERO_PAGE_CRC : crc32(new Uint8Array(4096).fill(i & 0xff))));
-
-  it('gives the digest and the proof that digest() and proof() give, over the table as it was when called', async () => {
-    const checksums = checksumsOf(crcs);
-    const expected = { digest: checksums.digest(REGISTERS), proof: checksums.proof(NONCE, REGISTERS) };
-    const hashes = checksums.hashesOffThread(NONCE, REGISTERS);
-    // A later change is not in what is being hashed (the inputs were copied).
-    checksums.record(1, 0);
-    expect({ digest: await hashes.digest, proof: await hashes.proof }).toEqual(expected);
-    expect(await checksums.hashesOffThread(NONCE, REGISTERS).digest).not.toBe(expected.digest);
-  });
-
-  it('refuses a bad nonce at once, before hashing anything', () => {
-    expect(() => checksumsOf(crcs).hashesOffThread('ab', REGISTERS)).toThrow(expect.objectContaining({ code: 'LM_ERR_BAD_ARGUMENT' }));
-  });
-});
-
 describe('newCommitNonce', () => {
   it('gives 16 random bytes as lowercase hex, fresh each time', () => {
     const nonces = new Set(Array.from({ length: 100 }, () => newCommitNonce()));

@@ -44,34 +44,26 @@ export async function commit(conn: FramedSocket, received: ReceivedState, option
   // Every channel must have applied the final round before the image can be checked.
   await withTimeout(options.channels.untilRound(received.complete.rounds), options.idleTimeoutMs, 'the last round on every data channel');
   markStep('D last round applied');
-  // Both hashes at once, off this thread; the proof finishes while the commit is journaled.
-  const hashes = options.checksums.hashesOffThread(received.complete.nonce, received.cpuState);
-  let receivedDigest = await hashes.digest;
+  let receivedDigest = options.checksums.digest(received.cpuState);
   markStep('D digest made');
-  // Never rejects once the journal is under way: a failed off-thread hash is done again here.
-  let proof = hashes.proof.catch(() => options.checksums.proof(received.complete.nonce, received.cpuState));
   let repair: CommitResult['repair'];
   if (receivedDigest !== received.complete.digest && options.repair) {
     const repaired = await repairAtCommit(conn, received, { ...options.repair, checksums: options.checksums, answerTimeoutMs: options.idleTimeoutMs, log: options.log });
     receivedDigest = repaired.digest;
     repair = { passes: repaired.passes, pages: repaired.pages };
-    // The repair rewrote entries of the table: the proof is over the table as it is now.
-    proof = Promise.resolve(options.checksums.proof(received.complete.nonce, received.cpuState));
   }
   if (receivedDigest !== received.complete.digest) {
     throw new DigestMismatchError(`rebuilt image digest ${receivedDigest} differs from the source's ${received.complete.digest}`);
   }
+  const proof = options.checksums.proof(received.complete.nonce, received.cpuState);
   // Commit point: durable before it is announced. From here only Confirm, Abort or the operator decide.
-  const journalStart = performance.now();
-  const journaled = options.journal.recordCommitted(options.migrationId);
-  journaled.catch(() => {});
-  const proofHex = await proof;
   markStep('D proof made');
-  await journaled;
+  const journalStart = performance.now();
+  await options.journal.recordCommitted(options.migrationId);
   const journalMs = performance.now() - journalStart;
   markStep('D commit journaled');
   try {
-    await conn.send(encodeCommitted({ digest: receivedDigest, proof: proofHex }));
+    await conn.send(encodeCommitted({ digest: receivedDigest, proof }));
   } catch (error) {
     options.log.warn({ migrationId: options.migrationId, err: errorSummary(error) }, 'committed, but Committed could not be sent: the source will ask');
   }
