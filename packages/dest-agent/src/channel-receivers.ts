@@ -4,8 +4,9 @@ import { localErrorFromCode, type PageChecksums } from '@livemig/protocol';
 import type { ReceiverCommand, ReceiverEvent, ReceiverWorkerData } from './channel-messages.js';
 import type { ReceiverGreeting, ReceiverPool } from './receiver-pool.js';
 
-/** What a reservation's channels are assigned: where pages go and whose connections to take. */
-export interface ChannelAssignment {
+export interface ChannelReceiversOptions {
+  pool: ReceiverPool;
+  count: number;
   reservationId: string;
   memory: GuestMemory;
   checksums: PageChecksums;
@@ -48,35 +49,34 @@ export class ChannelReceivers {
   }
 
   /**
-   * Takes `count` workers from the pool, already listening on their ports (known from their greetings), to be
-   * assigned the reservation's channels (assign). Accept may name the ports before that: a connection that
-   * reaches a worker before its assignment waits for it (channel-receiver-worker.ts). A worker that fails after
-   * it is taken fails `failed`.
-   * @throws the failure of a worker spawned because the pool had too few
+   * Takes `count` workers from the pool, already listening on their ports, and assigns them the reservation's
+   * channels. Resolves without waiting for the workers to take the assignment: a pooled worker's port is known
+   * from its greeting, and a connection that reaches it before its assignment waits for it (channel-receiver-
+   * worker.ts), so Accept may name the ports at once. A worker that fails after it is taken fails `failed`.
+   * @throws the failure of a worker spawned because the pool had too few (every worker taken is terminated then)
    */
-  static async take(pool: ReceiverPool, count: number): Promise<ChannelReceivers> {
+  static async open(options: ChannelReceiversOptions): Promise<ChannelReceivers> {
     // Taken from the pool, each worker keeps the process alive until the migration ends (ThreadPool.take).
-    return new ChannelReceivers(await pool.takeExactly(count));
-  }
-
-  /**
-   * Gives every worker its channel of the reservation; returns at once (no reply: see take).
-   * @throws the first failure of any worker, if there was one (the caller stops them: it owns them since take)
-   */
-  assign(options: ChannelAssignment): void {
+    const receivers = new ChannelReceivers(await options.pool.takeExactly(options.count));
     const memory = options.memory.handles();
-    this.channels.forEach((_, channel) => {
-      const data: ReceiverWorkerData = {
-        memory,
-        checksums: options.checksums.buffer,
-        reservationId: options.reservationId,
-        channel,
-        idleTimeoutMs: options.idleTimeoutMs,
-        sourceAddress: options.sourceAddress,
-        ...(options.present ? { present: options.present.handles() } : {}),
-      };
-      this.threads.post(channel, { type: 'assign', data });
-    });
+    try {
+      receivers.channels.forEach((_, channel) => {
+        const data: ReceiverWorkerData = {
+          memory,
+          checksums: options.checksums.buffer,
+          reservationId: options.reservationId,
+          channel,
+          idleTimeoutMs: options.idleTimeoutMs,
+          sourceAddress: options.sourceAddress,
+          ...(options.present ? { present: options.present.handles() } : {}),
+        };
+        receivers.threads.post(channel, { type: 'assign', data });
+      });
+    } catch (error) {
+      receivers.threads.terminate();
+      throw error;
+    }
+    return receivers;
   }
 
   /** Pages applied so far, the open rounds' included (as last reported: at most 50 ms old). */

@@ -3,7 +3,7 @@ export { digestGuest } from './digest.js';
 export { GUEST_ERROR_CODES, GuestError, GuestErrorCode, type GuestErrorCodeValue } from './errors.js';
 export { Guest, VCPU_WORKER_URL, type GuestStartOptions, type ThrottleSleeps } from './guest.js';
 export { checkIncrPattern, type IncrCheck } from './incr-check.js';
-export { GuestMemory, checkGeometry, type SharedMemoryHandles, type SlotAllocator } from './memory.js';
+export { GuestMemory, type SharedMemoryHandles, type SlotAllocator } from './memory.js';
 export { LATENCY_BUCKETS, latencyBucket, PresentMap, type PresentMapHandles, type PresentStats, PresentWord, type VcpuFault } from './present-map.js';
 export { MAX_THROTTLE_PERCENT, THROTTLE_TIMESLICE_MS, ThrottleClock, throttleSleepMs } from './throttle.js';
 export { type CpuState, REGISTER_FILE_BYTES, validateCpuState } from './registers.js';

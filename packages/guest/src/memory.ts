@@ -30,8 +30,7 @@ function badGeometry(message: string): GuestError {
   return new GuestError(GuestErrorCode.BAD_GEOMETRY, message);
 }
 
-/** @throws GuestError LM_ERR_BAD_GEOMETRY unless both sizes are positive multiples of PAGE_SIZE within limits. */
-export function checkGeometry(memoryBytes: number, slotBytes: number): void {
+function checkGeometry(memoryBytes: number, slotBytes: number): void {
   if (!Number.isSafeInteger(slotBytes) || slotBytes <= 0 || slotBytes % PAGE_SIZE !== 0) {
     throw badGeometry(`slot size ${slotBytes} is not a positive multiple of ${PAGE_SIZE}`);
   }

@@ -18,7 +18,7 @@ import type { PausedPostcopies } from '../postcopy/paused-postcopies.js';
 import { postcopyUntilDone, stopAndWait, type PauseContext } from '../postcopy/recovery.js';
 import { UrgentListener } from '../postcopy/urgent-connection.js';
 import { activatePostcopy, postcopyReport, receiveSwitch, type PostcopyDestReport, type PostcopyProgress, type PostcopySwitch } from './post-copy.js';
-import { buildImage, reserveMemory, sendAccept, startParkedVcpus, takeChannels, wantsPostcopy, type IncomingImage } from './reservation.js';
+import { openChannels, reserveMemory, sendAccept, startParkedVcpus, wantsPostcopy, type IncomingImage } from './reservation.js';
 
 export interface IncomingOptions {
   reservations: MemoryReservations;
@@ -194,19 +194,23 @@ class IncomingMigration {
     return { hello, workload };
   }
 
-  /**
-   * Data channels and Accept, then memory, the page table and the channels' assignment while the source reads
-   * Accept and connects, then the parked vCPUs. @throws the refusal when the guest does not fit.
-   */
+  /** Memory, data channels and Accept, then the parked vCPUs. @throws the refusal when the guest does not fit. */
   private async reserve(hello: HelloMessage, workload: WorkloadSpec): Promise<Reserved> {
     const { conn, options } = this;
     const reservation = reserveMemory(options.reservations, hello);
     if (reservation instanceof MigrationError) throw this.refuse(reservation);
     this.reservation = reservation;
-    const channels = await takeChannels(options.pool, hello);
-    markStep('D channels taken');
-    this.channels = channels;
-    this.record.channels = channels;
+    const image = await openChannels({
+      pool: options.pool,
+      hello,
+      allocateSlot: options.allocateSlot,
+      reservation,
+      idleTimeoutMs: this.idleTimeoutMs,
+      sourceAddress: conn.socket.remoteAddress ?? '',
+    });
+    markStep('D memory and channels ready');
+    this.channels = image.channels;
+    this.record.channels = image.channels;
     const urgent = wantsPostcopy(hello) ? await UrgentListener.listen({
           host: conn.socket.localAddress ?? '127.0.0.1',
           reservationId: reservation.id,
@@ -215,13 +219,8 @@ class IncomingMigration {
           sourceAddress: conn.socket.remoteAddress ?? '',
         }) : undefined;
     this.urgent = urgent;
-    // Written to the socket before this returns; the image is built while it travels.
-    const accepted = sendAccept(conn, hello, reservation, channels, urgent?.port);
-    accepted.catch(() => {});
+    await sendAccept(conn, hello, reservation, image.channels, urgent?.port);
     markStep('D Accept sent');
-    const image = buildImage({ hello, allocateSlot: options.allocateSlot, reservation, idleTimeoutMs: this.idleTimeoutMs, sourceAddress: conn.socket.remoteAddress ?? '' }, channels);
-    markStep('D image built, channels assigned');
-    await accepted;
     const vcpus = startParkedVcpus(options.vcpuPool, hello, image, workload, options.disk);
     this.vcpus = vcpus;
     options.log.info(

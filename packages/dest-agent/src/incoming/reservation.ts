@@ -1,5 +1,5 @@
 import { CAPABILITY_POSTCOPY, PageChecksums, RefusedError, encodeAccept, type HelloMessage } from '@livemig/protocol';
-import { Guest, GuestMemory, PresentMap, checkGeometry, type SlotAllocator, type WorkloadSpec } from '@livemig/guest';
+import { Guest, GuestMemory, PresentMap, type SlotAllocator, type WorkloadSpec } from '@livemig/guest';
 import type { VcpuPool } from '../vcpu-pool.js';
 import { formatBytes, markStep, type FramedSocket } from '@livemig/agent-runtime';
 import { ChannelReceivers } from '../channel-receivers.js';
@@ -40,7 +40,8 @@ export function wantsPostcopy(hello: HelloMessage): boolean {
   return hello.capabilities.includes(CAPABILITY_POSTCOPY);
 }
 
-export interface BuildImageOptions {
+export interface OpenChannelsOptions {
+  pool: ReceiverPool;
   allocateSlot: SlotAllocator;
   hello: HelloMessage;
   reservation: Reservation;
@@ -50,31 +51,20 @@ export interface BuildImageOptions {
 }
 
 /**
- * One pooled channel thread per data channel the source asked for, listening already: their ports go in
- * Accept, before the image exists (buildImage assigns them). The geometry is checked first, so that a guest
- * that cannot be laid out fails before Accept.
- * @throws GuestError (LM_ERR_BAD_GEOMETRY) for sizes out of range; the pool's error when a thread fails.
+ * Guest memory for the reserved geometry (fresh, or pre-faulted slots that fit), and one pooled channel thread per data channel the source asked
+ * for, assigned to the reservation (their ports go in Accept).
+ * @throws GuestError when the geometry cannot be laid out in memory; the pool's error when a thread fails.
  */
-export async function takeChannels(pool: ReceiverPool, hello: HelloMessage): Promise<ChannelReceivers> {
-  checkGeometry(hello.geometry.memoryBytes, hello.geometry.slotBytes);
-  return ChannelReceivers.take(pool, hello.channels);
-}
-
-/**
- * Guest memory for the reserved geometry (fresh, or pre-faulted slots that fit), its page checksum table (1 MiB
- * per GiB, each entry the zero page's CRC) and present map, and `channels` assigned to fill them. Done after
- * Accept is out, while the source connects its channels: a channel connection that comes first waits for its
- * assignment, and no page can be applied before it (the assignment carries the memory).
- * @throws GuestError when the memory cannot be allocated; a channel thread's failure.
- */
-export function buildImage(options: BuildImageOptions, channels: ChannelReceivers): IncomingImage {
+export async function openChannels(options: OpenChannelsOptions): Promise<IncomingImage> {
   const { geometry } = options.hello;
   const memory = GuestMemory.create(geometry.memoryBytes, geometry.slotBytes, options.allocateSlot);
   markStep('D memory made');
   const checksums = PageChecksums.create(memory.pageCount);
   markStep('D page table made');
   const present = PresentMap.create(memory.pageCount, options.hello.geometry.vcpus);
-  channels.assign({
+  const channels = await ChannelReceivers.open({
+    pool: options.pool,
+    count: options.hello.channels,
     reservationId: options.reservation.id,
     memory,
     checksums,
