@@ -64,6 +64,7 @@ async function migrateOnce(root, rep) {
   const final = report.rounds?.at(-1);
   return {
     commitMs: report.timeToCommitMs,
+    setupMs: report.setupTimeMs,
     sourceDowntimeMs: report.sourceDowntimeMs,
     sourceDowntimeCpuMs: report.sourceDowntimeCpuMs,
     downtimeMs: report.downtimeMs,
@@ -100,7 +101,7 @@ for (let rep = 0; rep < reps; rep++) {
   }
 }
 console.log(`case ${which}, ${reps} reps, load ${loadAtStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end`);
-const fields = ['commitMs', 'downtimeMs', 'sourceDowntimeMs', 'sourceDowntimeCpuMs', 'finalRoundMs'];
+const fields = ['commitMs', 'setupMs', 'downtimeMs', 'sourceDowntimeMs', 'sourceDowntimeCpuMs', 'finalRoundMs'];
 console.log(['checkout', ...fields.map((f) => `${f} (median; each)`)].join(' | '));
 const base = results.get(roots[0]);
 for (const [root, runs] of results) {
