@@ -62,4 +62,23 @@ describe('data path: the deterministic oracle holds', () => {
       }
     });
   }
+
+  // On loopback a send that waits for the socket waits for the destination's cores, never a link; the rate limit
+  // is a link of its own, and a low one makes `auto` climb zstd levels as a slow link would. One channel, so that
+  // its few batches a round (this guest's pages go in about ten) reach past trying each way once; a limit far
+  // below what the channel encodes even on a loaded host (there a batch of this guest's pages took up to 0.4 s
+  // to lz4, 140 KB: 1 MB/s was no bottleneck), so that the limit is what holds the batches back.
+  it('--compress auto under --max-bandwidth to a destination on loopback: zstd levels above 1 are used', async () => {
+    const expected = await oracleDigest(guestArgs);
+    const sourceReport = dir.file('compress-auto-limited-source.json');
+    const dest = await startDest(['--once']);
+    const source = runSource([...guestArgs, '--compress', 'auto', '--max-bandwidth', '250KB/s', '--streams', '1', '--migrate-to', dest.address, '--migrate-after', '400ms', '--report', sourceReport]);
+    const [sourceDone, destDone] = await Promise.all([source.done, dest.done]);
+    expect(sourceDone.code, sourceDone.stderr).toBe(0);
+    expect(destDone.code, destDone.stderr).toBe(0);
+    expect(finalDigestOf(destDone.stdout)).toBe(expected);
+    const rounds: { batches: Record<string, number> }[] = readJson(sourceReport).rounds;
+    const above1 = rounds.reduce((n, r) => n + r.batches.zstd3! + r.batches.zstd6! + r.batches.zstd9!, 0);
+    expect(above1).toBeGreaterThan(0);
+  });
 });

@@ -8,6 +8,7 @@ import {
   CAPABILITY_PAGES,
   CAPABILITY_ZSTD_RUNS,
   CAPABILITY_DIRECT_PAGES,
+  CAPABILITY_ROUND_ACK,
   FrameDecoder,
   FrameType,
   PAGE_SIZE,
@@ -64,7 +65,7 @@ describe('handshake limits', () => {
     expect(agent.reservations.freeBytes).toBe(agent.reservations.limitBytes);
   });
 
-  it('agrees to Lz4Run and ZstdRun entries and direct page batches only when the source offers them', async () => {
+  it('agrees to Lz4Run and ZstdRun entries, direct page batches and round acknowledgements only when the source offers them', async () => {
     const offered = await answerTo(1);
     expect(offered.type === FrameType.Accept && offered.message.capabilities).toEqual([
       CAPABILITY_PAGES,
@@ -72,6 +73,7 @@ describe('handshake limits', () => {
       CAPABILITY_LZ4_RUNS,
       CAPABILITY_ZSTD_RUNS,
       CAPABILITY_DIRECT_PAGES,
+      CAPABILITY_ROUND_ACK,
     ]);
     const notOffered = await answerTo(1, [CAPABILITY_PAGES, CAPABILITY_CHANNELS]);
     expect(notOffered.type === FrameType.Accept && notOffered.message.capabilities).toEqual([CAPABILITY_PAGES, CAPABILITY_CHANNELS]);

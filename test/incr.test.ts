@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { checkIncrPattern } from '@livemig/guest';
 import { DestAgent, type ArrivedGuest } from '@livemig/dest-agent';
 import { readFileSync } from 'node:fs';
-import { runSource, tempDir } from './support/agents.js';
+import { finalDigestOf, migrateOnce, oracleDigest, runSource, tempDir } from './support/agents.js';
 import { waitFor } from './support/wait.js';
 
 // QEMU's migration test: the guest increments byte 0 of every page in address order, forever. After the
@@ -42,9 +42,10 @@ describe('incr, checked the QEMU way at the destination', () => {
     }
   });
 
-  // Behind a slow link the final round would send pages with a cached copy as deltas; sparse runs go as runs
-  // instead, their CRCs taken from the lz4 block (issue 11). A wrong CRC would show as a repair at commit.
-  it('a final round behind a slow link sends the sparse pages as runs; the digest holds without a repair', async () => {
+  // Behind a slow link the rounds after the first would send pages with a cached copy as deltas; with the
+  // source's lead bounded by round acknowledgements, sparse runs go as runs instead, their CRCs taken from the lz4
+  // block at both ends (issue 11). A wrong CRC would show as a repair at commit.
+  it('behind a slow link the sparse pages go as runs, not deltas; the digest holds without a repair', async () => {
     const dir = tempDir();
     const agent = new DestAgent({ maxMemoryBytes: 1024 ** 3 });
     const { port } = await agent.listen(0);
@@ -61,19 +62,46 @@ describe('incr, checked the QEMU way at the destination', () => {
       const report = JSON.parse(readFileSync(reportPath, 'utf8'));
       expect(report.status).toBe('completed');
       expect(report.repair).toBeUndefined();
-      expect(report.deltaCacheHits).toBeGreaterThan(0);
       const rounds = report.rounds as Array<{ final: boolean; pagesSent: number }>;
-      const first = rounds[0]!.pagesSent;
-      const last = rounds.find((r) => r.final)!.pagesSent;
-      expect(last).toBe(2048);
-      // Round 1 and the final round went as sparse runs (counted as lz4); the rounds between as deltas.
-      expect(report.pagesSent.lz4).toBeGreaterThanOrEqual(first + last);
+      expect(rounds.length).toBeGreaterThan(2);
+      expect(rounds.find((r) => r.final)!.pagesSent).toBe(2048);
+      // Runs count as lz4. A counter that wrapped to 0 leaves a zero page, whose run's other pages go one by one.
+      expect(report.pagesSent.lz4).toBeGreaterThan(4 * report.pagesSent.delta);
+      // Every pre-copy round was acknowledged before the guest was parked (the final one's may have been read too).
+      expect(report.roundAcks.acknowledged).toBeGreaterThanOrEqual(rounds.length - 1);
       await guest.park();
       const check = checkIncrPattern(guest.memory, guest.vcpuCount);
       expect(check.ok, check.detail).toBe(true);
     } finally {
       await guest.stop();
       await agent.close();
+      dir.remove();
+    }
+  });
+
+  // The deterministic oracle with round acknowledgements on (both agents speak round-ack-v1): incr keeps every
+  // page of its sweep dirty, so pre-copy iterates to --max-rounds, each round as sparse runs, the source never
+  // more than one round ahead of what the destination has applied; the final digest is the run's without migration.
+  it('with round acknowledgements: the oracle digest, at most two rounds in flight, every pre-copy round acknowledged', async () => {
+    const dir = tempDir();
+    try {
+      const guestArgs = ['--memory', '32MiB', '--vcpus', '2', '--workload', 'incr', '--seed', '5', '--ops', '16000', '--dirty-rate', '64MiB'];
+      const expected = await oracleDigest(guestArgs);
+      const { destDone, report, received } = await migrateOnce(dir, 'incr-acks', guestArgs, ['--migrate-after', '300ms', '--downtime-limit', '0ms', '--max-rounds', '6']);
+      expect(report.status).toBe('completed');
+      expect(report.guestOpsAtStart).toBeLessThan(2 * 16000);
+      expect(finalDigestOf(destDone.stdout)).toBe(expected);
+      expect(received.finalDigest).toBe(expected);
+      const rounds = report.rounds as Array<{ final: boolean; destPageCostUs: number; sourcePageCostUs: number; pageCostUs: number }>;
+      expect(report.roundAcks.acknowledged).toBeGreaterThanOrEqual(rounds.length - 1);
+      expect(report.roundAcks.maxRoundsInFlight).toBeGreaterThanOrEqual(1);
+      expect(report.roundAcks.maxRoundsInFlight).toBeLessThanOrEqual(2);
+      // Round 1's acknowledgement came before round 3 began, so the policy knew the destination's cost then; the
+      // per-page term is the slower end's.
+      const judged = rounds.filter((r) => !r.final);
+      expect(judged.some((r) => r.destPageCostUs > 0)).toBe(true);
+      for (const r of judged) expect(r.pageCostUs).toBeCloseTo(Math.max(r.sourcePageCostUs, r.destPageCostUs), 0);
+    } finally {
       dir.remove();
     }
   });

@@ -41,6 +41,10 @@ export interface LiveRound {
   /** The fixed part of expectedDowntimeMs (agents that report it). */
   switchoverCostMs: number | null;
   bandwidthBytesPerSec: number | null;
+  /** The per-page term, and its source and destination parts (agents that report them; the last with round-ack-v1). */
+  pageCostUs: number | null;
+  sourcePageCostUs: number | null;
+  destPageCostUs: number | null;
 }
 
 export interface LiveRun {
@@ -93,6 +97,9 @@ export interface LiveRun {
   opsPerSecDuring: number | null;
   /** opsPerSecDuring / opsPerSecBefore. */
   slowdown: number | null;
+  /** With round-ack-v1: the most rounds begun and not acknowledged at once (at most 2), and the time waited for acknowledgements. */
+  maxRoundsInFlight: number | null;
+  ackWaitMs: number | null;
   roundReports: LiveRound[];
 }
 
@@ -152,6 +159,9 @@ function readRound(value: unknown): LiveRound {
     expectedDowntimeMs: num(r.expectedDowntimeMs),
     switchoverCostMs: num(r.switchoverCostMs),
     bandwidthBytesPerSec: num(r.bandwidthBytesPerSec),
+    pageCostUs: num(r.pageCostUs),
+    sourcePageCostUs: num(r.sourcePageCostUs),
+    destPageCostUs: num(r.destPageCostUs),
   };
 }
 
@@ -249,6 +259,7 @@ function measure(
   const parkToCommit = diff(num(src?.timeToCommitMs), timeToParkMs);
   // The last pre-copy round's expectation; Infinity (no bandwidth yet) arrives as null.
   const expectedDowntimeMs = precopy.at(-1)?.expectedDowntimeMs ?? null;
+  const acks = src?.roundAcks as Record<string, unknown> | undefined;
 
   const opsAtStart = num(src?.guestOpsAtStart);
   const opsAtPark = num(src?.guestOpsAtPark);
@@ -296,6 +307,8 @@ function measure(
     opsPerSecBefore,
     opsPerSecDuring,
     slowdown: opsPerSecBefore === null || opsPerSecDuring === null || opsPerSecBefore === 0 ? null : opsPerSecDuring / opsPerSecBefore,
+    maxRoundsInFlight: num(acks?.maxRoundsInFlight),
+    ackWaitMs: num(acks?.waitedMs),
     roundReports: rounds,
   };
 }

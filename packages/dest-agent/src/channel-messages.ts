@@ -26,7 +26,8 @@ export interface ReceiverWorkerData {
 /** Receiver worker -> main thread. `online` (its greeting): code loaded and listening on `port`. */
 export type ReceiverEvent =
   | { type: 'online'; port: number }
-  | { type: 'round-end'; round: number; pages: number; bytes: number }
+  /** `applyMs`: the round's time applying its batches into guest memory (its waits for bytes left out). */
+  | { type: 'round-end'; round: number; pages: number; bytes: number; applyMs: number }
   /** The open round so far: sent at most every CHANNEL_PROGRESS_INTERVAL_MS while pages arrive. */
   | { type: 'progress'; round: number; pages: number; bytes: number }
   | { type: 'error'; code: string; message: string };

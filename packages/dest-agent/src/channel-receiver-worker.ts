@@ -57,7 +57,7 @@ const placeRawPages = ownReads && process.env.LIVEMIG_DEST_READS !== 'frames';
 const post = (event: ReceiverEvent): void => port.postMessage(event);
 /** TEST ONLY: the failure LIVEMIG_TEST_FAIL_CHANNEL asks of this thread (see channelTestFault). */
 const testFault = channelTestFault('dest');
-/** The reservation's channel, once assigned: until then every connection is dropped at once. */
+/** The reservation's channel, once assigned: until then every connection waits for it (waitForAssignment). */
 let assignment: ReceiverWorkerData | undefined;
 /** The connection that opened this channel. */
 let connection: FramedSocket | undefined;
@@ -72,7 +72,7 @@ const spoke = new WeakSet<Socket>();
 /**
  * Makes `raw` this channel's connection if it comes from the reserved source's address, authenticates (TLS,
  * when the agent has credentials) and opens with the assigned reservation's ChannelHello. Anything else is
- * dropped: at once before the assignment or from another address, after a short timeout otherwise.
+ * dropped: at once from another address, after a short timeout otherwise. Before the assignment it waits.
  */
 async function offer(raw: Socket): Promise<void> {
   const data = assignment;
@@ -194,6 +194,8 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
   let roundsDone = 0;
   let pages = 0;
   let bytesBefore = 0;
+  /** This round's time applying its batches (RoundAck's applyUs): the waits for the source's bytes left out. */
+  let applyMs = 0;
   let reportedAt = performance.now();
   for (;;) {
     const frame = await conn.receive(undefined, 'pages');
@@ -205,6 +207,7 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
         openRound = frame.message.round;
         markStep(`R${data.channel} round ${openRound} begins`);
         pages = 0;
+        applyMs = 0;
         break;
       case FrameType.PageBatch:
         if (openRound === 0) {
@@ -215,10 +218,12 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
           break;
         }
         if (testFault) await strikeChannelTestFault(testFault, openRound, conn.socket);
+        const applyStart = performance.now();
         pages += readPageBatch(frame.payload, sink, onPage, frame.rawPageCrcs, frame.rawAt, frame.rawPlaced);
         // Applied: the frame's buffer may carry a later batch.
         conn.release(frame);
         const now = performance.now();
+        applyMs += now - applyStart;
         if (now - reportedAt >= CHANNEL_PROGRESS_INTERVAL_MS) {
           reportedAt = now;
           post({ type: 'progress', round: openRound, pages, bytes: conn.bytesReceived - bytesBefore });
@@ -233,7 +238,7 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
         roundsDone = openRound;
         markStep(`R${data.channel} round ${roundsDone} applied`);
         openRound = 0;
-        post({ type: 'round-end', round: roundsDone, pages, bytes: conn.bytesReceived - bytesBefore });
+        post({ type: 'round-end', round: roundsDone, pages, bytes: conn.bytesReceived - bytesBefore, applyMs });
         bytesBefore = conn.bytesReceived;
         break;
       default:

@@ -3,6 +3,7 @@ import type { GuestMemory, PresentMap } from '@livemig/guest';
 import { localErrorFromCode, type PageChecksums } from '@livemig/protocol';
 import type { ReceiverCommand, ReceiverEvent, ReceiverWorkerData } from './channel-messages.js';
 import type { ReceiverGreeting, ReceiverPool } from './receiver-pool.js';
+import { AppliedRounds, type AppliedRound } from './applied-rounds.js';
 
 export interface ChannelReceiversOptions {
   pool: ReceiverPool;
@@ -40,10 +41,14 @@ export class ChannelReceivers {
   private readonly channels: Channel[];
   /** Woken at every round end, to look at roundsDone again. */
   private waiters: (() => void)[] = [];
+  private readonly applied: AppliedRounds;
+  /** Told of each round once every channel has applied it, in order (what RoundAck acknowledges). */
+  onRoundApplied: ((round: AppliedRound) => void) | undefined;
 
   private constructor(listening: ReadyThread<ReceiverGreeting>[]) {
     this.ports = listening.map(({ greeting }) => greeting.port);
     this.channels = listening.map(() => ({ roundsDone: 0, pages: 0, bytes: 0, openPages: 0, openBytes: 0 }));
+    this.applied = new AppliedRounds(listening.length);
     this.threads = new ChannelThreads<ReceiverCommand, ReceiverEvent>(listening, (index, event) => this.onEvent(this.channels[index]!, event));
     this.failed = this.threads.failed;
   }
@@ -117,6 +122,7 @@ export class ChannelReceivers {
       channel.bytes += event.bytes;
       channel.openPages = 0;
       channel.openBytes = 0;
+      for (const whole of this.applied.channelEnded(event.round, event.pages, event.applyMs)) this.onRoundApplied?.(whole);
       const waiting = this.waiters;
       this.waiters = [];
       for (const wake of waiting) wake();

@@ -18,6 +18,12 @@ export const CAPABILITY_ZSTD_RUNS = 'zstd-runs-v1';
  * Optional.
  */
 export const CAPABILITY_DIRECT_PAGES = 'direct-pages-v1';
+/**
+ * The destination acknowledges each pre-copy round on the control connection once every channel has applied it
+ * (RoundAck); the source then keeps at most one round in flight beyond the one it sends. Optional: without it the
+ * source sends rounds as fast as its channels take them, as before.
+ */
+export const CAPABILITY_ROUND_ACK = 'round-ack-v1';
 
 /**
  * The post-copy frames (PostcopyDiscard, PostcopyRun, UrgentHello, PageRequest, PostcopyEnd, PostcopyDone) and
@@ -29,6 +35,6 @@ export const CAPABILITY_POSTCOPY = 'postcopy-v1';
 /** Every capability a destination needs from its source. */
 export const REQUIRED_CAPABILITIES: readonly string[] = [CAPABILITY_PAGES, CAPABILITY_CHANNELS];
 /** Capabilities a destination agrees to when the source offers them. */
-export const OPTIONAL_CAPABILITIES: readonly string[] = [CAPABILITY_LZ4_RUNS, CAPABILITY_ZSTD_RUNS, CAPABILITY_DIRECT_PAGES];
+export const OPTIONAL_CAPABILITIES: readonly string[] = [CAPABILITY_LZ4_RUNS, CAPABILITY_ZSTD_RUNS, CAPABILITY_DIRECT_PAGES, CAPABILITY_ROUND_ACK];
 /** Everything this implementation speaks, as a source offers it in Hello. */
 export const CAPABILITIES: readonly string[] = [...REQUIRED_CAPABILITIES, ...OPTIONAL_CAPABILITIES];

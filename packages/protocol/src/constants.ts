@@ -57,6 +57,11 @@ export const FrameType = {
    * outside the frame CRC (page-batch-direct.ts); decoded as a PageBatch frame
    */
   PageBatchDirect: 0x13,
+  /**
+   * dest -> source, control connection (capability round-ack-v1): every data channel has applied round `round`
+   * in full; the source begins round n + 2 only once round n is acknowledged (round-ack-messages.ts)
+   */
+  RoundAck: 0x14,
   /** source -> dest: the register file of every vCPU, after the final round */
   CpuState: 0x20,
   /** source -> dest: everything sent; image digest to verify */

@@ -173,7 +173,9 @@ export {
   CAPABILITY_DIRECT_PAGES,
   CAPABILITY_PAGES,
   CAPABILITY_POSTCOPY,
+  CAPABILITY_ROUND_ACK,
   OPTIONAL_CAPABILITIES,
   REQUIRED_CAPABILITIES,
 } from './capabilities.js';
 export { PageChecksums } from './page-checksums.js';
+export { encodeRoundAck, validateRoundAck, type RoundAckMessage } from './round-ack-messages.js';

@@ -50,6 +50,7 @@ import {
 } from './postcopy-messages.js';
 import { encodeFrame } from './frame-encoder.js';
 import { decodeRepairMessage, type RepairFrame } from './repair-messages.js';
+import { validateRoundAck, type RoundAckMessage } from './round-ack-messages.js';
 import { array, boolean, bytes, fail, finiteNumber, integer, lowerHex, own, record, string } from './validate.js';
 
 /** pageSize must be 4096; memoryBytes and slotBytes are whole pages; memoryBytes <= 2**46; vcpus 1..256. */
@@ -115,6 +116,7 @@ export type Frame =
    */
   | { type: typeof FrameType.PageBatch; payload: Buffer; rawPageCrcs: readonly number[]; rawAt?: number; rawPlaced?: Uint8Array }
   | { type: typeof FrameType.RoundEnd; message: RoundEndMessage }
+  | { type: typeof FrameType.RoundAck; message: RoundAckMessage }
   | { type: typeof FrameType.CpuState; message: CpuStateMessage }
   | { type: typeof FrameType.Complete; message: CompleteMessage }
   | { type: typeof FrameType.Committed; message: CommittedMessage }
@@ -333,6 +335,8 @@ export function decodeMessagePayload(type: Exclude<FrameType, typeof FrameType.P
       return { type, message: validateRoundBegin(unpack(type, payload)) };
     case FrameType.RoundEnd:
       return { type, message: validateRoundEnd(unpack(type, payload)) };
+    case FrameType.RoundAck:
+      return { type, message: validateRoundAck(unpack(type, payload)) };
     case FrameType.CpuState:
       return { type, message: validateCpuState(unpack(type, payload)) };
     case FrameType.Complete:

@@ -109,7 +109,7 @@ describe('wire constants', () => {
   it('frame type codes and names match the documented table', () => {
     expect(FrameType).toEqual({
       Hello: 0x01, Accept: 0x02, Refuse: 0x03, ChannelHello: 0x04, RoundBegin: 0x10, PageBatch: 0x11, RoundEnd: 0x12,
-      PageBatchDirect: 0x13, CpuState: 0x20, Complete: 0x21, Committed: 0x30, Activated: 0x31, Confirm: 0x32,
+      PageBatchDirect: 0x13, RoundAck: 0x14, CpuState: 0x20, Complete: 0x21, Committed: 0x30, Activated: 0x31, Confirm: 0x32,
       RepairRequest: 0x33, RepairTable: 0x34, RepairEnd: 0x35, OutcomeQuery: 0x40, Outcome: 0x41,
       PostcopyDiscard: 0x50, PostcopyRun: 0x51, UrgentHello: 0x52, PageRequest: 0x53, PostcopyEnd: 0x54, PostcopyDone: 0x55,
       PostcopyResume: 0x56, PostcopyReceived: 0x57,

@@ -2,7 +2,7 @@ import lz4 from 'lz4';
 import { describe, expect, it } from 'vitest';
 import { FrameDecoder, FrameType, PageBatchWriter, PageEncoding, readPageBatch } from '@livemig/protocol';
 import { sparseRunCrcs } from '../src/page-sparse-run.js';
-import { crc32, memorySink, noise } from './helpers.js';
+import { crc32, memorySink, noise, pageBatchBytes, u32 } from './helpers.js';
 
 const PAGE = 4096;
 
@@ -97,6 +97,26 @@ function lengthBytes(rest: number): number[] {
   out.push(rest);
   return out;
 }
+
+describe('the reader takes a sparse run\'s CRCs from its block', () => {
+  it('for hand-built Lz4Run entries of 2..16 pages of 1..8 nonzero bytes, and for dense and all-zero runs read the usual way', () => {
+    for (let seed = 1; seed <= 60; seed++) {
+      const count = 2 + (seed % 15);
+      // Every 10th run is dense (text-like), every 7th has an all-zero page: those are hashed page by page.
+      const pages = seed % 10 === 0 ? Buffer.from(Array.from({ length: count * PAGE }, (_, i) => 97 + ((i * 7) % 5))) : sparsePages(count, 1 + (seed % 8), seed);
+      if (seed % 7 === 0) pages.fill(0, PAGE, 2 * PAGE);
+      const block = Buffer.alloc(lz4.encodeBound(pages.length));
+      const length = lz4.encodeBlock(pages, block);
+      // Lz4Run (5): u8 page count, u32 block length, the block; written by hand, not by the writer.
+      const payload = pageBatchBytes([{ index: 3, encoding: 5, raw: [count, ...u32(length), ...block.subarray(0, length)] }]);
+      const sink = memorySink(3 + count);
+      const seen: number[] = [];
+      expect(readPageBatch(payload, sink, (_, encoding, crc) => seen.push(crc))).toBe(count);
+      expect(seen, `seed ${seed}`).toEqual(pageCrcs(pages));
+      expect(Buffer.compare(Buffer.from(sink.bytes.buffer, 3 * PAGE, count * PAGE), pages)).toBe(0);
+    }
+  });
+});
 
 describe('sparse runs through the writer', () => {
   /** Runs of 16 pages through one writer (plain batches), decoded; returns encodings, CRCs and the image. */

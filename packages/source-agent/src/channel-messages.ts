@@ -38,6 +38,8 @@ export interface SenderWorkerData {
   zstdRuns: boolean;
   /** Send PageBatchDirect frames (the destination agreed to CAPABILITY_DIRECT_PAGES). */
   directPages: boolean;
+  /** Sparse runs where deltas would go in pre-copy rounds too: the destination acknowledges rounds (round-ack-v1). */
+  sparseRunsInPreCopy: boolean;
 }
 
 /**

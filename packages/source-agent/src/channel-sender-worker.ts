@@ -55,9 +55,13 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     if (limiter) await limiter.take(frame.length);
     await conn.send(frame);
   };
+  /** The last sendParts' wait for the rate limit, ms (apart from the socket's: CompressionChoice's limitWaitMs). */
+  let limitWaitMs = 0;
   // A batch's parts (a PageBatchDirect: head, then views of guest memory) go out as one gathered write.
   const sendParts = async (parts: Buffer[], bytes: number): Promise<void> => {
+    const start = performance.now();
     if (limiter) await limiter.take(bytes);
+    limitWaitMs = performance.now() - start;
     await (parts.length === 1 ? conn.send(parts[0]!) : conn.sendGathered(parts));
   };
   // How each batch is compressed (--compress): fixed, or chosen by what this channel measures (auto).
@@ -87,6 +91,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
       compressibleWireBytes: compressibleBytesOut - compressibleOut,
       wallMs: now - batchStart,
       waitMs: now - sendStart,
+      limitWaitMs,
     });
     [compressibleIn, compressibleOut, batchStart] = [compressibleBytesIn, compressibleBytesOut, now];
     writer.compression = choice.next();
@@ -127,6 +132,8 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     // fresh cache memory) to the downtime. In the final round a delta only pays where the link is the
     // bottleneck: it costs a page about 2.5-3.5x the CPU of an lz4 run and saves bytes only (bench encode, the
     // incr cases; issue 11), and with the guest parked the time is the downtime.
+    // Stop-and-copy lifted the rate limit: what the limit held back no longer holds the final round back.
+    if (final && limiter !== undefined && limiter.rate === 0 && choice.limitLifted()) writer.compression = choice.next();
     const useDelta = cache.enabled && round > 1 && !push && (!final || choice.linkBound);
     const fillCache = useDelta && !final;
     // Raw pages straight from guest memory, when the destination reads them so; not from the snapshot (reused
@@ -135,11 +142,15 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     const hasCopy = useDelta ? (page: number) => cache.has(page) : undefined;
     for (let i = 0; i < pages.length; ) {
       const index = pages[i]!;
-      // In the final round a sparse run (incr's pages) goes as one, cached copies or not: 0.5 us a page against
-      // 3.5 for a delta, for ~7 more bytes a page (issue 11). It is tried only where deltas would be.
-      if (useDelta && final && data.lz4Runs) {
+      // A sparse run (incr's pages) goes as one, cached copies or not: 0.5 us a page against 3.5 for a delta, for
+      // ~7 more bytes a page (issue 11); and the round then costs a page what the final round will. Tried only
+      // where deltas would be used (elsewhere addRun finds them); their copies are dropped, being stale now. In
+      // pre-copy rounds only with the source's lead bounded (round-ack-v1): these rounds are cheap enough to run
+      // ahead of a destination that nothing else holds back.
+      if (useDelta && data.lz4Runs && (final || data.sparseRunsInPreCopy)) {
         const count = runLength(pages, i, memory.pagesPerSlot);
         if (count > 1 && (await addSparseRun(index, count))) {
+          for (let k = 0; k < count; k++) cache.drop(index + k);
           i += count;
           continue;
         }

@@ -28,6 +28,8 @@ export interface ChannelSendersOptions {
   zstdRuns: boolean;
   /** Send PageBatchDirect frames (the destination agreed to CAPABILITY_DIRECT_PAGES). */
   directPages: boolean;
+  /** See SenderWorkerData.sparseRunsInPreCopy. */
+  sparseRunsInPreCopy: boolean;
 }
 
 /** What the main thread knows of one channel, from its worker's reports. */
@@ -102,6 +104,7 @@ export class ChannelSenders {
         compress: options.compress,
         zstdRuns: options.zstdRuns,
         directPages: options.directPages,
+        sparseRunsInPreCopy: options.sparseRunsInPreCopy,
         ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
       };
       this.threads.post(index, { type: 'start', data });

@@ -52,6 +52,11 @@ export interface BatchSample {
   wallMs: number;
   /** Of that, the time spent waiting to send: the socket draining, or the rate limit. */
   waitMs: number;
+  /**
+   * Of the wait, the time the rate limit (--max-bandwidth) held the batch: a link of its own, even to a
+   * destination on this host (0 without a limit).
+   */
+  limitWaitMs: number;
 }
 
 /** Weight of the newest sample in each running estimate. */
@@ -150,6 +155,7 @@ export class CompressionChoice {
   #written = 0;
   /** The latest batches, as many as make LINK_WINDOW_BYTES, and their sums. */
   readonly #window: BatchSample[] = [];
+  /** Sums over `window`; `wait` is the link's share of the waits (#linkWaitMs). */
   #windowSums = { wire: 0, wall: 0, wait: 0 };
   #batch = 0;
   /** Batch number of the last retry of a way not chosen. */
@@ -160,9 +166,9 @@ export class CompressionChoice {
   /**
    * `zstd`: whether the destination reads ZstdRun entries; without, `zstd` falls back to lz4 and `auto` skips it.
    * `setLevel`: applies a zstd level to the thread's encoder (page-zstd's setZstdLevel; tests pass their own).
-   * `loopback`: the destination is on this host (isLoopbackHost). There is no link then: a send that waits waits
-   * for the destination's cores, which compression only gives more work (decoding), so the link is never taken
-   * as holding batches back and the cores' cost decides.
+   * `loopback`: the destination is on this host (isLoopbackHost). There is no link then: a send that waits for the
+   * socket waits for the destination's cores, which compression only gives more work (decoding), so only the rate
+   * limit's waits (limitWaitMs) count as the link holding batches back; without a limit the cores' cost decides.
    */
   constructor(
     mode: CompressMode,
@@ -298,16 +304,16 @@ export class CompressionChoice {
     const window = this.#window;
     const sums = this.#windowSums;
     window.push(sample);
-    [sums.wire, sums.wall, sums.wait] = [sums.wire + sample.wireBytes, sums.wall + sample.wallMs, sums.wait + sample.waitMs];
+    [sums.wire, sums.wall, sums.wait] = [sums.wire + sample.wireBytes, sums.wall + sample.wallMs, sums.wait + this.#linkWaitMs(sample)];
     while (window.length > 1 && sums.wire - window[0]!.wireBytes >= LINK_WINDOW_BYTES) {
       const old = window.shift()!;
-      [sums.wire, sums.wall, sums.wait] = [sums.wire - old.wireBytes, sums.wall - old.wallMs, sums.wait - old.waitMs];
+      [sums.wire, sums.wall, sums.wait] = [sums.wire - old.wireBytes, sums.wall - old.wallMs, sums.wait - this.#linkWaitMs(old)];
     }
     const windowRate = sums.wire / sums.wall;
-    if (sums.wait >= LINK_BOUND_SHARE * sums.wall && !this.loopback) {
+    if (sums.wait >= LINK_BOUND_SHARE * sums.wall) {
       // Lowered only when this batch waited too: batches that did not wait may have spent their time encoding
       // (a dense zstd level slower than the link), and would make the link look as slow as the encoder.
-      const waited = sample.waitMs >= LINK_BOUND_SHARE * sample.wallMs;
+      const waited = this.#linkWaitMs(sample) >= LINK_BOUND_SHARE * sample.wallMs;
       this.#linkRate = waited || !this.#linkBound ? windowRate : Math.max(this.#linkRate, windowRate);
       this.#linkBound = true;
     } else if (this.#written > SEND_BUFFER_BYTES && windowRate > this.#linkRate) {
@@ -315,6 +321,26 @@ export class CompressionChoice {
       // just have gone into them.
       this.#linkRate = windowRate;
     }
+  }
+
+  /**
+   * The rate limit was lifted (stop-and-copy: with the guest parked a slower send only lengthens the downtime).
+   * On loopback its waits were the only link, so a link it made is forgotten and the cores' cost decides, as
+   * without a limit. Elsewhere the waits were partly the socket's, the link's own: kept. Returns whether the
+   * choice changed (then the next batch's compression should be asked for again).
+   */
+  limitLifted(): boolean {
+    if (!this.loopback || !this.#linkBound) return false;
+    this.#linkBound = false;
+    this.#linkRate = 0;
+    this.#window.length = 0;
+    this.#windowSums = { wire: 0, wall: 0, wait: 0 };
+    return true;
+  }
+
+  /** The part of a batch's wait that was the link's: on loopback only the rate limit's (see the constructor). */
+  #linkWaitMs(sample: BatchSample): number {
+    return this.loopback ? sample.limitWaitMs : sample.waitMs;
   }
 
   /** Batches per compression since the last call. */

@@ -38,6 +38,14 @@ export class DeltaCache {
     return this.slots!.store.subarray(slot * PAGE_SIZE, (slot + 1) * PAGE_SIZE);
   }
 
+  /** Forgets `page`'s copy: it was sent some other way, so the copy is no longer what the destination holds. */
+  drop(page: number): void {
+    const slot = this.slotOf.get(page);
+    if (slot === undefined) return;
+    this.slotOf.delete(page);
+    this.slots!.owner[slot] = -1;
+  }
+
   /** Records `content` as what was sent for `page`. */
   put(page: number, content: Uint8Array): void {
     if (this.capacity === 0) return;

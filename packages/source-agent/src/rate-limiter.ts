@@ -1,4 +1,4 @@
-import { BadArgumentError } from '@livemig/protocol';
+import { BadArgumentError, DEFAULT_BATCH_PAYLOAD, FRAME_HEADER_BYTES } from '@livemig/protocol';
 
 /**
  * The migration-wide bandwidth limit (--max-bandwidth, QEMU's max-bandwidth): one token bucket over every
@@ -45,16 +45,21 @@ import { BadArgumentError } from '@livemig/protocol';
  */
 export interface SharedRateLimiterOptions {
   /**
-   * Bytes that may go at once after an idle gap (the bucket's depth). Default: 64 KiB or 10 ms at the
-   * current rate, whichever is larger (recomputed when the rate changes).
+   * Bytes that may go at once after an idle gap (the bucket's depth). Default: one page batch's frame
+   * (MIN_BURST_BYTES) or 10 ms at the current rate, whichever is larger (recomputed when the rate changes).
    */
   burstBytes?: number;
 }
 
 /** Longest sleep before a sleeper re-reads the rate. */
 const SLICE_MS = 50;
-/** Default burst: at least this many bytes ... */
-const MIN_BURST_BYTES = 64 * 1024;
+/**
+ * Default burst: at least this many bytes (one page batch's frame) ... With less, every batch would wait for its
+ * own bytes beyond the burst even when its channel thread encodes slower than the limit (pay before), and to
+ * `--compress auto` that wait looks like a link holding batches back: it then takes the channel's own pace for the
+ * link's and climbs zstd levels the cores cannot afford. A link's send buffer takes a batch without a wait.
+ */
+const MIN_BURST_BYTES = FRAME_HEADER_BYTES + DEFAULT_BATCH_PAYLOAD;
 /** ... or this long at the current rate. */
 const BURST_SECONDS = 0.01;
 

@@ -6,6 +6,7 @@ import type { PhaseMark, StatsSeriesReport } from './outgoing/stats-series.js';
 import type { WorkingSetReport } from './working-set/working-set-framework.js';
 import type { BalloonReport } from './outgoing/balloon.js';
 import type { SoftPagesReport } from './outgoing/soft-pages.js';
+import type { RoundAckReport } from './outgoing/round-acks.js';
 
 export { ENCODING_NAMES } from '@livemig/protocol';
 
@@ -46,6 +47,9 @@ export interface RoundReport {
   busyMs: number;
   /** Microseconds a dirty page adds to the final round, as the rounds so far measured it (PageCost; 0: unknown). */
   pageCostUs: number;
+  /** Of that, the source's part and the destination's (from RoundAck; 0: unknown): pageCostUs is the larger. */
+  sourcePageCostUs: number;
+  destPageCostUs: number;
   /** Wire bandwidth over the short window that ended with this round. */
   bandwidthBytesPerSec: number;
   /** vCPU throttle in force after this round's auto-converge check (0: none). */
@@ -99,6 +103,8 @@ export interface MigrationReport {
   bytesByEncoding: PagesByEncoding;
   /** Pages that found their last-sent copy in the delta cache. */
   deltaCacheHits: number;
+  /** With round-ack-v1 agreed: the acknowledgements, and the bound on the source's lead they kept (round-acks.ts). */
+  roundAcks?: RoundAckReport;
   bytesOnWire: number;
   /** Bytes of guest memory the rounds covered (pages sent x 4096). */
   imageBytes: number;

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameType, PAGE_SIZE, encodeAccept, encodeCommitted, type Frame } from '@livemig/protocol';
+import { CAPABILITY_ROUND_ACK, FrameType, PAGE_SIZE, encodeAccept, encodeCommitted, type Frame } from '@livemig/protocol';
 import { Guest, GuestMemory, parseWorkloadSpec } from '@livemig/guest';
 import { FramedSocket } from '@livemig/agent-runtime';
 import { startMigration } from '../dist/index.js';
+import { LocalServers } from './local-servers.js';
 
 const PAGES = 64;
 const WORKLOAD = parseWorkloadSpec({ name: 'idle', seed: 1, ops: 0, params: {} });
@@ -16,23 +15,12 @@ const WORKLOAD = parseWorkloadSpec({ name: 'idle', seed: 1, ops: 0, params: {} }
  * every control frame the source sent it.
  */
 async function echoingDestination(): Promise<{ port: number; frames: Frame[]; ended: Promise<unknown>; close(): void }> {
-  const servers: Server[] = [];
-  const sockets: Socket[] = [];
+  const servers = new LocalServers();
   const frames: Frame[] = [];
   let ended!: (error: unknown) => void;
   const endedPromise = new Promise<unknown>((resolve) => (ended = resolve));
-  const listen = async (onSocket: (socket: Socket) => void): Promise<number> => {
-    const server = createServer((socket) => {
-      sockets.push(socket);
-      onSocket(socket);
-    });
-    servers.push(server);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    return (server.address() as AddressInfo).port;
-  };
-  const channelPort = await listen((socket) => socket.resume());
-  const port = await listen((socket) => {
+  const channelPort = await servers.listen((socket) => socket.resume());
+  const port = await servers.listen((socket) => {
     const conn = new FramedSocket(socket);
     void (async () => {
       try {
@@ -40,7 +28,9 @@ async function echoingDestination(): Promise<{ port: number; frames: Frame[]; en
           const frame = await conn.receive(10_000, 'anything');
           frames.push(frame);
           if (frame.type === FrameType.Hello) {
-            await conn.send(encodeAccept({ reservationId: 'echo', capabilities: [...frame.message.capabilities], channelPorts: [channelPort] }));
+            // Everything offered but round acknowledgements, which a destination that reads no page cannot give.
+            const capabilities = frame.message.capabilities.filter((c) => c !== CAPABILITY_ROUND_ACK);
+            await conn.send(encodeAccept({ reservationId: 'echo', capabilities, channelPorts: [channelPort] }));
           } else if (frame.type === FrameType.Complete) {
             const { digest } = frame.message;
             await conn.send(encodeCommitted({ digest, proof: createHash('sha256').update(digest).digest('hex') }));
@@ -56,10 +46,7 @@ async function echoingDestination(): Promise<{ port: number; frames: Frame[]; en
     port,
     frames,
     ended: endedPromise,
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      for (const server of servers) server.close();
-    },
+    close: () => servers.close(),
   };
 }
 

@@ -13,6 +13,8 @@ interface Channel {
   wireRatio: Record<Way, number>;
   /** Wire bytes per ms the link carries. */
   linkRate: number;
+  /** The link is the source's rate limit (--max-bandwidth): its waits are the limiter's, not the socket's. */
+  rateLimited?: boolean;
 }
 
 function wayOf(choice: CompressionChoice, compression: 'none' | 'lz4' | 'zstd'): Way {
@@ -26,7 +28,8 @@ function sample(channel: Channel, choice: CompressionChoice, compression: 'none'
   const wireBytes = Math.round(PAGE_BYTES * channel.wireRatio[way]);
   const linkMs = wireBytes / channel.linkRate;
   const wallMs = Math.max(encodeMs, linkMs);
-  return { compression, pageBytes: PAGE_BYTES, wireBytes, compressibleBytes: PAGE_BYTES, compressibleWireBytes: wireBytes, wallMs, waitMs: wallMs - encodeMs };
+  const waitMs = wallMs - encodeMs;
+  return { compression, pageBytes: PAGE_BYTES, wireBytes, compressibleBytes: PAGE_BYTES, compressibleWireBytes: wireBytes, wallMs, waitMs, limitWaitMs: channel.rateLimited ? waitMs : 0 };
 }
 
 /** Runs `batches` batches through the choice on `channel`; returns how many went each way. */
@@ -167,7 +170,7 @@ describe('CompressionChoice', () => {
         const encodeMs = PAGE_BYTES * REAL.encodeMsPerByte[way] * (0.5 + random());
         const wireBytes = Math.round(PAGE_BYTES * REAL.wireRatio[way]);
         const wallMs = Math.max(encodeMs, wireBytes / linkRate);
-        choice.sent({ compression, pageBytes: PAGE_BYTES, wireBytes, compressibleBytes: PAGE_BYTES, compressibleWireBytes: wireBytes, wallMs, waitMs: wallMs - encodeMs });
+        choice.sent({ compression, pageBytes: PAGE_BYTES, wireBytes, compressibleBytes: PAGE_BYTES, compressibleWireBytes: wireBytes, wallMs, waitMs: wallMs - encodeMs, limitWaitMs: 0 });
       }
     }
     expect([...taken].sort()).toEqual(['lz4', 'none', 'zstd1', 'zstd3', 'zstd6', 'zstd9']);
@@ -191,7 +194,7 @@ describe('CompressionChoice', () => {
       backlogMs += wireBytes / channel.linkRate - encodeMs;
       const wait = i % 4 === 3 ? Math.max(backlogMs, 0) : 0;
       if (i % 4 === 3) backlogMs = 0;
-      choice.sent({ compression, pageBytes, wireBytes, compressibleBytes, compressibleWireBytes, wallMs: encodeMs + wait, waitMs: wait });
+      choice.sent({ compression, pageBytes, wireBytes, compressibleBytes, compressibleWireBytes, wallMs: encodeMs + wait, waitMs: wait, limitWaitMs: 0 });
     }
     expect(choice.best()).toBe('zstd');
   });
@@ -209,7 +212,7 @@ describe('CompressionChoice', () => {
       const wait = i % 16 === 15 ? backlogMs : 0;
       if (i % 16 === 15) backlogMs = 0;
       if (i >= 384) counts[wayOf(choice, s.compression)] = (counts[wayOf(choice, s.compression)] ?? 0) + 1;
-      choice.sent({ ...s, wallMs: encodeMs + wait, waitMs: wait });
+      choice.sent({ ...s, wallMs: encodeMs + wait, waitMs: wait, limitWaitMs: 0 });
     }
     expect(choice.linkRate).toBeGreaterThan(0.5 * loaded.linkRate);
     expect(counts.zstd9 ?? 0).toBeLessThanOrEqual(8);
@@ -226,6 +229,42 @@ describe('CompressionChoice', () => {
     expect(isLoopbackHost('127.0.0.1') && isLoopbackHost('::1') && isLoopbackHost('localhost') && !isLoopbackHost('10.203.0.2')).toBe(true);
   });
 
+  it('auto, destination on loopback under --max-bandwidth: the rate limit is a slow link (zstd climbs levels)', () => {
+    // 12.5 MB/s of rate limit on the real image: as the 100 Mbit/s link, zstd and its higher levels pay.
+    const limited = { ...REAL, linkRate: 12.5e3, rateLimited: true };
+    const loopback = new CompressionChoice('auto', true, () => {}, true);
+    const counts = drive(loopback, limited, 256);
+    expect(loopback.linkBound).toBe(true);
+    expect(loopback.best()).toBe('zstd');
+    expect(counts.zstd3 + counts.zstd6 + counts.zstd9).toBeGreaterThan(counts.zstd / 2);
+    // The same waits at the socket, on loopback, are the destination's cores: no link.
+    const socket = new CompressionChoice('auto', true, () => {}, true);
+    drive(socket, { ...limited, rateLimited: false }, 256);
+    expect(socket.linkBound).toBe(false);
+  });
+
+  it('auto, on loopback: once stop-and-copy lifts the rate limit no link is left, and the cores decide again', () => {
+    const limited = { ...REAL, linkRate: 12.5e3, rateLimited: true };
+    const choice = new CompressionChoice('auto', true, () => {}, true);
+    drive(choice, limited, 256);
+    expect(choice.linkBound).toBe(true);
+    expect(choice.limitLifted()).toBe(true);
+    // As a loopback migration without a limit: no link bound (so no deltas in the final round) and no zstd level
+    // above 1, whose bytes nothing waits for now.
+    expect(choice.linkBound).toBe(false);
+    const counts = drive(choice, { ...limited, rateLimited: false, linkRate: 1e9 }, 16);
+    expect(counts.zstd3 + counts.zstd6 + counts.zstd9).toBe(0);
+    // A real link keeps what its socket's waits showed: only the limit's own waits are forgotten on loopback.
+    const link = new CompressionChoice('auto', true, () => {}, false);
+    drive(link, limited, 256);
+    expect(link.limitLifted()).toBe(false);
+    expect(link.linkBound).toBe(true);
+    // Nor does a loopback choice that no limit made link-bound change (the usual final round on this host).
+    const unlimited = new CompressionChoice('auto', true, () => {}, true);
+    drive(unlimited, { ...limited, rateLimited: false }, 64);
+    expect(unlimited.limitLifted()).toBe(false);
+  });
+
   it('auto: follows the link when it slows down mid-migration', () => {
     const choice = new CompressionChoice('auto', true);
     drive(choice, { ...TEXT, linkRate: 10e6 }, 256);
@@ -239,7 +278,7 @@ describe('CompressionChoice', () => {
     drive(choice, { ...TEXT, linkRate: 12.5e3 }, 64);
     expect(choice.best()).toBe('zstd');
     for (let i = 0; i < 64; i++) {
-      choice.sent({ compression: 'none', pageBytes: PAGE_BYTES, wireBytes: 64 * 5 * 4, compressibleBytes: 0, compressibleWireBytes: 0, wallMs: 0.05, waitMs: 0 });
+      choice.sent({ compression: 'none', pageBytes: PAGE_BYTES, wireBytes: 64 * 5 * 4, compressibleBytes: 0, compressibleWireBytes: 0, wallMs: 0.05, waitMs: 0, limitWaitMs: 0 });
     }
     expect(choice.best()).toBe('zstd');
   });

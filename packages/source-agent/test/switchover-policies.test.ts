@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PAGE_COST_MIN_PAGES, PageCost, SentHistory, decide, type PolicyOptions, type RoundObservation } from '@livemig/source-agent';
+import { PAGE_COST_MIN_PAGES, PageCost, RecentRounds, SentHistory, SwitchoverCost, decide, type PolicyOptions, type RoundObservation } from '@livemig/source-agent';
 
 const BOUNDS = { downtimeLimitMs: 300, maxRounds: 30, maxTimeMs: Number.POSITIVE_INFINITY };
 
@@ -90,6 +90,42 @@ describe('PageCost (what a dirty page adds to the final round)', () => {
       { pages: 1_000, busyMs: 30 },
     ]);
     expect(cost.msPerPage).toBeCloseTo(0.5 * 0.015 + 0.5 * 0.005);
+  });
+
+  it("is the slower end's: the destination's applying time per page (RoundAck) when it is the larger", () => {
+    const cost = new PageCost();
+    cost.observeRound([{ pages: 2_000, busyMs: 2 }]);
+    expect(cost.msPerPage).toBeCloseTo(0.001);
+    // The destination's slowest channel took 6 ms over the round's 2,000 pages; a small round is left out.
+    cost.observeDestination(2_000, 6);
+    cost.observeDestination(PAGE_COST_MIN_PAGES - 1, 500);
+    expect(cost.destinationMsPerPage).toBeCloseTo(0.003);
+    expect(cost.sourceMsPerPage).toBeCloseTo(0.001);
+    expect(cost.msPerPage).toBeCloseTo(0.003);
+    // The source slower again: its cost counts.
+    cost.observeRound([{ pages: 2_000, busyMs: 18 }]);
+    expect(cost.msPerPage).toBeCloseTo(0.5 * 0.009 + 0.5 * 0.001);
+  });
+});
+
+describe('RecentRounds (the bandwidth with round acknowledgements)', () => {
+  // Rounds that each take a fixed 5 ms beyond their bytes at 400 MB/s (400,000 bytes a ms).
+  const LATENCY_MS = 5;
+  const RATE = 400_000;
+  const roundMs = (pages: number): number => LATENCY_MS + (pages * 4096) / RATE;
+
+  it("keeps a round's latency: it is judged at the rounds before it, not at its own time", () => {
+    const cost = new SwitchoverCost(2);
+    const recent = new RecentRounds();
+    recent.add(10_000 * 4096, roundMs(10_000));
+    recent.observeLatency(cost);
+    // Round 1 has no round before it: no latency yet (its own rate would make it exactly 0 for good).
+    expect(cost.ms).toBeCloseTo(2);
+    recent.add(500 * 4096, roundMs(500));
+    recent.observeLatency(cost);
+    // 5 ms less round 1's latency spread over its bytes (5 ms x 500 / 10,000 pages).
+    expect(cost.ms).toBeCloseTo(2 + LATENCY_MS - (LATENCY_MS * 500) / 10_000, 1);
+    expect(recent.rate()).toBeCloseTo((10_500 * 4096) / (roundMs(10_000) + roundMs(500)));
   });
 });
 

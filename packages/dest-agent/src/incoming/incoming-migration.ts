@@ -1,4 +1,4 @@
-import { BadMessageError, CAPABILITY_DIRECT_PAGES, FrameType, MigrationError, OutcomeDecidedError, type Frame, type HelloMessage } from '@livemig/protocol';
+import { BadMessageError, CAPABILITY_DIRECT_PAGES, CAPABILITY_ROUND_ACK, FrameType, MigrationError, OutcomeDecidedError, type Frame, type HelloMessage } from '@livemig/protocol';
 import { GuestError, type Guest, type SlotAllocator, type WorkloadSpec } from '@livemig/guest';
 import type { VcpuPool } from '../vcpu-pool.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, errorSummary, formatBytes, markStep, type FramedSocket, type Logger, type TransportSecurity } from '@livemig/agent-runtime';
@@ -137,7 +137,8 @@ class IncomingMigration {
         reserved.urgent.close();
         received = ended;
       } else {
-        received = await receiveUntilComplete(this.conn, reserved.channels, hello.geometry, reserved.memory.pageCount);
+        const acknowledgeRounds = hello.capabilities.includes(CAPABILITY_ROUND_ACK);
+        received = await receiveUntilComplete(this.conn, reserved.channels, hello.geometry, reserved.memory.pageCount, acknowledgeRounds);
         markStep('D Complete read');
       }
       const { receivedDigest, journalMs, committedAt, repair } = await commit(this.conn, received, {

@@ -8,7 +8,7 @@ export type { ReceivedState } from './stop-and-copy.js';
 
 /**
  * Pre-copy, then stop-and-copy, as the destination sees them (pre-copy.ts, stop-and-copy.ts): resolves at
- * Complete with the CPU state the source sent.
+ * Complete with the CPU state the source sent. `acknowledgeRounds`: `round-ack-v1` was agreed.
  * @throws what either phase throws
  */
 export async function receiveUntilComplete(
@@ -16,7 +16,8 @@ export async function receiveUntilComplete(
   channels: ChannelReceivers,
   geometry: GuestGeometry,
   pageCount: number,
+  acknowledgeRounds = false,
 ): Promise<ReceivedState> {
-  const first = await receivePreCopy(conn, channels);
+  const first = await receivePreCopy(conn, channels, acknowledgeRounds);
   return receiveStopAndCopy(conn, channels, geometry, pageCount, first);
 }

@@ -1,4 +1,4 @@
-import { DigestMismatchError, FrameType, ProofMismatchError, encodeConfirm } from '@livemig/protocol';
+import { DigestMismatchError, FrameType, ProofMismatchError, encodeConfirm, type Frame } from '@livemig/protocol';
 import { markStep } from '@livemig/agent-runtime';
 import { roundTenth } from '../round-tenth.js';
 import type { MigrationContext } from './context.js';
@@ -26,7 +26,9 @@ export async function commit(ctx: MigrationContext): Promise<'activation' | 'out
     { final: true, pagesSent: pages.length, pagesResent: ctx.history.record(pages), sent, pagesDirtiedMeanwhile: 0, expectedDowntimeMs: 0, switchoverCostMs: 0, pageCostMs: 0 },
     'stop-and-copy sent, waiting for the destination to commit',
   );
-  const answer = ctx.control.receive(ctx.answerTimeoutMs, 'Committed');
+  // The destination may have acknowledged the final round before it read the CPU state: read past that.
+  const receive = (): Promise<Frame> => (ctx.roundAcks ? ctx.roundAcks.receiveOther(ctx.answerTimeoutMs, 'Committed') : ctx.control.receive(ctx.answerTimeoutMs, 'Committed'));
+  const answer = receive();
   // Taken while the destination verifies, so that it adds nothing to the downtime.
   const proof = ctx.checksums.proof(ctx.commitNonce, ctx.cpuState);
   markStep('S proof made');
@@ -37,7 +39,7 @@ export async function commit(ctx: MigrationContext): Promise<'activation' | 'out
     // The repair step (direct-pages-v1): the destination asks for the table and pages, then answers again.
     while (verdict.type === FrameType.RepairRequest) {
       await serveRepair(ctx, verdict.message);
-      verdict = await ctx.control.receive(ctx.answerTimeoutMs, 'Committed');
+      verdict = await receive();
     }
     expectFrame(verdict, FrameType.Committed, 'commit');
   } catch (error) {

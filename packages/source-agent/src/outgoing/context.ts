@@ -19,6 +19,7 @@ import { BalloonFilter } from './balloon.js';
 import { DirectSends } from './direct-sends.js';
 import { ResumeRequests } from '../postcopy/resume-requests.js';
 import { hasGuestKernel, SoftPageFilter } from './soft-pages.js';
+import type { RoundAcks } from './round-acks.js';
 
 /**
  * What the phases of one outgoing migration share: its guest, options, parameters and report, the
@@ -89,6 +90,8 @@ export class MigrationContext {
   checksums!: PageChecksums;
   /** Reservation: the destination agreed to direct-pages-v1 (PageBatchDirect on the channels, repair at commit). */
   directPages = false;
+  /** Reservation: the destination agreed to round-ack-v1 (pre-copy only): the source's lead is bounded (round-acks.ts). */
+  roundAcks: RoundAcks | undefined;
   /** Reservation: the switchover's fixed cost, measured from Hello -> Accept on. */
   switchoverCost!: SwitchoverCost;
   /** What a dirty page adds to the final round, measured on the pre-copy rounds (PageCost). */

@@ -1,4 +1,4 @@
-import { BadArgumentError, CAPABILITIES, CAPABILITY_DIRECT_PAGES, CAPABILITY_POSTCOPY, PAGE_SIZE, PROTOCOL_VERSION, encodeHello } from '@livemig/protocol';
+import { BadArgumentError, CAPABILITIES, CAPABILITY_DIRECT_PAGES, CAPABILITY_POSTCOPY, CAPABILITY_ROUND_ACK, PAGE_SIZE, PROTOCOL_VERSION, encodeHello } from '@livemig/protocol';
 import { FramedSocket, connectTcp, markStep } from '@livemig/agent-runtime';
 import { ChannelSenders } from '../channel-senders.js';
 import type { MigrationContext } from './context.js';
@@ -45,10 +45,11 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
         protocolVersion: PROTOCOL_VERSION,
         // Post-copy is offered only when asked for: a destination that agrees opens an urgent port for it.
         // The direct page form relies on the digest check (and repair) at commit, which post-copy has not.
+        // Round acknowledgements are read only by pre-copy's rounds (round-acks.ts), not by the switch to post-copy.
         capabilities:
           ctx.mode === 'precopy'
             ? CAPABILITIES.filter((c) => c !== CAPABILITY_DIRECT_PAGES || offersDirectPages(options))
-            : [...CAPABILITIES.filter((c) => c !== CAPABILITY_DIRECT_PAGES), CAPABILITY_POSTCOPY],
+            : [...CAPABILITIES.filter((c) => c !== CAPABILITY_DIRECT_PAGES && c !== CAPABILITY_ROUND_ACK), CAPABILITY_POSTCOPY],
         guestId: report.guestId,
         migrationId: ctx.id,
         geometry: {

@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { markStep } from '@livemig/agent-runtime';
 import { PAGE_SIZE } from '@livemig/protocol';
-import { SentHistory, decide, type SwitchoverDecision } from '../switchover/index.js';
+import { RecentRounds, SentHistory, decide, type SwitchoverDecision } from '../switchover/index.js';
 import type { MigrationContext } from './context.js';
 import { recordRound, sendRound, type SentRound } from './rounds.js';
+import { ROUNDS_IN_FLIGHT } from './round-acks.js';
 import { DEFAULT_INTERRUPT_TIMEOUT_MS } from './soft-pages.js';
 import { DEFAULT_WS_PREPROCESS_MS } from '../working-set/working-set-options.js';
 
@@ -37,6 +38,8 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy' | 
   memory.harvestDirty();
   let pages = ws ? ws.pushRound(memory.touchedPages(), true) : memory.touchedPages();
   const moved = { bytes: 0, ms: 0 };
+  /** The last few rounds' guest bytes and sending times (the bandwidth with round acknowledgements). */
+  const recent = new RecentRounds();
   ctx.history = new SentHistory(memory.pageCount);
   const dirtyHistory: number[] = [];
   ctx.stats.sample();
@@ -55,11 +58,16 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy' | 
     markStep(`S round ${ctx.round} sent`);
     moved.bytes += pages.length * PAGE_SIZE;
     moved.ms += sent.ms;
+    recent.add(pages.length * PAGE_SIZE, sent.ms);
+    // The next round may begin once the one before this is acknowledged (round-acks.ts). Waited for before the
+    // dirty pages are counted and harvested, so that the next round sends what the guest wrote meanwhile; and the
+    // policy then decides with the destination's cost of that round known.
+    if (ctx.roundAcks) await ctx.guard(ctx.roundAcks.until(ctx.round + 1 - ROUNDS_IN_FLIGHT));
     // What the next round would send: with a working set, only the dirty pages outside it.
     const dirty = ws ? memory.dirtyCount((page) => ws.lru.has(page)) : memory.dirtyCount();
     dirtyHistory.push(dirty);
     const pagesResent = ctx.history.record(pages);
-    const decision = decideSwitchover(ctx, { pages, sent, pagesResent, dirty, dirtyHistory, moved });
+    const decision = decideSwitchover(ctx, { pages, sent, pagesResent, dirty, dirtyHistory, moved, recent });
     if (ctx.params.autoConverge) autoConverge(ctx, dirty, sent);
     recordRound(
       ctx,
@@ -110,14 +118,19 @@ interface RoundOutcome {
   dirtyHistory: number[];
   /** Guest-memory bytes and milliseconds over every pre-copy round so far. */
   moved: { bytes: number; ms: number };
+  /** The same over the last few rounds (used with round acknowledgements). */
+  recent: RecentRounds;
 }
 
 /** Asks the policy in force whether to stop iterating, after feeding the switchover cost this round. */
 function decideSwitchover(ctx: MigrationContext, round: RoundOutcome): SwitchoverDecision {
-  // Short-window bandwidth (QEMU), falling back to the whole pre-copy's while the window is empty.
-  const windowRate = ctx.stats.pages.rate();
+  // Short-window bandwidth (QEMU), falling back to the whole pre-copy's while the window is empty. With round
+  // acknowledgements the source idles between rounds while the destination catches up, and a wall-clock window
+  // would count that as a slow link: the rate is then the last rounds' own, their bytes over their sending time.
+  const windowRate = ctx.roundAcks ? round.recent.rate() : ctx.stats.pages.rate();
   const bandwidthBytesPerMs = windowRate > 0 ? windowRate : round.moved.bytes / Math.max(round.moved.ms, 0.001);
-  ctx.switchoverCost.observeRound(round.pages.length, round.sent.ms, bandwidthBytesPerMs);
+  if (ctx.roundAcks) round.recent.observeLatency(ctx.switchoverCost);
+  else ctx.switchoverCost.observeRound(round.pages.length, round.sent.ms, bandwidthBytesPerMs);
   ctx.pageCost.observeRound(ctx.dataChannels.lastRoundCosts);
   return decide(
     {

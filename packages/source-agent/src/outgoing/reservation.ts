@@ -1,4 +1,4 @@
-import { CAPABILITY_DIRECT_PAGES, CAPABILITY_LZ4_RUNS, CAPABILITY_POSTCOPY, CAPABILITY_ZSTD_RUNS, FrameType, HandshakeError, PageChecksums, RefusedError } from '@livemig/protocol';
+import { CAPABILITY_DIRECT_PAGES, CAPABILITY_LZ4_RUNS, CAPABILITY_POSTCOPY, CAPABILITY_ROUND_ACK, CAPABILITY_ZSTD_RUNS, FrameType, HandshakeError, PageChecksums, RefusedError } from '@livemig/protocol';
 import { markStep } from '@livemig/agent-runtime';
 import { DEFAULT_COMPRESS } from '../compression-choice.js';
 import { roundTenth } from '../round-tenth.js';
@@ -6,6 +6,7 @@ import { SwitchoverCost } from '../switchover/index.js';
 import type { MigrationContext } from './context.js';
 import { expectFrame } from './expect-frame.js';
 import { offersDirectPages } from './handshake.js';
+import { RoundAcks } from './round-acks.js';
 import { DEFAULT_DELTA_CACHE_BYTES } from './options.js';
 
 /**
@@ -50,6 +51,11 @@ export async function reservation(ctx: MigrationContext): Promise<'pre-copy'> {
   // Only what was offered: a destination that echoes direct-pages-v1 to a post-copy or hybrid migration, or to
   // one that kept the copied form, does not get raw pages outside the frame check.
   ctx.directPages = ctx.mode === 'precopy' && offersDirectPages(options) && answer.message.capabilities.includes(CAPABILITY_DIRECT_PAGES);
+  if (ctx.mode === 'precopy' && answer.message.capabilities.includes(CAPABILITY_ROUND_ACK)) {
+    // Each acknowledgement also says what the round's pages cost the destination (PageCost.observeDestination).
+    ctx.roundAcks = new RoundAcks(conn, ctx.idleTimeoutMs, (ack) => ctx.pageCost.observeDestination(ack.pages, ack.applyUs / 1000));
+    report.roundAcks = ctx.roundAcks.report;
+  }
   const channels = await ctx.guard(ctx.channelThreads);
   ctx.channels = channels;
   if (channels.count !== ctx.channelCount) throw new Error(`${channels.count} channel workers prepared for ${ctx.channelCount} data channels`);
@@ -69,6 +75,7 @@ export async function reservation(ctx: MigrationContext): Promise<'pre-copy'> {
     compress: options.compress ?? DEFAULT_COMPRESS,
     zstdRuns: answer.message.capabilities.includes(CAPABILITY_ZSTD_RUNS),
     directPages: ctx.directPages,
+    sparseRunsInPreCopy: ctx.roundAcks !== undefined,
   });
   // Page data now flows on the channels; the control connection may stay silent for a whole pre-copy.
   markStep('S channels told to start');

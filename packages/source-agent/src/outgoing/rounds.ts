@@ -32,6 +32,9 @@ export async function sendRound(ctx: MigrationContext, pages: Uint32Array, final
   // The control connection is silent during pre-copy; a cut or an Abort on it ends the migration here.
   const controlError = ctx.control.error;
   if (controlError) throw controlError;
+  // With acknowledgements, a round begins only within the bound on the source's lead (round-acks.ts). The
+  // phases wait for it before they harvest the round's pages; this is the backstop.
+  if (ctx.roundAcks) await ctx.guard(ctx.roundAcks.begin(ctx.round));
   const start = performance.now();
   const bytesBefore = channels.bytesSent;
   ctx.roundPages = pages.length;
@@ -60,6 +63,8 @@ export function recordRound(ctx: MigrationContext, round: RoundFigures, message:
     switchoverCostMs: roundTenth(round.switchoverCostMs),
     busyMs: roundTenth(Math.max(0, ...ctx.dataChannels.lastRoundCosts.map((share) => share.busyMs))),
     pageCostUs: Math.round(round.pageCostMs * 10_000) / 10,
+    sourcePageCostUs: round.final ? 0 : Math.round(ctx.pageCost.sourceMsPerPage * 10_000) / 10,
+    destPageCostUs: round.final ? 0 : Math.round(ctx.pageCost.destinationMsPerPage * 10_000) / 10,
     bandwidthBytesPerSec: Math.round(ctx.stats.wire.rate() * 1000),
     throttlePercent: ctx.autoConverge.throttlePercent,
     endedAtMs: roundTenth(performance.now() - ctx.started),

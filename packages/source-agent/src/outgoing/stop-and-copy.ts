@@ -16,6 +16,10 @@ export async function stopAndCopy(ctx: MigrationContext): Promise<'commit'> {
   const { guest, report } = ctx;
   const conn = ctx.control;
   ctx.checkCancelled();
+  // With acknowledgements, the guest is parked only once the destination has applied every pre-copy round: the
+  // final round's pages then queue behind no backlog, and the downtime is what the switchover policy expected
+  // (it counts the final round's pages against an idle destination). The guest runs meanwhile.
+  if (ctx.roundAcks) await ctx.guard(ctx.roundAcks.until(ctx.round));
   // SonicMigration's pre-suspend interrupt, while the guest still runs (off the downtime).
   await ctx.softPages?.interrupt(ctx.options.interruptTimeoutMs ?? DEFAULT_INTERRUPT_TIMEOUT_MS);
   // With the guest parked, a slower send only lengthens the downtime: the bandwidth limit is lifted.

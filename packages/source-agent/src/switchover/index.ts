@@ -14,4 +14,5 @@ export {
 } from './policies.js';
 export { SentHistory } from './sent-history.js';
 export { SwitchoverCost } from './switchover-cost.js';
+export { RecentRounds, RECENT_ROUNDS } from './recent-rounds.js';
 export { PageCost, PAGE_COST_MIN_PAGES, type ChannelShareCost } from './page-cost.js';
