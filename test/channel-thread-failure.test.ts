@@ -54,8 +54,12 @@ describe('a data-channel thread that fails mid-round fails the migration, never 
     // The destination names its own cause; the source learns it from Abort, or sees the connection cut first.
     expect(destDone.code).toBe(1);
     expect(dest.status).toBe('failed');
-    expect(dest.error.code).toBe('LM_ERR_INTERNAL');
-    expect(dest.error.message).toMatch(message);
+    // In round 0 the source's channel may find the dead thread's port closed and abort (LM_ERR_CONNECT) before
+    // this side has seen its thread end; else this side names its own cause.
+    if (round !== 0 || dest.error.code !== 'LM_ERR_CONNECT') {
+      expect(dest.error.code).toBe('LM_ERR_INTERNAL');
+      expect(dest.error.message).toMatch(message);
+    }
     expect(done.code).toBe(1);
     expect(source.status).toBe('failed');
     expect(source.error.code).toMatch(round === 0 ? /^LM_ERR_(PEER_ABORT|PEER_CLOSED|CONNECT)$/ : /^LM_ERR_(PEER_ABORT|PEER_CLOSED)$/);
