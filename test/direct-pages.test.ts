@@ -5,7 +5,7 @@ import { finalDigestOf, oracleDigest, readJson, runSource, startDest, tempDir } 
 import { ChannelCorruptor, type FlipAt } from './support/channel-corruptor.js';
 import { withMigratedImage, type MigratedImage } from './support/image-migration.js';
 
-// PageBatchDirect (direct-pages-v1): Raw pages go from guest memory to the socket, outside the frame CRC. Every
+// PageBatchDirect (direct-pages-v2): Raw pages go from guest memory to the socket, outside the frame CRC. Every
 // migration here passes through a proxy that carries the data channels too and can flip one byte of the first
 // direct batch: in a raw page (caught at commit by the per-page table and repaired: exactly that page is sent
 // again), in the batch's entry count or in an entry (caught by the frame CRC on the data channel: the migration

@@ -183,7 +183,7 @@ const encodeInRuns = (compression: PageCompression = 'lz4') => (pages: SharedPag
 };
 
 /**
- * As a channel thread builds PageBatchDirect (direct-pages-v1): one page at a time, each batch taken as its head
+ * As a channel thread builds PageBatchDirect (direct-pages-v2): one page at a time, each batch taken as its head
  * and views of its raw pages (no copy of them). Returns every batch's parts, in order.
  */
 function encodeDirect(pages: SharedPages): Buffer[][] {

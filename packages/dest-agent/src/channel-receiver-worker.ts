@@ -261,7 +261,7 @@ class PushReceiver {
     this.#sink = new PlacingSink(memory, map, (index, crc) => checksums.record(index, crc));
   }
 
-  async place(payload: Buffer, rawPageCrcs: readonly number[]): Promise<void> {
+  async place(payload: Buffer, rawPageCrcs: ArrayLike<number>): Promise<void> {
     await this.#map.untilSwitched();
     readPageBatch(payload, this.#sink, this.#sink.onPage, rawPageCrcs);
   }

@@ -25,7 +25,7 @@ export interface IncomingReport {
   bytesReceived: number;
   /** Image digest rebuilt here and checked against the source's before commit. */
   receivedDigest: string | null;
-  /** The repair step at commit (direct-pages-v1), when the digests differed: its passes and the pages re-sent. */
+  /** The repair step at commit (direct-pages-v2), when the digests differed: its passes and the pages re-sent. */
   repair?: { passes: number; pages: number };
   /** Time to write and fsync the commit record in the journal, before Committed went out. */
   commitJournalMs: number | null;

@@ -92,7 +92,7 @@ describe('incoming migration after Accept', () => {
     );
   });
 
-  it('aborts an image whose digest differs from the source\'s with LM_ERR_DIGEST_MISMATCH (no direct-pages-v1: no repair)', async () => {
+  it('aborts an image whose digest differs from the source\'s with LM_ERR_DIGEST_MISMATCH (no direct-pages-v2: no repair)', async () => {
     const { source, accept } = await accepted(undefined, CAPABILITIES.filter((c) => c !== CAPABILITY_DIRECT_PAGES));
     const channel = await emptyRoundOne(accept);
     const digest = PageChecksums.create(PAGES).digest(dest.registers);

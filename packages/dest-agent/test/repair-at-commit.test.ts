@@ -19,7 +19,7 @@ import type { FramedSocket } from '@livemig/agent-runtime';
 import type { IncomingReport } from '@livemig/dest-agent';
 import { PAGES, agentUnderTest, connectTo, hello } from './helpers.js';
 
-// The repair step at commit (direct-pages-v1), spoken to a real destination by a scripted source: round 1
+// The repair step at commit (direct-pages-v2), spoken to a real destination by a scripted source: round 1
 // carries pages whose bytes differ from what the source's table says for some of them (as a page damaged in a
 // raw region would), so the digests differ at Complete. The destination must ask for the table, then for
 // exactly the differing pages, and commit once they check; a source whose pages never check is refused with

@@ -17,7 +17,7 @@ export const CAPABILITY_ZSTD_RUNS = 'zstd-runs-v1';
  * asks for the source's page table and for the pages whose CRCs differ (RepairRequest, RepairTable, RepairEnd).
  * Optional.
  */
-export const CAPABILITY_DIRECT_PAGES = 'direct-pages-v1';
+export const CAPABILITY_DIRECT_PAGES = 'direct-pages-v2';
 /**
  * The destination acknowledges each pre-copy round on the control connection once every channel has applied it
  * (RoundAck); the source then keeps at most one round in flight beyond the one it sends. Optional: without it the

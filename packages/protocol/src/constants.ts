@@ -53,7 +53,7 @@ export const FrameType = {
   /** source -> dest, data channel: a copy round ends on this channel */
   RoundEnd: 0x12,
   /**
-   * source -> dest, data channel (capability direct-pages-v1): a page batch whose Raw pages follow its entries,
+   * source -> dest, data channel (capability direct-pages-v2): a page batch whose Raw pages follow its entries,
    * outside the frame CRC (page-batch-direct.ts); decoded as a PageBatch frame
    */
   PageBatchDirect: 0x13,
@@ -72,7 +72,7 @@ export const FrameType = {
   Activated: 0x31,
   /** source -> dest: Committed read and its proof checked; the source lets go, the destination may start vCPUs */
   Confirm: 0x32,
-  /** dest -> source, commit (direct-pages-v1): the digests differ: send your page table, or these pages again */
+  /** dest -> source, commit (direct-pages-v2): the digests differ: send your page table, or these pages again */
   RepairRequest: 0x33,
   /** source -> dest, commit: a slice of the source's per-page CRC table, answering RepairRequest without pages */
   RepairTable: 0x34,

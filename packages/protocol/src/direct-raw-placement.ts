@@ -1,5 +1,5 @@
-import { FRAME_HEADER_BYTES, PAGE_SIZE, PageEncoding } from './constants.js';
-import { DIRECT_ENTRIES_START } from './page-batch-direct.js';
+import { PAGE_SIZE } from './constants.js';
+import { walkDirectEntries, type DirectEntries, type RawStretch } from './direct-raw-crcs.js';
 import type { PageBatchSlotSink } from './page-batch-reader.js';
 
 /**
@@ -20,14 +20,12 @@ export const MIN_PLACED_RUN_PAGES = 16;
  * it in place).
  */
 export interface RawReadPlan {
-  segments: { start: number; end: number; guest: Buffer | undefined }[];
+  segments: RawStretch[];
   placed: Uint8Array;
 }
 
-/** The batch being planned (reused): its raw page indices in entry order; the other entries' first pages and page counts. */
-const rawIndices: number[] = [];
-const others: number[] = [];
-const rawPages = new Set<number>();
+/** The batch being planned (reused): its raw pages in entry order, and the other entries' first pages and page counts. */
+const entries: DirectEntries = { rawIndices: [], rawCrcs: [], others: [] };
 
 /**
  * Plans reading the raw region of a PageBatchDirect frame whose head (header, counts, entries: `frame[0,
@@ -39,6 +37,7 @@ const rawPages = new Set<number>();
  */
 export function planRawReads(frame: Buffer, headEnd: number, sink: PageBatchSlotSink, readTo = headEnd): RawReadPlan | undefined {
   if (!collectEntries(frame, headEnd, sink.pageCount)) return undefined;
+  const { rawIndices } = entries;
   const count = rawIndices.length;
   if (count * PAGE_SIZE !== frame.length - headEnd) return undefined;
   const placed = new Uint8Array(count);
@@ -73,41 +72,37 @@ function backToBack(sink: PageBatchSlotSink, index: number, slot: Uint8Array, at
 }
 
 /**
- * Walks the entries (layout in page-batch-reader.ts) into rawIndices; false when an entry is unknown, runs past
- * the head or names a page out of range, or when a raw page is named twice in the batch.
+ * Walks the entries into `entries`; false when walkDirectEntries refuses them, when fewer than
+ * MIN_PLACED_RUN_PAGES are raw, or when a raw page is named twice in the batch (by a raw entry or another).
  */
 function collectEntries(frame: Buffer, headEnd: number, pageCount: number): boolean {
-  rawIndices.length = 0;
-  others.length = 0;
-  const entries = frame.readUInt32BE(FRAME_HEADER_BYTES);
-  let at = FRAME_HEADER_BYTES + DIRECT_ENTRIES_START;
-  for (let i = 0; i < entries; i++) {
-    if (at + 5 > headEnd) return false;
-    const index = frame.readUInt32BE(at);
-    const encoding = frame[at + 4];
-    at += 5;
-    let pages = 1;
-    if (encoding === PageEncoding.Raw) {
-      if (index >= pageCount) return false;
-      rawIndices.push(index);
-      continue;
-    } else if (encoding === PageEncoding.SameByte) {
-      at += 1;
-    } else if (encoding === PageEncoding.Lz4 || encoding === PageEncoding.Delta) {
-      if (at + 2 > headEnd) return false;
-      at += 2 + frame.readUInt16BE(at);
-    } else if (encoding === PageEncoding.Lz4Run || encoding === PageEncoding.ZstdRun) {
-      if (at + 5 > headEnd) return false;
-      pages = frame[at]!;
-      at += 5 + frame.readUInt32BE(at + 1);
-    } else if (encoding !== PageEncoding.Zero) {
-      return false;
-    }
-    others.push(index, pages);
+  if (!walkDirectEntries(frame, headEnd, pageCount, entries)) return false;
+  const { rawIndices, others } = entries;
+  if (rawIndices.length < MIN_PLACED_RUN_PAGES) return false;
+  // A page read into guest memory ahead of the entries before it must not be one they write too. The source
+  // adds a round's pages in ascending order, so raw indices ascend: no repeats among them, and a binary search
+  // finds the others' pages; a set only for a batch that is not in order.
+  let ascending = true;
+  for (let k = 1; k < rawIndices.length && ascending; k++) ascending = rawIndices[k]! > rawIndices[k - 1]!;
+  if (!ascending) return noRepeatsBySet(rawIndices, others);
+  for (let k = 0; k < others.length; k += 2) if (anyWithin(rawIndices, others[k]!, others[k]! + others[k + 1]!)) return false;
+  return true;
+}
+
+/** Whether ascending `sorted` holds a value in `[from, to)`. */
+function anyWithin(sorted: readonly number[], from: number, to: number): boolean {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < from) lo = mid + 1;
+    else hi = mid;
   }
-  if (at !== headEnd || rawIndices.length < MIN_PLACED_RUN_PAGES) return false;
-  // A page read into guest memory ahead of the entries before it must not be one they write too.
-  rawPages.clear();
+  return lo < sorted.length && sorted[lo]! < to;
+}
+
+function noRepeatsBySet(rawIndices: readonly number[], others: readonly number[]): boolean {
+  const rawPages = new Set<number>();
   for (const index of rawIndices) {
     if (rawPages.has(index)) return false;
     rawPages.add(index);

@@ -4,7 +4,8 @@ import { BadArgumentError, TruncatedFrameError } from './errors.js';
 import { checkCrc, frameCrc, readFrameHeader, type FrameHeader } from './frame-header.js';
 import { decodeMessagePayload, type Frame } from './messages.js';
 import { pageBatchFrameCrc } from './page-batch-crc.js';
-import { DIRECT_ENTRIES_START, checkDirectBatchFrame, checkDirectHead, directRawAt, rawPageCrcsOf } from './page-batch-direct.js';
+import { checkDirectBatchFrame, directRawPageCrcs } from './direct-raw-crcs.js';
+import { DIRECT_ENTRIES_START, checkDirectHead, directRawAt } from './page-batch-direct.js';
 import type { PageBatchSlotSink } from './page-batch-reader.js';
 
 /** Released frame copies kept for reuse, per decoder. */
@@ -181,7 +182,7 @@ export class FrameDecoder {
    * RoundBegin and its RoundEnd, once its head has passed its frame check, and when every page batch decoded
    * before it has been released (applied): so pages still land in wire order, and a batch refused outside
    * pre-copy rounds (requirePlainBatch) never touches guest memory. The frame then carries `rawPlaced`, and
-   * `rawPageCrcs` holds -1 for each page placed (its CRC is taken from guest memory when the batch is applied).
+   * `rawPageCrcs` the CRC of each raw page wherever it landed (directRawPageCrcs).
    */
   placeRawPagesIn(sink: PageBatchSlotSink | undefined): void {
     this.#placeInto = sink;
@@ -351,13 +352,13 @@ export class FrameDecoder {
       return { type: header.type, payload: frame.subarray(FRAME_HEADER_BYTES), rawPageCrcs };
     }
     if (header.type === FrameType.PageBatchDirect) {
-      const rawPageCrcs: number[] = [];
       if (step !== 'raw') {
-        const rawAt = checkDirectBatchFrame(frame, header.crc, rawPageCrcs);
+        const { rawAt, rawPageCrcs } = checkDirectBatchFrame(frame, header.crc);
         return { type: FrameType.PageBatch, payload: frame.subarray(FRAME_HEADER_BYTES), rawPageCrcs, rawAt };
       }
       const rawAt = directRawAt(frame);
-      rawPageCrcsOf(frame, rawAt, plan?.placed, rawPageCrcs);
+      // Placed pages are in guest memory by now, and nothing else writes them before this batch is applied.
+      const rawPageCrcs = directRawPageCrcs(frame, FRAME_HEADER_BYTES + rawAt, plan?.segments);
       const payload = frame.subarray(FRAME_HEADER_BYTES);
       return plan === undefined ? { type: FrameType.PageBatch, payload, rawPageCrcs, rawAt } : { type: FrameType.PageBatch, payload, rawPageCrcs, rawAt, rawPlaced: plan.placed };
     }

@@ -150,7 +150,8 @@ export { Crc32Shift, ZERO_PAGE_CRC, crc32Combine } from './crc32-combine.js';
 export { isZeroPage } from './page-encoding.js';
 export { PageBatchWriter, type PageBatchStats, type PageBatchWriterOptions, type PageCompression } from './page-batch-writer.js';
 export { setZstdLevel } from './page-zstd.js';
-export { DIRECT_ENTRIES_START, checkDirectBatchFrame, requirePlainBatch } from './page-batch-direct.js';
+export { DIRECT_ENTRIES_START, requirePlainBatch } from './page-batch-direct.js';
+export { DIRECT_RAW_ENTRY_BYTES, checkDirectBatchFrame, directRawPageCrcs } from './direct-raw-crcs.js';
 export { MIN_PLACED_RUN_PAGES, planRawReads, type RawReadPlan } from './direct-raw-placement.js';
 export {
   MAX_REPAIR_PAGES,

@@ -114,7 +114,7 @@ export type Frame =
    * the frame check. `rawAt`: a PageBatchDirect's raw region's start in the payload. `rawPlaced`: per Raw entry, 1
    * when the page was read straight into guest memory (FrameDecoder.placeRawPagesIn; its CRC entry is then -1).
    */
-  | { type: typeof FrameType.PageBatch; payload: Buffer; rawPageCrcs: readonly number[]; rawAt?: number; rawPlaced?: Uint8Array }
+  | { type: typeof FrameType.PageBatch; payload: Buffer; rawPageCrcs: ArrayLike<number>; rawAt?: number; rawPlaced?: Uint8Array }
   | { type: typeof FrameType.RoundEnd; message: RoundEndMessage }
   | { type: typeof FrameType.RoundAck; message: RoundAckMessage }
   | { type: typeof FrameType.CpuState; message: CpuStateMessage }

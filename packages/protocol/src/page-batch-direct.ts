@@ -4,20 +4,23 @@ import { TruncatedFrameError, UnexpectedFrameError } from './errors.js';
 import { checkCrc, headerCrc } from './frame-header.js';
 
 /**
- * PageBatchDirect (frame type 0x13, capability `direct-pages-v1`): a page batch whose Raw pages travel after its
+ * PageBatchDirect (frame type 0x13, capability `direct-pages-v2`): a page batch whose Raw pages travel after its
  * entries, so that the source writes them straight from guest memory (one gathered write of the head and views
  * of the pages) instead of copying them into the frame. Payload, big-endian:
  *
  *   u32 entry count
  *   u32 entries length E: the bytes of the entries that follow
- *   E bytes of entries, as in PageBatch, except that a Raw entry (u32 index, u8 3) has no body
+ *   E bytes of entries, as in PageBatch, except that a Raw entry (u32 index, u8 3) carries, instead of its page,
+ *     u32 CRC-32 of the page as the source read it (direct-raw-crcs.ts)
  *   4096 bytes per Raw entry, in entry order: the raw region
  *
  * The frame CRC covers header bytes 0..11 and payload bytes [0, 8 + E): the counts and every entry, not the raw
  * region. A live page may change while the kernel copies it; such a page is dirty and is sent again, so its bytes
  * must not fail a frame check. Wire corruption in the raw region is caught end to end instead: the destination
- * records each page's CRC as it applies it, and at commit the digests over the per-page tables differ; the
- * destination then asks for the source's table and for the pages whose CRCs differ (repair, PROTOCOL.md).
+ * checks each stretch of raw pages against the entries' CRCs and records, for its page table, those CRCs where
+ * they agree and each page's own where they do not (direct-raw-crcs.ts); at commit the digests over the per-page
+ * tables then differ, and the destination asks for the source's table and for the pages whose CRCs differ
+ * (repair, PROTOCOL.md).
  */
 
 /** Payload bytes before the entries: the entry count and the entries length. */
@@ -30,19 +33,6 @@ export const DIRECT_ENTRIES_START = 8;
  */
 export function requirePlainBatch(frame: { rawAt?: number }, where: string): void {
   if (frame.rawAt !== undefined) throw new UnexpectedFrameError(`PageBatchDirect ${where}: only pre-copy rounds carry it`);
-}
-
-/**
- * Checks a whole PageBatchDirect frame's layout and CRC and takes the CRC-32 of each raw page (pushed onto
- * `rawPageCrcs`, in entry order, for the destination's page table).
- * @returns where the raw region starts in the payload
- * @throws TruncatedFrameError for an entries length that does not leave whole pages after it; CrcMismatchError
- */
-export function checkDirectBatchFrame(frame: Buffer, expectedCrc: number, rawPageCrcs: number[]): number {
-  const rawAt = directRawAt(frame);
-  checkDirectHead(frame, rawAt, expectedCrc);
-  rawPageCrcsOf(frame, rawAt, undefined, rawPageCrcs);
-  return rawAt;
 }
 
 /**
@@ -70,16 +60,6 @@ export function directRawAt(frame: Buffer): number {
  */
 export function checkDirectHead(frame: Buffer, rawAt: number, expectedCrc: number): void {
   checkCrc(crc32(frame.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + rawAt), headerCrc(frame)), expectedCrc);
-}
-
-/**
- * Pushes the CRC-32 of each raw page in the frame's raw region onto `rawPageCrcs`, or -1 for a page `placed`
- * marks as read into guest memory instead (readPageBatch takes its CRC there).
- */
-export function rawPageCrcsOf(frame: Buffer, rawAt: number, placed: Uint8Array | undefined, rawPageCrcs: number[]): void {
-  for (let at = FRAME_HEADER_BYTES + rawAt, k = 0; at < frame.length; at += PAGE_SIZE, k++) {
-    rawPageCrcs.push(placed?.[k] === 1 ? -1 : crc32(frame.subarray(at, at + PAGE_SIZE)));
-  }
 }
 
 /**

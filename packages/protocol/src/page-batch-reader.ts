@@ -56,9 +56,9 @@ export interface PageBatchSlotSink {
  * given; the CRC of a Zero or SameByte page is known; a sparse Lz4Run's follow from its block (sparseRunCrcs);
  * other Lz4, Lz4Run and Delta pages are read once more for theirs.
  *
- * `rawAt`: the payload is a PageBatchDirect's (Raw entries have no body; their pages lie in order from `rawAt`).
- * `rawPlaced`: per Raw entry of such a payload, 1 when its page was read straight into the sink already
- * (FrameDecoder.placeRawPagesIn): it is left in place, and its CRC (-1 in `rawPageCrcs`) is taken there.
+ * `rawAt`: the payload is a PageBatchDirect's (a Raw entry's body is the page's CRC; the pages lie in order from
+ * `rawAt`). `rawPlaced`: per Raw entry of such a payload, 1 when its page was read straight into the sink already
+ * (FrameDecoder.placeRawPagesIn): it is left in place (its CRC, -1 in `rawPageCrcs`, is then taken there).
  *
  * @returns the number of pages (a run's entry holds several).
  * @throws PageIndexOutOfRangeError, UnknownPageEncodingError, PageInflateError, PageDeltaError,
@@ -68,7 +68,7 @@ export function readPageBatch(
   payload: Buffer,
   sink: PageBatchSink | PageBatchSlotSink,
   onPage?: (index: number, encoding: PageEncoding, pageCrc: number) => void,
-  rawPageCrcs?: readonly number[],
+  rawPageCrcs?: ArrayLike<number>,
   rawAt?: number,
   rawPlaced?: Uint8Array,
 ): number {
@@ -78,8 +78,11 @@ export function readPageBatch(
   const direct = rawAt !== undefined;
   let rawNext = rawAt ?? 0;
   const end = direct ? rawAt : payload.length;
-  const need: Need = (at, bytes, what) => {
-    if (at + bytes > end) throw new TruncatedFrameError(`page batch truncated: ${what} needs ${bytes} bytes at offset ${at}, payload has ${end}`);
+  // `what` and `n` make the message only when it is thrown: a string built per entry cost an allocation a page.
+  const need: Need = (at, bytes, what, n) => {
+    if (at + bytes > end) {
+      throw new TruncatedFrameError(`page batch truncated: ${what}${n === undefined ? '' : ` ${n}`} needs ${bytes} bytes at offset ${at}, payload has ${end}`);
+    }
   };
   need(0, 4, 'entry count');
   const count = payload.readUInt32BE(0);
@@ -88,7 +91,7 @@ export function readPageBatch(
   if (count * 5 > end - at) throw new TruncatedFrameError(`page batch truncated: ${count} entries cannot fit in ${end} bytes`);
   let pages = 0;
   for (let i = 0; i < count; i++) {
-    need(at, 5, `entry ${i}`);
+    need(at, 5, 'entry', i);
     const index = payload.readUInt32BE(at);
     const encoding = payload[at + 4] as number;
     at += 5;
@@ -96,7 +99,7 @@ export function readPageBatch(
       throw new PageIndexOutOfRangeError(`page index ${index} out of range (guest has ${sink.pageCount} pages)`);
     }
     if (encoding === PageEncoding.Lz4Run || encoding === PageEncoding.ZstdRun) {
-      need(at, 5, `run header of page ${index}`);
+      need(at, 5, 'run header of page', index);
       const runPages = payload[at] as number;
       const length = payload.readUInt32BE(at + 1);
       applyRun(payload, at + 5, length, { index, count: runPages, encoding }, sink, bySlot, need, onPage);
@@ -113,7 +116,7 @@ export function readPageBatch(
         pageCrc = ZERO_PAGE_CRC;
         break;
       case PageEncoding.SameByte: {
-        need(at, 1, `fill byte of page ${index}`);
+        need(at, 1, 'fill byte of page', index);
         const fill = payload[at] as number;
         fillPage(slot, offset, fill);
         if (onPage) pageCrc = sameBytePageCrc(fill);
@@ -141,12 +144,15 @@ export function readPageBatch(
         pageCrc = rawPageCrcs?.[rawSeen] ?? -1;
         rawSeen++;
         if (direct) {
+          // The entry's CRC, from the source: FrameDecoder checked the page against it (directRawPageCrcs).
+          need(at, 4, 'CRC of raw page', index);
+          at += 4;
           if (rawNext + PAGE_SIZE > payload.length) throw new TruncatedFrameError(`raw page ${index}: the raw region has no page left`);
           if (rawPlaced === undefined || rawPlaced[rawSeen - 1] !== 1) copyPage(payload, rawNext, slot, offset);
           rawNext += PAGE_SIZE;
           break;
         }
-        need(at, PAGE_SIZE, `raw page ${index}`);
+        need(at, PAGE_SIZE, 'raw page', index);
         copyPage(payload, at, slot, offset);
         at += PAGE_SIZE;
         break;
@@ -171,7 +177,7 @@ export function readPageBatch(
   return pages;
 }
 
-type Need = (at: number, bytes: number, what: string) => void;
+type Need = (at: number, bytes: number, what: string, n?: number) => void;
 
 /** Where a page lands in the sink: `slot[offset, +4096)`. Reused, so that locating a page allocates nothing. */
 interface Place {
@@ -231,7 +237,7 @@ function applyRun(
   }
   const bytes = count * PAGE_SIZE;
   if (length < 1 || length >= bytes) throw new PageInflateError(`${name} run block length ${length} of page ${index} outside 1..${bytes - 1}`);
-  need(at, length, `${name} run block of page ${index}`);
+  need(at, length, zstd ? 'zstd run block of page' : 'lz4 run block of page', index);
   locate(sink, bySlot, index, place);
   const first = place.slot;
   const firstAt = first.byteOffset + place.offset;
@@ -270,12 +276,12 @@ function blockLength(
   kind: 'lz4' | 'delta',
   need: Need,
 ): number {
-  need(at, 2, `${kind} length of page ${index}`);
+  need(at, 2, kind === 'lz4' ? 'lz4 length of page' : 'delta length of page', index);
   const length = payload.readUInt16BE(at);
   if (length < 1 || length >= PAGE_SIZE) {
     const message = `${kind} block length ${length} of page ${index} outside 1..${PAGE_SIZE - 1}`;
     throw kind === 'lz4' ? new PageInflateError(message) : new PageDeltaError(message);
   }
-  need(at + 2, length, `${kind} block of page ${index}`);
+  need(at + 2, length, kind === 'lz4' ? 'lz4 block of page' : 'delta block of page', index);
   return length;
 }

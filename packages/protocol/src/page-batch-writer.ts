@@ -332,10 +332,12 @@ export class PageBatchWriter {
         if (length > 0) encoding = PageEncoding.Lz4;
       }
       if (encoding === PageEncoding.Raw && this.#entriesStart !== PAYLOAD_START) {
-        // Direct: the page stays where it is; its CRC is of guest memory now (a later change re-dirties it).
+        // Direct: the page stays where it is; its CRC is of guest memory now (a later change re-dirties it), and
+        // goes in the entry, so that the destination checks a run of raw pages in one pass (direct-raw-crcs.ts).
         this.#raw.add(src, at);
         this.#directBytes += PAGE_SIZE;
         this.#pageCrc = crc32(src.subarray(at, at + PAGE_SIZE));
+        end = frame.writeUInt32BE(this.#pageCrc, end);
       } else if (encoding === PageEncoding.Raw) {
         copyPage(src, at, frame, end);
         // The entry header is folded into the frame's CRC here, so its encoding byte must be in place.

@@ -6,7 +6,7 @@ import { bytes, fail, integer, own, record } from './validate.js';
 
 /**
  * The repair step at commit (PROTOCOL.md, "Repair at commit"), spoken only when Accept agreed to
- * `direct-pages-v1`. When the destination's digest differs from Complete's it sends RepairRequest without pages;
+ * `direct-pages-v2`. When the destination's digest differs from Complete's it sends RepairRequest without pages;
  * the source answers with its per-page CRC table in RepairTable slices; the destination compares it with its own
  * and sends RepairRequest with the pages whose CRCs differ; the source sends those pages from its parked memory in
  * PageBatch frames (the plain form: the frame CRC covers their bytes) on the control connection, then RepairEnd.

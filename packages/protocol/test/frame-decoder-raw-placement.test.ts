@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  DIRECT_RAW_ENTRY_BYTES,
   FrameDecoder,
   FrameType,
   MIN_PLACED_RUN_PAGES,
@@ -107,7 +108,8 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
     // RoundBegin: header and payload; the batch: header, counts, entries, raw run; RoundEnd: header and payload.
     expect(reads).toHaveLength(8);
     expect([...batches[0]!.rawPlaced!]).toEqual(Array(48).fill(1));
-    expect(batches[0]!.rawPageCrcs).toEqual(Array(48).fill(-1));
+    // The entries' CRCs, checked against one CRC over the run where it landed.
+    expect([...batches[0]!.rawPageCrcs]).toEqual([...Array(48).keys()].map((k) => crc32(mem.subarray(k * PAGE, (k + 1) * PAGE))));
     expect(table.digest([])).toBe(sourceTable(mem).digest([]));
   });
 
@@ -161,7 +163,8 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
     expect(table.digest([])).toBe(sourceTable(mem).digest([]));
     const [batch] = batches;
     expect([...batch!.rawPlaced!]).toEqual([...Array(R).fill(1), 0, ...Array(R + 2).fill(1), 0]);
-    expect(batch!.rawPageCrcs.filter((crc) => crc !== -1)).toEqual([R + 3, 2 * R + 8].map((k) => crc32(mem.subarray(k * PAGE, (k + 1) * PAGE))));
+    const raw = [...kinds].flatMap((kind, k) => (kind === 'r' ? [k] : []));
+    expect([...batch!.rawPageCrcs]).toEqual(raw.map((k) => crc32(mem.subarray(k * PAGE, (k + 1) * PAGE))));
   });
 
   it('a batch whose raw pages are not consecutive is read into its buffer and copied, as before', () => {
@@ -243,6 +246,21 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
     expect(differing).toEqual([R - 3]);
   });
 
+  it('a flipped byte in a raw page read into the frame buffer shows in the page table as that page alone', () => {
+    const mem = sourceMemory('r'.repeat(R));
+    const decoder = new FrameDecoder();
+    const batch = directBatch(mem, [...Array(R).keys()]);
+    batch[batch.length - 5 * PAGE + 4095] ^= 0x01; // the last byte of page R - 5
+    const [frame] = decoder.push(batch);
+    const sent = [...Array(R).keys()].map((k) => crc32(mem.subarray(k * PAGE, (k + 1) * PAGE)));
+    const table = PageChecksums.create(R);
+    readPageBatch(frame!.payload, guest(R).sink, (index, _e, pageCrc) => table.record(index, pageCrc), frame!.rawPageCrcs, frame!.rawAt);
+    const differing: number[] = [];
+    table.collectDiffering(0, Uint32Array.from(sent), differing);
+    expect(differing).toEqual([R - 5]);
+    expect(table.digest([])).not.toBe(sourceTable(mem).digest([]));
+  });
+
   it('a batch naming a page twice is applied in entry order, not placed', () => {
     const mem = sourceMemory('r'.repeat(R));
     const g = guest(R);
@@ -316,7 +334,7 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
     decoder.placeRawPagesIn(g.sink);
     const batches = [directBatch(mem, [...Array(R).keys()]), directBatch(mem, Array.from({ length: R }, (_, k) => R + k))];
     const { reads } = feed(decoder, round(batches), [1 << 20], g);
-    const entries = 5 * R;
+    const entries = DIRECT_RAW_ENTRY_BYTES * R;
     // RoundBegin 2; first batch: header, counts, entries, run; second: header, counts with entries, run; RoundEnd 2.
     expect(reads.map((read) => read.bytes)).toEqual([16, reads[1]!.bytes, 16, 8, entries, R * PAGE, 16, 8 + entries, R * PAGE, 16, reads[10]!.bytes]);
     expect(g.bytes().equals(mem)).toBe(true);
@@ -335,7 +353,7 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
     const table = PageChecksums.create(kinds.length);
     const { batches } = feed(decoder, round([first, second]), [1 << 20], g, table);
     const firstEntries = first.readUInt32BE(20);
-    const overshoot = firstEntries - 5 * 2 * R;
+    const overshoot = firstEntries - DIRECT_RAW_ENTRY_BYTES * 2 * R;
     expect(overshoot).toBeGreaterThan(0);
     const reached = Math.ceil(overshoot / PAGE);
     expect([...batches[1]!.rawPlaced!]).toEqual([...Array(reached).fill(0), ...Array(2 * R - reached).fill(1)]);

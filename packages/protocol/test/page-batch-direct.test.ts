@@ -83,14 +83,14 @@ describe('PageBatchDirect', () => {
     });
   }
 
-  it('lays out the payload as counts, entries without raw bodies, then the raw region, CRC over all but that region', () => {
+  it("lays out the payload as counts, entries (a raw page's holds its CRC), then the raw region, CRC over all but that region", () => {
     const mem = memory(4);
     const writer = new PageBatchWriter();
     writer.direct = true;
     writer.add(9, mem.subarray(3 * PAGE, 4 * PAGE)); // random: Raw
     writer.add(5, mem.subarray(0, PAGE)); // zero
     const bytes = Buffer.concat(writer.takeParts());
-    const entries = [...u32(9), PageEncoding.Raw, ...u32(5), PageEncoding.Zero];
+    const entries = [...u32(9), PageEncoding.Raw, ...u32(crc32(mem.subarray(3 * PAGE, 4 * PAGE))), ...u32(5), PageEncoding.Zero];
     const head = Buffer.from([...u32(2), ...u32(entries.length), ...entries]);
     const payload = Buffer.concat([head, mem.subarray(3 * PAGE, 4 * PAGE)]);
     const expected = frameBytes(FrameType.PageBatchDirect, payload, { crc: crc32(head, crc32(frameBytes(FrameType.PageBatchDirect, payload).subarray(0, 12))) });
@@ -166,7 +166,7 @@ describe('PageBatchDirect', () => {
     }
   });
 
-  it('counts a raw page sent beside the frame at its full size in compressibleBytesOut, as a plain batch does', () => {
+  it('counts a raw page sent beside the frame at its full size and its entry in compressibleBytesOut, as a plain batch does', () => {
     // Text pages under none: compressible, so counted, and sent as they are (one alone, then a run of 3).
     const mem = Buffer.from(new SharedArrayBuffer(4 * PAGE));
     mem.write('compressible text, sent as it is under none '.repeat(400).slice(0, 4 * PAGE), 'latin1');
@@ -179,7 +179,8 @@ describe('PageBatchDirect', () => {
       return [writer.compressibleBytesIn, writer.compressibleBytesOut];
     });
     expect(out[1]).toEqual([4 * PAGE, 4 * (PAGE + 5)]);
-    expect(out[0]).toEqual(out[1]);
+    // A direct Raw entry carries the page's CRC: 4 bytes more a page on the wire.
+    expect(out[0]).toEqual([4 * PAGE, 4 * (PAGE + 9)]);
   });
 
   it('the form changes only between batches', () => {

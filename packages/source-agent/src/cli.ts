@@ -54,7 +54,7 @@ export function main(argv: string[]): Promise<number> {
           .option('streams', { type: 'number', default: RUN_DEFAULTS.streams, describe: 'data channels (TCP connections with an encoding thread each)' })
           .option('delta-cache', { type: 'string', default: RUN_DEFAULTS.deltaCache, describe: 'memory for delta-encoding resent pages (0 = off)' })
           .option('compress', { type: 'string', default: RUN_DEFAULTS.compress, describe: 'page compression: auto (per batch, by the measured link and cores), none, lz4, zstd' })
-          .option('direct-pages', { type: 'boolean', default: true, describe: 'pre-copy: write raw pages from guest memory without copying them, checked end to end and repaired at commit (direct-pages-v1); --no-direct-pages keeps the plain batch form' })
+          .option('direct-pages', { type: 'boolean', default: true, describe: 'pre-copy: write raw pages from guest memory without copying them, checked end to end and repaired at commit (direct-pages-v2); --no-direct-pages keeps the plain batch form' })
           .option('control-port', { type: 'number', describe: 'serve the control API (JSON over HTTP) on this port; the agent then runs until signalled' })
           .option('control-host', { type: 'string', default: '127.0.0.1', describe: 'address of the control API' })
           .option('run-for', { type: 'string', describe: 'stop hosting the guest after this long' })

@@ -111,7 +111,7 @@ export interface MigrationReport {
   memoryBytes: number;
   /** Image digest (per-page CRC table + CPU state) the destination verified before committing. */
   sourceDigest: string | null;
-  /** The repair step at commit (direct-pages-v1), when the destination asked for it: passes and pages re-sent. */
+  /** The repair step at commit (direct-pages-v2), when the destination asked for it: passes and pages re-sent. */
   repair?: { passes: number; pages: number };
   /** Operations the vCPUs had done when the migration started. */
   guestOpsAtStart: number;

@@ -32,7 +32,7 @@ describe('checkFeatureCombination', () => {
 // Direct pages count on every page that changed under its send being sent again; the soft-page and balloon
 // filters see to that themselves (DirectSends), so those migrations offer the direct form too.
 describe('offersDirectPages', () => {
-  it('offers direct-pages-v1 by default, with --soft-pages and --balloon too, and not with --no-direct-pages', async () => {
+  it('offers direct-pages-v2 by default, with --soft-pages and --balloon too, and not with --no-direct-pages', async () => {
     const { offersDirectPages } = await import('../dist/outgoing/handshake.js');
     expect(offersDirectPages({})).toBe(true);
     expect(offersDirectPages({ directPages: false })).toBe(false);

@@ -15,7 +15,7 @@ export interface CommitOptions {
   /** Hello's migration id: what the journal records the commit under. */
   migrationId: string;
   log: Logger;
-  /** The source agreed to direct-pages-v1: a digest mismatch is repaired (repair.ts) before it fails. */
+  /** The source agreed to direct-pages-v2: a digest mismatch is repaired (repair.ts) before it fails. */
   repair?: { memory: GuestMemory };
 }
 

@@ -34,7 +34,7 @@ export interface RepairResult {
 }
 
 /**
- * The repair step at commit (capability direct-pages-v1; PROTOCOL.md, "Repair at commit"). The rebuilt image's
+ * The repair step at commit (capability direct-pages-v2; PROTOCOL.md, "Repair at commit"). The rebuilt image's
  * digest differs from Complete's: a Raw page of a PageBatchDirect is outside the frame CRC, so a corrupt one is
  * first seen here. Per pass: ask for the source's per-page CRC table, compare it with this side's, ask for the
  * pages whose CRCs differ (only those), apply them from plain PageBatch frames on the control connection (their

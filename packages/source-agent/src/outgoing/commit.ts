@@ -36,7 +36,7 @@ export async function commit(ctx: MigrationContext): Promise<'activation' | 'out
   try {
     verdict = await answer;
     markStep('S Committed read');
-    // The repair step (direct-pages-v1): the destination asks for the table and pages, then answers again.
+    // The repair step (direct-pages-v2): the destination asks for the table and pages, then answers again.
     while (verdict.type === FrameType.RepairRequest) {
       await serveRepair(ctx, verdict.message);
       verdict = await receive();

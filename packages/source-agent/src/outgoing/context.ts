@@ -88,7 +88,7 @@ export class MigrationContext {
   // Handed from one phase to the next; each is set by the phase named before any later phase reads it.
   /** Reservation: per-page CRCs of what the channels send; Complete's digest is taken over them. */
   checksums!: PageChecksums;
-  /** Reservation: the destination agreed to direct-pages-v1 (PageBatchDirect on the channels, repair at commit). */
+  /** Reservation: the destination agreed to direct-pages-v2 (PageBatchDirect on the channels, repair at commit). */
   directPages = false;
   /** Reservation: the destination agreed to round-ack-v1 (pre-copy only): the source's lead is bounded (round-acks.ts). */
   roundAcks: RoundAcks | undefined;

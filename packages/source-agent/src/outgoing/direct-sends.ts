@@ -1,5 +1,5 @@
 /**
- * The pages a pre-copy round sent while direct-pages-v1 was agreed: each may have gone as a Raw page of a
+ * The pages a pre-copy round sent while direct-pages-v2 was agreed: each may have gone as a Raw page of a
  * PageBatchDirect, read from live guest memory by the socket after the source recorded its CRC. Such a page
  * that changed under its send reached the destination torn, and is right only because it is dirty and sent
  * again; the soft-page and balloon filters must therefore never skip a page marked here (once skipped, the

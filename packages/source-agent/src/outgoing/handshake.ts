@@ -68,7 +68,7 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
 }
 
 /**
- * Whether a pre-copy migration offers direct-pages-v1: unless turned off. A direct raw page that changes while it
+ * Whether a pre-copy migration offers direct-pages-v2: unless turned off. A direct raw page that changes while it
  * is sent is right only because it is dirty and will be sent again; with --soft-pages or --balloon the filters
  * see to that (they never skip a page pre-copy may have sent directly: DirectSends).
  */

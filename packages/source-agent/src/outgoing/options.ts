@@ -60,7 +60,7 @@ export interface MigrationOptions {
   compress?: CompressMode;
   /**
    * Offer PageBatchDirect (raw pages written from guest memory without a copy, checked end to end and repaired
-   * at commit: capability direct-pages-v1) in pre-copy; default true. False keeps the plain PageBatch form.
+   * at commit: capability direct-pages-v2) in pre-copy; default true. False keeps the plain PageBatch form.
    */
   directPages?: boolean;
   /** Channel workers spawned ahead (ChannelSenders.spawn(streams)); else they are spawned at the start. */

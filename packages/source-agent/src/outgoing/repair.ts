@@ -15,10 +15,10 @@ import type { MigrationContext } from './context.js';
  * RepairTable slices; a request with pages gets exactly those pages, read from guest memory into plain PageBatch
  * frames (the frame CRC covers their bytes), then RepairEnd. The table is left as it is: Committed's proof is
  * checked against it.
- * @throws UnexpectedFrameError when direct-pages-v1 was not agreed; PageIndexOutOfRangeError; the connection's errors
+ * @throws UnexpectedFrameError when direct-pages-v2 was not agreed; PageIndexOutOfRangeError; the connection's errors
  */
 export async function serveRepair(ctx: MigrationContext, request: RepairRequestMessage): Promise<void> {
-  if (!ctx.directPages) throw new UnexpectedFrameError('RepairRequest from a destination that did not agree to direct-pages-v1');
+  if (!ctx.directPages) throw new UnexpectedFrameError('RepairRequest from a destination that did not agree to direct-pages-v2');
   const { checksums, control, report } = ctx;
   const { pass, pages } = request;
   if (pages === undefined) {

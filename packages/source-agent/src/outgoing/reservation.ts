@@ -48,7 +48,7 @@ export async function reservation(ctx: MigrationContext): Promise<'pre-copy'> {
       ctx.log.warn('the destination does not serve post-copy: this hybrid migration stays in pre-copy');
     }
   }
-  // Only what was offered: a destination that echoes direct-pages-v1 to a post-copy or hybrid migration, or to
+  // Only what was offered: a destination that echoes direct-pages-v2 to a post-copy or hybrid migration, or to
   // one that kept the copied form, does not get raw pages outside the frame check.
   ctx.directPages = ctx.mode === 'precopy' && offersDirectPages(options) && answer.message.capabilities.includes(CAPABILITY_DIRECT_PAGES);
   if (ctx.mode === 'precopy' && answer.message.capabilities.includes(CAPABILITY_ROUND_ACK)) {
