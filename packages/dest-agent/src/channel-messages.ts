@@ -26,8 +26,6 @@ export interface ReceiverWorkerData {
 /** Receiver worker -> main thread. `online` (its greeting): code loaded and listening on `port`. */
 export type ReceiverEvent =
   | { type: 'online'; port: number }
-  /** The reply to `assign`: from now on the port takes the reservation's source. */
-  | { type: 'assigned' }
   /** `applyMs`: the round's time applying its batches into guest memory (its waits for bytes left out). */
   | { type: 'round-end'; round: number; pages: number; bytes: number; applyMs: number }
   /** The open round so far: sent at most every CHANNEL_PROGRESS_INTERVAL_MS while pages arrive. */

@@ -1,7 +1,9 @@
 /**
  * One data channel of an incoming migration. Spawned into the warm pool, it listens at once on a port of its
- * own, and drops every connection until a reservation assigns it a channel (that reservation's Accept, which
- * names the port, goes out only once this thread said it is assigned). It then takes the first connection from
+ * own. A connection that comes before a reservation assigns it a channel waits, unread, for the assignment
+ * (bounded: MAX_OPENING of them, OPEN_TIMEOUT_MS each): the reservation's Accept names the port as soon as the
+ * assignment is posted, with no round trip to this thread, so the source may connect before this thread has
+ * read its assignment. Once assigned, it takes the first connection from
  * the source's address that authenticates and opens with the reservation's ChannelHello: any other is dropped
  * or aborted, and a few silent ones can never hold the port (MAX_OPENING). It then decodes page batches and applies them
  * straight into shared guest memory, recording each page's CRC and marking non-zero pages touched. Channels
@@ -25,7 +27,7 @@ import {
   requirePlainBatch,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
-import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, channelTestFault, errorSummary, sameAddress, secureServer, strikeChannelTestFault, warmUpConnections } from '@livemig/agent-runtime/transport';
+import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, channelTestFault, errorSummary, markStep, sameAddress, secureServer, strikeChannelTestFault, warmUpConnections } from '@livemig/agent-runtime/transport';
 import type { ReceiverCommand, ReceiverEvent, ReceiverSpawnData, ReceiverWorkerData } from './channel-messages.js';
 
 /**
@@ -55,11 +57,13 @@ const placeRawPages = ownReads && process.env.LIVEMIG_DEST_READS !== 'frames';
 const post = (event: ReceiverEvent): void => port.postMessage(event);
 /** TEST ONLY: the failure LIVEMIG_TEST_FAIL_CHANNEL asks of this thread (see channelTestFault). */
 const testFault = channelTestFault('dest');
-/** The reservation's channel, once assigned: until then every connection is dropped at once. */
+/** The reservation's channel, once assigned: until then every connection waits for it (waitForAssignment). */
 let assignment: ReceiverWorkerData | undefined;
 /** The connection that opened this channel. */
 let connection: FramedSocket | undefined;
 let noSource: NodeJS.Timeout | undefined;
+/** Connections that came before the assignment, unread, oldest first, each with the timer that drops it. */
+const early = new Map<Socket, NodeJS.Timeout>();
 /** Connections authenticating or about to send ChannelHello, oldest first. */
 const opening = new Set<Socket>();
 /** Those of them whose first bytes (a TLS ClientHello, or ChannelHello) have arrived. */
@@ -68,10 +72,14 @@ const spoke = new WeakSet<Socket>();
 /**
  * Makes `raw` this channel's connection if it comes from the reserved source's address, authenticates (TLS,
  * when the agent has credentials) and opens with the assigned reservation's ChannelHello. Anything else is
- * dropped: at once before the assignment or from another address, after a short timeout otherwise.
+ * dropped: at once from another address, after a short timeout otherwise. Before the assignment it waits.
  */
 async function offer(raw: Socket): Promise<void> {
   const data = assignment;
+  if (!data && !connection) {
+    waitForAssignment(raw);
+    return;
+  }
   if (!data || connection || !sameAddress(raw.remoteAddress, data.sourceAddress)) {
     raw.destroy();
     return;
@@ -112,11 +120,41 @@ async function offer(raw: Socket): Promise<void> {
     conn.abort(new HandshakeError(`data channel ${data.channel} was not opened with this reservation's ChannelHello`));
     return;
   }
+  markStep(`R${data.channel} ChannelHello read`);
   connection = conn;
   clearTimeout(noSource);
   server.close();
   for (const other of opening) other.destroy();
   await serve(conn, data);
+}
+
+/**
+ * Keeps `socket` until the assignment comes (then it is offered again), or drops it after OPEN_TIMEOUT_MS. At
+ * most MAX_OPENING wait: a new one beyond that evicts the oldest, so strangers cannot fill the thread.
+ */
+function waitForAssignment(socket: Socket): void {
+  if (early.size >= MAX_OPENING) {
+    const [oldest, timer] = early.entries().next().value as [Socket, NodeJS.Timeout];
+    clearTimeout(timer);
+    early.delete(oldest);
+    oldest.destroy();
+  }
+  const timer = setTimeout(() => socket.destroy(), OPEN_TIMEOUT_MS);
+  early.set(socket, timer);
+  socket.once('close', () => {
+    clearTimeout(early.get(socket));
+    early.delete(socket);
+  });
+}
+
+/** Offers every connection that came before the assignment, oldest first. */
+function offerEarlyConnections(): void {
+  const waiting = [...early];
+  early.clear();
+  for (const [socket, timer] of waiting) {
+    clearTimeout(timer);
+    if (!socket.destroyed) void offer(socket).catch(fail);
+  }
 }
 
 /** Resolves once `socket` has bytes to read (left unread); rejects when it closes or stays silent for `timeoutMs`. */
@@ -167,6 +205,7 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
           throw new UnexpectedFrameError(`channel ${data.channel}: round ${frame.message.round} began out of order after round ${roundsDone}`);
         }
         openRound = frame.message.round;
+        markStep(`R${data.channel} round ${openRound} begins`);
         pages = 0;
         applyMs = 0;
         break;
@@ -197,6 +236,7 @@ async function serve(conn: FramedSocket, data: ReceiverWorkerData): Promise<void
           );
         }
         roundsDone = openRound;
+        markStep(`R${data.channel} round ${roundsDone} applied`);
         openRound = 0;
         post({ type: 'round-end', round: roundsDone, pages, bytes: conn.bytesReceived - bytesBefore, applyMs });
         bytesBefore = conn.bytesReceived;
@@ -254,7 +294,8 @@ port.on('message', (command: ReceiverCommand) => {
   noSource = setTimeout(() => {
     fail(new TimeoutError(`data channel ${data.channel}: the source did not connect within ${data.idleTimeoutMs} ms`));
   }, data.idleTimeoutMs);
+  markStep(`R${data.channel} assigned`);
   assignment = data;
-  // The reservation sends Accept (and the source learns this port) only after this reply.
-  post({ type: 'assigned' });
+  if (testFault?.round === 0) void strikeChannelTestFault(testFault, 0);
+  offerEarlyConnections();
 });

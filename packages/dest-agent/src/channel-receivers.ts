@@ -55,10 +55,10 @@ export class ChannelReceivers {
 
   /**
    * Takes `count` workers from the pool, already listening on their ports, and assigns them the reservation's
-   * channels. Resolves once each said it is assigned (a message round trip; a pooled worker's port is known
-   * from its greeting).
-   * @throws the failure of a worker spawned because the pool had too few, or of one before it was assigned
-   *   (every worker taken is terminated then)
+   * channels. Resolves without waiting for the workers to take the assignment: a pooled worker's port is known
+   * from its greeting, and a connection that reaches it before its assignment waits for it (channel-receiver-
+   * worker.ts), so Accept may name the ports at once. A worker that fails after it is taken fails `failed`.
+   * @throws the failure of a worker spawned because the pool had too few (every worker taken is terminated then)
    */
   static async open(options: ChannelReceiversOptions): Promise<ChannelReceivers> {
     // Taken from the pool, each worker keeps the process alive until the migration ends (ThreadPool.take).
@@ -77,8 +77,6 @@ export class ChannelReceivers {
         };
         receivers.threads.post(channel, { type: 'assign', data });
       });
-      // A port drops every connection until it is assigned: Accept may name it only after this.
-      await Promise.all(receivers.channels.map((_, channel) => receivers.threads.reply(channel, 'assigned')));
     } catch (error) {
       receivers.threads.terminate();
       throw error;
@@ -113,9 +111,8 @@ export class ChannelReceivers {
     await this.threads.close();
   }
 
-  /** Every message of a receiver worker is a report, except `assigned`: the reply to `assign`. */
+  /** Every message of a receiver worker is a report: `assign` has no reply. */
   private onEvent(channel: Channel, event: ReceiverEvent): boolean {
-    if (event.type === 'assigned') return false;
     if (event.type === 'progress') {
       channel.openPages = event.pages;
       channel.openBytes = event.bytes;

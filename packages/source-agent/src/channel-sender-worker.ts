@@ -17,7 +17,7 @@ import {
   setZstdLevel,
   warmUpPageCodecsInBackground,
 } from '@livemig/protocol';
-import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, channelTestFault, connectTcp, errorSummary, strikeChannelTestFault, warmUpConnections } from '@livemig/agent-runtime/transport';
+import { CHANNEL_PROGRESS_INTERVAL_MS, FramedSocket, channelTestFault, connectTcp, errorSummary, markStep, strikeChannelTestFault, warmUpConnections } from '@livemig/agent-runtime/transport';
 import { MAX_BATCH_PAGES, type SenderCommand, type SenderEvent, type SenderWorkerData } from './channel-messages.js';
 import { CompressionChoice, isLoopbackHost } from './compression-choice.js';
 import { DeltaCache } from './delta-cache.js';
@@ -39,10 +39,12 @@ interface OpenChannel {
 async function open(data: SenderWorkerData): Promise<OpenChannel> {
   const memory = GuestMemory.attach(data.memory);
   const checksums = PageChecksums.attach(data.checksums);
+  markStep(`C${data.channel} start`);
   const socket = await connectTcp({ host: data.host, port: data.port }, data.connectTimeoutMs, data.security);
   const conn = new FramedSocket(socket, { idleTimeoutMs: data.idleTimeoutMs });
   await conn.send(encodeChannelHello({ reservationId: data.reservationId, channel: data.channel }));
   post({ type: 'opened', at: performance.timeOrigin + performance.now() });
+  markStep(`C${data.channel} ChannelHello sent`);
   const writer = new PageBatchWriter();
   const cache = new DeltaCache(data.deltaCacheBytes);
   const snapshot = new Uint8Array(MAX_RUN_PAGES * PAGE_SIZE);
@@ -112,6 +114,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     const before = conn.bytesSent;
     roundInFlight = round;
     const roundStart = performance.now();
+    markStep(`C${data.channel} round ${round} begins`);
     waitedMs = 0;
     let reportedAt = roundStart;
     // Live statistics: what this round has sent so far, at most every CHANNEL_PROGRESS_INTERVAL_MS.
@@ -177,6 +180,7 @@ async function open(data: SenderWorkerData): Promise<OpenChannel> {
     }
     if (writer.pageCount > 0) await sendBatch();
     if (!push) await send(encodeRoundEnd({ round, pages: pages.length }));
+    markStep(`C${data.channel} round ${round} written`);
     const busyMs = performance.now() - roundStart - waitedMs;
     post({
       type: 'round-done',

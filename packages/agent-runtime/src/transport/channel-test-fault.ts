@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 
 /**
  * TEST ONLY: LIVEMIG_TEST_FAIL_CHANNEL=<side>:<how>:<round> (side `source` or `dest`) makes every data-channel
- * thread of that side fail while it handles round <round>, the way a bug in it would. It lets the tests prove
+ * thread of that side fail while it handles round <round> (round 0: a destination thread as it is assigned its
+ * channel, before the source connects), the way a bug in it would. It lets the tests prove
  * that a channel thread's failure of any kind fails the migration with a typed error and never hangs it.
  * Unset (always, outside the tests) it costs one environment read per thread. `how`:
  * - `throw`: an Error thrown in the round's code (encoding or decoding a batch);
@@ -27,12 +28,15 @@ export function channelTestFault(side: 'source' | 'dest'): ChannelTestFault | un
   return { how: how as ChannelFault, round: Number(round) };
 }
 
-/** Strikes `fault` if `round` is its round; `socket` is the channel's connection. Returns only if it does not. */
-export async function strikeChannelTestFault(fault: ChannelTestFault | undefined, round: number, socket: Socket): Promise<void> {
+/**
+ * Strikes `fault` if `round` is its round; `socket` is the channel's connection (`write` needs one). Returns only
+ * if it does not. Round 0 is a destination channel's assignment, before any connection.
+ */
+export async function strikeChannelTestFault(fault: ChannelTestFault | undefined, round: number, socket?: Socket): Promise<void> {
   if (fault?.round !== round) return;
   const error = new Error(`test fault (LIVEMIG_TEST_FAIL_CHANNEL): ${fault.how} in round ${round}`);
   if (fault.how === 'throw') throw error;
-  if (fault.how === 'write') {
+  if (fault.how === 'write' && socket) {
     socket.write(Buffer.alloc(0), () => {
       throw error;
     });

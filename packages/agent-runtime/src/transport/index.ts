@@ -14,3 +14,4 @@ export { DEFAULT_IDLE_TIMEOUT_MS, FramedSocket, type FramedSocketOptions } from 
 export const CHANNEL_PROGRESS_INTERVAL_MS = 50;
 export { warmUpConnections } from './warm-up-connections.js';
 export { channelTestFault, strikeChannelTestFault, type ChannelTestFault } from './channel-test-fault.js';
+export { markStep } from './step-timeline.js';

@@ -1,5 +1,5 @@
 import { DigestMismatchError, TimeoutError, encodeCommitted, type PageChecksums } from '@livemig/protocol';
-import { errorSummary, type FramedSocket, type Logger } from '@livemig/agent-runtime';
+import { errorSummary, markStep, type FramedSocket, type Logger } from '@livemig/agent-runtime';
 import type { CommitJournal } from '../commit-journal.js';
 import type { ChannelReceivers } from '../channel-receivers.js';
 import type { ReceivedState } from './receive.js';
@@ -43,7 +43,9 @@ export interface CommitResult {
 export async function commit(conn: FramedSocket, received: ReceivedState, options: CommitOptions): Promise<CommitResult> {
   // Every channel must have applied the final round before the image can be checked.
   await withTimeout(options.channels.untilRound(received.complete.rounds), options.idleTimeoutMs, 'the last round on every data channel');
+  markStep('D last round applied');
   let receivedDigest = options.checksums.digest(received.cpuState);
+  markStep('D digest made');
   let repair: CommitResult['repair'];
   if (receivedDigest !== received.complete.digest && options.repair) {
     const repaired = await repairAtCommit(conn, received, { ...options.repair, checksums: options.checksums, answerTimeoutMs: options.idleTimeoutMs, log: options.log });
@@ -55,9 +57,11 @@ export async function commit(conn: FramedSocket, received: ReceivedState, option
   }
   const proof = options.checksums.proof(received.complete.nonce, received.cpuState);
   // Commit point: durable before it is announced. From here only Confirm, Abort or the operator decide.
+  markStep('D proof made');
   const journalStart = performance.now();
   await options.journal.recordCommitted(options.migrationId);
   const journalMs = performance.now() - journalStart;
+  markStep('D commit journaled');
   try {
     await conn.send(encodeCommitted({ digest: receivedDigest, proof }));
   } catch (error) {

@@ -1,7 +1,7 @@
 import { BadMessageError, CAPABILITY_DIRECT_PAGES, CAPABILITY_ROUND_ACK, FrameType, MigrationError, OutcomeDecidedError, type Frame, type HelloMessage } from '@livemig/protocol';
 import { GuestError, type Guest, type SlotAllocator, type WorkloadSpec } from '@livemig/guest';
 import type { VcpuPool } from '../vcpu-pool.js';
-import { DEFAULT_IDLE_TIMEOUT_MS, errorSummary, formatBytes, type FramedSocket, type Logger, type TransportSecurity } from '@livemig/agent-runtime';
+import { DEFAULT_IDLE_TIMEOUT_MS, errorSummary, formatBytes, markStep, type FramedSocket, type Logger, type TransportSecurity } from '@livemig/agent-runtime';
 import type { ChannelReceivers } from '../channel-receivers.js';
 import type { CommitJournal } from '../commit-journal.js';
 import type { IncomingReport } from '../incoming-report.js';
@@ -139,6 +139,7 @@ class IncomingMigration {
       } else {
         const acknowledgeRounds = hello.capabilities.includes(CAPABILITY_ROUND_ACK);
         received = await receiveUntilComplete(this.conn, reserved.channels, hello.geometry, reserved.memory.pageCount, acknowledgeRounds);
+        markStep('D Complete read');
       }
       const { receivedDigest, journalMs, committedAt, repair } = await commit(this.conn, received, {
         channels: reserved.channels,
@@ -149,6 +150,7 @@ class IncomingMigration {
         log: this.options.log,
         ...(hello.capabilities.includes(CAPABILITY_DIRECT_PAGES) ? { repair: { memory: reserved.memory } } : {}),
       });
+      markStep('D Committed sent');
       committed = { hello, reserved, received, receivedDigest };
       if (repair) this.record.report.repair = repair;
       this.record.report.commitJournalMs = Math.round(journalMs * 10) / 10;
@@ -172,6 +174,7 @@ class IncomingMigration {
   /** Hello, read and checked. @throws the refusal it earns (see refuse()), or why it could not be read. */
   private async handshake(): Promise<{ hello: HelloMessage; workload: WorkloadSpec }> {
     const hello = await readHello(this.firstFrame);
+    markStep('D Hello read');
     this.record.hello = hello;
     const workload = checkHello(hello);
     if (workload instanceof MigrationError) throw this.refuse(workload);
@@ -206,6 +209,7 @@ class IncomingMigration {
       idleTimeoutMs: this.idleTimeoutMs,
       sourceAddress: conn.socket.remoteAddress ?? '',
     });
+    markStep('D memory and channels ready');
     this.channels = image.channels;
     this.record.channels = image.channels;
     const urgent = wantsPostcopy(hello) ? await UrgentListener.listen({
@@ -217,6 +221,7 @@ class IncomingMigration {
         }) : undefined;
     this.urgent = urgent;
     await sendAccept(conn, hello, reservation, image.channels, urgent?.port);
+    markStep('D Accept sent');
     const vcpus = startParkedVcpus(options.vcpuPool, hello, image, workload, options.disk);
     this.vcpus = vcpus;
     options.log.info(

@@ -1,5 +1,5 @@
 import { FrameType, UnexpectedFrameError, encodeRoundAck, frameTypeName, type CpuStateMessage } from '@livemig/protocol';
-import type { FramedSocket } from '@livemig/agent-runtime';
+import { markStep, type FramedSocket } from '@livemig/agent-runtime';
 import type { ChannelReceivers } from '../channel-receivers.js';
 
 /**
@@ -24,6 +24,7 @@ export async function receivePreCopy(conn: FramedSocket, channels: ChannelReceiv
     const frame = await Promise.race([conn.receive(undefined, 'CPU state or Complete'), channels.failed]);
     switch (frame.type) {
       case FrameType.CpuState:
+        markStep('D CPU state read');
         return frame.message;
       case FrameType.Complete:
         throw new UnexpectedFrameError('Complete before the CPU state');

@@ -1,7 +1,7 @@
 import { CAPABILITY_POSTCOPY, PageChecksums, RefusedError, encodeAccept, type HelloMessage } from '@livemig/protocol';
 import { Guest, GuestMemory, PresentMap, type SlotAllocator, type WorkloadSpec } from '@livemig/guest';
 import type { VcpuPool } from '../vcpu-pool.js';
-import { formatBytes, type FramedSocket } from '@livemig/agent-runtime';
+import { formatBytes, markStep, type FramedSocket } from '@livemig/agent-runtime';
 import { ChannelReceivers } from '../channel-receivers.js';
 import type { ReceiverPool } from '../receiver-pool.js';
 import type { MemoryReservations, Reservation } from '../reservations.js';
@@ -58,7 +58,9 @@ export interface OpenChannelsOptions {
 export async function openChannels(options: OpenChannelsOptions): Promise<IncomingImage> {
   const { geometry } = options.hello;
   const memory = GuestMemory.create(geometry.memoryBytes, geometry.slotBytes, options.allocateSlot);
+  markStep('D memory made');
   const checksums = PageChecksums.create(memory.pageCount);
+  markStep('D page table made');
   const present = PresentMap.create(memory.pageCount, options.hello.geometry.vcpus);
   const channels = await ChannelReceivers.open({
     pool: options.pool,

@@ -1,4 +1,5 @@
 import { DigestMismatchError, FrameType, ProofMismatchError, encodeConfirm, type Frame } from '@livemig/protocol';
+import { markStep } from '@livemig/agent-runtime';
 import { roundTenth } from '../round-tenth.js';
 import type { MigrationContext } from './context.js';
 import { expectFrame } from './expect-frame.js';
@@ -30,9 +31,11 @@ export async function commit(ctx: MigrationContext): Promise<'activation' | 'out
   const answer = receive();
   // Taken while the destination verifies, so that it adds nothing to the downtime.
   const proof = ctx.checksums.proof(ctx.commitNonce, ctx.cpuState);
+  markStep('S proof made');
   let verdict;
   try {
     verdict = await answer;
+    markStep('S Committed read');
     // The repair step (direct-pages-v2): the destination asks for the table and pages, then answers again.
     while (verdict.type === FrameType.RepairRequest) {
       await serveRepair(ctx, verdict.message);

@@ -1,5 +1,5 @@
 import { BadArgumentError, CAPABILITIES, CAPABILITY_DIRECT_PAGES, CAPABILITY_POSTCOPY, CAPABILITY_ROUND_ACK, PAGE_SIZE, PROTOCOL_VERSION, encodeHello } from '@livemig/protocol';
-import { FramedSocket, connectTcp } from '@livemig/agent-runtime';
+import { FramedSocket, connectTcp, markStep } from '@livemig/agent-runtime';
 import { ChannelSenders } from '../channel-senders.js';
 import type { MigrationContext } from './context.js';
 import { checkFeatureCombination } from './feature-combinations.js';
@@ -27,12 +27,14 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
     throw new BadArgumentError(`working set: expected fewer pages than the guest's ${memory.pageCount}, got ${wsPages}`);
   }
   ctx.enter('handshake');
+  markStep('S migration started');
   ctx.checkCancelled();
   // Worker threads take ~100 ms to start: let them start while we connect and negotiate.
   ctx.spawned = options.channels ?? ChannelSenders.spawn(ctx.channelCount);
   ctx.spawned.catch(() => {});
   const socket = await ctx.guard(connectTcp(options.target, ctx.connectTimeoutMs, ctx.security));
   ctx.connection = new FramedSocket(socket, { idleTimeoutMs: ctx.idleTimeoutMs });
+  markStep('S connected');
   ctx.log.info(
     { target: report.target, guestId: report.guestId, migrationId: ctx.id, streams: ctx.channelCount },
     'connected, sending hello',
@@ -61,6 +63,7 @@ export async function handshake(ctx: MigrationContext): Promise<'reservation'> {
       }),
     ),
   );
+  markStep('S Hello sent');
   return 'reservation';
 }
 

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { markStep } from '@livemig/agent-runtime';
 import { PAGE_SIZE } from '@livemig/protocol';
 import { RecentRounds, SentHistory, decide, type SwitchoverDecision } from '../switchover/index.js';
 import type { MigrationContext } from './context.js';
@@ -33,6 +34,7 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy' | 
     ctx.log.info({ workingSetPages: ws.lru.size, preprocessMs: ws.report().preprocessMs }, 'working set predicted');
   }
   await ctx.balloon?.inflate(ctx.options.interruptTimeoutMs ?? DEFAULT_INTERRUPT_TIMEOUT_MS);
+  markStep('S pre-copy');
   memory.harvestDirty();
   let pages = ws ? ws.pushRound(memory.touchedPages(), true) : memory.touchedPages();
   const moved = { bytes: 0, ms: 0 };
@@ -51,7 +53,9 @@ export async function preCopy(ctx: MigrationContext): Promise<'stop-and-copy' | 
     // SonicMigration: a separate filter on the round's pages, so other selections compose with it.
     if (ctx.softPages) pages = ctx.softPages.round(pages);
     if (ctx.balloon) pages = ctx.balloon.filter(pages);
+    markStep(`S round ${ctx.round} posted (${pages.length} pages)`);
     const sent = await sendRound(ctx, pages);
+    markStep(`S round ${ctx.round} sent`);
     moved.bytes += pages.length * PAGE_SIZE;
     moved.ms += sent.ms;
     recent.add(pages.length * PAGE_SIZE, sent.ms);

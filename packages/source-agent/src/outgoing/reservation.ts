@@ -1,4 +1,5 @@
 import { CAPABILITY_DIRECT_PAGES, CAPABILITY_LZ4_RUNS, CAPABILITY_POSTCOPY, CAPABILITY_ROUND_ACK, CAPABILITY_ZSTD_RUNS, FrameType, HandshakeError, PageChecksums, RefusedError } from '@livemig/protocol';
+import { markStep } from '@livemig/agent-runtime';
 import { DEFAULT_COMPRESS } from '../compression-choice.js';
 import { roundTenth } from '../round-tenth.js';
 import { SwitchoverCost } from '../switchover/index.js';
@@ -27,6 +28,7 @@ export async function reservation(ctx: MigrationContext): Promise<'pre-copy'> {
   // while the destination reserves, off the setup path.
   ctx.checksums = PageChecksums.create(memory.pageCount);
   const answer = await answered;
+  markStep('S Accept read');
   ctx.switchoverCost = new SwitchoverCost(performance.now() - helloSentAt);
   if (answer.type === FrameType.Refuse) {
     throw new RefusedError(`destination refused the guest: ${answer.message.message} (${answer.message.code})`);
@@ -76,6 +78,7 @@ export async function reservation(ctx: MigrationContext): Promise<'pre-copy'> {
     sparseRunsInPreCopy: ctx.roundAcks !== undefined,
   });
   // Page data now flows on the channels; the control connection may stay silent for a whole pre-copy.
+  markStep('S channels told to start');
   conn.keepAliveWhileSilent();
   report.setupTimeMs = roundTenth(performance.now() - ctx.started);
   ctx.log.info({ setupTimeMs: report.setupTimeMs }, 'destination reserved the guest, data channels opening');

@@ -1,4 +1,4 @@
-import { cpuMsSince } from '@livemig/agent-runtime';
+import { cpuMsSince, markStep } from '@livemig/agent-runtime';
 import { encodeComplete, encodeCpuState, newCommitNonce } from '@livemig/protocol';
 import { roundTenth } from '../round-tenth.js';
 import type { MigrationContext } from './context.js';
@@ -6,8 +6,9 @@ import { sendRound } from './rounds.js';
 import { DEFAULT_INTERRUPT_TIMEOUT_MS } from './soft-pages.js';
 
 /**
- * Phase 4, stop-and-copy: parks the vCPUs (the downtime starts), sends the pages dirtied since the last
- * harvest as the final round, then the CPU state, then Complete with the image digest. Writing Complete is
+ * Phase 4, stop-and-copy: parks the vCPUs (the downtime starts), sends the CPU state on the control connection
+ * while the final round (the pages dirtied since the last harvest) goes on the data channels, then Complete
+ * with the image digest once the final round is out. Writing Complete is
  * the point of no return: the phase is `commit` from just before it, and cancel is refused from there.
  * @throws CancelledError up to Complete; a data channel's or the control connection's failure
  */
@@ -26,11 +27,15 @@ export async function stopAndCopy(ctx: MigrationContext): Promise<'commit'> {
   ctx.enter('stop-and-copy');
   ctx.parkedAt = performance.now();
   report.timeToParkMs = roundTenth(ctx.parkedAt - ctx.started);
+  markStep('S parking');
   const parking = guest.park();
   // The vCPUs that acknowledged the interrupt wait in it until the guest is told to park (done just above).
   ctx.softPages?.release();
+  markStep('S park asked');
   await ctx.guard(parking);
+  markStep('S park awaited');
   const cpuAtPark = process.cpuUsage();
+  markStep('S parked');
   report.guestOpsAtPark = guest.opsDone();
   const harvested = guest.memory.harvestDirty();
   // With a working set, the pages the rounds deferred go now (Zaw and Thein's stop phase). The soft pages'
@@ -40,10 +45,18 @@ export async function stopAndCopy(ctx: MigrationContext): Promise<'commit'> {
   const hard = ctx.softPages ? ctx.softPages.final(withDeferred) : withDeferred;
   const pages = ctx.balloon ? ctx.balloon.filter(hard, true) : hard;
   ctx.round += 1;
-  const sent = await sendRound(ctx, pages, true);
+  // Parked, the register files no longer change: they go now, beside the final round, not after it. The
+  // destination holds them until Complete, which still follows the final round (its digest needs every CRC).
   const cpuState = guest.cpuState();
-  await ctx.guard(conn.send(encodeCpuState({ registers: cpuState, running: ctx.wasRunning })));
+  const cpuStateSent = ctx.guard(conn.send(encodeCpuState({ registers: cpuState, running: ctx.wasRunning })));
+  cpuStateSent.catch(() => {});
+  markStep(`S final round posted (${pages.length} pages)`);
+  const sent = await sendRound(ctx, pages, true);
+  markStep('S final round sent');
+  await cpuStateSent;
+  markStep('S CPU state sent');
   const digest = ctx.checksums.digest(cpuState);
+  markStep('S digest made');
   report.sourceDigest = digest;
   ctx.checkCancelled();
   // From here on the destination decides: cancel is refused.
@@ -51,6 +64,7 @@ export async function stopAndCopy(ctx: MigrationContext): Promise<'commit'> {
   ctx.cpuState = cpuState;
   ctx.commitNonce = newCommitNonce();
   await conn.send(encodeComplete({ digest, pagesSent: ctx.pagesBeforeRound, rounds: ctx.round, nonce: ctx.commitNonce }));
+  markStep('S Complete sent');
   report.sourceDowntimeMs = roundTenth(performance.now() - ctx.parkedAt);
   report.sourceDowntimeCpuMs = cpuMsSince(cpuAtPark);
   ctx.finalRound = { pages, sent };
