@@ -275,7 +275,13 @@ function fail(error: unknown): void {
 }
 
 // With owned reads, accepted sockets wait unread: FramedSocket takes them over before their first read.
-const server = createServer({ pauseOnConnect: ownReads }, (socket) => void offer(socket).catch(fail));
+const server = createServer({ pauseOnConnect: ownReads }, (socket) => {
+  // A socket that reads (TLS) fails on the peer's reset even while it waits for the assignment or its first
+  // bytes, with no other listener yet: unheard, that error would end this thread. It is destroyed either way,
+  // and 'close' (which every wait here listens for) tells the rest.
+  socket.on('error', () => {});
+  void offer(socket).catch(fail);
+});
 // A worker that cannot listen fails to spawn: the pool never hands it out.
 server.once('error', (error) => {
   throw error;

@@ -58,7 +58,8 @@ export interface PageBatchSlotSink {
  *
  * `rawAt`: the payload is a PageBatchDirect's (a Raw entry's body is the page's CRC; the pages lie in order from
  * `rawAt`). `rawPlaced`: per Raw entry of such a payload, 1 when its page was read straight into the sink already
- * (FrameDecoder.placeRawPagesIn): it is left in place (its CRC, -1 in `rawPageCrcs`, is then taken there).
+ * (FrameDecoder.placeRawPagesIn): it is left in place. FrameDecoder's `rawPageCrcs` hold every raw page's CRC,
+ * placed or not (directRawPageCrcs); a -1 there (or no `rawPageCrcs`) has the page's CRC taken where it landed.
  *
  * @returns the number of pages (a run's entry holds several).
  * @throws PageIndexOutOfRangeError, UnknownPageEncodingError, PageInflateError, PageDeltaError,

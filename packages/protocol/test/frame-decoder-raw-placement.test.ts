@@ -167,6 +167,30 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
     expect([...batch!.rawPageCrcs]).toEqual(raw.map((k) => crc32(mem.subarray(k * PAGE, (k + 1) * PAGE))));
   });
 
+  it.each([
+    ['the first placed run', R - 1],
+    ['the single page after it, in the frame buffer', R],
+    ['the second placed run', 2 * R + 2],
+    ['the last single page', 2 * R + 3],
+  ])('a flipped byte in %s shows in the page table at that page alone', (_where, entry) => {
+    // The raw region lies in four stretches (guest, frame buffer, guest, frame buffer): each is checked on its own,
+    // and a mismatch in one must put its pages' CRCs at their own entries, not at the region's first ones.
+    const kinds = `${'r'.repeat(R)}tzsrt${'r'.repeat(R + 2)}zrst`;
+    const mem = sourceMemory(kinds);
+    const g = guest(kinds.length);
+    const decoder = new FrameDecoder();
+    decoder.placeRawPagesIn(g.sink);
+    const table = PageChecksums.create(kinds.length);
+    const batch = directBatch(mem, [...Array(kinds.length).keys()]);
+    const raw = [...kinds].flatMap((kind, k) => (kind === 'r' ? [k] : []));
+    batch[batch.length - (raw.length - entry) * PAGE + 1000] ^= 0x04;
+    const { batches } = feed(decoder, round([batch]), [3000, 70_000], g, table);
+    expect([...batches[0]!.rawPlaced!]).toEqual([...Array(R).fill(1), 0, ...Array(R + 2).fill(1), 0]);
+    const differing: number[] = [];
+    table.collectDiffering(0, [...Array(kinds.length).keys()].map((k) => crc32(mem.subarray(k * PAGE, (k + 1) * PAGE))), differing);
+    expect(differing).toEqual([raw[entry]]);
+  });
+
   it('a batch whose raw pages are not consecutive is read into its buffer and copied, as before', () => {
     const kinds = 'rt'.repeat(16);
     const mem = sourceMemory(kinds);
@@ -323,6 +347,48 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
         expect(g.bytes().equals(mem)).toBe(true);
         expect(table.digest([])).toBe(sourceTable(mem).digest([]));
       }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('property: one flipped byte in any raw region, over any read sizes and slots, shows in the page table at exactly the page it landed in', () => {
+    // The raw pages' CRCs come from the entries when one CRC over a stretch agrees with them combined, else page by
+    // page: either way the table must hold the CRC of what landed, whatever the stretches (frame buffer, guest
+    // slots, the part a guessed entries length read early) and wherever the flip falls among them.
+    const kinds = fc.constantFrom('r', 'r', 'r', 't', 'z', 's');
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(kinds, fc.integer({ min: 1, max: 30 })), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.integer({ min: 1, max: 80_000 }), { minLength: 1, maxLength: 8 }),
+        fc.constantFrom(1, 7, 16, 40),
+        fc.nat(),
+        fc.nat(),
+        (runs, sizes, pagesPerSlot, whichBatch, where) => {
+          const pages = runs.map(([kind, length]) => kind.repeat(length)).join('').slice(0, 120);
+          const mem = sourceMemory(pages);
+          const g = guest(pages.length, pagesPerSlot);
+          const decoder = new FrameDecoder();
+          decoder.placeRawPagesIn(g.sink);
+          const table = PageChecksums.create(pages.length);
+          const cuts = [0, Math.ceil(pages.length / 4), Math.ceil((pages.length * 3) / 4), pages.length];
+          const batches = [0, 1, 2]
+            .map((b) => directBatch(mem, Array.from({ length: cuts[b + 1]! - cuts[b]! }, (_, k) => cuts[b]! + k)))
+            .filter((batch) => batch.length > 24);
+          const withRaw = batches.filter((batch) => batch.length > 16 + 8 + batch.readUInt32BE(20));
+          fc.pre(withRaw.length > 0);
+          const hit = withRaw[whichBatch % withRaw.length]!;
+          const rawBytes = hit.length - (16 + 8 + hit.readUInt32BE(20));
+          hit[hit.length - rawBytes + (where % rawBytes)] ^= 0x20;
+          feed(decoder, round(batches), sizes, g, table);
+          const landed = g.bytes();
+          const damaged = [...Array(pages.length).keys()].filter((k) => !landed.subarray(k * PAGE, (k + 1) * PAGE).equals(mem.subarray(k * PAGE, (k + 1) * PAGE)));
+          expect(damaged).toHaveLength(1);
+          const differing: number[] = [];
+          table.collectDiffering(0, [...Array(pages.length).keys()].map((k) => crc32(mem.subarray(k * PAGE, (k + 1) * PAGE))), differing);
+          expect(differing).toEqual(damaged);
+          expect(table.digest([])).not.toBe(sourceTable(mem).digest([]));
+        },
+      ),
       { numRuns: 60 },
     );
   });
