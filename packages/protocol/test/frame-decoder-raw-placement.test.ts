@@ -87,6 +87,20 @@ function feed(decoder: FrameDecoder, stream: Buffer, sizes: number[], g: ReturnT
 
 const round = (frames: Buffer[]): Buffer => Buffer.concat([encodeRoundBegin({ round: 1, pages: 0 }), ...frames, encodeRoundEnd({ round: 1, pages: 0 })]);
 
+/**
+ * One direct batch of every page of a mixed region (runs of R and R + 2 raw pages, which are placed; single raw
+ * pages, which go through the frame's buffer; text, zero and same-byte pages), and a decoder placing into a guest.
+ */
+function mixedBatch() {
+  const kinds = `${'r'.repeat(R)}tzsrt${'r'.repeat(R + 2)}zrst`;
+  const mem = sourceMemory(kinds);
+  const g = guest(kinds.length);
+  const decoder = new FrameDecoder();
+  decoder.placeRawPagesIn(g.sink);
+  const table = PageChecksums.create(kinds.length);
+  return { kinds, mem, g, decoder, table, batch: directBatch(mem, [...Array(kinds.length).keys()]) };
+}
+
 function sourceTable(mem: Buffer): PageChecksums {
   const table = PageChecksums.create(mem.length / PAGE);
   for (let k = 0; k < mem.length / PAGE; k++) table.record(k, crc32(mem.subarray(k * PAGE, (k + 1) * PAGE)));
@@ -152,13 +166,8 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
 
   it('mixes raw runs, short raw runs and compressed, zero and same-byte entries in one batch', () => {
     // Runs of R and R + 2 raw pages are placed; the single raw pages go through the frame's buffer.
-    const kinds = `${'r'.repeat(R)}tzsrt${'r'.repeat(R + 2)}zrst`;
-    const mem = sourceMemory(kinds);
-    const g = guest(kinds.length);
-    const decoder = new FrameDecoder();
-    decoder.placeRawPagesIn(g.sink);
-    const table = PageChecksums.create(kinds.length);
-    const { batches } = feed(decoder, round([directBatch(mem, [...Array(kinds.length).keys()])]), [3000, 70_000], g, table);
+    const { kinds, mem, g, decoder, table, batch: sent } = mixedBatch();
+    const { batches } = feed(decoder, round([sent]), [3000, 70_000], g, table);
     expect(g.bytes().equals(mem)).toBe(true);
     expect(table.digest([])).toBe(sourceTable(mem).digest([]));
     const [batch] = batches;
@@ -175,13 +184,7 @@ describe('FrameDecoder: raw pages read into guest memory', () => {
   ])('a flipped byte in %s shows in the page table at that page alone', (_where, entry) => {
     // The raw region lies in four stretches (guest, frame buffer, guest, frame buffer): each is checked on its own,
     // and a mismatch in one must put its pages' CRCs at their own entries, not at the region's first ones.
-    const kinds = `${'r'.repeat(R)}tzsrt${'r'.repeat(R + 2)}zrst`;
-    const mem = sourceMemory(kinds);
-    const g = guest(kinds.length);
-    const decoder = new FrameDecoder();
-    decoder.placeRawPagesIn(g.sink);
-    const table = PageChecksums.create(kinds.length);
-    const batch = directBatch(mem, [...Array(kinds.length).keys()]);
+    const { kinds, mem, g, decoder, table, batch } = mixedBatch();
     const raw = [...kinds].flatMap((kind, k) => (kind === 'r' ? [k] : []));
     batch[batch.length - (raw.length - entry) * PAGE + 1000] ^= 0x04;
     const { batches } = feed(decoder, round([batch]), [3000, 70_000], g, table);
