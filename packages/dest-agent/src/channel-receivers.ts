@@ -122,7 +122,11 @@ export class ChannelReceivers {
       channel.bytes += event.bytes;
       channel.openPages = 0;
       channel.openBytes = 0;
-      for (const whole of this.applied.channelEnded(event.round, event.pages, event.applyMs)) this.onRoundApplied?.(whole);
+      try {
+        for (const whole of this.applied.channelEnded(event.round, event.pages, event.applyMs)) this.onRoundApplied?.(whole);
+      } catch (error) {
+        this.threads.fail(error instanceof Error ? error : new Error(String(error)));
+      }
       const waiting = this.waiters;
       this.waiters = [];
       for (const wake of waiting) wake();
